@@ -1,0 +1,54 @@
+"""Paths and settings, read from the environment (and a local .env) in one place."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from statex_bi.exceptions import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+PARAMS_DIR = PROJECT_ROOT / "params"
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+# Names whose values are credentials: refused as parameters, scanned for in outputs.
+SECRET_NAME = re.compile(r"(token|key|secret|password|passwd|dsn|credential)", re.IGNORECASE)
+
+
+def load_dotenv_file(path: Path | None = None) -> None:
+    """Load `.env` (cwd first, then the project root) without overriding the real environment."""
+    from dotenv import load_dotenv
+
+    for candidate in [path] if path else [Path.cwd() / ".env", PROJECT_ROOT / ".env"]:
+        if candidate and candidate.is_file():
+            load_dotenv(candidate, override=False)
+            return
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """An environment variable, with empty strings treated as unset."""
+    value = os.environ.get(name, "")
+    return value if value.strip() else default
+
+
+def require_env(name: str, purpose: str) -> str:
+    value = env(name)
+    if value is None:
+        raise ConfigError(f"${name} is not set; it is needed for {purpose} (see README, Configuration)")
+    return value
+
+
+def db_path() -> Path:
+    """The warehouse file: $STATEX_BI_DB or data/statex.duckdb under the working directory."""
+    return Path(env("STATEX_BI_DB", "data/statex.duckdb")).expanduser().resolve()
+
+
+def outputs_dir() -> Path:
+    return Path(env("STATEX_BI_OUTPUTS", "outputs")).expanduser().resolve()
+
+
+def secret_env_values() -> dict[str, str]:
+    """Environment variables whose names look secret, with values long enough to search for."""
+    return {k: v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v.strip()) >= 6}

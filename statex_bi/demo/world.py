@@ -1,0 +1,81 @@
+"""The simulated Statex: a deterministic world that grows module by module.
+
+`World(WorldConfig(...))` computes each module on first use. Every module draws from its own random
+generator, seeded from the world seed and the module's name, so adding a module never changes what
+the others produce. Modules:
+
+    growth   visitors, GA4 traffic and key events, customers, prototype requests, payments (growth.py)
+    fx       ECB euro reference rates, business days only (fx.py)
+    ai       AI calls per prototype across the Ollama / OpenAI / Azure tiers (ai.py)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import cached_property
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Period (inclusive days) and size of the simulation."""
+
+    start: date
+    end: date
+    seed: int = 7
+    scale: float = 1.0
+
+    @classmethod
+    def default(cls, today: date | None = None, seed: int = 7, scale: float = 1.0) -> WorldConfig:
+        """The last 13 months up to yesterday."""
+        today = today or date.today()
+        end = today - timedelta(days=1)
+        return cls(start=_months_before(end, 13) + timedelta(days=1), end=end, seed=seed, scale=scale)
+
+    def rng(self, module: str) -> np.random.Generator:
+        salt = int.from_bytes(hashlib.sha256(module.encode()).digest()[:8], "big")
+        return np.random.default_rng([self.seed, salt])
+
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+def _months_before(day: date, months: int) -> date:
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return date(year, month + 1, min(day.day, 28))
+
+
+@dataclass(frozen=True)
+class PrototypeRequest:
+    """A visitor asked for a prototype (the GA4 key event `prototype_request`)."""
+
+    prototype_id: str
+    requested_at: datetime  # UTC, naive
+    channel: str
+    customer_key: str  # the simulated person; also the key of growth.customers
+
+
+class World:
+    def __init__(self, config: WorldConfig) -> None:
+        self.config = config
+
+    @cached_property
+    def growth(self):
+        from statex_bi.demo.growth import simulate_growth
+
+        return simulate_growth(self.config)
+
+    @cached_property
+    def fx(self):
+        from statex_bi.demo.fx import simulate_fx
+
+        return simulate_fx(self.config)
+
+    @cached_property
+    def ai(self):
+        from statex_bi.demo.ai import simulate_ai
+
+        return simulate_ai(self.config, self.growth.prototype_requests)

@@ -1,0 +1,95 @@
+"""Every error statex-bi raises on purpose.
+
+    StatexError
+    ├── ConfigError            a setting is missing or malformed (names the variable or key)
+    ├── ParamsError            a params file or papermill parameter is invalid
+    │   └── SecretParameterError   a secret-looking name was passed as a parameter
+    ├── WarehouseError
+    │   └── WarehouseLockedError   another process holds the DuckDB file
+    ├── SourceError            an API call failed for good (names source and endpoint)
+    │   └── RecordError        one record could not be parsed (names source, field, record)
+    ├── ModelError             a SQL model failed to build (names the model file)
+    ├── PricingError           the price catalog is malformed
+    └── SecretLeakError        a secret value was found in a published file
+"""
+
+from __future__ import annotations
+
+
+class StatexError(Exception):
+    """Base class: catch this to handle any statex-bi failure."""
+
+
+class ConfigError(StatexError):
+    """A setting is missing or malformed."""
+
+
+class ParamsError(StatexError):
+    """A params file or a report parameter is invalid."""
+
+
+class SecretParameterError(ParamsError):
+    """A parameter whose name looks secret was passed to a notebook."""
+
+    def __init__(self, name: str, where: str) -> None:
+        self.name = name
+        self.where = where
+        super().__init__(
+            f"parameter {name!r} in {where} looks like a secret; secrets are read from the "
+            "environment or .env, never passed as parameters"
+        )
+
+
+class WarehouseError(StatexError):
+    """The DuckDB warehouse cannot be opened or migrated."""
+
+
+class WarehouseLockedError(WarehouseError):
+    """Another process holds the warehouse file."""
+
+    def __init__(self, path: str, holder: str) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(
+            f"the warehouse {path} is locked by {holder}; wait for it to finish "
+            "or retry with --wait SECONDS"
+        )
+
+
+class SourceError(StatexError):
+    """A source could not be loaded; nothing from this attempt was kept."""
+
+    def __init__(self, source: str, endpoint: str, message: str) -> None:
+        self.source = source
+        self.endpoint = endpoint
+        super().__init__(f"{source}: {endpoint}: {message}")
+
+
+class RecordError(SourceError):
+    """One record could not be parsed."""
+
+    def __init__(self, source: str, endpoint: str, record_id: str, field: str, message: str) -> None:
+        self.record_id = record_id
+        self.field = field
+        super().__init__(source, endpoint, f"record {record_id}: field {field!r}: {message}")
+
+
+class ModelError(StatexError):
+    """A SQL model failed to build."""
+
+    def __init__(self, model: str, message: str) -> None:
+        self.model = model
+        super().__init__(f"model {model}: {message}")
+
+
+class PricingError(StatexError):
+    """The price catalog is malformed."""
+
+
+class SecretLeakError(StatexError):
+    """A secret value appears in a file the run wrote."""
+
+    def __init__(self, variable: str, path: str) -> None:
+        self.variable = variable
+        self.path = path
+        super().__init__(f"the value of ${variable} appears in {path}; the run's outputs were not published")

@@ -1,0 +1,134 @@
+"""Load sources into the warehouse through dlt, then rebuild the SQL models.
+
+A source package exposes `SPEC = SourceSpec(...)`; `build(request)` returns a dlt source (or
+resource) configured from the environment. dlt supplies incremental cursors, merges on natural keys
+and keeps state in the warehouse itself; a load that raises leaves the earlier data and cursor as
+they were.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import dlt
+
+from statex_bi import sources, warehouse
+from statex_bi.config import db_path
+from statex_bi.exceptions import SourceError, StatexError
+
+
+def _print_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    """What the user asked for: an optional inclusive date window and a full refresh flag."""
+
+    start: date | None = None
+    end: date | None = None
+    full_refresh: bool = False
+    file: Path | None = None
+    progress: Callable[[str], None] = field(default=_print_progress)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """How to load one source.
+
+    Attributes:
+        name: the CLI name, also `raw_<name>` (dashes become underscores) as the dataset.
+        build: returns the dlt source or resource for a request.
+        watermark_sql: one value: the newest date or timestamp of data this source holds.
+    """
+
+    name: str
+    build: Callable[[IngestRequest], Any]
+    watermark_sql: str
+
+    @property
+    def dataset(self) -> str:
+        return "raw_" + self.name.replace("-", "_")
+
+
+@dataclass
+class LoadResult:
+    source: str
+    status: str
+    rows: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def pipeline_for(spec: SourceSpec, db: Path) -> dlt.Pipeline:
+    """The dlt pipeline of one source; its local working folder sits next to the warehouse file."""
+    return dlt.pipeline(
+        pipeline_name=f"statex_{spec.dataset}",
+        destination=dlt.destinations.duckdb(str(db)),
+        dataset_name=spec.dataset,
+        pipelines_dir=str(db.parent / f".{db.stem}.dlt"),
+    )
+
+
+def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResult:
+    """Run one source's pipeline; record the attempt in ops.source_loads."""
+    started = datetime.now()
+    t0 = time.monotonic()
+    pipeline = pipeline_for(spec, db)
+    # A package left behind by an earlier crash must not be loaded together with new data.
+    pipeline.drop_pending_packages()
+    request.progress(f"{spec.name}: loading")
+    try:
+        data = spec.build(request)
+        pipeline.run(data, refresh="drop_sources" if request.full_refresh else None)
+        rows = sum(
+            count
+            for table, count in pipeline.last_trace.last_normalize_info.row_counts.items()
+            if not table.startswith("_dlt")
+        )
+        result = LoadResult(spec.name, "succeeded", rows, time.monotonic() - t0)
+    except Exception as exc:  # noqa: BLE001 - reported per source, the others still load
+        pipeline.drop_pending_packages()
+        cause = exc
+        while getattr(cause, "__cause__", None) is not None and not isinstance(cause, StatexError):
+            cause = cause.__cause__
+        message = str(cause) if isinstance(cause, StatexError) else f"{type(cause).__name__}: {cause}"
+        result = LoadResult(spec.name, "failed", 0, time.monotonic() - t0, message)
+    with warehouse.writer(db) as con:
+        con.execute(
+            "INSERT INTO ops.source_loads VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [spec.name, started, datetime.now(), result.status, result.rows, None, result.error],
+        )
+    request.progress(
+        f"{spec.name}: {result.status}, {result.rows} rows in {result.seconds:.1f}s"
+        + (f": {result.error}" if result.error else "")
+    )
+    return result
+
+
+def ingest(names: list[str], request: IngestRequest, db: Path | None = None, wait: float = 0.0) -> list[LoadResult]:
+    """Load each named source, then rebuild the models. Failed sources do not stop the others."""
+    from statex_bi.models import build
+
+    db = db or db_path()
+    specs = [sources.spec(name) for name in names]
+    # Fail fast, with a readable message, when another process holds the file.
+    warehouse.connect(db, wait=wait).close()
+    results = [load_source(spec, request, db) for spec in specs]
+    with warehouse.writer(db) as con:
+        build.build_all(con, progress=request.progress)
+    return results
+
+
+def raise_for_failures(results: list[LoadResult]) -> None:
+    failed = [r for r in results if r.status != "succeeded"]
+    if failed:
+        raise SourceError(
+            ", ".join(r.source for r in failed), "ingest", "; ".join(f"{r.source}: {r.error}" for r in failed)
+        )

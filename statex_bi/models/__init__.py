@@ -1,0 +1,1 @@
+"""SQL models: staging (views over raw tables), core and marts. See models/build.py."""

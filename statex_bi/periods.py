@@ -1,0 +1,76 @@
+"""Report periods: inclusive date ranges, and the relative forms params files may use."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from statex_bi.exceptions import ParamsError
+
+
+@dataclass(frozen=True)
+class Period:
+    """An inclusive date range [start, end]."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ParamsError(f"period end {self.end} is before its start {self.start}")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The period of the same length just before this one."""
+        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()} to {self.end.isoformat()}"
+
+
+_LAST_N_DAYS = re.compile(r"^last (\d+) days?$")
+
+
+def resolve(spec: str, today: date | None = None) -> Period:
+    """Turn a relative form into a period ending before `today`.
+
+    Forms: "last full week" (Monday-Sunday), "last full month", "month to date",
+    "last N days" (ending yesterday), "yesterday".
+    """
+    today = today or date.today()
+    text = spec.strip().lower()
+    yesterday = today - timedelta(days=1)
+    if text == "last full week":
+        end = today - timedelta(days=today.weekday() + 1)
+        return Period(end - timedelta(days=6), end)
+    if text == "last full month":
+        end = today.replace(day=1) - timedelta(days=1)
+        return Period(end.replace(day=1), end)
+    if text == "month to date":
+        start = yesterday.replace(day=1)
+        return Period(start, yesterday)
+    if text == "yesterday":
+        return Period(yesterday, yesterday)
+    match = _LAST_N_DAYS.match(text)
+    if match:
+        return Period(yesterday - timedelta(days=int(match.group(1)) - 1), yesterday)
+    raise ParamsError(
+        f"unknown period {spec!r}; use 'last full week', 'last full month', 'month to date', "
+        "'last N days', 'yesterday' or explicit start/end dates"
+    )
+
+
+def parse_date(value: str | date, what: str) -> date:
+    """A YYYY-MM-DD string (or date) as a date, with an error naming `what`."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ParamsError(f"{what}: {value!r} is not a date (YYYY-MM-DD)") from None

@@ -1,0 +1,82 @@
+"""Publishing KPIs from a notebook without writing to the warehouse.
+
+`metric(...)` appends one JSON line to the sidecar file the report runner names in
+$STATEX_BI_SIDECAR; after the notebook succeeds the runner loads the lines into
+`monitoring.monitoring_metrics` with the run id and period. In JupyterLab, with no runner, the call
+only validates and returns the record, so analysts can run report notebooks freely.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+from statex_bi.exceptions import ParamsError
+
+SIDECAR_ENV = "STATEX_BI_SIDECAR"
+METRIC_TYPES = ("COUNTER", "GAUGE", "HISTOGRAM", "SUMMARY")
+
+
+def metric(
+    name: str,
+    value: float,
+    *,
+    unit: str | None = None,
+    metric_type: str = "GAUGE",
+    tags: dict[str, Any] | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """Publish one KPI value for this run.
+
+    Args:
+        name: the KPI's name as listed in docs/metrics.md, e.g. "conversion.signup_rate".
+        value: a finite number (rates as fractions 0-1).
+        unit: e.g. "fraction", "EUR", "ms", "count".
+        metric_type: one of COUNTER, GAUGE, HISTOGRAM, SUMMARY (the seed's metric_type_enum).
+        tags: small JSON-able dict, e.g. {"provider": "stripe", "ci_low": 0.02}.
+        source: where the data came from, e.g. "ga4".
+
+    Returns:
+        The record as written.
+    """
+    if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(float(value)):
+        raise ParamsError(f"metric {name!r}: value {value!r} is not a finite number")
+    if metric_type not in METRIC_TYPES:
+        raise ParamsError(f"metric {name!r}: metric_type {metric_type!r} is not one of {', '.join(METRIC_TYPES)}")
+    record = {
+        "metric_name": name,
+        "metric_type": metric_type,
+        "value": float(value),
+        "unit": unit,
+        "tags": _plain(tags or {}),
+        "source": source,
+    }
+    sidecar = os.environ.get(SIDECAR_ENV)
+    if sidecar:
+        with Path(sidecar).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+    return record
+
+
+def _plain(tags: dict[str, Any]) -> dict[str, Any]:
+    """Tags as JSON-safe values (numpy scalars become floats, everything else strings)."""
+    out = {}
+    for key, val in tags.items():
+        if val is None or isinstance(val, (str, bool, int)):
+            out[str(key)] = val
+        elif isinstance(val, Real):
+            out[str(key)] = float(val)
+        else:
+            out[str(key)] = str(val)
+    return out
+
+
+def read_sidecar(path: Path) -> list[dict[str, Any]]:
+    """The records a notebook published (empty when it published none)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -1,0 +1,59 @@
+"""Source registry: CLI name -> the package that builds its dlt source.
+
+Each source package exposes `SPEC`, a `statex_bi.ingest.SourceSpec`. Imports are lazy so that
+`statex-bi ingest stripe` does not import the GA4 client.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from statex_bi.exceptions import ConfigError
+
+REGISTRY: dict[str, str] = {
+    "ga4": "statex_bi.sources.ga4",
+    "stripe": "statex_bi.sources.stripe",
+    "paypal": "statex_bi.sources.paypal",
+    "coinbase": "statex_bi.sources.coinbase",
+    "fx": "statex_bi.sources.fx",
+    "sentry": "statex_bi.sources.sentry",
+    "openai": "statex_bi.sources.openai_usage",
+    "ai-calls": "statex_bi.sources.ai_calls",
+}
+
+
+def spec(name: str):
+    """The `SourceSpec` registered under `name`."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown source {name!r}; known sources: {', '.join(sorted(REGISTRY))}")
+    return importlib.import_module(REGISTRY[name]).SPEC
+
+
+def available() -> list[str]:
+    """Names whose package is installed (sources arrive issue by issue)."""
+    names = []
+    for name, module in REGISTRY.items():
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        names.append(name)
+    return names
+
+
+def watermarks(con) -> dict[str, str | None]:
+    """The newest data each installed source holds (None when it holds nothing yet)."""
+    import duckdb
+
+    marks: dict[str, str | None] = {}
+    for name in available():
+        try:
+            row = con.execute(spec(name).watermark_sql).fetchall()
+        except duckdb.CatalogException:
+            marks[name] = None
+            continue
+        value = row[0][0] if row else None
+        marks[name] = None if value is None else str(value)
+    return marks
