@@ -82,7 +82,7 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
     t0 = time.monotonic()
     pipeline = pipeline_for(spec, db)
     # A package left behind by an earlier crash must not be loaded together with new data.
-    pipeline.drop_pending_packages()
+    pipeline.abort_packages()
     request.progress(f"{spec.name}: loading")
     try:
         data = spec.build(request)
@@ -94,7 +94,8 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
         )
         result = LoadResult(spec.name, "succeeded", rows, time.monotonic() - t0)
     except Exception as exc:  # noqa: BLE001 - reported per source, the others still load
-        pipeline.drop_pending_packages()
+        # Roll back what this attempt extracted, and the local state with it: the cursor stays put.
+        pipeline.abort_packages()
         cause = exc
         while getattr(cause, "__cause__", None) is not None and not isinstance(cause, StatexError):
             cause = cause.__cause__

@@ -71,6 +71,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        -- Facts about the warehouse itself, e.g. kind = demo for the simulated company's warehouse.
+        CREATE TABLE ops.warehouse_info (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+        """,
+    ),
 ]
 
 _PID = re.compile(r"\(PID (\d+)\)")

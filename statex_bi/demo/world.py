@@ -4,7 +4,8 @@
 generator, seeded from the world seed and the module's name, so adding a module never changes what
 the others produce. Modules:
 
-    growth   visitors, GA4 traffic and key events, customers, prototype requests, payments (growth.py)
+    growth   visitors, GA4 traffic and key events, customers, prototype requests (growth.py)
+    payments Stripe / PayPal / Coinbase Commerce payments, refunds and fees of those customers (payments.py)
     fx       ECB euro reference rates, business days only (fx.py)
     ai       AI calls per prototype across the Ollama / OpenAI / Azure tiers (ai.py)
 """
@@ -58,6 +59,19 @@ class PrototypeRequest:
     customer_key: str  # the simulated person; also the key of growth.customers
 
 
+@dataclass(frozen=True)
+class Customer:
+    """A simulated person who signed up. E-mail and name exist only here and in the sandbox APIs:
+    connectors pseudonymise them, so they never reach the warehouse."""
+
+    customer_key: str
+    email: str
+    name: str
+    channel: str  # acquisition channel (GA4 sessionDefaultChannelGroup of the sign-up session)
+    country: str  # ISO 3166 alpha-2; drives the payment currency (EUR / USD / GBP)
+    signed_up_at: datetime  # UTC, naive
+
+
 class World:
     def __init__(self, config: WorldConfig) -> None:
         self.config = config
@@ -67,6 +81,12 @@ class World:
         from statex_bi.demo.growth import simulate_growth
 
         return simulate_growth(self.config)
+
+    @cached_property
+    def payments(self):
+        from statex_bi.demo.payments import simulate_payments
+
+        return simulate_payments(self.config, self.growth)
 
     @cached_property
     def fx(self):

@@ -1,0 +1,91 @@
+"""`statex-bi demo`: serve the simulated company on loopback and load it through the real connectors."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import date
+from pathlib import Path
+
+from statex_bi import sources, warehouse
+from statex_bi.config import db_path
+from statex_bi.demo.world import World, WorldConfig
+from statex_bi.exceptions import ConfigError
+from statex_bi.ingest import IngestRequest, ingest
+
+
+def _print(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def patched_environ(values: dict[str, str]) -> Iterator[None]:
+    """Point the connectors at the sandboxes; restore the caller's environment afterwards."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def _claim_for_demo(db: Path, wait: float) -> None:
+    """Refuse to mix simulated data into a warehouse that holds real data."""
+    with warehouse.writer(db, wait=wait) as con:
+        kind = con.execute("SELECT value FROM ops.warehouse_info WHERE key = 'kind'").fetchall()
+        has_raw = con.execute(
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'raw\\_%' ESCAPE '\\'"
+        ).fetchone()[0]
+        if has_raw and (not kind or kind[0][0] != "demo"):
+            raise ConfigError(
+                f"{db} already holds real data; run the demo in its own warehouse, "
+                "e.g. STATEX_BI_DB=data/demo.duckdb statex-bi demo"
+            )
+        con.execute("INSERT OR REPLACE INTO ops.warehouse_info VALUES ('kind', 'demo')")
+
+
+def run_demo(
+    start: date | None = None,
+    end: date | None = None,
+    seed: int = 7,
+    scale: float = 1.0,
+    wait: float = 0.0,
+    db: Path | None = None,
+    progress: Callable[[str], None] = _print,
+) -> int:
+    """Simulate the company, serve it from sandbox APIs, ingest every source, stop the sandboxes.
+
+    Returns:
+        0 when every source loaded, 1 otherwise (the others still load).
+    """
+    from statex_bi.demo.apis import REGISTRY
+
+    default = WorldConfig.default(seed=seed, scale=scale)
+    config = WorldConfig(start or default.start, end or default.end, seed, scale)
+    db = db or db_path()
+    _claim_for_demo(db, wait)
+    world = World(config)
+    progress(f"demo: simulating Statex from {config.start} to {config.end} (seed {seed}, scale {scale})")
+    installed = set(sources.available())
+    names = [name for name in REGISTRY if name in installed]
+    with ExitStack() as stack:
+        env: dict[str, str] = {}
+        for name in names:
+            api = importlib.import_module(REGISTRY[name])
+            sandbox = stack.enter_context(api.build(world))
+            env.update(api.environment(sandbox.url))
+            progress(f"demo: {name} sandbox at {sandbox.url}")
+        stack.enter_context(patched_environ(env))
+        request = IngestRequest(start=config.start, end=config.end, progress=progress)
+        results = ingest(names, request, db=db, wait=wait)
+    failed = [r.source for r in results if r.status != "succeeded"]
+    progress("demo: loaded " + ", ".join(r.source for r in results if r.status == "succeeded")
+             + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0

@@ -1,0 +1,63 @@
+"""The loading mechanism every source shares: atomic loads, kept cursors, recorded attempts."""
+
+from __future__ import annotations
+
+import dlt
+import duckdb
+
+from statex_bi.ingest import IngestRequest, SourceSpec, load_source
+from statex_bi.sources.common import quarantined
+
+
+def _orders_source(rows: list[dict], fail_after: int | None = None):
+    @dlt.resource(name="orders", primary_key="id", write_disposition="merge")
+    def orders(updated=dlt.sources.incremental("updated", initial_value=0, on_cursor_value_missing="include")):
+        for index, row in enumerate(rows):
+            if fail_after is not None and index == fail_after:
+                raise ConnectionError("connection reset by peer")
+            if not isinstance(row["amount"], int):
+                yield quarantined("shop", "/orders", row["id"], "amount", "not an integer", row)
+                continue
+            yield row
+
+    return orders
+
+
+def _spec(rows, fail_after=None) -> SourceSpec:
+    return SourceSpec("shop", lambda request: _orders_source(rows, fail_after), "SELECT max(updated) FROM raw_shop.orders")
+
+
+def _quiet(messages):
+    return IngestRequest(progress=messages.append)
+
+
+def _table(db, sql):
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_a_load_that_fails_midway_keeps_the_earlier_data_and_cursor(db_file):
+    messages: list[str] = []
+    first = [{"id": 1, "amount": 10, "updated": 1}, {"id": 2, "amount": 20, "updated": 2}]
+    assert load_source(_spec(first), _quiet(messages), db_file).status == "succeeded"
+
+    second = [{"id": 2, "amount": 25, "updated": 3}, {"id": 3, "amount": 30, "updated": 4}]
+    result = load_source(_spec(second, fail_after=1), _quiet(messages), db_file)
+    assert result.status == "failed"
+    assert "connection reset by peer" in result.error
+    assert _table(db_file, "SELECT id, amount FROM raw_shop.orders ORDER BY id") == [(1, 10), (2, 20)]
+
+    # The cursor did not move: a retry loads both new rows, merging on id.
+    assert load_source(_spec(second), _quiet(messages), db_file).status == "succeeded"
+    assert _table(db_file, "SELECT id, amount FROM raw_shop.orders ORDER BY id") == [(1, 10), (2, 25), (3, 30)]
+    attempts = _table(db_file, "SELECT status FROM ops.source_loads WHERE source = 'shop' ORDER BY started_at")
+    assert [a[0] for a in attempts] == ["succeeded", "failed", "succeeded"]
+    assert any("shop: failed" in m for m in messages)
+
+
+def test_bad_records_are_quarantined_once_and_the_rest_loads(db_file):
+    rows = [{"id": 1, "amount": 10, "updated": 1}, {"id": 2, "amount": "ten", "updated": 2}]
+    load_source(_spec(rows), _quiet([]), db_file)
+    load_source(_spec(rows), IngestRequest(full_refresh=True, progress=lambda m: None), db_file)
+    assert _table(db_file, "SELECT id FROM raw_shop.orders") == [(1,)]
+    assert _table(db_file, "SELECT record_id, field, error FROM raw_shop.quarantine") == [("2", "amount", "not an integer")]

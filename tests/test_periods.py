@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from statex_bi.exceptions import ParamsError
+from statex_bi.periods import Period, parse_date, resolve
+
+FRIDAY = date(2026, 11, 27)
+
+
+@pytest.mark.parametrize(
+    ("spec", "start", "end"),
+    [
+        ("last full week", date(2026, 11, 16), date(2026, 11, 22)),
+        ("Last Full Month", date(2026, 10, 1), date(2026, 10, 31)),
+        ("month to date", date(2026, 11, 1), date(2026, 11, 26)),
+        ("last 7 days", date(2026, 11, 20), date(2026, 11, 26)),
+        ("yesterday", date(2026, 11, 26), date(2026, 11, 26)),
+    ],
+    ids=lambda v: str(v),
+)
+def test_relative_periods(spec, start, end):
+    assert resolve(spec, today=FRIDAY) == Period(start, end)
+
+
+def test_last_full_week_on_a_monday_is_the_week_just_ended():
+    assert resolve("last full week", today=date(2026, 11, 23)) == Period(date(2026, 11, 16), date(2026, 11, 22))
+
+
+def test_last_full_month_in_january_is_december():
+    assert resolve("last full month", today=date(2027, 1, 5)) == Period(date(2026, 12, 1), date(2026, 12, 31))
+
+
+def test_previous_period_has_the_same_length():
+    period = Period(date(2026, 10, 1), date(2026, 10, 31))
+    assert period.previous() == Period(date(2026, 8, 31), date(2026, 9, 30))
+    assert period.days == period.previous().days == 31
+
+
+def test_bad_input_names_what_is_wrong():
+    with pytest.raises(ParamsError, match="last fortnight"):
+        resolve("last fortnight")
+    with pytest.raises(ParamsError, match="period_end: '2026-13-01'"):
+        parse_date("2026-13-01", "period_end")
+    with pytest.raises(ParamsError, match="before its start"):
+        Period(date(2026, 2, 1), date(2026, 1, 1))
