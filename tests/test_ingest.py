@@ -24,7 +24,9 @@ def _orders_source(rows: list[dict], fail_after: int | None = None):
 
 
 def _spec(rows, fail_after=None) -> SourceSpec:
-    return SourceSpec("shop", lambda request: _orders_source(rows, fail_after), "SELECT max(updated) FROM raw_shop.orders")
+    return SourceSpec(
+        "shop", lambda request: _orders_source(rows, fail_after), "SELECT max(updated) FROM raw_shop.orders"
+    )
 
 
 def _quiet(messages):
@@ -60,4 +62,5 @@ def test_bad_records_are_quarantined_once_and_the_rest_loads(db_file):
     load_source(_spec(rows), _quiet([]), db_file)
     load_source(_spec(rows), IngestRequest(full_refresh=True, progress=lambda m: None), db_file)
     assert _table(db_file, "SELECT id FROM raw_shop.orders") == [(1,)]
-    assert _table(db_file, "SELECT record_id, field, error FROM raw_shop.quarantine") == [("2", "amount", "not an integer")]
+    quarantine = _table(db_file, "SELECT record_id, field, error FROM raw_shop.quarantine")
+    assert quarantine == [("2", "amount", "not an integer")]

@@ -33,7 +33,8 @@ def test_environment_yml_names_the_same_dependencies_as_pyproject():
             conda_side.add(CONDA_TO_PYPI.get(_name(dep), _name(dep)))
 
     assert conda_side == pip_side, (
-        f"only in environment.yml: {sorted(conda_side - pip_side)}; only in pyproject.toml: {sorted(pip_side - conda_side)}"
+        f"only in environment.yml: {sorted(conda_side - pip_side)}; "
+        f"only in pyproject.toml: {sorted(pip_side - conda_side)}"
     )
 
 
