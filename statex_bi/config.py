@@ -13,8 +13,12 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMS_DIR = PROJECT_ROOT / "params"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
-# Names whose values are credentials: refused as parameters, scanned for in outputs.
-SECRET_NAME = re.compile(r"(token|key|secret|password|passwd|dsn|credential)", re.IGNORECASE)
+# Names whose values are credentials: refused as parameters, scanned for in outputs. "key" and "token"
+# count only as the last word (STRIPE_API_KEY, auth_token), so parameters such as key_events or
+# max_tokens are not mistaken for secrets.
+SECRET_NAME = re.compile(
+    r"secret|passw(or)?d|dsn|credential|api_?key|private_?key|(^|_)(key|token)$", re.IGNORECASE
+)
 
 
 def load_dotenv_file(path: Path | None = None) -> None:

@@ -5,7 +5,8 @@
     ├── ParamsError            a params file or papermill parameter is invalid
     │   └── SecretParameterError   a secret-looking name was passed as a parameter
     ├── WarehouseError
-    │   └── WarehouseLockedError   another process holds the DuckDB file
+    │   ├── WarehouseLockedError   another process holds the DuckDB file
+    │   └── MissingDataError       a KPI needs models whose source is not loaded (names them)
     ├── SourceError            an API call failed for good (names source and endpoint)
     │   └── RecordError        one record could not be parsed (names source, field, record)
     ├── ModelError             a SQL model failed to build (names the model file)
@@ -54,6 +55,16 @@ class WarehouseLockedError(WarehouseError):
             f"the warehouse {path} is locked by {holder}; wait for it to finish "
             "or retry with --wait SECONDS"
         )
+
+
+class MissingDataError(WarehouseError):
+    """A KPI needs models that are not built because their source is not loaded."""
+
+    def __init__(self, what: str, models: list[str], hint: str) -> None:
+        self.what = what
+        self.models = models
+        super().__init__(f"{what} needs {', '.join(models)}, which {'is' if len(models) == 1 else 'are'} "
+                         f"not built: {hint}")
 
 
 class SourceError(StatexError):

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,11 @@ import dlt
 from statex_bi import sources, warehouse
 from statex_bi.config import db_path
 from statex_bi.exceptions import SourceError, StatexError
+
+
+def _utc_now() -> datetime:
+    """Naive UTC, like every timestamp in the warehouse."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _print_progress(message: str) -> None:
@@ -78,7 +83,7 @@ def pipeline_for(spec: SourceSpec, db: Path) -> dlt.Pipeline:
 
 def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResult:
     """Run one source's pipeline; record the attempt in ops.source_loads."""
-    started = datetime.now()
+    started = _utc_now()
     t0 = time.monotonic()
     pipeline = pipeline_for(spec, db)
     # A package left behind by an earlier crash must not be loaded together with new data.
@@ -104,7 +109,7 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
     with warehouse.writer(db) as con:
         con.execute(
             "INSERT INTO ops.source_loads VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [spec.name, started, datetime.now(), result.status, result.rows, None, result.error],
+            [spec.name, started, _utc_now(), result.status, result.rows, None, result.error],
         )
     request.progress(
         f"{spec.name}: {result.status}, {result.rows} rows in {result.seconds:.1f}s"

@@ -1,8 +1,14 @@
-"""What report notebooks call: open the warehouse read-only, show the header, headline and tables."""
+"""What report notebooks call: open the warehouse read-only, show the header, headline, notes and tables.
+
+Every block is plain HTML with classes styled by `STYLE`, which `header()` emits once at the top of
+each report (inline: a report never loads an external stylesheet or font).
+"""
 
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,15 +16,61 @@ import duckdb
 import pandas as pd
 
 from statex_bi import warehouse
+from statex_bi.config import db_path
 from statex_bi.periods import Period, parse_date
 
+STYLE = """<style>
+.statex-header { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  color: #1f2328; border-bottom: 2px solid #0072B2; padding-bottom: 0.6em; margin-bottom: 1em; }
+.statex-header h1 { font-size: 1.8em; margin: 0 0 0.2em 0; }
+.statex-header .statex-meta { color: #57606a; margin: 0 0 0.8em 0; }
+.statex-header .statex-grid { display: flex; flex-wrap: wrap; gap: 0.5em 3em; }
+.statex-header h2 { font-size: 0.8em; text-transform: uppercase; letter-spacing: 0.06em; color: #57606a;
+  margin: 0 0 0.3em 0; }
+.statex-badge { display: inline-block; background: #fff4d6; color: #7a4b00; border-radius: 3px;
+  padding: 0 0.5em; font-size: 0.85em; margin-left: 0.6em; vertical-align: middle; }
+table.statex-kv.statex-kv { border-collapse: collapse; font-size: 0.9em; table-layout: auto; }
+table.statex-kv.statex-kv tbody tr { background: transparent; }
+table.statex-kv.statex-kv th { text-align: left; font-weight: normal; color: #57606a; padding: 0.1em 1em 0.1em 0; }
+table.statex-kv.statex-kv td { text-align: left; padding: 0.1em 0; }
+.statex-headline { font-size: 1.3em; font-weight: 600; margin: 0.8em 0; }
+.statex-note { color: #57606a; }
+.statex-notice { border-left: 4px solid #0072B2; background: #f1f7fb; padding: 0.6em 1em; margin: 0.8em 0; }
+.statex-notice.statex-warning { border-left-color: #D55E00; background: #fdf1ea; }
+table.statex-table.statex-table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0 1em 0;
+  table-layout: auto; }
+table.statex-table.statex-table th, table.statex-table.statex-table td { text-align: left; padding: 0.3em 0.8em; }
+table.statex-table.statex-table th { border-bottom: 2px solid #8c959f; }
+table.statex-table.statex-table td { border-bottom: 1px solid #e6e8eb; }
+table.statex-table.statex-table .num { text-align: right; font-variant-numeric: tabular-nums; }
+table.statex-table caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3em; }
+.statex-chart { margin: 0.5em 0 1em 0; }
+@media print { .statex-chart details, .vega-embed .vega-actions { display: none; } }
+</style>"""
 
-def open_warehouse() -> duckdb.DuckDBPyConnection:
-    """The warehouse, read-only: notebooks never write."""
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def open_warehouse(*, missing_ok: bool = False) -> duckdb.DuckDBPyConnection:
+    """The warehouse, read-only: notebooks never write.
+
+    Args:
+        missing_ok: when no warehouse file exists yet, return an empty in-memory database instead of
+            raising, so a report (the data-health one) can say that nothing is loaded.
+
+    Returns:
+        A DuckDB connection.
+
+    Raises:
+        WarehouseError: the file does not exist (and not `missing_ok`) or cannot be opened.
+    """
+    if missing_ok and not db_path().exists():
+        return duckdb.connect(":memory:")
     return warehouse.connect(read_only=True)
 
 
 def period(period_start: str, period_end: str) -> Period:
+    """The report period from the notebook's `period_start`/`period_end` parameters (inclusive)."""
     return Period(parse_date(period_start, "period_start"), parse_date(period_end, "period_end"))
 
 
@@ -28,39 +80,157 @@ def _display_html(markup: str) -> None:
     display(HTML(markup))
 
 
-def header(title: str, report_period: Period, params: dict[str, Any], con: duckdb.DuckDBPyConnection) -> None:
-    """Title, period, generation time, parameters and each source's data watermark."""
+def _inline(text: str) -> str:
+    """Escaped text where `backticks` become <code> spans (commands, table names)."""
+    return _CODE_SPAN.sub(r"<code>\1</code>", html.escape(text))
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value) if str(value) != "" else "—"
+
+
+def _key_values(rows: Iterable[tuple[str, str]]) -> str:
+    body = "".join(
+        f"<tr><th>{html.escape(key)}</th><td>{html.escape(value)}</td></tr>" for key, value in rows
+    )
+    return f'<table class="statex-kv">{body}</table>'
+
+
+def _watermark_text(value: str | None) -> str:
+    """A watermark for people: timestamps to the minute, dates as they are."""
+    if value is None:
+        return "not loaded"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return value if len(value) <= len("YYYY-MM-DD") else f"{moment:%Y-%m-%d %H:%M}"
+
+
+def _warehouse_kind(con: duckdb.DuckDBPyConnection) -> str | None:
+    if not warehouse.table_exists(con, "ops", "warehouse_info"):
+        return None
+    rows = con.execute("SELECT value FROM ops.warehouse_info WHERE key = 'kind'").fetchall()
+    return rows[0][0] if rows else None
+
+
+def header_html(
+    title: str, report_period: Period, params: dict[str, Any], con: duckdb.DuckDBPyConnection, generated: datetime
+) -> str:
+    """The header markup (see `header`); separate so it can be checked without a notebook."""
     from statex_bi.sources import watermarks
 
     marks = watermarks(con)
-    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    param_items = "".join(
-        f"<li><code>{html.escape(str(k))}</code> = {html.escape(str(v))}</li>" for k, v in sorted(params.items())
+    badge = '<span class="statex-badge">simulated demo data</span>' if _warehouse_kind(con) == "demo" else ""
+    shown_params = {k: v for k, v in params.items() if k not in ("period_start", "period_end")}
+    params_block = (
+        _key_values((str(k), _value_text(v)) for k, v in sorted(shown_params.items()))
+        if shown_params
+        else '<p class="statex-note">none</p>'
     )
-    mark_items = "".join(
-        f"<li>{html.escape(name)}: {html.escape(value or 'not loaded')}</li>" for name, value in marks.items()
-    )
-    _display_html(
-        f"""<div class="statex-header"><h1>{html.escape(title)}</h1>
-<p><strong>Period:</strong> {report_period.start:%d %b %Y} to {report_period.end:%d %b %Y}
-&nbsp;·&nbsp; <strong>Generated:</strong> {generated}</p>
-<details><summary>Parameters and data freshness</summary>
-<p>Parameters</p><ul>{param_items}</ul><p>Newest data per source</p><ul>{mark_items}</ul></details></div>"""
-    )
+    if any(value is not None for value in marks.values()):
+        marks_block = _key_values((name, _watermark_text(value)) for name, value in sorted(marks.items()))
+    else:
+        marks_block = (
+            '<p class="statex-note">No source is loaded yet: run <code>statex-bi demo</code> '
+            "or <code>statex-bi ingest SOURCE</code>.</p>"
+        )
+    return f"""{STYLE}<div class="statex-header">
+<h1>{html.escape(title)}{badge}</h1>
+<p class="statex-meta"><strong>{report_period.start:%a %d %b %Y} – {report_period.end:%a %d %b %Y}</strong>
+({report_period.days} days) &nbsp;·&nbsp; generated {generated:%Y-%m-%d %H:%M} UTC</p>
+<div class="statex-grid">
+<div><h2>Parameters</h2>{params_block}</div>
+<div><h2>Newest data per source</h2>{marks_block}</div>
+</div></div>"""
+
+
+def header(title: str, report_period: Period, params: dict[str, Any], con: duckdb.DuckDBPyConnection) -> None:
+    """Show the report's title, period, generation time, parameters and each source's data watermark.
+
+    Args:
+        title: the report's name.
+        report_period: the period the report covers.
+        params: the notebook's parameters (period_start/end are shown as the period instead).
+        con: the warehouse, for the watermarks; an empty one shows "No source is loaded yet".
+    """
+    _display_html(header_html(title, report_period, params, con, datetime.now(UTC)))
 
 
 def headline(text: str) -> None:
     """One sentence a stakeholder can quote."""
-    _display_html(f'<p class="statex-headline" style="font-size:1.3em"><strong>{html.escape(text)}</strong></p>')
+    _display_html(f'<p class="statex-headline">{_inline(text)}</p>')
 
 
 def note(text: str) -> None:
-    _display_html(f'<p class="statex-note">{html.escape(text)}</p>')
+    """A short grey remark (a definition, a caveat); `backticks` render as code."""
+    _display_html(f'<p class="statex-note">{_inline(text)}</p>')
 
 
-def table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> None:
-    """A plain HTML table, columns formatted with str.format patterns such as '{:,.2f}'."""
-    shown = frame.copy()
-    for column, pattern in (formats or {}).items():
-        shown[column] = shown[column].map(lambda v, p=pattern: "" if pd.isna(v) else p.format(v))
-    _display_html(shown.to_html(index=False, border=0, classes="statex-table", na_rep=""))
+def notice(text: str, *, warning: bool = False) -> None:
+    """A boxed message that must not be missed, e.g. that nothing is loaded yet.
+
+    Args:
+        text: the message; blank lines separate paragraphs, `backticks` render as code.
+        warning: orange instead of blue.
+    """
+    paragraphs = "".join(f"<p>{_inline(part.strip())}</p>" for part in text.split("\n\n") if part.strip())
+    kind = " statex-warning" if warning else ""
+    _display_html(f'<div class="statex-notice{kind}">{paragraphs}</div>')
+
+
+def table(
+    frame: pd.DataFrame,
+    formats: dict[str, str] | None = None,
+    *,
+    caption: str | None = None,
+    empty: str = "None.",
+) -> None:
+    """A plain HTML table, columns formatted with str.format patterns such as '{:,.2f}'.
+
+    Args:
+        frame: the rows to show (small: this is a report, not an export).
+        formats: column -> pattern; missing values show as blanks.
+        caption: optional title above the table.
+        empty: the note shown instead of a table without rows.
+    """
+    if frame.empty:
+        prefix = f"<strong>{html.escape(caption)}</strong>: " if caption else ""
+        _display_html(f'<p class="statex-note">{prefix}{_inline(empty)}</p>')
+        return
+    formats = formats or {}
+    numeric = {
+        column
+        for column in frame.columns
+        if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column])
+    }
+
+    def cell(column: str, value: Any, tag: str) -> str:
+        if tag == "th":
+            text = str(column)
+        elif _is_missing(value):
+            text = ""
+        else:
+            text = formats[column].format(value) if column in formats else str(value)
+        css = ' class="num"' if column in numeric else ""
+        return f"<{tag}{css}>{html.escape(text)}</{tag}>"
+
+    head = "".join(cell(column, None, "th") for column in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(cell(column, value, "td") for column, value in zip(frame.columns, row, strict=True)) + "</tr>"
+        for row in frame.itertuples(index=False, name=None)
+    )
+    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    _display_html(f'<table class="statex-table">{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+
+
+def _is_missing(value: Any) -> bool:
+    """None, NaN, NaT and pd.NA; lists and other containers are values, not missing."""
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False

@@ -169,4 +169,5 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     query = "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?"
-    return con.execute(query, [schema, table]).fetchone()[0] > 0
+    # fetchall drains the result: an undrained one blocks the next relation query (DuckDB 2).
+    return con.execute(query, [schema, table]).fetchall()[0][0] > 0

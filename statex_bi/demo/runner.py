@@ -42,7 +42,7 @@ def _claim_for_demo(db: Path, wait: float) -> None:
         kind = con.execute("SELECT value FROM ops.warehouse_info WHERE key = 'kind'").fetchall()
         has_raw = con.execute(
             "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'raw\\_%' ESCAPE '\\'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if has_raw and (not kind or kind[0][0] != "demo"):
             raise ConfigError(
                 f"{db} already holds real data; run the demo in its own warehouse, "

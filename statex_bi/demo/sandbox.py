@@ -78,10 +78,18 @@ class Fault:
 class Sandbox:
     """A provider's API on loopback. Use as a context manager, or `start()` / `stop()`."""
 
-    def __init__(self, name: str, auth: AuthCheck | None = None, error_body: Callable[[int], Any] | None = None):
+    def __init__(
+        self,
+        name: str,
+        auth: AuthCheck | None = None,
+        error_body: Callable[[int], Any] | None = None,
+        headers: Callable[[Request, int], dict[str, str]] | None = None,
+    ):
         self.name = name
         self.auth = auth
         self.error_body = error_body or (lambda status: {"error": {"code": status, "message": "sandbox fault"}})
+        # Headers the provider puts on every response, faults included (e.g. rate-limit counters).
+        self.headers = headers
         self.routes: list[tuple[str, re.Pattern, Handler, bool]] = []
         self.faults: list[Fault] = []
         self.requests: list[Request] = []  # every request served, for tests
@@ -127,6 +135,9 @@ class Sandbox:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without TCP_NODELAY each keep-alive response
+            # waits ~40 ms for the client's delayed ACK.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # quiet: tests and demo print their own lines
                 pass
@@ -167,6 +178,8 @@ class Sandbox:
             body=http.rfile.read(length) if length else b"",
         )
         response = self._dispatch(request)
+        if self.headers is not None:
+            response.headers = {**self.headers(request, response.status), **response.headers}
         body = response.encode()
         http.send_response(response.status)
         http.send_header("Content-Type", response.content_type)

@@ -4,6 +4,10 @@ Each `models/<layer>/<name>.sql` holds one SELECT in the DuckDB dialect; its gra
 the `.yml` beside it. Staging and core models become views, marts become tables (rebuilt each
 time: they are small). Dependencies are read from the SQL itself with sqlglot, so a model whose raw
 tables are not loaded yet is skipped, with its dependents, instead of failing the whole build.
+
+A staging model whose `.yml` sets `config: {when_source_missing: empty}` is instead built as an
+empty view with the column types the `.yml` declares (`data_type`), so that a model uniting several
+optional sources (e.g. the payment providers) still builds when only some of them are loaded.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from pathlib import Path
 
 import duckdb
 import sqlglot
+import yaml
 from sqlglot import exp
 
 from statex_bi.config import MODELS_DIR
 from statex_bi.exceptions import ModelError
 
 LAYERS = {"staging": "VIEW", "core": "VIEW", "marts": "TABLE"}
+USABLE = ("built", "empty")  # statuses whose model dependents may read
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,22 @@ def discover(root: Path = MODELS_DIR) -> dict[str, Model]:
     return models
 
 
+def _empty_placeholder_sql(model: Model) -> str | None:
+    """An empty SELECT with the model's declared columns, when its `.yml` asks for one."""
+    spec_path = model.path.with_suffix(".yml")
+    if model.layer != "staging" or not spec_path.exists():
+        return None
+    spec = yaml.safe_load(spec_path.read_text()) or {}
+    entry = next((m for m in spec.get("models", []) if m.get("name") == model.name), {})
+    if (entry.get("config") or {}).get("when_source_missing") != "empty":
+        return None
+    columns = entry.get("columns") or []
+    untyped = [c.get("name") for c in columns if not c.get("data_type")]
+    if not columns or untyped:
+        raise ModelError(str(spec_path), f"when_source_missing: empty needs a data_type on every column: {untyped}")
+    return "select " + ", ".join(f"cast(null as {c['data_type']}) as {c['name']}" for c in columns) + " where 1 = 0"
+
+
 def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     rows = con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
     return {f"{schema}.{name}" for schema, name in rows}
@@ -85,7 +107,8 @@ def build_all(
     """Create or replace every model whose inputs exist.
 
     Returns:
-        model -> "built" or "skipped: <missing input>".
+        model -> "built", "empty: <missing input>" (a placeholder, see the module docstring) or
+        "skipped: <missing input>".
     """
     models = discover(root)
     try:
@@ -98,20 +121,26 @@ def build_all(
         model = models[key]
         missing = sorted(
             dep for dep in model.depends_on
-            if (dep in models and status.get(dep) != "built") or (dep not in models and dep not in existing)
+            if (dep in models and not status.get(dep, "").startswith(USABLE))
+            or (dep not in models and dep not in existing)
         )
+        sql = model.sql
         if missing:
-            status[key] = f"skipped: {', '.join(missing)} not available"
-            continue
+            sql = _empty_placeholder_sql(model)
+            if sql is None:
+                status[key] = f"skipped: {', '.join(missing)} not available"
+                continue
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {model.layer}")
         kind = LAYERS[model.layer]
         try:
             _drop_if_other_kind(con, model, kind)
-            con.execute(f"CREATE OR REPLACE {kind} {model.qualified} AS {model.sql}")
+            con.execute(f"CREATE OR REPLACE {kind} {model.qualified} AS {sql}")
         except duckdb.Error as exc:
             raise ModelError(str(model.path), str(exc).splitlines()[0]) from None
-        status[key] = "built"
+        status[key] = f"empty: {', '.join(missing)} not available" if missing else "built"
     if progress:
         built = sum(1 for s in status.values() if s == "built")
-        progress(f"models: {built} built, {len(status) - built} skipped (sources not loaded)")
+        empty = sum(1 for s in status.values() if s.startswith("empty"))
+        skipped = len(status) - built - empty
+        progress(f"models: {built} built, {empty} empty and {skipped} skipped (sources not loaded)")
     return status

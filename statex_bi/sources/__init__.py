@@ -34,12 +34,14 @@ def available() -> list[str]:
     names = []
     for name, module in REGISTRY.items():
         try:
-            importlib.import_module(module)
+            loaded = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
             continue
-        names.append(name)
+        # A folder without __init__.py imports as an empty namespace package: not a source yet.
+        if hasattr(loaded, "SPEC"):
+            names.append(name)
     return names
 
 

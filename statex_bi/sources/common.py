@@ -20,7 +20,9 @@ def quarantined(source: str, endpoint: str, record_id: str | None, field: str, e
     Yield the returned item from a resource; dlt merges it into the quarantine table in the same load
     as the good records, so both land or neither does, and a re-run does not quarantine it twice.
     A resource with an incremental cursor must declare it with `on_cursor_value_missing="include"`,
-    since a quarantine row does not carry the cursor field.
+    since a quarantine row does not carry the cursor field. dlt gives the quarantine table variant the
+    resource's column hints too (dlt 1.31, checked: explicit columns do not override them), so such a
+    resource must not declare `nullable: False` columns; type hints alone are fine.
     """
     body = json.dumps(payload, default=str, sort_keys=True)
     key = f"{endpoint}|{record_id if record_id is not None else body}|{field}"

@@ -1,0 +1,307 @@
+"""One chart look for every report, and charts that stay interactive in offline HTML.
+
+Importing this module registers and enables:
+
+- the `statex` Altair theme: system font stack (no web fonts), one colour palette, readable sizes;
+- the `statex` Altair renderer. Each chart's MIME bundle holds
+  * `application/javascript`: a few lines that add a uniquely named `<div>` and call `vegaEmbed(...)`
+    with the spec. nbconvert's HTML exporter ranks this type above every other one we emit, so an
+    exported report contains one small script per chart and *no* Vega bundle; the report export
+    (statex_bi.reports) puts `javascript_bundle()` once in the page's `<head>`.
+  * `application/vnd.vegalite.v5+json`: the spec itself, which JupyterLab (4.x) draws with its own
+    bundled Vega, offline, ranking it above the JavaScript entry. JupyterLab knows Vega-Lite mimetypes
+    up to v5 only; Altair 6 specs draw with its Vega-Lite 5.6 (checked in JupyterLab 4.6: vega-embed
+    only logs a version warning).
+  * `text/plain`: a placeholder for plain consoles.
+
+Tooltips work in both places (vega-embed's default tooltip handler).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+THEME_NAME = "statex"
+RENDERER_NAME = "statex"
+LAB_MIMETYPE = "application/vnd.vegalite.v5+json"
+JS_MIMETYPE = "application/javascript"
+
+# The fonts a reader's machine already has; a report must never fetch a web font.
+FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Liberation Sans", sans-serif'
+# Okabe-Ito, reordered: distinguishable with the common colour-vision deficiencies and in greyscale print.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000"]
+PRIMARY = PALETTE[0]
+# Status colours, the same meaning in every report (e.g. fresh / stale / no data / not judged).
+GOOD, WARN, BAD, NEUTRAL = "#009E73", "#E69F00", "#D55E00", "#8c959f"
+TEXT = "#1f2328"
+MUTED = "#57606a"
+GRID = "#e6e8eb"
+
+# vega-embed options for exported reports: SVG (crisp, printable) and no "Open in Vega Editor" link,
+# which would post the data to an external site.
+EMBED_OPTIONS: dict[str, Any] = {
+    "renderer": "svg",
+    "actions": {"export": True, "source": False, "compiled": False, "editor": False},
+}
+
+
+@alt.theme.register(THEME_NAME, enable=True)
+def statex_theme() -> alt.theme.ThemeConfig:
+    """The Altair theme of every statex-bi report."""
+    return {
+        "config": {
+            "font": FONT,
+            "background": "white",
+            "padding": 8,
+            "view": {"continuousWidth": 560, "continuousHeight": 260, "stroke": None},
+            "range": {"category": PALETTE},
+            "title": {"font": FONT, "fontSize": 15, "fontWeight": 600, "color": TEXT, "anchor": "start", "offset": 10},
+            "axis": {
+                "labelFont": FONT,
+                "titleFont": FONT,
+                "labelFontSize": 12,
+                "titleFontSize": 12,
+                "titleFontWeight": 600,
+                "labelColor": MUTED,
+                "titleColor": TEXT,
+                "gridColor": GRID,
+                "domainColor": "#8c959f",
+                "tickColor": "#8c959f",
+                # Table and channel names are long: show up to ~40 characters before cutting.
+                "labelLimit": 280,
+            },
+            # Fewer, rounder ticks than Vega's default of one per 40 px.
+            "axisQuantitative": {"tickCount": 6},
+            "legend": {
+                "labelFont": FONT,
+                "titleFont": FONT,
+                "labelFontSize": 12,
+                "titleFontSize": 12,
+                "labelColor": TEXT,
+                "titleColor": TEXT,
+                "orient": "bottom",
+            },
+            "header": {"labelFont": FONT, "titleFont": FONT, "labelFontSize": 12, "titleFontSize": 13},
+            "text": {"font": FONT, "fontSize": 12, "color": TEXT},
+            "bar": {"color": PRIMARY},
+            "line": {"color": PRIMARY, "strokeWidth": 2},
+            "point": {"color": PRIMARY, "size": 40},
+            "area": {"color": PRIMARY, "opacity": 0.7},
+            "rule": {"color": MUTED},
+        }
+    }
+
+
+def _script_safe_json(value: Any) -> str:
+    """JSON that can sit inside an inline <script>: no '</script>' or '<!--' can end it early."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+# `element` is the output <div> nbconvert's template defines before the script; `currentScript` is
+# the fallback in pages that inline the script some other way. Waiting for DOMContentLoaded covers a
+# bundle placed after the charts (or loaded as a module).
+_EMBED_JS = """(function () {
+  var host = document.currentScript ? document.currentScript.parentNode : element;
+  var chart = document.createElement("div");
+  chart.id = %(chart_id)s;
+  chart.className = "statex-chart";
+  host.appendChild(chart);
+  function draw() {
+    if (typeof window.vegaEmbed !== "function") {
+      chart.textContent = "This chart needs the Vega bundle that statex-bi puts in each exported report.";
+      console.error("statex-bi: vegaEmbed is not loaded; chart " + chart.id + " not drawn");
+      return;
+    }
+    window.vegaEmbed(chart, %(spec)s, %(options)s).catch(function (error) {
+      chart.textContent = "Chart could not be drawn: " + error;
+      console.error(error);
+    });
+  }
+  if (typeof window.vegaEmbed === "function" || document.readyState !== "loading") { draw(); }
+  else { window.addEventListener("DOMContentLoaded", draw); }
+})();"""
+
+
+def embed_script(spec: dict[str, Any], chart_id: str, embed_options: dict[str, Any] | None = None) -> str:
+    """The JavaScript that draws one chart into a new `<div id=chart_id>` with vegaEmbed.
+
+    Args:
+        spec: the Vega-Lite spec (`chart.to_dict()`).
+        chart_id: a page-unique id for the chart's div.
+        embed_options: vega-embed options merged over EMBED_OPTIONS.
+
+    Returns:
+        The script body (no `<script>` tag; nbconvert wraps it).
+    """
+    options = {**EMBED_OPTIONS, **(embed_options or {})}
+    return _EMBED_JS % {
+        "chart_id": json.dumps(chart_id),
+        "spec": _script_safe_json(spec),
+        "options": _script_safe_json(options),
+    }
+
+
+def statex_renderer(spec: dict[str, Any], **metadata: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Altair renderer: vegaEmbed script for exported HTML, Vega-Lite JSON for JupyterLab.
+
+    Args:
+        spec: the chart's Vega-Lite spec.
+        metadata: renderer options; `embed_options` (as from `alt.renderers.set_embed_options`).
+
+    Returns:
+        (MIME bundle, metadata) for IPython's display machinery.
+    """
+    embed_options = {**EMBED_OPTIONS, **metadata.get("embed_options", {})}
+    chart_id = f"statex-chart-{uuid.uuid4().hex}"
+    bundle = {
+        JS_MIMETYPE: embed_script(spec, chart_id, metadata.get("embed_options")),
+        LAB_MIMETYPE: spec,
+        "text/plain": "<statex-bi chart: shown in JupyterLab and in exported reports>",
+    }
+    return bundle, {LAB_MIMETYPE: {"embed_options": embed_options}}
+
+
+alt.renderers.register(RENDERER_NAME, statex_renderer)
+alt.renderers.enable(RENDERER_NAME)
+
+
+@functools.cache
+def javascript_bundle() -> str:
+    """Vega, Vega-Lite and vega-embed as one script defining `window.vegaEmbed`; put it once per page.
+
+    The Vega-Lite version matches the schema Altair writes when vl-convert ships it (else its newest).
+
+    Returns:
+        JavaScript source (about 0.9 MB) with no external reference, safe to inline in `<script>`.
+    """
+    import vl_convert
+
+    wanted = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+    version = wanted if wanted in vl_convert.get_vegalite_versions() else None
+    source = vl_convert.javascript_bundle(vl_version=version)
+    # An inline script ends at the first '</script'; inside JS strings '<\/' means the same text.
+    return source.replace("</script", "<\\/script")
+
+
+def _tooltip(frame: pd.DataFrame, formats: dict[str, str]) -> list[alt.Tooltip]:
+    tips = []
+    for column in frame.columns:
+        fmt = formats.get(column)
+        tips.append(alt.Tooltip(column, format=fmt) if fmt else alt.Tooltip(column))
+    return tips
+
+
+def _axis(values: pd.Series, fmt: str) -> alt.Axis:
+    """An axis; small whole-number series (counts) get ticks on whole numbers only, not 0, 0.5, 1, ..."""
+    if pd.api.types.is_integer_dtype(values):
+        span = max(int(values.max()), 0) - min(int(values.min()), 0)
+        if 0 < span <= 10:
+            return alt.Axis(format=fmt, tickCount=span)
+    return alt.Axis(format=fmt)
+
+
+def _color(column: str, colors: dict[str, str] | None) -> alt.Color:
+    if not colors:
+        return alt.Color(f"{column}:N")
+    return alt.Color(f"{column}:N", scale=alt.Scale(domain=list(colors), range=list(colors.values())))
+
+
+def no_data(title: str | None = None, message: str = "No data for this period") -> alt.Chart:
+    """A small chart that says there is nothing to draw (what `bar`/`line` return for an empty frame)."""
+    chart = (
+        alt.Chart(pd.DataFrame({"message": [message]}))
+        .mark_text(fontSize=13, color=MUTED, align="left", x=0, y=20)
+        .encode(text="message:N")
+        .properties(height=40)
+    )
+    return chart.properties(title=title) if title else chart
+
+
+def bar(
+    frame: pd.DataFrame,
+    category: str,
+    value: str,
+    *,
+    title: str | None = None,
+    value_title: str | None = None,
+    value_format: str = ",.0f",
+    color: str | None = None,
+    colors: dict[str, str] | None = None,
+    empty: str = "No data for this period",
+) -> alt.Chart:
+    """Horizontal bars, largest first, with every column of `frame` in the tooltip.
+
+    Args:
+        frame: one row per bar.
+        category: column naming each bar (drawn on the y axis, so long names stay readable).
+        value: numeric column giving each bar's length.
+        title: chart title.
+        value_title: x axis title (defaults to `value`).
+        value_format: d3 format of the value in axis and tooltip.
+        color: optional column to colour bars by (legend below the chart).
+        colors: optional fixed colour per value of `color`, e.g. {"stale": charts.BAD}.
+        empty: what the chart says when `frame` has no rows.
+
+    Returns:
+        An Altair chart (`no_data` when the frame is empty); display it as a cell's last expression.
+    """
+    if frame.empty:
+        return no_data(title, empty)
+    encoding: dict[str, Any] = {
+        "y": alt.Y(f"{category}:N", sort="-x", title=None),
+        "x": alt.X(f"{value}:Q", title=value_title or value, axis=_axis(frame[value], value_format)),
+        "tooltip": _tooltip(frame, {value: value_format}),
+    }
+    if color:
+        encoding["color"] = _color(color, colors)
+    height = max(60, 24 * len(frame))
+    chart = alt.Chart(frame).mark_bar().encode(**encoding).properties(height=height)
+    return chart.properties(title=title) if title else chart
+
+
+def line(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    title: str | None = None,
+    y_title: str | None = None,
+    y_format: str = ",.0f",
+    color: str | None = None,
+    colors: dict[str, str] | None = None,
+    empty: str = "No data for this period",
+) -> alt.Chart:
+    """A time series line with points, one line per `color` value.
+
+    Args:
+        frame: one row per point.
+        x: temporal column (dates or timestamps).
+        y: numeric column.
+        title: chart title.
+        y_title: y axis title (defaults to `y`).
+        y_format: d3 format of y in axis and tooltip.
+        color: optional column splitting the series.
+        colors: optional fixed colour per value of `color`.
+        empty: what the chart says when `frame` has no rows.
+
+    Returns:
+        An Altair chart (`no_data` when the frame is empty).
+    """
+    if frame.empty:
+        return no_data(title, empty)
+    encoding: dict[str, Any] = {
+        "x": alt.X(f"{x}:T", title=None),
+        "y": alt.Y(f"{y}:Q", title=y_title or y, axis=_axis(frame[y], y_format)),
+        "tooltip": _tooltip(frame, {y: y_format}),
+    }
+    if color:
+        encoding["color"] = _color(color, colors)
+    chart = alt.Chart(frame).mark_line(point=True).encode(**encoding)
+    return chart.properties(title=title) if title else chart

@@ -1,0 +1,418 @@
+"""The simulated AI work behind each prototype, and the OpenAI bill it causes.
+
+Every prototype request runs a short pipeline of generation steps (spec, code generation, then
+optional review / tests / fix steps: 2-6 steps). Each step is routed by the 3-tier strategy:
+
+    simple steps   Ollama first (free, local, slow); on an Ollama failure or timeout the step falls
+                   back to the paid tier
+    complex steps  the paid tier directly
+    paid tier      OpenAI, or Azure OpenAI (EU Data Zone deployment of gpt-4o) for the prototypes
+                   whose customer needs EU data residency; failed paid calls are retried
+
+Every model call is one Sentry span (op `gen_ai.*`) in the prototype's trace. The trace also holds a
+`http.server` span (the request that queued the job) and a `queue.process` span (the worker job), so
+that the `span.op:gen_ai.*` filter of the connector matters.
+
+What the spans show and what the provider bills differ, as they do for real:
+- a call that timed out on the client (`deadline_exceeded`) has no token counts on its span (the
+  client never received the usage), but OpenAI processed it and bills its input and the output it
+  generated before the client hung up;
+- a rate-limited (`resource_exhausted`) or failed (`internal_error`) call is not billed;
+- the daily costs are list prices (genai-prices, at the bucket's date) of the billed tokens, off by a
+  per-day billing adjustment of at most +/-3 %, plus a small `web search tool calls` line item on
+  some days that no span records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from genai_prices import Usage, calc_price
+
+from statex_bi.demo.world import PrototypeRequest, WorldConfig
+
+API_PROJECT = "statex-api"  # Sentry project of the Fastify app
+WORKER_PROJECT = "statex-worker"  # Sentry project of the generation worker, where the AI calls happen
+OPENAI_PROJECT_ID = "proj_Stx4fQ9mWb2LkR7uVe3pYc0Z"  # the OpenAI project of Statex's API keys
+
+# gen_ai.system values: OpenTelemetry GenAI semantic conventions ("openai"; "azure.ai.openai", which
+# replaced the older "az.ai.openai"); Ollama has no registered value, the provider's own name is used.
+SYSTEMS = {"ollama": "ollama", "openai": "openai", "azure": "azure.ai.openai"}
+
+# Model snapshots the providers report for the aliases the app requests (usage is billed per snapshot).
+SNAPSHOTS = {
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
+}
+
+OLLAMA_TIMEOUT_S = 120.0  # the worker gives the local model two minutes
+PAID_TIMEOUT_S = 180.0  # long code generations stream for minutes
+PAID_ATTEMPTS = 3  # first call plus two retries
+EU_RESIDENCY_SHARE = 0.3  # prototypes whose data must stay in the EU: paid tier = Azure EU Data Zone
+BILLING_ADJUSTMENT_SD = 0.012  # relative; clipped to +/-3 %
+WEB_SEARCH_DAY_SHARE = 0.05
+WEB_SEARCH_PRICE_USD = 0.01  # per tool call
+
+# Failure rates per call of a paid tier: status -> probability.
+PAID_FAILURES = {
+    "openai": {"resource_exhausted": 0.025, "deadline_exceeded": 0.01, "internal_error": 0.007},
+    "azure": {"resource_exhausted": 0.03, "deadline_exceeded": 0.01, "internal_error": 0.005},
+}
+OLLAMA_CRASH_RATE = 0.03  # model load failures, out of memory: `internal_error`
+OUTPUT_TOKENS_PER_S = {"gpt-4o-mini": (70, 110), "gpt-4.1-mini": (60, 100), "gpt-4o": (40, 80)}
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    simple: bool  # simple steps try Ollama first
+    input_median: int
+    output_median: int
+    ollama_model: str | None = None
+
+
+SPEC = Step("spec", True, 2500, 900, "llama3.1:8b")
+CODEGEN = Step("codegen", False, 9000, 3200)
+REVIEW = Step("review", True, 7000, 700, "qwen2.5-coder:7b")
+TESTS = Step("tests", True, 5000, 1500, "qwen2.5-coder:7b")
+FIX = Step("fix", False, 11000, 1800)
+
+
+@dataclass(frozen=True)
+class AiCall:
+    """One model call: one `gen_ai.*` span. Token fields are what the span carries (None when the
+    client never received usage); `billed_*` are what the provider charges for (0 for Ollama)."""
+
+    span_id: str  # 16 hex
+    trace_id: str  # 32 hex, one trace per prototype
+    parent_span_id: str
+    started_at: datetime  # UTC, naive, millisecond precision
+    duration_ms: float
+    op: str
+    status: str  # ok | deadline_exceeded | resource_exhausted | internal_error
+    system: str  # gen_ai.system
+    request_model: str
+    response_model: str | None
+    input_tokens: int | None  # includes the cached ones, as OpenAI counts them
+    cached_input_tokens: int | None
+    output_tokens: int | None
+    prototype_id: str
+    ai_tier: str  # ollama | openai | azure
+    project: str
+    step: str
+    billed_input_tokens: int = 0
+    billed_cached_input_tokens: int = 0
+    billed_output_tokens: int = 0
+
+    @property
+    def billed(self) -> bool:
+        return self.billed_input_tokens > 0
+
+
+@dataclass(frozen=True)
+class OtherSpan:
+    """A non-AI span of the same traces (the HTTP request and the worker job)."""
+
+    span_id: str
+    trace_id: str
+    started_at: datetime
+    duration_ms: float
+    op: str
+    status: str
+    project: str
+    description: str
+
+
+@dataclass(frozen=True)
+class UsageBucket:
+    """One row of the OpenAI completions usage: a UTC day and a model snapshot."""
+
+    day: date
+    model: str
+    input_tokens: int
+    input_cached_tokens: int
+    output_tokens: int
+    num_model_requests: int
+    project_id: str = OPENAI_PROJECT_ID
+    batch: bool = False
+    service_tier: str = "default"
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """One row of the OpenAI costs: a UTC day and a line item, in USD."""
+
+    day: date
+    line_item: str
+    amount_usd: float
+    quantity: float | None
+    quantity_unit: str | None
+    project_id: str = OPENAI_PROJECT_ID
+
+
+@dataclass(frozen=True)
+class AiData:
+    """The AI side of the simulated company.
+
+    Attributes:
+        calls: every model call, by start time.
+        other_spans: the non-AI spans of the same traces.
+        usage: OpenAI completions usage by day and model snapshot (billed calls only).
+        costs: OpenAI costs by day and line item.
+    """
+
+    calls: list[AiCall]
+    other_spans: list[OtherSpan]
+    usage: list[UsageBucket]
+    costs: list[CostLine]
+
+
+def simulate_ai(config: WorldConfig, prototype_requests: list[PrototypeRequest]) -> AiData:
+    """Simulate the AI calls of every prototype request and OpenAI's usage and costs for them.
+
+    Args:
+        config: the world; randomness comes from `config.rng("ai")` only.
+        prototype_requests: the requests to serve, in request order.
+
+    Returns:
+        The calls (spans), the other spans of their traces, and OpenAI's daily usage and costs.
+    """
+    rng = config.rng("ai")
+    calls: list[AiCall] = []
+    others: list[OtherSpan] = []
+    for request in prototype_requests:
+        _prototype(rng, request, calls, others)
+    calls.sort(key=lambda c: (c.started_at, c.span_id))
+    others.sort(key=lambda s: (s.started_at, s.span_id))
+    usage = _usage(calls)
+    return AiData(calls, others, usage, _costs(rng, usage))
+
+
+def _hex(rng: np.random.Generator, digits: int) -> str:
+    return rng.bytes(digits // 2).hex()
+
+
+def _ms(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _prototype(rng: np.random.Generator, request: PrototypeRequest, calls: list[AiCall], others: list[OtherSpan]):
+    trace_id = _hex(rng, 32)
+    http_span = OtherSpan(_hex(rng, 16), trace_id, _ms(request.requested_at), round(float(rng.uniform(40, 300)), 3),
+                          "http.server", "ok", API_PROJECT, "POST /api/prototypes")
+    job_id = _hex(rng, 16)
+    job_start = _ms(request.requested_at + timedelta(seconds=float(rng.uniform(1, 30))))
+    eu = bool(rng.random() < EU_RESIDENCY_SHARE)
+    steps = [SPEC, CODEGEN]
+    if rng.random() < 0.9:
+        steps.append(REVIEW)
+    if rng.random() < 0.5:
+        steps.append(TESTS)
+    steps.extend([FIX] * min(int(rng.poisson(0.6)), 6 - len(steps)))
+
+    clock = job_start
+    used_providers: set[str] = set()
+    prototype_calls: list[AiCall] = []
+    for step in steps:
+        input_tokens = int(np.clip(rng.lognormal(np.log(step.input_median), 0.45), 1000, 20000))
+        output_tokens = int(np.clip(rng.lognormal(np.log(step.output_median), 0.5), 300, 6000))
+        context = _Context(rng, request.prototype_id, trace_id, job_id, step, input_tokens, output_tokens)
+        done = False
+        if step.simple:
+            call = context.ollama(clock)
+            prototype_calls.append(call)
+            clock = _after(rng, call, 0.2, 1.0)
+            done = call.status == "ok"
+        if not done:
+            tier = "azure" if eu else "openai"
+            model = _paid_model(step, input_tokens, eu)
+            for attempt in range(PAID_ATTEMPTS):
+                repeat = attempt > 0 or tier in used_providers
+                call = context.paid(clock, tier, model, repeat, retry=attempt > 0)
+                prototype_calls.append(call)
+                used_providers.add(tier)
+                clock = _after(rng, call, 1.0 * (attempt + 1), 4.0 * (attempt + 1))
+                if call.status == "ok":
+                    done = True
+                    break
+        if not done:
+            break  # the job gives up; the prototype fails
+    job_end = clock
+    job_status = "ok" if done else "internal_error"
+    job_span = OtherSpan(job_id, trace_id, job_start, round((job_end - job_start).total_seconds() * 1000, 3),
+                         "queue.process", job_status, WORKER_PROJECT, "generate-prototype")
+    calls.extend(prototype_calls)
+    others.extend([http_span, job_span])
+
+
+def _after(rng: np.random.Generator, call: AiCall, low: float, high: float) -> datetime:
+    return _ms(call.started_at + timedelta(milliseconds=call.duration_ms, seconds=float(rng.uniform(low, high))))
+
+
+def _paid_model(step: Step, input_tokens: int, eu: bool) -> str:
+    if eu:
+        return "gpt-4o"  # the one EU Data Zone deployment
+    if step.simple:
+        return "gpt-4o-mini"
+    return "gpt-4o" if input_tokens > 15000 else "gpt-4.1-mini"
+
+
+@dataclass
+class _Context:
+    rng: np.random.Generator
+    prototype_id: str
+    trace_id: str
+    parent_span_id: str
+    step: Step
+    input_tokens: int
+    output_tokens: int
+
+    def _call(self, **values) -> AiCall:
+        return AiCall(span_id=_hex(self.rng, 16), trace_id=self.trace_id, parent_span_id=self.parent_span_id,
+                      prototype_id=self.prototype_id, project=WORKER_PROJECT, step=self.step.name, **values)
+
+    def ollama(self, start: datetime) -> AiCall:
+        rng = self.rng
+        load = float(rng.uniform(5, 15)) if rng.random() < 0.1 else float(rng.uniform(0, 1.5))
+        seconds = load + self.input_tokens / rng.uniform(400, 900) + self.output_tokens / rng.uniform(15, 35)
+        status = "ok"
+        if rng.random() < OLLAMA_CRASH_RATE:
+            status, seconds = "internal_error", load + float(rng.uniform(0.05, 2))
+        elif seconds > OLLAMA_TIMEOUT_S:
+            status, seconds = "deadline_exceeded", OLLAMA_TIMEOUT_S + float(rng.uniform(0, 0.05))
+        ok = status == "ok"
+        return self._call(
+            started_at=start, duration_ms=round(seconds * 1000, 3), op="gen_ai.generate_text", status=status,
+            system=SYSTEMS["ollama"], request_model=self.step.ollama_model,
+            response_model=self.step.ollama_model if ok else None,
+            input_tokens=self.input_tokens if ok else None, cached_input_tokens=None,
+            output_tokens=self.output_tokens if ok else None, ai_tier="ollama",
+        )
+
+    def paid(self, start: datetime, tier: str, model: str, repeat: bool, retry: bool) -> AiCall:
+        rng = self.rng
+        draw = rng.random()
+        status = "ok"
+        for failure, rate in PAID_FAILURES[tier].items():
+            if draw < rate:
+                status = failure
+                break
+            draw -= rate
+        # OpenAI and Azure cache prompt prefixes of 1024+ tokens in steps of 128: a retry repeats the
+        # whole prompt, a later step of the same prototype repeats the system prompt and the spec.
+        share = rng.uniform(0.8, 0.95) if retry else (rng.uniform(0.3, 0.7) if repeat else 0.0)
+        cached = int(self.input_tokens * share) // 128 * 128 if self.input_tokens >= 1024 else 0
+        low, high = OUTPUT_TOKENS_PER_S[model]
+        slower = 0.85 if tier == "azure" else 1.0
+        seconds = float(rng.uniform(0.3, 1.2)) + self.input_tokens / 5000 + self.output_tokens / (
+            rng.uniform(low, high) * slower)
+        if status == "ok" and seconds > PAID_TIMEOUT_S:
+            status = "deadline_exceeded"
+        billed_in = billed_cached = billed_out = 0
+        if status == "ok":
+            billed_in, billed_cached, billed_out = self.input_tokens, cached, self.output_tokens
+        elif status == "deadline_exceeded":
+            generated = int(self.output_tokens * rng.uniform(0.5, 1.0))
+            billed_in, billed_cached, billed_out = self.input_tokens, cached, generated
+            seconds = PAID_TIMEOUT_S + float(rng.uniform(0, 0.05))
+        else:
+            seconds = float(rng.uniform(0.05, 0.4))
+        ok = status == "ok"
+        return self._call(
+            started_at=start, duration_ms=round(seconds * 1000, 3), op="gen_ai.chat", status=status,
+            system=SYSTEMS[tier], request_model=model, response_model=SNAPSHOTS[model] if ok else None,
+            input_tokens=self.input_tokens if ok else None, cached_input_tokens=cached if ok else None,
+            output_tokens=self.output_tokens if ok else None, ai_tier=tier,
+            billed_input_tokens=billed_in, billed_cached_input_tokens=billed_cached, billed_output_tokens=billed_out,
+        )
+
+
+def _usage(calls: list[AiCall]) -> list[UsageBucket]:
+    totals: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for call in calls:
+        if call.ai_tier != "openai" or not call.billed:
+            continue
+        row = totals[(call.started_at.date(), SNAPSHOTS[call.request_model])]
+        row[0] += call.billed_input_tokens
+        row[1] += call.billed_cached_input_tokens
+        row[2] += call.billed_output_tokens
+        row[3] += 1
+    return [UsageBucket(day, model, *values) for (day, model), values in sorted(totals.items())]
+
+
+def list_price_usd(model: str, day: date, input_tokens: int, cached_tokens: int, output_tokens: int
+                   ) -> tuple[float, float]:
+    """OpenAI list price of a day's tokens of one model (genai-prices, at that date).
+
+    Returns:
+        (input cost including cached input, output cost) in USD.
+    """
+    price = calc_price(
+        Usage(input_tokens=input_tokens, cache_read_tokens=cached_tokens, output_tokens=output_tokens),
+        model_ref=model, provider_id="openai",
+        genai_request_timestamp=datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
+    )
+    return float(price.input_price), float(price.output_price)
+
+
+def _costs(rng: np.random.Generator, usage: list[UsageBucket]) -> list[CostLine]:
+    lines: list[CostLine] = []
+    for bucket in usage:
+        input_usd, output_usd = list_price_usd(bucket.model, bucket.day, bucket.input_tokens,
+                                               bucket.input_cached_tokens, bucket.output_tokens)
+        adjustment = 1 + float(np.clip(rng.normal(0, BILLING_ADJUSTMENT_SD), -0.03, 0.03))
+        lines.append(CostLine(bucket.day, f"{bucket.model}, input", round(input_usd * adjustment, 8),
+                              float(bucket.input_tokens), "tokens"))
+        lines.append(CostLine(bucket.day, f"{bucket.model}, output", round(output_usd * adjustment, 8),
+                              float(bucket.output_tokens), "tokens"))
+    for day in sorted({bucket.day for bucket in usage}):
+        if rng.random() < WEB_SEARCH_DAY_SHARE:
+            searches = int(rng.integers(1, 4))
+            lines.append(CostLine(day, "web search tool calls", round(searches * WEB_SEARCH_PRICE_USD, 8),
+                                  float(searches), None))
+    lines.sort(key=lambda line: (line.day, line.line_item))
+    return lines
+
+
+def call_record(call: AiCall) -> dict:
+    """One call as the app logs it to JSONL (the `ingest ai-calls` format; see sources/ai_calls).
+
+    Attributes the call does not carry (tokens of a failed call) are left out, as the SDK leaves
+    unset span attributes out.
+    """
+    record = {
+        "span_id": call.span_id,
+        "trace_id": call.trace_id,
+        "start_timestamp": call.started_at.isoformat(timespec="milliseconds") + "Z",
+        "duration_ms": call.duration_ms,
+        "op": call.op,
+        "status": call.status,
+        "project": call.project,
+        "gen_ai.system": call.system,
+        "gen_ai.request.model": call.request_model,
+        "gen_ai.usage.input_tokens": call.input_tokens,
+        "gen_ai.usage.input_tokens.cached": call.cached_input_tokens,
+        "gen_ai.usage.output_tokens": call.output_tokens,
+        "statex.prototype_id": call.prototype_id,
+        "statex.ai_tier": call.ai_tier,
+    }
+    return {key: value for key, value in record.items() if value is not None}
+
+
+def write_calls_jsonl(calls: Iterable[AiCall], path: Path) -> Path:
+    """Write calls as the app's JSONL log, one record a line.
+
+    Returns:
+        The path written.
+    """
+    with path.open("w", encoding="utf-8") as out:
+        for call in calls:
+            out.write(json.dumps(call_record(call)) + "\n")
+    return path

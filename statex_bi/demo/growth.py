@@ -1,0 +1,224 @@
+"""The simulated company's growth: visitors by channel, GA4 key events, customers, prototype requests.
+
+Every day, each GA4 default channel group brings sessions that follow the week (weekdays busier than
+weekends), grow over the period (about 4 % a month, faster for paid and social), and vary by noise.
+From the sessions follow active users, page views, session duration and engaged sessions as GA4
+reports them, plus two key events:
+
+    sign_up            2-4 % of sessions, depending on the channel; one `Customer` per event
+    prototype_request  25-40 % of the sign-ups; one `PrototypeRequest` per (key) event
+
+A prototype request comes from a customer who signed up that day on the same channel, or, for a
+returning visitor, from anyone who signed up earlier. GA4 counts `prototype_request` once per
+session, so its `event_count` (every form submission) can exceed its `key_events`.
+
+The rows of `traffic`, `key_events` and `daily_users` carry exactly the columns of the raw_ga4
+tables (docs/raw_tables.md), so tests compare the loaded warehouse with them directly.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import numpy as np
+
+from statex_bi.demo.world import Customer, PrototypeRequest, WorldConfig
+
+KEY_EVENTS = ("sign_up", "prototype_request")
+
+
+@dataclass(frozen=True)
+class Channel:
+    """How one GA4 default channel group behaves."""
+
+    name: str
+    share: float  # of all sessions at the start of the period
+    monthly_growth: float  # on top of the company's growth
+    users_per_session: float
+    pages_per_session: float
+    seconds_per_session: float
+    engagement_rate: float
+    sign_up_rate: float  # sign-ups per session
+    prototype_rate: float  # prototype requests per sign-up
+
+
+CHANNELS = (
+    Channel("Organic Search", 0.38, 0.010, 0.82, 3.1, 145.0, 0.62, 0.028, 0.34),
+    Channel("Direct", 0.24, 0.000, 0.74, 3.6, 170.0, 0.66, 0.034, 0.40),
+    Channel("Paid Search", 0.14, 0.020, 0.90, 2.4, 95.0, 0.51, 0.024, 0.28),
+    Channel("Referral", 0.09, 0.000, 0.85, 3.3, 160.0, 0.64, 0.036, 0.38),
+    Channel("Organic Social", 0.10, 0.025, 0.93, 1.9, 62.0, 0.41, 0.020, 0.25),
+    Channel("Email", 0.05, 0.005, 0.70, 3.9, 190.0, 0.71, 0.040, 0.36),
+)
+CHANNEL_NAMES = tuple(c.name for c in CHANNELS)
+
+SESSIONS_PER_DAY = 360.0  # at scale 1, on an average day at the start of the period
+COMPANY_MONTHLY_GROWTH = 0.04
+WEEKDAY_FACTOR = (1.10, 1.14, 1.12, 1.08, 0.98, 0.78, 0.80)  # Monday .. Sunday, mean 1.0
+# Share of a channel's users who also came through another channel that day (GA4 counts them once).
+CROSS_CHANNEL_OVERLAP = 0.08
+RETURNING_PROTOTYPE_SHARE = 0.3  # prototype requests from people who signed up on an earlier day
+DUPLICATE_SUBMIT_RATE = 0.06  # extra `prototype_request` events in a session that already counted one
+
+FIRST_NAMES = (
+    "Anna", "Lukas", "Sofia", "Jonas", "Emma", "Paul", "Mia", "Felix", "Lea", "Noah", "Clara", "Elias",
+    "Marie", "Louis", "Julia", "Hugo", "Chloé", "Mateo", "Lucía", "Pablo", "Giulia", "Marco", "Sanne",
+    "Daan", "Olivia", "James", "Amelia", "Oliver", "Emily", "Ethan", "Aoife", "Liam", "Aino", "Eero",
+)
+LAST_NAMES = (
+    "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Hoffmann",
+    "Martin", "Bernard", "Dubois", "Moreau", "García", "Fernández", "López", "Rossi", "Russo", "Bianchi",
+    "de Jong", "Jansen", "Visser", "Smith", "Johnson", "Brown", "Taylor", "Wilson", "Murphy", "Kelly",
+    "Virtanen", "Korhonen", "Gruber", "Huber", "Peeters",
+)
+MAIL_DOMAINS = ("gmail.com", "outlook.com", "proton.me", "gmx.de", "web.de", "icloud.com", "yahoo.com",
+                "orange.fr", "example-labs.io", "studio-nord.eu")
+# Visitor countries; EUR countries, the US and the UK drive the payment currencies.
+COUNTRIES = ("DE", "FR", "NL", "AT", "ES", "IT", "IE", "BE", "FI", "US", "GB")
+COUNTRY_WEIGHTS = (0.30, 0.10, 0.07, 0.05, 0.06, 0.05, 0.02, 0.03, 0.02, 0.18, 0.12)
+
+
+@dataclass(frozen=True)
+class GrowthData:
+    """What the growth simulation produced.
+
+    Attributes:
+        traffic: one dict per (date, channel) with sessions > 0, columns of raw_ga4.traffic_by_channel.
+        key_events: one dict per (date, channel, event_name) with events > 0, columns of
+            raw_ga4.key_events_by_channel.
+        daily_users: one dict per date, columns of raw_ga4.daily_users (users de-duplicated across channels).
+        customers: one per `sign_up` key event, ordered by sign-up day (keys cust_000001, ...).
+        prototype_requests: one per `prototype_request` key event, in request order.
+    """
+
+    traffic: list[dict]
+    key_events: list[dict]
+    daily_users: list[dict]
+    customers: list[Customer]
+    prototype_requests: list[PrototypeRequest]
+
+
+def simulate_growth(config: WorldConfig) -> GrowthData:
+    """Simulate GA4 traffic, key events, customers and prototype requests for every day of the period.
+
+    Args:
+        config: period, seed and scale; the draws come from `config.rng("growth")` only.
+
+    Returns:
+        The `GrowthData` of the period; the same config always gives the same data.
+    """
+    rng = config.rng("growth")
+    traffic: list[dict] = []
+    key_events: list[dict] = []
+    daily_users: list[dict] = []
+    customers: list[Customer] = []
+    requests: list[PrototypeRequest] = []
+
+    for day_index, day in enumerate(config.days()):
+        months = day_index / 30.44
+        day_level = SESSIONS_PER_DAY * config.scale * WEEKDAY_FACTOR[day.weekday()]
+        day_level *= (1 + COMPANY_MONTHLY_GROWTH) ** months * rng.lognormal(0.0, 0.08)
+        day_sessions = day_users = 0
+        earlier_customers = len(customers)
+        for channel in CHANNELS:
+            expected = day_level * channel.share * (1 + channel.monthly_growth) ** months * rng.lognormal(0.0, 0.12)
+            sessions = int(rng.poisson(expected))
+            if sessions == 0:
+                continue
+            active_users = max(1, int(rng.binomial(sessions, channel.users_per_session)))
+            page_views = sessions + int(rng.poisson(sessions * (channel.pages_per_session - 1)))
+            total_seconds = float(rng.gamma(2.0, channel.seconds_per_session / 2.0, size=sessions).sum())
+            traffic.append({
+                "date": day,
+                "channel": channel.name,
+                "sessions": sessions,
+                "active_users": active_users,
+                "screen_page_views": page_views,
+                "average_session_duration": total_seconds / sessions,
+                "engaged_sessions": int(rng.binomial(sessions, channel.engagement_rate)),
+            })
+            day_sessions += sessions
+            day_users += active_users
+
+            sign_ups = int(rng.binomial(sessions, channel.sign_up_rate))
+            new_customers = [_customer(rng, day, channel.name, len(customers) + i) for i in range(sign_ups)]
+            customers.extend(new_customers)
+            # Returning visitors only exist once someone signed up on an earlier day.
+            returning_share = RETURNING_PROTOTYPE_SHARE if earlier_customers else 0.0
+            from_new = int(rng.binomial(sign_ups, channel.prototype_rate * (1 - returning_share)))
+            returning = int(rng.poisson(sign_ups * channel.prototype_rate * returning_share))
+            prototypes = from_new + returning
+            requests.extend(_prototype_requests(rng, day, channel.name, new_customers[:from_new],
+                                                customers[:earlier_customers], returning))
+            if sign_ups:
+                key_events.append(_event_row(day, channel.name, "sign_up", sign_ups, sign_ups))
+            if prototypes:
+                submits = prototypes + int(rng.binomial(prototypes, DUPLICATE_SUBMIT_RATE))
+                key_events.append(_event_row(day, channel.name, "prototype_request", submits, prototypes))
+        if day_sessions:
+            overlap = int(rng.binomial(day_users, CROSS_CHANNEL_OVERLAP))
+            daily_users.append({"date": day, "active_users": max(1, day_users - overlap), "sessions": day_sessions})
+
+    requests.sort(key=lambda r: r.requested_at)
+    return GrowthData(traffic, key_events, daily_users, customers, requests)
+
+
+def _event_row(day: date, channel: str, event_name: str, event_count: int, key_events: int) -> dict:
+    return {"date": day, "channel": channel, "event_name": event_name, "event_count": event_count,
+            "key_events": key_events}
+
+
+def _moment(rng: np.random.Generator, day: date, after: datetime | None = None) -> datetime:
+    """A time on `day`, later than `after` when given; visits cluster in European office hours."""
+    start = datetime.combine(day, time())
+    earliest = 0.0 if after is None else (after - start).total_seconds()
+    hour = float(np.clip(rng.normal(13.0, 4.0), 0.0, 23.99))
+    seconds = hour * 3600.0
+    if seconds <= earliest:
+        seconds = earliest + (86_399.0 - earliest) * rng.random()
+    return start + timedelta(seconds=math.floor(seconds))
+
+
+def _customer(rng: np.random.Generator, day: date, channel: str, index: int) -> Customer:
+    first = FIRST_NAMES[int(rng.integers(len(FIRST_NAMES)))]
+    last = LAST_NAMES[int(rng.integers(len(LAST_NAMES)))]
+    local = f"{_ascii(first)}.{_ascii(last)}".replace(" ", "")
+    if rng.random() < 0.5:
+        local += str(int(rng.integers(1, 99)))
+    country = COUNTRIES[int(rng.choice(len(COUNTRIES), p=COUNTRY_WEIGHTS))]
+    return Customer(
+        customer_key=f"cust_{index + 1:06d}",
+        email=f"{local}@{MAIL_DOMAINS[int(rng.integers(len(MAIL_DOMAINS)))]}",
+        name=f"{first} {last}",
+        channel=channel,
+        country=country,
+        signed_up_at=_moment(rng, day),
+    )
+
+
+def _prototype_requests(
+    rng: np.random.Generator, day: date, channel: str, requesters: list[Customer], earlier: list[Customer],
+    returning: int,
+) -> list[PrototypeRequest]:
+    """One request by each of today's `requesters` (after their sign-up), and `returning` requests by
+    customers of earlier days (whatever channel they first came through)."""
+    who = [(c, _moment(rng, day, after=c.signed_up_at)) for c in requesters]
+    who += [(earlier[int(rng.integers(len(earlier)))], _moment(rng, day)) for _ in range(returning)]
+    return [
+        PrototypeRequest(
+            prototype_id=str(uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | int(rng.integers(0, 2**63)),
+                                       version=4)),
+            requested_at=requested_at,
+            channel=channel,
+            customer_key=customer.customer_key,
+        )
+        for customer, requested_at in who
+    ]
+
+
+def _ascii(text: str) -> str:
+    table = str.maketrans({"ü": "ue", "ö": "oe", "ä": "ae", "é": "e", "í": "i", "á": "a", "ó": "o", "ñ": "n"})
+    return text.lower().translate(table)

@@ -1,0 +1,123 @@
+"""The AI cost report's words and published numbers: data notes, the headline, the KPIs it publishes.
+
+The numbers come from statex_bi.kpis.ai_costs (definitions in its docstring and docs/metrics.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from statex_bi import publish, warehouse
+from statex_bi.kpis.ai_costs import TIERS, billing_reconciliation, summary, tier_performance, unpriced_calls, usd
+from statex_bi.periods import Period
+
+
+def data_notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[str]:
+    """What the reader must know about the data behind the report: missing sources, unpriced calls.
+
+    Returns:
+        Sentences for `report.notice`, most important first; empty when there is nothing to say.
+    """
+    notes = []
+    sources = {name: warehouse.table_exists(con, f"raw_{name}", table) for name, table in
+               (("sentry", "gen_ai_spans"), ("ai_calls", "calls"), ("openai", "costs"))}
+    if not sources["sentry"] and not sources["ai_calls"]:
+        notes.append("No AI calls are loaded: neither the Sentry spans (`statex-bi ingest sentry`) nor a JSONL "
+                     "import (`statex-bi ingest ai-calls --file PATH`). Every number below is empty.")
+    elif not sources["sentry"]:
+        notes.append("Sentry spans are not loaded: AI calls come from the JSONL import only.")
+    if not sources["openai"]:
+        notes.append("The OpenAI bill is not loaded (`statex-bi ingest openai`): the billing reconciliation is empty.")
+    missing = unpriced_calls(con, period, **params)
+    if not missing.empty:
+        models = ", ".join(f"{r.provider}/{r.model}" for r in missing.itertuples())
+        count = int(missing["calls"].sum())
+        notes.append(f"{count:,} call{'s' if count != 1 else ''} could not be priced ({models}): listed below and "
+                     "left out of every cost, so costs are lower bounds. Add a row to the price overrides.")
+    return notes
+
+
+def headline(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> str:
+    """The report's headline sentence: cost per prototype, its median, the change, the bill's gap.
+
+    Returns:
+        e.g. "A prototype cost $0.42 in AI calls (median $0.31), 18% less than the previous period;
+        the OpenAI bill is 1.8% above list price."
+    """
+    numbers = summary(con, period, **params)
+    current, previous = numbers.iloc[0], numbers.iloc[1]
+    if current["calls"] == 0:
+        return "No AI calls in this period."
+    if current["prototypes"] == 0:
+        text = f"{int(current['calls']):,} AI calls, none linked to a prototype"
+        if pd.notna(current["cost_usd"]):
+            text += f", cost {usd(current['cost_usd'])}"
+    elif pd.isna(current["cost_usd"]):
+        text = f"{int(current['prototypes']):,} prototypes made AI calls that no catalog row prices"
+    else:
+        text = f"A prototype cost {usd(current['cost_per_prototype'])} in AI calls"
+        if pd.notna(current["prototype_cost_p50"]):
+            text += f" (median {usd(current['prototype_cost_p50'])})"
+        before = previous["cost_per_prototype"]
+        if pd.notna(before) and before > 0:
+            change = 100 * (current["cost_per_prototype"] - before) / before
+            text += f", {abs(change):.0f}% {'less' if change < 0 else 'more'} than the previous period"
+    gap = billing_reconciliation(con, period, **params)
+    period_gap = gap.loc[gap["scope"] == "period", "billing_gap_pct"]
+    if len(period_gap) and pd.notna(period_gap.iloc[0]):
+        value = float(period_gap.iloc[0])
+        text += f"; the OpenAI bill is {abs(value):.1f}% {'above' if value >= 0 else 'below'} list price"
+    if current["unpriced_calls"]:
+        count = int(current["unpriced_calls"])
+        text += f" ({count:,} call{'s' if count != 1 else ''} unpriced: costs are lower bounds)"
+    return text + "."
+
+
+def publish_metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
+    """Publish the report's KPIs through statex_bi.publish.metric (names in docs/metrics.md).
+
+    Undefined values (a ratio without prototypes, a gap without a bill) are not published.
+
+    Returns:
+        The published records, one per row.
+    """
+    records = []
+
+    def emit(name: str, value: float, unit: str, metric_type: str = "GAUGE", source: str = "sentry/ai-calls",
+             **tags: Any) -> None:
+        if value is None or pd.isna(value):
+            return
+        # Money tags rounded for readability; an undefined tag (NaN) is published as null.
+        clean = {k: (None if pd.isna(v) else round(v, 6)) if isinstance(v, float) else v for k, v in tags.items()}
+        records.append(publish.metric(name, float(value), unit=unit, metric_type=metric_type, tags=clean,
+                                      source=source))
+
+    numbers = summary(con, period, **params).iloc[0]
+    unpriced = int(numbers["unpriced_calls"])
+    emit("ai.calls", numbers["calls"], "count", "COUNTER")
+    emit("ai.tokens.input", numbers["input_tokens"], "tokens", "COUNTER", cached=int(numbers["cached_input_tokens"]))
+    emit("ai.tokens.output", numbers["output_tokens"], "tokens", "COUNTER")
+    perf = tier_performance(con, period, **params).set_index("tier")
+    emit("ai.cost", numbers["cost_usd"], "USD", "COUNTER", tier="all", unpriced_calls=unpriced)
+    for tier in TIERS:
+        cost = perf.loc[tier, "cost_usd"] if tier in perf.index else 0.0
+        tier_unpriced = int(perf.loc[tier, "unpriced_calls"]) if tier in perf.index else 0
+        emit("ai.cost", cost, "USD", "COUNTER", tier=tier, unpriced_calls=tier_unpriced)
+    emit("ai.cost_per_prototype", numbers["cost_per_prototype"], "USD", prototypes=int(numbers["prototypes"]),
+         median=numbers["prototype_cost_p50"], p90=numbers["prototype_cost_p90"], unpriced_calls=unpriced)
+    emit("ai.cost_per_successful_prototype", numbers["cost_per_successful_prototype"], "USD",
+         successful_prototypes=int(numbers["successful_prototypes"]), unpriced_calls=unpriced)
+    for tier, row in perf.iterrows():
+        emit("ai.generation_success_rate", row["generation_success_rate"], "fraction", tier=tier,
+             prototypes=int(row["prototypes"]))
+        emit("ai.latency_p95_ms", row["latency_p95_ms"], "ms", tier=tier, calls=int(row["calls"]))
+    gap = billing_reconciliation(con, period, **params)
+    total = gap[gap["scope"] == "period"]
+    if len(total):
+        row = total.iloc[0]
+        emit("ai.billing_gap_pct", row["billing_gap_pct"], "percent", source="openai", provider="openai",
+             billed_usd=row["billed_usd"], priced_usd=row["priced_usd"], unpriced_calls=int(row["unpriced_calls"]))
+    return pd.DataFrame(records)

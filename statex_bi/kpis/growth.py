@@ -1,0 +1,406 @@
+"""Growth KPIs: GA4 traffic, the sign-up -> prototype request -> first payment funnel, and publishing.
+
+Definitions (docs/metrics.md repeats them):
+
+- *Sessions*, *engaged sessions*: GA4 sums over the period's days and channels.
+- *Average session duration*: total session time / sessions over the period, each day-channel row's
+  GA4 mean weighted by its sessions (never a mean of daily means).
+- *Daily active users*: the mean over the period's days of GA4's daily active users (de-duplicated
+  across channels); user counts do not add up across days.
+- *Sign-up rate*, *prototype-request rate*: GA4 key events (`key_events`) of the event per session.
+- *First successful payment*: a customer's first ever successful payment at any provider, counted in
+  the period (UTC day) it falls in; a customer who paid before the period is never first again.
+- *First-payment rate*: first successful payments / prototype-request key events of the period.
+- Every rate is a fraction 0-1 with a Wilson 95 % interval (ci_low, ci_high); a count larger than its
+  denominator (possible for first payments, whose prototype requests may predate the period) is
+  capped at the denominator for the interval only.
+- *Change*: rate minus the previous period's rate (same length, just before), in percentage points,
+  with a pooled two-sided two-proportion z test; significant when p < 0.05.
+
+Revenue, failure rate and AOV are defined in `statex_bi.kpis.revenue`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+
+from statex_bi import publish, warehouse
+from statex_bi.exceptions import ParamsError
+from statex_bi.kpis import revenue as rev
+from statex_bi.kpis.stats import two_proportion_ztest, wilson_interval
+from statex_bi.periods import Period
+
+KEY_EVENTS = ("sign_up", "prototype_request")
+GA4_MODELS = ["marts.ga4_daily_traffic", "marts.ga4_daily_key_events", "marts.ga4_daily_users"]
+GA4_HINT = "load GA4 (`statex-bi ingest ga4`)"
+SIGNIFICANCE = 0.05
+# Funnel rate metrics: (metric name, label, numerator step, denominator step).
+RATES = (
+    ("conversion.signup_rate", "Sign-up conversion", "sign_up", "sessions"),
+    ("conversion.prototype_request_rate", "Prototype-request conversion", "prototype_request", "sessions"),
+    ("conversion.first_payment_rate", "First-payment conversion", "first_payment", "prototype_request"),
+)
+STEP_LABELS = {
+    "sessions": "Sessions",
+    "sign_up": "Sign-ups",
+    "prototype_request": "Prototype requests",
+    "first_payment": "First successful payments",
+}
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Which parts of the growth report the warehouse can feed, and what to tell the reader if not."""
+
+    ga4: bool
+    payments: bool
+    revenue: bool
+    providers: list[str]
+    notes: list[str] = field(default_factory=list)  # something is missing
+    caveats: list[str] = field(default_factory=list)  # everything is there, read it with this in mind
+
+
+def availability(con: duckdb.DuckDBPyConnection) -> Availability:
+    """What is loaded for the growth report.
+
+    Returns:
+        ga4 (traffic and key events), payments (first payments, failure rates), revenue (needs fx too),
+        the loaded payment providers, one note per missing part, and caveats about what is loaded.
+    """
+    def built(models: list[str]) -> bool:
+        return all(warehouse.table_exists(con, *m.split(".")) for m in models)
+
+    providers = rev.loaded_providers(con)
+    ga4 = built(GA4_MODELS)
+    payments = bool(providers) and built(["core.payments"])
+    revenue_ok = payments and built(rev.REVENUE_MODELS)
+    notes = []
+    if not ga4:
+        notes.append(f"GA4 is not loaded: traffic, key events and conversion rates are missing; {GA4_HINT}.")
+    if not providers:
+        notes.append(
+            "No payment provider is loaded: first payments, revenue and failure rates are missing; "
+            "load one with `statex-bi ingest stripe` (or paypal, coinbase)."
+        )
+    else:
+        absent = [p for p in rev.PROVIDERS if p not in providers]
+        if absent:
+            notes.append(
+                f"Not loaded: {', '.join(absent)}. Revenue and failure rates cover {', '.join(providers)} only."
+            )
+        if not revenue_ok:
+            notes.append("ECB exchange rates are not loaded, so revenue cannot be converted: `statex-bi ingest fx`.")
+    caveats = []
+    if "coinbase" in providers:
+        caveats.append("Coinbase Commerce reports no fees in its charges API: Coinbase fees count as 0.")
+    return Availability(ga4, payments, revenue_ok, providers, notes, caveats)
+
+
+def _check_key_events(key_events: Sequence[str]) -> tuple[str, str]:
+    events = tuple(key_events)
+    if len(events) != 2 or not all(isinstance(e, str) and e for e in events):
+        raise ParamsError(
+            f"key_events must name the sign-up and prototype-request GA4 events in funnel order, got {key_events!r}"
+        )
+    return events[0], events[1]
+
+
+def traffic_summary(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
+    """Sessions, weighted average session duration and mean daily active users of the period.
+
+    Returns:
+        One row: sessions, engaged_sessions, avg_session_duration_s (NaN without sessions),
+        daily_active_users (NaN without days), days_with_users.
+    """
+    rev.require(con, "traffic", GA4_MODELS, GA4_HINT)
+    return con.execute(
+        """
+        with traffic as (
+            select
+                cast(coalesce(sum(sessions), 0) as bigint) as sessions,
+                cast(coalesce(sum(engaged_sessions), 0) as bigint) as engaged_sessions,
+                sum(session_duration_s) / nullif(sum(sessions), 0) as avg_session_duration_s
+            from marts.ga4_daily_traffic
+            where date_day between $start and $end
+        ),
+        users as (
+            select avg(active_users) as daily_active_users, count(*) as days_with_users
+            from marts.ga4_daily_users
+            where date_day between $start and $end
+        )
+        select * from traffic cross join users
+        """,
+        {"start": period.start, "end": period.end},
+    ).df()
+
+
+def daily_traffic(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
+    """GA4 traffic per day and channel.
+
+    Returns:
+        date_day, channel, sessions, engaged_sessions, active_users, avg_session_duration_s.
+    """
+    rev.require(con, "daily traffic", GA4_MODELS, GA4_HINT)
+    return con.execute(
+        """
+        select date_day, channel, sessions, engaged_sessions, active_users, avg_session_duration_s
+        from marts.ga4_daily_traffic
+        where date_day between ? and ?
+        order by date_day, sessions desc, channel
+        """,
+        [period.start, period.end],
+    ).df()
+
+
+def _funnel_counts(con: duckdb.DuckDBPyConnection, period: Period, events: tuple[str, str]) -> dict[str, int | None]:
+    """Sessions, the two key events and first payments (None when payments are not loaded)."""
+    row = con.execute(
+        """
+        select
+            (select coalesce(sum(sessions), 0) from marts.ga4_daily_traffic
+             where date_day between $start and $end),
+            (select coalesce(sum(key_events), 0) from marts.ga4_daily_key_events
+             where date_day between $start and $end and event_name = $sign_up),
+            (select coalesce(sum(key_events), 0) from marts.ga4_daily_key_events
+             where date_day between $start and $end and event_name = $prototype)
+        """,
+        {"start": period.start, "end": period.end, "sign_up": events[0], "prototype": events[1]},
+    ).fetchall()[0]
+    counts: dict[str, int | None] = {"sessions": int(row[0]), "sign_up": int(row[1]), "prototype_request": int(row[2])}
+    counts["first_payment"] = None
+    # core.payments is built (empty) even when no provider is loaded: then first payments are unknown, not 0
+    if rev.loaded_providers(con) and warehouse.table_exists(con, "core", "payments"):
+        counts["first_payment"] = int(con.execute(
+            "select count(*) from core.payments where is_first_successful and cast(created_at as date) between ? and ?",
+            [period.start, period.end],
+        ).fetchall()[0][0])
+    return counts
+
+
+def _rate(numerator: int | None, denominator: int | None) -> tuple[float, float, float]:
+    if numerator is None or denominator is None or denominator == 0:
+        return math.nan, math.nan, math.nan
+    low, high = wilson_interval(min(numerator, denominator), denominator)
+    return numerator / denominator, low, high
+
+
+def funnel(
+    con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS
+) -> pd.DataFrame:
+    """The funnel sessions -> sign-up -> prototype request -> first successful payment.
+
+    Args:
+        con: the warehouse.
+        period: the days whose sessions, key events and first payments count.
+        key_events: the GA4 events of the sign-up and prototype-request steps, in funnel order.
+
+    Returns:
+        One row per step: step, label, count (NaN for first payments when no provider is loaded),
+        rate_of (the denominator step), rate, ci_low, ci_high (NaN for sessions).
+    """
+    rev.require(con, "the funnel", GA4_MODELS, GA4_HINT)
+    counts = _funnel_counts(con, period, _check_key_events(key_events))
+    rows = [{"step": "sessions", "label": STEP_LABELS["sessions"], "count": counts["sessions"], "rate_of": None,
+             "rate": math.nan, "ci_low": math.nan, "ci_high": math.nan}]
+    for _, _, step, denominator in RATES:
+        rate, low, high = _rate(counts[step], counts[denominator])
+        rows.append({"step": step, "label": STEP_LABELS[step], "count": counts[step], "rate_of": denominator,
+                     "rate": rate, "ci_low": low, "ci_high": high})
+    frame = pd.DataFrame(rows)
+    frame["count"] = frame["count"].astype("Int64")
+    return frame
+
+
+def conversion_comparison(
+    con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS
+) -> pd.DataFrame:
+    """Each funnel rate against the previous period of the same length, with a two-proportion z test.
+
+    Returns:
+        One row per rate: metric, label, numerator, denominator, rate, ci_low, ci_high,
+        previous_numerator, previous_denominator, previous_rate, change_pt (percentage points),
+        z, p_value, significant (p < 0.05; False when the test is undefined).
+    """
+    rev.require(con, "the conversion comparison", GA4_MODELS, GA4_HINT)
+    events = _check_key_events(key_events)
+    now = _funnel_counts(con, period, events)
+    before = _funnel_counts(con, period.previous(), events)
+    rows = []
+    for metric, label, step, denominator in RATES:
+        x1, n1, x0, n0 = now[step], now[denominator], before[step], before[denominator]
+        rate, low, high = _rate(x1, n1)
+        previous_rate = _rate(x0, n0)[0]
+        testable = None not in (x1, n1, x0, n0) and x1 <= n1 and x0 <= n0
+        z, p = two_proportion_ztest(x1, n1, x0, n0) if testable else (math.nan, math.nan)
+        rows.append({
+            "metric": metric, "label": label, "numerator": x1, "denominator": n1,
+            "rate": rate, "ci_low": low, "ci_high": high,
+            "previous_numerator": x0, "previous_denominator": n0, "previous_rate": previous_rate,
+            "change_pt": (rate - previous_rate) * 100, "z": z, "p_value": p,
+            "significant": bool(p < SIGNIFICANCE) if not math.isnan(p) else False,
+        })
+    return pd.DataFrame(rows)
+
+
+def conversion_trend(
+    con: duckdb.DuckDBPyConnection,
+    period: Period,
+    *,
+    key_event: str = "prototype_request",
+    grain: str = "auto",
+) -> pd.DataFrame:
+    """Key events per session by channel, per week (ISO, Monday start) or day, with Wilson intervals.
+
+    Args:
+        con: the warehouse.
+        period: the days to cover (a week at an edge of the period only has the period's days).
+        key_event: the GA4 event to count.
+        grain: "week", "day", or "auto": days for periods up to two weeks, weeks for longer ones.
+
+    Returns:
+        bucket_start, channel, sessions, key_events, rate, ci_low, ci_high.
+    """
+    if grain == "auto":
+        grain = "day" if period.days <= 14 else "week"
+    if grain not in ("week", "day"):
+        raise ParamsError(f"grain must be 'week', 'day' or 'auto', got {grain!r}")
+    rev.require(con, "the conversion trend", GA4_MODELS, GA4_HINT)
+    frame = con.execute(
+        f"""
+        with traffic as (
+            select cast(date_trunc('{grain}', date_day) as date) as bucket_start, channel,
+                cast(sum(sessions) as bigint) as sessions
+            from marts.ga4_daily_traffic
+            where date_day between $start and $end
+            group by 1, 2
+        ),
+        events as (
+            select cast(date_trunc('{grain}', date_day) as date) as bucket_start, channel,
+                cast(sum(key_events) as bigint) as key_events
+            from marts.ga4_daily_key_events
+            where date_day between $start and $end and event_name = $event
+            group by 1, 2
+        )
+        select traffic.bucket_start, traffic.channel, traffic.sessions, coalesce(events.key_events, 0) as key_events
+        from traffic
+        left join events on traffic.bucket_start = events.bucket_start and traffic.channel = events.channel
+        order by 1, 3 desc, 2
+        """,
+        {"start": period.start, "end": period.end, "event": key_event},
+    ).df()
+    bounds = [_rate(int(x), int(n)) for x, n in zip(frame["key_events"], frame["sessions"], strict=True)]
+    frame["rate"] = [b[0] for b in bounds]
+    frame["ci_low"] = [b[1] for b in bounds]
+    frame["ci_high"] = [b[2] for b in bounds]
+    return frame
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}"
+
+
+def headline(comparison: pd.DataFrame, metric: str = "conversion.prototype_request_rate") -> str:
+    """One quotable sentence about one rate of `conversion_comparison(...)`.
+
+    E.g. "Prototype-request conversion was 3.1% (2.8-3.4%), up 0.4 pt on the previous period,
+    significant (p = 0.012)."
+    """
+    row = comparison.set_index("metric").loc[metric]
+    if math.isnan(row["rate"]):
+        return f"{row['label']}: no data in the period to compute it."
+    text = f"{row['label']} was {_pct(row['rate'])}% ({_pct(row['ci_low'])}-{_pct(row['ci_high'])}%)"
+    if math.isnan(row["previous_rate"]):
+        return text + ", with no previous-period data to compare."
+    change = round(row["change_pt"], 1)
+    direction = "unchanged" if change == 0 else f"{'up' if change > 0 else 'down'} {abs(change):.1f} pt"
+    if math.isnan(row["p_value"]):
+        verdict = "no significance test possible"
+    else:
+        verdict = f"{'significant' if row['significant'] else 'not significant'} (p = {row['p_value']:.3f})"
+    return f"{text}, {direction} on the previous period, {verdict}."
+
+
+def _finite(value: object) -> bool:
+    return value is not None and not pd.isna(value) and math.isfinite(float(value))
+
+
+def _rate_tags(row: pd.Series) -> dict[str, object]:
+    return {
+        "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]),
+        "numerator": int(row["numerator"]), "denominator": int(row["denominator"]),
+        "p_value_vs_previous": float(row["p_value"]) if _finite(row["p_value"]) else None,
+    }
+
+
+def publish_growth_metrics(
+    con: duckdb.DuckDBPyConnection,
+    period: Period,
+    *,
+    reporting_currency: str = "EUR",
+    key_events: Sequence[str] = KEY_EVENTS,
+) -> pd.DataFrame:
+    """Publish the growth report's KPIs through `statex_bi.publish.metric` (docs/metrics.md lists them).
+
+    Parts whose source is not loaded, and values that are undefined for the period (a rate without a
+    denominator, an AOV without payments), are not published: the returned frame says why.
+
+    Returns:
+        One row per KPI considered: metric_name, provider (the tag, "" when none), value, unit, tags,
+        source, published (bool), reason.
+    """
+    available = availability(con)
+    records: list[dict] = []
+
+    def emit(name: str, value: object, unit: str, source: str, tags: dict | None = None, why: str = "") -> None:
+        if _finite(value) and not why:
+            record = publish.metric(name, float(value), unit=unit, tags=tags or {}, source=source)
+            records.append({**record, "published": True, "reason": ""})
+        else:
+            reason = why or "undefined for the period (nothing to divide by)"
+            records.append({"metric_name": name, "value": None, "unit": unit, "tags": tags or {},
+                            "source": source, "published": False, "reason": reason})
+
+    if available.ga4:
+        summary = traffic_summary(con, period).iloc[0]
+        emit("ga4.sessions", summary["sessions"], "count", "ga4")
+        emit("ga4.daily_active_users", summary["daily_active_users"], "count", "ga4",
+             {"days": int(summary["days_with_users"])})
+        for _, row in conversion_comparison(con, period, key_events=key_events).iterrows():
+            needs_payments = row["metric"] == "conversion.first_payment_rate"
+            why = "no payment provider loaded" if needs_payments and not available.payments else ""
+            tags = _rate_tags(row) if _finite(row["rate"]) else {}
+            emit(row["metric"], row["rate"], "fraction", "ga4+payments" if needs_payments else "ga4", tags, why)
+        emit("ga4.avg_session_duration_s", summary["avg_session_duration_s"], "s", "ga4")
+    else:
+        for name in ("ga4.sessions", "ga4.daily_active_users", *(r[0] for r in RATES), "ga4.avg_session_duration_s"):
+            emit(name, None, "", "ga4", why="GA4 not loaded")
+    if available.revenue:
+        money = rev.revenue(con, period, reporting_currency=reporting_currency)
+        for _, row in money.iterrows():
+            tags = {"provider": row["provider"], "fees_reported": bool(row["fees_reported"])}
+            for kpi in ("gross", "refunds", "fees", "net"):
+                emit(f"revenue.{kpi}", row[kpi], row["currency"], "payments", dict(tags))
+        total = money[money["provider"] == "all"].iloc[0]
+        emit("revenue.aov", total["aov"], total["currency"], "payments",
+             {"provider": "all", "successful_payments": int(total["successful_payments"])})
+    else:
+        for name in ("revenue.gross", "revenue.refunds", "revenue.fees", "revenue.net", "revenue.aov"):
+            emit(name, None, reporting_currency, "payments", why="payments or fx not loaded")
+    if available.payments:
+        for _, row in rev.payment_failures(con, period).iterrows():
+            tags = {"provider": row["provider"], "attempts": int(row["attempts"]), "failed": int(row["failed"])}
+            if _finite(row["failure_rate"]):
+                tags |= {"ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"])}
+            emit("payments.failure_rate", row["failure_rate"], "fraction", "payments", tags)
+    else:
+        emit("payments.failure_rate", None, "fraction", "payments", why="no payment provider loaded")
+    frame = pd.DataFrame.from_records(
+        records, columns=["metric_name", "value", "unit", "tags", "source", "published", "reason"]
+    )
+    frame.insert(1, "provider", [tags.get("provider", "") for tags in frame["tags"]])
+    return frame

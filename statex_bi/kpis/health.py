@@ -1,0 +1,351 @@
+"""Data health: what is loaded, how fresh it is, which loads failed and what was quarantined.
+
+Definitions (docs/metrics.md repeats them):
+
+- *Loaded table*: a table in a `raw_<source>` schema, except dlt's bookkeeping tables (`_dlt_*`),
+  the `quarantine` table and dlt's merge staging schemas (`raw_<source>_staging`).
+- *Date column*: `DATE_COLUMNS` names it for raw tables with several temporal columns; otherwise the
+  table's first DATE or TIMESTAMP column in column order (docs/raw_tables.md lists each table's
+  business date or timestamp first, and dlt keeps the records' column order). Timestamps with a time
+  zone are taken in UTC; naive timestamps are UTC by the raw-table convention.
+- *Reference time*: the earlier of now (UTC) and the end of the period (period_end + 1 day, 00:00):
+  a report about a past period judges the data it needed, one about a running period judges now.
+- *Covered until*: the newest timestamp; for a DATE column the end of the newest day (a loaded day is
+  a complete day: GA4 and ECB data stop at yesterday).
+- *Hours behind*: reference time minus covered until, in hours, 0 when the data reaches the reference.
+- *Status*: `fresh` (hours behind <= freshness_hours), `stale` (more), `no data` (no dated row),
+  `undated` (no date column, e.g. dlt's nested child tables: not judged).
+- *Stale table*: status `stale` or `no data`.
+- *Quarantined records*: all rows of `raw_<source>.quarantine` at report time (whatever their load
+  date: each one is a record nobody has fixed yet).
+- *Failed load attempt*: a row of `ops.source_loads` with a status other than `succeeded` started on
+  or after period_start (later failures count too, so nothing recent is hidden).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import duckdb
+import pandas as pd
+
+from statex_bi import warehouse
+from statex_bi.periods import Period
+from statex_bi.sources import REGISTRY
+
+DEFAULT_FRESHNESS_HOURS = 48
+
+# Tables of docs/raw_tables.md with more than one DATE/TIMESTAMP column: the one that dates a record.
+DATE_COLUMNS = {
+    "raw_paypal.transactions": "initiation_date",
+    "raw_coinbase.charges": "created_at",
+    "raw_openai.usage_completions": "bucket_start",
+    "raw_openai.costs": "bucket_start",
+}
+
+NOTHING_LOADED = (
+    "The warehouse holds no source data yet, so the other reports are empty too.\n\n"
+    "To see every report with the simulated Statex company, run `statex-bi demo` (no credentials "
+    "needed). To load real data, set the source's credentials (see README, Configuration) and run "
+    "`statex-bi ingest SOURCE...`, e.g. `statex-bi ingest stripe ga4`."
+)
+
+TABLE_COLUMNS = [
+    "source", "table", "rows", "date_column", "first_data", "last_data", "rows_in_period", "hours_behind", "status",
+]
+SOURCE_COLUMNS = [
+    "source", "tables", "rows", "last_successful_load", "last_attempt_status", "failed_attempts", "last_error",
+    "quarantined",
+]
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _source_name(schema: str) -> str:
+    """CLI source name of a raw schema: raw_ai_calls -> ai-calls (unknown schemas: without raw_)."""
+    by_dataset = {"raw_" + name.replace("-", "_"): name for name in REGISTRY}
+    return by_dataset.get(schema, schema.removeprefix("raw_"))
+
+
+def _utc(expression: str, data_type: str) -> str:
+    """SQL turning a DATE/TIMESTAMP expression into a naive UTC TIMESTAMP."""
+    if "TIME ZONE" in data_type:
+        return f"timezone('UTC', {expression})"
+    return f"CAST({expression} AS TIMESTAMP)"
+
+
+_RAW_TABLES_SQL = r"""
+WITH raw_tables AS (
+    SELECT table_schema, table_name
+    FROM information_schema.tables
+    WHERE table_catalog = current_database() AND table_type = 'BASE TABLE'
+      AND table_schema LIKE 'raw\_%' ESCAPE '\' AND table_schema NOT LIKE '%\_staging' ESCAPE '\'
+      AND table_name NOT LIKE '\_dlt\_%' ESCAPE '\'
+),
+date_columns AS (
+    SELECT table_schema, table_name,
+           list(column_name ORDER BY ordinal_position) AS names,
+           list(data_type ORDER BY ordinal_position) AS types
+    FROM information_schema.columns
+    WHERE table_catalog = current_database()
+      AND (data_type = 'DATE' OR data_type LIKE 'TIMESTAMP%')
+      AND column_name NOT LIKE '\_dlt%' ESCAPE '\'
+    GROUP BY table_schema, table_name
+)
+SELECT r.table_schema, r.table_name, coalesce(d.names, []), coalesce(d.types, [])
+FROM raw_tables r LEFT JOIN date_columns d USING (table_schema, table_name)
+ORDER BY r.table_schema, r.table_name
+"""
+
+
+def _raw_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str | None, str | None]]:
+    """(schema, table, date column, its type) of every raw table, quarantine tables included."""
+    found = []
+    for schema, table, names, types in con.execute(_RAW_TABLES_SQL).fetchall():
+        temporal = dict(zip(names, types, strict=True))
+        column = DATE_COLUMNS.get(f"{schema}.{table}")
+        if column not in temporal:
+            column = names[0] if names else None
+        found.append((schema, table, column, temporal.get(column)))
+    return found
+
+
+def reference_time(report_period: Period, now: datetime | None = None) -> datetime:
+    """The earlier of `now` (naive UTC) and the end of the period; see the module docstring."""
+    current = now or datetime.now(UTC).replace(tzinfo=None)
+    period_end = datetime.combine(report_period.end + timedelta(days=1), time())
+    return min(current, period_end)
+
+
+def tables(
+    con: duckdb.DuckDBPyConnection,
+    period: Period,
+    freshness_hours: float = DEFAULT_FRESHNESS_HOURS,
+    now: datetime | None = None,
+) -> pd.DataFrame:
+    """One row per loaded table: size, date range and freshness.
+
+    Args:
+        con: the warehouse (read-only is enough).
+        period: the report period (rows_in_period and the reference time use it).
+        freshness_hours: a table more hours behind than this is stale.
+        now: the current time, naive UTC (tests pin it); defaults to the clock.
+
+    Returns:
+        Columns `TABLE_COLUMNS`: source, table (schema.table), rows, date_column, first_data and
+        last_data (naive UTC timestamps), rows_in_period, hours_behind, status; ordered by table.
+    """
+    selects = []
+    for schema, table, column, data_type in _raw_tables(con):
+        if table == "quarantine":
+            continue
+        if column is None:
+            value = covered = "NULL::TIMESTAMP"
+            in_period = "NULL::BIGINT"
+        else:
+            value = _utc(_quote(column), data_type)
+            covered = f"max({value})" + (" + INTERVAL 1 DAY" if data_type == "DATE" else "")
+            after_end = (period.end + timedelta(days=1)).isoformat()
+            in_period = (
+                f"count(*) FILTER (WHERE {value} >= DATE {_literal(period.start.isoformat())} "
+                f"AND {value} < DATE {_literal(after_end)})"
+            )
+        selects.append(
+            f"SELECT {_literal(_source_name(schema))} AS source, {_literal(f'{schema}.{table}')} AS \"table\", "
+            f"count(*) AS rows, {_literal(column) if column else 'NULL'} AS date_column, "
+            f"min({value}) AS first_data, max({value}) AS last_data, {in_period} AS rows_in_period, "
+            f"{covered} AS covered_until FROM {_quote(schema)}.{_quote(table)}"
+        )
+    if not selects:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    sql = f"""
+        WITH stats AS ({" UNION ALL ".join(selects)})
+        SELECT source, "table", rows, date_column, first_data, last_data, rows_in_period,
+               CASE WHEN covered_until IS NOT NULL
+                    THEN greatest(0, epoch($reference::TIMESTAMP - covered_until) / 3600.0) END AS hours_behind,
+               CASE WHEN date_column IS NULL THEN 'undated'
+                    WHEN covered_until IS NULL THEN 'no data'
+                    WHEN epoch($reference::TIMESTAMP - covered_until) / 3600.0 > $threshold THEN 'stale'
+                    ELSE 'fresh' END AS status
+        FROM stats ORDER BY "table"
+    """
+    params = {"reference": reference_time(period, now), "threshold": float(freshness_hours)}
+    return con.execute(sql, params).df()
+
+
+def _quarantine_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [schema for schema, table, _, _ in _raw_tables(con) if table == "quarantine"]
+
+
+def quarantine_errors(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 10) -> pd.DataFrame:
+    """The commonest reasons records were quarantined, with an example record for each.
+
+    Args:
+        con: the warehouse.
+        period: the report period (quarantine counts are all-time; see the module docstring).
+        limit: at most this many (source, endpoint, field, error) groups, largest first.
+
+    Returns:
+        Columns source, endpoint, field, error, records, example_record.
+    """
+    schemas = _quarantine_schemas(con)
+    columns = ["source", "endpoint", "field", "error", "records", "example_record"]
+    if not schemas:
+        return pd.DataFrame(columns=columns)
+    present = con.execute(
+        "SELECT table_schema, list(column_name) FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_name = 'quarantine' GROUP BY table_schema"
+    ).fetchall()
+    columns_of = dict(present)
+    # dlt creates no column for a field that was None in every row so far (e.g. record_id).
+    selects = []
+    for schema in schemas:
+        picked = [
+            _quote(name) if name in columns_of[schema] else f"NULL::VARCHAR AS {name}"
+            for name in ("endpoint", "field", "error", "record_id")
+        ]
+        selects.append(
+            f"SELECT {_literal(_source_name(schema))} AS source, {', '.join(picked)} FROM {_quote(schema)}.quarantine"
+        )
+    union = " UNION ALL ".join(selects)
+    sql = f"""
+        SELECT source, endpoint, field, error, count(*) AS records, min(record_id) AS example_record
+        FROM ({union}) GROUP BY ALL ORDER BY records DESC, source, endpoint, field, error LIMIT {int(limit)}
+    """
+    return con.execute(sql).df()
+
+
+def _dlt_last_loads(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Newest successful dlt load (`_dlt_loads.status = 0`) per raw schema, naive UTC."""
+    query = (
+        "SELECT table_schema, data_type FROM information_schema.columns WHERE table_catalog = current_database() "
+        "AND table_name = '_dlt_loads' AND column_name = 'inserted_at' "
+        r"AND table_schema LIKE 'raw\_%' ESCAPE '\' AND table_schema NOT LIKE '%\_staging' ESCAPE '\'"
+    )
+    found = con.execute(query).fetchall()
+    if not found:
+        return pd.DataFrame(columns=["source", "dlt_last_load"])
+    union = " UNION ALL ".join(
+        f"SELECT {_literal(_source_name(schema))} AS source, "
+        f"max({_utc('inserted_at', data_type)}) FILTER (WHERE status = 0) AS dlt_last_load "
+        f"FROM {_quote(schema)}._dlt_loads"
+        for schema, data_type in found
+    )
+    return con.execute(union).df()
+
+
+def _attempts(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
+    columns = ["source", "ops_last_success", "last_attempt_status", "failed_attempts", "last_error"]
+    if not warehouse.table_exists(con, "ops", "source_loads"):
+        return pd.DataFrame(columns=columns)
+    sql = """
+        SELECT source,
+               max(finished_at) FILTER (WHERE status = 'succeeded') AS ops_last_success,
+               arg_max(status, started_at) AS last_attempt_status,
+               count(*) FILTER (WHERE status <> 'succeeded' AND started_at >= $start) AS failed_attempts,
+               arg_max(error, started_at) FILTER (WHERE status <> 'succeeded') AS last_error
+        FROM ops.source_loads GROUP BY source
+    """
+    return con.execute(sql, {"start": period.start}).df()
+
+
+def sources(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
+    """One row per source that was loaded or attempted: tables, rows, last success, failures, quarantine.
+
+    Args:
+        con: the warehouse.
+        period: the report period (failed attempts count from period_start on).
+
+    Returns:
+        Columns `SOURCE_COLUMNS`. last_successful_load is the newer of dlt's `_dlt_loads` (status 0)
+        and `ops.source_loads` (status succeeded), naive UTC; last_error is the newest failure's
+        message, even when a later attempt succeeded.
+    """
+    listed = tables(con, period)
+    per_source = (
+        listed.groupby("source", as_index=False).agg(tables=("table", "count"), rows=("rows", "sum"))
+        if not listed.empty
+        else pd.DataFrame(columns=["source", "tables", "rows"])
+    )
+    quarantine_schemas = _quarantine_schemas(con)
+    quarantined = (
+        con.execute(
+            " UNION ALL ".join(
+                f"SELECT {_literal(_source_name(s))} AS source, count(*) AS quarantined FROM {_quote(s)}.quarantine"
+                for s in quarantine_schemas
+            )
+        ).df()
+        if quarantine_schemas
+        else pd.DataFrame(columns=["source", "quarantined"])
+    )
+    frame = per_source
+    for other in (_dlt_last_loads(con), _attempts(con, period), quarantined):
+        frame = frame.merge(other, on="source", how="outer")
+    if frame.empty:
+        return pd.DataFrame(columns=SOURCE_COLUMNS)
+    loads = frame[["dlt_last_load", "ops_last_success"]].apply(pd.to_datetime)
+    frame["last_successful_load"] = loads.max(axis=1)
+    for column in ("tables", "rows", "failed_attempts", "quarantined"):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    return frame[SOURCE_COLUMNS].sort_values("source").reset_index(drop=True)
+
+
+def failed_loads(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 20) -> pd.DataFrame:
+    """Failed load attempts started on or after period_start, newest first.
+
+    Returns:
+        Columns source, started_at, finished_at, status, error.
+    """
+    columns = ["source", "started_at", "finished_at", "status", "error"]
+    if not warehouse.table_exists(con, "ops", "source_loads"):
+        return pd.DataFrame(columns=columns)
+    sql = f"""
+        SELECT source, started_at, finished_at, status, error FROM ops.source_loads
+        WHERE status <> 'succeeded' AND started_at >= $start ORDER BY started_at DESC LIMIT {int(limit)}
+    """
+    return con.execute(sql, {"start": period.start}).df()
+
+
+def totals(
+    con: duckdb.DuckDBPyConnection,
+    period: Period,
+    freshness_hours: float = DEFAULT_FRESHNESS_HOURS,
+    now: datetime | None = None,
+) -> pd.DataFrame:
+    """The report's headline counts, one row (the KPIs the notebook publishes).
+
+    Returns:
+        Columns tables_loaded, stale_tables, quarantined_records, failed_load_attempts.
+    """
+    listed = tables(con, period, freshness_hours, now)
+    per_source = sources(con, period)
+    return pd.DataFrame(
+        [
+            {
+                "tables_loaded": len(listed),
+                "stale_tables": int(listed["status"].isin(["stale", "no data"]).sum()),
+                "quarantined_records": int(per_source["quarantined"].sum()),
+                "failed_load_attempts": int(per_source["failed_attempts"].sum()),
+            }
+        ]
+    )
+
+
+def summary(counts: pd.DataFrame, freshness_hours: float = DEFAULT_FRESHNESS_HOURS) -> str:
+    """One sentence from `totals(...)`: what is loaded and what needs attention."""
+    row = counts.iloc[0]
+    if row["tables_loaded"] == 0:
+        return "Nothing is loaded yet."
+    parts = [
+        f"{row['tables_loaded']} tables loaded",
+        f"{row['stale_tables']} stale (more than {freshness_hours:g} hours behind or empty)",
+        f"{row['quarantined_records']} quarantined records",
+        f"{row['failed_load_attempts']} failed load attempts since the period start",
+    ]
+    return ", ".join(parts) + "."

@@ -1,0 +1,76 @@
+-- Refunds with their amount and fee in major units and in euros at the ECB reference rate of the
+-- refund's (UTC) day, plus what the refunded payment says about where it came from.
+with refunds as (
+
+    select * from core.refunds
+
+),
+
+payments as (
+
+    select * from core.payments
+
+),
+
+exponents as (
+
+    select * from core.currencies
+
+),
+
+rates as (
+
+    select * from core.fx_daily_eur_rates
+
+),
+
+converted as (
+
+    select
+        refunds.provider,
+        refunds.refund_id,
+        refunds.payment_id,
+        refunds.created_at,
+        cast(refunds.created_at as date) as created_date,
+        refunds.status,
+        refunds.provider_status,
+
+        -- the refund, in its own currency
+        refunds.currency,
+        refunds.amount_minor,
+        cast(refunds.amount_minor as double) / power(10, coalesce(amount_exponent.exponent, 2)) as amount,
+        amount_rate.rate as eur_rate,
+        amount_rate.rate_date as eur_rate_date,
+        cast(refunds.amount_minor as double) / power(10, coalesce(amount_exponent.exponent, 2))
+            / amount_rate.rate as amount_eur,
+
+        -- the fee cost of the refund itself (negative: a fee given back)
+        refunds.fee_currency,
+        refunds.fee_minor,
+        cast(refunds.fee_minor as double) / power(10, coalesce(fee_exponent.exponent, 2)) as fee,
+        fee_rate.rate as fee_eur_rate,
+        cast(refunds.fee_minor as double) / power(10, coalesce(fee_exponent.exponent, 2))
+            / fee_rate.rate as fee_eur,
+
+        -- the refunded payment (NULL when it is not loaded)
+        payments.created_at as payment_created_at,
+        payments.customer_id,
+        payments.metadata_json
+    from refunds
+    left join payments
+        on refunds.provider = payments.provider
+        and refunds.payment_id = payments.payment_id
+    left join exponents as amount_exponent
+        on refunds.currency = amount_exponent.currency
+    left join exponents as fee_exponent
+        on refunds.fee_currency = fee_exponent.currency
+    left join rates as amount_rate
+        on refunds.currency = amount_rate.currency
+        and cast(refunds.created_at as date) = amount_rate.rate_day
+    left join rates as fee_rate
+        on refunds.fee_currency = fee_rate.currency
+        and cast(refunds.created_at as date) = fee_rate.rate_day
+
+)
+
+select * from converted

@@ -1,0 +1,36 @@
+with source as (
+
+    select * from raw_paypal.transactions
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        transaction_id,
+        reference_id as referenced_transaction_id,
+        invoice_id,
+        customer_id,
+
+        -- classification: event code T00xx = payment received, T1107 = refund; status S/P/D/V
+        event_code,
+        status,
+
+        -- money, in minor units of `currency`, signed as PayPal signs it: refunds negative,
+        -- fees negative when charged (positive when PayPal gives a fee back on a refund)
+        upper(currency) as currency,
+        cast(amount as bigint) as amount_minor,
+        cast(fee as bigint) as fee_minor,
+
+        -- timestamps (UTC)
+        cast(initiation_date as timestamp) as initiated_at,
+        cast(updated_date as timestamp) as updated_at,
+
+        metadata_json
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,33 @@
+with source as (
+
+    select * from raw_stripe.balance_transactions
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        id as balance_transaction_id,
+        source as source_id,
+
+        -- classification
+        type,
+        reporting_category,
+        status,
+
+        -- money, in minor units of `currency` (the settlement currency, which may differ from the
+        -- charge's): amount - fee = net
+        upper(currency) as currency,
+        cast(amount as bigint) as amount_minor,
+        cast(fee as bigint) as fee_minor,
+        cast(net as bigint) as net_minor,
+
+        -- timestamps (UTC)
+        cast(created as timestamp) as created_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,29 @@
+with source as (
+
+    select * from raw_stripe.refunds
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        id as refund_id,
+        charge as charge_id,
+
+        -- status: pending, requires_action, succeeded, failed or canceled
+        status,
+        reason,
+
+        -- money, in minor units of `currency` (positive: the amount given back)
+        upper(currency) as currency,
+        cast(amount as bigint) as amount_minor,
+
+        -- timestamps (UTC)
+        cast(created as timestamp) as created_at
+
+    from source
+
+)
+
+select * from renamed

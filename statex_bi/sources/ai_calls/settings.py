@@ -1,0 +1,34 @@
+"""Constants of the ai-calls JSONL import: the record keys and the table's columns."""
+
+from __future__ import annotations
+
+from statex_bi.sources.sentry.settings import SPAN_COLUMNS
+
+SOURCE = "ai-calls"
+TABLE = "calls"
+
+# raw_ai_calls.calls column -> the key in a JSONL record. Top-level span fields keep the names of
+# Sentry's span JSON (span_id, trace_id, start_timestamp, op, status); the attributes keep their
+# span attribute names, exactly as the app sets them on the gen_ai span.
+RECORD_KEYS: dict[str, str] = {
+    "span_id": "span_id",
+    "trace_id": "trace_id",
+    "started_at": "start_timestamp",
+    "duration_ms": "duration_ms",
+    "op": "op",
+    "status": "status",
+    "system": "gen_ai.system",
+    "request_model": "gen_ai.request.model",
+    "input_tokens": "gen_ai.usage.input_tokens",
+    "cached_input_tokens": "gen_ai.usage.input_tokens.cached",
+    "output_tokens": "gen_ai.usage.output_tokens",
+    "prototype_id": "statex.prototype_id",
+    "ai_tier": "statex.ai_tier",
+    "project": "project",
+}
+
+COLUMNS: dict[str, dict] = {
+    **SPAN_COLUMNS,
+    "source_file": {"data_type": "text"},
+    "source_line": {"data_type": "bigint"},
+}

@@ -1,0 +1,208 @@
+"""Sentry plumbing: configuration, the REST client with Link paging and rate-limit waits, span parsing.
+
+`parse_span` is shared with the ai-calls JSONL import, whose records are the same spans.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from dlt.sources.helpers.requests import Client, HTTPError, RequestException, Response
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
+from dlt.sources.helpers.rest_client.paginators import HeaderLinkPaginator
+
+from statex_bi.config import env
+from statex_bi.exceptions import ConfigError, RecordError, SourceError
+from statex_bi.sources.sentry import settings
+
+
+@dataclass(frozen=True)
+class SentryConfig:
+    token: str
+    org: str
+    base_url: str
+
+
+def read_config() -> SentryConfig:
+    """The Sentry settings from the environment.
+
+    Returns:
+        Token ($SENTRY_AUTH_TOKEN), organization slug ($SENTRY_ORG) and base URL ($SENTRY_BASE_URL,
+        default https://sentry.io; https://de.sentry.io for the EU region).
+
+    Raises:
+        ConfigError: naming every required variable that is not set.
+    """
+    missing = [name for name in ("SENTRY_AUTH_TOKEN", "SENTRY_ORG") if env(name) is None]
+    if missing:
+        raise ConfigError(
+            f"{' and '.join('$' + name for name in missing)} not set; the sentry source needs an auth token "
+            "with org:read and the organization slug (see README, Configuration)"
+        )
+    return SentryConfig(
+        token=env("SENTRY_AUTH_TOKEN"),
+        org=env("SENTRY_ORG"),
+        base_url=env("SENTRY_BASE_URL", settings.DEFAULT_BASE_URL).rstrip("/"),
+    )
+
+
+class SentryLinkPaginator(HeaderLinkPaginator):
+    """Follows `rel="next"` while it says `results="true"`.
+
+    Sentry's Link header always carries a next link, even on the last page; only its `results`
+    attribute tells whether there is more, so the plain HeaderLinkPaginator would never stop.
+    """
+
+    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        link = response.links.get("next", {})
+        self._next_reference = link.get("url") if link.get("results") == "true" else None
+
+
+def make_client(config: SentryConfig) -> RESTClient:
+    """A REST client that authenticates, pages by Link header and retries 429 / 5xx / dropped connections."""
+    session = Client(
+        request_timeout=settings.REQUEST_TIMEOUT_S,
+        raise_for_status=False,
+        request_max_attempts=settings.REQUEST_MAX_ATTEMPTS,
+        request_backoff_factor=settings.RETRY_BACKOFF_S,
+        request_max_retry_delay=settings.MAX_RATE_LIMIT_WAIT_S,
+    ).session
+    return RESTClient(base_url=config.base_url, auth=BearerTokenAuth(config.token), session=session,
+                      paginator=SentryLinkPaginator(), data_selector="data")
+
+
+def wait_for_rate_limit_reset(response: Response, *args: Any, **kwargs: Any) -> None:
+    """A response hook: a 429 without Retry-After gets one computed from X-Sentry-Rate-Limit-Reset.
+
+    dlt's retry honours Retry-After (capped at MAX_RATE_LIMIT_WAIT_S); Sentry documents only its own
+    reset header (epoch seconds of the end of the rate-limit window).
+    """
+    if response.status_code != 429 or response.headers.get("Retry-After"):
+        return
+    reset = response.headers.get("X-Sentry-Rate-Limit-Reset")
+    try:
+        wait = math.ceil(float(reset) - time.time()) if reset else 1
+    except ValueError:
+        wait = 1
+    response.headers["Retry-After"] = str(int(min(max(wait, 1), settings.MAX_RATE_LIMIT_WAIT_S)))
+
+
+def raise_for_status(response: Response, *args: Any, **kwargs: Any) -> None:
+    """A response hook: error statuses raise (after the retries), carrying the response."""
+    response.raise_for_status()
+
+
+def paginate(client: RESTClient, path: str, params: Mapping[str, Any], endpoint: str) -> Iterator[list[dict]]:
+    """Every page of `path`, following Link headers.
+
+    Raises:
+        SourceError: a request failed for good (after retries), naming the endpoint and the status.
+    """
+    hooks = {"response": [wait_for_rate_limit_reset, raise_for_status]}
+    try:
+        yield from client.paginate(path, params=dict(params), hooks=hooks)
+    except HTTPError as exc:
+        response = exc.response
+        hint = " (check $SENTRY_AUTH_TOKEN and $SENTRY_ORG)" if response.status_code in (401, 403, 404) else ""
+        raise SourceError(settings.SOURCE, endpoint,
+                          f"HTTP {response.status_code}{hint}: {response.text[:300]}") from exc
+    except (RequestException, ValueError) as exc:  # ValueError: a body that is not JSON
+        raise SourceError(settings.SOURCE, endpoint, f"{type(exc).__name__}: {exc}") from exc
+
+
+def parse_span(raw: Mapping[str, Any], fields: Mapping[str, str], source: str, endpoint: str,
+               record_id: str | None = None) -> dict:
+    """One span as a raw_sentry.gen_ai_spans row.
+
+    Args:
+        raw: the span as the API or log has it, keyed by its own field names.
+        fields: column -> the field name in `raw` (names the field in errors).
+        source, endpoint: for errors.
+        record_id: names the record in errors (default: the span id).
+
+    Returns:
+        The row: the contract's columns, tokens as int, `started_at` naive UTC.
+
+    Raises:
+        RecordError: a field is missing or does not parse.
+    """
+    span_id = raw.get(fields["span_id"])
+    record = record_id or (str(span_id) if span_id else "?")
+
+    def fail(column: str, message: str) -> RecordError:
+        return RecordError(source, endpoint, record, fields[column], message)
+
+    if not isinstance(span_id, str) or not span_id.strip():
+        raise fail("span_id", "missing span id")
+    row: dict[str, Any] = {}
+    for column, name in fields.items():
+        value = raw.get(name)
+        if column == "started_at":
+            row[column] = parse_timestamp(value)
+            if row[column] is None:
+                raise fail(column, f"not a timestamp: {value!r}")
+            continue
+        parse = _count if column in settings.TOKEN_COLUMNS else _number if column == "duration_ms" else _text
+        try:
+            row[column] = parse(value)
+        except ValueError as exc:
+            raise fail(column, f"{exc}: {value!r}") from None
+    return row
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """Epoch seconds or an ISO 8601 string (naive = UTC) as a naive UTC datetime; None if neither.
+
+    Years outside 2000-2100 count as unparseable: they come from milliseconds taken for seconds.
+    """
+    try:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int | float):
+            moment = datetime.fromtimestamp(value, UTC)
+        elif isinstance(value, str):
+            moment = datetime.fromisoformat(value.strip())
+            moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        else:
+            return None
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment.replace(tzinfo=None) if 2000 <= moment.year <= 2100 else None
+
+
+def _count(value: Any) -> int | None:
+    """A token count (None when absent); integral floats and digit strings are accepted."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer() and value >= 0:
+        return int(value)
+    raise ValueError("not a whole number of tokens")
+
+
+def _number(value: Any) -> float | None:
+    """A non-negative duration in milliseconds (None when absent)."""
+    if value is None:
+        return None
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError("not a duration in milliseconds")
+    return number
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("not a text value")
+    return str(value)

@@ -1,0 +1,124 @@
+"""The growth simulation: deterministic, internally consistent, realistic in its rates and shapes."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+
+import pytest
+
+from statex_bi.demo.growth import CHANNEL_NAMES, simulate_growth
+from statex_bi.demo.world import WorldConfig
+
+SIX_WEEKS = WorldConfig(date(2026, 3, 2), date(2026, 4, 12), seed=11)
+
+
+@pytest.fixture(scope="module")
+def growth():
+    return simulate_growth(SIX_WEEKS)
+
+
+@pytest.fixture(scope="module")
+def year():
+    return simulate_growth(WorldConfig(date(2025, 6, 2), date(2026, 5, 31), seed=3))
+
+
+def test_same_config_same_data_and_another_seed_other_data(growth):
+    again = simulate_growth(SIX_WEEKS)
+    assert again == growth
+    other = simulate_growth(WorldConfig(SIX_WEEKS.start, SIX_WEEKS.end, seed=12))
+    assert other.traffic != growth.traffic
+
+
+def test_rows_have_the_raw_ga4_columns(growth):
+    assert set(growth.traffic[0]) == {"date", "channel", "sessions", "active_users", "screen_page_views",
+                                      "average_session_duration", "engaged_sessions"}
+    assert set(growth.key_events[0]) == {"date", "channel", "event_name", "event_count", "key_events"}
+    assert set(growth.daily_users[0]) == {"date", "active_users", "sessions"}
+
+
+def test_traffic_is_consistent_per_day_and_channel(growth):
+    keys = [(r["date"], r["channel"]) for r in growth.traffic]
+    assert len(keys) == len(set(keys))
+    assert {r["channel"] for r in growth.traffic} == set(CHANNEL_NAMES)
+    assert {r["date"] for r in growth.traffic} == set(SIX_WEEKS.days())
+    for row in growth.traffic:
+        assert 0 < row["active_users"] <= row["sessions"]
+        assert row["engaged_sessions"] <= row["sessions"] <= row["screen_page_views"]
+        assert 10 < row["average_session_duration"] < 600
+
+
+def test_daily_users_are_deduplicated_across_channels(growth):
+    by_day_users, by_day_sessions = Counter(), Counter()
+    for row in growth.traffic:
+        by_day_users[row["date"]] += row["active_users"]
+        by_day_sessions[row["date"]] += row["sessions"]
+    assert [r["date"] for r in growth.daily_users] == SIX_WEEKS.days()
+    for row in growth.daily_users:
+        assert row["sessions"] == by_day_sessions[row["date"]]
+        assert row["active_users"] < by_day_users[row["date"]]
+        assert row["active_users"] <= row["sessions"]
+
+
+def test_one_customer_per_sign_up_and_one_prototype_request_per_key_event(growth):
+    sign_ups = Counter()
+    prototypes = Counter()
+    for row in growth.key_events:
+        if row["event_name"] == "sign_up":
+            sign_ups[(row["date"], row["channel"])] += row["key_events"]
+            assert row["event_count"] == row["key_events"]
+        else:
+            assert row["event_name"] == "prototype_request"
+            prototypes[(row["date"], row["channel"])] += row["key_events"]
+            assert row["event_count"] >= row["key_events"]
+    assert sign_ups == Counter((c.signed_up_at.date(), c.channel) for c in growth.customers)
+    assert prototypes == Counter((p.requested_at.date(), p.channel) for p in growth.prototype_requests)
+
+
+def test_prototype_requests_come_from_people_who_had_signed_up(growth):
+    customers = {c.customer_key: c for c in growth.customers}
+    assert len(customers) == len(growth.customers)
+    assert len({p.prototype_id for p in growth.prototype_requests}) == len(growth.prototype_requests)
+    for request in growth.prototype_requests:
+        assert customers[request.customer_key].signed_up_at <= request.requested_at
+    # Most requests come on the day of the sign-up, some from returning customers.
+    same_day = sum(customers[p.customer_key].signed_up_at.date() == p.requested_at.date()
+                   for p in growth.prototype_requests)
+    assert 0.5 < same_day / len(growth.prototype_requests) < 0.9
+
+
+def test_customers_look_real(growth):
+    for customer in growth.customers:
+        assert customer.email.count("@") == 1 and customer.email.isascii()
+        assert len(customer.name.split()) >= 2
+        assert customer.channel in CHANNEL_NAMES
+        assert len(customer.country) == 2 and customer.country.isupper()
+        assert SIX_WEEKS.start <= customer.signed_up_at.date() <= SIX_WEEKS.end
+
+
+def test_rates_are_realistic(year):
+    sessions = sum(r["sessions"] for r in year.traffic)
+    sign_ups = len(year.customers)
+    assert 0.02 <= sign_ups / sessions <= 0.04
+    assert 0.25 <= len(year.prototype_requests) / sign_ups <= 0.40
+    daily = [r["sessions"] for r in year.daily_users]
+    assert 300 <= sum(daily) / len(daily) <= 800
+
+
+def test_weekdays_are_busier_and_traffic_grows(year):
+    by_weekday = defaultdict(list)
+    for row in year.daily_users:
+        by_weekday[row["date"].weekday() < 5].append(row["sessions"])
+    assert sum(by_weekday[True]) / len(by_weekday[True]) > 1.2 * sum(by_weekday[False]) / len(by_weekday[False])
+    first = sum(r["sessions"] for r in year.daily_users if r["date"] < date(2025, 7, 1))
+    last = sum(r["sessions"] for r in year.daily_users if r["date"] >= date(2026, 5, 2))
+    growth_per_month = (last / first) ** (1 / 11) - 1
+    assert 0.03 <= growth_per_month <= 0.06
+
+
+def test_scale_multiplies_traffic():
+    small = WorldConfig(SIX_WEEKS.start, SIX_WEEKS.start + timedelta(days=27), seed=5, scale=0.25)
+    large = WorldConfig(small.start, small.end, seed=5, scale=1.0)
+    ratio = sum(r["sessions"] for r in simulate_growth(large).traffic) / sum(
+        r["sessions"] for r in simulate_growth(small).traffic)
+    assert 3.4 < ratio < 4.6

@@ -1,0 +1,105 @@
+"""The AI models (Sentry spans, JSONL import, OpenAI usage and costs) built from raw tables per docs/raw_tables.md."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from statex_bi import warehouse
+from statex_bi.models.build import build_all
+from statex_bi.models.checks import run_checks
+
+AI_MODELS = [
+    "staging.stg_sentry__gen_ai_spans", "staging.stg_ai_calls__calls", "staging.stg_openai__usage_completions",
+    "staging.stg_openai__costs", "core.ai_calls", "marts.ai_prototypes", "marts.openai_billing_daily",
+]
+SPAN_COLUMNS = """span_id VARCHAR, trace_id VARCHAR, started_at TIMESTAMP, duration_ms DOUBLE, op VARCHAR,
+    status VARCHAR, system VARCHAR, request_model VARCHAR, input_tokens BIGINT, cached_input_tokens BIGINT,
+    output_tokens BIGINT, prototype_id VARCHAR, ai_tier VARCHAR, project VARCHAR"""
+# span, started_at, status, system, tier, prototype, tokens (in, cached, out)
+SPANS = [
+    ("a1", "2026-04-01 10:00:00", "internal_error", "ollama", "ollama", "A", (900, None, None)),
+    ("a2", "2026-04-01 10:00:05", "ok", "openai", "openai", "A", (900, 300, 400)),
+    ("a3", "2026-04-02 09:00:00", "ok", "ollama", "ollama", "A", (500, 0, 200)),
+    ("b1", "2026-04-02 11:00:00", "deadline_exceeded", "azure.ai.openai", None, "B", (None, None, None)),
+]
+JSONL = ["a2", "a3"]  # a2 is in both sources; a3 only in the file
+
+
+def _load(con, with_jsonl: bool = True, with_openai: bool = True) -> dict[str, str]:
+    con.execute(f"CREATE SCHEMA raw_sentry; CREATE TABLE raw_sentry.gen_ai_spans ({SPAN_COLUMNS})")
+    rows = {span[0]: span for span in SPANS}
+    for span, started, status, system, tier, proto, (inp, cached, out) in SPANS:
+        if span != "a3":
+            con.execute("INSERT INTO raw_sentry.gen_ai_spans VALUES (?, 't', ?, 500, 'gen_ai.chat', ?, ?, 'm', ?, ?, ?,"
+                        " ?, ?, 'worker')", [span, started, status, system, inp, cached, out, proto, tier])
+    if with_jsonl:
+        con.execute(f"CREATE SCHEMA raw_ai_calls; CREATE TABLE raw_ai_calls.calls ({SPAN_COLUMNS}, "
+                    "source_file VARCHAR, source_line BIGINT)")
+        for n, span in enumerate(JSONL):
+            _, started, status, system, tier, proto, (inp, cached, out) = rows[span]
+            values = [span, started, status, system, inp, cached, out, proto, tier, n]
+            con.execute("INSERT INTO raw_ai_calls.calls VALUES (?, 't', ?, 500, 'gen_ai.chat', ?, ?, 'm', ?, ?, ?, ?,"
+                        " ?, 'worker', 'f.jsonl', ?)", values)
+    if with_openai:
+        con.execute("""CREATE SCHEMA raw_openai;
+            CREATE TABLE raw_openai.usage_completions (bucket_start TIMESTAMP, bucket_end TIMESTAMP, model VARCHAR,
+                project_id VARCHAR, batch BOOLEAN, service_tier VARCHAR, input_tokens BIGINT,
+                input_cached_tokens BIGINT, output_tokens BIGINT, num_model_requests BIGINT);
+            CREATE TABLE raw_openai.costs (bucket_start TIMESTAMP, bucket_end TIMESTAMP, line_item VARCHAR,
+                project_id VARCHAR, amount DOUBLE, currency VARCHAR);
+            INSERT INTO raw_openai.costs VALUES
+                ('2026-04-01', '2026-04-02', 'gpt-4o-mini, input', 'p', 0.25, 'usd'),
+                ('2026-04-01', '2026-04-02', 'gpt-4o-mini, output', 'p', 0.50, 'usd'),
+                ('2026-04-02', '2026-04-03', 'web search tool calls', 'p', 0.01, 'usd');
+            INSERT INTO raw_openai.usage_completions VALUES
+                ('2026-04-01', '2026-04-02', 'gpt-4o-mini-2024-07-18', 'p', false, 'default', 900, 300, 400, 1),
+                ('2026-04-03', '2026-04-04', 'gpt-4o-mini-2024-07-18', 'p', false, 'default', 100, 0, 50, 1);""")
+    return build_all(con)
+
+
+@pytest.fixture
+def con(tmp_path):
+    with warehouse.writer(tmp_path / "w.duckdb") as connection:
+        yield connection
+
+
+def test_calls_are_deduplicated_and_every_declared_test_passes(con):
+    status = _load(con)
+    assert all(status[m] == "built" for m in AI_MODELS), status
+    rows = con.execute("SELECT span_id, seen_in, tier, input_tokens, cached_input_tokens, uncached_input_tokens "
+                       "FROM core.ai_calls ORDER BY span_id").fetchall()
+    assert [r[0] for r in rows] == ["a1", "a2", "a3", "b1"]
+    assert {r[0]: r[1] for r in rows} == {"a1": "sentry", "a2": "both", "a3": "jsonl", "b1": "sentry"}
+    assert rows[3][2] == "azure"  # no ai_tier on the span: derived from gen_ai.system
+    assert rows[1][3:] == (900, 300, 600)
+    assert rows[3][3:] == (0, 0, 0)  # a timed-out call reports no usage
+    failures = [r for r in run_checks(con, only=AI_MODELS) if not r.passed]
+    assert failures == []
+
+
+def test_core_builds_from_sentry_alone(con):
+    status = _load(con, with_jsonl=False, with_openai=False)
+    assert status["staging.stg_ai_calls__calls"].startswith("empty")
+    assert status["core.ai_calls"] == "built"
+    assert status["marts.openai_billing_daily"].startswith("skipped")
+    assert con.execute("SELECT count(*) FROM core.ai_calls").fetchone()[0] == 3
+
+
+def test_prototype_mart_names_the_tier_that_served_each_prototype(con):
+    _load(con)
+    rows = con.execute("SELECT prototype_id, calls, successful_calls, final_tier, first_call_at, first_success_at "
+                       "FROM marts.ai_prototypes ORDER BY prototype_id").fetchall()
+    # A: ollama failed, openai succeeded, then an ollama step succeeded last. B: nothing succeeded.
+    assert rows[0][:4] == ("A", 3, 2, "ollama")
+    assert rows[0][4:] == (datetime(2026, 4, 1, 10, 0), datetime(2026, 4, 1, 10, 0, 5))
+    assert rows[1][:4] == ("B", 1, 0, None)
+
+
+def test_openai_billing_daily_sums_the_bill_and_usage_per_day(con):
+    _load(con)
+    rows = con.execute("SELECT CAST(day AS VARCHAR), billed_usd, has_cost_bucket, input_tokens, requests "
+                       "FROM marts.openai_billing_daily ORDER BY day").fetchall()
+    assert rows == [("2026-04-01", pytest.approx(0.75), True, 900, 1), ("2026-04-02", pytest.approx(0.01), True, 0, 0),
+                    ("2026-04-03", 0.0, False, 100, 1)]

@@ -1,0 +1,101 @@
+"""The JSONL import of AI calls: good lines load with their file and line, bad lines go to quarantine."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date
+
+import duckdb
+import pytest
+
+from statex_bi.demo.ai import call_record, simulate_ai
+from statex_bi.demo.world import World, WorldConfig
+from statex_bi.exceptions import ConfigError
+from statex_bi.ingest import IngestRequest, load_source
+from statex_bi.sources import ai_calls
+
+COLUMNS = ("span_id, trace_id, started_at, duration_ms, op, status, system, request_model, input_tokens, "
+           "cached_input_tokens, output_tokens, prototype_id, ai_tier, project, source_file, source_line")
+
+
+@pytest.fixture(scope="module")
+def calls():
+    config = WorldConfig(date(2026, 3, 2), date(2026, 3, 8), seed=5)
+    return simulate_ai(config, World(config).growth.prototype_requests).calls[:60]
+
+
+def _row(call, path, line):
+    return (call.span_id, call.trace_id, call.started_at, call.duration_ms, call.op, call.status, call.system,
+            call.request_model, call.input_tokens, call.cached_input_tokens, call.output_tokens, call.prototype_id,
+            call.ai_tier, call.project, str(path), line)
+
+
+def _load(db, path):
+    return load_source(ai_calls.SPEC, IngestRequest(file=path, progress=lambda message: None), db)
+
+
+def _rows(db, sql):
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_good_lines_load_and_bad_lines_are_quarantined_with_file_and_line(calls, tmp_path, db_file):
+    path = tmp_path / "calls.jsonl"
+    lines, expected = [], []
+    bad = {}  # line number -> (field, words the error must contain)
+    for index, call in enumerate(calls):
+        record = call_record(call)
+        if index == 1:  # epoch seconds are a timestamp too
+            record["start_timestamp"] = call.started_at.replace(tzinfo=UTC).timestamp()
+        if index == 2:  # naive ISO means UTC
+            record["start_timestamp"] = call.started_at.isoformat()
+        if index == 5:
+            lines.append('{"span_id": "abc", "op": "gen_ai.chat"')
+            bad[len(lines)] = ("line", "invalid JSON")
+        if index == 9:
+            lines.append("")  # blank lines are skipped, but still counted
+        if index == 12:
+            lines.append(json.dumps({k: v for k, v in record.items() if k != "span_id"}))
+            bad[len(lines)] = ("span_id", "missing span id")
+            continue
+        if index == 20 and "gen_ai.usage.input_tokens" in record:
+            lines.append(json.dumps({**record, "gen_ai.usage.output_tokens": "12k"}))
+            bad[len(lines)] = ("gen_ai.usage.output_tokens", "'12k'")
+            continue
+        if index == 30:
+            lines.append(json.dumps({**record, "start_timestamp": "yesterday"}))
+            bad[len(lines)] = ("start_timestamp", "'yesterday'")
+            continue
+        if index == 40:
+            lines.append(json.dumps([record]))
+            bad[len(lines)] = ("line", "not a JSON object")
+            continue
+        lines.append(json.dumps(record))
+        expected.append(_row(call, path, len(lines)))
+    path.write_text("\n".join(lines) + "\n")
+    assert len(bad) == 5
+
+    result = _load(db_file, path)
+    assert result.status == "succeeded", result.error
+    assert _rows(db_file, f"SELECT {COLUMNS} FROM raw_ai_calls.calls ORDER BY source_line") == expected
+    quarantine = _rows(db_file, "SELECT source, endpoint, record_id, field, error, payload "
+                                "FROM raw_ai_calls.quarantine")
+    assert sorted(int(q[2].removeprefix("line ")) for q in quarantine) == sorted(bad)
+    for source, endpoint, record_id, field, error, payload in quarantine:
+        number = int(record_id.removeprefix("line "))
+        assert (source, endpoint, field) == ("ai-calls", str(path), bad[number][0])
+        assert str(path) in error and f"line {number}" in error and bad[number][1] in error
+        assert json.loads(payload)["source_line"] == number
+        assert json.loads(payload)["line"].strip() == lines[number - 1]
+
+    # Re-importing the file replaces rows and quarantine entries instead of adding them.
+    assert _load(db_file, path).status == "succeeded"
+    assert _rows(db_file, "SELECT count(*) FROM raw_ai_calls.calls") == [(len(expected),)]
+    assert _rows(db_file, "SELECT count(*) FROM raw_ai_calls.quarantine") == [(len(bad),)]
+
+
+def test_a_file_is_required(tmp_path):
+    with pytest.raises(ConfigError, match="--file"):
+        ai_calls.SPEC.build(IngestRequest())
+    with pytest.raises(ConfigError, match="not a file"):
+        ai_calls.SPEC.build(IngestRequest(file=tmp_path / "missing.jsonl"))

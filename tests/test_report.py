@@ -1,0 +1,110 @@
+"""The report helpers notebooks call: header (with watermarks), tables, notices."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+import pandas as pd
+import pytest
+
+from statex_bi import report, sources, warehouse
+from statex_bi.periods import Period
+
+PERIOD = Period(date(2026, 10, 5), date(2026, 10, 11))
+GENERATED = datetime(2026, 10, 12, 6, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def shop_registry(tmp_path, monkeypatch):
+    """A source registry holding one test source, `shop`, whose watermark is max(raw_shop.orders.created)."""
+    module = tmp_path / "statex_test_shop_source.py"
+    module.write_text(
+        "from statex_bi.ingest import SourceSpec\n"
+        "SPEC = SourceSpec('shop', lambda request: [], 'SELECT max(created) FROM raw_shop.orders')\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sources, "REGISTRY", {"shop": "statex_test_shop_source"})
+
+
+@pytest.fixture
+def shown(monkeypatch) -> list[str]:
+    """The HTML each helper displays, in order."""
+    captured: list[str] = []
+    monkeypatch.setattr(report, "_display_html", captured.append)
+    return captured
+
+
+def _text(markup: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", markup)).strip()
+
+
+def test_header_of_an_empty_warehouse_says_nothing_is_loaded(db_file, shop_registry):
+    with warehouse.writer(db_file):
+        pass
+    con = report.open_warehouse()
+    params = {"period_start": "2026-10-05", "period_end": "2026-10-11", "run_id": "r-1", "freshness_hours": 48}
+    markup = report.header_html("Data health", PERIOD, params, con, GENERATED)
+    text = _text(markup)
+    assert "Data health" in text
+    assert "Mon 05 Oct 2026 – Sun 11 Oct 2026 (7 days)" in text
+    assert "generated 2026-10-12 06:30 UTC" in text
+    assert "run_id r-1" in text and "freshness_hours 48" in text
+    assert "period_start" not in text  # shown as the period instead
+    assert "No source is loaded yet" in text and "statex-bi demo" in text
+    assert "simulated demo data" not in text
+    assert markup.startswith("<style>")
+
+
+def test_header_shows_each_sources_watermark_and_the_demo_badge(db_file, shop_registry):
+    created = [datetime(2026, 10, 9, 17, 45), datetime(2026, 10, 11, 22, 5), datetime(2026, 10, 1, 8, 0)]
+    with warehouse.writer(db_file) as con:
+        con.execute("CREATE SCHEMA raw_shop")
+        con.execute("CREATE TABLE raw_shop.orders (id INTEGER, created TIMESTAMP)")
+        con.executemany("INSERT INTO raw_shop.orders VALUES (?, ?)", list(enumerate(created)))
+        con.execute("INSERT INTO ops.warehouse_info VALUES ('kind', 'demo')")
+    con = report.open_warehouse()
+    text = _text(report.header_html("Weekly <review>", PERIOD, {"key_events": ["sign_up", "a<b"]}, con, GENERATED))
+    assert f"shop {max(created):%Y-%m-%d %H:%M}" in text
+    assert "simulated demo data" in text
+    assert "key_events sign_up, a&lt;b" in text
+    assert "Weekly &lt;review&gt;" in text
+
+
+def test_table_formats_aligns_numbers_and_blanks_missing_values(shown):
+    frame = pd.DataFrame(
+        {"source": ["stripe", "paypal"], "rows": [1200, 3], "share": [0.25, None], "at": [pd.NaT, pd.Timestamp(0)]}
+    )
+    report.table(frame, {"rows": "{:,}", "share": "{:.0%}", "at": "{:%Y-%m-%d}"}, caption="Sources <all>")
+    markup = shown[-1]
+    assert "<caption>Sources &lt;all&gt;</caption>" in markup
+    cells = re.findall(r"<td( class=\"num\")?>([^<]*)</td>", markup)
+    assert cells == [
+        ("", "stripe"), (' class="num"', "1,200"), (' class="num"', "25%"), ("", ""),
+        ("", "paypal"), (' class="num"', "3"), (' class="num"', ""), ("", "1970-01-01"),
+    ]
+
+
+def test_an_empty_table_is_a_sentence(shown):
+    report.table(pd.DataFrame({"a": []}), caption="Quarantine", empty="No record is quarantined.")
+    assert _text(shown[-1]) == "Quarantine : No record is quarantined."
+    assert "<table" not in shown[-1]
+
+
+def test_notices_escape_text_and_render_backticks_as_code(shown):
+    report.notice("Nothing is loaded yet.\n\nRun `statex-bi demo` <now>.", warning=True)
+    report.headline("Revenue rose 5% in `raw_stripe`")
+    notice, headline = shown
+    assert 'class="statex-notice statex-warning"' in notice
+    assert notice.count("<p>") == 2
+    assert "<code>statex-bi demo</code> &lt;now&gt;" in notice
+    assert "<code>raw_stripe</code>" in headline
+
+
+def test_open_warehouse_without_a_file_can_stand_in_an_empty_database(db_file):
+    con = report.open_warehouse(missing_ok=True)
+    assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema LIKE 'raw_%'").fetchall() == [
+        (0,)
+    ]
+    assert not db_file.exists()
