@@ -1,16 +1,18 @@
 """Benchmark: `statex-bi run` against the way a user would run the same reports without it.
 
-    .venv/bin/python bench/bench_runner.py [--notebooks 6] [--rows 3000000] [--keep]
+    .venv/bin/python bench/bench_runner.py [--notebooks 6] [--rows 3000000] [--repeat 3] [--keep]
 
 Self-sufficient: it generates, in a temporary folder, a DuckDB warehouse (one `bench.events` table)
 and N report notebooks that each query it with DuckDB, show a table and draw an Altair chart through
 statex_bi.charts, then runs them
 
-1. through `statex-bi run PARAMS` (one Python start, kernels in parallel, HTML exported in-process);
+1. through `statex-bi run PARAMS` (one Python start, notebook processes forked from a server that
+   has papermill imported already, kernels in parallel, HTML exported in-process);
 2. the way a user would without it: per notebook, one after the other, the papermill CLI then
    `jupyter nbconvert --to html --no-input`.
 
-It prints both wall times and the ratio. It is a benchmark, not a test: timings depend on the machine.
+The two ways alternate `--repeat` times (so both see the same machine load) and the median wall
+times and their ratio are printed. It is a benchmark, not a test: timings depend on the machine.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,14 +51,16 @@ CELLS = [
 def build_workspace(root: Path, notebooks: int, rows: int) -> Path:
     """The warehouse, the notebooks and a params file under `root`; returns the params file."""
     con = duckdb.connect(str(root / "warehouse.duckdb"))
-    con.execute("CREATE SCHEMA bench")
-    con.execute(
-        f"""CREATE TABLE bench.events AS
-        SELECT i % {notebooks} AS segment, DATE '2026-01-01' + CAST(i % 365 AS INTEGER) AS day,
-               (i * 7919 % 100000) / 100.0 AS amount, i % 50000 AS customer
-        FROM range({rows}) AS t(i)"""
-    )
-    con.close()
+    try:
+        con.execute("CREATE SCHEMA bench")
+        con.execute(
+            f"""CREATE TABLE bench.events AS
+            SELECT i % {notebooks} AS segment, DATE '2026-01-01' + CAST(i % 365 AS INTEGER) AS day,
+                   (i * 7919 % 100000) / 100.0 AS amount, i % 50000 AS customer
+            FROM range({rows}) AS t(i)"""
+        )
+    finally:
+        con.close()
     folder = root / "notebooks"
     folder.mkdir()
     for n in range(notebooks):
@@ -83,15 +88,14 @@ def build_workspace(root: Path, notebooks: int, rows: int) -> Path:
 
 def run_with_statex_bi(params: Path, env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "statex_bi.cli", "run", str(params), "--quiet"], env=env, check=True
-    )
+    subprocess.run([sys.executable, "-m", "statex_bi.cli", "run", str(params), "--quiet"], env=env, check=True)
     return time.perf_counter() - started
 
 
 def run_like_a_user(params: Path, out: Path, env: dict[str, str]) -> float:
     """papermill CLI, then nbconvert CLI, per notebook, one after the other."""
     spec = yaml.safe_load(params.read_text())
+    shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     started = time.perf_counter()
     for stem, own in spec["notebooks"].items():
@@ -113,6 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notebooks", type=int, default=6, help="report notebooks to run (default 6)")
     parser.add_argument("--rows", type=int, default=3_000_000, help="rows in the benchmark table (default 3M)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each way; medians are compared (default 3)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
     args = parser.parse_args()
 
@@ -128,11 +133,15 @@ def main() -> None:
         env.pop("SENTRY_DSN", None)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         print(f"{args.notebooks} notebooks (DuckDB over {args.rows:,} rows + an Altair chart each), {cores} cores")
-        ours = run_with_statex_bi(params, env)
-        print(f"statex-bi run:                      {ours:6.1f} s")
-        theirs = run_like_a_user(params, root / "by-hand", env)
-        print(f"papermill + nbconvert CLIs, serial: {theirs:6.1f} s")
-        print(f"ratio: {theirs / ours:.2f}x faster with statex-bi run")
+        ours, theirs = [], []
+        for attempt in range(1, args.repeat + 1):
+            ours.append(run_with_statex_bi(params, env))
+            theirs.append(run_like_a_user(params, root / "by-hand", env))
+            print(f"  run {attempt}: statex-bi run {ours[-1]:5.1f} s, papermill + nbconvert CLIs {theirs[-1]:5.1f} s")
+        mine, user = statistics.median(ours), statistics.median(theirs)
+        print(f"statex-bi run (median):                      {mine:6.1f} s")
+        print(f"papermill + nbconvert CLIs, serial (median): {user:6.1f} s")
+        print(f"ratio: {user / mine:.2f}x faster with statex-bi run")
     finally:
         if args.keep:
             print(f"kept {root}")

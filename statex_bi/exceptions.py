@@ -10,8 +10,7 @@
     ├── SourceError            an API call failed for good (names source and endpoint)
     │   └── RecordError        one record could not be parsed (names source, field, record)
     ├── ModelError             a SQL model failed to build (names the model file)
-    ├── PricingError           the price catalog is malformed
-    └── SecretLeakError        a secret value was found in a published file
+    └── PricingError           the price catalog is malformed
 """
 
 from __future__ import annotations
@@ -95,12 +94,3 @@ class ModelError(StatexError):
 
 class PricingError(StatexError):
     """The price catalog is malformed."""
-
-
-class SecretLeakError(StatexError):
-    """A secret value appears in a file the run wrote."""
-
-    def __init__(self, variable: str, path: str) -> None:
-        self.variable = variable
-        self.path = path
-        super().__init__(f"the value of ${variable} appears in {path}; the run's outputs were not published")

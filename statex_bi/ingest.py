@@ -20,7 +20,7 @@ import dlt
 
 from statex_bi import sources, warehouse
 from statex_bi.config import db_path
-from statex_bi.exceptions import SourceError, StatexError
+from statex_bi.exceptions import StatexError
 
 
 def _utc_now() -> datetime:
@@ -130,11 +130,3 @@ def ingest(names: list[str], request: IngestRequest, db: Path | None = None, wai
     with warehouse.writer(db) as con:
         build.build_all(con, progress=request.progress)
     return results
-
-
-def raise_for_failures(results: list[LoadResult]) -> None:
-    failed = [r for r in results if r.status != "succeeded"]
-    if failed:
-        raise SourceError(
-            ", ".join(r.source for r in failed), "ingest", "; ".join(f"{r.source}: {r.error}" for r in failed)
-        )

@@ -16,6 +16,8 @@ from statex_bi.demo.world import World, WorldConfig
 from statex_bi.exceptions import ConfigError
 from statex_bi.ingest import IngestRequest, ingest
 
+DEMO_PSEUDONYM_KEY = "statex-bi-simulated-company"
+
 
 def _print(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
@@ -34,6 +36,24 @@ def patched_environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+
+
+@contextmanager
+def served(world: World, names: list[str], progress: Callable[[str], None] = _print) -> Iterator[None]:
+    """Serve `world` from the named sandbox APIs, with the environment pointing connectors at them."""
+    from statex_bi.demo.apis import REGISTRY
+
+    with ExitStack() as stack:
+        # Simulated people need no secret key; a key the user set for real data is left alone.
+        key = os.environ.get("STATEX_BI_PSEUDONYM_KEY") or DEMO_PSEUDONYM_KEY
+        env: dict[str, str] = {"STATEX_BI_PSEUDONYM_KEY": key}
+        for name in names:
+            api = importlib.import_module(REGISTRY[name])
+            sandbox = stack.enter_context(api.build(world))
+            env.update(api.environment(sandbox.url))
+            progress(f"demo: {name} sandbox at {sandbox.url}")
+        stack.enter_context(patched_environ(env))
+        yield
 
 
 def _claim_for_demo(db: Path, wait: float) -> None:
@@ -75,14 +95,7 @@ def run_demo(
     progress(f"demo: simulating Statex from {config.start} to {config.end} (seed {seed}, scale {scale})")
     installed = set(sources.available())
     names = [name for name in REGISTRY if name in installed]
-    with ExitStack() as stack:
-        env: dict[str, str] = {}
-        for name in names:
-            api = importlib.import_module(REGISTRY[name])
-            sandbox = stack.enter_context(api.build(world))
-            env.update(api.environment(sandbox.url))
-            progress(f"demo: {name} sandbox at {sandbox.url}")
-        stack.enter_context(patched_environ(env))
+    with served(world, names, progress):
         request = IngestRequest(start=config.start, end=config.end, progress=progress)
         results = ingest(names, request, db=db, wait=wait)
     failed = [r.source for r in results if r.status != "succeeded"]

@@ -122,7 +122,7 @@ def run_all(
                 if child.process.exitcode is None and time.monotonic() - child.started > child.task.timeout:
                     kill_tree(child.process.pid)
                     killed_after = child.task.timeout
-                    child.process.join()
+                    child.process.join(timeout=10)
                 if child.process.exitcode is None:
                     continue
                 running.remove(child)
@@ -139,7 +139,7 @@ def run_all(
     except BaseException:
         for child in running:
             kill_tree(child.process.pid)
-            child.process.join()
+            child.process.join(timeout=10)
         raise
     finally:
         if in_main_thread:

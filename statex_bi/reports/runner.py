@@ -16,6 +16,9 @@
 
 Exit code: 0 only when every notebook run this time succeeded and nothing leaked or failed; 1 otherwise.
 Invalid params, secret parameters and a locked warehouse raise a StatexError (the CLI prints it).
+
+Notebook processes come from multiprocessing (statex_bi.reports.pool): a script that calls
+`run_params` must do so under `if __name__ == "__main__":`, as with any multiprocessing code.
 """
 
 from __future__ import annotations
@@ -114,13 +117,13 @@ class RunContext:
             "result": scratch / execute.RESULT,
             "progress": scratch / execute.PROGRESS,
             "warnings": scratch / execute.WARNINGS,
-            "sidecar": scratch / "metrics.jsonl",
+            "metrics": self.run_dir / f"{stem}.metrics.jsonl",
         }
 
     def task(self, stem: str) -> pool.Task:
         """Prepare one notebook's child process: clear its earlier outputs, describe its job."""
         files = self.files(stem)
-        for key in ("ipynb", "html", "log"):
+        for key in ("ipynb", "html", "log", "metrics"):
             files[key].unlink(missing_ok=True)
         files["scratch"].mkdir(parents=True)
         notebook = self.params.notebook_path(stem)
@@ -130,7 +133,7 @@ class RunContext:
             parameters=self.params.parameters(stem, self.period, self.run_id),
             cell_timeout=self.params.cell_timeout,
             cwd=str(notebook.parent),
-            env={**os.environ, "STATEX_BI_DB": str(self.db), SIDECAR_ENV: str(files["sidecar"])},
+            env={**os.environ, "STATEX_BI_DB": str(self.db), SIDECAR_ENV: str(files["metrics"])},
             log=str(files["log"]),
             scratch=str(files["scratch"]),
             progress_tty=self.progress_tty,
@@ -167,8 +170,10 @@ class RunContext:
                 redact(outcome.message or "", self.secrets),
             )
         title = notebook_title(source, f"{self.params.title}: {stem}")
-        outcome, records = self._publish(stem, outcome, executed or source, title, files)
+        outcome, records = self._publish(outcome, executed or source, title, files)
         self.published[stem] = records
+        if records is None:
+            files["metrics"].unlink(missing_ok=True)  # what a failed report published is not kept
         line = f"{stem} {outcome.status} in {done.seconds:.1f} s"
         if outcome.status == SUCCEEDED:
             self.console.info(f"done    {line}")
@@ -179,6 +184,7 @@ class RunContext:
             "title": title,
             "html": files["html"].name if files["html"].exists() else None,
             "ipynb": files["ipynb"].name if files["ipynb"].exists() else None,
+            "metrics": files["metrics"].name if files["metrics"].exists() else None,
             "log": f"logs/{files['log'].name}",
             "started_at": done.started_at.isoformat(),
             "finished_at": done.finished_at.isoformat(),
@@ -191,13 +197,13 @@ class RunContext:
         }
 
     def _publish(
-        self, stem: str, outcome: Outcome, nb: Any, title: str, files: dict[str, Path]
+        self, outcome: Outcome, nb: Any, title: str, files: dict[str, Path]
     ) -> tuple[Outcome, list[dict[str, Any]] | None]:
         """Export the HTML and read the sidecar; either failing makes the notebook failed."""
         records = None
         if outcome.status == SUCCEEDED:
             try:
-                records = read_sidecar(files["sidecar"])
+                records = read_sidecar(files["metrics"])
             except (ValueError, KeyError) as exc:
                 message = f"its published metrics are unreadable: {exc}"
                 outcome = Outcome(FAILED, "MetricsError", str(exc), None, message)
@@ -210,7 +216,7 @@ class RunContext:
         return outcome, records
 
 
-def _quarantine(context: RunContext) -> list[dict[str, Any]]:
+def _withhold_leaks(context: RunContext) -> list[dict[str, Any]]:
     """Scan the files the notebooks wrote; delete each leaking one and mark its notebook failed.
 
     Returns:
@@ -219,7 +225,7 @@ def _quarantine(context: RunContext) -> list[dict[str, Any]]:
     written = {
         context.run_dir / entry[key]: (stem, key)
         for stem, entry in context.entries.items()
-        for key in ("html", "ipynb", "log")
+        for key in ("html", "ipynb", "metrics", "log")
         if entry[key]
     }
     records = []
@@ -309,7 +315,7 @@ def run_params(
         for future in finishing:
             future.result()
 
-    leak_records = _quarantine(context)
+    leak_records = _withhold_leaks(context)
     errors = []
     try:
         with warehouse.writer(db, wait=wait) as con:

@@ -5,13 +5,54 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import dlt
+from dlt.common.schema import Schema
+from dlt.common.schema.utils import new_table
 
-from statex_bi.config import env
+from statex_bi.config import require_env
 
 QUARANTINE_TABLE = "quarantine"
+DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
+def declared_schema(source: str, columns: dict[str, dict[str, dict]]) -> Schema:
+    """A dlt schema declaring the contract's tables and column types (docs/raw_tables.md).
+
+    Declared tables exist, with every column, even when a load has no rows or a column is all NULL.
+    They go in the source schema rather than in resource hints, which the quarantine table (a
+    variant of the resource's table) would inherit.
+    """
+    declared = Schema(source)
+    for table, table_columns in columns.items():
+        declared_columns = [{"name": name, **hints} for name, hints in table_columns.items()]
+        declared.update_table(new_table(table, columns=declared_columns))
+    return declared
+
+
+def decimal_to_minor(amount: Any, currency: Any, exponents: dict[str, int]) -> tuple[int, str]:
+    """(amount in minor units, currency) of a decimal string such as "990.00", exactly: Decimal, never float.
+
+    Args:
+        exponents: the provider's minor-unit exponent per currency (they differ from ISO 4217 at times).
+
+    Raises:
+        ValueError: an unknown currency, not a decimal string, or more decimals than the currency has.
+    """
+    if currency not in exponents:
+        raise ValueError(f"unknown currency {currency!r}")
+    if not isinstance(amount, str) or not DECIMAL.match(amount):
+        raise ValueError(f"expected a decimal string, got {amount!r}")
+    try:
+        scaled = Decimal(amount).scaleb(exponents[currency])
+    except InvalidOperation as exc:
+        raise ValueError(f"expected a decimal string, got {amount!r}") from exc
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} {currency} has more decimals than {currency} allows")
+    return int(scaled), currency
 
 
 def quarantined(source: str, endpoint: str, record_id: str | None, field: str, error: str, payload: Any):
@@ -47,11 +88,13 @@ def quarantined(source: str, endpoint: str, record_id: str | None, field: str, e
 def pseudonymise(value: str | None) -> str | None:
     """A keyed hash of a customer identifier (e-mail, name, customer id).
 
-    The key is $STATEX_BI_PSEUDONYM_KEY; the same key gives the same pseudonym across loads, so
-    customers stay joinable while no identifier reaches the warehouse in clear.
+    The key is $STATEX_BI_PSEUDONYM_KEY and is required: an unkeyed or publicly known key would let
+    anyone re-identify e-mail addresses by hashing guesses. The same key gives the same pseudonym
+    across loads and providers, so customers stay joinable while no identifier is stored in clear.
+    `statex-bi demo` supplies a demo key of its own.
     """
     if value is None or value == "":
         return None
-    key = (env("STATEX_BI_PSEUDONYM_KEY") or "statex-bi-demo-key").encode()
+    key = require_env("STATEX_BI_PSEUDONYM_KEY", "pseudonymising customer identifiers at load").encode()
     digest = hmac.new(key, str(value).strip().lower().encode(), hashlib.sha256).hexdigest()
     return f"cus_{digest[:24]}"

@@ -3,15 +3,12 @@ by the models: the growth and revenue KPIs equal what the simulation generated."
 
 from __future__ import annotations
 
-import importlib
-from contextlib import ExitStack
 from datetime import date
 
 import duckdb
 import pytest
 
-from statex_bi.demo import apis
-from statex_bi.demo.runner import patched_environ
+from statex_bi.demo.runner import served
 from statex_bi.demo.world import World, WorldConfig
 from statex_bi.ingest import IngestRequest, ingest
 from statex_bi.kpis import growth, revenue
@@ -26,13 +23,7 @@ PERIOD = Period(date(2026, 9, 1), date(2026, 9, 30))
 def demo(tmp_path_factory):
     world = World(CONFIG)
     db = tmp_path_factory.mktemp("growth_demo") / "warehouse.duckdb"
-    with ExitStack() as stack:
-        env: dict[str, str] = {}
-        for name in SOURCES:
-            api = importlib.import_module(apis.REGISTRY[name])
-            sandbox = stack.enter_context(api.build(world))
-            env.update(api.environment(sandbox.url))
-        stack.enter_context(patched_environ(env))
+    with served(world, list(SOURCES), progress=lambda _: None):
         results = ingest(list(SOURCES), IngestRequest(CONFIG.start, CONFIG.end, progress=lambda _: None), db=db)
     assert [r.status for r in results] == ["succeeded"] * len(SOURCES), [r.error for r in results]
     con = duckdb.connect(str(db), read_only=True)

@@ -80,6 +80,9 @@ def test_metrics_equal_an_independent_computation_and_what_the_notebook_publishe
     assert loaded == pytest.approx(published, abs=1e-4)
     assert {(r[4], r[5]) for r in rows} == {PERIOD}
     assert mixed_run.manifest["notebooks"]["orders"]["metrics_loaded"] == 2
+    kept = (mixed_run.run_dir / "orders.metrics.jsonl").read_text().splitlines()
+    assert {r["metric_name"]: r["value"] for r in map(json.loads, kept)} == published
+    assert sorted(p.name for p in mixed_run.run_dir.glob("*.metrics.jsonl")) == ["orders.metrics.jsonl"]
 
 
 def test_manifest_records_run_and_notebooks(mixed_run):

@@ -27,10 +27,10 @@ from statex_bi.config import env, require_env
 from statex_bi.exceptions import RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.coinbase import helpers, settings
-from statex_bi.sources.common import quarantined
+from statex_bi.sources.common import declared_schema, quarantined
 
 
-@dlt.source(schema=helpers.schema(), max_table_nesting=0)
+@dlt.source(schema=declared_schema(settings.SOURCE, settings.COLUMNS), max_table_nesting=0)
 def coinbase_source(
     api_key: str,
     api_base: str = settings.DEFAULT_API_BASE,

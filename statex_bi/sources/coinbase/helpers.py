@@ -6,11 +6,8 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from dlt.common.schema import Schema
-from dlt.common.schema.utils import new_table
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
@@ -19,20 +16,9 @@ from requests import RequestException
 
 from statex_bi.exceptions import RecordError, SourceError
 from statex_bi.sources.coinbase import settings
-from statex_bi.sources.common import pseudonymise
+from statex_bi.sources.common import decimal_to_minor, pseudonymise
 
-DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
-
-
-def schema() -> Schema:
-    """The raw_coinbase tables with the contract's column types, so that columns that are all NULL in a
-    load still exist. Declared in the source schema rather than as resource hints, which the
-    quarantine table (a variant of the resource's table) would inherit."""
-    declared = Schema(settings.SOURCE)
-    for table, columns in settings.COLUMNS.items():
-        declared.update_table(new_table(table, columns=[{"name": name, **hints} for name, hints in columns.items()]))
-    return declared
 
 
 def make_client(api_base: str, api_key: str) -> RESTClient:
@@ -110,26 +96,14 @@ def parse_time(text: Any) -> datetime:
 
 
 def to_minor(price: Any) -> tuple[int, str]:
-    """(amount in minor units, currency) of a Coinbase price `{"amount": "990.00", "currency": "EUR"}`,
-    exactly: Decimal, never float.
+    """(amount in minor units, currency) of a Coinbase price `{"amount": "990.00", "currency": "EUR"}`.
 
     Raises:
         ValueError: not a price, an unknown currency, or more decimals than the currency has.
     """
     if not isinstance(price, dict):
         raise ValueError(f"expected a price object, got {price!r}")
-    currency, amount = price.get("currency"), price.get("amount")
-    if currency not in settings.CURRENCY_EXPONENTS:
-        raise ValueError(f"unknown currency {currency!r}")
-    if not isinstance(amount, str) or not DECIMAL.match(amount):
-        raise ValueError(f"expected a decimal string, got {amount!r}")
-    try:
-        scaled = Decimal(amount).scaleb(settings.CURRENCY_EXPONENTS[currency])
-    except InvalidOperation as exc:
-        raise ValueError(f"expected a decimal string, got {amount!r}") from exc
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"{amount} {currency} has more decimals than {currency} allows")
-    return int(scaled), currency
+    return decimal_to_minor(price.get("amount"), price.get("currency"), settings.CURRENCY_EXPONENTS)
 
 
 def charge_row(charge: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ CURRENCY_EXPONENTS = {
     "KRW": 0, "MXN": 2, "NOK": 2, "NZD": 2, "PLN": 2, "SEK": 2, "SGD": 2, "USD": 2,
 }
 
-# The raw_coinbase contract (docs/raw_tables.md), declared in the source schema (helpers.schema).
+# The raw_coinbase contract (docs/raw_tables.md), declared in the source schema (common.declared_schema).
 COLUMNS: dict[str, dict[str, dict]] = {"charges": {
     name: {"data_type": data_type, "nullable": name != "id",
            **({"timezone": False} if data_type == "timestamp" else {})}

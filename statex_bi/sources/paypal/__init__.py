@@ -31,11 +31,11 @@ import dlt
 from statex_bi.config import env, require_env
 from statex_bi.exceptions import RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
-from statex_bi.sources.common import quarantined
+from statex_bi.sources.common import declared_schema, quarantined
 from statex_bi.sources.paypal import helpers, settings
 
 
-@dlt.source(schema=helpers.schema(), max_table_nesting=0)
+@dlt.source(schema=declared_schema(settings.SOURCE, settings.COLUMNS), max_table_nesting=0)
 def paypal_source(
     client_id: str,
     client_secret: str,

@@ -6,12 +6,9 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pendulum
-from dlt.common.schema import Schema
-from dlt.common.schema.utils import new_table
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
@@ -19,22 +16,11 @@ from dlt.sources.helpers.rest_client.paginators import PageNumberPaginator
 from requests import RequestException
 
 from statex_bi.exceptions import RecordError, SourceError
-from statex_bi.sources.common import pseudonymise
+from statex_bi.sources.common import decimal_to_minor, pseudonymise
 from statex_bi.sources.paypal import settings
 
-DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 # RFC 3339 as PayPal writes it: `+0000` (no colon) in practice, `Z` or `+00:00` in its spec.
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
-
-
-def schema() -> Schema:
-    """The raw_paypal tables with the contract's column types, so that columns that are all NULL in a
-    load still exist. Declared in the source schema rather than as resource hints, which the
-    quarantine table (a variant of the resource's table) would inherit."""
-    declared = Schema(settings.SOURCE)
-    for table, columns in settings.COLUMNS.items():
-        declared.update_table(new_table(table, columns=[{"name": name, **hints} for name, hints in columns.items()]))
-    return declared
 
 
 class PayPalClientCredentials(OAuth2ClientCredentials):
@@ -158,25 +144,14 @@ def parse_date(text: Any) -> datetime:
 
 
 def to_minor(money: Any) -> tuple[int, str]:
-    """(amount in minor units, currency) of a PayPal money object, exactly: Decimal, never float.
+    """(amount in minor units, currency) of a PayPal money object `{"currency_code", "value"}`.
 
     Raises:
         ValueError: not a money object, an unknown currency, or more decimals than the currency has.
     """
     if not isinstance(money, dict):
         raise ValueError(f"expected a money object, got {money!r}")
-    currency, value = money.get("currency_code"), money.get("value")
-    if currency not in settings.CURRENCY_EXPONENTS:
-        raise ValueError(f"unknown currency {currency!r}")
-    if not isinstance(value, str) or not DECIMAL.match(value):
-        raise ValueError(f"expected a decimal string, got {value!r}")
-    try:
-        scaled = Decimal(value).scaleb(settings.CURRENCY_EXPONENTS[currency])
-    except InvalidOperation as exc:
-        raise ValueError(f"expected a decimal string, got {value!r}") from exc
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"{value} {currency} has more decimals than {currency} allows")
-    return int(scaled), currency
+    return decimal_to_minor(money.get("value"), money.get("currency_code"), settings.CURRENCY_EXPONENTS)
 
 
 def _metadata(custom_field: Any) -> str | None:

@@ -32,7 +32,7 @@ CURRENCY_EXPONENTS = {
     "CHF": 2, "THB": 2, "USD": 2,
 }
 
-# The raw_paypal contract (docs/raw_tables.md), declared in the source schema (helpers.schema).
+# The raw_paypal contract (docs/raw_tables.md), declared in the source schema (common.declared_schema).
 COLUMNS: dict[str, dict[str, dict]] = {"transactions": {
     name: {"data_type": data_type, "nullable": name != "transaction_id",
            **({"timezone": False} if data_type == "timestamp" else {})}

@@ -31,7 +31,7 @@ import stripe
 from statex_bi.config import env, require_env
 from statex_bi.exceptions import RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
-from statex_bi.sources.common import quarantined
+from statex_bi.sources.common import declared_schema, quarantined
 from statex_bi.sources.stripe import helpers, settings
 
 
@@ -79,7 +79,7 @@ def _resource(
     return rows
 
 
-@dlt.source(schema=helpers.schema(), max_table_nesting=0)
+@dlt.source(schema=declared_schema(settings.SOURCE, settings.COLUMNS), max_table_nesting=0)
 def stripe_source(
     api_key: str,
     api_base: str = settings.DEFAULT_API_BASE,

@@ -9,8 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stripe
-from dlt.common.schema import Schema
-from dlt.common.schema.utils import new_table
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from statex_bi.exceptions import RecordError, SourceError
@@ -25,16 +23,6 @@ def make_client(api_key: str, api_base: str) -> stripe.StripeClient:
     return stripe.StripeClient(
         api_key, base_addresses={"api": api_base}, max_network_retries=settings.SDK_NETWORK_RETRIES
     )
-
-
-def schema() -> Schema:
-    """The raw_stripe tables with the contract's column types, so that columns that are all NULL in a
-    load still exist. Declared in the source schema rather than as resource hints, which the
-    quarantine table (a variant of the resource's table) would inherit."""
-    declared = Schema(settings.SOURCE)
-    for table, columns in settings.COLUMNS.items():
-        declared.update_table(new_table(table, columns=[{"name": name, **hints} for name, hints in columns.items()]))
-    return declared
 
 
 def _retryable(exc: BaseException) -> bool:

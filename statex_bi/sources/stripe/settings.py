@@ -31,7 +31,7 @@ def _columns(**types: str) -> dict[str, dict]:
     return hints
 
 
-# The raw_stripe contract (docs/raw_tables.md), declared in the source schema (helpers.schema).
+# The raw_stripe contract (docs/raw_tables.md), declared in the source schema (common.declared_schema).
 COLUMNS: dict[str, dict[str, dict]] = {
     "charges": _columns(
         id="text", created="timestamp", amount="bigint", amount_refunded="bigint", currency="text", status="text",

@@ -1,0 +1,61 @@
+"""`statex-bi demo`: the simulated company through every sandbox and real connector."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pytest
+
+from statex_bi import warehouse
+from statex_bi.demo.apis import REGISTRY
+from statex_bi.demo.runner import run_demo
+from statex_bi.demo.world import World, WorldConfig
+from statex_bi.exceptions import ConfigError
+
+START, END = date(2026, 9, 1), date(2026, 9, 28)
+
+COUNTS = """
+SELECT
+  (SELECT count(*) FROM raw_ga4.daily_users),
+  (SELECT count(*) FROM raw_stripe.charges),
+  (SELECT count(*) FROM raw_paypal.transactions),
+  (SELECT count(*) FROM raw_coinbase.charges),
+  (SELECT count(*) FROM raw_sentry.gen_ai_spans),
+  (SELECT count(*) FROM raw_openai.usage_completions),
+  (SELECT count(*) FROM raw_fx.eur_reference_rates)
+"""
+
+
+def _counts(db):
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(COUNTS).fetchall()[0]
+
+
+def test_demo_loads_every_source_once_and_marks_the_warehouse(db_file):
+    messages: list[str] = []
+    assert run_demo(start=START, end=END, db=db_file, progress=messages.append) == 0
+    first = _counts(db_file)
+
+    world = World(WorldConfig(START, END))
+    assert first[0] == len(world.growth.daily_users) == (END - START).days + 1
+    assert first[4] == len(world.ai.calls)
+    assert all(count > 0 for count in first), first
+    loaded = next(m for m in messages if m.startswith("demo: loaded "))
+    assert loaded == "demo: loaded " + ", ".join(REGISTRY)
+
+    # A second demo run merges on natural keys: nothing is duplicated.
+    assert run_demo(start=START, end=END, db=db_file, progress=lambda m: None) == 0
+    assert _counts(db_file) == first
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        assert con.execute("SELECT value FROM ops.warehouse_info WHERE key = 'kind'").fetchall() == [("demo",)]
+        built = con.execute("SELECT count(*) FROM marts.payments_eur").fetchall()[0][0]
+    assert built > 0
+
+
+def test_demo_refuses_a_warehouse_with_real_data(db_file):
+    with warehouse.writer(db_file) as con:
+        con.execute("CREATE SCHEMA raw_stripe")
+        con.execute("CREATE TABLE raw_stripe.charges (id VARCHAR)")
+    with pytest.raises(ConfigError, match="already holds real data"):
+        run_demo(start=START, end=END, db=db_file, progress=lambda m: None)
