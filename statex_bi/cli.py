@@ -62,12 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     load_dotenv_file()
     try:
         if args.command == "run":
+            from statex_bi.alerts.crons import monitored
             from statex_bi.reports.runner import run_params
 
-            return run_params(
+            return monitored(args.params, lambda: run_params(
                 args.params, start=args.start, end=args.end, only=args.only, jobs=args.jobs,
                 run_id=args.run_id, quiet=args.quiet, wait=args.wait,
-            )
+            ))
         if args.command == "ingest":
             from statex_bi.ingest import IngestRequest, ingest
 

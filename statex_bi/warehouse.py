@@ -78,6 +78,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE TABLE ops.warehouse_info (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
         """,
     ),
+    (
+        3,
+        """
+        -- Alert life cycle (statex_bi.alerts): an alert is identified by rule (alert_name), subject and
+        -- params file; last_run_id is the newest run that found it holding, resolved_run_id the one that
+        -- found it cleared.
+        ALTER TABLE monitoring.monitoring_alerts ADD COLUMN subject VARCHAR;
+        ALTER TABLE monitoring.monitoring_alerts ADD COLUMN params VARCHAR;
+        ALTER TABLE monitoring.monitoring_alerts ADD COLUMN last_run_id VARCHAR;
+        ALTER TABLE monitoring.monitoring_alerts ADD COLUMN resolved_run_id VARCHAR;
+        """,
+    ),
 ]
 
 _PID = re.compile(r"\(PID (\d+)\)")

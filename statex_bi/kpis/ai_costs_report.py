@@ -5,14 +5,28 @@ The numbers come from statex_bi.kpis.ai_costs (definitions in its docstring and 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from statex_bi import publish, warehouse
-from statex_bi.kpis.ai_costs import TIERS, billing_reconciliation, summary, tier_performance, unpriced_calls, usd
+from statex_bi.kpis.ai_costs import (
+    PAID_TIERS,
+    TIERS,
+    billing_reconciliation,
+    budget_status,
+    summary,
+    tier_performance,
+    unpriced_calls,
+    usage_by_day,
+    usage_by_model,
+    usd,
+)
 from statex_bi.periods import Period
+
+DAILY_HISTORY_DAYS = 28
 
 
 def data_notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[str]:
@@ -114,6 +128,25 @@ def publish_metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: An
         emit("ai.generation_success_rate", row["generation_success_rate"], "fraction", tier=tier,
              prototypes=int(row["prototypes"]))
         emit("ai.latency_p95_ms", row["latency_p95_ms"], "ms", tier=tier, calls=int(row["calls"]))
+    # Effective price per 1K tokens (input, cached input and output together) of each paid tier, over the
+    # models whose calls are all priced: what the seed's $0.03 / $0.06 per 1K tokens claims compare with.
+    models = usage_by_model(con, period, **params)
+    priced = models[(models["unpriced_calls"] == 0) & models["tier"].isin(PAID_TIERS)]
+    for tier, rows in priced.groupby("tier"):
+        tokens = float(rows["input_tokens"].sum() + rows["output_tokens"].sum())
+        if tokens > 0:
+            emit("ai.usd_per_1k_tokens", 1000 * float(rows["cost_usd"].sum()) / tokens, "USD", tier=tier,
+                 tokens=int(tokens))
+    # Daily cost over the period and the DAILY_HISTORY_DAYS before it: the trailing history the
+    # ai_cost_spike alert rule (params/alerts.yaml) compares each day of the period against.
+    window = Period(period.start - timedelta(days=DAILY_HISTORY_DAYS), period.end)
+    daily = usage_by_day(con, window, by="tier", **params).groupby("day", as_index=False)[["cost_usd"]].sum()
+    for row in daily.itertuples():
+        emit("ai.cost.daily", row.cost_usd, "USD", "COUNTER", tier="all", day=f"{pd.Timestamp(row.day):%Y-%m-%d}")
+    if params.get("monthly_budget_usd"):
+        budget = budget_status(con, period, **params).iloc[0]
+        emit("ai.budget.forecast_usd", budget["forecast_usd"], "USD", budget_usd=float(budget["budget_usd"]),
+             mtd_cost_usd=float(budget["mtd_cost_usd"]), month_start=f"{budget['month_start']:%Y-%m-%d}")
     gap = billing_reconciliation(con, period, **params)
     total = gap[gap["scope"] == "period"]
     if len(total):

@@ -10,6 +10,8 @@ A params file is YAML (see params/weekly.yaml)::
       data_health: {freshness_hours: 48}
       growth_revenue: {key_events: [sign_up, prototype_request]}
     notebooks_dir: ../notebooks             # optional, relative to this file; default: the project's notebooks/
+    alerts: alerts.yaml                     # optional alert rules, relative to this file (statex_bi.alerts)
+    sentry_monitor: statex-bi-weekly        # optional Sentry Crons monitor slug, or {slug:, schedule:, ...}
 
 Every notebook also gets `period_start`, `period_end` (ISO dates) and `run_id` from the runner.
 """
@@ -24,13 +26,17 @@ from typing import Any
 
 import yaml
 
+from statex_bi.alerts.rules import AlertConfig
+from statex_bi.alerts.rules import load as load_alerts
 from statex_bi.config import NOTEBOOKS_DIR, PARAMS_DIR
 from statex_bi.exceptions import ParamsError
 from statex_bi.periods import Period, parse_date, resolve
 
 RESERVED = ("period_start", "period_end", "run_id")
 DEFAULT_TIMEOUTS = {"cell": 300.0, "notebook": 900.0}
-KEYS = ("title", "period", "start", "end", "timeouts", "defaults", "notebooks", "notebooks_dir")
+KEYS = ("title", "period", "start", "end", "timeouts", "defaults", "notebooks", "notebooks_dir", "alerts",
+        "sentry_monitor")
+_MONITOR_KEYS = ("slug", "schedule", "timezone", "checkin_margin", "max_runtime")
 _STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -48,6 +54,8 @@ class ReportParams:
     defaults: dict[str, Any]
     notebooks: dict[str, dict[str, Any]]
     notebooks_dir: Path
+    alerts: AlertConfig | None = None
+    sentry_monitor: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -175,7 +183,29 @@ def load(spec: str | Path) -> ReportParams:
         defaults=defaults,
         notebooks=notebooks,
         notebooks_dir=notebooks_dir,
+        alerts=_alerts(path, data, fail),
+        sentry_monitor=_monitor(data.get("sentry_monitor"), fail),
     )
+
+
+def _alerts(path: Path, data: dict, fail) -> AlertConfig | None:
+    if "alerts" not in data:
+        return None
+    if not isinstance(data["alerts"], str):
+        raise fail("alerts", "must be the path of an alert rules file, relative to the params file")
+    return load_alerts((path.parent / data["alerts"]).resolve())
+
+
+def _monitor(raw: Any, fail) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    monitor = {"slug": raw} if isinstance(raw, str) else raw
+    if not isinstance(monitor, dict) or not isinstance(monitor.get("slug"), str) or not monitor["slug"].strip():
+        raise fail("sentry_monitor", "must be a monitor slug, or a mapping with at least 'slug'")
+    unknown = sorted(set(map(str, monitor)) - set(_MONITOR_KEYS))
+    if unknown:
+        raise fail(f"sentry_monitor.{unknown[0]}", f"unknown; allowed: {', '.join(_MONITOR_KEYS)}")
+    return dict(monitor)
 
 
 def _period(data: dict, fail) -> tuple[str | None, date | None, date | None]:

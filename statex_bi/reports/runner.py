@@ -7,11 +7,14 @@
 3. Run each notebook under papermill in a process of its own, --jobs at a time, with the params
    file's cell and notebook timeouts (statex_bi.reports.pool), and export its HTML in this process as
    soon as it finishes, while the others run.
-4. Load each report's published metrics into monitoring.monitoring_metrics, replacing the rows this
-   run id already had for it.
-5. Search every file the run wrote for the values of secret-looking environment variables. A file
+4. Search every file the run wrote for the values of secret-looking environment variables. A file
    that holds one is deleted (not published) and its notebook counts as failed; the manifest and the
    console name the file and the variable, never the value.
+5. Load each report's published metrics into monitoring.monitoring_metrics, replacing the rows this
+   run id already had for it. Then evaluate the params file's alert rules on them (statex_bi.alerts):
+   opened and resolved alerts go to monitoring.monitoring_alerts and are notified; a channel that
+   fails fails the run. Notebooks whose metadata sets `statex_bi.runs_after_reports` (the executive
+   summary) run after this, as steps 3-5 of a second batch, so they read this run's KPIs and alerts.
 6. Report failed notebooks to Sentry ($SENTRY_DSN), write manifest.json and rebuild outputs/index.html.
 
 Exit code: 0 only when every notebook run this time succeeded and nothing leaked or failed; 1 otherwise.
@@ -37,6 +40,7 @@ from typing import Any
 import nbformat
 
 from statex_bi import __version__, warehouse
+from statex_bi.alerts.hook import after_run
 from statex_bi.config import db_path, outputs_dir, secret_env_values
 from statex_bi.exceptions import ParamsError, WarehouseError
 from statex_bi.periods import Period
@@ -245,6 +249,24 @@ def _withhold_leaks(context: RunContext) -> list[dict[str, Any]]:
     return records
 
 
+def _runs_late(path: Path) -> bool:
+    """Whether a notebook asks to run after the others (metadata statex_bi.runs_after_reports)."""
+    return bool(nbformat.read(path, as_version=4).metadata.get("statex_bi", {}).get("runs_after_reports"))
+
+
+def _load_metrics(context: RunContext, batch: list[str], wait: float) -> list[str]:
+    """Load the batch's published KPIs into monitoring_metrics; returns error lines."""
+    try:
+        with warehouse.writer(context.db, wait=wait) as con:
+            loaded = replace_metrics(con, context.run_id, context.period, {s: context.published[s] for s in batch})
+    except WarehouseError as exc:
+        context.console.failure(f"ERROR   metrics not loaded: {exc}")
+        return [f"metrics not loaded: {exc}"]
+    for stem, count in loaded.items():
+        context.entries[stem]["metrics_loaded"] = count
+    return []
+
+
 def run_params(
     params: str | Path,
     *,
@@ -303,7 +325,6 @@ def run_params(
     progress_tty = os.ttyname(sys.stderr.fileno()) if not quiet and sys.stderr.isatty() else None
     with tempfile.TemporaryDirectory(prefix="statex-bi-run-") as work, ThreadPoolExecutor(1) as finisher:
         context = RunContext(spec, period, run_id, run_dir, Path(work), db, marks, console, progress_tty, secrets)
-        tasks = [context.task(stem) for stem in stems]
         # Finishing a notebook (status, HTML export, metrics) happens on one worker thread, so the pool
         # keeps starting and timing notebooks meanwhile; it first imports nbconvert while kernels start.
         finishing = [finisher.submit(warm_up_exporter)]
@@ -311,20 +332,23 @@ def run_params(
         def finish(done: pool.Finished) -> None:
             finishing.append(finisher.submit(context.finished, done))
 
-        pool.run_all(tasks, jobs, context.started, finish)
-        for future in finishing:
-            future.result()
-
-    leak_records = _withhold_leaks(context)
-    errors = []
-    try:
-        with warehouse.writer(db, wait=wait) as con:
-            loaded = replace_metrics(con, run_id, period, context.published)
-        for stem, count in loaded.items():
-            context.entries[stem]["metrics_loaded"] = count
-    except WarehouseError as exc:
-        errors.append(f"metrics not loaded: {exc}")
-        console.failure(f"ERROR   metrics not loaded: {exc}")
+        leak_records, errors, alerts = [], [], {}
+        # Notebooks that read this run's KPIs and alerts (the executive summary) run in a second batch,
+        # after the first batch's KPIs are loaded and the alert rules evaluated on them.
+        late = [stem for stem in stems if _runs_late(spec.notebook_path(stem))]
+        for batch in ([stem for stem in stems if stem not in late], late):
+            if batch:
+                pool.run_all([context.task(stem) for stem in batch], min(jobs, len(batch)), context.started, finish)
+                for future in finishing:
+                    future.result()
+                leak_records += _withhold_leaks(context)
+                errors += _load_metrics(context, batch, wait)
+            if batch is not late:
+                alerts, failed_channels = after_run(
+                    spec.alerts, params=spec.name, run_id=run_id, period=period, db=db, secrets=secrets,
+                    info=console.info, failure=console.failure, wait=wait,
+                )
+                errors += failed_channels
 
     failures = {stem: e for stem, e in context.entries.items() if e["status"] != SUCCEEDED}
     report_failures(run_id, spec.name, failures, secrets)
@@ -341,6 +365,7 @@ def run_params(
         "watermarks": marks,
         "errors": errors,
         "secret_leaks": leak_records,
+        "alerts": alerts,
         "notebooks": {stem: context.entries[stem] for stem in stems},
     }
     merged = manifests.merge(manifests.read(run_dir), current)

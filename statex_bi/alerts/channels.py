@@ -1,0 +1,194 @@
+"""Notification channels: Slack incoming webhook, e-mail over SMTP with STARTTLS, signed JSON webhook, Sentry.
+
+Each channel is configured by environment variables only (README, Alerts) and sends one message per
+run holding the events routed to it (Sentry: one event per alert, so each alert is its own issue).
+A channel raises `Transient` for what may pass (connection errors, timeouts, HTTP 429 and 5xx, SMTP
+4xx) and `Permanent` for what will not; `statex_bi.alerts.notify` retries the former with backoff.
+
+Environment:
+    STATEX_BI_SLACK_WEBHOOK_URL       Slack incoming webhook URL (a secret: it is its own credential)
+    STATEX_BI_SMTP_HOST, _PORT        SMTP server, e.g. email-smtp.eu-west-1.amazonaws.com and 587
+    STATEX_BI_SMTP_USERNAME, _PASSWORD  SMTP credentials (Amazon SES: SMTP credentials, not IAM keys)
+    STATEX_BI_ALERT_EMAIL_FROM, _TO   sender, and recipients separated by commas
+    STATEX_BI_SMTP_CA_FILE            optional CA bundle to trust besides the system's (a private CA)
+    STATEX_BI_ALERT_WEBHOOK_URL       generic webhook
+    STATEX_BI_ALERT_WEBHOOK_SECRET    HMAC-SHA256 key of the webhook signature (required with the URL)
+    SENTRY_DSN                        Sentry project
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import smtplib
+import ssl
+import time
+from email.message import EmailMessage
+from typing import Any
+
+import requests
+
+from statex_bi import __version__
+from statex_bi.alerts.lifecycle import OPENED, Event
+from statex_bi.config import env
+
+SIGNATURE_HEADER = "X-Statex-Signature"
+TIMESTAMP_HEADER = "X-Statex-Timestamp"
+SENTRY_LEVELS = {"LOW": "info", "MEDIUM": "warning", "HIGH": "error", "CRITICAL": "fatal"}
+ICONS = {"LOW": ":large_blue_circle:", "MEDIUM": ":large_yellow_circle:", "HIGH": ":large_orange_circle:",
+         "CRITICAL": ":red_circle:"}
+URL_VARIABLES = ("STATEX_BI_SLACK_WEBHOOK_URL", "STATEX_BI_ALERT_WEBHOOK_URL")
+
+
+class Transient(Exception):
+    """A failure worth retrying."""
+
+
+class Permanent(Exception):
+    """A failure that retrying will not fix."""
+
+
+def _summary(events: list[Event]) -> str:
+    opened = sum(e.kind == OPENED for e in events)
+    resolved = len(events) - opened
+    parts = [f"{opened} new alert{'s' if opened != 1 else ''}"] if opened else []
+    parts += [f"{resolved} resolved"] if resolved else []
+    first = events[0]
+    return f"statex-bi: {', '.join(parts)} ({first.params}, {first.period})"
+
+
+def _line(event: Event) -> str:
+    state = "OPEN" if event.kind == OPENED else "RESOLVED"
+    return f"[{event.severity}] {state} {event.title} [{event.subject}]: {event.message}"
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float, what: str) -> None:
+    try:
+        response = requests.post(url, data=body, headers=headers, timeout=timeout)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise Transient(f"{what}: {type(exc).__name__}") from None
+    if response.status_code == 429 or response.status_code >= 500:
+        raise Transient(f"{what}: HTTP {response.status_code}")
+    if response.status_code >= 400:
+        raise Permanent(f"{what}: HTTP {response.status_code} {response.text[:200]}")
+
+
+def slack_payload(events: list[Event]) -> dict[str, Any]:
+    """A Block Kit message: a header, one section per alert (at most 45), a context line."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _summary(events)[:150]}},
+    ]
+    for event in events[:45]:
+        state = "opened" if event.kind == OPENED else "resolved"
+        icon = ICONS[event.severity] if event.kind == OPENED else ":white_check_mark:"
+        text = f"{icon} *{event.severity} · {state}: {event.title}* `{event.subject}`\n{event.message}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
+    if len(events) > 45:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"... and {len(events) - 45} more"}})
+    first = events[0]
+    blocks.append({"type": "context", "elements": [
+        {"type": "mrkdwn", "text": f"run `{first.run_id}` · period {first.period} · statex-bi {__version__}"}]})
+    return {"text": _summary(events), "blocks": blocks}
+
+
+def send_slack(events: list[Event], timeout: float) -> None:
+    url = env("STATEX_BI_SLACK_WEBHOOK_URL")
+    body = json.dumps(slack_payload(events)).encode()
+    _post(url, body, {"Content-Type": "application/json"}, timeout, "Slack webhook")
+
+
+def webhook_payload(events: list[Event]) -> dict[str, Any]:
+    first = events[0]
+    return {"source": "statex-bi", "version": __version__, "run_id": first.run_id, "params": first.params,
+            "period": {"start": first.period.start.isoformat(), "end": first.period.end.isoformat()},
+            "events": [e.as_dict() for e in events]}
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature header's value: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def send_webhook(events: list[Event], timeout: float) -> None:
+    url, secret = env("STATEX_BI_ALERT_WEBHOOK_URL"), env("STATEX_BI_ALERT_WEBHOOK_SECRET")
+    body = json.dumps(webhook_payload(events), sort_keys=True).encode()
+    timestamp = str(int(time.time()))
+    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
+               SIGNATURE_HEADER: sign(secret, timestamp, body), "User-Agent": f"statex-bi/{__version__}"}
+    _post(url, body, headers, timeout, "alert webhook")
+
+
+def email_message(events: list[Event]) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = _summary(events)
+    message["From"] = env("STATEX_BI_ALERT_EMAIL_FROM")
+    message["To"] = ", ".join(a.strip() for a in (env("STATEX_BI_ALERT_EMAIL_TO") or "").split(",") if a.strip())
+    first = events[0]
+    lines = [_summary(events), "", *(_line(e) for e in events), "",
+             f"Run {first.run_id}, params {first.params}, period {first.period}.",
+             "Open alerts are listed in the executive summary of each run."]
+    message.set_content("\n".join(lines))
+    return message
+
+
+def send_email(events: list[Event], timeout: float) -> None:
+    host, port = env("STATEX_BI_SMTP_HOST"), int(env("STATEX_BI_SMTP_PORT", "587"))
+    context = ssl.create_default_context(cafile=env("STATEX_BI_SMTP_CA_FILE"))
+    message = email_message(events)
+    try:
+        with smtplib.SMTP(host, port, timeout=timeout) as smtp:
+            smtp.ehlo()
+            if not smtp.has_extn("starttls"):
+                raise Permanent(f"SMTP {host}:{port} does not offer STARTTLS; refusing to send in clear text")
+            smtp.starttls(context=context)
+            smtp.ehlo()
+            user = env("STATEX_BI_SMTP_USERNAME")
+            if user:
+                smtp.login(user, env("STATEX_BI_SMTP_PASSWORD") or "")
+            smtp.send_message(message)
+    except smtplib.SMTPResponseException as exc:
+        kind = Transient if 400 <= exc.smtp_code < 500 else Permanent
+        raise kind(f"SMTP {host}:{port}: {exc.smtp_code} {exc.smtp_error[:200]!r}") from None
+    except (TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError) as exc:
+        raise Transient(f"SMTP {host}:{port}: {type(exc).__name__}: {exc}") from None
+    except ssl.SSLError as exc:
+        raise Permanent(f"SMTP {host}:{port}: TLS failed: {exc.reason}") from None
+    except smtplib.SMTPException as exc:
+        raise Permanent(f"SMTP {host}:{port}: {type(exc).__name__}: {exc}") from None
+
+
+def send_sentry(events: list[Event], timeout: float, secrets: dict[str, str]) -> None:
+    import sentry_sdk
+
+    from statex_bi.reports.secrets import scrub
+
+    sentry_sdk.init(dsn=env("SENTRY_DSN"), release=f"statex-bi@{__version__}", default_integrations=False,
+                    auto_enabling_integrations=False, before_send=lambda event, hint: scrub(event, secrets))
+    try:
+        for event in events:
+            with sentry_sdk.new_scope() as scope:
+                for key in ("rule", "severity", "subject", "params", "run_id"):
+                    scope.set_tag(f"alert.{key}" if key != "run_id" else key, getattr(event, key))
+                scope.set_context("alert", event.as_dict())
+                scope.fingerprint = ["statex-bi-alert", event.rule, event.subject, event.params, event.kind]
+                level = SENTRY_LEVELS[event.severity] if event.kind == OPENED else "info"
+                prefix = "" if event.kind == OPENED else "resolved: "
+                sentry_sdk.capture_message(f"{prefix}{event.title} [{event.subject}]", level=level)
+    finally:
+        sentry_sdk.get_client().close(timeout=timeout)
+
+
+# channel -> (variables it needs, sender)
+REQUIRED = {
+    "slack": ("STATEX_BI_SLACK_WEBHOOK_URL",),
+    "email": ("STATEX_BI_SMTP_HOST", "STATEX_BI_ALERT_EMAIL_FROM", "STATEX_BI_ALERT_EMAIL_TO"),
+    "webhook": ("STATEX_BI_ALERT_WEBHOOK_URL", "STATEX_BI_ALERT_WEBHOOK_SECRET"),
+    "sentry": ("SENTRY_DSN",),
+}
+
+
+def missing_settings(channel: str) -> list[str]:
+    """The environment variables a channel needs that are not set."""
+    return [name for name in REQUIRED[channel] if not env(name)]

@@ -1,0 +1,101 @@
+"""Send the run's new and resolved alerts to the channels their severity is routed to.
+
+Every channel is tried on its own: one that is not configured is reported as skipped (naming the
+missing variables), one that fails is retried with exponential backoff (`notify.retries` times,
+first wait `notify.backoff_s`) for transient errors and then reported as failed; neither stops the
+run or the other channels. Texts are redacted of every secret-looking environment variable's value
+and of the channel URLs before they leave.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from statex_bi.alerts import channels
+from statex_bi.alerts.lifecycle import Event
+from statex_bi.alerts.rules import CHANNELS, Routing
+from statex_bi.config import env
+from statex_bi.reports.secrets import redact
+
+SENT, SKIPPED, FAILED = "sent", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one channel's message."""
+
+    channel: str
+    status: str
+    events: int
+    attempts: int
+    detail: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.channel}: {self.status} ({self.events} alert event(s)"
+        text += f", {self.attempts} attempt(s))" if self.attempts else ")"
+        return f"{text}: {self.detail}" if self.detail else text
+
+
+def _redacted(event: Event, secrets: dict[str, str]) -> Event:
+    return replace(event, title=redact(event.title, secrets), subject=redact(event.subject, secrets),
+                   message=redact(event.message, secrets))
+
+
+def _with_retries(send: Callable[[], None], routing: Routing, sleep: Callable[[float], None]) -> tuple[int, str]:
+    """Call `send` until it succeeds or fails for good; returns (attempts, error or "")."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            send()
+            return attempt, ""
+        except channels.Permanent as exc:
+            return attempt, str(exc)
+        except channels.Transient as exc:
+            if attempt > routing.retries:
+                return attempt, f"gave up after {attempt} attempts: {exc}"
+            sleep(routing.backoff_s * 2 ** (attempt - 1))
+        except Exception as exc:  # a channel's bug must not stop the others
+            return attempt, f"{type(exc).__name__}: {exc}"
+
+
+def notify(
+    events: list[Event],
+    routing: Routing,
+    secrets: dict[str, str],
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Delivery]:
+    """Send each channel the events routed to it.
+
+    Args:
+        events: the alerts this run opened or resolved.
+        routing: severity -> channels, retries and backoff (params/alerts.yaml `notify`).
+        secrets: values that must never leave (secret-looking environment variables).
+        sleep: how to wait between retries (tests pass a recorder).
+
+    Returns:
+        One Delivery per channel that had something to send.
+    """
+    secrets = {**secrets, **{name: value for name in channels.URL_VARIABLES if (value := env(name))}}
+    safe = [_redacted(event, secrets) for event in events]
+    deliveries = []
+    for channel in CHANNELS:
+        mine = [e for e in safe if channel in routing.channels(e.severity)]
+        if not mine:
+            continue
+        missing = channels.missing_settings(channel)
+        if missing:
+            deliveries.append(Delivery(channel, SKIPPED, len(mine), 0, f"not configured: set {', '.join(missing)}"))
+            continue
+        senders = {
+            "slack": lambda m=mine: channels.send_slack(m, routing.timeout_s),
+            "email": lambda m=mine: channels.send_email(m, routing.timeout_s),
+            "webhook": lambda m=mine: channels.send_webhook(m, routing.timeout_s),
+            "sentry": lambda m=mine: channels.send_sentry(m, routing.timeout_s, secrets),
+        }
+        attempts, error = _with_retries(senders[channel], routing, sleep)
+        status = FAILED if error else SENT
+        deliveries.append(Delivery(channel, status, len(mine), attempts, redact(error, secrets)))
+    return deliveries

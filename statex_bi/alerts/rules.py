@@ -1,0 +1,238 @@
+"""Alert rules: `params/alerts.yaml` read and validated into `Rule`s and the notification routing.
+
+A rules file (see params/alerts.yaml)::
+
+    rules:
+      - name: api_error_rate            # unique; becomes monitoring_alerts.alert_name
+        kind: threshold                 # threshold | change | anomaly
+        metric: api.error_rate          # a KPI name of docs/metrics.md
+        where: {route: all}             # optional tag filter (equality)
+        subject: [route]                # optional tags naming the subject: one alert per value
+        above: 0.05                     # threshold: above / below a number, or above_tag / below_tag
+        severity: CRITICAL              # LOW | MEDIUM | HIGH | CRITICAL
+        title: API error rate above 5%  # optional, for people
+    notify:
+      routes: {CRITICAL: [slack, email, webhook, sentry], HIGH: [slack, email], MEDIUM: [slack], LOW: []}
+      retries: 3                        # attempts after the first, per channel and message
+      backoff_s: 1.0                    # first wait; doubles each retry
+
+Kinds:
+  threshold  the current run's value against a fixed number (`above`/`below`) or against one of the
+             row's own tags (`above_tag: budget_usd`).
+  change     a rate against the previous period's, by a one-sided two-proportion z test on the
+             `numerator`/`denominator` tags (`direction: down|up`, `alpha`, optional `min_change`,
+             an absolute difference of rates that must also be exceeded).
+  anomaly    each point of the current period against the `window` points before it: robust
+             z = 0.6745 (x - median) / MAD, `z` the limit, `min_history` points needed,
+             `direction: up|down|both`. Points are the `series_tag` values (e.g. a `day` tag) or,
+             without one, the periods of earlier runs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from statex_bi.exceptions import ParamsError
+
+SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+KINDS = ("threshold", "change", "anomaly")
+CHANNELS = ("slack", "email", "webhook", "sentry")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+_TAG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+_COMMON = {"name", "kind", "metric", "where", "subject", "severity", "title"}
+_ALLOWED = {
+    "threshold": _COMMON | {"above", "below", "above_tag", "below_tag"},
+    "change": _COMMON | {"direction", "alpha", "min_change"},
+    "anomaly": _COMMON | {"direction", "z", "window", "min_history", "series_tag"},
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One validated alert rule."""
+
+    name: str
+    kind: str
+    metric: str
+    severity: str
+    title: str
+    where: dict[str, str] = field(default_factory=dict)
+    subject: tuple[str, ...] = ()
+    above: float | None = None
+    below: float | None = None
+    above_tag: str | None = None
+    below_tag: str | None = None
+    direction: str = "down"
+    alpha: float = 0.01
+    min_change: float = 0.0
+    z: float = 3.5
+    window: int = 28
+    min_history: int = 14
+    series_tag: str | None = None
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Which channels each severity goes to, and how hard to try."""
+
+    routes: dict[str, tuple[str, ...]]
+    retries: int = 3
+    backoff_s: float = 1.0
+    timeout_s: float = 10.0
+
+    def channels(self, severity: str) -> tuple[str, ...]:
+        return self.routes.get(severity, ())
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    path: Path
+    rules: list[Rule]
+    routing: Routing
+
+
+def load(path: Path) -> AlertConfig:
+    """Read and validate a rules file.
+
+    Raises:
+        ParamsError: naming the file, the rule and the key at fault.
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ParamsError(f"alert rules {path}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"alert rules {path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise ParamsError(f"alert rules {path}: must be a mapping with a 'rules' list")
+    unknown = sorted(set(map(str, data)) - {"rules", "notify"})
+    if unknown:
+        raise ParamsError(f"alert rules {path}: unknown key {unknown[0]!r}; allowed: rules, notify")
+    rules, seen = [], set()
+    for i, raw in enumerate(data["rules"]):
+        rule = _rule(raw, f"alert rules {path}: rules[{i}]")
+        if rule.name in seen:
+            raise ParamsError(f"alert rules {path}: rules[{i}]: name {rule.name!r} is used twice")
+        seen.add(rule.name)
+        rules.append(rule)
+    return AlertConfig(path, rules, _routing(data.get("notify") or {}, f"alert rules {path}: notify"))
+
+
+def _number(raw: dict, key: str, where: str, default: float | None = None, positive: bool = False) -> float | None:
+    value = raw.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParamsError(f"{where}: {key!r} must be a number, got {value!r}")
+    if positive and value <= 0:
+        raise ParamsError(f"{where}: {key!r} must be positive, got {value!r}")
+    return float(value)
+
+
+def _rule(raw: Any, where: str) -> Rule:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{where}: must be a mapping with name, kind, metric and severity")
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ParamsError(f"{where}: 'name' must be lower_snake_case text, got {name!r}")
+    where = f"{where} ({name})"
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise ParamsError(f"{where}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    unknown = sorted(set(map(str, raw)) - _ALLOWED[kind])
+    if unknown:
+        raise ParamsError(f"{where}: key {unknown[0]!r} is not allowed for kind {kind}; "
+                          f"allowed: {', '.join(sorted(_ALLOWED[kind]))}")
+    metric = raw.get("metric")
+    if not isinstance(metric, str) or not metric.strip():
+        raise ParamsError(f"{where}: 'metric' must be a KPI name such as 'api.error_rate'")
+    severity = raw.get("severity")
+    if severity not in SEVERITIES:
+        raise ParamsError(f"{where}: 'severity' must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+    filters = raw.get("where") or {}
+    if not isinstance(filters, dict) or not all(_TAG.match(str(k)) for k in filters):
+        raise ParamsError(f"{where}: 'where' must map tag names to values, got {filters!r}")
+    subject = raw.get("subject") or []
+    if isinstance(subject, str):
+        subject = [subject]
+    if not isinstance(subject, list) or not all(isinstance(s, str) and _TAG.match(s) for s in subject):
+        raise ParamsError(f"{where}: 'subject' must be a tag name or a list of them, got {subject!r}")
+    rule: dict[str, Any] = {
+        "name": name, "kind": kind, "metric": metric.strip(), "severity": severity,
+        "title": str(raw.get("title") or name.replace("_", " ")),
+        "where": {str(k): str(v) for k, v in filters.items()}, "subject": tuple(subject),
+    }
+    if kind == "threshold":
+        limits = {k: raw.get(k) for k in ("above", "below", "above_tag", "below_tag") if raw.get(k) is not None}
+        if len(limits) != 1:
+            raise ParamsError(f"{where}: give exactly one of above, below, above_tag, below_tag")
+        (key, value), = limits.items()
+        if key.endswith("_tag"):
+            if not isinstance(value, str) or not _TAG.match(value):
+                raise ParamsError(f"{where}: {key!r} must be a tag name, got {value!r}")
+            rule[key] = value
+        else:
+            rule[key] = _number(raw, key, where)
+    elif kind == "change":
+        rule["direction"] = _choice(raw, "direction", ("down", "up"), "down", where)
+        alpha = _number(raw, "alpha", where, 0.01, positive=True)
+        if alpha >= 0.5:
+            raise ParamsError(f"{where}: 'alpha' must be below 0.5, got {alpha}")
+        rule["alpha"] = alpha
+        rule["min_change"] = _number(raw, "min_change", where, 0.0)
+    else:
+        rule["direction"] = _choice(raw, "direction", ("up", "down", "both"), "up", where)
+        rule["z"] = _number(raw, "z", where, 3.5, positive=True)
+        for key, default in (("window", 28), ("min_history", 14)):
+            value = raw.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 3:
+                raise ParamsError(f"{where}: {key!r} must be a whole number of points, at least 3, got {value!r}")
+            rule[key] = value
+        if rule["min_history"] > rule["window"]:
+            raise ParamsError(f"{where}: 'min_history' ({rule['min_history']}) exceeds 'window' ({rule['window']})")
+        tag = raw.get("series_tag")
+        if tag is not None and (not isinstance(tag, str) or not _TAG.match(tag)):
+            raise ParamsError(f"{where}: 'series_tag' must be a tag name, got {tag!r}")
+        rule["series_tag"] = tag
+    return Rule(**rule)
+
+
+def _choice(raw: dict, key: str, allowed: tuple[str, ...], default: str, where: str) -> str:
+    value = raw.get(key, default)
+    if value not in allowed:
+        raise ParamsError(f"{where}: {key!r} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _routing(raw: Any, where: str) -> Routing:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{where}: must be a mapping with 'routes'")
+    unknown = sorted(set(map(str, raw)) - {"routes", "retries", "backoff_s", "timeout_s"})
+    if unknown:
+        raise ParamsError(f"{where}: unknown key {unknown[0]!r}; allowed: routes, retries, backoff_s, timeout_s")
+    routes_raw = raw.get("routes") or {}
+    if not isinstance(routes_raw, dict):
+        raise ParamsError(f"{where}.routes: must map a severity to a list of channels")
+    routes = {}
+    for severity, channels in routes_raw.items():
+        if severity not in SEVERITIES:
+            raise ParamsError(f"{where}.routes: {severity!r} is not a severity ({', '.join(SEVERITIES)})")
+        channels = channels or []
+        bad = [c for c in channels if c not in CHANNELS] if isinstance(channels, list) else [channels]
+        if bad:
+            raise ParamsError(f"{where}.routes.{severity}: {bad[0]!r} is not a channel ({', '.join(CHANNELS)})")
+        routes[severity] = tuple(channels)
+    retries = raw.get("retries", 3)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
+        raise ParamsError(f"{where}.retries: must be a whole number from 0 to 10, got {retries!r}")
+    backoff = _number(raw, "backoff_s", where, 1.0)
+    timeout = _number(raw, "timeout_s", where, 10.0, positive=True)
+    if backoff < 0:
+        raise ParamsError(f"{where}.backoff_s: must not be negative, got {backoff}")
+    return Routing(routes, retries, backoff, timeout)
