@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 
 reports: $(STAMP)
 	$(BIN)/statex-bi demo
+	# the week before, for the growth KPIs the conversion_drop alert compares with (params/alerts.yaml)
+	$(BIN)/statex-bi backfill weekly --periods 1 --only growth_revenue
 	$(BIN)/statex-bi run weekly
 	$(BIN)/statex-bi run monthly
 

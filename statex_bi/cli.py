@@ -35,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print only failures (for cron)")
     run.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for a locked warehouse")
 
+    backfill = sub.add_parser("backfill", help="run a parameter set over the periods before its own (KPI history)")
+    backfill.add_argument("params", help="a YAML file, or a name under params/ such as 'weekly'")
+    backfill.add_argument("--periods", type=int, default=1, help="how many earlier periods (default 1)")
+    backfill.add_argument("--only", action="append", metavar="NAME", help="run only this notebook; repeatable")
+    backfill.add_argument("--jobs", type=int, default=_cores(), help="notebooks run at once (default: cores)")
+    backfill.add_argument("--quiet", action="store_true", help="print only failures (for cron)")
+    backfill.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for a locked warehouse")
+
     ingest = sub.add_parser("ingest", help="load sources into the warehouse")
     ingest.add_argument("sources", nargs="+", metavar="SOURCE")
     ingest.add_argument("--start", type=day, help="first day to load, inclusive")
@@ -69,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
                 args.params, start=args.start, end=args.end, only=args.only, jobs=args.jobs,
                 run_id=args.run_id, quiet=args.quiet, wait=args.wait,
             ))
+        if args.command == "backfill":
+            from statex_bi.alerts.history import backfill
+
+            return backfill(args.params, args.periods, only=args.only, jobs=args.jobs, quiet=args.quiet,
+                            wait=args.wait)
         if args.command == "ingest":
             from statex_bi.ingest import IngestRequest, ingest
 

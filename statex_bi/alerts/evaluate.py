@@ -102,7 +102,8 @@ def _missing(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str) -> str | N
     tags = f" with {rule.where}" if rule.where else ""
     if ever:
         return f"{rule.metric}{tags} is not published by this run"
-    return f"{rule.metric} has never been published (its report is not part of this installation yet)"
+    return (f"{rule.metric} has never been published (its report is not installed or not in this run, "
+            "or its source is not loaded)")
 
 
 def _threshold(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str) -> Evaluation:

@@ -187,12 +187,26 @@ def simulate_ai(config: WorldConfig, prototype_requests: list[PrototypeRequest])
     rng = config.rng("ai")
     calls: list[AiCall] = []
     others: list[OtherSpan] = []
+    spike = cost_spike_day(config)
     for request in prototype_requests:
-        _prototype(rng, request, calls, others)
+        _prototype(rng, request, calls, others, all_gpt_4o=request.requested_at.date() == spike)
     calls.sort(key=lambda c: (c.started_at, c.span_id))
     others.sort(key=lambda s: (s.started_at, s.span_id))
     usage = _usage(calls)
     return AiData(calls, others, usage, _costs(rng, usage))
+
+
+# Planted incident (alerts demo): on one day a deploy points every paid step at gpt-4o, which costs
+# 6-16x the models it replaces; the `ai_cost_spike` anomaly rule of params/alerts.yaml should catch it.
+# The day is config.end - 6, which lies in the last full week before the day after config.end (the
+# weekly review's period when the demo ends yesterday). No extra random draws: other days are unchanged.
+COST_SPIKE_DAYS_BEFORE_END = 6
+
+
+def cost_spike_day(config: WorldConfig) -> date | None:
+    """The day of the planted AI cost spike, or None when the simulation is too short to hold it."""
+    day = config.end - timedelta(days=COST_SPIKE_DAYS_BEFORE_END)
+    return day if day - timedelta(days=28) >= config.start else None
 
 
 def _hex(rng: np.random.Generator, digits: int) -> str:
@@ -203,7 +217,8 @@ def _ms(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def _prototype(rng: np.random.Generator, request: PrototypeRequest, calls: list[AiCall], others: list[OtherSpan]):
+def _prototype(rng: np.random.Generator, request: PrototypeRequest, calls: list[AiCall], others: list[OtherSpan],
+               all_gpt_4o: bool = False):
     trace_id = _hex(rng, 32)
     http_span = OtherSpan(_hex(rng, 16), trace_id, _ms(request.requested_at), round(float(rng.uniform(40, 300)), 3),
                           "http.server", "ok", API_PROJECT, "POST /api/prototypes")
@@ -232,7 +247,7 @@ def _prototype(rng: np.random.Generator, request: PrototypeRequest, calls: list[
             done = call.status == "ok"
         if not done:
             tier = "azure" if eu else "openai"
-            model = _paid_model(step, input_tokens, eu)
+            model = "gpt-4o" if all_gpt_4o else _paid_model(step, input_tokens, eu)
             for attempt in range(PAID_ATTEMPTS):
                 repeat = attempt > 0 or tier in used_providers
                 call = context.paid(clock, tier, model, repeat, retry=attempt > 0)

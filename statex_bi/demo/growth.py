@@ -101,6 +101,20 @@ class GrowthData:
     prototype_requests: list[PrototypeRequest]
 
 
+# Planted incident (alerts demo): for one Monday-Sunday week the prototype request form breaks for
+# most visitors, and only 30% of the usual sign-ups request a prototype. The `conversion_drop` rule
+# of params/alerts.yaml should find it against the week before. The week is the one holding
+# config.end - 6: the weekly review's period when the demo ends yesterday.
+CONVERSION_DROP_FACTOR = 0.3
+
+
+def conversion_drop_week(config: WorldConfig) -> tuple[date, date] | None:
+    """Monday and Sunday of the planted conversion drop, or None when the simulation is too short."""
+    day = config.end - timedelta(days=6)
+    monday = day - timedelta(days=day.weekday())
+    return (monday, monday + timedelta(days=6)) if monday - timedelta(days=7) >= config.start else None
+
+
 def simulate_growth(config: WorldConfig) -> GrowthData:
     """Simulate GA4 traffic, key events, customers and prototype requests for every day of the period.
 
@@ -117,8 +131,11 @@ def simulate_growth(config: WorldConfig) -> GrowthData:
     customers: list[Customer] = []
     requests: list[PrototypeRequest] = []
 
+    drop = conversion_drop_week(config)
     for day_index, day in enumerate(config.days()):
         months = day_index / 30.44
+        # Planted incident (alerts demo): see conversion_drop_week.
+        request_factor = CONVERSION_DROP_FACTOR if drop and drop[0] <= day <= drop[1] else 1.0
         day_level = SESSIONS_PER_DAY * config.scale * WEEKDAY_FACTOR[day.weekday()]
         day_level *= (1 + COMPANY_MONTHLY_GROWTH) ** months * rng.lognormal(0.0, 0.08)
         day_sessions = day_users = 0
@@ -148,8 +165,9 @@ def simulate_growth(config: WorldConfig) -> GrowthData:
             customers.extend(new_customers)
             # Returning visitors only exist once someone signed up on an earlier day.
             returning_share = RETURNING_PROTOTYPE_SHARE if earlier_customers else 0.0
-            from_new = int(rng.binomial(sign_ups, channel.prototype_rate * (1 - returning_share)))
-            returning = int(rng.poisson(sign_ups * channel.prototype_rate * returning_share))
+            rate = channel.prototype_rate * request_factor
+            from_new = int(rng.binomial(sign_ups, rate * (1 - returning_share)))
+            returning = int(rng.poisson(sign_ups * rate * returning_share))
             prototypes = from_new + returning
             requests.extend(_prototype_requests(rng, day, channel.name, new_customers[:from_new],
                                                 customers[:earlier_customers], returning))

@@ -1,0 +1,201 @@
+"""Alert rules evaluated over a real warehouse's KPI history: open, keep, resolve over runs; no duplicates."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+import yaml
+from statsmodels.stats.proportion import proportions_ztest
+
+from statex_bi import warehouse
+from statex_bi.alerts import rules
+from statex_bi.alerts.hook import after_run
+from statex_bi.periods import Period
+from statex_bi.reports.metrics import replace_metrics
+
+WEEKS = [Period(date(2026, 11, 2) + timedelta(days=7 * i), date(2026, 11, 8) + timedelta(days=7 * i)) for i in range(4)]
+
+
+def _rules(tmp_path: Path, *entries: dict) -> rules.AlertConfig:
+    path = tmp_path / "alerts.yaml"
+    path.write_text(yaml.safe_dump({"rules": list(entries), "notify": {"routes": {}}}))
+    return rules.load(path)
+
+
+def _publish(db: Path, run_id: str, period: Period, report: str, records: list[dict]) -> None:
+    full = [{"metric_type": "GAUGE", "unit": None, "source": "test", **r} for r in records]
+    with warehouse.writer(db) as con:
+        replace_metrics(con, run_id, period, {report: full})
+
+
+def _evaluate(db: Path, config: rules.AlertConfig, run_id: str, period: Period) -> dict:
+    record, errors = after_run(config, params="weekly", run_id=run_id, period=period, db=db, secrets={},
+                               info=lambda line: None, failure=lambda line: None)
+    assert errors == []
+    return record
+
+
+def _alerts(db: Path) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(
+            "SELECT CAST(id AS VARCHAR), alert_name, subject, CAST(current_value AS DOUBLE), resolved_at IS NULL, "
+            "condition_met, run_id, last_run_id, resolved_run_id FROM monitoring.monitoring_alerts ORDER BY created_at"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_an_alert_opens_stays_single_while_it_holds_and_resolves_when_cleared(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    config = _rules(tmp_path, {"name": "payment_failures", "kind": "threshold", "metric": "payments.failure_rate",
+                               "subject": "provider", "above": 0.1, "severity": "HIGH"})
+    rates = [{"stripe": 0.125, "paypal": 0.02}, {"stripe": 0.15, "paypal": 0.03}, {"stripe": 0.04, "paypal": 0.01}]
+    records = []
+    for i, by_provider in enumerate(rates):
+        _publish(db, f"run{i}", WEEKS[i], "growth_revenue", [
+            {"metric_name": "payments.failure_rate", "value": v, "unit": "fraction", "tags": {"provider": p}}
+            for p, v in by_provider.items()])
+        records.append(_evaluate(db, config, f"run{i}", WEEKS[i]))
+        if i == 1:
+            # a run without the KPI (e.g. --only data_health) neither resolves nor duplicates anything
+            _publish(db, "run1b", WEEKS[1], "data_health", [{"metric_name": "health.stale_tables", "value": 0}])
+            assert _evaluate(db, config, "run1b", WEEKS[1])["no_data"] == {
+                "payment_failures": "payments.failure_rate is not published by this run"}
+    assert [len(r["opened"]) for r in records] == [1, 0, 0]
+    assert [len(r["resolved"]) for r in records] == [0, 0, 1]
+    ((alert_id, name, subject, current, is_open, condition, opened_by, last, resolved_by),) = _alerts(db)
+    assert (name, subject) == ("payment_failures", "provider=stripe")
+    assert records[0]["opened"][0]["alert_id"] == records[2]["resolved"][0]["alert_id"] == alert_id
+    assert not is_open and condition is False
+    assert (opened_by, last, resolved_by) == ("run0", "run1", "run2")
+    assert current == pytest.approx(0.04)
+    # the condition comes back: a new alert, the old one stays resolved
+    _publish(db, "run3", WEEKS[3], "growth_revenue", [
+        {"metric_name": "payments.failure_rate", "value": 0.2, "unit": "fraction", "tags": {"provider": "stripe"}}])
+    assert len(_evaluate(db, config, "run3", WEEKS[3])["opened"]) == 1
+    assert [row[4] for row in _alerts(db)] == [False, True]
+
+
+def test_rerunning_a_run_id_does_not_duplicate_an_open_alert(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    config = _rules(tmp_path, {"name": "stale", "kind": "threshold", "metric": "health.stale_tables", "above": 0,
+                               "severity": "HIGH"})
+    for _ in range(2):
+        _publish(db, "same", WEEKS[0], "data_health", [{"metric_name": "health.stale_tables", "value": 2}])
+        _evaluate(db, config, "same", WEEKS[0])
+    assert len(_alerts(db)) == 1
+
+
+def test_a_threshold_can_come_from_the_rows_own_tag(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    config = _rules(tmp_path, {"name": "budget", "kind": "threshold", "metric": "ai.budget.forecast_usd",
+                               "above_tag": "budget_usd", "severity": "HIGH"})
+    _publish(db, "r", WEEKS[0], "ai_costs", [{"metric_name": "ai.budget.forecast_usd", "value": 12.5, "unit": "USD",
+                                              "tags": {"budget_usd": 10.0}}])
+    (opened,) = _evaluate(db, config, "r", WEEKS[0])["opened"]
+    assert (opened["current_value"], opened["threshold_value"]) == (12.5, 10.0)
+    assert "$12.50" in opened["message"] and "$10.00" in opened["message"]
+
+
+def _rate(x: int, n: int) -> dict:
+    return {"metric_name": "conversion.prototype_request_rate", "value": x / n, "unit": "fraction",
+            "tags": {"numerator": x, "denominator": n}}
+
+
+@pytest.mark.parametrize(("previous", "current", "fires"), [((52, 4600), (18, 4700), True),
+                                                          ((52, 4600), (44, 4700), False)])
+def test_conversion_drop_is_a_two_proportion_z_test_against_the_previous_period(
+    tmp_path: Path, previous: tuple[int, int], current: tuple[int, int], fires: bool
+) -> None:
+    db = tmp_path / "w.duckdb"
+    config = _rules(tmp_path, {"name": "conversion_drop", "kind": "change", "direction": "down", "alpha": 0.01,
+                               "metric": "conversion.prototype_request_rate", "severity": "HIGH"})
+    _publish(db, "before", WEEKS[0], "growth_revenue", [_rate(*previous)])
+    _publish(db, "now", WEEKS[1], "growth_revenue", [_rate(*current)])
+    _evaluate(db, config, "now", WEEKS[1])
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT fastify_context FROM monitoring.monitoring_alerts").fetchall()
+    con.close()
+    z, p = proportions_ztest([current[0], previous[0]], [current[1], previous[1]], alternative="smaller")
+    assert bool(rows) is fires and fires is bool(p < 0.01)
+    if rows:
+        context = json.loads(rows[0][0])
+        assert context["z"] == pytest.approx(z) and context["p_value"] == pytest.approx(p)
+
+
+def test_no_previous_period_in_the_history_is_no_data_not_an_alert(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    config = _rules(tmp_path, {"name": "conversion_drop", "kind": "change",
+                               "metric": "conversion.prototype_request_rate", "severity": "HIGH"})
+    _publish(db, "old", WEEKS[0], "growth_revenue", [_rate(50, 4000)])  # two weeks before: not the previous period
+    _publish(db, "now", WEEKS[2], "growth_revenue", [_rate(5, 4000)])
+    record = _evaluate(db, config, "now", WEEKS[2])
+    assert record["opened"] == []
+    assert "no previous period (2026-11-09 to 2026-11-15)" in record["no_data"]["conversion_drop"]
+
+
+def test_cost_spike_is_a_robust_z_score_against_the_trailing_days(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    config = _rules(tmp_path, {"name": "ai_cost_spike", "kind": "anomaly", "metric": "ai.cost.daily",
+                               "where": {"tier": "all"}, "series_tag": "day", "window": 28, "min_history": 14,
+                               "z": 3.5, "severity": "HIGH"})
+    rng = np.random.default_rng(3)
+    days = [WEEKS[3].start - timedelta(days=28) + timedelta(days=i) for i in range(35)]
+    costs = {day: float(rng.uniform(0.1, 0.5)) for day in days}
+    spike_day = WEEKS[3].start + timedelta(days=2)
+    costs[spike_day] = 2.4
+
+    def daily(values: dict) -> list[dict]:
+        return [{"metric_name": "ai.cost.daily", "value": round(v, 4), "unit": "USD",
+                 "tags": {"tier": "all", "day": d.isoformat()}} for d, v in values.items()]
+
+    _publish(db, "now", WEEKS[3], "ai_costs", daily(costs))
+    (opened,) = _evaluate(db, config, "now", WEEKS[3])["opened"]
+    trailing = [round(costs[d], 4) for d in days if spike_day - timedelta(days=28) <= d < spike_day]
+    median = statistics.median(trailing)
+    mad = statistics.median(abs(v - median) for v in trailing)
+    assert f"on {spike_day}" in opened["message"]
+    assert opened["current_value"] == 2.4
+    assert opened["threshold_value"] == pytest.approx(median + 3.5 * mad / 0.6745, rel=1e-3)
+    assert f"robust z = {0.6745 * (2.4 - median) / mad:.1f}" in opened["message"]
+    # the next week's run, without a spike, resolves it
+    calm = {WEEKS[3].end + timedelta(days=i): 0.3 for i in range(1, 8)}
+    _publish(db, "next", Period(min(calm), max(calm)), "ai_costs", daily(calm))
+    assert len(_evaluate(db, config, "next", Period(min(calm), max(calm)))["resolved"]) == 1
+
+
+def test_too_little_history_is_no_data(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    config = _rules(tmp_path, {"name": "spike", "kind": "anomaly", "metric": "ai.cost.daily", "series_tag": "day",
+                               "window": 28, "min_history": 14, "severity": "HIGH"})
+    days = [(WEEKS[0].start + timedelta(days=i)).isoformat() for i in range(7)]
+    _publish(db, "now", WEEKS[0], "ai_costs",
+             [{"metric_name": "ai.cost.daily", "value": 1.0 + i, "tags": {"day": day}} for i, day in enumerate(days)])
+    record = _evaluate(db, config, "now", WEEKS[0])
+    assert record["opened"] == [] and "needs 14" in record["no_data"]["spike"]
+
+
+def test_a_metric_nobody_publishes_yet_is_no_data(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    config = _rules(tmp_path, {"name": "api_p95", "kind": "threshold", "metric": "api.p95_ms", "above": 100,
+                               "severity": "HIGH"})
+    _publish(db, "now", WEEKS[0], "data_health", [{"metric_name": "health.stale_tables", "value": 0}])
+    assert "never been published" in _evaluate(db, config, "now", WEEKS[0])["no_data"]["api_p95"]
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"kind": "threshold", "metric": "m", "severity": "HIGH"}, "exactly one of above"),
+    ({"kind": "threshold", "metric": "m", "above": 1, "severity": "URGENT"}, "'severity' must be one of"),
+    ({"kind": "anomaly", "metric": "m", "severity": "LOW", "min_history": 30}, "exceeds 'window'"),
+    ({"kind": "change", "metric": "m", "severity": "LOW", "above": 1}, "key 'above' is not allowed"),
+])
+def test_invalid_rules_name_the_rule_and_key(tmp_path: Path, entry: dict, message: str) -> None:
+    with pytest.raises(rules.ParamsError, match=message):
+        _rules(tmp_path, {"name": "broken", **entry})
