@@ -185,7 +185,7 @@ def _change(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str, period: Per
             f"{rule.title}: {rule.metric} [{row['subject']}] went from {row['p0']:.2%} "
             f"({row['x0']:,.0f} of {row['n0']:,.0f}) in the previous period to {row['p1']:.2%} "
             f"({row['x1']:,.0f} of {row['n1']:,.0f}); one-sided two-proportion z test: z = {z:.2f}, "
-            f"p = {p_value:.4f}, {verdict} at alpha {rule.alpha:g}"
+            f"p {'< 0.0001' if p_value < 0.0001 else f'= {p_value:.4f}'}, {verdict} at alpha {rule.alpha:g}"
         )
         context = {"x1": row["x1"], "n1": row["n1"], "x0": row["x0"], "n0": row["n0"], "z": z, "p_value": p_value,
                    "previous_run_id": row["previous_run_id"], "unit": row["unit"]}

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -190,6 +190,14 @@ def simulate_ai(config: WorldConfig, prototype_requests: list[PrototypeRequest])
     spike = cost_spike_day(config)
     for request in prototype_requests:
         _prototype(rng, request, calls, others, all_gpt_4o=request.requested_at.date() == spike)
+    if spike:
+        # The incident also re-queues the last REQUEUED_PROTOTYPES earlier prototypes, every 10 minutes
+        # from 02:00; drawn after all the rest, so nothing else changes.
+        earlier = [r for r in prototype_requests if r.requested_at.date() < spike][-REQUEUED_PROTOTYPES:]
+        night = datetime.combine(spike, datetime.min.time()) + timedelta(hours=2)
+        for i, request in enumerate(earlier):
+            requeued = replace(request, requested_at=night + timedelta(minutes=10 * i))
+            _prototype(rng, requeued, calls, others, all_gpt_4o=True)
     calls.sort(key=lambda c: (c.started_at, c.span_id))
     others.sort(key=lambda s: (s.started_at, s.span_id))
     usage = _usage(calls)
@@ -197,10 +205,12 @@ def simulate_ai(config: WorldConfig, prototype_requests: list[PrototypeRequest])
 
 
 # Planted incident (alerts demo): on one day a deploy points every paid step at gpt-4o, which costs
-# 6-16x the models it replaces; the `ai_cost_spike` anomaly rule of params/alerts.yaml should catch it.
-# The day is config.end - 6, which lies in the last full week before the day after config.end (the
-# weekly review's period when the demo ends yesterday). No extra random draws: other days are unchanged.
+# 6-16x the models it replaces, and re-queues earlier prototypes; the `ai_cost_spike` anomaly rule of
+# params/alerts.yaml should catch it. The day is config.end - 6, which lies in the last full week
+# before the day after config.end (the weekly review's period when the demo ends yesterday). No
+# extra random draws before the re-queued ones: every other call is unchanged.
 COST_SPIKE_DAYS_BEFORE_END = 6
+REQUEUED_PROTOTYPES = 40
 
 
 def cost_spike_day(config: WorldConfig) -> date | None:

@@ -207,7 +207,7 @@ def _dot(label: str) -> str:
 
 
 def _link(report: str | None, available: set[str] | None) -> str:
-    if not report:
+    if not isinstance(report, str) or not report:
         return ""
     if available is not None and report not in available:
         return f"{html.escape(report)} (not in this run)"
