@@ -143,7 +143,7 @@ def publish_metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: An
     daily = usage_by_day(con, window, by="tier", **params).groupby("day", as_index=False)[["cost_usd"]].sum()
     for row in daily.itertuples():
         emit("ai.cost.daily", row.cost_usd, "USD", "COUNTER", tier="all", day=f"{pd.Timestamp(row.day):%Y-%m-%d}")
-    if params.get("monthly_budget_usd"):
+    if params.get("monthly_budget_usd") and numbers["calls"] > 0:  # no forecast from no data
         budget = budget_status(con, period, **params).iloc[0]
         emit("ai.budget.forecast_usd", budget["forecast_usd"], "USD", budget_usd=float(budget["budget_usd"]),
              mtd_cost_usd=float(budget["mtd_cost_usd"]), month_start=f"{budget['month_start']:%Y-%m-%d}")

@@ -325,6 +325,7 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "ai_costs.ipynb"
 PUBLISHED = {
     "ai.calls", "ai.tokens.input", "ai.tokens.output", "ai.cost", "ai.cost_per_prototype",
     "ai.cost_per_successful_prototype", "ai.generation_success_rate", "ai.latency_p95_ms", "ai.billing_gap_pct",
+    "ai.cost.daily", "ai.budget.forecast_usd", "ai.usd_per_1k_tokens",
 }
 
 
@@ -353,6 +354,12 @@ def test_notebook_runs_on_the_fixture_and_publishes_every_kpi(fixture_db, tmp_pa
     cost = next(r["value"] for r in records if r["metric_name"] == "ai.cost_per_prototype")
     want = _expected_summary(PERIOD)
     assert cost == pytest.approx(want["cost"] / want["prototypes"])
+    # the daily series (the ai_cost_spike alert's history) adds up to the period's cost over its days
+    daily = {r["tags"]["day"]: r["value"] for r in records if r["metric_name"] == "ai.cost.daily"}
+    in_period = sum(v for day, v in daily.items() if PERIOD.start.isoformat() <= day <= PERIOD.end.isoformat())
+    assert in_period == pytest.approx(want["cost"], abs=1e-4 * len(daily))
+    forecast = next(r for r in records if r["metric_name"] == "ai.budget.forecast_usd")
+    assert forecast["tags"]["budget_usd"] == 0.01
 
 
 def test_notebook_runs_with_nothing_loaded(tmp_path, monkeypatch, fixture_db):

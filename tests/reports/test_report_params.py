@@ -101,6 +101,8 @@ def test_names_resolve_under_params_and_unknown_names_list_the_known_ones():
 
 def test_the_projects_params_files_are_valid():
     for path in sorted(PARAMS_DIR.glob("*.yaml")):
+        if "notebooks" not in yaml.safe_load(path.read_text()):
+            continue  # alert rules, targets and claims sit beside the params files (tests/alerts checks them)
         try:
             report_params.load(path)
         except ParamsError as exc:
