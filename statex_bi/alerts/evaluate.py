@@ -130,8 +130,10 @@ def _threshold(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str) -> Evalu
             continue  # the row lacks the tag holding its limit: nothing to compare with
         word = "above" if upward else "below"
         state = f"is {word}" if row["holds"] else f"is not {word}"
-        message = (f"{rule.title}: {rule.metric} [{row['subject']}] = {fmt(row['value'], row['unit'])}, "
-                   f"{state} the limit {fmt(row['threshold'], row['unit'])}")
+        value, limit = fmt(row["value"], row["unit"]), fmt(row["threshold"], row["unit"])
+        if value == limit and row["value"] != row["threshold"]:  # rounding hides the difference: show it
+            value, limit = f"{row['value']:,.4f}", f"{row['threshold']:,.4f}"
+        message = f"{rule.title}: {rule.metric} [{row['subject']}] = {value}, {state} the limit {limit}"
         findings.append(Finding(rule, row["subject"], bool(row["holds"]), row["value"], row["threshold"], message,
                                 row["report"], {"unit": row["unit"]}))
     if not findings:
