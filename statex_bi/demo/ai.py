@@ -193,11 +193,13 @@ def simulate_ai(config: WorldConfig, prototype_requests: list[PrototypeRequest])
     if spike:
         # The incident also re-queues the last REQUEUED_PROTOTYPES earlier prototypes, every 10 minutes
         # from 02:00; drawn after all the rest, so nothing else changes.
+        # The re-run jobs continue the prototypes' original traces (no new HTTP request).
+        traces = {c.prototype_id: c.trace_id for c in reversed(calls)}
         earlier = [r for r in prototype_requests if r.requested_at.date() < spike][-REQUEUED_PROTOTYPES:]
         night = datetime.combine(spike, datetime.min.time()) + timedelta(hours=2)
         for i, request in enumerate(earlier):
             requeued = replace(request, requested_at=night + timedelta(minutes=10 * i))
-            _prototype(rng, requeued, calls, others, all_gpt_4o=True)
+            _prototype(rng, requeued, calls, others, all_gpt_4o=True, trace=traces.get(request.prototype_id))
     calls.sort(key=lambda c: (c.started_at, c.span_id))
     others.sort(key=lambda s: (s.started_at, s.span_id))
     usage = _usage(calls)
@@ -228,8 +230,9 @@ def _ms(moment: datetime) -> datetime:
 
 
 def _prototype(rng: np.random.Generator, request: PrototypeRequest, calls: list[AiCall], others: list[OtherSpan],
-               all_gpt_4o: bool = False):
+               all_gpt_4o: bool = False, trace: str | None = None):
     trace_id = _hex(rng, 32)
+    trace_id = trace or trace_id  # drawn either way: a re-queued job continues its trace
     http_span = OtherSpan(_hex(rng, 16), trace_id, _ms(request.requested_at), round(float(rng.uniform(40, 300)), 3),
                           "http.server", "ok", API_PROJECT, "POST /api/prototypes")
     job_id = _hex(rng, 16)
@@ -274,7 +277,7 @@ def _prototype(rng: np.random.Generator, request: PrototypeRequest, calls: list[
     job_span = OtherSpan(job_id, trace_id, job_start, round((job_end - job_start).total_seconds() * 1000, 3),
                          "queue.process", job_status, WORKER_PROJECT, "generate-prototype")
     calls.extend(prototype_calls)
-    others.extend([http_span, job_span])
+    others.extend([job_span] if trace else [http_span, job_span])
 
 
 def _after(rng: np.random.Generator, call: AiCall, low: float, high: float) -> datetime:
