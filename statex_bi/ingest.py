@@ -20,7 +20,7 @@ import dlt
 
 from statex_bi import sources, warehouse
 from statex_bi.config import db_path
-from statex_bi.exceptions import StatexError
+from statex_bi.exceptions import ParamsError, StatexError
 
 
 def _utc_now() -> datetime:
@@ -41,6 +41,10 @@ class IngestRequest:
     full_refresh: bool = False
     file: Path | None = None
     progress: Callable[[str], None] = field(default=_print_progress)
+
+    def __post_init__(self) -> None:
+        if self.start and self.end and self.start > self.end:
+            raise ParamsError(f"--start {self.start} is after --end {self.end}")
 
 
 @dataclass(frozen=True)
@@ -118,14 +122,29 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
     return result
 
 
-def ingest(names: list[str], request: IngestRequest, db: Path | None = None, wait: float = 0.0) -> list[LoadResult]:
-    """Load each named source, then rebuild the models. Failed sources do not stop the others."""
+def ingest(
+    names: list[str], request: IngestRequest, db: Path | None = None, wait: float = 0.0, kind: str = warehouse.REAL
+) -> list[LoadResult]:
+    """Load each named source, then rebuild the models. Failed sources do not stop the others.
+
+    Args:
+        names: source names (statex_bi.sources.REGISTRY).
+        request: the date window and options.
+        db: the warehouse file (default: statex_bi.config.db_path()).
+        wait: seconds to wait for a warehouse another process holds.
+        kind: what the data is, `real` or `demo` (the simulated company); a warehouse holds one kind only.
+
+    Raises:
+        ConfigError: an unknown source, or the warehouse holds the other kind of data.
+        WarehouseLockedError: the warehouse stayed locked for `wait` seconds.
+    """
     from statex_bi.models import build
 
     db = db or db_path()
     specs = [sources.spec(name) for name in names]
-    # Fail fast, with a readable message, when another process holds the file.
-    warehouse.connect(db, wait=wait).close()
+    # Fail fast, with a readable message, when another process holds the file; never mix demo and real data.
+    with warehouse.writer(db, wait=wait) as con:
+        warehouse.claim(con, kind, db)
     results = [load_source(spec, request, db) for spec in specs]
     with warehouse.writer(db) as con:
         build.build_all(con, progress=request.progress)
