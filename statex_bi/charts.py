@@ -121,6 +121,7 @@ _EMBED_JS = """(function () {
     if (typeof window.vegaEmbed !== "function") {
       // A page without the Vega bundle (plain nbconvert): the chart as drawn in the kernel, not interactive.
       chart.innerHTML = %(static_svg)s;
+      console.warn("statex-bi: vegaEmbed is not loaded; chart " + chart.id + " shows its static picture");
       return;
     }
     window.vegaEmbed(chart, %(spec)s, %(options)s).catch(function (error) {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from datetime import date
 from pathlib import Path
 from typing import NoReturn
@@ -28,7 +29,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
     """Shows each option's default, except where there is none to show (None, False)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False) or isinstance(action.default, list):
+        if action.default is None or action.default is False or isinstance(action.default, list):
             return action.help
         return super()._get_help_string(action)
 
@@ -86,7 +87,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=summary, description=description, formatter_class=_HelpFormatter)
+        text = "\n\n".join(textwrap.fill(part, 79) for part in description.split("\n\n"))
+        return sub.add_parser(name, help=summary, description=text, formatter_class=_HelpFormatter)
 
     run = command(
         "run", "run a parameter set's report notebooks and publish them",
@@ -98,7 +100,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     _add_window(run, "first day of the period, inclusive; overrides the params file's period",
                 "last day of the period, inclusive")
     run.add_argument("--only", action="append", metavar="NAME", help="run only this notebook (file stem); repeatable")
-    run.add_argument("--jobs", type=_jobs, default=_cores(), help="notebooks run at once (default: the cores)")
+    run.add_argument("--jobs", type=_jobs, default=_cores(), help="notebooks run at once (one per core)")
     run.add_argument("--run-id", help="re-run under this id, replacing its outputs and metrics")
     run.add_argument("--quiet", action="store_true", help="print only failures (for cron)")
     _add_wait(run)

@@ -53,7 +53,7 @@ class ReportParams:
     defaults: dict[str, Any]
     notebooks: dict[str, dict[str, Any]]
     notebooks_dir: Path
-    declared: dict[str, frozenset[str]] = field(default_factory=dict)
+    declared: dict[str, frozenset[str] | None] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -93,6 +93,29 @@ class ReportParams:
         else:
             raise ParamsError(f"{self.path}: no 'period' (or 'start' and 'end'); add one or pass --start and --end")
         return Period(start or base.start, end or base.end)
+
+    def check_declared(self, stems: list[str]) -> None:
+        """Refuse parameters the notebooks do not define: papermill would only warn and set them anyway.
+
+        Raises:
+            ParamsError: one of `stems` has no parameters cell, or its cell lacks the runner's parameters
+                or one of its own; or a default is defined by none of the file's notebooks.
+        """
+        for stem in stems:
+            names = self.declared.get(stem)
+            notebook = self.notebook_path(stem)
+            if names is None:
+                raise ParamsError(f"{self.path}: key 'notebooks.{stem}': {notebook} has no code cell tagged 'parameters'")
+            for name in [*RESERVED, *self.notebooks[stem]]:
+                if name not in names:
+                    key = f"notebooks.{stem}.{name}" if name in self.notebooks[stem] else f"notebooks.{stem}"
+                    raise ParamsError(
+                        f"{self.path}: key {key!r}: the parameters cell of {notebook} does not define {name!r} "
+                        f"(it defines: {', '.join(sorted(names))})"
+                    )
+        for name in self.defaults:
+            if not any(name in (names or ()) for names in self.declared.values()):
+                raise ParamsError(f"{self.path}: key 'defaults.{name}': no notebook's parameters cell defines it")
 
     def parameters(self, stem: str, period: Period, run_id: str) -> dict[str, Any]:
         """What papermill injects into one notebook: the defaults it declares, then its own, then the runner's."""
@@ -171,18 +194,7 @@ def load(spec: str | Path) -> ReportParams:
         if not (notebooks_dir / f"{stem}.ipynb").is_file():
             raise fail(key, f"no notebook {notebooks_dir / f'{stem}.ipynb'}")
         notebooks[stem] = _parameters(own, key, fail)
-    declared = {stem: _declared_or_fail(notebooks_dir / f"{stem}.ipynb", f"notebooks.{stem}", fail) for stem in notebooks}
-    for stem, own in notebooks.items():
-        for name in [*RESERVED, *own]:
-            if name not in declared[stem]:
-                raise fail(
-                    f"notebooks.{stem}.{name}" if name in own else f"notebooks.{stem}",
-                    f"the parameters cell of {notebooks_dir / f'{stem}.ipynb'} does not define {name!r}; "
-                    f"it defines: {', '.join(sorted(declared[stem]))}",
-                )
-    for name in defaults:
-        if not any(name in names for names in declared.values()):
-            raise fail(f"defaults.{name}", "no notebook's parameters cell defines it")
+    declared = {stem: declared_parameters(notebooks_dir / f"{stem}.ipynb") for stem in notebooks}
     return ReportParams(
         path=path,
         title=title.strip(),
@@ -229,13 +241,6 @@ def declared_parameters(notebook: Path) -> frozenset[str] | None:
                 names |= {t.id for t in targets if isinstance(t, ast.Name)}
             return frozenset(names)
     return None
-
-
-def _declared_or_fail(notebook: Path, key: str, fail) -> frozenset[str]:
-    names = declared_parameters(notebook)
-    if names is None:
-        raise fail(key, f"{notebook} has no code cell tagged 'parameters'")
-    return names
 
 
 def _period(data: dict, fail) -> tuple[str | None, date | None, date | None]:

@@ -23,6 +23,8 @@ CHROMIUM = shutil.which("chromium")
 # vega's SVG renderer draws each chart into one <svg class="marks">.
 DRAWN_CHART = re.compile(r"<svg[^>]*\bclass=\"marks\"")
 CHART_DIV = re.compile(r"<div id=\"(statex-chart-[0-9a-f]+)\"")
+# vega-embed wraps each chart it draws (interactive, with tooltips) in a div of this class.
+INTERACTIVE = re.compile(r"<div[^>]*\bclass=\"[^\"]*\bvega-embed\b")
 # Chromium prints every console message (log, warning, error, uncaught exception, failed request)
 # to stderr as `...:INFO:CONSOLE(line)] "message"` or `...:INFO:CONSOLE:line] "message"`.
 CONSOLE = re.compile(r":CONSOLE[(:]")
@@ -118,6 +120,7 @@ def test_every_chart_draws_offline_without_console_errors(executed, tmp_path):
 
     dom, console = _chromium(page, tmp_path / "profile")
     assert len(DRAWN_CHART.findall(dom)) == expected
+    assert len(INTERACTIVE.findall(dom)) == expected, "vega-embed drew each chart, not the static fallback"
     ids = CHART_DIV.findall(dom)
     assert len(ids) == expected and len(set(ids)) == expected
     assert console == []
@@ -130,7 +133,8 @@ def test_every_chart_draws_offline_without_console_errors(executed, tmp_path):
 
 
 def test_the_check_sees_charts_that_do_not_draw(executed, tmp_path):
-    """Without the bundle (a report relying on a CDN would be the same) nothing draws and the console says so."""
+    """Without the bundle (a report relying on a CDN would be the same) no chart is interactive: each shows
+    the static picture it carries, and the console says so."""
     from statex_bi.reports.export import export_html
 
     nb, _ = executed
@@ -141,5 +145,6 @@ def test_the_check_sees_charts_that_do_not_draw(executed, tmp_path):
     page.write_text(markup[:start] + markup[end:], encoding="utf-8")
 
     dom, console = _chromium(page, tmp_path / "profile")
-    assert DRAWN_CHART.findall(dom) == []
+    assert INTERACTIVE.findall(dom) == []
+    assert len(DRAWN_CHART.findall(dom)) == _charts_in(nb)
     assert len([line for line in console if "vegaEmbed is not loaded" in line]) == _charts_in(nb)
