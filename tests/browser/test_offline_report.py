@@ -9,54 +9,20 @@ not draw, and the failed request would show up as a console message.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
+from chromium import chromium_dom as _chromium
 
 pytestmark = pytest.mark.browser
 
 FIXTURE = Path(__file__).parent / "fixtures" / "three_charts.ipynb"
-CHROMIUM = shutil.which("chromium")
 # vega's SVG renderer draws each chart into one <svg class="marks">.
 DRAWN_CHART = re.compile(r"<svg[^>]*\bclass=\"marks\"")
 CHART_DIV = re.compile(r"<div id=\"(statex-chart-[0-9a-f]+)\"")
 # vega-embed wraps each chart it draws (interactive, with tooltips) in a div of this class.
 INTERACTIVE = re.compile(r"<div[^>]*\bclass=\"[^\"]*\bvega-embed\b")
-# Chromium prints every console message (log, warning, error, uncaught exception, failed request)
-# to stderr as `...:INFO:CONSOLE(line)] "message"` or `...:INFO:CONSOLE:line] "message"`.
-CONSOLE = re.compile(r":CONSOLE[(:]")
-
-
-def _chromium(page: Path, profile: Path) -> tuple[str, list[str]]:
-    """The DOM after scripts ran, and the console lines, of `page` opened offline."""
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (Debian package `chromium`; .ci/run installs it)")
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        # Any request that would leave the machine fails: no proxy listens on port 9, no name resolves.
-        "--proxy-server=127.0.0.1:9",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-        page.as_uri(),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout, [line for line in done.stderr.splitlines() if CONSOLE.search(line)]
 
 
 # Appended to the page under test: hovers the first bar of the first chart the way a pointer would,
