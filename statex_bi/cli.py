@@ -125,7 +125,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "connectors into a demo warehouse, rebuilt from scratch each time. Refuses a warehouse that holds real "
         "data: point STATEX_BI_DB at another file.",
     )
-    _add_window(demo, "first simulated day (default: 13 months before --end)", "last simulated day (default: yesterday)")
+    _add_window(
+        demo, "first simulated day (default: 13 months before --end)", "last simulated day (default: yesterday)"
+    )
     demo.add_argument("--seed", type=int, default=7, help="random seed of the simulation")
     demo.add_argument("--scale", type=float, default=1.0, help="traffic multiplier")
     _add_wait(demo)

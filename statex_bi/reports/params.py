@@ -105,7 +105,9 @@ class ReportParams:
             names = self.declared.get(stem)
             notebook = self.notebook_path(stem)
             if names is None:
-                raise ParamsError(f"{self.path}: key 'notebooks.{stem}': {notebook} has no code cell tagged 'parameters'")
+                raise ParamsError(
+                    f"{self.path}: key 'notebooks.{stem}': {notebook} has no code cell tagged 'parameters'"
+                )
             for name in [*RESERVED, *self.notebooks[stem]]:
                 if name not in names:
                     key = f"notebooks.{stem}.{name}" if name in self.notebooks[stem] else f"notebooks.{stem}"

@@ -16,7 +16,6 @@ from statex_bi.reports import params as report_params
 from statex_bi.reports.runner import run_params
 from statex_bi.reports.secrets import refuse_secret_parameters
 
-
 DECLARED = {
     "health": PARAMETERS_CELL + "\nfreshness_hours = 24\nreporting_currency = 'USD'\nsource = {}\nheader = ''",
     "growth": PARAMETERS_CELL + "\nkey_events: list = []  # GA4 key events\nsince = ''\nmax_tokens = 1",
