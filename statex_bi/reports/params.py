@@ -5,7 +5,7 @@ A params file is YAML (see params/weekly.yaml)::
     title: Weekly business review
     period: last full week              # a form statex_bi.periods.resolve knows, or start:/end: dates
     timeouts: {cell: 300, notebook: 900}   # seconds; these are also the defaults
-    defaults: {reporting_currency: EUR}    # parameters every notebook gets
+    defaults: {reporting_currency: EUR}    # for every notebook whose parameters cell defines them
     notebooks:                              # file stem under the notebooks folder -> its own parameters
       data_health: {freshness_hours: 48}
       growth_revenue: {key_events: [sign_up, prototype_request]}
