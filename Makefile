@@ -24,11 +24,13 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip check || { echo "requirements.lock is out of date with pyproject.toml: run 'make lock'" >&2; exit 1; }
 	touch $(STAMP)
 
-# Re-resolve every dependency of pyproject.toml (all extras) to exact versions for Python 3.11.
+# Re-resolve every dependency of pyproject.toml (all extras) to exact versions for Python 3.11. Versions
+# already in the lock are kept where they still fit; `make lock LOCK_FLAGS=--upgrade` takes the newest.
+LOCK_FLAGS ?=
 lock:
 	test -x $(LOCK_VENV)/bin/uv || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION); }
 	$(LOCK_VENV)/bin/uv pip compile pyproject.toml --all-extras --python-version 3.11 --quiet \
-		--custom-compile-command 'make lock' --output-file $(LOCK)
+		--custom-compile-command 'make lock' --output-file $(LOCK) $(LOCK_FLAGS)
 
 reports: $(STAMP)
 	$(BIN)/statex-bi demo
