@@ -20,7 +20,7 @@ import dlt
 
 from statex_bi import sources, warehouse
 from statex_bi.config import db_path
-from statex_bi.exceptions import ParamsError, StatexError
+from statex_bi.exceptions import StatexError
 
 
 def _utc_now() -> datetime:
@@ -41,10 +41,6 @@ class IngestRequest:
     full_refresh: bool = False
     file: Path | None = None
     progress: Callable[[str], None] = field(default=_print_progress)
-
-    def __post_init__(self) -> None:
-        if self.start and self.end and self.start > self.end:
-            raise ParamsError(f"--start {self.start} is after --end {self.end}")
 
 
 @dataclass(frozen=True)
