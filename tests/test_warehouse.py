@@ -95,19 +95,19 @@ def test_cli_reports_a_locked_warehouse_without_a_traceback(db_file):
 
 def test_cli_wait_names_the_holder_once_while_it_waits(db_file):
     warehouse.connect(db_file).close()
-    holder = _hold_lock(db_file, 4)
+    holder = _hold_lock(db_file, 120)
+    cli = subprocess.Popen([sys.executable, "-m", "statex_bi.cli", "build", "--wait", "300"],
+                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "statex_bi.cli", "build", "--wait", "60"], capture_output=True, text=True,
-            timeout=120,
-        )
+        first = cli.stderr.readline()
+        time.sleep(2)  # a few retries (every 0.5 s) while the lock is still held
     finally:
         holder.kill()
         holder.wait()
-    assert result.returncode == 0, result.stderr
-    waiting = [line for line in result.stderr.splitlines() if line.startswith("waiting")]
-    assert len(waiting) == 1, result.stderr  # one line, not one per retry
-    assert f"{db_file}: it is locked by PID {holder.pid}" in waiting[0]
+    rest = cli.communicate(timeout=120)[1]
+    assert cli.returncode == 0, rest
+    assert first.startswith("waiting up to ") and f"{db_file}: it is locked by PID {holder.pid}" in first
+    assert not [line for line in rest.splitlines() if line.startswith("waiting")], "one line, not one per retry"
 
 
 def _loads(con, rows):
