@@ -189,7 +189,21 @@ def header(title: str, report_period: Period, params: dict[str, Any], con: duckd
         params: the notebook's parameters (period_start/end are shown as the period instead).
         con: the warehouse, for the watermarks; an empty one shows "No source is loaded yet".
     """
-    _display_html(header_html(title, report_period, params, con, datetime.now(UTC)))
+    _display_html(inline_styles(header_html(title, report_period, params, con, datetime.now(UTC))))
+
+
+def inline_styles(markup: str) -> str:
+    """`markup` with STYLE's rules also written into each element's `style` attribute.
+
+    JupyterLab drops `<style>` elements from the outputs of an untrusted notebook (one opened from
+    outputs/ or received by mail) but keeps inline styles; the header then keeps its look. The
+    `<style>` block stays too, for the rules no attribute can hold (print media).
+    """
+    import css_inline
+
+    css = STYLE.removeprefix("<style>").removesuffix("</style>")
+    inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=True, keep_at_rules=True)
+    return inliner.inline_fragment(markup, css)
 
 
 def headline(text: str) -> None:

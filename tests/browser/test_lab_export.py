@@ -1,9 +1,10 @@
 """A notebook exported from the lab with plain `jupyter nbconvert --to html` (JupyterLab's "Export as
 HTML": no statex template, no Vega bundle) shows every chart offline, as the static picture each
-chart carries."""
+chart carries; an untrusted notebook keeps a styled header."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -44,3 +45,36 @@ def test_plain_nbconvert_export_shows_every_chart_offline(lab_notebooks, tmp_pat
     # Only the note that charts are static pictures here; nothing failed to load.
     assert [line for line in console if "shows its static picture" not in line] == []
 
+
+
+# Reads the computed style of the header's parts into a body attribute that --dump-dom shows.
+STYLE_PROBE = """<script>
+window.addEventListener("load", function () {
+  function style(selector, property) {
+    var element = document.querySelector(selector);
+    return element ? getComputedStyle(element)[property] : "missing";
+  }
+  document.body.setAttribute("data-styles", JSON.stringify({
+    header_border: style(".statex-header", "borderBottomStyle"),
+    h2_transform: style(".statex-header h2", "textTransform"),
+    th_align: style(".statex-kv th", "textAlign"),
+    grid_display: style(".statex-grid", "display")
+  }));
+});
+</script>"""
+
+
+def test_an_untrusted_notebook_keeps_a_styled_header(lab_notebooks, tmp_path):
+    """JupyterLab drops every <style> element from an untrusted notebook's HTML outputs and keeps inline
+    styles (its sanitizer's rules): the header drawn that way still looks like the header."""
+    nb = nbformat.read(lab_notebooks / "ai_costs.ipynb", as_version=4)
+    (header,) = [
+        o["data"]["text/html"] for c in nb.cells for o in c.get("outputs", [])
+        if "statex-header" in str(o.get("data", {}).get("text/html", ""))
+    ]
+    untrusted = re.sub(r"<style>.*?</style>", "", header, flags=re.DOTALL)
+    page = tmp_path / "untrusted.html"
+    page.write_text(f"<!DOCTYPE html><html><body>{untrusted}{STYLE_PROBE}</body></html>", encoding="utf-8")
+    dom, _ = chromium_dom(page, tmp_path / "profile")
+    styles = json.loads(re.search(r'data-styles="([^"]*)"', dom).group(1).replace("&quot;", '"'))
+    assert styles == {"header_border": "solid", "h2_transform": "uppercase", "th_align": "left", "grid_display": "flex"}
