@@ -46,6 +46,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_runner.py
+	$(BIN)/python bench/bench_build.py
 
 # Keeps data/ (the warehouse: real loads cannot always be fetched again) and the lock.
 clean:

@@ -133,8 +133,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     _add_wait(demo)
 
     build = command(
-        "build", "rebuild the SQL models from the loaded data",
-        "Rebuild the SQL models (staging, core, marts) from what the sources loaded, printing each model's status.",
+        "build", "dbt build: build the SQL models and run their data tests on the loaded data",
+        "Build the SQL models (staging, core, marts: a dbt project under statex_bi/models/) from what the "
+        "sources loaded and run their data tests (dbt build).",
     )
     _add_wait(build)
     return parser, {"run": run, "ingest": ingest, "demo": demo, "build": build}
@@ -166,12 +167,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_demo(start=args.start, end=args.end, seed=args.seed, scale=args.scale, wait=args.wait)
         if args.command == "build":
-            from statex_bi import warehouse
-            from statex_bi.models.build import build_all
+            from statex_bi.models import project
 
-            with warehouse.writer(wait=args.wait) as con:
-                for model, status in build_all(con).items():
-                    print(f"{model}: {status}")
+            project.build(wait=args.wait)
             return 0
     except StatexError as exc:
         print(f"statex-bi: error: {exc}", file=sys.stderr)

@@ -84,7 +84,7 @@ def test_every_subcommand_help_describes_it_and_shows_defaults():
     assert "Exit code 0 when every notebook succeeded" in run
     demo = _help("demo")
     assert "rebuilt from scratch" in demo and "(default: 7)" in demo and "(default: 1.0)" in demo
-    assert "Rebuild the SQL models" in _help("build")
+    assert "Build the SQL models" in _help("build")
 
 
 def test_ingest_help_lists_every_source():

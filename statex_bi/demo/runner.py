@@ -15,6 +15,7 @@ from statex_bi import sources, warehouse
 from statex_bi.config import db_path
 from statex_bi.demo.world import World, WorldConfig
 from statex_bi.ingest import IngestRequest, ingest
+from statex_bi.models.project import state_dir
 
 DEMO_PSEUDONYM_KEY = "statex-bi-simulated-company"
 
@@ -64,8 +65,9 @@ def _fresh_demo_warehouse(db: Path, wait: float, progress: Callable[[str], None]
         progress(f"demo: replacing the earlier demo warehouse {db}")
         for leftover in (db, db.with_name(db.name + ".wal")):
             leftover.unlink(missing_ok=True)
-    # dlt's local working state (cursors, pending packages) belongs to the warehouse it loaded.
+    # dlt's and dbt's local working state (cursors, pending packages, target/) belong to the warehouse.
     shutil.rmtree(db.parent / f".{db.stem}.dlt", ignore_errors=True)
+    shutil.rmtree(state_dir(db), ignore_errors=True)
     with warehouse.writer(db, wait=wait) as con:
         warehouse.claim(con, warehouse.DEMO, db)
 
