@@ -90,6 +90,8 @@ def execute(job: Job) -> dict[str, Any]:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
+    from statex_bi.reports.kernel import WarmKernelManager
+
     progress = Path(job.scratch) / PROGRESS
 
     def on_cell_start(cell: Any, cell_index: int) -> None:
@@ -105,6 +107,8 @@ def execute(job: Job) -> dict[str, Any]:
             on_cell_start=on_cell_start,
             # Kill the kernel once the last cell is done instead of a graceful shutdown (about 2 s).
             shutdown_kernel="immediate",
+            # The kernel is this process's waiting copy, imports done (statex_bi.reports.kernel).
+            kernel_manager_class=WarmKernelManager,
         )
     except PapermillExecutionError as exc:
         return {"outcome": "error", "ename": exc.ename, "evalue": exc.evalue, "cell_index": exc.cell_index}
@@ -135,6 +139,12 @@ def child_main(job: Job) -> None:
     )
     if job.progress_tty:
         sys.stderr = open(job.progress_tty, "w", buffering=1)  # noqa: SIM115 - lives as long as the process
+    from statex_bi.reports import kernel
+
+    kernel.prepare()  # fork the kernel-to-be now, before papermill starts any thread
     scratch = Path(job.scratch)
-    _write_json(scratch / WARNINGS, undeclared_parameters(job.notebook, job.parameters))
-    _write_json(scratch / RESULT, execute(job))
+    try:
+        _write_json(scratch / WARNINGS, undeclared_parameters(job.notebook, job.parameters))
+        _write_json(scratch / RESULT, execute(job))
+    finally:
+        kernel.release()

@@ -28,7 +28,13 @@ import psutil
 from statex_bi.reports.execute import Job, child_main
 
 POLL_SECONDS = 0.05
-PRELOAD = ["statex_bi.reports.execute", "papermill", "nbclient", "jupyter_client", "nbformat"]
+# What the server imports once per run: papermill for the children, and for their kernels
+# (statex_bi.reports.kernel) what report notebooks import.
+PRELOAD = [
+    *("statex_bi.reports.execute", "statex_bi.reports.kernel", "papermill", "nbclient", "jupyter_client", "nbformat"),
+    *("IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "pandas", "duckdb", "altair"),
+    *("statex_bi.charts", "statex_bi.publish", "statex_bi.report", "statex_bi.kpis"),
+]
 _CONTEXT = multiprocessing.get_context("forkserver")
 
 
