@@ -124,9 +124,10 @@ def ingest(names: list[str], request: IngestRequest, db: Path | None = None, wai
 
     db = db or db_path()
     specs = [sources.spec(name) for name in names]
-    # Fail fast, with a readable message, when another process holds the file.
-    warehouse.connect(db, wait=wait).close()
-    results = [load_source(spec, request, db) for spec in specs]
-    with warehouse.writer(db) as con:
+    # Hold the warehouse for the whole command (--wait applies to this one open): no other process (a
+    # `run`, another ingest) can take it between two sources or before the models are rebuilt; it
+    # waits for us instead. Opens of the same file inside this process (dlt's) share this one.
+    with warehouse.writer(db, wait=wait) as con:
+        results = [load_source(spec, request, db) for spec in specs]
         build.build_all(con, progress=request.progress)
     return results

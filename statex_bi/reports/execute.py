@@ -22,11 +22,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+_PR_SET_PDEATHSIG = 1  # prctl option, linux/prctl.h
 RESULT = "result.json"
 PROGRESS = "progress"
 WARNINGS = "warnings.json"
@@ -122,11 +124,28 @@ def execute(job: Job) -> dict[str, Any]:
     return {"outcome": "completed"}
 
 
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (elsewhere: nothing).
+
+    Children (parent: the fork server, which exits with the runner) and kernels (parent: their child)
+    then never outlive a runner killed with SIGKILL.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def child_main(job: Job) -> None:
     """The child process: detach, redirect output to the log, run the notebook, write the result."""
     # A session of its own: the runner kills this process group (and the kernel's) on timeout, and
     # Ctrl-C in the runner's terminal reaches the runner, which then kills the children itself.
     os.setsid()
+    die_with_parent()
     log = os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)

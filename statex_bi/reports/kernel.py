@@ -30,6 +30,8 @@ from typing import Any
 from jupyter_client import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
+from statex_bi.reports.execute import die_with_parent
+
 _LAUNCHER = "ipykernel_launcher"
 _waiting: _Waiting | None = None
 
@@ -81,6 +83,7 @@ class _Waiting:
         pid = os.fork()
         if pid == 0:  # the copy
             os.close(self._write_end)
+            die_with_parent()
             _become_kernel(read_end)
         os.close(read_end)
         self.process = _Forked(pid)
