@@ -24,11 +24,14 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1  # prctl option, linux/prctl.h
+_WATCH_SECONDS = 0.5
 RESULT = "result.json"
 PROGRESS = "progress"
 WARNINGS = "warnings.json"
@@ -48,6 +51,7 @@ class Job:
         log: file receiving the child's stdout and stderr.
         scratch: folder for result.json, progress and warnings.json.
         progress_tty: terminal for papermill's progress bar, or None for no bar.
+        runner_pid: the runner; the child kills itself (and so its kernel) when it is gone.
     """
 
     notebook: str
@@ -59,6 +63,7 @@ class Job:
     log: str
     scratch: str
     progress_tty: str | None = None
+    runner_pid: int | None = None
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -125,11 +130,7 @@ def execute(job: Job) -> dict[str, Any]:
 
 
 def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (elsewhere: nothing).
-
-    Children (parent: the fork server, which exits with the runner) and kernels (parent: their child)
-    then never outlive a runner killed with SIGKILL.
-    """
+    """Ask Linux to SIGKILL this process when its parent dies (elsewhere: nothing): a kernel dies with its child."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -140,12 +141,29 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+def _follow_runner(runner_pid: int) -> None:
+    """Kill this process once the runner is gone (killed with SIGKILL, say); its kernel follows it.
+
+    The child's parent is the fork server, which stays up as long as any child does, so the child
+    watches the runner itself.
+    """
+    import psutil
+
+    while True:
+        time.sleep(_WATCH_SECONDS)
+        try:
+            gone = psutil.Process(runner_pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            gone = True
+        if gone:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 def child_main(job: Job) -> None:
     """The child process: detach, redirect output to the log, run the notebook, write the result."""
     # A session of its own: the runner kills this process group (and the kernel's) on timeout, and
     # Ctrl-C in the runner's terminal reaches the runner, which then kills the children itself.
     os.setsid()
-    die_with_parent()
     log = os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -161,6 +179,8 @@ def child_main(job: Job) -> None:
     from statex_bi.reports import kernel
 
     kernel.prepare()  # fork the kernel-to-be now, before papermill starts any thread
+    if job.runner_pid is not None:
+        threading.Thread(target=_follow_runner, args=(job.runner_pid,), daemon=True).start()
     scratch = Path(job.scratch)
     try:
         _write_json(scratch / WARNINGS, undeclared_parameters(job.notebook, job.parameters))

@@ -10,9 +10,10 @@ Each child starts a session of its own (execute.child_main); its kernel runs in 
 (jupyter_client does that to interrupt the kernel's process group), so on timeout the pool kills the
 process group of the child *and* of every descendant, kernel included: killing only the child would
 leave the kernel running and holding the warehouse open. On SIGTERM, Ctrl-C or any exception the
-pool kills every running child tree the same way. If the runner is killed outright (SIGKILL), the
-fork server sees its pipe close and exits, and children and kernels, which asked Linux for SIGKILL
-when their parent dies (execute.die_with_parent), follow it.
+pool kills every running child tree the same way. If the runner is killed outright (SIGKILL), each
+child notices within half a second and kills itself, and its kernel, which asked Linux for SIGKILL
+when its parent dies (execute.die_with_parent), goes with it; then the fork server, left without
+clients, exits.
 """
 
 from __future__ import annotations

@@ -127,6 +127,7 @@ class RunContext:
             log=str(stage.log),
             scratch=str(stage.scratch),
             progress_tty=self.progress_tty,
+            runner_pid=os.getpid(),
         )
         return pool.Task(stem, job, self.params.notebook_timeout)
 
