@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import html
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,11 @@ def _exporter():
 
 
 def warm_up_exporter() -> None:
-    """Import nbconvert and load the template ahead of the first export."""
+    """Import nbconvert, load the template and build the Vega bundle ahead of the first export."""
+    from statex_bi.charts import javascript_bundle
+
     _exporter()
+    javascript_bundle()
 
 
 def notebook_title(nb: Any, fallback: str) -> str:
@@ -73,13 +77,21 @@ def _section_error(output: Any) -> Any:
 
 
 def for_stakeholders(nb: Any, title: str) -> Any:
-    """A copy of `nb` without the hidden cells, with error outputs replaced and the page title set."""
-    shown = copy.deepcopy(nb)
-    shown.cells = [cell for cell in shown.cells if not HIDDEN_TAGS & set(cell.get("metadata", {}).get("tags", []))]
-    for cell in shown.cells:
-        if cell.cell_type == "code":
-            cell.outputs = [_section_error(o) if o.get("output_type") == "error" else o for o in cell.outputs]
+    """A copy of `nb` without the hidden cells, with error outputs replaced and the page title set.
+
+    `nb` is left as it was; what is unchanged is shared, not copied (nbconvert copies it all again).
+    """
+    shown = copy.copy(nb)
+    shown.metadata = copy.copy(nb.metadata)
     shown.metadata["title"] = title
+    shown.cells = []
+    for cell in nb.cells:
+        if HIDDEN_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        if cell.cell_type == "code" and any(o.get("output_type") == "error" for o in cell.outputs):
+            cell = copy.copy(cell)
+            cell.outputs = [_section_error(o) if o.get("output_type") == "error" else o for o in cell.outputs]
+        shown.cells.append(cell)
     return shown
 
 
@@ -96,11 +108,17 @@ def export_html(nb: Any, target: Path, title: str, failure: str | None = None) -
         `target`.
     """
     shown = for_stakeholders(nb, title)
-    bundle = None
-    if has_charts(shown):
+    # The Vega bundle (0.9 MB) goes in after rendering, in place of a marker: nbconvert then neither
+    # templates nor re-parses it (its HTML post-processing reads the whole page), once per report.
+    marker = f"/* statex vega bundle {uuid.uuid4().hex} */" if has_charts(shown) else None
+    resources = {"statex": {"failure": failure, "vega_bundle": marker}}
+    body, _ = _exporter().from_notebook_node(shown, resources=resources)
+    if marker:
         from statex_bi.charts import javascript_bundle
 
-        bundle = javascript_bundle()
-    body, _ = _exporter().from_notebook_node(shown, resources={"statex": {"failure": failure, "vega_bundle": bundle}})
+        head, found, tail = body.partition(marker)
+        if not found:
+            raise RuntimeError("the report template did not place the Vega bundle")
+        body = head + javascript_bundle() + tail
     target.write_text(body, encoding="utf-8")
     return target
