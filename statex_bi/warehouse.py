@@ -79,7 +79,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
-        3,
+        4,
         """
         -- Full precision: DECIMAL(15,4) stored a 1.37% rate as 0.0137, anything below 0.00005 as 0 and
         -- refused 1e12. Values already stored keep their (rounded) value; new ones are exact doubles.
