@@ -11,7 +11,9 @@ from __future__ import annotations
 import copy
 import functools
 import html
+import os
 import uuid
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +37,41 @@ def _exporter():
     return exporter
 
 
-def warm_up_exporter() -> None:
-    """Import nbconvert, load the template and build the Vega bundle ahead of the first export."""
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "statex-bi"
+
+
+@functools.cache
+def vega_bundle() -> str:
+    """statex_bi.charts.javascript_bundle(), kept on disk per Altair and vl-convert version.
+
+    Building it takes vl-convert several seconds of CPU (and importing Altair two more) in every run;
+    the file under ~/.cache/statex-bi ($XDG_CACHE_HOME) is read in milliseconds. It is written whole
+    (a temporary name, then renamed), so a reader never sees half of it.
+    """
+    versions = "-".join(metadata.version(package) for package in ("altair", "vl-convert-python"))
+    cached = _cache_dir() / f"vega-bundle-{versions}.js"
+    try:
+        return cached.read_text(encoding="utf-8")
+    except OSError:
+        pass
     from statex_bi.charts import javascript_bundle
 
+    bundle = javascript_bundle()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
+        partial.write_text(bundle, encoding="utf-8")
+        partial.replace(cached)
+    except OSError:  # a read-only home: built again next run, nothing else changes
+        pass
+    return bundle
+
+
+def warm_up_exporter() -> None:
+    """Import nbconvert, load the template and read the Vega bundle ahead of the first export."""
     _exporter()
-    javascript_bundle()
+    vega_bundle()
 
 
 def notebook_title(nb: Any, fallback: str) -> str:
@@ -114,11 +145,9 @@ def export_html(nb: Any, target: Path, title: str, failure: str | None = None) -
     resources = {"statex": {"failure": failure, "vega_bundle": marker}}
     body, _ = _exporter().from_notebook_node(shown, resources=resources)
     if marker:
-        from statex_bi.charts import javascript_bundle
-
         head, found, tail = body.partition(marker)
         if not found:
             raise RuntimeError("the report template did not place the Vega bundle")
-        body = head + javascript_bundle() + tail
+        body = head + vega_bundle() + tail
     target.write_text(body, encoding="utf-8")
     return target
