@@ -2,9 +2,10 @@
 
 1. Read and validate the params file; refuse secret parameters and a malformed $SENTRY_DSN before
    anything runs; work out the period.
-2. Open the warehouse read-write (waiting up to --wait seconds for a lock), rebuild the models, read
-   each source's watermark and close it again: notebooks open it read-only from other processes, and
-   DuckDB allows one writing process or several reading ones.
+2. Open the warehouse read-write (waiting up to --wait seconds for a lock), read each source's
+   watermark and close it again: notebooks open it read-only from other processes, and DuckDB allows
+   one writing process or several reading ones. The models are not rebuilt here: every ingest (and
+   `statex-bi build`) builds and tests them with dbt, so a run reads models whose tests passed.
 3. Reserve the run folder outputs/<run_id> (created atomically: two runs started in the same second
    get different ids).
 4. Run each notebook under papermill in a process of its own, --jobs at a time, with the params
@@ -289,17 +290,15 @@ def _reserve_run_dir(outputs: Path, name: str, started: datetime, run_id: str | 
     raise AssertionError("unreachable")
 
 
-def _build_models(db: Path, wait: float, console: Console) -> dict[str, str | None]:
-    """Rebuild the models and read each source's watermark, then let go of the warehouse.
+def _watermarks(db: Path, wait: float) -> dict[str, str | None]:
+    """Each source's newest data, read with the warehouse opened read-write, then let go of it.
 
     Notebooks open it read-only from other processes, and DuckDB allows one writing process or
     several reading ones.
     """
     with warehouse.writer(db, wait=wait) as con:
-        from statex_bi.models.build import build_all
         from statex_bi.sources import watermarks
 
-        build_all(con, progress=console.info)
         return watermarks(con)
 
 
@@ -347,9 +346,9 @@ def run_params(
         raise ParamsError(f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' (it names a folder)")
     started_at = datetime.now(UTC)
     with pool.exit_on_sigterm():
-        pool.start_server()  # its imports overlap the model build below
+        pool.start_server()  # its imports overlap reading the watermarks below
         db = db_path()
-        marks = _build_models(db, wait, console)
+        marks = _watermarks(db, wait)
         run_dir, created = _reserve_run_dir(outputs, spec.name, started_at, run_id)
         try:
             with tempfile.TemporaryDirectory(prefix="statex-bi-run-") as staging_dir:
