@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_PR_SET_PDEATHSIG = 1  # prctl option, linux/prctl.h
 _WATCH_SECONDS = 0.5
 RESULT = "result.json"
 PROGRESS = "progress"
@@ -127,18 +126,6 @@ def execute(job: Job) -> dict[str, Any]:
         logging.getLogger(__name__).exception("papermill failed")
         return {"outcome": "error", "ename": type(exc).__name__, "evalue": str(exc).splitlines()[0] if str(exc) else ""}
     return {"outcome": "completed"}
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (elsewhere: nothing): a kernel dies with its child."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    parent = os.getppid()
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
 
 
 def _follow_runner(runner_pid: int) -> None:

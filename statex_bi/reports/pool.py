@@ -12,7 +12,7 @@ process group of the child *and* of every descendant, kernel included: killing o
 leave the kernel running and holding the warehouse open. On SIGTERM, Ctrl-C or any exception the
 pool kills every running child tree the same way. If the runner is killed outright (SIGKILL), each
 child notices within half a second and kills itself, and its kernel, which asked Linux for SIGKILL
-when its parent dies (execute.die_with_parent), goes with it; then the fork server, left without
+when its parent dies (kernel.die_with_parent), goes with it; then the fork server, left without
 clients, exits.
 """
 
