@@ -45,6 +45,7 @@ from statex_bi.reports import execute, pool
 from statex_bi.reports import manifest as manifests
 from statex_bi.reports.export import export_html, notebook_title, warm_up_exporter
 from statex_bi.reports.index import write_index
+from statex_bi.reports.kpi_page import write_metrics_page
 from statex_bi.reports.metrics import replace_metrics
 from statex_bi.reports.params import ReportParams, load
 from statex_bi.reports.secrets import redact, refuse_secret_parameters, scan
@@ -255,6 +256,7 @@ def run_params(
     run_id: str | None = None,
     quiet: bool = False,
     wait: float = 0.0,
+    pdf: bool = False,
 ) -> int:
     """Run a params file's report notebooks and publish them.
 
@@ -267,6 +269,7 @@ def run_params(
         run_id: re-run under this id, replacing its outputs and metrics for the notebooks re-run.
         quiet: print nothing but failures (for cron).
         wait: seconds to wait for a locked warehouse.
+        pdf: also print each report page to a PDF with headless Chromium (statex_bi.reports.pdf).
 
     Returns:
         The exit code: 0 when every notebook succeeded and nothing leaked, else 1.
@@ -316,6 +319,10 @@ def run_params(
             future.result()
 
     leak_records = _withhold_leaks(context)
+    if pdf:
+        from statex_bi.reports.pdf import write_pdfs
+
+        write_pdfs(run_dir, context.entries, console.info, console.failure)
     errors = []
     try:
         with warehouse.writer(db, wait=wait) as con:
@@ -346,6 +353,10 @@ def run_params(
     merged = manifests.merge(manifests.read(run_dir), current)
     manifests.write(run_dir, merged, secrets)
     index = write_index(outputs, secrets)
+    try:
+        write_metrics_page(outputs, db, secrets)
+    except WarehouseError as exc:
+        console.failure(f"ERROR   {outputs / 'metrics.html'} not written: {exc}")
 
     ok = not failures and not leak_records and not errors
     summary = f"run {run_id}: {len(stems) - len(failures)} of {len(stems)} notebook(s) succeeded -> {run_dir}"

@@ -1,0 +1,447 @@
+"""What report notebooks show: the header, contents, headline, KPI cards, tables, notices and method notes.
+
+Every report notebook uses this module, so every report reads the same way. The API:
+
+- `open_warehouse()`, `period(start, end)`: the read-only warehouse and the report period.
+- `header(title, period, params, con)`: title, period, newest data per source; parameters collapsed.
+- `toc()`: a table of contents of the report's sections (its `## ` headings).
+- `headline(text)`, `note(text)`, `notice(text, warning=...)`: sentences; `backticks` render as code.
+- `kpis(published)`: cards for the report's headline KPIs (flagged in the KPI registry).
+- `history(con, report, period, published)`: the headline KPIs over the last 12 periods of the same kind.
+- `table(df, columns={"cost_usd": Column("Cost", "USD"), ...}, caption=...)`: a formatted table
+  (labels, units, yes/no, no scientific notation; statex_bi.formatting) that fits the page, with its
+  data (full precision) as an embedded CSV download.
+- `how_computed(text)`: definitions, sources and file references for analysts, collapsed under
+  "How this is computed", so that stakeholder text stays free of paths and internal names.
+
+Every block is plain HTML with classes styled by `STYLE`, which `header()` emits once at the top of
+each report (inline: a report never loads an external stylesheet or font). The page's print
+stylesheet is in the report template (statex_bi/reports/templates/statex).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import duckdb
+import pandas as pd
+
+from statex_bi import formatting, warehouse
+from statex_bi.config import db_path
+from statex_bi.periods import Period, parse_date
+
+STYLE = """<style>
+.statex-header { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  color: #1f2328; border-bottom: 2px solid #0072B2; padding-bottom: 0.6em; margin-bottom: 1em; }
+.statex-header h1 { font-size: 1.8em; margin: 0 0 0.2em 0; }
+.statex-header .statex-meta { color: #57606a; margin: 0 0 0.8em 0; }
+.statex-header .statex-grid { display: flex; flex-wrap: wrap; gap: 0.5em 3em; }
+.statex-header h2 { font-size: 0.8em; text-transform: uppercase; letter-spacing: 0.06em; color: #57606a;
+  margin: 0 0 0.3em 0; }
+.statex-badge { display: inline-block; background: #fff4d6; color: #7a4b00; border-radius: 3px;
+  padding: 0 0.5em; font-size: 0.85em; margin-left: 0.6em; vertical-align: middle; }
+table.statex-kv.statex-kv { border-collapse: collapse; font-size: 0.9em; table-layout: auto; }
+table.statex-kv.statex-kv tbody tr { background: transparent; }
+table.statex-kv.statex-kv th { text-align: left; font-weight: normal; color: #57606a; padding: 0.1em 1em 0.1em 0; }
+table.statex-kv.statex-kv td { text-align: left; padding: 0.1em 0; }
+.statex-headline { font-size: 1.3em; font-weight: 600; margin: 0.8em 0; }
+.statex-note { color: #57606a; }
+.statex-notice { border-left: 4px solid #0072B2; background: #f1f7fb; padding: 0.6em 1em; margin: 0.8em 0; }
+.statex-notice.statex-warning { border-left-color: #D55E00; background: #fdf1ea; }
+.statex-table-wrap { max-width: 100%; overflow-x: auto; margin: 0.5em 0 0.2em 0; }
+table.statex-table.statex-table { border-collapse: collapse; font-size: 0.88em; table-layout: auto; margin: 0; }
+table.statex-table.statex-table th, table.statex-table.statex-table td { text-align: left; padding: 0.3em 0.7em;
+  vertical-align: top; }
+table.statex-table.statex-table th { border-bottom: 2px solid #8c959f; white-space: normal; min-width: 4em; }
+table.statex-table.statex-table td { border-bottom: 1px solid #e6e8eb; overflow-wrap: anywhere; }
+table.statex-table.statex-table .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap;
+  overflow-wrap: normal; }
+table.statex-table caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3em; }
+.statex-csv { font-size: 0.8em; margin: 0 0 1em 0; }
+.statex-csv a { color: #0072B2; }
+.statex-chart { margin: 0.5em 0 1em 0; }
+.statex-toc { border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5em 1.2em; margin: 0.5em 0 1em 0;
+  display: inline-block; }
+.statex-toc ol { margin: 0.3em 0; padding-left: 1.2em; }
+.statex-kpis { display: flex; flex-wrap: wrap; gap: 0.8em; margin: 0.8em 0 1em 0; }
+.statex-kpi { border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5em 1em; min-width: 9em; }
+.statex-kpi .statex-kpi-label { color: #57606a; font-size: 0.85em; }
+.statex-kpi .statex-kpi-value { font-size: 1.5em; font-weight: 600; font-variant-numeric: tabular-nums; }
+.statex-kpi .statex-kpi-detail { color: #57606a; font-size: 0.8em; }
+details.statex-how { border-left: 3px solid #d0d7de; padding: 0.2em 0.8em; margin: 0.5em 0 1em 0; color: #57606a; }
+details.statex-how summary { cursor: pointer; font-weight: 600; }
+</style>"""
+
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+_BOLD = re.compile(r"\*\*([^*]+)\*\*")
+# Fills the contents list from the page's section headings where the exporter did not (JupyterLab).
+_TOC_SCRIPT = """<script>(function () {
+  var nav = document.currentScript && document.currentScript.previousElementSibling;
+  var list = nav && nav.querySelector("ol");
+  if (!list || list.children.length) { return; }
+  document.querySelectorAll("h2[id]").forEach(function (h) {
+    var item = document.createElement("li"), link = document.createElement("a");
+    link.href = "#" + h.id; link.textContent = h.textContent.replace(/\\u00b6$/, "");
+    item.appendChild(link); list.appendChild(item);
+  });
+})();</script>"""
+TOC_MARKER = "data-statex-toc"
+
+
+@dataclass(frozen=True)
+class Column:
+    """How a table shows one column: a label for people and the unit that formats its values.
+
+    Attributes:
+        label: the column header, e.g. "Cost per prototype".
+        unit: a statex_bi.formatting unit ("USD", "count", "fraction", "ms", "bool", ...); None infers
+            it from the data type. A currency is named in the header: "Cost (USD)".
+        decimals: fixed digits after the point, instead of the unit's default.
+        unit_from: a column holding each row's unit, for a column of mixed units (published KPIs).
+    """
+
+    label: str
+    unit: str | None = None
+    decimals: int | None = None
+    unit_from: str | None = None
+
+    def header(self) -> str:
+        suffix = formatting.unit_label(self.unit)
+        return f"{self.label} ({suffix})" if suffix else self.label
+
+
+def open_warehouse(*, missing_ok: bool = False) -> duckdb.DuckDBPyConnection:
+    """The warehouse, read-only: notebooks never write.
+
+    Args:
+        missing_ok: when no warehouse file exists yet, return an empty in-memory database instead of
+            raising, so a report (the data-health one) can say that nothing is loaded.
+
+    Returns:
+        A DuckDB connection.
+
+    Raises:
+        WarehouseError: the file does not exist (and not `missing_ok`) or cannot be opened.
+    """
+    if missing_ok and not db_path().exists():
+        return duckdb.connect(":memory:")
+    return warehouse.connect(read_only=True)
+
+
+def period(period_start: str, period_end: str) -> Period:
+    """The report period from the notebook's `period_start`/`period_end` parameters (inclusive)."""
+    return Period(parse_date(period_start, "period_start"), parse_date(period_end, "period_end"))
+
+
+def _display_html(markup: str) -> None:
+    from IPython.display import HTML, display
+
+    display(HTML(markup))
+
+
+def _inline(text: str) -> str:
+    """Escaped text where `backticks` become <code> spans and **stars** bold."""
+    return _BOLD.sub(r"<strong>\1</strong>", _CODE_SPAN.sub(r"<code>\1</code>", html.escape(text)))
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value) if str(value) != "" else "—"
+
+
+def _key_values(rows: Iterable[tuple[str, str]]) -> str:
+    body = "".join(
+        f"<tr><th>{html.escape(key)}</th><td>{html.escape(value)}</td></tr>" for key, value in rows
+    )
+    return f'<table class="statex-kv">{body}</table>'
+
+
+def _watermark_text(value: str | None) -> str:
+    """A watermark for people: timestamps to the minute, dates as they are."""
+    if value is None:
+        return "not loaded"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return value if len(value) <= len("YYYY-MM-DD") else f"{moment:%Y-%m-%d %H:%M}"
+
+
+def _warehouse_kind(con: duckdb.DuckDBPyConnection) -> str | None:
+    if not warehouse.table_exists(con, "ops", "warehouse_info"):
+        return None
+    rows = con.execute("SELECT value FROM ops.warehouse_info WHERE key = 'kind'").fetchall()
+    return rows[0][0] if rows else None
+
+
+def header_html(
+    title: str, report_period: Period, params: dict[str, Any], con: duckdb.DuckDBPyConnection, generated: datetime
+) -> str:
+    """The header markup (see `header`); separate so it can be checked without a notebook."""
+    from statex_bi.sources import watermarks
+
+    marks = watermarks(con)
+    badge = '<span class="statex-badge">simulated demo data</span>' if _warehouse_kind(con) == "demo" else ""
+    shown_params = {k: v for k, v in params.items() if k not in ("period_start", "period_end")}
+    params_block = (
+        _key_values((str(k), _value_text(v)) for k, v in sorted(shown_params.items()))
+        if shown_params
+        else '<p class="statex-note">none</p>'
+    )
+    if any(value is not None for value in marks.values()):
+        marks_block = _key_values((name, _watermark_text(value)) for name, value in sorted(marks.items()))
+    else:
+        marks_block = (
+            '<p class="statex-note">No source is loaded yet: run <code>statex-bi demo</code> '
+            "or <code>statex-bi ingest SOURCE</code>.</p>"
+        )
+    return f"""{STYLE}<div class="statex-header">
+<h1>{html.escape(title)}{badge}</h1>
+<p class="statex-meta"><strong>{report_period.start:%a %d %b %Y} – {report_period.end:%a %d %b %Y}</strong>
+({report_period.days} days) &nbsp;·&nbsp; generated {generated:%Y-%m-%d %H:%M} UTC</p>
+<div class="statex-grid">
+<div><h2>Newest data per source</h2>{marks_block}</div>
+<details class="statex-how"><summary>Run parameters</summary>{params_block}</details>
+</div></div>"""
+
+
+def header(title: str, report_period: Period, params: dict[str, Any], con: duckdb.DuckDBPyConnection) -> None:
+    """Show the report's title, period, generation time, each source's data watermark and the parameters.
+
+    Args:
+        title: the report's name.
+        report_period: the period the report covers.
+        params: the notebook's parameters (period_start/end are shown as the period instead), collapsed.
+        con: the warehouse, for the watermarks; an empty one shows "No source is loaded yet".
+    """
+    _display_html(header_html(title, report_period, params, con, datetime.now(UTC)))
+
+
+def show(*objects: Any) -> None:
+    """Display charts or other objects inside a branch of a cell (a cell's last expression shows itself)."""
+    from IPython.display import display
+
+    display(*objects)
+
+
+def toc_html() -> str:
+    """The contents block: an empty list the exporter (or, in JupyterLab, a small script) fills."""
+    return f'<nav class="statex-toc" {TOC_MARKER}><strong>Contents</strong><ol></ol></nav>{_TOC_SCRIPT}'
+
+
+def toc() -> None:
+    """Show a table of contents of the report's sections (its `## ` headings), linking to each."""
+    _display_html(toc_html())
+
+
+def headline(text: str) -> None:
+    """One sentence a stakeholder can quote."""
+    _display_html(f'<p class="statex-headline">{_inline(text)}</p>')
+
+
+def note(text: str) -> None:
+    """A short grey remark (a caveat); `backticks` render as code."""
+    _display_html(f'<p class="statex-note">{_inline(text)}</p>')
+
+
+def _paragraphs(text: str) -> str:
+    """Blank-line separated paragraphs; a paragraph of '- ' lines is a bullet list."""
+    parts = []
+    for part in (p.strip() for p in text.strip().split("\n\n")):
+        lines = part.splitlines()
+        if lines and all(line.lstrip().startswith("- ") for line in lines):
+            items = "".join(f"<li>{_inline(line.lstrip()[2:])}</li>" for line in lines)
+            parts.append(f"<ul>{items}</ul>")
+        elif part:
+            parts.append(f"<p>{_inline(' '.join(lines))}</p>")
+    return "".join(parts)
+
+
+def notice(text: str, *, warning: bool = False) -> None:
+    """A boxed message that must not be missed, e.g. that nothing is loaded yet.
+
+    Args:
+        text: the message; blank lines separate paragraphs, `backticks` render as code.
+        warning: orange instead of blue.
+    """
+    kind = " statex-warning" if warning else ""
+    _display_html(f'<div class="statex-notice{kind}">{_paragraphs(text)}</div>')
+
+
+def how_computed_html(text: str, title: str = "How this is computed") -> str:
+    """The collapsed method note (see `how_computed`)."""
+    return f'<details class="statex-how"><summary>{html.escape(title)}</summary>{_paragraphs(text)}</details>'
+
+
+def how_computed(text: str, title: str = "How this is computed") -> None:
+    """Definitions, sources and file or table names for analysts, collapsed under `title`.
+
+    Args:
+        text: paragraphs separated by blank lines; '- ' lines make a list; `code` and **bold** spans.
+        title: the summary line shown while collapsed.
+    """
+    _display_html(how_computed_html(text, title))
+
+
+def _unit_of(series: pd.Series, column: Column) -> str | None:
+    if column.unit:
+        return column.unit
+    if pd.api.types.is_bool_dtype(series):
+        return "bool"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    if pd.api.types.is_integer_dtype(series):
+        return "count"
+    return None
+
+
+def _columns(frame: pd.DataFrame, columns: Mapping[str, Column | str] | None) -> dict[str, Column]:
+    if columns is None:
+        return {str(name): Column(str(name)) for name in frame.columns}
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        raise KeyError(f"display.table: no column {', '.join(map(repr, missing))} in {list(frame.columns)}")
+    return {name: spec if isinstance(spec, Column) else Column(spec) for name, spec in columns.items()}
+
+
+def csv_text(frame: pd.DataFrame, columns: Mapping[str, Column | str] | None = None) -> str:
+    """The table's data as CSV: the shown columns under their headers, values at full precision."""
+    specs = _columns(frame, columns)
+    data = frame[list(specs)].rename(columns={name: spec.header() for name, spec in specs.items()})
+    return data.to_csv(index=False, lineterminator="\n")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "table"
+
+
+def table_html(
+    frame: pd.DataFrame,
+    columns: Mapping[str, Column | str] | None = None,
+    *,
+    caption: str | None = None,
+    empty: str = "None.",
+) -> str:
+    """The markup of `table` (see there)."""
+    if frame.empty:
+        prefix = f"<strong>{html.escape(caption)}</strong>: " if caption else ""
+        return f'<p class="statex-note">{prefix}{_inline(empty)}</p>'
+    specs = _columns(frame, columns)
+    units = {name: _unit_of(frame[name], spec) for name, spec in specs.items()}
+    text_units = ("text", "bool", "date", "datetime")
+    numeric = {
+        name for name in specs
+        if units[name] not in text_units and pd.api.types.is_numeric_dtype(frame[name])
+        and not pd.api.types.is_bool_dtype(frame[name])
+    }
+
+    def cell(name: str, row: dict[str, Any]) -> str:
+        css = ' class="num"' if name in numeric else ""
+        spec = specs[name]
+        unit = row[spec.unit_from] if spec.unit_from else units[name]
+        return f"<td{css}>{html.escape(formatting.value(row[name], unit, spec.decimals))}</td>"
+
+    head = "".join(
+        f'<th{" class=num" if name in numeric else ""}>{html.escape(spec.header())}</th>'
+        for name, spec in specs.items()
+    )
+    body = "".join(
+        "<tr>" + "".join(cell(name, row) for name in specs) + "</tr>"
+        for row in frame.to_dict("records")
+    )
+    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    name = f"{_slug(caption or 'table')}.csv"
+    href = "data:text/csv;charset=utf-8," + quote(csv_text(frame, specs), safe="")
+    return (
+        f'<div class="statex-table-wrap"><table class="statex-table">{title}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+        f'<p class="statex-csv"><a class="statex-csv-link" download="{html.escape(name)}" href="{href}">'
+        f"Download this table as CSV</a></p>"
+    )
+
+
+def table(
+    frame: pd.DataFrame,
+    columns: Mapping[str, Column | str] | None = None,
+    *,
+    caption: str | None = None,
+    empty: str = "None.",
+) -> None:
+    """A report table: labelled columns formatted by unit, fitting the page, with a CSV download.
+
+    Args:
+        frame: the rows to show (small: this is a report, not an export), at full precision.
+        columns: the columns to show, in order: name -> Column(label, unit) or just a label (unit
+            inferred: yes/no for booleans, counts for integers, dates and times to the minute).
+            None shows every column under its own name.
+        caption: the title above the table; it also names the CSV file.
+        empty: the note shown instead of a table without rows.
+    """
+    _display_html(table_html(frame, columns, caption=caption, empty=empty))
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One headline number: label, value at full precision, unit, and an optional line under it."""
+
+    label: str
+    value: Any
+    unit: str | None
+    detail: str = ""
+
+
+def kpis_html(cards: Iterable[Kpi]) -> str:
+    """The markup of `kpi`/`kpis`."""
+    items = "".join(
+        f'<div class="statex-kpi"><div class="statex-kpi-label">{html.escape(card.label)}</div>'
+        f'<div class="statex-kpi-value">{html.escape(formatting.value(card.value, card.unit) or "n/a")}</div>'
+        + (f'<div class="statex-kpi-detail">{_inline(card.detail)}</div>' if card.detail else "")
+        + "</div>"
+        for card in cards
+    )
+    return f'<div class="statex-kpis">{items}</div>'
+
+
+def kpi(label: str, value: Any, unit: str | None, detail: str = "") -> None:
+    """Show one headline number as a card, e.g. `kpi("Net revenue", 1234.5, "EUR")`."""
+    _display_html(kpis_html([Kpi(label, value, unit, detail)]))
+
+
+def kpis(published: pd.DataFrame) -> None:
+    """Cards for the report's headline KPIs (registry `headline: true`) from `publish.publish(...)`'s result.
+
+    A headline KPI that is undefined for the period shows "n/a" and the reason.
+    """
+    from statex_bi.kpis import registry
+
+    _display_html(kpis_html(registry.headline_cards(published)))
+
+
+def history(con: duckdb.DuckDBPyConnection, report: str, report_period: Period, published: pd.DataFrame) -> None:
+    """The report's headline KPIs over the last 12 periods of the same kind (read-only query).
+
+    Earlier periods come from monitoring.monitoring_metrics (the latest run of each period); this
+    period from `published`, which the runner loads only after the report succeeds.
+
+    Args:
+        con: the warehouse (read-only).
+        report: the report's notebook stem, as the runner records it.
+        report_period: this report's period.
+        published: what this run publishes (`publish.publish(...)`).
+    """
+    from statex_bi.kpis import registry
+
+    frame, columns = registry.history(con, report, report_period, published)
+    kind = registry.period_kind(report_period)
+    count = f"the last {len(frame)} {kind}s" if len(frame) > 1 else f"this {kind}; no earlier one is published yet"
+    _display_html(table_html(frame, columns, caption=f"Headline KPIs: {count}",
+                             empty="No earlier period has been published yet."))
