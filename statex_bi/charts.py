@@ -366,10 +366,12 @@ def funnel(frame: pd.DataFrame, *, title: str | None = None, empty: str = "No da
     order = list(data["label"])
     y = alt.Y("label:N", sort=order, title=None)
     counts = alt.Chart(data).encode(y=y)
-    bars = counts.mark_bar().encode(x=alt.X("count:Q", title="count", axis=alt.Axis(format=",.0f")),
+    # Room right of the longest bar for its label.
+    room = alt.Scale(domain=[0, float(data["count"].max()) * 1.8], nice=False)
+    bars = counts.mark_bar().encode(x=alt.X("count:Q", title="count", scale=room, axis=alt.Axis(format=",.0f")),
                                     tooltip=[alt.Tooltip("label:N", title="step"),
                                              alt.Tooltip("count:Q", format=",.0f"), alt.Tooltip("conversion:N")])
-    labels = counts.mark_text(align="left", dx=4, color=TEXT).encode(x=alt.value(4), text="text:N")
+    labels = counts.mark_text(align="left", dx=4, color=TEXT).encode(x="count:Q", text="text:N")
     rates = (
         alt.Chart(data[data["rate"].notna()])
         .mark_bar(color=PALETTE[1])

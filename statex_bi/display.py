@@ -59,7 +59,7 @@ table.statex-table.statex-table { border-collapse: collapse; font-size: 0.88em; 
 table.statex-table.statex-table th, table.statex-table.statex-table td { text-align: left; padding: 0.3em 0.7em;
   vertical-align: top; }
 table.statex-table.statex-table th { border-bottom: 2px solid #8c959f; white-space: normal; min-width: 4em; }
-table.statex-table.statex-table td { border-bottom: 1px solid #e6e8eb; overflow-wrap: anywhere; }
+table.statex-table.statex-table td { border-bottom: 1px solid #e6e8eb; overflow-wrap: break-word; }
 table.statex-table.statex-table .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap;
   overflow-wrap: normal; }
 table.statex-table caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3em; }
@@ -84,12 +84,15 @@ _BOLD = re.compile(r"\*\*([^*]+)\*\*")
 _TOC_SCRIPT = """<script>(function () {
   var nav = document.currentScript && document.currentScript.previousElementSibling;
   var list = nav && nav.querySelector("ol");
-  if (!list || list.children.length) { return; }
-  document.querySelectorAll("h2[id]").forEach(function (h) {
-    var item = document.createElement("li"), link = document.createElement("a");
-    link.href = "#" + h.id; link.textContent = h.textContent.replace(/\\u00b6$/, "");
-    item.appendChild(link); list.appendChild(item);
-  });
+  function fill() {
+    if (!list || list.children.length) { return; }
+    document.querySelectorAll("h2[id]").forEach(function (h) {
+      var item = document.createElement("li"), link = document.createElement("a");
+      link.href = "#" + h.id; link.textContent = h.textContent.replace(/\\u00b6$/, "");
+      item.appendChild(link); list.appendChild(item);
+    });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", fill); } else { fill(); }
 })();</script>"""
 TOC_MARKER = "data-statex-toc"
 

@@ -58,7 +58,7 @@ def number(value: float, decimals: int | None = None, *, plus: bool = False) -> 
     Args:
         value: the number.
         decimals: digits after the point; None chooses: 0 for whole numbers, else enough for 3
-            significant digits (at most 6).
+            significant digits (at most 10).
         plus: prefix positive numbers with '+' (changes).
     """
     value = float(value)
@@ -67,7 +67,7 @@ def number(value: float, decimals: int | None = None, *, plus: bool = False) -> 
             decimals = 0
         else:
             magnitude = math.floor(math.log10(abs(value))) if value else 0
-            decimals = min(6, max(0, 2 - magnitude))
+            decimals = min(10, max(0, 2 - magnitude))
     text = _fixed(value, decimals)
     negative = value < 0 and text.strip("0.,") != ""
     return _signed(text, negative, plus=plus and value > 0)
@@ -125,7 +125,7 @@ def value(value: Any, unit: str | None, decimals: int | None = None) -> str:
     """`value` formatted for its unit (see the module docstring); '' when it is missing."""
     if is_missing(value):
         return ""
-    if unit == "bool" or isinstance(value, bool):
+    if unit == "bool" or pd.api.types.is_bool(value):
         return "yes" if bool(value) else "no"
     if unit == "text" or isinstance(value, str):
         return str(value)

@@ -1,14 +1,16 @@
-"""The report helpers notebooks call: header (with watermarks), tables, notices."""
+"""The display helpers every report notebook calls: header, tables (labels, units, CSV), contents, notices."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
 
-from statex_bi import report, sources, warehouse
+from statex_bi import display, sources, warehouse
+from statex_bi.display import Column
 from statex_bi.periods import Period
 
 PERIOD = Period(date(2026, 10, 5), date(2026, 10, 11))
@@ -32,7 +34,7 @@ def shop_registry(tmp_path, monkeypatch):
 def shown(monkeypatch) -> list[str]:
     """The HTML each helper displays, in order."""
     captured: list[str] = []
-    monkeypatch.setattr(report, "_display_html", captured.append)
+    monkeypatch.setattr(display, "_display_html", captured.append)
     return captured
 
 
@@ -43,9 +45,9 @@ def _text(markup: str) -> str:
 def test_header_of_an_empty_warehouse_says_nothing_is_loaded(db_file, shop_registry):
     with warehouse.writer(db_file):
         pass
-    con = report.open_warehouse()
+    con = display.open_warehouse()
     params = {"period_start": "2026-10-05", "period_end": "2026-10-11", "run_id": "r-1", "freshness_hours": 48}
-    markup = report.header_html("Data health", PERIOD, params, con, GENERATED)
+    markup = display.header_html("Data health", PERIOD, params, con, GENERATED)
     text = _text(markup)
     assert "Data health" in text
     assert "Mon 05 Oct 2026 – Sun 11 Oct 2026 (7 days)" in text
@@ -64,8 +66,8 @@ def test_header_shows_each_sources_watermark_and_the_demo_badge(db_file, shop_re
         con.execute("CREATE TABLE raw_shop.orders (id INTEGER, created TIMESTAMP)")
         con.executemany("INSERT INTO raw_shop.orders VALUES (?, ?)", list(enumerate(created)))
         con.execute("INSERT INTO ops.warehouse_info VALUES ('kind', 'demo')")
-    con = report.open_warehouse()
-    text = _text(report.header_html("Weekly <review>", PERIOD, {"key_events": ["sign_up", "a<b"]}, con, GENERATED))
+    con = display.open_warehouse()
+    text = _text(display.header_html("Weekly <review>", PERIOD, {"key_events": ["sign_up", "a<b"]}, con, GENERATED))
     assert f"shop {max(created):%Y-%m-%d %H:%M}" in text
     assert "simulated demo data" in text
     assert "key_events sign_up, a&lt;b" in text
@@ -76,7 +78,8 @@ def test_table_formats_aligns_numbers_and_blanks_missing_values(shown):
     frame = pd.DataFrame(
         {"source": ["stripe", "paypal"], "rows": [1200, 3], "share": [0.25, None], "at": [pd.NaT, pd.Timestamp(0)]}
     )
-    report.table(frame, {"rows": "{:,}", "share": "{:.0%}", "at": "{:%Y-%m-%d}"}, caption="Sources <all>")
+    display.table(frame, {"source": "Source", "rows": Column("Rows", "count"), "share": Column("Share", "fraction", 0),
+                          "at": Column("Day", "date")}, caption="Sources <all>")
     markup = shown[-1]
     assert "<caption>Sources &lt;all&gt;</caption>" in markup
     cells = re.findall(r"<td( class=\"num\")?>([^<]*)</td>", markup)
@@ -86,15 +89,69 @@ def test_table_formats_aligns_numbers_and_blanks_missing_values(shown):
     ]
 
 
+def _cells(markup: str) -> list[str]:
+    return re.findall(r"<td[^>]*>([^<]*)</td>", markup)
+
+
+def _headers(markup: str) -> list[str]:
+    return re.findall(r"<th[^>]*>([^<]*)</th>", markup)
+
+
+def test_a_stakeholder_table_has_labels_units_and_no_scientific_notation_or_python_booleans(shown):
+    """The defects of issue 8: `8.993e+04 EUR`, `-0.0002` with a hyphen, True/False, raw column names."""
+    frame = pd.DataFrame({
+        "gross": [89930.0, 12.5], "gap_usd": [-0.0002, 0.0], "significant": [True, False],
+        "latency_p95_ms": [850.0, 2400.0], "duration_s": [0.2, 185.0], "internal": ["x", "y"],
+    })
+    display.table(frame, {"gross": Column("Gross", "EUR"), "gap_usd": Column("Gap", "USD"),
+                          "significant": "Significant", "latency_p95_ms": Column("p95 latency", "ms"),
+                          "duration_s": Column("Average session", "s")})
+    markup = shown[-1]
+    assert _headers(markup) == ["Gross (EUR)", "Gap (USD)", "Significant", "p95 latency", "Average session"]
+    assert _cells(markup) == [
+        "€89,930.00", "\u2212$0.0002", "yes", "850 ms", "200 ms",
+        "€12.50", "$0.00", "no", "2.4 s", "3 min 05 s",
+    ]
+    assert not re.search(r"\de[+-]\d|True|False|internal", markup.split("<p class=\"statex-csv\">")[0])
+
+
+def test_every_table_embeds_its_full_precision_data_as_a_csv_download(shown):
+    frame = pd.DataFrame({"tier": ["openai", "azure"], "cost_usd": [0.000123456789, 12.3456789], "calls": [3, 40]})
+    display.table(frame, {"tier": "Tier", "cost_usd": Column("Cost", "USD")}, caption="Cost by tier")
+    link = re.search(r'<a class="statex-csv-link" download="([^"]+)" href="data:text/csv;charset=utf-8,([^"]+)"',
+                     shown[-1])
+    assert link.group(1) == "cost-by-tier.csv"
+    assert unquote(link.group(2)) == "Tier,Cost (USD)\nopenai,0.000123456789\nazure,12.3456789\n"
+
+
+def test_contents_and_method_notes_are_collapsed_blocks(shown):
+    display.toc()
+    display.how_computed("Definitions: `statex_bi/kpis/health.py`.\n\n- one\n- **two**")
+    toc, how = shown
+    assert 'data-statex-toc' in toc and "<ol></ol>" in toc
+    assert how.startswith('<details class="statex-how"><summary>How this is computed</summary>')
+    assert "<code>statex_bi/kpis/health.py</code>" in how and "<li><strong>two</strong></li>" in how
+
+
+def test_the_exporter_fills_the_contents_from_the_section_headings():
+    from statex_bi.reports.export import fill_toc
+
+    page = (display.toc_html() + '<h2 id="Cost-by-tier">Cost by tier<a class="anchor-link" href="#Cost-by-tier">¶</a>'
+            '</h2><p>x</p><h2 id="Tiers:-success">Tiers: success &amp; latency</h2>')
+    filled = fill_toc(page)
+    assert ('<ol><li><a href="#Cost-by-tier">Cost by tier</a></li><li><a href="#Tiers:-success">Tiers: success '
+            '&amp; latency</a></li></ol>') in filled
+
+
 def test_an_empty_table_is_a_sentence(shown):
-    report.table(pd.DataFrame({"a": []}), caption="Quarantine", empty="No record is quarantined.")
+    display.table(pd.DataFrame({"a": []}), caption="Quarantine", empty="No record is quarantined.")
     assert _text(shown[-1]) == "Quarantine : No record is quarantined."
     assert "<table" not in shown[-1]
 
 
 def test_notices_escape_text_and_render_backticks_as_code(shown):
-    report.notice("Nothing is loaded yet.\n\nRun `statex-bi demo` <now>.", warning=True)
-    report.headline("Revenue rose 5% in `raw_stripe`")
+    display.notice("Nothing is loaded yet.\n\nRun `statex-bi demo` <now>.", warning=True)
+    display.headline("Revenue rose 5% in `raw_stripe`")
     notice, headline = shown
     assert 'class="statex-notice statex-warning"' in notice
     assert notice.count("<p>") == 2
@@ -103,7 +160,7 @@ def test_notices_escape_text_and_render_backticks_as_code(shown):
 
 
 def test_open_warehouse_without_a_file_can_stand_in_an_empty_database(db_file):
-    con = report.open_warehouse(missing_ok=True)
+    con = display.open_warehouse(missing_ok=True)
     assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema LIKE 'raw_%'").fetchall() == [
         (0,)
     ]

@@ -24,7 +24,7 @@ HIDDEN_TAGS = frozenset({"papermill-error-cell-tag", "injected-parameters", "par
 _VEGA_MIMETYPE_PREFIX = "application/vnd.vega"
 # nbconvert renders a markdown '## Title' as <h2 id="Title">Title<a class="anchor-link" href="#Title">¶</a></h2>.
 _SECTION = re.compile(r'<h2 id="([^"]+)"[^>]*>(.*?)</h2>', re.S)
-_TOC_LIST = re.compile(r"(<nav class=\"statex-toc\" data-statex-toc>.*?<ol>)(</ol>)", re.S)
+_TOC_LIST = re.compile(r"(<nav class=\"statex-toc\" data-statex-toc(?:=\"\")?>.*?<ol>)(</ol>)", re.S)
 _TAG = re.compile(r"<[^>]+>")
 
 
