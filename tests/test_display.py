@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
 from datetime import UTC, date, datetime
+from urllib.parse import unquote
 
 import pandas as pd
 import pytest

@@ -278,6 +278,8 @@ def history(
             """,
             [report, period.start, [k.name for k in heads]],
         ).df()
+        for column in ("period_start", "period_end"):
+            past[column] = [pd.Timestamp(day).date() for day in past[column]]
         for kpi in heads:
             mine = past[past["metric_name"] == kpi.name]
             key = kpi.breakdown_key
