@@ -106,14 +106,16 @@ def percent(value: float, decimals: int | None = None, *, plus: bool = False) ->
 
 
 def duration(seconds: float) -> str:
-    """A duration in the unit that reads best: `850 ms`, `2.4 s`, `3 min 05 s`, `2 h 10 min`."""
+    """A duration in the unit that reads best: `850 ms`, `2.4 s`, `42 s`, `3 min 05 s`, `2 h 10 min`."""
     seconds = float(seconds)
     size = abs(seconds)
     sign = MINUS if seconds < 0 else ""
     if size < 1:
         return f"{sign}{size * 1000:,.0f} ms"
-    if size < 60:
+    if size < 10:
         return f"{sign}{size:,.1f} s"
+    if size < 60:
+        return f"{sign}{size:,.0f} s"
     if size < 3600:
         minutes, rest = divmod(round(size), 60)
         return f"{sign}{minutes} min {rest:02d} s"
