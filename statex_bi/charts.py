@@ -376,7 +376,7 @@ def funnel(frame: pd.DataFrame, *, title: str | None = None, empty: str = "No da
         alt.Chart(data[data["rate"].notna()])
         .mark_bar(color=PALETTE[1])
         .encode(y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labels=False, ticks=False)),
-                x=alt.X("rate:Q", title="conversion from the step before", axis=alt.Axis(format=".1%")),
+                x=alt.X("rate:Q", title="conversion rate", axis=alt.Axis(format=".1%")),
                 tooltip=[alt.Tooltip("label:N", title="step"), alt.Tooltip("conversion:N")])
         .properties(width=200)
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -322,13 +323,19 @@ def latest_values(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def _latest_text(kpi: KpiDef, rows: pd.DataFrame) -> str:
+    """The latest value(s): the 'all' value first, then each breakdown's."""
     key = kpi.breakdown_key
     parts = []
     for row in rows.itertuples():
         tag = json.loads(row.tags or "{}").get(key) if key else None
         text = formatting.value(row.value, row.unit)
-        parts.append(f"{tag}: {text}" if tag and tag != "all" else text)
-    return "; ".join(parts)
+        parts.append((tag not in (None, "all"), f"{tag}: {text}" if tag and tag != "all" else text))
+    return "; ".join(text for _, text in sorted(parts, key=lambda part: part[0]))
+
+
+def _code(text: str) -> str:
+    """Escaped text whose `backticks` become <code> spans."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
 def render_html(latest: pd.DataFrame, pages: dict[tuple[str, str], str]) -> str:
@@ -356,7 +363,7 @@ def render_html(latest: pd.DataFrame, pages: dict[tuple[str, str], str]) -> str:
             split = f'<div class="note">by {html.escape(kpi.breakdown)}</div>' if kpi.breakdown else ""
             rows.append(
                 f"<tr><td><strong>{html.escape(kpi.label)}</strong><div class=\"note\"><code>"
-                f"{html.escape(kpi.name)}</code></div>{split}</td><td>{html.escape(kpi.definition)}</td>"
+                f"{html.escape(kpi.name)}</code></div>{split}</td><td>{_code(kpi.definition)}</td>"
                 f"<td>{html.escape(unit)}</td><td>{html.escape(kpi.source)}</td><td>{value}</td></tr>"
             )
         sections.append(
