@@ -128,3 +128,12 @@ def test_metrics_page_lists_every_kpi_with_its_latest_value_and_report(db_file):
     assert '<a href="run-202611300000/ai_costs.html">23 Nov 2026 – 29 Nov 2026</a>' in page
     assert "$1.25" not in page, "only the newest period's value"
     assert page.count("not published yet") == len(registry.kpis()) - 1
+
+
+def test_each_reports_kpi_module_has_one_shape():
+    from statex_bi.kpis import ai_costs_report, growth, health
+
+    for module in (health, growth, ai_costs_report):
+        for name in ("headline", "notes", "metrics"):
+            assert callable(getattr(module, name)), f"{module.__name__}.{name}"
+        assert not hasattr(module, "emit") and not hasattr(module, "publish_metrics")
