@@ -125,7 +125,7 @@ def _undefined(value: Any) -> bool:
         return True
 
 
-PUBLISHED_COLUMNS = ["metric_name", "breakdown", "value", "unit", "tags", "source", "published", "reason"]
+PUBLISHED_COLUMNS = ["metric_name", "label", "breakdown", "value", "unit", "tags", "source", "published", "reason"]
 
 
 def publish(metrics: Iterable[Metric]) -> pd.DataFrame:
@@ -135,8 +135,8 @@ def publish(metrics: Iterable[Metric]) -> pd.DataFrame:
         metrics: what the report's KPI module's `metrics()` returns.
 
     Returns:
-        One row per metric: metric_name, breakdown (the value of the registry's breakdown tag, "" when
-        none), value, unit, tags, source, published (bool), reason (why not published).
+        One row per metric: metric_name, label (the registry's), breakdown (the value of the registry's
+        breakdown tag, "" when none), value, unit, tags, source, published (bool), reason (why not published).
 
     Raises:
         ParamsError: a name is not in the registry or its unit differs from the registry's; nothing
@@ -150,7 +150,8 @@ def publish(metrics: Iterable[Metric]) -> pd.DataFrame:
     for item in metrics:
         breakdown = kpis[item.name].breakdown_key
         tags = _plain(item.tags)
-        row = {"metric_name": item.name, "breakdown": str(tags.get(breakdown, "")) if breakdown else "",
+        row = {"metric_name": item.name, "label": kpis[item.name].label,
+               "breakdown": str(tags.get(breakdown, "")) if breakdown else "",
                "value": None, "unit": item.unit, "tags": tags, "source": item.source, "published": False,
                "reason": item.reason or "undefined for the period (nothing to divide by)"}
         if item.defined and not item.reason:
