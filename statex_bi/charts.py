@@ -237,6 +237,7 @@ def bar(
     color: str | None = None,
     colors: dict[str, str] | None = None,
     empty: str = "No data for this period",
+    milliseconds: bool = False,
 ) -> alt.Chart:
     """Horizontal bars, largest first, with every column of `frame` in the tooltip.
 
@@ -250,12 +251,17 @@ def bar(
         color: optional column to colour bars by (legend below the chart).
         colors: optional fixed colour per value of `color`, e.g. {"stale": charts.BAD}.
         empty: what the chart says when `frame` has no rows.
+        milliseconds: `value` is a duration in ms: drawn in seconds when the longest bar is 10 s or more.
 
     Returns:
         An Altair chart (`no_data` when the frame is empty); display it as a cell's last expression.
     """
     if frame.empty or frame[value].isna().all():
         return no_data(title, empty)
+    if milliseconds:
+        in_seconds = frame[value].max() >= 10_000
+        frame = frame.assign(**{value: frame[value] / 1000}) if in_seconds else frame
+        value_title, value_format = ("seconds", ",.1f") if in_seconds else ("ms", ",.0f")
     encoding: dict[str, Any] = {
         "y": alt.Y(f"{category}:N", sort="-x", title=None),
         "x": alt.X(f"{value}:Q", title=value_title or value, axis=_axis(frame[value], value_format)),

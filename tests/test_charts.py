@@ -198,3 +198,13 @@ def test_the_waterfall_goes_from_gross_to_net_in_the_reporting_currency():
     assert [(v["step"], v["start"], v["end"]) for v in values] == [
         ("Gross", 0.0, 1000.0), ("Refunds", 1000.0, 900.0), ("Fees", 900.0, 870.0), ("Net", 0.0, 870.0)]
     assert spec["encoding"]["y"]["title"] == "EUR"
+
+
+def test_latency_bars_switch_to_seconds_when_long():
+    tiers = pd.DataFrame({"tier": ["ollama", "openai"], "latency_p95_ms": [121_500.0, 2_400.0]})
+    spec = charts.bar(tiers, "tier", "latency_p95_ms", milliseconds=True).to_dict()
+    values = spec["datasets"][next(iter(spec["datasets"]))]
+    assert [v["latency_p95_ms"] for v in values] == [121.5, 2.4]
+    assert spec["encoding"]["x"]["title"] == "seconds"
+    short = charts.bar(tiers.assign(latency_p95_ms=[850.0, 120.0]), "tier", "latency_p95_ms", milliseconds=True)
+    assert short.to_dict()["encoding"]["x"]["title"] == "ms"
