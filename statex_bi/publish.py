@@ -20,11 +20,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from statex_bi.exceptions import ParamsError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SIDECAR_ENV = "STATEX_BI_SIDECAR"
 METRIC_TYPES = ("COUNTER", "GAUGE", "HISTOGRAM", "SUMMARY")
@@ -119,8 +120,9 @@ class Metric:
 
 
 def _undefined(value: Any) -> bool:
+    """NaN, infinities, pd.NA and anything that is not a number."""
     try:
-        return bool(pd.isna(value)) or not math.isfinite(float(value))
+        return not math.isfinite(float(value))
     except (TypeError, ValueError):
         return True
 
@@ -142,6 +144,8 @@ def publish(metrics: Iterable[Metric]) -> pd.DataFrame:
         ParamsError: a name is not in the registry or its unit differs from the registry's; nothing
             is published then.
     """
+    import pandas as pd
+
     from statex_bi.kpis import registry
 
     metrics = list(metrics)
