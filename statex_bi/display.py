@@ -1,22 +1,10 @@
-"""What report notebooks show: the header, contents, headline, KPI cards, tables, notices and method notes.
+"""What report notebooks call: open the warehouse read-only, show the header, headline, notes and tables.
 
-Every report notebook uses this module, so every report reads the same way. The API:
-
-- `open_warehouse()`, `period(start, end)`: the read-only warehouse and the report period.
-- `header(title, period, params, con)`: title, period, newest data per source; parameters collapsed.
-- `toc()`: a table of contents of the report's sections (its `## ` headings).
-- `headline(text)`, `note(text)`, `notice(text, warning=...)`: sentences; `backticks` render as code.
-- `kpis(published)`: cards for the report's headline KPIs (flagged in the KPI registry).
-- `history(con, report, period, published)`: the headline KPIs over the last 12 periods of the same kind.
-- `table(df, columns={"cost_usd": Column("Cost", "USD"), ...}, caption=...)`: a formatted table
-  (labels, units, yes/no, no scientific notation; statex_bi.formatting) that fits the page, with its
-  data (full precision) as an embedded CSV download.
-- `how_computed(text)`: definitions, sources and file references for analysts, collapsed under
-  "How this is computed", so that stakeholder text stays free of paths and internal names.
-
+Every report uses it: `header`, `toc` (contents), `headline`, `notice`, `kpis` (headline KPI cards),
+`table(df, columns={"cost": Column("Cost", "USD")})` (statex_bi.tables: labels, units, CSV download),
+`how_computed` (collapsed method notes: files and tables stay out of stakeholder text), `history`.
 Every block is plain HTML with classes styled by `STYLE`, which `header()` emits once at the top of
-each report (inline: a report never loads an external stylesheet or font). The page's print
-stylesheet is in the report template (statex_bi/reports/templates/statex).
+each report (inline: a report never loads an external stylesheet or font).
 """
 
 from __future__ import annotations
@@ -24,17 +12,16 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import duckdb
 import pandas as pd
 
-from statex_bi import formatting, warehouse
+from statex_bi import warehouse
 from statex_bi.config import db_path
 from statex_bi.periods import Period, parse_date
+from statex_bi.tables import CSS, Column, Kpi, kpis_html, table_html
 
 STYLE = """<style>
 .statex-header { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
@@ -54,29 +41,13 @@ table.statex-kv.statex-kv td { text-align: left; padding: 0.1em 0; }
 .statex-note { color: #57606a; }
 .statex-notice { border-left: 4px solid #0072B2; background: #f1f7fb; padding: 0.6em 1em; margin: 0.8em 0; }
 .statex-notice.statex-warning { border-left-color: #D55E00; background: #fdf1ea; }
-.statex-table-wrap { max-width: 100%; overflow-x: auto; margin: 0.5em 0 0.2em 0; }
-table.statex-table.statex-table { border-collapse: collapse; font-size: 0.88em; table-layout: auto; margin: 0; }
-table.statex-table.statex-table th, table.statex-table.statex-table td { text-align: left; padding: 0.3em 0.7em;
-  vertical-align: top; }
-table.statex-table.statex-table th { border-bottom: 2px solid #8c959f; white-space: normal; min-width: 4em; }
-table.statex-table.statex-table td { border-bottom: 1px solid #e6e8eb; overflow-wrap: break-word; }
-table.statex-table.statex-table .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap;
-  overflow-wrap: normal; }
-table.statex-table caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3em; }
-.statex-csv { font-size: 0.8em; margin: 0 0 1em 0; }
-.statex-csv a { color: #0072B2; }
 .statex-chart { margin: 0.5em 0 1em 0; }
 .statex-toc { border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5em 1.2em; margin: 0.5em 0 1em 0;
   display: inline-block; }
 .statex-toc ol { margin: 0.3em 0; padding-left: 1.2em; }
-.statex-kpis { display: flex; flex-wrap: wrap; gap: 0.8em; margin: 0.8em 0 1em 0; }
-.statex-kpi { border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5em 1em; min-width: 9em; }
-.statex-kpi .statex-kpi-label { color: #57606a; font-size: 0.85em; }
-.statex-kpi .statex-kpi-value { font-size: 1.5em; font-weight: 600; font-variant-numeric: tabular-nums; }
-.statex-kpi .statex-kpi-detail { color: #57606a; font-size: 0.8em; }
 details.statex-how { border-left: 3px solid #d0d7de; padding: 0.2em 0.8em; margin: 0.5em 0 1em 0; color: #57606a; }
 details.statex-how summary { cursor: pointer; font-weight: 600; }
-</style>"""
+""" + CSS + "</style>"
 
 _CODE_SPAN = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*([^*]+)\*\*")
@@ -95,28 +66,6 @@ _TOC_SCRIPT = """<script>(function () {
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", fill); } else { fill(); }
 })();</script>"""
 TOC_MARKER = "data-statex-toc"
-
-
-@dataclass(frozen=True)
-class Column:
-    """How a table shows one column: a label for people and the unit that formats its values.
-
-    Attributes:
-        label: the column header, e.g. "Cost per prototype".
-        unit: a statex_bi.formatting unit ("USD", "count", "fraction", "ms", "bool", ...); None infers
-            it from the data type. A currency is named in the header: "Cost (USD)".
-        decimals: fixed digits after the point, instead of the unit's default.
-        unit_from: a column holding each row's unit, for a column of mixed units (published KPIs).
-    """
-
-    label: str
-    unit: str | None = None
-    decimals: int | None = None
-    unit_from: str | None = None
-
-    def header(self) -> str:
-        suffix = formatting.unit_label(self.unit)
-        return f"{self.label} ({suffix})" if suffix else self.label
 
 
 def open_warehouse(*, missing_ok: bool = False) -> duckdb.DuckDBPyConnection:
@@ -295,83 +244,6 @@ def how_computed(text: str, title: str = "How this is computed") -> None:
     _display_html(how_computed_html(text, title))
 
 
-def _unit_of(series: pd.Series, column: Column) -> str | None:
-    if column.unit:
-        return column.unit
-    if pd.api.types.is_bool_dtype(series):
-        return "bool"
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return "datetime"
-    if pd.api.types.is_integer_dtype(series):
-        return "count"
-    return None
-
-
-def _columns(frame: pd.DataFrame, columns: Mapping[str, Column | str] | None) -> dict[str, Column]:
-    if columns is None:
-        return {str(name): Column(str(name)) for name in frame.columns}
-    missing = [name for name in columns if name not in frame.columns]
-    if missing:
-        raise KeyError(f"display.table: no column {', '.join(map(repr, missing))} in {list(frame.columns)}")
-    return {name: spec if isinstance(spec, Column) else Column(spec) for name, spec in columns.items()}
-
-
-def csv_text(frame: pd.DataFrame, columns: Mapping[str, Column | str] | None = None) -> str:
-    """The table's data as CSV: the shown columns under their headers, values at full precision."""
-    specs = _columns(frame, columns)
-    data = frame[list(specs)].rename(columns={name: spec.header() for name, spec in specs.items()})
-    return data.to_csv(index=False, lineterminator="\n")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "table"
-
-
-def table_html(
-    frame: pd.DataFrame,
-    columns: Mapping[str, Column | str] | None = None,
-    *,
-    caption: str | None = None,
-    empty: str = "None.",
-) -> str:
-    """The markup of `table` (see there)."""
-    if frame.empty:
-        prefix = f"<strong>{html.escape(caption)}</strong>: " if caption else ""
-        return f'<p class="statex-note">{prefix}{_inline(empty)}</p>'
-    specs = _columns(frame, columns)
-    units = {name: _unit_of(frame[name], spec) for name, spec in specs.items()}
-    text_units = ("text", "bool", "date", "datetime")
-    numeric = {
-        name for name in specs
-        if units[name] not in text_units and pd.api.types.is_numeric_dtype(frame[name])
-        and not pd.api.types.is_bool_dtype(frame[name])
-    }
-
-    def cell(name: str, row: dict[str, Any]) -> str:
-        css = ' class="num"' if name in numeric else ""
-        spec = specs[name]
-        unit = row[spec.unit_from] if spec.unit_from else units[name]
-        return f"<td{css}>{html.escape(formatting.value(row[name], unit, spec.decimals))}</td>"
-
-    head = "".join(
-        f'<th{" class=num" if name in numeric else ""}>{html.escape(spec.header())}</th>'
-        for name, spec in specs.items()
-    )
-    body = "".join(
-        "<tr>" + "".join(cell(name, row) for name in specs) + "</tr>"
-        for row in frame.to_dict("records")
-    )
-    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    name = f"{_slug(caption or 'table')}.csv"
-    href = "data:text/csv;charset=utf-8," + quote(csv_text(frame, specs), safe="")
-    return (
-        f'<div class="statex-table-wrap"><table class="statex-table">{title}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table></div>"
-        f'<p class="statex-csv"><a class="statex-csv-link" download="{html.escape(name)}" href="{href}">'
-        f"Download this table as CSV</a></p>"
-    )
-
-
 def table(
     frame: pd.DataFrame,
     columns: Mapping[str, Column | str] | None = None,
@@ -392,26 +264,6 @@ def table(
     _display_html(table_html(frame, columns, caption=caption, empty=empty))
 
 
-@dataclass(frozen=True)
-class Kpi:
-    """One headline number: label, value at full precision, unit, and an optional line under it."""
-
-    label: str
-    value: Any
-    unit: str | None
-    detail: str = ""
-
-
-def kpis_html(cards: Iterable[Kpi]) -> str:
-    """The markup of `kpi`/`kpis`."""
-    items = "".join(
-        f'<div class="statex-kpi"><div class="statex-kpi-label">{html.escape(card.label)}</div>'
-        f'<div class="statex-kpi-value">{html.escape(formatting.value(card.value, card.unit) or "n/a")}</div>'
-        + (f'<div class="statex-kpi-detail">{_inline(card.detail)}</div>' if card.detail else "")
-        + "</div>"
-        for card in cards
-    )
-    return f'<div class="statex-kpis">{items}</div>'
 
 
 def kpi(label: str, value: Any, unit: str | None, detail: str = "") -> None:

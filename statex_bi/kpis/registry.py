@@ -30,9 +30,9 @@ from statex_bi import formatting
 from statex_bi.config import PROJECT_ROOT
 from statex_bi.exceptions import ParamsError
 from statex_bi.periods import Period
+from statex_bi.tables import Column, Kpi
 
 if TYPE_CHECKING:
-    from statex_bi.display import Column, Kpi
     from statex_bi.publish import Metric
 
 DEFINITIONS = Path(__file__).resolve().parent / "definitions"
@@ -223,8 +223,6 @@ def _headline_kpis(report: str | None = None) -> list[KpiDef]:
 
 def headline_cards(published: pd.DataFrame) -> list[Kpi]:
     """KPI cards for the headline KPIs among `published` (the frame `publish.publish` returns)."""
-    from statex_bi.display import Kpi
-
     cards = []
     names = set(published["metric_name"])
     for kpi in (k for k in kpis().values() if k.headline and k.name in names):
@@ -261,7 +259,6 @@ def history(
         (frame with a `period` column and one column per KPI, display columns).
     """
     from statex_bi import warehouse
-    from statex_bi.display import Column
 
     heads = _headline_kpis(report)
     columns: dict[str, Column] = {"period": Column("Period", "text")}
