@@ -186,7 +186,7 @@ def show(*objects: Any) -> None:
 
 
 def toc_html() -> str:
-    """The contents block: an empty list the exporter (or, in JupyterLab, a small script) fills."""
+    """The contents block: a list its script fills with the page's `## ` sections once the page has loaded."""
     return f'<nav class="statex-toc" {TOC_MARKER}><strong>Contents</strong><ol></ol></nav>{_TOC_SCRIPT}'
 
 

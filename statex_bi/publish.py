@@ -72,26 +72,6 @@ def metric(
     return record
 
 
-def _plain(tags: dict[str, Any]) -> dict[str, Any]:
-    """Tags as JSON-safe values (numpy scalars become floats, everything else strings)."""
-    out = {}
-    for key, val in tags.items():
-        if val is None or isinstance(val, (str, bool, int)):
-            out[str(key)] = val
-        elif isinstance(val, Real):
-            out[str(key)] = float(val) if math.isfinite(float(val)) else None
-        else:
-            out[str(key)] = str(val)
-    return out
-
-
-def read_sidecar(path: Path) -> list[dict[str, Any]]:
-    """The records a notebook published (empty when it published none)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 @dataclass(frozen=True)
 class Metric:
     """One KPI value a report considered publishing.
@@ -164,3 +144,24 @@ def publish(metrics: Iterable[Metric]) -> pd.DataFrame:
             row |= {"value": record["value"], "published": True, "reason": ""}
         rows.append(row)
     return pd.DataFrame.from_records(rows, columns=PUBLISHED_COLUMNS)
+
+
+def _plain(tags: dict[str, Any]) -> dict[str, Any]:
+    """Tags as JSON-safe values (numpy scalars become floats, everything else strings)."""
+    out = {}
+    for key, val in tags.items():
+        if val is None or isinstance(val, (str, bool, int)):
+            out[str(key)] = val
+        elif isinstance(val, Real):
+            out[str(key)] = float(val) if math.isfinite(float(val)) else None
+        else:
+            out[str(key)] = str(val)
+    return out
+
+
+def read_sidecar(path: Path) -> list[dict[str, Any]]:
+    """The records a notebook published (empty when it published none)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+

@@ -97,16 +97,6 @@ def test_contents_and_method_notes_are_collapsed_blocks(shown):
     assert "<code>statex_bi/kpis/health.py</code>" in how and "<li><strong>two</strong></li>" in how
 
 
-def test_the_exporter_fills_the_contents_from_the_section_headings():
-    from statex_bi.reports.export import fill_toc
-
-    page = (display.toc_html() + '<h2 id="Cost-by-tier">Cost by tier<a class="anchor-link" href="#Cost-by-tier">¶</a>'
-            '</h2><p>x</p><h2 id="Tiers:-success">Tiers: success &amp; latency</h2>')
-    filled = fill_toc(page)
-    assert ('<ol><li><a href="#Cost-by-tier">Cost by tier</a></li><li><a href="#Tiers:-success">Tiers: success '
-            '&amp; latency</a></li></ol>') in filled
-
-
 def test_an_empty_table_is_a_sentence(shown):
     display.table(pd.DataFrame({"a": []}), caption="Quarantine", empty="No record is quarantined.")
     assert _text(shown[-1]) == "Quarantine : No record is quarantined."

@@ -305,6 +305,10 @@ def history(
 
 def latest_values(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Each KPI's rows from its newest run: metric_name, tags, value, unit, run_id, report, period."""
+    from statex_bi import warehouse
+
+    if not warehouse.table_exists(con, "monitoring", "monitoring_metrics"):
+        return pd.DataFrame(columns=["metric_name", "tags", "value", "unit", "run_id", "report"])
     return con.execute(
         """
         WITH ranked AS (
@@ -335,12 +339,13 @@ def _code(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
-def render_html(latest: pd.DataFrame, pages: dict[tuple[str, str], str]) -> str:
+def render_html(latest: pd.DataFrame, pages: dict[tuple[str, str], str], problem: str | None = None) -> str:
     """outputs/metrics.html: every KPI of the registry with its latest value and a link to its report.
 
     Args:
         latest: `latest_values(...)` (may be empty).
         pages: (run_id, report) -> the report page's path relative to outputs/, for runs that have one.
+        problem: why there are no latest values (e.g. the warehouse is locked), shown at the top.
     """
     sections = []
     for report in reports():
@@ -367,7 +372,8 @@ def render_html(latest: pd.DataFrame, pages: dict[tuple[str, str], str]) -> str:
             f"<h2>{html.escape(report.title)}</h2><table><tr><th>KPI</th><th>Definition</th><th>Unit</th>"
             f"<th>Source</th><th>Latest value</th></tr>{''.join(rows)}</table>"
         )
-    return _PAGE.format(body="\n".join(sections))
+    notice = f'<p class="problem">{html.escape(problem)}</p>' if problem else ""
+    return _PAGE.format(body=notice + "\n".join(sections))
 
 
 _PAGE = """<!DOCTYPE html>
@@ -384,6 +390,7 @@ table {{ border-collapse: collapse; width: 100%; font-size: 0.92em; }}
 th, td {{ text-align: left; padding: 0.35em 0.6em; border-bottom: 1px solid #eaeef2; vertical-align: top; }}
 th {{ font-size: 0.85em; color: #57606a; }}
 .note {{ color: #57606a; font-size: 0.85em; }}
+.problem {{ color: #a40e26; font-weight: 600; }}
 </style>
 </head>
 <body>

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import functools
 import html
-import re
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,6 @@ TEMPLATE_NAME = "statex"
 # Papermill's banner/anchor cells, the injected values and the defaults they override.
 HIDDEN_TAGS = frozenset({"papermill-error-cell-tag", "injected-parameters", "parameters"})
 _VEGA_MIMETYPE_PREFIX = "application/vnd.vega"
-# nbconvert renders a markdown '## Title' as <h2 id="Title">Title<a class="anchor-link" href="#Title">¶</a></h2>.
-_SECTION = re.compile(r'<h2 id="([^"]+)"[^>]*>(.*?)</h2>', re.S)
-_TOC_LIST = re.compile(r"(<nav class=\"statex-toc\" data-statex-toc(?:=\"\")?>.*?<ol>)(</ol>)", re.S)
-_TAG = re.compile(r"<[^>]+>")
 
 
 @functools.cache
@@ -88,15 +83,6 @@ def for_stakeholders(nb: Any, title: str) -> Any:
     return shown
 
 
-def fill_toc(page: str) -> str:
-    """The page with its contents block (statex_bi.display.toc) listing every section heading, no script needed."""
-    items = "".join(
-        f'<li><a href="#{anchor}">{html.escape(html.unescape(_TAG.sub("", title)).rstrip("¶").strip())}</a></li>'
-        for anchor, title in _SECTION.findall(page)
-    )
-    return _TOC_LIST.sub(lambda m: m.group(1) + items + m.group(2), page, count=1)
-
-
 def export_html(nb: Any, target: Path, title: str, failure: str | None = None) -> Path:
     """Write the stakeholder HTML of an executed notebook.
 
@@ -116,5 +102,5 @@ def export_html(nb: Any, target: Path, title: str, failure: str | None = None) -
 
         bundle = javascript_bundle()
     body, _ = _exporter().from_notebook_node(shown, resources={"statex": {"failure": failure, "vega_bundle": bundle}})
-    target.write_text(fill_toc(body), encoding="utf-8")
+    target.write_text(body, encoding="utf-8")
     return target

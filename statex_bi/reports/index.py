@@ -193,7 +193,7 @@ def render(runs: list[dict[str, Any]]) -> str:
 
 
 def write_index(outputs: Path, secrets: dict[str, str]) -> Path:
-    """Rewrite outputs/index.html from every run's manifest.
+    """Rewrite outputs/index.html from every run's manifest, and the KPI catalog outputs/metrics.html.
 
     Args:
         outputs: the outputs folder.
@@ -206,4 +206,7 @@ def write_index(outputs: Path, secrets: dict[str, str]) -> Path:
     partial = path.with_suffix(".html.partial")
     partial.write_text(redact(render(manifests.read_all(outputs)), secrets), encoding="utf-8")
     partial.replace(path)
+    from statex_bi.reports.kpi_page import write_metrics_page
+
+    write_metrics_page(outputs, secrets)
     return path

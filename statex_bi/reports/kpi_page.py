@@ -10,6 +10,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from statex_bi import warehouse
+from statex_bi.config import db_path
+from statex_bi.exceptions import WarehouseError
 from statex_bi.kpis import registry
 from statex_bi.reports import manifest as manifests
 from statex_bi.reports.secrets import redact
@@ -27,24 +29,29 @@ def report_pages(outputs: Path) -> dict[tuple[str, str], str]:
     return pages
 
 
-def write_metrics_page(outputs: Path, db: Path, secrets: dict[str, str]) -> Path:
+def write_metrics_page(outputs: Path, secrets: dict[str, str], db: Path | None = None) -> Path:
     """Rewrite outputs/metrics.html.
 
     Args:
         outputs: the outputs folder.
-        db: the warehouse, opened read-only for the latest values.
         secrets: values to redact (tags hold report text).
+        db: the warehouse, opened read-only for the latest values (default: $STATEX_BI_DB). When it
+            cannot be opened the page still lists every KPI and says why the values are missing.
 
     Returns:
         The page's path.
-
-    Raises:
-        WarehouseError: the warehouse cannot be opened.
     """
-    with warehouse.connect(db, read_only=True) as con:
-        latest = registry.latest_values(con)
+    import pandas as pd
+
+    problem = None
+    try:
+        with warehouse.connect(db or db_path(), read_only=True) as con:
+            latest = registry.latest_values(con)
+    except WarehouseError as exc:
+        latest, problem = pd.DataFrame(columns=["metric_name"]), f"Latest values unavailable: {exc}"
     path = outputs / PAGE_NAME
     partial = path.with_suffix(".html.partial")
-    partial.write_text(redact(registry.render_html(latest, report_pages(outputs)), secrets), encoding="utf-8")
+    page = registry.render_html(latest, report_pages(outputs), problem)
+    partial.write_text(redact(page, secrets), encoding="utf-8")
     partial.replace(path)
     return path

@@ -45,7 +45,6 @@ from statex_bi.reports import execute, pool
 from statex_bi.reports import manifest as manifests
 from statex_bi.reports.export import export_html, notebook_title, warm_up_exporter
 from statex_bi.reports.index import write_index
-from statex_bi.reports.kpi_page import write_metrics_page
 from statex_bi.reports.metrics import replace_metrics
 from statex_bi.reports.params import ReportParams, load
 from statex_bi.reports.secrets import redact, refuse_secret_parameters, scan
@@ -353,10 +352,6 @@ def run_params(
     merged = manifests.merge(manifests.read(run_dir), current)
     manifests.write(run_dir, merged, secrets)
     index = write_index(outputs, secrets)
-    try:
-        write_metrics_page(outputs, db, secrets)
-    except WarehouseError as exc:
-        console.failure(f"ERROR   {outputs / 'metrics.html'} not written: {exc}")
 
     ok = not failures and not leak_records and not errors
     summary = f"run {run_id}: {len(stems) - len(failures)} of {len(stems)} notebook(s) succeeded -> {run_dir}"

@@ -52,3 +52,15 @@ def test_when_reads_like_a_date_and_says_when_it_cannot():
     assert when("2026-12-01T05:07:09.123+00:00") == "Tue 1 Dec 2026, 05:07 UTC"
     assert when("2026-12-01T06:07:00+01:00") == "Tue 1 Dec 2026, 05:07 UTC"
     assert when(None) == "?"
+
+
+def test_the_index_comes_with_the_kpi_catalog_even_when_the_warehouse_cannot_be_read(db_file, tmp_path):
+    from statex_bi.kpis import registry
+    from statex_bi.reports.index import write_index
+
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    write_index(outputs, {})
+    page = (outputs / "metrics.html").read_text(encoding="utf-8")
+    assert "Latest values unavailable" in page and str(db_file) in page
+    assert all(kpi.label in page for kpi in registry.kpis().values())
