@@ -104,6 +104,7 @@ class RunContext:
     progress_tty: str | None
     secrets: dict[str, str]
     wait: float = 0.0
+    pdf: bool = False
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     published: dict[str, list[dict[str, Any]] | None] = field(default_factory=dict)
     leaks: list[dict[str, Any]] = field(default_factory=list)
@@ -228,6 +229,7 @@ class RunContext:
     def after_notebooks(self) -> list[tuple[str, Callable[[], None]]]:
         return [
             ("publish", self.publish),
+            *([("pdf", self.write_pdfs)] if self.pdf else []),
             ("metrics", self.load_metrics),
             ("sentry", self.report_failures),
         ]
@@ -253,6 +255,12 @@ class RunContext:
         self.published[stem] = None
         self.leaks.append({"notebook": stem, "file": relative, "variable": variable, "action": "deleted"})
         self.console.failure(f"SECRET  {stem}: {message}")
+
+    def write_pdfs(self) -> None:
+        """Print each published report page to a PDF (only what the secret scan let through)."""
+        from statex_bi.reports.pdf import write_pdfs
+
+        write_pdfs(self.run_dir, self.entries, self.console.info, self.console.failure)
 
     def load_metrics(self) -> None:
         with warehouse.writer(self.db, wait=self.wait) as con:
@@ -312,6 +320,7 @@ def run_params(
     run_id: str | None = None,
     quiet: bool = False,
     wait: float = 0.0,
+    pdf: bool = False,
 ) -> int:
     """Run a params file's report notebooks and publish them.
 
@@ -324,6 +333,7 @@ def run_params(
         run_id: re-run under this id, replacing its outputs and metrics for the notebooks re-run.
         quiet: print nothing but failures (for cron).
         wait: seconds to wait for a locked warehouse, at each open (before and after the notebooks).
+        pdf: also print each report page to a PDF with headless Chromium (statex_bi.reports.pdf).
 
     Returns:
         The exit code: 0 when every notebook succeeded and nothing leaked or failed, else 1.
@@ -355,7 +365,7 @@ def run_params(
             with tempfile.TemporaryDirectory(prefix="statex-bi-run-") as staging_dir:
                 context = RunContext(
                     spec, period, run_dir.name, run_dir, Path(staging_dir), db, marks, console,
-                    _progress_tty(quiet), secrets, wait=wait,
+                    _progress_tty(quiet), secrets, wait=wait, pdf=pdf,
                 )
                 _run_notebooks(context, stems, jobs)
                 _after_notebooks(context)
