@@ -40,7 +40,7 @@ POLL_SECONDS = 0.05
 PRELOAD = [
     *("statex_bi.reports.execute", "statex_bi.reports.kernel", "papermill", "nbclient", "jupyter_client", "nbformat"),
     *("IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "pandas", "duckdb", "altair"),
-    *("statex_bi.charts", "statex_bi.publish", "statex_bi.report", "statex_bi.kpis"),
+    *("statex_bi.charts", "statex_bi.publish", "statex_bi.display", "statex_bi.lab", "statex_bi.kpis"),
 ]
 _CONTEXT = multiprocessing.get_context("forkserver")
 
