@@ -104,6 +104,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     run.add_argument("--run-id", help="re-run under this id, replacing its outputs and metrics")
     run.add_argument("--quiet", action="store_true", help="print only failures (for cron)")
     _add_wait(run)
+    run.add_argument("--pdf", action="store_true", help="also print each report to PDF (needs Chromium)")
 
     ingest = command(
         "ingest", "load sources into the warehouse",
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_params(
                 args.params, start=args.start, end=args.end, only=args.only, jobs=args.jobs,
-                run_id=args.run_id, quiet=args.quiet, wait=args.wait,
+                run_id=args.run_id, quiet=args.quiet, wait=args.wait, pdf=args.pdf,
             )
         if args.command == "ingest":
             from statex_bi.ingest import IngestRequest, ingest

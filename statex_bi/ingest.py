@@ -140,9 +140,11 @@ def ingest(
 
     db = db or db_path()
     specs = [sources.spec(name) for name in names]
-    # Fail fast, with a readable message, when another process holds the file; never mix demo and real data.
+    # Hold the warehouse while the sources load (--wait applies to this one open): no other process (a
+    # `run`, another ingest) can take it between two sources; it waits for us instead. Opens of the
+    # same file inside this process (dlt's) share this one. Demo and real data never mix.
     with warehouse.writer(db, wait=wait) as con:
         warehouse.claim(con, kind, db)
-    results = [load_source(spec, request, db) for spec in specs]
-    project.build(db, progress=request.progress)
+        results = [load_source(spec, request, db) for spec in specs]
+    project.build(db, progress=request.progress, wait=wait)
     return results

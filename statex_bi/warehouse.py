@@ -79,6 +79,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE TABLE ops.warehouse_info (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
         """,
     ),
+    (
+        4,
+        """
+        -- Full precision: DECIMAL(15,4) stored a 1.37% rate as 0.0137, anything below 0.00005 as 0 and
+        -- refused 1e12. Values already stored keep their (rounded) value; new ones are exact doubles.
+        ALTER TABLE monitoring.monitoring_metrics ALTER COLUMN value SET DATA TYPE DOUBLE;
+        ALTER TABLE monitoring.monitoring_alerts ALTER COLUMN threshold_value SET DATA TYPE DOUBLE;
+        ALTER TABLE monitoring.monitoring_alerts ALTER COLUMN current_value SET DATA TYPE DOUBLE;
+        """,
+    ),
 ]
 
 _PID = re.compile(r"\(PID (\d+)\)")

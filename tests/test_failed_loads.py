@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from statex_bi import report, warehouse
+from statex_bi import display, warehouse
 from statex_bi.periods import Period
 
 
@@ -15,7 +15,7 @@ def test_the_header_warns_about_sources_whose_last_load_failed(db_file):
             "'SourceError: paypal: HTTP 401 from /v1/reporting/transactions'), "
             "('fx', '2026-03-02 06:00', '2026-03-02 06:01', 'succeeded', 5, NULL, NULL)"
         )
-        markup = report.header_html("Weekly", Period(date(2026, 2, 23), date(2026, 3, 1)), {}, con,
+        markup = display.header_html("Weekly", Period(date(2026, 2, 23), date(2026, 3, 1)), {}, con,
                                     datetime(2026, 3, 2, 7, tzinfo=UTC))
     notice = markup[markup.index("statex-failed-loads"):]
     notice = notice[: notice.index("</div>")]
@@ -27,6 +27,6 @@ def test_the_header_warns_about_sources_whose_last_load_failed(db_file):
 
 def test_no_warning_when_every_last_load_succeeded(db_file):
     with warehouse.writer(db_file) as con:
-        markup = report.header_html("Weekly", Period(date(2026, 2, 23), date(2026, 3, 1)), {}, con,
+        markup = display.header_html("Weekly", Period(date(2026, 2, 23), date(2026, 3, 1)), {}, con,
                                     datetime(2026, 3, 2, 7, tzinfo=UTC))
     assert "statex-failed-loads" not in markup

@@ -155,8 +155,12 @@ def test_the_projects_params_files_are_valid():
         ({"notebooks": {"health": {"stripe_api_key": "sk_test_x"}}}, "notebooks.health"),
         ({"notebooks": {"health": {"source": {"password": "pw"}}}}, "notebooks.health.source"),
         ({"notebooks": {"health": {"header": "Bearer s3cr3t-value-123"}}}, "$STATEX_TEST_SECRET"),
+        ({"notebooks": {"health": {"feeds": [{"name": "a"}, {"name": "b", "auth": {"token": "t"}}]}}},
+         "notebooks.health.feeds[1].auth"),
+        ({"defaults": {"feeds": [[{"client_secret": "c"}]]}}, "defaults.feeds[0][0]"),
     ],
-    ids=["name in defaults", "name in a notebook", "nested name", "value of a secret variable"],
+    ids=["name in defaults", "name in a notebook", "nested name", "value of a secret variable",
+         "name in a list of mappings", "name in a list of lists"],
 )
 def test_secret_parameters_are_refused_before_anything_runs(db_file, folder, monkeypatch, own, where):
     monkeypatch.setenv("STATEX_TEST_SECRET", "s3cr3t-value-123")
