@@ -302,5 +302,5 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
 
 def loaded_until(con: duckdb.DuckDBPyConnection) -> date | None:
     """The newest day of route data loaded (None when nothing is)."""
-    [(newest,)] = con.execute("select max(period_start) from marts.api_route_performance where grain = 'day'").fetchall()
-    return newest
+    sql = "select max(period_start) from marts.api_route_performance where grain = 'day'"
+    return con.execute(sql).fetchall()[0][0]

@@ -91,7 +91,7 @@ def test_any_other_period_shows_an_upper_bound_and_publishes_no_percentile(world
     assert overall["p95_ms"] >= true_p95
     assert overall["error_rate"] == pytest.approx(requests.failed[keep].mean(), rel=1e-9)
     published = {(m.name, m.tags.get("route")): m for m in performance.metrics(con, ODD)}
-    assert not published[("api.p95_ms", "all")].reason == ""
+    assert "only bounded" in published[("api.p95_ms", "all")].reason
     assert published[("api.error_rate", "all")].reason == ""
 
 
