@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 
-from statex_bi.demo.world import WorldConfig
+from statex_bi.demo.entities import WorldConfig
 
 RETENTION_DAYS = 90
 REGRESSION_DAYS_AGO = 20
