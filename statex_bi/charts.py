@@ -27,6 +27,8 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from statex_bi.periods import Period
+
 THEME_NAME = "statex"
 RENDERER_NAME = "statex"
 LAB_MIMETYPE = "application/vnd.vegalite.v5+json"
@@ -235,6 +237,7 @@ def bar(
     color: str | None = None,
     colors: dict[str, str] | None = None,
     empty: str = "No data for this period",
+    milliseconds: bool = False,
 ) -> alt.Chart:
     """Horizontal bars, largest first, with every column of `frame` in the tooltip.
 
@@ -248,12 +251,17 @@ def bar(
         color: optional column to colour bars by (legend below the chart).
         colors: optional fixed colour per value of `color`, e.g. {"stale": charts.BAD}.
         empty: what the chart says when `frame` has no rows.
+        milliseconds: `value` is a duration in ms: drawn in seconds when the longest bar is 10 s or more.
 
     Returns:
         An Altair chart (`no_data` when the frame is empty); display it as a cell's last expression.
     """
-    if frame.empty:
+    if frame.empty or frame[value].isna().all():
         return no_data(title, empty)
+    if milliseconds:
+        in_seconds = frame[value].max() >= 10_000
+        frame = frame.assign(**{value: frame[value] / 1000}) if in_seconds else frame
+        value_title, value_format = ("seconds", ",.1f") if in_seconds else ("ms", ",.0f")
     encoding: dict[str, Any] = {
         "y": alt.Y(f"{category}:N", sort="-x", title=None),
         "x": alt.X(f"{value}:Q", title=value_title or value, axis=_axis(frame[value], value_format)),
@@ -264,6 +272,18 @@ def bar(
     height = max(60, 24 * len(frame))
     chart = alt.Chart(frame).mark_bar().encode(**encoding).properties(height=height)
     return chart.properties(title=title) if title else chart
+
+
+def _every_day(frame: pd.DataFrame, x: str, y: str, color: str | None, period: Period) -> pd.DataFrame:
+    """`frame` with a row for every day of `period` (and every series), y = 0 where there was none."""
+    days = pd.DataFrame({x: pd.date_range(period.start, period.end, freq="D")})
+    keyed = frame.assign(**{x: pd.to_datetime(frame[x])})
+    if color:
+        days = days.merge(pd.DataFrame({color: keyed[color].drop_duplicates()}), how="cross")
+    keys = [x, color] if color else [x]
+    full = days.merge(keyed, on=keys, how="left")
+    full[y] = full[y].fillna(0)
+    return full
 
 
 def line(
@@ -277,6 +297,8 @@ def line(
     color: str | None = None,
     colors: dict[str, str] | None = None,
     empty: str = "No data for this period",
+    zero_fill: Period | None = None,
+    partial: str | None = None,
 ) -> alt.Chart:
     """A time series line with points, one line per `color` value.
 
@@ -289,13 +311,23 @@ def line(
         y_format: d3 format of y in axis and tooltip.
         color: optional column splitting the series.
         colors: optional fixed colour per value of `color`.
-        empty: what the chart says when `frame` has no rows.
+        empty: what the chart says when `frame` has no rows (or no value).
+        zero_fill: for sums per day (costs, counts): the period whose days without a row are drawn
+            as 0, instead of a line bridging the gap as if nothing were missing.
+        partial: a boolean column marking buckets cut by the period's edges (a week of 3 days): they
+            are left out, and the chart says how many, instead of drawing them as a fall.
 
     Returns:
-        An Altair chart (`no_data` when the frame is empty).
+        An Altair chart (`no_data` when there is nothing to draw).
     """
-    if frame.empty:
+    dropped = 0
+    if partial and not frame.empty:
+        dropped = int(frame.drop_duplicates(x)[partial].sum())
+        frame = frame[~frame[partial].astype(bool)].drop(columns=[partial])
+    if frame.empty or frame[y].isna().all():
         return no_data(title, empty)
+    if zero_fill is not None:
+        frame = _every_day(frame, x, y, color, zero_fill)
     encoding: dict[str, Any] = {
         "x": alt.X(f"{x}:T", title=None),
         "y": alt.Y(f"{y}:Q", title=y_title or y, axis=_axis(frame[y], y_format)),
@@ -304,4 +336,89 @@ def line(
     if color:
         encoding["color"] = _color(color, colors)
     chart = alt.Chart(frame).mark_line(point=True).encode(**encoding)
+    if dropped:
+        note = f"{dropped} partial bucket{'s' if dropped > 1 else ''} at the period's edges left out"
+        chart = chart.properties(title=alt.Title(title or "", subtitle=note, subtitleColor=MUTED))
+        return chart
+    return chart.properties(title=title) if title else chart
+
+
+def funnel(frame: pd.DataFrame, *, title: str | None = None, empty: str = "No data for this period") -> alt.Chart:
+    """A funnel whose small steps stay readable: counts with each step's conversion beside them.
+
+    Args:
+        frame: one row per step in order: label, count, rate (the conversion from the step it is
+            measured against; NaN for the first step) and rate_of (that step's name).
+        title: chart title.
+        empty: what the chart says when there is nothing to draw.
+
+    Returns:
+        Bars of counts (each labelled with its count and conversion), next to bars of the
+        conversion rates on their own scale, so a step of 0.3% of sessions is not a blank line.
+    """
+    if frame.empty or frame["count"].isna().all():
+        return no_data(title, empty)
+    data = frame.assign(
+        count=frame["count"].astype("float"),
+        conversion=[
+            "" if pd.isna(rate) else f"{rate:.2%} of {STEP_NOUNS.get(of, of)}"
+            for rate, of in zip(frame["rate"], frame["rate_of"], strict=True)
+        ],
+    )
+    data["text"] = [
+        ("no data" if pd.isna(c) else f"{c:,.0f}") + (f" · {conv}" if conv else "")
+        for c, conv in zip(data["count"], data["conversion"], strict=True)
+    ]
+    order = list(data["label"])
+    y = alt.Y("label:N", sort=order, title=None)
+    counts = alt.Chart(data).encode(y=y)
+    # Room right of the longest bar for its label.
+    room = alt.Scale(domain=[0, float(data["count"].max()) * 1.8], nice=False)
+    bars = counts.mark_bar().encode(x=alt.X("count:Q", title="count", scale=room, axis=alt.Axis(format=",.0f")),
+                                    tooltip=[alt.Tooltip("label:N", title="step"),
+                                             alt.Tooltip("count:Q", format=",.0f"), alt.Tooltip("conversion:N")])
+    labels = counts.mark_text(align="left", dx=4, color=TEXT).encode(x="count:Q", text="text:N")
+    rates = (
+        alt.Chart(data[data["rate"].notna()])
+        .mark_bar(color=PALETTE[1])
+        .encode(y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labels=False, ticks=False)),
+                x=alt.X("rate:Q", title="conversion rate", axis=alt.Axis(format=".1%")),
+                tooltip=[alt.Tooltip("label:N", title="step"), alt.Tooltip("conversion:N")])
+        .properties(width=200)
+    )
+    chart = alt.hconcat((bars + labels).properties(width=360), rates).resolve_scale(y="shared")
+    return chart.properties(title=title) if title else chart
+
+
+STEP_NOUNS = {"sessions": "sessions", "sign_up": "sign-ups", "prototype_request": "prototype requests"}
+
+
+def waterfall(steps: pd.DataFrame, *, title: str | None = None, empty: str = "No revenue in this period") -> alt.Chart:
+    """A gross -> net waterfall: totals in blue, decreases in red, increases in green.
+
+    Args:
+        steps: one row per step in order: step, amount (signed), start, end (the bar's span), kind
+            (total | decrease | increase), currency (statex_bi.kpis.revenue.waterfall).
+        title: chart title.
+        empty: what the chart says when every step is 0 or there are no steps.
+
+    Returns:
+        An Altair chart.
+    """
+    if steps.empty or not steps["amount"].abs().sum():
+        return no_data(title, empty)
+    currency = str(steps["currency"].iloc[0])
+    chart = (
+        alt.Chart(steps)
+        .mark_bar()
+        .encode(
+            x=alt.X("step:N", sort=None, title=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("start:Q", title=currency, axis=alt.Axis(format=",.0f")),
+            y2="end:Q",
+            color=alt.Color("kind:N", legend=None, scale=alt.Scale(
+                domain=["total", "decrease", "increase"], range=[PRIMARY, BAD, GOOD])),
+            tooltip=["step", alt.Tooltip("amount:Q", format=",.2f"), "currency"],
+        )
+        .properties(width=320)
+    )
     return chart.properties(title=title) if title else chart

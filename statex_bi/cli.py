@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", help="re-run under this id, replacing its outputs and metrics")
     run.add_argument("--quiet", action="store_true", help="print only failures (for cron)")
     run.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for a locked warehouse")
+    run.add_argument("--pdf", action="store_true", help="also print each report to PDF (needs Chromium)")
 
     ingest = sub.add_parser("ingest", help="load sources into the warehouse")
     ingest.add_argument("sources", nargs="+", metavar="SOURCE")
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_params(
                 args.params, start=args.start, end=args.end, only=args.only, jobs=args.jobs,
-                run_id=args.run_id, quiet=args.quiet, wait=args.wait,
+                run_id=args.run_id, quiet=args.quiet, wait=args.wait, pdf=args.pdf,
             )
         if args.command == "ingest":
             from statex_bi.ingest import IngestRequest, ingest

@@ -256,6 +256,7 @@ def run_params(
     run_id: str | None = None,
     quiet: bool = False,
     wait: float = 0.0,
+    pdf: bool = False,
 ) -> int:
     """Run a params file's report notebooks and publish them.
 
@@ -268,6 +269,7 @@ def run_params(
         run_id: re-run under this id, replacing its outputs and metrics for the notebooks re-run.
         quiet: print nothing but failures (for cron).
         wait: seconds to wait for a locked warehouse.
+        pdf: also print each report page to a PDF with headless Chromium (statex_bi.reports.pdf).
 
     Returns:
         The exit code: 0 when every notebook succeeded and nothing leaked, else 1.
@@ -315,6 +317,10 @@ def run_params(
             future.result()
 
     leak_records = _withhold_leaks(context)
+    if pdf:
+        from statex_bi.reports.pdf import write_pdfs
+
+        write_pdfs(run_dir, context.entries, console.info, console.failure)
     errors = []
     try:
         with warehouse.writer(db, wait=wait) as con:

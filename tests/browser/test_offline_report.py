@@ -143,3 +143,73 @@ def test_the_check_sees_charts_that_do_not_draw(executed, tmp_path):
     dom, console = _chromium(page, tmp_path / "profile")
     assert DRAWN_CHART.findall(dom) == []
     assert len([line for line in console if "vegaEmbed is not loaded" in line]) == _charts_in(nb)
+
+
+# Appended to the page under test: downloads every table's CSV link the way the browser would
+# (fetching its href) and copies the texts into a body attribute that --dump-dom shows.
+CSV_PROBE = """<script>
+window.addEventListener("load", function () {
+  var links = Array.prototype.slice.call(document.querySelectorAll("a.statex-csv-link"));
+  Promise.all(links.map(function (a) {
+    return fetch(a.href).then(function (r) { return r.text(); }).then(function (text) {
+      return {file: a.getAttribute("download"), text: text};
+    });
+  })).then(function (files) {
+    document.body.setAttribute("data-csv", encodeURIComponent(JSON.stringify(files)));
+  }, function (error) { document.body.setAttribute("data-csv", "error " + error); });
+});
+</script>"""
+CSV_FILES = re.compile(r'<body[^>]*data-csv="([^"]*)"')
+# The fixture's table as the notebook builds it: what a reader downloading it must get back.
+SALES = {"Channel": ["Organic Search", "Direct", "Referral", "Paid Search"], "Orders": [120, 80, 35, 12],
+         "Revenue (EUR)": [4200.5, 2950.0, 1210.25, 380.0], "Share": [0.4321987654, 0.3, 0.2, 0.0678012346]}
+
+
+def test_each_tables_csv_link_downloads_the_tables_data_at_full_precision(executed, tmp_path):
+    import io
+    import json
+    from urllib.parse import unquote
+
+    import pandas as pd
+
+    from statex_bi.reports.export import export_html
+
+    nb, _ = executed
+    page = export_html(nb, tmp_path / "report.html", "Three charts")
+    markup = page.read_text(encoding="utf-8")
+    end = markup.rindex("</body>")
+    page.write_text(markup[:end] + CSV_PROBE + markup[end:], encoding="utf-8")
+
+    dom, console = _chromium(page, tmp_path / "profile")
+    # The contents list every section of the page, linked.
+    contents = re.search(r'<nav class="statex-toc"[^>]*>.*?</nav>', dom, re.S).group(0)
+    assert re.findall(r'<li><a href="#([^"]+)">', contents) == ["Calls-per-day"]
+    found = CSV_FILES.search(dom)
+    assert found, "the CSV probe did not run"
+    files = json.loads(unquote(found.group(1)))
+    assert [f["file"] for f in files] == ["sales-by-channel.csv"]
+    downloaded = pd.read_csv(io.StringIO(files[0]["text"]))
+    pd.testing.assert_frame_equal(downloaded, pd.DataFrame(SALES), check_exact=True)
+    assert console == []
+
+
+def test_the_print_stylesheet_prints_the_report_without_navigation_or_interactive_parts(executed, tmp_path):
+    from pypdf import PdfReader
+
+    from statex_bi.reports.export import export_html
+    from statex_bi.reports.pdf import print_pdf
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (Debian package `chromium`; .ci/run installs it)")
+    nb, _ = executed
+    page = export_html(nb, tmp_path / "report.html", "Three charts")
+    markup = page.read_text(encoding="utf-8")
+    # On screen every table offers its CSV and the method note is there, collapsed.
+    assert "Download this table as CSV" in markup and "How this is computed" in markup
+
+    pdf = print_pdf(page, tmp_path / "report.pdf", CHROMIUM)
+    text = " ".join(p.extract_text() for p in PdfReader(pdf).pages)
+    assert "Sales by channel" in text and "4,200.50" in text and "43.2%" in text
+    assert "Revenue by channel" in text, "the charts are drawn before printing"
+    for hidden in ("Contents", "Download this table as CSV", "How this is computed"):
+        assert hidden not in text, f"{hidden!r} is for the screen, not for paper"

@@ -1,5 +1,8 @@
 """What report notebooks call: open the warehouse read-only, show the header, headline, notes and tables.
 
+Every report uses it: `header`, `toc` (contents), `headline`, `notice`, `kpis` (headline KPI cards),
+`table(df, columns={"cost": Column("Cost", "USD")})` (statex_bi.tables: labels, units, CSV download),
+`how_computed` (collapsed method notes: files and tables stay out of stakeholder text), `history`.
 Every block is plain HTML with classes styled by `STYLE`, which `header()` emits once at the top of
 each report (inline: a report never loads an external stylesheet or font).
 """
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +21,7 @@ import pandas as pd
 from statex_bi import warehouse
 from statex_bi.config import db_path
 from statex_bi.periods import Period, parse_date
+from statex_bi.tables import CSS, Column, Kpi, kpis_html, table_html
 
 STYLE = """<style>
 .statex-header { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
@@ -37,18 +41,31 @@ table.statex-kv.statex-kv td { text-align: left; padding: 0.1em 0; }
 .statex-note { color: #57606a; }
 .statex-notice { border-left: 4px solid #0072B2; background: #f1f7fb; padding: 0.6em 1em; margin: 0.8em 0; }
 .statex-notice.statex-warning { border-left-color: #D55E00; background: #fdf1ea; }
-table.statex-table.statex-table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0 1em 0;
-  table-layout: auto; }
-table.statex-table.statex-table th, table.statex-table.statex-table td { text-align: left; padding: 0.3em 0.8em; }
-table.statex-table.statex-table th { border-bottom: 2px solid #8c959f; }
-table.statex-table.statex-table td { border-bottom: 1px solid #e6e8eb; }
-table.statex-table.statex-table .num { text-align: right; font-variant-numeric: tabular-nums; }
-table.statex-table caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3em; }
 .statex-chart { margin: 0.5em 0 1em 0; }
-@media print { .statex-chart details, .vega-embed .vega-actions { display: none; } }
-</style>"""
+.statex-toc { border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5em 1.2em; margin: 0.5em 0 1em 0;
+  display: inline-block; }
+.statex-toc ol { margin: 0.3em 0; padding-left: 1.2em; }
+details.statex-how { border-left: 3px solid #d0d7de; padding: 0.2em 0.8em; margin: 0.5em 0 1em 0; color: #57606a; }
+details.statex-how summary { cursor: pointer; font-weight: 600; }
+""" + CSS + "</style>"
 
 _CODE_SPAN = re.compile(r"`([^`]+)`")
+_BOLD = re.compile(r"\*\*([^*]+)\*\*")
+# Fills the contents list from the page's section headings where the exporter did not (JupyterLab).
+_TOC_SCRIPT = """<script>(function () {
+  var nav = document.currentScript && document.currentScript.previousElementSibling;
+  var list = nav && nav.querySelector("ol");
+  function fill() {
+    if (!list || list.children.length) { return; }
+    document.querySelectorAll("h2[id]").forEach(function (h) {
+      var item = document.createElement("li"), link = document.createElement("a");
+      link.href = "#" + h.id; link.textContent = h.textContent.replace(/\\u00b6$/, "");
+      item.appendChild(link); list.appendChild(item);
+    });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", fill); } else { fill(); }
+})();</script>"""
+TOC_MARKER = "data-statex-toc"
 
 
 def open_warehouse(*, missing_ok: bool = False) -> duckdb.DuckDBPyConnection:
@@ -81,8 +98,8 @@ def _display_html(markup: str) -> None:
 
 
 def _inline(text: str) -> str:
-    """Escaped text where `backticks` become <code> spans (commands, table names)."""
-    return _CODE_SPAN.sub(r"<code>\1</code>", html.escape(text))
+    """Escaped text where `backticks` become <code> spans and **stars** bold."""
+    return _BOLD.sub(r"<strong>\1</strong>", _CODE_SPAN.sub(r"<code>\1</code>", html.escape(text)))
 
 
 def _value_text(value: Any) -> str:
@@ -144,21 +161,38 @@ def header_html(
 <p class="statex-meta"><strong>{report_period.start:%a %d %b %Y} – {report_period.end:%a %d %b %Y}</strong>
 ({report_period.days} days) &nbsp;·&nbsp; generated {generated:%Y-%m-%d %H:%M} UTC</p>
 <div class="statex-grid">
-<div><h2>Parameters</h2>{params_block}</div>
 <div><h2>Newest data per source</h2>{marks_block}</div>
+<details class="statex-how"><summary>Run parameters</summary>{params_block}</details>
 </div></div>"""
 
 
 def header(title: str, report_period: Period, params: dict[str, Any], con: duckdb.DuckDBPyConnection) -> None:
-    """Show the report's title, period, generation time, parameters and each source's data watermark.
+    """Show the report's title, period, generation time, each source's data watermark and the parameters.
 
     Args:
         title: the report's name.
         report_period: the period the report covers.
-        params: the notebook's parameters (period_start/end are shown as the period instead).
+        params: the notebook's parameters (period_start/end are shown as the period instead), collapsed.
         con: the warehouse, for the watermarks; an empty one shows "No source is loaded yet".
     """
     _display_html(header_html(title, report_period, params, con, datetime.now(UTC)))
+
+
+def show(*objects: Any) -> None:
+    """Display charts or other objects inside a branch of a cell (a cell's last expression shows itself)."""
+    from IPython.display import display
+
+    display(*objects)
+
+
+def toc_html() -> str:
+    """The contents block: a list its script fills with the page's `## ` sections once the page has loaded."""
+    return f'<nav class="statex-toc" {TOC_MARKER}><strong>Contents</strong><ol></ol></nav>{_TOC_SCRIPT}'
+
+
+def toc() -> None:
+    """Show a table of contents of the report's sections (its `## ` headings), linking to each."""
+    _display_html(toc_html())
 
 
 def headline(text: str) -> None:
@@ -167,8 +201,21 @@ def headline(text: str) -> None:
 
 
 def note(text: str) -> None:
-    """A short grey remark (a definition, a caveat); `backticks` render as code."""
+    """A short grey remark (a caveat); `backticks` render as code."""
     _display_html(f'<p class="statex-note">{_inline(text)}</p>')
+
+
+def _paragraphs(text: str) -> str:
+    """Blank-line separated paragraphs; a paragraph of '- ' lines is a bullet list."""
+    parts = []
+    for part in (p.strip() for p in text.strip().split("\n\n")):
+        lines = part.splitlines()
+        if lines and all(line.lstrip().startswith("- ") for line in lines):
+            items = "".join(f"<li>{_inline(line.lstrip()[2:])}</li>" for line in lines)
+            parts.append(f"<ul>{items}</ul>")
+        elif part:
+            parts.append(f"<p>{_inline(' '.join(lines))}</p>")
+    return "".join(parts)
 
 
 def notice(text: str, *, warning: bool = False) -> None:
@@ -178,59 +225,78 @@ def notice(text: str, *, warning: bool = False) -> None:
         text: the message; blank lines separate paragraphs, `backticks` render as code.
         warning: orange instead of blue.
     """
-    paragraphs = "".join(f"<p>{_inline(part.strip())}</p>" for part in text.split("\n\n") if part.strip())
     kind = " statex-warning" if warning else ""
-    _display_html(f'<div class="statex-notice{kind}">{paragraphs}</div>')
+    _display_html(f'<div class="statex-notice{kind}">{_paragraphs(text)}</div>')
+
+
+def how_computed_html(text: str, title: str = "How this is computed") -> str:
+    """The collapsed method note (see `how_computed`)."""
+    return f'<details class="statex-how"><summary>{html.escape(title)}</summary>{_paragraphs(text)}</details>'
+
+
+def how_computed(text: str, title: str = "How this is computed") -> None:
+    """Definitions, sources and file or table names for analysts, collapsed under `title`.
+
+    Args:
+        text: paragraphs separated by blank lines; '- ' lines make a list; `code` and **bold** spans.
+        title: the summary line shown while collapsed.
+    """
+    _display_html(how_computed_html(text, title))
 
 
 def table(
     frame: pd.DataFrame,
-    formats: dict[str, str] | None = None,
+    columns: Mapping[str, Column | str] | None = None,
     *,
     caption: str | None = None,
     empty: str = "None.",
 ) -> None:
-    """A plain HTML table, columns formatted with str.format patterns such as '{:,.2f}'.
+    """A report table: labelled columns formatted by unit, fitting the page, with a CSV download.
 
     Args:
-        frame: the rows to show (small: this is a report, not an export).
-        formats: column -> pattern; missing values show as blanks.
-        caption: optional title above the table.
+        frame: the rows to show (small: this is a report, not an export), at full precision.
+        columns: the columns to show, in order: name -> Column(label, unit) or just a label (unit
+            inferred: yes/no for booleans, counts for integers, dates and times to the minute).
+            None shows every column under its own name.
+        caption: the title above the table; it also names the CSV file.
         empty: the note shown instead of a table without rows.
     """
-    if frame.empty:
-        prefix = f"<strong>{html.escape(caption)}</strong>: " if caption else ""
-        _display_html(f'<p class="statex-note">{prefix}{_inline(empty)}</p>')
-        return
-    formats = formats or {}
-    numeric = {
-        column
-        for column in frame.columns
-        if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column])
-    }
-
-    def cell(column: str, value: Any, tag: str) -> str:
-        if tag == "th":
-            text = str(column)
-        elif _is_missing(value):
-            text = ""
-        else:
-            text = formats[column].format(value) if column in formats else str(value)
-        css = ' class="num"' if column in numeric else ""
-        return f"<{tag}{css}>{html.escape(text)}</{tag}>"
-
-    head = "".join(cell(column, None, "th") for column in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(cell(column, value, "td") for column, value in zip(frame.columns, row, strict=True)) + "</tr>"
-        for row in frame.itertuples(index=False, name=None)
-    )
-    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    _display_html(f'<table class="statex-table">{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+    _display_html(table_html(frame, columns, caption=caption, empty=empty))
 
 
-def _is_missing(value: Any) -> bool:
-    """None, NaN, NaT and pd.NA; lists and other containers are values, not missing."""
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
+
+
+def kpi(label: str, value: Any, unit: str | None, detail: str = "") -> None:
+    """Show one headline number as a card, e.g. `kpi("Net revenue", 1234.5, "EUR")`."""
+    _display_html(kpis_html([Kpi(label, value, unit, detail)]))
+
+
+def kpis(published: pd.DataFrame) -> None:
+    """Cards for the report's headline KPIs (registry `headline: true`) from `publish.publish(...)`'s result.
+
+    A headline KPI that is undefined for the period shows "n/a" and the reason.
+    """
+    from statex_bi.kpis import registry
+
+    _display_html(kpis_html(registry.headline_cards(published)))
+
+
+def history(con: duckdb.DuckDBPyConnection, report: str, report_period: Period, published: pd.DataFrame) -> None:
+    """The report's headline KPIs over the last 12 periods of the same kind (read-only query).
+
+    Earlier periods come from monitoring.monitoring_metrics (the latest run of each period); this
+    period from `published`, which the runner loads only after the report succeeds.
+
+    Args:
+        con: the warehouse (read-only).
+        report: the report's notebook stem, as the runner records it.
+        report_period: this report's period.
+        published: what this run publishes (`publish.publish(...)`).
+    """
+    from statex_bi.kpis import registry
+
+    frame, columns = registry.history(con, report, report_period, published)
+    kind = registry.period_kind(report_period)
+    count = f"the last {len(frame)} {kind}s" if len(frame) > 1 else f"this {kind}; no earlier one is published yet"
+    _display_html(table_html(frame, columns, caption=f"Headline KPIs: {count}",
+                             empty="No earlier period has been published yet."))
