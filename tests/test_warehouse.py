@@ -91,3 +91,53 @@ def test_cli_reports_a_locked_warehouse_without_a_traceback(db_file):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"locked by PID {holder.pid}" in result.stderr
+
+
+def test_cli_wait_names_the_holder_once_while_it_waits(db_file):
+    warehouse.connect(db_file).close()
+    holder = _hold_lock(db_file, 120)
+    cli = subprocess.Popen([sys.executable, "-m", "statex_bi.cli", "build", "--wait", "300"],
+                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        first = cli.stderr.readline()
+        time.sleep(2)  # a few retries (every 0.5 s) while the lock is still held
+    finally:
+        holder.kill()
+        holder.wait()
+    rest = cli.communicate(timeout=120)[1]
+    assert cli.returncode == 0, rest
+    assert first.startswith("waiting up to ") and f"{db_file}: it is locked by PID {holder.pid}" in first
+    assert not [line for line in rest.splitlines() if line.startswith("waiting")], "one line, not one per retry"
+
+
+def _loads(con, rows):
+    con.executemany("INSERT INTO ops.source_loads VALUES (?, ?, ?, ?, 0, NULL, ?)", rows)
+
+
+def test_failed_last_loads_lists_the_sources_whose_latest_attempt_failed(db_file):
+    with warehouse.writer(db_file) as con:
+        _loads(con, [
+            ("fx", "2026-03-01 06:00", "2026-03-01 06:01", "failed", "HTTPError: 503"),
+            ("fx", "2026-03-02 06:00", "2026-03-02 06:01", "succeeded", None),
+            ("stripe", "2026-03-01 06:00", "2026-03-01 06:02", "succeeded", None),
+            ("stripe", "2026-03-02 06:00", "2026-03-02 06:02", "failed", "ConfigError: $STRIPE_API_KEY is not set"),
+        ])
+        assert warehouse.failed_last_loads(con) == [
+            ("stripe", "2026-03-02 06:02", "ConfigError: $STRIPE_API_KEY is not set")
+        ]
+
+
+def test_a_warehouse_holds_one_kind_of_data(db_file):
+    from statex_bi.exceptions import ConfigError
+
+    with warehouse.writer(db_file) as con:
+        assert warehouse.kind(con) is None
+        warehouse.claim(con, warehouse.DEMO, db_file)
+        with pytest.raises(ConfigError, match="is the demo warehouse"):
+            warehouse.claim(con, warehouse.REAL, db_file)
+        con.execute("DELETE FROM ops.warehouse_info")
+        con.execute("CREATE SCHEMA raw_fx")  # loaded before warehouses recorded their kind
+        with pytest.raises(ConfigError, match="already holds real data"):
+            warehouse.claim(con, warehouse.DEMO, db_file)
+        warehouse.claim(con, warehouse.REAL, db_file)
+        assert warehouse.kind(con) == warehouse.REAL

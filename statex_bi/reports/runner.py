@@ -284,6 +284,7 @@ def run_params(
     secrets = secret_env_values()
     refuse_secret_parameters(spec, secrets)
     stems = spec.select(only)
+    spec.check_declared(stems)
     period = spec.period(start, end)
     outputs = outputs_dir()
     if run_id is not None and not _RUN_ID.match(run_id):
