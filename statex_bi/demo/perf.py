@@ -9,8 +9,10 @@ days only. What it plants for the reports (and the alerts) to find:
     errors that become issues           most get resolved after a few hours to days (activity
                                         `set_resolved*`), a few are resolved with no activity, the
                                         rest stay open
-    page loads with vitals per device   mobile loads are slower (LCP, INP) and `/pricing` shifts on
-                                        mobile (CLS), so some pages fail on mobile only
+    page loads with vitals per device   mobile loads are slower (LCP, INP); on mobile `/pricing` shifts
+                                        (CLS) and `/prototypes/new` answers input slowly (INP), and
+                                        `/checkout` paints late everywhere (LCP): some pages fail on
+                                        mobile only
     event volume by outcome             errors and transactions accepted, filtered by inbound filters,
                                         and rate-limited on the incident day
 """
@@ -48,10 +50,12 @@ DEVICES = ("desktop", "mobile")
 MOBILE_SHARE = 0.45
 PAGE_LOADS_PER_DAY = 700
 # (median, sigma) per device: LCP and INP in ms (log-normal), CLS a gamma (shape, scale)
-LCP = {"desktop": (1500.0, 0.35), "mobile": (2300.0, 0.40)}
-INP = {"desktop": (80.0, 0.45), "mobile": (150.0, 0.50)}
+LCP = {"desktop": (1500.0, 0.35), "mobile": (1800.0, 0.40)}
+INP = {"desktop": (80.0, 0.45), "mobile": (120.0, 0.50)}
 CLS = {"desktop": (1.2, 0.03), "mobile": (1.5, 0.045)}
 CLS_SHIFTING_PAGE = "/pricing"  # a late-loading banner moves the layout on mobile
+SLOW_INPUT_PAGE = "/prototypes/new"  # the prompt editor re-renders on every key stroke on mobile
+HEAVY_PAGE = "/checkout"  # the payment widget delays the largest paint
 
 
 @dataclass(frozen=True)
@@ -158,9 +162,10 @@ def simulate_performance(config: WorldConfig) -> PerfData:
             lcp[mask] = rng.lognormal(np.log(LCP[name][0]), LCP[name][1], count)
             inp[mask] = rng.lognormal(np.log(INP[name][0]), INP[name][1], count)
             cls[mask] = rng.gamma(CLS[name][0], CLS[name][1], count)
-        shifting = (page == PAGES.index(CLS_SHIFTING_PAGE)) & (device == 1)
-        cls[shifting] += 0.09
-        lcp[page == PAGES.index("/checkout")] *= 1.25  # the payment widget is heavy
+        mobile = device == 1
+        cls[(page == PAGES.index(CLS_SHIFTING_PAGE)) & mobile] += 0.09
+        inp[(page == PAGES.index(SLOW_INPUT_PAGE)) & mobile] *= 1.6
+        lcp[page == PAGES.index(HEAVY_PAGE)] *= 1.35
         loads["start"].append(_epoch(day) + np.sort(rng.random(m)) * 86400.0)
         loads["page"].append(page)
         loads["device"].append(device)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from chromium import CHROMIUM
 from chromium import chromium_dom as _chromium
 
 pytestmark = pytest.mark.browser
