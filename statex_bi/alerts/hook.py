@@ -1,4 +1,4 @@
-"""The runner's post-run step: evaluate the rules, record the alerts' life cycle, notify."""
+"""The runner's post-run steps: evaluate the rules and record the alerts' life cycle, then notify."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from statex_bi import warehouse
 from statex_bi.alerts.evaluate import evaluate
-from statex_bi.alerts.lifecycle import OPENED, apply, open_alerts
+from statex_bi.alerts.lifecycle import OPENED, Event, apply, open_alerts
 from statex_bi.alerts.notify import FAILED, notify
 from statex_bi.alerts.rules import AlertConfig
 from statex_bi.periods import Period
@@ -45,6 +45,25 @@ def after_run(
     """
     if config is None:
         return {}, []
+    record, events = record_alerts(config, params=params, run_id=run_id, period=period, db=db, info=info, wait=wait)
+    return record, send_notifications(config, events, record, secrets, info, failure)
+
+
+def record_alerts(
+    config: AlertConfig,
+    *,
+    params: str,
+    run_id: str,
+    period: Period,
+    db: Path,
+    info: Callable[[str], None],
+    wait: float = 0.0,
+) -> tuple[dict[str, Any], list[Event]]:
+    """Evaluate the rules on the run's KPIs and record opened and resolved alerts (the runner's "alerts" step).
+
+    Returns:
+        The manifest's `alerts` record (without notifications yet) and the events to notify.
+    """
     with warehouse.writer(db, wait=wait) as con:
         evaluations = evaluate(con, config.rules, run_id, period)
         events = apply(con, evaluations, params=params, run_id=run_id, period=period)
@@ -53,16 +72,7 @@ def after_run(
     for name, reason in no_data.items():
         info(f"alert   {name}: no data: {reason}")
     for event in events:
-        line = f"ALERT   {event.kind} {event.severity} {event.rule} [{event.subject}]: {event.message}"
-        info(line)
-    deliveries = notify(events, config.routing, secrets)
-    errors = []
-    for delivery in deliveries:
-        if delivery.status == FAILED:
-            errors.append(f"alert notification {delivery}")
-            failure(f"ERROR   alert notification {delivery}")
-        else:
-            info(f"notify  {delivery}")
+        info(f"ALERT   {event.kind} {event.severity} {event.rule} [{event.subject}]: {event.message}")
     opened = sum(e.kind == OPENED for e in events)
     info(f"alerts: {opened} opened, {len(events) - opened} resolved, {len(still_open)} open for {params}")
     record = {
@@ -72,7 +82,34 @@ def after_run(
         "opened": [e.as_dict() for e in events if e.kind == OPENED],
         "resolved": [e.as_dict() for e in events if e.kind != OPENED],
         "open": len(still_open),
-        "notifications": [{"channel": d.channel, "status": d.status, "events": d.events, "attempts": d.attempts,
-                           "detail": d.detail} for d in deliveries],
+        "notifications": [],
     }
-    return record, errors
+    return record, events
+
+
+def send_notifications(
+    config: AlertConfig,
+    events: list[Event],
+    record: dict[str, Any],
+    secrets: dict[str, str],
+    info: Callable[[str], None],
+    failure: Callable[[str], None],
+) -> list[str]:
+    """Notify the events on the routed channels (the runner's "notify" step); fills record["notifications"].
+
+    Returns:
+        Error lines, one per failed channel (they make the run fail).
+    """
+    deliveries = notify(events, config.routing, secrets)
+    errors = []
+    for delivery in deliveries:
+        if delivery.status == FAILED:
+            errors.append(f"alert notification {delivery}")
+            failure(f"ERROR   alert notification {delivery}")
+        else:
+            info(f"notify  {delivery}")
+    record["notifications"] = [
+        {"channel": d.channel, "status": d.status, "events": d.events, "attempts": d.attempts, "detail": d.detail}
+        for d in deliveries
+    ]
+    return errors

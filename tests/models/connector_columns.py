@@ -41,7 +41,9 @@ def connector_columns() -> dict[str, dict[str, dict[str, str]]]:
         "stripe": {table: _sql(columns) for table, columns in stripe.COLUMNS.items()},
         "paypal": {table: _sql(columns) for table, columns in paypal.COLUMNS.items()},
         "coinbase": {table: _sql(columns) for table, columns in coinbase.COLUMNS.items()},
-        "sentry": {"gen_ai_spans": _sql(sentry.SPAN_COLUMNS)},
+        "sentry": {"gen_ai_spans": _sql(sentry.SPAN_COLUMNS), "route_performance": _sql(sentry.ROUTE_COLUMNS),
+                   "web_vitals": _sql(sentry.VITALS_COLUMNS), "issues": _sql(sentry.ISSUE_COLUMNS),
+                   "event_volumes": _sql(sentry.EVENT_VOLUME_COLUMNS)},
         "ai_calls": {ai_calls.TABLE: _sql(ai_calls.COLUMNS)},
         "openai": {"usage_completions": _sql(openai.USAGE_COLUMNS), "costs": _sql(openai.COSTS_COLUMNS)},
     }
