@@ -225,8 +225,8 @@ def scorecard_html(card: pd.DataFrame, reports: set[str] | None = None) -> str:
     """The scorecard as an HTML table with coloured traffic lights and links to the reports."""
     rows = [[_dot(r.light), html.escape(r.label), html.escape(r.value_text), html.escape(r.target_text),
              html.escape(r.change_text), _link(r.report, reports)] for r in card.itertuples()]
-    return _table(["", "KPI", "value", "target", "change since the previous period", "report"], rows,
-                  "Headline KPIs against params/targets.yaml")
+    return _table(["Status", "KPI", "Value", "Target", "Change since the previous period", "Report"], rows,
+                  "Headline KPIs against their targets")
 
 
 def ledger_html(ledger: pd.DataFrame, reports: set[str] | None = None) -> str:
@@ -234,8 +234,8 @@ def ledger_html(ledger: pd.DataFrame, reports: set[str] | None = None) -> str:
     rows = [[html.escape(r.claim), html.escape(r.measured_text), html.escape(r.criterion), _dot(r.verdict),
              _link(r.report, reports if not r.measured_by_run else None),
              html.escape(" · ".join(x for x in (r.metric, r.note) if x))] for r in ledger.itertuples()]
-    return _table(["claim", "measured", "holds if", "verdict", "report", "KPI and note"], rows,
-                  "The seed's claims against the data (params/claims.yaml)")
+    return _table(["Claim", "Measured", "Holds if", "Verdict", "Report", "KPI and note"], rows,
+                  "The plan's claims against the data")
 
 
 def run_reports(con: duckdb.DuckDBPyConnection, run_id: str | None) -> set[str]:
