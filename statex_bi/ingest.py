@@ -34,13 +34,14 @@ def _print_progress(message: str) -> None:
 
 @dataclass(frozen=True)
 class IngestRequest:
-    """What the user asked for: an optional inclusive date window and a full refresh flag."""
+    """What the user asked for: an optional inclusive date window, a full refresh flag, input file or folder."""
 
     start: date | None = None
     end: date | None = None
     full_refresh: bool = False
     file: Path | None = None
     progress: Callable[[str], None] = field(default=_print_progress)
+    dir: Path | None = None  # input folder, for folder sources such as billing
 
 
 @dataclass(frozen=True)
