@@ -227,13 +227,14 @@ def _aws(config: WorldConfig, rng: np.random.Generator, growth) -> dict[date, li
     return dict(by_period)
 
 
-def _eur_per_usd(fx, day: date) -> float:
-    """EUR per USD of the day's ECB rate (the last published one on weekends and holidays)."""
+def _eur_per_usd(fx, day: date) -> float | None:
+    """EUR per USD of the day's ECB rate (the last published one on weekends and holidays); None before
+    the simulation's first published rate (the EU deployment's bill starts there)."""
     for back in range(10):
         rate = fx.rates.get((day - timedelta(days=back), "USD"))
         if rate:
             return 1.0 / rate
-    raise ValueError(f"no ECB USD rate within 10 days before {day}")
+    return None
 
 
 def _azure(config: WorldConfig, rng: np.random.Generator, ai, fx) -> dict[date, list[dict]]:
@@ -256,6 +257,8 @@ def _azure(config: WorldConfig, rng: np.random.Generator, ai, fx) -> dict[date, 
         if not isinstance(price, Price):
             continue
         eur = _eur_per_usd(fx, day)
+        if eur is None:
+            continue
         name = _meter_model(model)
         meters = (("Inp", uncached, price.input_usd_per_mtok), ("cached Inp", cached, price.cached_input_usd_per_mtok),
                   ("Outp", output, price.output_usd_per_mtok))
