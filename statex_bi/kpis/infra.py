@@ -272,10 +272,13 @@ def sensitivity_egress(con: duckdb.DuckDBPyConnection, period: Period, **params:
 
 
 def sensitivity_email(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """E-mail savings of SES (pay-as-you-go and Essentials) against each rival's cheapest plan by volume.
+    """E-mail savings of SES against each rival's cheapest fitting plan as the monthly volume varies.
+
+    SES is priced pay-as-you-go and at its cheapest 2026 plan (Essentials below 10 million e-mails).
 
     Returns:
-        emails, label, ses_plan, ses_usd, comparator, comparator_usd, savings_pct, measured.
+        emails, label, ses_pricing, ses_usd, comparator (provider and plan), comparator_usd,
+        savings_pct, measured (the volume of period_end's month, projected to the whole month).
     """
     prices = catalog(**params)
     month = period.end.replace(day=1)
@@ -284,18 +287,24 @@ def sensitivity_email(con: duckdb.DuckDBPyConnection, period: Period, **params: 
     if not measured.empty:
         last = measured.iloc[-1]
         actual_volume = round(float(last["emails"]) * int(last["days_in_month"]) / int(last["days_elapsed"]))
+    ses_plans = prices.plans("ses", month)
     rows = []
     for volume in sorted({*EMAIL_VOLUMES, *([actual_volume] if actual_volume else [])}):
-        for ses in prices.plans("ses", month):
-            ses_usd = ses.monthly_usd + volume * (ses.overage_per_1000 or 0) / 1000
+        options = {"SES pay-as-you-go": cheapest_plan(prices, "ses", volume, month, only=[
+            p for p in ses_plans if p.plan == "pay-as-you-go"]),
+                   "SES cheapest 2026 plan": cheapest_plan(prices, "ses", volume, month, only=[
+            p for p in ses_plans if p.plan != "pay-as-you-go"])}
+        for ses_pricing, ses in options.items():
+            if ses is None:
+                continue
             for provider in prices.providers(month):
                 best = None if provider == "ses" else cheapest_plan(prices, provider, volume, month)
                 if best is None:
                     continue
-                rows.append({"emails": volume, "label": f"{volume:,} e-mails", "ses_plan": ses.plan,
-                             "ses_usd": ses_usd, "comparator": f"{provider.title()} {best[0].plan}",
+                rows.append({"emails": volume, "label": f"{volume:,} e-mails", "ses_pricing": ses_pricing,
+                             "ses_usd": ses[1], "comparator": f"{provider.title()} {best[0].plan}",
                              "comparator_usd": best[1],
-                             "savings_pct": 100 * (best[1] - ses_usd) / best[1] if best[1] else float("nan"),
+                             "savings_pct": 100 * (best[1] - ses[1]) / best[1] if best[1] else float("nan"),
                              "measured": volume == actual_volume})
     return pd.DataFrame(rows)
 

@@ -243,8 +243,10 @@ def plan_cost(plan: PriceRow, emails: float) -> float | None:
     return plan.monthly_usd + extra * (plan.overage_per_1000 or 0.0) / 1000
 
 
-def cheapest_plan(catalog: InfraCatalog, provider: str, emails: float, day: date) -> tuple[PriceRow, float] | None:
-    """The provider's cheapest plan that can send `emails` in the month of `day`, and its cost."""
-    priced = [(plan, cost) for plan in catalog.plans(provider, day)
-              if (cost := plan_cost(plan, emails)) is not None]
+def cheapest_plan(catalog: InfraCatalog, provider: str, emails: float, day: date,
+                  only: list[PriceRow] | None = None) -> tuple[PriceRow, float] | None:
+    """The provider's cheapest plan (among `only`, if given) that can send `emails` in the month of `day`,
+    and its cost; None when no plan can."""
+    plans = catalog.plans(provider, day) if only is None else only
+    priced = [(plan, cost) for plan in plans if (cost := plan_cost(plan, emails)) is not None]
     return min(priced, key=lambda pc: (pc[1], pc[0].row_id)) if priced else None
