@@ -7,7 +7,8 @@ arguments with objects, lists, enums and variables) and answers the two R2 datas
 `viewer { accounts(filter: {accountTag}) { ... } }`:
 
     r2OperationsAdaptiveGroups  sum { requests responseBytes responseObjectSize }
-        dimensions { date bucketName actionType actionStatus responseStatusCode storageClass }
+        dimensions { date datetime bucketName actionType actionStatus responseStatusCode storageClass }
+        (the simulation keeps operations per day: their datetime is the day's midnight)
     r2StorageAdaptiveGroups     max { payloadSize metadataSize objectCount uploadCount }
         dimensions { datetime date bucketName storageClass }
 
@@ -33,7 +34,8 @@ PATH = "/client/v4/graphql"
 MAX_LIMIT = 10_000
 DATASETS = {
     "r2OperationsAdaptiveGroups": {
-        "dimensions": ("date", "bucketName", "actionType", "actionStatus", "responseStatusCode", "storageClass"),
+        "dimensions": ("date", "datetime", "bucketName", "actionType", "actionStatus", "responseStatusCode",
+                       "storageClass"),
         "sum": ("requests", "responseBytes", "responseObjectSize"),
     },
     "r2StorageAdaptiveGroups": {
@@ -99,7 +101,8 @@ def serve(infra: InfraData, today: date, retention_days: int | None = None) -> S
 
 
 def _operation_rows(infra: InfraData) -> list[dict]:
-    return [{"date": day.isoformat(), "bucketName": bucket, "actionType": action, "actionStatus": status,
+    # The simulation keeps operations per day: their `datetime` is the day's midnight.
+    return [{"date": day.isoformat(), "datetime": f"{day.isoformat()}T00:00:00Z", "bucketName": bucket, "actionType": action, "actionStatus": status,
              "responseStatusCode": code, "storageClass": klass, "requests": values[0], "responseBytes": values[1],
              "responseObjectSize": values[2]}
             for (day, bucket, action, status, code, klass), values in sorted(infra.r2_operations.items())]
