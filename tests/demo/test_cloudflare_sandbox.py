@@ -30,7 +30,7 @@ def _shape(value):
 def server():
     usage = InfraData({}, {}, {
         (DAY, "lib", "GetObject", "success", 200, "Standard"): [426, 3758375321, 3758375321],
-        (DAY, "lib", "GetObject", "userError", 404, "Standard"): [4, 0, 0],
+        (DAY, "lib", "GetObject", "success", 304, "Standard"): [4, 0, 0],
     }, [(datetime(2026, 9, 27, 6, 50), "lib", "Standard", 162880512114, 1839241, 26139, 0),
         (datetime(2026, 9, 27, 1, 10), "lib", "Standard", 162880000000, 1839000, 26130, 0)])
     with api.serve(usage, DAY) as sandbox:
@@ -49,7 +49,7 @@ def test_the_documented_query_gets_the_documented_shape(server):
                                             "e": "2026-09-27T23:59:59Z"})
     assert _shape(body) == _shape(EXAMPLE["response"])
     account = body["data"]["viewer"]["accounts"][0]
-    # Grouped by the dimensions asked for: the 404s fold into the same (date, bucket, action) group...
+    # Grouped by the dimensions asked for: the 304s fold into the same (date, bucket, action) group...
     assert [g["sum"]["requests"] for g in account["ops"]] == [430]
     # ...and storage samples newest first, as orderBy asks.
     assert [g["dimensions"]["datetime"] for g in account["st"]] == ["2026-09-27T06:50:00Z", "2026-09-27T01:10:00Z"]
@@ -62,10 +62,9 @@ def test_errors_are_graphql_errors(server):
     other = _post(server, query, {"a": "0" * 32, "s": "2026-09-27T00:00:00Z", "e": "2026-09-28T00:00:00Z"})
     assert other["errors"][0]["message"] == "not authorized for that account"
     assert other["errors"][0]["path"] == ["viewer", "accounts", "0"]
-    unknown = _post(server, "{viewer{accounts(filter:{accountTag:\"%s\"}){r2OperationsAdaptiveGroups(limit:5)"
-                            "{sum{bytes}}}}}" % api.R2_ACCOUNT, {})
+    account = f'accounts(filter:{{accountTag:"{api.R2_ACCOUNT}"}})'
+    unknown = _post(server, "{viewer{" + account + "{r2OperationsAdaptiveGroups(limit:5){sum{bytes}}}}}", {})
     assert "unknown field" in unknown["errors"][0]["message"]
-    over = _post(server, "{viewer{accounts(filter:{accountTag:\"%s\"}){r2StorageAdaptiveGroups(limit:20000)"
-                         "{max{payloadSize}}}}}" % api.R2_ACCOUNT, {})
+    over = _post(server, "{viewer{" + account + "{r2StorageAdaptiveGroups(limit:20000){max{payloadSize}}}}}", {})
     assert "limit must be less than or equal to 10000" in over["errors"][0]["message"]
     assert set(over["errors"][0]) == {"message", "path", "extensions"}

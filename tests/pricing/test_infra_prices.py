@@ -92,6 +92,7 @@ def test_every_row_is_dated_and_sourced_and_the_rules_are_stated(prices):
 
 def test_a_malformed_row_names_file_and_row(tmp_path):
     path = tmp_path / "catalog.yaml"
-    path.write_text("rules: []\nrows:\n  - {id: x, item: r2.standard.storage, usd: 0.015, effective_from: 2024-01-01}\n")
+    path.write_text("rules: []\nrows:\n  - {id: x, item: r2.standard.storage, usd: 0.015, "
+                    "effective_from: 2024-01-01}\n")
     with pytest.raises(PricingError, match=r"catalog.yaml: row 1 \(x\): missing \['retrieved_at', 'source'\]"):
         load_infra_catalog(path)

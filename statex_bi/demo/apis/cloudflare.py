@@ -102,7 +102,8 @@ def serve(infra: InfraData, today: date, retention_days: int | None = None) -> S
 
 def _operation_rows(infra: InfraData) -> list[dict]:
     # The simulation keeps operations per day: their `datetime` is the day's midnight.
-    return [{"date": day.isoformat(), "datetime": f"{day.isoformat()}T00:00:00Z", "bucketName": bucket, "actionType": action, "actionStatus": status,
+    return [{"date": day.isoformat(), "datetime": f"{day.isoformat()}T00:00:00Z", "bucketName": bucket,
+             "actionType": action, "actionStatus": status,
              "responseStatusCode": code, "storageClass": klass, "requests": values[0], "responseBytes": values[1],
              "responseObjectSize": values[2]}
             for (day, bucket, action, status, code, klass), values in sorted(infra.r2_operations.items())]
