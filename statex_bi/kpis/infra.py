@@ -266,7 +266,8 @@ def sensitivity_egress(con: duckdb.DuckDBPyConnection, period: Period, **params:
                              int(part["class_b"].sum()), egress)
         s3_usd = s3_cost(total, prices)["usd"].sum()
         rows.append({"egress_share": share, "label": f"egress {share:.0%} of stored data", "egress_gb": egress / 1e9,
-                     "r2_usd": r2_usd, "s3_usd": s3_usd, "savings_pct": 100 * (s3_usd - r2_usd) / s3_usd,
+                     "r2_usd": r2_usd, "s3_usd": s3_usd,
+                     "savings_pct": 100 * (s3_usd - r2_usd) / s3_usd if s3_usd else float("nan"),
                      "measured": share == round(actual_share, 3)})
     return pd.DataFrame(rows)
 
