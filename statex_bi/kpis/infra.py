@@ -265,21 +265,22 @@ def sensitivity_egress(con: duckdb.DuckDBPyConnection, period: Period, **params:
         total = StorageMonth(month, "all", int(stored_bytes * days), days, int(part["class_a"].sum()),
                              int(part["class_b"].sum()), egress)
         s3_usd = s3_cost(total, prices)["usd"].sum()
-        rows.append({"egress_share": share, "label": f"egress {share:.0%} of stored data", "egress_gb": egress / 1e9,
+        measured = share == round(actual_share, 3)
+        rows.append({"egress_share": share, "egress_gb": egress / 1e9,
+                     "label": f"egress {share:.0%} of stored data" + (" (measured)" if measured else ""),
                      "r2_usd": r2_usd, "s3_usd": s3_usd,
                      "savings_pct": 100 * (s3_usd - r2_usd) / s3_usd if s3_usd else float("nan"),
-                     "measured": share == round(actual_share, 3)})
+                     "measured": measured})
     return pd.DataFrame(rows)
 
 
 def sensitivity_email(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """E-mail savings of SES against each rival's cheapest fitting plan as the monthly volume varies.
-
-    SES is priced pay-as-you-go and at its cheapest 2026 plan (Essentials below 10 million e-mails).
+    """SES against each rival's cheapest fitting plan as the monthly e-mail volume varies.
 
     Returns:
-        emails, label, ses_pricing, ses_usd, comparator (provider and plan), comparator_usd,
-        savings_pct, measured (the volume of period_end's month, projected to the whole month).
+        One row per volume: emails, label, ses_payg_usd (pay-as-you-go), ses_plan_usd (cheapest 2026
+        plan), `<provider>_usd` per rival (NaN when no plan fits), cheapest_rival, savings_pct (SES
+        pay-as-you-go against the cheapest rival), measured (period_end's month, projected to the month).
     """
     prices = catalog(**params)
     month = period.end.replace(day=1)
@@ -289,24 +290,25 @@ def sensitivity_email(con: duckdb.DuckDBPyConnection, period: Period, **params: 
         last = measured.iloc[-1]
         actual_volume = round(float(last["emails"]) * int(last["days_in_month"]) / int(last["days_elapsed"]))
     ses_plans = prices.plans("ses", month)
+    rivals = [p for p in prices.providers(month) if p != "ses"]
     rows = []
     for volume in sorted({*EMAIL_VOLUMES, *([actual_volume] if actual_volume else [])}):
-        options = {"SES pay-as-you-go": cheapest_plan(prices, "ses", volume, month, only=[
-            p for p in ses_plans if p.plan == "pay-as-you-go"]),
-                   "SES cheapest 2026 plan": cheapest_plan(prices, "ses", volume, month, only=[
-            p for p in ses_plans if p.plan != "pay-as-you-go"])}
-        for ses_pricing, ses in options.items():
-            if ses is None:
-                continue
-            for provider in prices.providers(month):
-                best = None if provider == "ses" else cheapest_plan(prices, provider, volume, month)
-                if best is None:
-                    continue
-                rows.append({"emails": volume, "label": f"{volume:,} e-mails", "ses_pricing": ses_pricing,
-                             "ses_usd": ses[1], "comparator": f"{provider.title()} {best[0].plan}",
-                             "comparator_usd": best[1],
-                             "savings_pct": 100 * (best[1] - ses[1]) / best[1] if best[1] else float("nan"),
-                             "measured": volume == actual_volume})
+        payg = cheapest_plan(prices, "ses", volume, month, only=[p for p in ses_plans if p.plan == "pay-as-you-go"])
+        plan = cheapest_plan(prices, "ses", volume, month, only=[p for p in ses_plans if p.plan != "pay-as-you-go"])
+        row: dict[str, Any] = {"emails": volume, "label": f"{volume:,} e-mails" + (" (measured)" if volume ==
+                                                                                 actual_volume else ""),
+                               "ses_payg_usd": payg[1] if payg else float("nan"),
+                               "ses_plan_usd": plan[1] if plan else float("nan")}
+        best = None
+        for provider in rivals:
+            fit = cheapest_plan(prices, provider, volume, month)
+            row[f"{provider}_usd"] = fit[1] if fit else float("nan")
+            if fit and (best is None or fit[1] < best[1]):
+                best = (f"{provider.title()} {fit[0].plan}", fit[1])
+        row["cheapest_rival"] = best[0] if best else None
+        row["savings_pct"] = 100 * (best[1] - row["ses_payg_usd"]) / best[1] if best and best[1] else float("nan")
+        row["measured"] = volume == actual_volume
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
