@@ -31,6 +31,9 @@ def data_notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) ->
         notes.append("Sentry spans are not loaded: AI calls come from the JSONL import only.")
     if not sources["openai"]:
         notes.append("The OpenAI bill is not loaded (`statex-bi ingest openai`): the billing reconciliation is empty.")
+    if not warehouse.table_exists(con, "raw_billing", "charges"):
+        notes.append("Azure's bill is not loaded (`statex-bi ingest billing --dir PATH` with its FOCUS export): the "
+                     "Azure reconciliation is empty.")
     missing = unpriced_calls(con, period, **params)
     if not missing.empty:
         models = ", ".join(f"{r.provider}/{r.model}" for r in missing.itertuples())
@@ -114,10 +117,12 @@ def publish_metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: An
         emit("ai.generation_success_rate", row["generation_success_rate"], "fraction", tier=tier,
              prototypes=int(row["prototypes"]))
         emit("ai.latency_p95_ms", row["latency_p95_ms"], "ms", tier=tier, calls=int(row["calls"]))
-    gap = billing_reconciliation(con, period, **params)
-    total = gap[gap["scope"] == "period"]
-    if len(total):
-        row = total.iloc[0]
-        emit("ai.billing_gap_pct", row["billing_gap_pct"], "percent", source="openai", provider="openai",
-             billed_usd=row["billed_usd"], priced_usd=row["priced_usd"], unpriced_calls=int(row["unpriced_calls"]))
+    # OpenAI's bill from its Costs API; Azure's from the FOCUS export (`billing`), in USD at the ECB rate.
+    for provider, source in (("openai", "openai"), ("azure", "billing")):
+        gap = billing_reconciliation(con, period, provider=provider, **params)
+        total = gap[gap["scope"] == "period"]
+        if len(total):
+            row = total.iloc[0]
+            emit("ai.billing_gap_pct", row["billing_gap_pct"], "percent", source=source, provider=provider,
+                 billed_usd=row["billed_usd"], priced_usd=row["priced_usd"], unpriced_calls=int(row["unpriced_calls"]))
     return pd.DataFrame(records)
