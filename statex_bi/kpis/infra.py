@@ -347,10 +347,10 @@ def azure_ai_bill(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFram
 def notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[str]:
     """What the reader must know about the data: missing sources, unconverted rows, partial months."""
     out = []
-    if not _has(con, _FOCUS_MART):
+    if not _has(con, ("raw_billing", "charges")):
         out.append("No FOCUS billing export is loaded (`statex-bi ingest billing --dir PATH`): AWS and Azure costs "
                    "and the e-mail comparison are empty.")
-    if not _has(con, _R2_MART):
+    if not _has(con, ("raw_cloudflare", "r2_storage")):
         out.append("Cloudflare R2 usage is not loaded (`statex-bi ingest cloudflare`): the storage comparison is "
                    "empty.")
     actual = actual_costs(con, period, **params)
