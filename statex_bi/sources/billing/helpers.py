@@ -88,15 +88,16 @@ def _open_text(path: Path) -> io.TextIOBase:
     return path.open(encoding="utf-8-sig", newline="")
 
 
-def column_map(header: list[str]) -> dict[str, str]:
-    """raw_billing.charges column -> the file's column that fills it (names matched case-insensitively)."""
+def column_map(header: list[str]) -> dict[str, list[str]]:
+    """raw_billing.charges column -> the file's columns that fill it, in order of preference (names matched
+    case-insensitively); a row takes the first of them that holds a value (a 1.3 file may carry both
+    ServiceProviderName and ProviderName, an export both SkuMeter and an empty x_UsageType)."""
     lower = {name.lower(): name for name in header}
     found = {}
     for column, names in settings.COLUMN_NAMES.items():
-        for name in names:
-            if name.lower() in lower:
-                found[column] = lower[name.lower()]
-                break
+        present = [lower[name.lower()] for name in names if name.lower() in lower]
+        if present:
+            found[column] = present
     return found
 
 
@@ -108,12 +109,12 @@ def focus_version(header: list[str]) -> str:
     return "1.0-1.2"
 
 
-def missing_columns(columns: Mapping[str, str]) -> list[str]:
+def missing_columns(columns: Mapping[str, list[str]]) -> list[str]:
     """The required FOCUS columns a file lacks, by their FOCUS names."""
     return [" or ".join(settings.COLUMN_NAMES[c]) for c in settings.REQUIRED_COLUMNS if c not in columns]
 
 
-def parse_row(record: Mapping[str, Any], columns: Mapping[str, str], endpoint: str, record_id: str) -> dict:
+def parse_row(record: Mapping[str, Any], columns: Mapping[str, list[str]], endpoint: str, record_id: str) -> dict:
     """One FOCUS record as a raw_billing.charges row (without the file columns).
 
     Decimals stay Decimal (never float); datetimes become naive UTC; enumerations take the spec's
@@ -125,10 +126,15 @@ def parse_row(record: Mapping[str, Any], columns: Mapping[str, str], endpoint: s
     """
     row: dict[str, Any] = {}
     for column in settings.COLUMN_NAMES:
-        name = columns.get(column)
-        value = record.get(name) if name is not None else None
-        if isinstance(value, str):
-            value = value.strip() or None
+        names = columns.get(column, [])
+        name, value = (names[0] if names else None), None
+        for candidate in names:
+            value = record.get(candidate)
+            if isinstance(value, str):
+                value = value.strip() or None
+            if value is not None:
+                name = candidate
+                break
         if value is None:
             if column in settings.NOT_NULL:
                 raise RecordError(settings.SOURCE, endpoint, record_id, name or column, "required value is missing")
@@ -139,7 +145,7 @@ def parse_row(record: Mapping[str, Any], columns: Mapping[str, str], endpoint: s
         except ValueError as exc:
             raise RecordError(settings.SOURCE, endpoint, record_id, name, str(exc)) from None
     if row["charge_period_end"] < row["charge_period_start"]:
-        raise RecordError(settings.SOURCE, endpoint, record_id, columns["charge_period_end"],
+        raise RecordError(settings.SOURCE, endpoint, record_id, columns["charge_period_end"][0],
                           "ChargePeriodEnd is before ChargePeriodStart")
     return row
 

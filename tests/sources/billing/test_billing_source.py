@@ -128,3 +128,16 @@ def test_billing_needs_a_folder(tmp_path):
         billing.build(IngestRequest())
     with pytest.raises(ConfigError, match="not a folder"):
         billing.build(IngestRequest(dir=tmp_path / "missing"))
+
+
+def test_a_row_takes_the_first_alternative_column_that_holds_a_value(tmp_path, db_file):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "both.csv").write_text(
+        "BilledCost,BillingCurrency,ChargeCategory,ChargePeriodStart,ChargePeriodEnd,ServiceName,"
+        "ServiceProviderName,ProviderName,SkuMeter,x_UsageType\n"
+        "0.2,USD,Usage,2026-11-01,2026-11-02,Amazon Simple Email Service,,AWS,,USE1-Recipients\n"
+        "0.1,USD,Usage,2026-11-01,2026-11-02,Amazon Simple Email Service,Amazon Web Services,AWS,Recipients,\n")
+    _load(db_file, folder)
+    assert _rows(db_file, "SELECT provider, sku_meter FROM raw_billing.charges ORDER BY source_line") == [
+        ("AWS", "USE1-Recipients"), ("Amazon Web Services", "Recipients")]
