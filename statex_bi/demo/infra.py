@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from statex_bi.demo.world import WorldConfig
+from statex_bi.demo.ai import SNAPSHOTS
+from statex_bi.demo.entities import WorldConfig
+from statex_bi.pricing import Price, load_catalog
 
 AWS_ACCOUNT = "417305626941"
 AZURE_ACCOUNT = "/providers/Microsoft.Billing/billingAccounts/8a3c6c51-statex"
@@ -238,9 +240,6 @@ def _eur_per_usd(fx, day: date) -> float | None:
 
 
 def _azure(config: WorldConfig, rng: np.random.Generator, ai, fx) -> dict[date, list[dict]]:
-    from statex_bi.demo.ai import SNAPSHOTS
-    from statex_bi.pricing import load_catalog
-    from statex_bi.pricing.catalog import Price
 
     catalog = load_catalog()
     tokens: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0, 0])
