@@ -1,4 +1,4 @@
-"""The AI cost report's words and published numbers: data notes, the headline, the KPIs it publishes.
+"""The AI cost report's words and published numbers: `notes`, `headline` and `metrics` (statex_bi.publish).
 
 The numbers come from statex_bi.kpis.ai_costs (definitions in its docstring and docs/metrics.md).
 """
@@ -10,16 +10,17 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from statex_bi import publish, warehouse
+from statex_bi import warehouse
 from statex_bi.kpis.ai_costs import TIERS, billing_reconciliation, summary, tier_performance, unpriced_calls, usd
 from statex_bi.periods import Period
+from statex_bi.publish import Metric
 
 
-def data_notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[str]:
+def notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[str]:
     """What the reader must know about the data behind the report: missing sources, unpriced calls.
 
     Returns:
-        Sentences for `report.notice`, most important first; empty when there is nothing to say.
+        Sentences for `display.notice`, most important first; empty when there is nothing to say.
     """
     notes = []
     sources = {name: warehouse.table_exists(con, f"raw_{name}", table) for name, table in
@@ -79,24 +80,20 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> s
     return text + "."
 
 
-def publish_metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """Publish the report's KPIs through statex_bi.publish.metric (names in docs/metrics.md).
+def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[Metric]:
+    """The KPIs the report publishes (docs/metrics.md), for `publish.publish`.
 
-    Undefined values (a ratio without prototypes, a gap without a bill) are not published.
-
-    Returns:
-        The published records, one per row.
+    Undefined values (a ratio without prototypes, a gap without a bill) carry a reason instead.
     """
-    records = []
+    records: list[Metric] = []
 
     def emit(name: str, value: float, unit: str, metric_type: str = "GAUGE", source: str = "sentry/ai-calls",
-             **tags: Any) -> None:
-        if value is None or pd.isna(value):
-            return
-        # Money tags rounded for readability; an undefined tag (NaN) is published as null.
-        clean = {k: (None if pd.isna(v) else round(v, 6)) if isinstance(v, float) else v for k, v in tags.items()}
-        records.append(publish.metric(name, float(value), unit=unit, metric_type=metric_type, tags=clean,
-                                      source=source))
+             why: str = "undefined for the period (nothing to divide by)", **tags: Any) -> None:
+        defined = value is not None and not pd.isna(value)
+        # An undefined tag (NaN) is published as null.
+        clean = {k: (None if pd.isna(v) else v) if isinstance(v, float) else v for k, v in tags.items()}
+        records.append(Metric(name, float(value) if defined else None, unit, source, clean, metric_type,
+                              "" if defined else why))
 
     numbers = summary(con, period, **params).iloc[0]
     unpriced = int(numbers["unpriced_calls"])
@@ -118,11 +115,14 @@ def publish_metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: An
              prototypes=int(row["prototypes"]))
         emit("ai.latency_p95_ms", row["latency_p95_ms"], "ms", tier=tier, calls=int(row["calls"]))
     # OpenAI's bill from its Costs API; Azure's from the FOCUS export (`billing`), in USD at the ECB rate.
-    for provider, source in (("openai", "openai"), ("azure", "billing")):
+    for provider, source, name in (("openai", "openai", "OpenAI"), ("azure", "billing", "Azure")):
         gap = billing_reconciliation(con, period, provider=provider, **params)
         total = gap[gap["scope"] == "period"]
         if len(total):
             row = total.iloc[0]
             emit("ai.billing_gap_pct", row["billing_gap_pct"], "percent", source=source, provider=provider,
                  billed_usd=row["billed_usd"], priced_usd=row["priced_usd"], unpriced_calls=int(row["unpriced_calls"]))
-    return pd.DataFrame(records)
+        else:
+            emit("ai.billing_gap_pct", None, "percent", source=source, why=f"no {name} bill is loaded for the period",
+                 provider=provider)
+    return records

@@ -380,36 +380,28 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> s
             f"elsewhere: {total['savings_pct']:.0f}% saved ({', '.join(parts)}); the seed claimed 57%.")
 
 
-def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[dict[str, Any]]:
+def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[publish.Metric]:
     """The published KPIs (docs/metrics.md): infra.cost.actual, infra.cost.counterfactual, infra.savings_pct.
 
     Returns:
-        Records {name, value, unit, metric_type, tags, source}; undefined values are left out.
+        publish.Metric records for `publish.publish`; an undefined savings ratio carries its reason.
     """
     records = []
     window = {"window_start": _window(period)[0].isoformat(), "window_end": period.end.isoformat()}
+    source = "billing/cloudflare"
     actual = actual_costs(con, period, **params)
     if not actual.empty:
         for service, cost in [("all", actual["cost_usd"].sum()), *actual.groupby("service")["cost_usd"].sum().items()]:
-            records.append({"name": "infra.cost.actual", "value": float(cost), "unit": "USD", "metric_type": "GAUGE",
-                            "tags": {"service": service, **window}, "source": "billing/cloudflare"})
+            records.append(publish.Metric("infra.cost.actual", float(cost), "USD", source,
+                                          {"service": service, **window}, "GAUGE", ""))
     lines = counterfactuals(con, period, **params)
     for (service, comparator), part in lines.groupby(["service", "comparator"]):
-        records.append({"name": "infra.cost.counterfactual", "value": float(part["counterfactual_usd"].sum()),
-                        "unit": "USD", "metric_type": "GAUGE", "tags": {"service": service, "comparator": comparator,
-                                                                         **window}, "source": "billing/cloudflare"})
+        records.append(publish.Metric("infra.cost.counterfactual", float(part["counterfactual_usd"].sum()), "USD",
+                                      source, {"service": service, "comparator": comparator, **window}, "GAUGE", ""))
     for row in savings(con, period, **params).itertuples():
-        if pd.notna(row.savings_pct):
-            records.append({"name": "infra.savings_pct", "value": float(row.savings_pct), "unit": "percent",
-                            "metric_type": "GAUGE", "tags": {"service": row.service, "comparator": row.comparator,
-                                                             "seed_claim_pct": SEED_CLAIMS[row.service], **window},
-                            "source": "billing/cloudflare"})
+        defined = pd.notna(row.savings_pct)
+        records.append(publish.Metric("infra.savings_pct", float(row.savings_pct) if defined else None, "percent",
+                                      source, {"service": row.service, "comparator": row.comparator,
+                                               "seed_claim_pct": SEED_CLAIMS[row.service], **window}, "GAUGE",
+                                      "" if defined else "no counterfactual cost in the window"))
     return records
-
-
-def publish_metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """Publish `metrics()` through statex_bi.publish.metric; the records as a frame."""
-    return pd.DataFrame([publish.metric(r["name"], r["value"], unit=r["unit"], metric_type=r["metric_type"],
-                                        tags=r["tags"], source=r["source"]) for r in metrics(con, period, **params)])
-
-

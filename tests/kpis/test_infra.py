@@ -155,7 +155,7 @@ def test_email_counterfactuals_and_the_overall_savings(con):
     assert savings.loc["all", "savings_pct"] == pytest.approx(100 * (s3 + mailgun - r2 - ses) / (s3 + mailgun))
     others = infra.services_without_comparator(con, NOV)
     assert set(others["service_name"]) == {"Amazon Elastic Compute Cloud", "Azure AI Services"}
-    published = {(m["name"], m["tags"]["service"]): m["value"] for m in infra.metrics(con, NOV)}
+    published = {(m.name, m.tags["service"]): m.value for m in infra.metrics(con, NOV)}
     assert published[("infra.savings_pct", "all")] == pytest.approx(savings.loc["all", "savings_pct"])
 
 
