@@ -9,6 +9,7 @@ the others produce. Modules:
     fx       ECB euro reference rates, business days only (fx.py)
     ai       AI calls per prototype across the Ollama / OpenAI / Azure tiers (ai.py)
     infra    AWS and Azure FOCUS bills, Cloudflare R2 usage (infra.py)
+    perf     the web app's requests per route, page loads with Web Vitals, errors and issues (perf.py)
 
 The configuration and the entities modules share (WorldConfig, Customer, PrototypeRequest) live in
 entities.py, which the simulators import; this module imports the simulators, never the reverse.
@@ -24,6 +25,7 @@ from statex_bi.demo.fx import simulate_fx
 from statex_bi.demo.growth import simulate_growth
 from statex_bi.demo.infra import simulate_infra
 from statex_bi.demo.payments import simulate_payments
+from statex_bi.demo.perf import simulate_performance
 
 __all__ = ["Customer", "PrototypeRequest", "World", "WorldConfig"]
 
@@ -51,3 +53,7 @@ class World:
     @cached_property
     def infra(self):
         return simulate_infra(self.config, self.growth, self.ai, self.fx)
+
+    @cached_property
+    def perf(self):
+        return simulate_performance(self.config)

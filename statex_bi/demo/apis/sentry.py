@@ -26,10 +26,12 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
+from statex_bi.demo import perf as perf_simulation
 from statex_bi.demo.ai import AiData
+from statex_bi.demo.apis import sentry_perf
 from statex_bi.demo.sandbox import Request, Response, Sandbox
 
 TOKEN = "sntryu_sandbox_statex_token"
@@ -58,8 +60,8 @@ TERM = re.compile(r'^(?P<neg>!?)(?P<key>[\w.\[\], ]+?):(?P<value>.*)$')
 
 
 def build(world) -> Sandbox:
-    """The Sentry sandbox serving the world's spans (not started)."""
-    return serve(world.ai)
+    """The Sentry sandbox serving the world's spans, issues and event volumes (not started)."""
+    return serve(world.ai, world.perf)
 
 
 def environment(url: str) -> dict[str, str]:
@@ -151,16 +153,20 @@ def _auth(request: Request) -> Response | None:
     return None
 
 
-def serve(ai: AiData) -> Sandbox:
+def serve(ai: AiData, perf: perf_simulation.PerfData | None = None) -> Sandbox:
     """A Sentry sandbox over the spans of `ai` (not started).
 
     Args:
         ai: the simulated AI data; its calls and other spans are the spans dataset.
+        perf: the simulated app's requests, page loads, issues and event volumes (statex_bi.demo.perf):
+            aggregate span queries, issues and stats_v2 (statex_bi.demo.apis.sentry_perf). None serves
+            an organization that has none of them.
 
     Returns:
         The sandbox; start it with `with sandbox:` or `sandbox.start()`.
     """
     rows = span_rows(ai)
+    perf = perf or perf_simulation.no_performance(date.today())
     sandbox = Sandbox("sentry", auth=_auth, error_body=_error_body, headers=_RateCounter().headers)
     # Paging re-sends the same query with another cursor: filter and sort once per query.
     selections: dict[tuple, list[dict]] = {}
@@ -168,6 +174,13 @@ def serve(ai: AiData) -> Sandbox:
 
     def select(request: Request) -> list[dict]:
         key = tuple(sorted((k, tuple(v)) for k, v in request.query.items() if k not in ("cursor", "per_page")))
+        if sentry_perf.is_aggregate_query(request.query.get("field", [])):
+            if request.arg("dataset") != "spans":
+                raise _BadRequest("dataset: the sandbox serves dataset=spans only")
+            try:
+                return sentry_perf.aggregate(request, perf, _window(request))
+            except sentry_perf.BadRequest as exc:
+                raise _BadRequest(str(exc)) from None
         if request.arg("statsPeriod") or not request.arg("start"):
             return _select(request, rows)  # relative to now: not cacheable
         with lock:
@@ -186,7 +199,15 @@ def serve(ai: AiData) -> Sandbox:
         except _BadRequest as exc:
             return Response(400, {"detail": str(exc)})
 
+    sentry_perf.register(sandbox, perf, ORG, _link_header, _perf_window, _error_body)
     return sandbox
+
+
+def _perf_window(request: Request) -> tuple[datetime, datetime]:
+    try:
+        return _window(request)
+    except _BadRequest as exc:
+        raise sentry_perf.BadRequest(str(exc)) from None
 
 
 class _BadRequest(Exception):
@@ -237,7 +258,8 @@ def _events(request: Request, select: Callable[[Request], list[dict]]) -> Respon
         "data": [{name: _value(row, name) for name in fields} for row in page],
         "meta": {
             "fields": {name: _field_type(name) for name in fields},
-            "units": {name: "millisecond" if _field_type(name) == "duration" else None for name in fields},
+            "units": {name: sentry_perf.field_unit(name) if sentry_perf.AGGREGATE.match(name)
+                      else "millisecond" if _field_type(name) == "duration" else None for name in fields},
             "isMetricsData": False, "isMetricsExtractedData": False, "tips": {},
             "datasetReason": "unchanged", "dataset": "spans", "dataScanned": "full",
         },
@@ -299,6 +321,8 @@ def _link_header(request: Request, offset: int, per_page: int, has_more: bool) -
 
 
 def _field_type(name: str) -> str:
+    if sentry_perf.AGGREGATE.match(name):
+        return sentry_perf.field_type(name)
     typed = TYPED_TAG.match(name)
     if typed:
         return typed["type"]

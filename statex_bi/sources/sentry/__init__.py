@@ -17,7 +17,8 @@ A span that does not parse goes to raw_sentry.quarantine (endpoint `events?datas
 span id, field = the Sentry field name) in the same load.
 
 Environment: SENTRY_AUTH_TOKEN (org:read), SENTRY_ORG (organization slug), SENTRY_BASE_URL (default
-https://sentry.io). More Sentry resources (issues, stats, performance) plug into `RESOURCES`.
+https://sentry.io). The web and API performance resources (issues, event volumes, route performance,
+Web Vitals) are in `performance.py`; every resource is listed in `RESOURCES`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 from statex_bi.exceptions import RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.common import quarantined
-from statex_bi.sources.sentry import helpers, settings
+from statex_bi.sources.sentry import helpers, performance, settings
 
 
 def build(request: IngestRequest):
@@ -112,6 +113,6 @@ def _iso_utc(moment: datetime) -> str:
 
 
 # Each entry builds one resource of the source from (client, config, request).
-RESOURCES = (gen_ai_spans,)
+RESOURCES = (gen_ai_spans, *performance.RESOURCES)
 
 SPEC = SourceSpec(name="sentry", build=build, watermark_sql="SELECT max(started_at) FROM raw_sentry.gen_ai_spans")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -98,15 +99,14 @@ def raise_for_status(response: Response, *args: Any, **kwargs: Any) -> None:
     response.raise_for_status()
 
 
-def paginate(client: RESTClient, path: str, params: Mapping[str, Any], endpoint: str) -> Iterator[list[dict]]:
-    """Every page of `path`, following Link headers.
+HOOKS = {"response": [wait_for_rate_limit_reset, raise_for_status]}
 
-    Raises:
-        SourceError: a request failed for good (after retries), naming the endpoint and the status.
-    """
-    hooks = {"response": [wait_for_rate_limit_reset, raise_for_status]}
+
+@contextmanager
+def _source_errors(endpoint: str) -> Iterator[None]:
+    """A request that failed for good (after retries) becomes a SourceError naming the endpoint and status."""
     try:
-        yield from client.paginate(path, params=dict(params), hooks=hooks)
+        yield
     except HTTPError as exc:
         response = exc.response
         hint = " (check $SENTRY_AUTH_TOKEN and $SENTRY_ORG)" if response.status_code in (401, 403, 404) else ""
@@ -114,6 +114,26 @@ def paginate(client: RESTClient, path: str, params: Mapping[str, Any], endpoint:
                           f"HTTP {response.status_code}{hint}: {response.text[:300]}") from exc
     except (RequestException, ValueError) as exc:  # ValueError: a body that is not JSON
         raise SourceError(settings.SOURCE, endpoint, f"{type(exc).__name__}: {exc}") from exc
+
+
+def paginate(client: RESTClient, path: str, params: Mapping[str, Any], endpoint: str,
+             data_selector: str = "data") -> Iterator[list[dict]]:
+    """Every page of `path`, following Link headers.
+
+    Args:
+        data_selector: where the records are in a page: `data` for the events endpoint, `$` for an array.
+
+    Raises:
+        SourceError: a request failed for good (after retries), naming the endpoint and the status.
+    """
+    with _source_errors(endpoint):
+        yield from client.paginate(path, params=dict(params), hooks=HOOKS, data_selector=data_selector)
+
+
+def get_json(client: RESTClient, path: str, params: Mapping[str, Any], endpoint: str) -> Any:
+    """One GET's JSON body, with the same retries and errors as `paginate`."""
+    with _source_errors(endpoint):
+        return client.get(path, params=dict(params), hooks=HOOKS).json()
 
 
 def parse_span(raw: Mapping[str, Any], fields: Mapping[str, str], source: str, endpoint: str,

@@ -41,6 +41,80 @@ SPAN_FIELDS: dict[str, str] = {
 }
 SORT_FIELD = "precise.start_ts"
 
+# --- Web and API performance (performance.py) ---
+ISSUES_PATH = "/api/0/organizations/{org}/issues/"
+ISSUE_PATH = "/api/0/organizations/{org}/issues/{issue_id}/"
+STATS_PATH = "/api/0/organizations/{org}/stats_v2/"
+TIMESERIES_PATH = "/api/0/organizations/{org}/events-timeseries/"
+TOP_GROUPS = 10  # events-timeseries returns at most 10 groups (topEvents), by count
+ISSUES_ENDPOINT = "issues"
+ISSUE_ENDPOINT = "issues/{id}"
+STATS_ENDPOINT = "stats_v2"
+ROUTES_ENDPOINT = "events?dataset=spans&query=span.op:http.server"
+VITALS_ENDPOINT = "events?dataset=spans&query=span.op:pageload|ui.interaction.click"
+DAILY_ENDPOINT = "events-timeseries?dataset=spans"
+RETENTION_DAYS = 90  # Sentry keeps spans 30-90 days by plan; older windows come back empty
+ALL = "(all)"  # the route / page / device of a row aggregated over all of them
+# Activity types that resolve an issue (sentry/types/activity.py, lowercased enum names).
+RESOLVE_ACTIVITIES = ("set_resolved", "set_resolved_in_release", "set_resolved_in_commit",
+                      "set_resolved_in_pull_request", "set_resolved_by_age")
+ROUTE_QUERY = "span.op:http.server"
+ROUTE_FIELD = "transaction"  # the span's segment name: the Fastify route, e.g. "GET /api/prototypes/:id"
+ROUTE_AGGREGATES = {
+    "requests": "count()",
+    "p50_ms": "p50(span.duration)",
+    "p95_ms": "p95(span.duration)",
+    "failure_rate": "failure_rate()",
+}
+DEFAULT_DEVICE_ATTRIBUTE = "device.type"  # $SENTRY_DEVICE_ATTRIBUTE: the app's mobile|desktop span attribute
+# metric -> (span op, measurement, "good" threshold: web.dev, LCP/INP in ms)
+VITALS = {
+    "lcp": ("pageload", "measurements.lcp", 2500),
+    "cls": ("pageload", "measurements.cls", 0.1),
+    "inp": ("ui.interaction.click", "measurements.inp", 200),
+}
+ROUTE_COLUMNS: dict[str, dict] = {
+    "grain": {"data_type": "text"},
+    "period_start": {"data_type": "date"},
+    "period_end": {"data_type": "date"},
+    "route": {"data_type": "text"},
+    "requests": {"data_type": "bigint"},
+    "p50_ms": {"data_type": "double"},
+    "p95_ms": {"data_type": "double"},
+    "failure_rate": {"data_type": "double"},
+}
+VITALS_COLUMNS: dict[str, dict] = {
+    "grain": {"data_type": "text"},
+    "period_start": {"data_type": "date"},
+    "period_end": {"data_type": "date"},
+    "page": {"data_type": "text"},
+    "device": {"data_type": "text"},
+    "metric": {"data_type": "text"},
+    "p75": {"data_type": "double"},
+    "samples": {"data_type": "bigint"},
+    "good_samples": {"data_type": "bigint"},
+}
+ISSUE_COLUMNS: dict[str, dict] = {
+    "issue_id": {"data_type": "text"},
+    "short_id": {"data_type": "text"},
+    "title": {"data_type": "text"},
+    "level": {"data_type": "text"},
+    "status": {"data_type": "text"},
+    "first_seen": {"data_type": "timestamp", "timezone": False},
+    "last_seen": {"data_type": "timestamp", "timezone": False},
+    "event_count": {"data_type": "bigint"},
+    "user_count": {"data_type": "bigint"},
+    "project": {"data_type": "text"},
+    "resolved_at": {"data_type": "timestamp", "timezone": False},
+    "resolved_by": {"data_type": "text"},
+}
+EVENT_VOLUME_COLUMNS: dict[str, dict] = {
+    "day": {"data_type": "date"},
+    "category": {"data_type": "text"},
+    "outcome": {"data_type": "text"},
+    "quantity": {"data_type": "bigint"},
+}
+
 TOKEN_COLUMNS = ("input_tokens", "cached_input_tokens", "output_tokens")
 # dlt column hints: the types of the contract, so that columns exist even when a load has only nulls.
 SPAN_COLUMNS: dict[str, dict] = {

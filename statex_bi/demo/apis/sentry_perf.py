@@ -1,0 +1,367 @@
+"""Sentry's performance endpoints over the simulated app (`statex_bi.demo.perf`), on the Sentry sandbox.
+
+What it speaks (docs.sentry.io/api; ../shared api-wire-formats section 1, trimmed into tests/specs/sentry):
+- `GET /api/0/organizations/{org}/events/?dataset=spans` with aggregate fields: the selected plain
+  fields group the rows (`transaction`, `span.op`, `project`, and the device attribute `device.type`);
+  aggregates are `count()`, `p50|p75|p90|p95|p99(<field>)`, `avg(<field>)`, `failure_rate()`
+  (a fraction), `epm()` (per minute of the query window) and `count_if(<field>,<condition>,<value>)`
+  with conditions `less`, `lessOrEquals`, `greater`, `greaterOrEquals`, `equals`. Aggregates are over
+  `http.server` spans (field `span.duration`), `pageload` spans (`measurements.lcp`, `measurements.cls`)
+  and `ui.interaction.click` spans (`measurements.inp`), chosen by the query `span.op:<op>`;
+  `transaction:<name>` filters further. Percentiles are numpy's (linear interpolation).
+- `GET /api/0/organizations/{org}/events-timeseries/?dataset=spans`: one `yAxis` aggregate in buckets of
+  `interval` seconds over `start`/`end`, per top group (`groupBy` repeatable, `topEvents` 1-10, by
+  count); `{"timeSeries":[{"values":[{"timestamp": ms, "value", "incomplete"}], "yAxis", "groupBy":
+  [{"key","value"}], "meta"}], "meta"}`; an empty bucket's value is 0.
+- `GET /api/0/organizations/{org}/issues/`: an array, Link-paged (`limit` <= 100), `query` empty for
+  every status or `is:resolved` / `is:unresolved`; `start`/`end` keep issues seen in the window;
+  `count` is a string, `userCount` an int. `GET .../issues/{id}/` adds `activity[]`.
+- `GET /api/0/organizations/{org}/stats_v2/`: `field=sum(quantity)`, `groupBy` category / outcome,
+  `interval=1d`, `start`/`end`; `{"start","end","intervals","groups":[{"by","totals","series"}]}`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from statex_bi.demo.perf import DEVICES, PAGES, Issue, PerfData
+from statex_bi.demo.sandbox import Request, Response, Sandbox
+
+AGGREGATE = re.compile(r"^(?P<fn>[a-z_0-9]+)\((?P<args>[^)]*)\)$")
+CONDITIONS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    "less": np.less, "lessOrEquals": np.less_equal, "greater": np.greater,
+    "greaterOrEquals": np.greater_equal, "equals": np.equal,
+}
+PERCENTILES = {"p50": 50, "p75": 75, "p90": 90, "p95": 95, "p99": 99}
+DEVICE_FIELD = "device.type"
+MAX_LIMIT = 100
+
+
+class BadRequest(Exception):
+    pass
+
+
+def is_aggregate_query(fields: list[str]) -> bool:
+    return any(AGGREGATE.match(name) for name in fields)
+
+
+@dataclass(frozen=True)
+class _Spans:
+    """The spans of one op as column arrays: group fields as integer codes into `labels`."""
+
+    columns: dict[str, np.ndarray]
+    labels: dict[str, tuple[str, ...]]
+
+
+def _spans(perf: PerfData, op: str) -> _Spans:
+    if op == "http.server":
+        r = perf.requests
+        return _Spans({"start": r.start, "transaction": r.route, "span.duration": r.duration_ms,
+                       "_failed": r.failed, "project": np.zeros(len(r.start), dtype=np.int64)},
+                      {"transaction": perf.routes, "project": ("statex-api",)})
+    p = perf.page_loads
+    columns = {"start": p.start, "transaction": p.page, DEVICE_FIELD: p.device,
+               "_failed": np.zeros(len(p.start), dtype=bool), "project": np.zeros(len(p.start), dtype=np.int64)}
+    labels = {"transaction": PAGES, DEVICE_FIELD: DEVICES, "project": ("statex-web",)}
+    if op == "pageload":
+        return _Spans({**columns, "measurements.lcp": p.lcp_ms, "measurements.cls": p.cls}, labels)
+    if op == "ui.interaction.click":
+        return _Spans({**columns, "measurements.inp": p.inp_ms}, labels)
+    raise BadRequest(f"the sandbox aggregates span.op http.server, pageload or ui.interaction.click, not {op!r}")
+
+
+def _grouped(request: Request, perf: PerfData, window: tuple[datetime, datetime], groups: list[str]):
+    """(spans, selected span indices, group code per selected span, code -> group labels) of a query."""
+    terms = dict(_terms(request.arg("query", "") or ""))
+    if "span.op" not in terms:
+        raise BadRequest("the sandbox needs span.op:<op> in an aggregate query")
+    spans = _spans(perf, terms.pop("span.op"))
+    columns = spans.columns
+    start, end = (moment.timestamp() for moment in window)
+    # Span starts are sorted: the window is a slice.
+    first, stop = np.searchsorted(columns["start"], [start, end], side="left")
+    selected = np.arange(first, stop)
+    for key, value in terms.items():
+        if key not in spans.labels or value not in spans.labels[key]:
+            raise BadRequest(f"unsupported filter {key}:{value}")
+        selected = selected[columns[key][selected] == spans.labels[key].index(value)]
+    for name in groups:
+        if name not in spans.labels:
+            raise BadRequest(f"Unknown field: {name}")
+    codes = np.zeros(len(selected), dtype=np.int64)
+    for name in groups:
+        codes = codes * len(spans.labels[name]) + columns[name][selected]
+
+    def labels(code: int) -> dict[str, str]:
+        key, rest = {}, int(code)
+        for name in reversed(groups):
+            rest, index = divmod(rest, len(spans.labels[name]))
+            key[name] = spans.labels[name][index]
+        return {name: key[name] for name in groups}
+
+    return spans, selected, codes, labels
+
+
+def aggregate(request: Request, perf: PerfData, window: tuple[datetime, datetime]) -> list[dict]:
+    """The rows of an aggregate events query, sorted as asked (every page of it)."""
+    fields = request.query["field"]
+    groups = [name for name in fields if not AGGREGATE.match(name)]
+    spans, selected, codes, labels = _grouped(request, perf, window, groups)
+    minutes = (window[1] - window[0]).total_seconds() / 60.0
+    rows = []
+    for code in np.unique(codes):
+        chosen = selected[codes == code]
+        row = labels(code)
+        for name in fields:
+            if AGGREGATE.match(name):
+                row[name] = _aggregate(name, spans.columns, chosen, minutes)
+        rows.append(row)
+    for key in reversed(request.query.get("sort", [])):
+        name = key.lstrip("-")
+        if name not in fields:
+            raise BadRequest("Cannot sort by a field that is not selected.")
+        rows.sort(key=lambda row, n=name: row[n], reverse=key.startswith("-"))
+    return rows
+
+
+def timeseries(request: Request, perf: PerfData, window: tuple[datetime, datetime]) -> dict:
+    """An `events-timeseries` body: one series per top group (by count), buckets of `interval` seconds."""
+    if request.arg("dataset") != "spans":
+        raise BadRequest("dataset: the sandbox serves dataset=spans only")
+    axis = request.arg("yAxis", "count()")
+    if not AGGREGATE.match(axis):
+        raise BadRequest(f"yAxis {axis!r} is not a function")
+    interval = int(request.arg("interval", "3600"))
+    groups = request.query.get("groupBy", [])
+    top = int(request.arg("topEvents", "0") or 0)
+    if groups and not 1 <= top <= 10:
+        raise BadRequest("topEvents must be between 1 and 10 with groupBy")
+    spans, selected, codes, labels = _grouped(request, perf, window, groups)
+    start, end = (moment.timestamp() for moment in window)
+    buckets = int(np.ceil((end - start) / interval))
+    bucket = ((spans.columns["start"][selected] - start) // interval).astype(np.int64)
+    unique, counts = np.unique(codes, return_counts=True)
+    chosen_codes = unique[np.argsort(-counts, kind="stable")][: top or 1]
+    now = datetime.now(UTC).timestamp()
+    series = []
+    for order, code in enumerate(chosen_codes):
+        in_group = codes == code
+        values = []
+        for index in range(buckets):
+            chosen = selected[in_group & (bucket == index)]
+            value = _aggregate(axis, spans.columns, chosen, interval / 60.0) if len(chosen) else 0
+            moment = start + index * interval
+            values.append({"timestamp": moment * 1000, "value": value, "incomplete": moment + interval > now})
+        series.append({
+            "values": values, "yAxis": axis,
+            "groupBy": [{"key": name, "value": value} for name, value in labels(code).items()],
+            "meta": {"valueType": field_type(axis), "valueUnit": field_unit(axis), "interval": interval,
+                     "order": order, "isOther": False},
+        })
+    return {"timeSeries": series, "meta": {"dataset": "spans", "start": start * 1000, "end": end * 1000}}
+
+
+def _aggregate(name: str, spans: dict[str, np.ndarray], chosen: np.ndarray, minutes: float):
+    match = AGGREGATE.match(name)
+    fn, args = match["fn"], [a.strip() for a in match["args"].split(",")] if match["args"] else []
+    if fn == "count":
+        return int(len(chosen))
+    if fn == "failure_rate":
+        return float(spans["_failed"][chosen].mean())
+    if fn == "epm":
+        return float(len(chosen) / minutes)
+    column = args[0] if args else "span.duration"
+    if column not in spans:
+        raise BadRequest(f"Unknown field: {column}")
+    values = spans[column][chosen]
+    if fn in PERCENTILES:
+        return float(np.percentile(values, PERCENTILES[fn]))
+    if fn == "avg":
+        return float(values.mean())
+    if fn == "count_if" and len(args) == 3 and args[1] in CONDITIONS:
+        return int(CONDITIONS[args[1]](values, float(args[2])).sum())
+    raise BadRequest(f"{name} is not a valid function")
+
+
+def field_type(name: str) -> str:
+    match = AGGREGATE.match(name)
+    if not match:
+        return "string"
+    fn, args = match["fn"], match["args"]
+    if fn in ("count", "count_if"):
+        return "integer"
+    if fn == "failure_rate":
+        return "percentage"
+    if fn == "epm":
+        return "rate"
+    return "number" if "cls" in args else "duration"
+
+
+def field_unit(name: str) -> str | None:
+    kind = field_type(name)
+    return {"duration": "millisecond", "rate": "1/minute"}.get(kind)
+
+
+def _terms(query: str) -> list[tuple[str, str]]:
+    terms = []
+    for token in query.split():
+        key, sep, value = token.partition(":")
+        if not sep or token.startswith("!"):
+            raise BadRequest(f"the sandbox supports key:value terms in aggregate queries, not {token!r}")
+        terms.append((key, value.strip('"')))
+    return terms
+
+
+def register(sandbox: Sandbox, perf: PerfData, org: str, link_header: Callable, window: Callable,
+             error_body: Callable[[int], dict]) -> None:
+    """Add the issues and stats_v2 routes to the Sentry sandbox."""
+    issues = sorted(perf.issues, key=lambda issue: issue.last_seen, reverse=True)
+    by_id = {issue.issue_id: issue for issue in issues}
+
+    @sandbox.route("GET", r"/api/0/organizations/(?P<org>[^/]+)/issues/")
+    def list_issues(request: Request) -> Response:
+        if request.match["org"] != org:
+            return Response(404, error_body(404))
+        try:
+            start, end = window(request)
+            limit = int(request.arg("limit", str(MAX_LIMIT)))
+        except (BadRequest, ValueError) as exc:
+            return Response(400, {"detail": str(exc)})
+        if not 1 <= limit <= MAX_LIMIT:
+            return Response(400, {"detail": f"limit must be between 1 and {MAX_LIMIT}"})
+        query = (request.arg("query", "is:unresolved") or "").strip()
+        wanted = {"": None, "is:unresolved": "unresolved", "is:resolved": "resolved"}
+        if query not in wanted:
+            return Response(400, {"detail": f"the sandbox understands an empty query or is:(un)resolved: {query!r}"})
+        naive = (start.replace(tzinfo=None), end.replace(tzinfo=None))
+        selected = [i for i in issues if i.last_seen >= naive[0] and i.first_seen < naive[1]
+                    and (wanted[query] is None or i.status == wanted[query])]
+        offset = _offset(request.arg("cursor"))
+        page = selected[offset: offset + limit]
+        links = link_header(request, offset, limit, len(selected) > offset + limit)
+        return Response(200, [issue_json(issue) for issue in page], {"Link": links})
+
+    @sandbox.route("GET", r"/api/0/organizations/(?P<org>[^/]+)/issues/(?P<issue>\d+)/")
+    def issue_detail(request: Request) -> Response:
+        issue = by_id.get(request.match["issue"])
+        if request.match["org"] != org or issue is None:
+            return Response(404, error_body(404))
+        return Response(200, issue_detail_json(issue))
+
+    @sandbox.route("GET", r"/api/0/organizations/(?P<org>[^/]+)/events-timeseries/")
+    def events_timeseries(request: Request) -> Response:
+        if request.match["org"] != org:
+            return Response(404, error_body(404))
+        try:
+            return Response(200, timeseries(request, perf, window(request)))
+        except (BadRequest, ValueError) as exc:
+            return Response(400, {"detail": str(exc)})
+
+    @sandbox.route("GET", r"/api/0/organizations/(?P<org>[^/]+)/stats_v2/")
+    def stats(request: Request) -> Response:
+        if request.match["org"] != org:
+            return Response(404, error_body(404))
+        try:
+            return Response(200, stats_body(request, perf, window(request)))
+        except BadRequest as exc:
+            return Response(400, {"detail": str(exc)})
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    match = re.fullmatch(r"(\d+):(\d+):([01])", cursor)
+    if not match:
+        raise BadRequest("Invalid cursor parameter.")
+    return int(match[2])
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _common(issue: Issue) -> dict:
+    """The fields the issue list and the issue details share (every field the spec requires)."""
+    return {
+        "id": issue.issue_id, "shortId": issue.short_id, "title": issue.title, "culprit": issue.culprit,
+        "level": issue.level, "status": issue.status,
+        "substatus": None if issue.status == "resolved" else "archived_forever" if issue.status == "ignored"
+        else "ongoing",
+        "statusDetails": {}, "firstSeen": _iso(issue.first_seen), "lastSeen": _iso(issue.last_seen),
+        "count": str(issue.count), "userCount": issue.user_count, "isUnhandled": issue.level in ("error", "fatal"),
+        "platform": "node", "issueCategory": "error", "issueType": "error", "type": "error",
+        "metadata": {"type": issue.title.split(":")[0], "value": issue.title.partition(": ")[2]},
+        "logger": None, "annotations": [], "assignedTo": None, "hasSeen": False, "isBookmarked": False,
+        "isPublic": False, "isSubscribed": False, "numComments": 0, "shareId": None, "subscriptionDetails": None,
+        "priority": "high" if issue.level in ("error", "fatal") else "medium", "priorityLockedAt": None,
+        "seerAutofixLastTriggered": None, "seerExplorerAutofixLastTriggered": None, "seerFixabilityScore": None,
+        "permalink": f"https://statex.sentry.io/issues/{issue.issue_id}/",
+        "project": {"id": "4508112", "name": "statex-api", "slug": "statex-api", "platform": "node"},
+    }
+
+
+def issue_json(issue: Issue) -> dict:
+    """An item of the issue list."""
+    first_seen = _iso(issue.first_seen)
+    return {
+        **_common(issue),
+        "derivedData": {"blocker": "", "progress": "", "status": "", "viewCount": 0, "hasOpenFixPr": False,
+                        "isAssigned": False, "hasRootCause": False, "lastCompletedAutofixStep": "",
+                        "lastProgressedAt": None},
+        "filtered": None, "inbox": {"reason": 0, "reason_details": None, "date_added": first_seen},
+        "owners": {"type": "ownershipRule", "owner": "team:statex-backend", "date_added": first_seen},
+        "integrationIssues": [], "sentryAppIssues": [], "latestEventHasAttachments": False,
+        "lifetime": {"count": str(issue.count), "userCount": issue.user_count, "firstSeen": first_seen,
+                     "lastSeen": _iso(issue.last_seen)},
+        "matchingEventEnvironment": None, "matchingEventId": None, "sessionCount": 0, "stats": {"24h": []},
+    }
+
+
+def issue_detail_json(issue: Issue) -> dict:
+    """The issue details, with the activity that tells when it was resolved."""
+    return {**_common(issue), "activity": _activity(issue), "participants": [], "seenBy": [],
+            "userReportCount": 0}
+
+
+def _activity(issue: Issue) -> list[dict]:
+    entries = [{"id": f"{issue.issue_id}1", "type": "first_seen", "dateCreated": _iso(issue.first_seen),
+                "user": None, "data": {}}]
+    if issue.resolved_at is not None:
+        entries.append({"id": f"{issue.issue_id}2", "type": issue.resolution, "dateCreated": _iso(issue.resolved_at),
+                        "user": {"id": "1", "name": "Statex on-call"}, "data": {}})
+    return list(reversed(entries))  # newest first, as Sentry lists them
+
+
+def stats_body(request: Request, perf: PerfData, window: tuple[datetime, datetime]) -> dict:
+    if request.arg("field") != "sum(quantity)":
+        raise BadRequest("field must be sum(quantity) in the sandbox")
+    if request.arg("interval", "1h") != "1d":
+        raise BadRequest("the sandbox serves interval=1d only")
+    group_by = request.query.get("groupBy", [])
+    if not group_by or any(g not in ("category", "outcome") for g in group_by):
+        raise BadRequest("groupBy must be category and/or outcome")
+    first = window[0].replace(hour=0, minute=0, second=0, microsecond=0)
+    intervals = []
+    while first < window[1]:
+        intervals.append(first)
+        first += timedelta(days=1)
+    days = {moment.date(): index for index, moment in enumerate(intervals)}
+    groups: dict[tuple, list[int]] = {}
+    for day, category, outcome, quantity in perf.event_volumes:
+        if day not in days:
+            continue
+        key = tuple(("category", category) if g == "category" else ("outcome", outcome) for g in group_by)
+        series = groups.setdefault(key, [0] * len(intervals))
+        series[days[day]] += quantity
+    return {
+        "start": _iso(intervals[0].replace(tzinfo=None)) if intervals else _iso(window[0].replace(tzinfo=None)),
+        "end": _iso(window[1].astimezone(UTC).replace(tzinfo=None)),
+        "intervals": [moment.strftime("%Y-%m-%dT%H:%M:%SZ") for moment in intervals],
+        "groups": [{"by": dict(key), "totals": {"sum(quantity)": sum(series)}, "series": {"sum(quantity)": series}}
+                   for key, series in sorted(groups.items())],
+    }

@@ -1,0 +1,21 @@
+-- API performance per route and period: requests, failures, Sentry's p50/p95 and requests per minute.
+with routes as (
+    select * from {{ ref('stg_sentry__route_performance') }}
+),
+
+measured as (
+    select
+        grain,
+        period_start,
+        period_end,
+        route,
+        requests,
+        failed_requests,
+        failure_rate as error_rate,
+        requests / ({{ dbt.datediff('period_start', 'period_end', 'day') }} * 1440.0) as throughput_rpm,
+        p50_ms,
+        p95_ms
+    from routes
+)
+
+select * from measured
