@@ -12,9 +12,12 @@ Importing this module registers and enables:
     bundled Vega, offline, ranking it above the JavaScript entry. JupyterLab knows Vega-Lite mimetypes
     up to v5 only; Altair 6 specs draw with its Vega-Lite 5.6 (checked in JupyterLab 4.6: vega-embed
     only logs a version warning).
+  * `image/svg+xml`: the chart drawn once by vl-convert, for viewers that run no script.
   * `text/plain`: a placeholder for plain consoles.
 
-Tooltips work in both places (vega-embed's default tooltip handler).
+Tooltips work in both places (vega-embed's default tooltip handler). A notebook exported from the lab
+with plain `jupyter nbconvert --to html` has no Vega bundle: there the script shows the static SVG
+it carries instead, so every chart still shows, offline.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ THEME_NAME = "statex"
 RENDERER_NAME = "statex"
 LAB_MIMETYPE = "application/vnd.vegalite.v5+json"
 JS_MIMETYPE = "application/javascript"
+SVG_MIMETYPE = "image/svg+xml"
 
 # The fonts a reader's machine already has; a report must never fetch a web font.
 FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Liberation Sans", sans-serif'
@@ -117,8 +121,9 @@ _EMBED_JS = """(function () {
   host.appendChild(chart);
   function draw() {
     if (typeof window.vegaEmbed !== "function") {
-      chart.textContent = "This chart needs the Vega bundle that statex-bi puts in each exported report.";
-      console.error("statex-bi: vegaEmbed is not loaded; chart " + chart.id + " not drawn");
+      // A page without the Vega bundle (plain nbconvert): the chart as drawn in the kernel, not interactive.
+      chart.innerHTML = %(static_svg)s;
+      console.warn("statex-bi: vegaEmbed is not loaded; chart " + chart.id + " shows its static picture");
       return;
     }
     window.vegaEmbed(chart, %(spec)s, %(options)s).catch(function (error) {
@@ -131,13 +136,19 @@ _EMBED_JS = """(function () {
 })();"""
 
 
-def embed_script(spec: dict[str, Any], chart_id: str, embed_options: dict[str, Any] | None = None) -> str:
+def embed_script(
+    spec: dict[str, Any],
+    chart_id: str,
+    embed_options: dict[str, Any] | None = None,
+    static_svg: str | None = None,
+) -> str:
     """The JavaScript that draws one chart into a new `<div id=chart_id>` with vegaEmbed.
 
     Args:
         spec: the Vega-Lite spec (`chart.to_dict()`).
         chart_id: a page-unique id for the chart's div.
         embed_options: vega-embed options merged over EMBED_OPTIONS.
+        static_svg: what the div shows on a page without the Vega bundle (default: a short note).
 
     Returns:
         The script body (no `<script>` tag; nbconvert wraps it).
@@ -147,11 +158,30 @@ def embed_script(spec: dict[str, Any], chart_id: str, embed_options: dict[str, A
         "chart_id": json.dumps(chart_id),
         "spec": _script_safe_json(spec),
         "options": _script_safe_json(options),
+        "static_svg": _script_safe_json(static_svg if static_svg is not None else _NO_BUNDLE_NOTE),
     }
 
 
+_NO_BUNDLE_NOTE = '<p class="statex-note">This chart needs the Vega bundle of a statex-bi report page.</p>'
+
+
+def _vegalite_version() -> str | None:
+    """The Vega-Lite version Altair writes, when vl-convert ships it (None: vl-convert's newest)."""
+    import vl_convert
+
+    wanted = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+    return wanted if wanted in vl_convert.get_vegalite_versions() else None
+
+
+def static_svg(spec: dict[str, Any]) -> str:
+    """The chart as one SVG document, drawn by vl-convert (no browser, no network)."""
+    import vl_convert
+
+    return vl_convert.vegalite_to_svg(spec, vl_version=_vegalite_version())
+
+
 def statex_renderer(spec: dict[str, Any], **metadata: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Altair renderer: vegaEmbed script for exported HTML, Vega-Lite JSON for JupyterLab.
+    """Altair renderer: vegaEmbed script for exported HTML, Vega-Lite JSON for JupyterLab, a static SVG.
 
     Args:
         spec: the chart's Vega-Lite spec.
@@ -162,9 +192,11 @@ def statex_renderer(spec: dict[str, Any], **metadata: Any) -> tuple[dict[str, An
     """
     embed_options = {**EMBED_OPTIONS, **metadata.get("embed_options", {})}
     chart_id = f"statex-chart-{uuid.uuid4().hex}"
+    svg = static_svg(spec)
     bundle = {
-        JS_MIMETYPE: embed_script(spec, chart_id, metadata.get("embed_options")),
+        JS_MIMETYPE: embed_script(spec, chart_id, metadata.get("embed_options"), svg),
         LAB_MIMETYPE: spec,
+        SVG_MIMETYPE: svg,
         "text/plain": "<statex-bi chart: shown in JupyterLab and in exported reports>",
     }
     return bundle, {LAB_MIMETYPE: {"embed_options": embed_options}}
@@ -185,9 +217,7 @@ def javascript_bundle() -> str:
     """
     import vl_convert
 
-    wanted = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
-    version = wanted if wanted in vl_convert.get_vegalite_versions() else None
-    source = vl_convert.javascript_bundle(vl_version=version)
+    source = vl_convert.javascript_bundle(vl_version=_vegalite_version())
     # An inline script ends at the first '</script'; inside JS strings '<\/' means the same text.
     return source.replace("</script", "<\\/script")
 

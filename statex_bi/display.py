@@ -13,13 +13,14 @@ import html
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from statex_bi import warehouse
-from statex_bi.config import db_path
+from statex_bi.config import db_path, load_dotenv_file
 from statex_bi.periods import Period, parse_date
 from statex_bi.tables import CSS, Column, Kpi, kpis_html, table_html
 
@@ -69,11 +70,12 @@ TOC_MARKER = "data-statex-toc"
 
 
 def open_warehouse(*, missing_ok: bool = False) -> duckdb.DuckDBPyConnection:
-    """The warehouse, read-only: notebooks never write.
+    """The warehouse, read-only: notebooks never write. Reads the project's `.env` first (JupyterLab kernels).
 
     Args:
-        missing_ok: when no warehouse file exists yet, return an empty in-memory database instead of
-            raising, so a report (the data-health one) can say that nothing is loaded.
+        missing_ok: when no warehouse file exists yet, show a warning naming the path that was looked
+            for and return an empty in-memory database, so the report still renders and says that
+            nothing is loaded.
 
     Returns:
         A DuckDB connection.
@@ -81,9 +83,20 @@ def open_warehouse(*, missing_ok: bool = False) -> duckdb.DuckDBPyConnection:
     Raises:
         WarehouseError: the file does not exist (and not `missing_ok`) or cannot be opened.
     """
-    if missing_ok and not db_path().exists():
+    load_dotenv_file()
+    path = db_path()
+    if missing_ok and not path.exists():
+        notice(missing_warehouse_text(path), warning=True)
         return duckdb.connect(":memory:")
-    return warehouse.connect(read_only=True)
+    return warehouse.connect(path, read_only=True)
+
+
+def missing_warehouse_text(path: Path) -> str:
+    """What a report says when the warehouse file it looked for does not exist."""
+    return (
+        f"No warehouse at `{path}`, so this report shows no data. Load one with `statex-bi demo` or "
+        "`statex-bi ingest SOURCE`, or point `STATEX_BI_DB` (environment or `.env`) at an existing warehouse file."
+    )
 
 
 def period(period_start: str, period_end: str) -> Period:
@@ -160,10 +173,28 @@ def header_html(
 <h1>{html.escape(title)}{badge}</h1>
 <p class="statex-meta"><strong>{report_period.start:%a %d %b %Y} – {report_period.end:%a %d %b %Y}</strong>
 ({report_period.days} days) &nbsp;·&nbsp; generated {generated:%Y-%m-%d %H:%M} UTC</p>
+{failed_loads_html(con, marks)}
 <div class="statex-grid">
 <div><h2>Newest data per source</h2>{marks_block}</div>
 <details class="statex-how"><summary>Run parameters</summary>{params_block}</details>
 </div></div>"""
+
+
+def failed_loads_html(con: duckdb.DuckDBPyConnection, marks: dict[str, str | None]) -> str:
+    """A warning box naming each source whose last load failed (ops.source_loads), or '' when none did."""
+    failed = warehouse.failed_last_loads(con)
+    if not failed:
+        return ""
+    items = "".join(
+        f"<li><strong>{html.escape(source)}</strong>: last load failed {html.escape(finished)} UTC "
+        f"({html.escape(error[:300])}); its data ends at {html.escape(_watermark_text(marks.get(source)))}.</li>"
+        for source, finished, error in failed
+    )
+    return (
+        '<div class="statex-notice statex-warning statex-failed-loads"><p><strong>Data may be incomplete:</strong> '
+        f"the latest load of {len(failed)} source(s) failed, so this report shows their earlier data.</p>"
+        f"<ul>{items}</ul></div>"
+    )
 
 
 def header(title: str, report_period: Period, params: dict[str, Any], con: duckdb.DuckDBPyConnection) -> None:
@@ -175,7 +206,21 @@ def header(title: str, report_period: Period, params: dict[str, Any], con: duckd
         params: the notebook's parameters (period_start/end are shown as the period instead), collapsed.
         con: the warehouse, for the watermarks; an empty one shows "No source is loaded yet".
     """
-    _display_html(header_html(title, report_period, params, con, datetime.now(UTC)))
+    _display_html(inline_styles(header_html(title, report_period, params, con, datetime.now(UTC))))
+
+
+def inline_styles(markup: str) -> str:
+    """`markup` with STYLE's rules also written into each element's `style` attribute.
+
+    JupyterLab drops `<style>` elements from the outputs of an untrusted notebook (one opened from
+    outputs/ or received by mail) but keeps inline styles; the header then keeps its look. The
+    `<style>` block stays too, for the rules no attribute can hold (print media).
+    """
+    import css_inline
+
+    css = STYLE.removeprefix("<style>").removesuffix("</style>")
+    inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=True, keep_at_rules=True)
+    return inliner.inline_fragment(markup, css)
 
 
 def show(*objects: Any) -> None:

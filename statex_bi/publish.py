@@ -22,7 +22,7 @@ from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from statex_bi.exceptions import ParamsError
+from statex_bi.exceptions import ParamsError, SidecarError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -159,8 +159,54 @@ def _plain(tags: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a double
+        return False
+
+
+def _check(record: Any) -> str | None:
+    """What is wrong with one sidecar record, or None when it can be loaded as it is."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    name = record.get("metric_name")
+    if not isinstance(name, str) or not name.strip():
+        return f"metric_name {name!r} is not a non-empty string"
+    value = record.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+        return f"metric {name!r}: value {value!r} is not a finite number"
+    if record.get("metric_type") not in METRIC_TYPES:
+        return f"metric {name!r}: metric_type {record.get('metric_type')!r} is not one of {', '.join(METRIC_TYPES)}"
+    for key in ("unit", "source"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            return f"metric {name!r}: {key} {record[key]!r} is not a string"
+    if record.get("tags") is not None and not isinstance(record["tags"], dict):
+        return f"metric {name!r}: tags {record['tags']!r} is not a JSON object"
+    return None
+
+
 def read_sidecar(path: Path) -> list[dict[str, Any]]:
-    """The records a notebook published (empty when it published none)."""
+    """The records a notebook published (empty when it published none), each checked as `metric` checks it.
+
+    The file is written by code running in the notebook, which may bypass `metric`; nothing it holds
+    reaches the warehouse unchecked.
+
+    Raises:
+        SidecarError: a line is not JSON, or not a record `metric` would write (names file, line, field).
+    """
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise SidecarError(path.name, number, f"not JSON ({exc})") from None
+        problem = _check(record)
+        if problem:
+            raise SidecarError(path.name, number, problem)
+        records.append(record)
+    return records
