@@ -164,8 +164,11 @@ def kpis() -> dict[str, KpiDef]:
     return {kpi.name: kpi for report in reports() for kpi in report.kpis}
 
 
-def check(metrics: Iterable[tuple[str, str]]) -> dict[str, KpiDef]:
-    """The registry entry of each (name, unit); raises before anything is published if one is unknown or mis-united.
+def check(metrics: Iterable[tuple[str, str | None]]) -> dict[str, KpiDef]:
+    """The registry; raises before anything is published if a metric is unknown or in another unit.
+
+    Args:
+        metrics: (name, unit) of each metric a report is about to publish.
 
     Raises:
         ParamsError: naming the metric and the registry.
@@ -178,7 +181,7 @@ def check(metrics: Iterable[tuple[str, str]]) -> dict[str, KpiDef]:
                               "add it there and regenerate docs/metrics.md (python -m statex_bi.kpis.registry)")
         if not kpi.accepts_unit(unit):
             raise ParamsError(f"KPI {name!r}: unit {unit!r} differs from the registry's {kpi.unit!r}")
-    return {name: kpi for name, kpi in known.items()}
+    return known
 
 
 def _cell(text: str) -> str:
