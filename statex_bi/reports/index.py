@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from statex_bi.reports import manifest as manifests
+from statex_bi.reports.lineage import model_links
 from statex_bi.reports.secrets import redact
 
 INDEX_NAME = "index.html"
@@ -40,23 +41,25 @@ def _status(value: str) -> str:
     return f'<span class="status {html.escape(value)}">{html.escape(label)}</span>'
 
 
-def _report_row(run_id: str, stem: str, entry: dict[str, Any]) -> str:
+def _report_row(run_id: str, stem: str, entry: dict[str, Any], lineage: bool) -> str:
     title = html.escape(str(entry.get("title") or stem))
     page = entry.get("html")
     name = f'<a href="{quote(run_id)}/{quote(page)}">{title}</a>' if page else f"{title} <em>(no page)</em>"
     seconds = entry.get("duration_s")
     duration = f"{seconds:.0f} s" if isinstance(seconds, (int, float)) else ""
     error = (entry.get("error") or {}).get("message") or ""
+    models = model_links(run_id, stem) if lineage else ""
     return (
         f"<tr><td>{name}</td><td>{_status(str(entry.get('status', 'failed')))}</td>"
-        f'<td>{duration}</td><td class="note">{html.escape(error)}</td></tr>'
+        f'<td>{duration}</td><td class="note">{html.escape(error)}</td><td class="note">{models}</td></tr>'
     )
 
 
 def _run_section(run: dict[str, Any]) -> str:
     run_id = str(run["run_id"])
     period = run.get("period") or {}
-    rows = "".join(_report_row(run_id, stem, entry) for stem, entry in run.get("notebooks", {}).items())
+    lineage = run.get("lineage")
+    rows = "".join(_report_row(run_id, stem, entry, bool(lineage)) for stem, entry in run.get("notebooks", {}).items())
     leaks = "".join(
         f'<p class="leak">Secret leak: the value of ${html.escape(str(leak.get("variable")))} appeared in '
         f'{html.escape(str(leak.get("file")))}; the file was {html.escape(str(leak.get("action", "deleted")))}.</p>'
@@ -69,9 +72,10 @@ def _run_section(run: dict[str, Any]) -> str:
 {html.escape(str(period.get("end", "?")))} {_status(str(run.get("status", "failed")))}</h2>
 <p class="meta">run <a href="{quote(run_id)}/manifest.json">{html.escape(run_id)}</a> · started \
 {html.escape(str(run.get("started_at", "?")))} · version {html.escape(str(run.get("package_version", "?")))}\
-{f" · git {html.escape(sha[:12])}" if sha else ""}</p>
+{f" · git {html.escape(sha[:12])}" if sha else ""}\
+{f' · <a href="{quote(run_id)}/{quote(lineage)}">models and lineage (dbt docs)</a>' if lineage else ""}</p>
 {leaks}{errors}
-<table><tr><th>Report</th><th>Status</th><th>Duration</th><th>Note</th></tr>
+<table><tr><th>Report</th><th>Status</th><th>Duration</th><th>Note</th><th>Models</th></tr>
 {rows}</table>
 </section>"""
 

@@ -39,7 +39,7 @@ import nbformat
 
 from statex_bi import __version__, warehouse
 from statex_bi.config import db_path, outputs_dir, secret_env_values
-from statex_bi.exceptions import ParamsError, WarehouseError
+from statex_bi.exceptions import ParamsError, StatexError, WarehouseError
 from statex_bi.periods import Period
 from statex_bi.publish import SIDECAR_ENV, read_sidecar
 from statex_bi.reports import execute, pool
@@ -246,6 +246,23 @@ def _withhold_leaks(context: RunContext) -> list[dict[str, Any]]:
     return records
 
 
+def _publish_lineage(db: Path, run_dir: Path, console: Console, errors: list[str]) -> str | None:
+    """Publish the dbt docs site of the last build under the run (lineage/index.html); its relative path."""
+    from statex_bi.models import project
+    from statex_bi.reports.lineage import LINEAGE_PAGE
+
+    try:
+        page = project.publish_docs(db, run_dir / LINEAGE_PAGE.split("/")[0])
+    except StatexError as exc:
+        errors.append(f"lineage not published: {exc}")
+        console.failure(f"ERROR   lineage not published: {exc}")
+        return None
+    if page is None:
+        console.info("lineage not published: the models were never built (statex-bi build)")
+        return None
+    return LINEAGE_PAGE
+
+
 def run_params(
     params: str | Path,
     *,
@@ -297,6 +314,8 @@ def run_params(
 
     run_dir = outputs / run_id
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    errors = []
+    lineage = _publish_lineage(db, run_dir, console, errors)
     jobs = max(1, min(jobs or _cores(), len(stems)))
     console.info(f"run {run_id}: {spec.title}, {period}: {len(stems)} notebook(s), {jobs} at a time")
     progress_tty = os.ttyname(sys.stderr.fileno()) if not quiet and sys.stderr.isatty() else None
@@ -315,7 +334,6 @@ def run_params(
             future.result()
 
     leak_records = _withhold_leaks(context)
-    errors = []
     try:
         with warehouse.writer(db, wait=wait) as con:
             loaded = replace_metrics(con, run_id, period, context.published)
@@ -338,6 +356,7 @@ def run_params(
         "git_sha": manifests.git_sha(),
         "package_version": __version__,
         "watermarks": marks,
+        "lineage": lineage,
         "errors": errors,
         "secret_leaks": leak_records,
         "notebooks": {stem: context.entries[stem] for stem in stems},
