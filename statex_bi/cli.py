@@ -130,6 +130,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     _add_window(ingest, "first day to load, inclusive (a backfill)", "last day to load, inclusive")
     ingest.add_argument("--full-refresh", action="store_true", help="drop the sources' tables and cursors first")
     ingest.add_argument("--file", type=Path, help="input file, for file sources such as ai-calls")
+    ingest.add_argument("--dir", type=Path, help="input folder, for folder sources such as billing")
     _add_wait(ingest)
 
     demo = command(
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ingest":
             from statex_bi.ingest import IngestRequest, ingest
 
-            request = IngestRequest(args.start, args.end, args.full_refresh, args.file)
+            request = IngestRequest(args.start, args.end, args.full_refresh, args.file, dir=args.dir)
             results = ingest(args.sources, request, wait=args.wait)
             return 0 if all(r.status == "succeeded" for r in results) else 1
         if args.command == "demo":

@@ -34,13 +34,14 @@ def _print_progress(message: str) -> None:
 
 @dataclass(frozen=True)
 class IngestRequest:
-    """What the user asked for: an optional inclusive date window and a full refresh flag."""
+    """What the user asked for: an optional inclusive date window, a full refresh flag, input file or folder."""
 
     start: date | None = None
     end: date | None = None
     full_refresh: bool = False
     file: Path | None = None
     progress: Callable[[str], None] = field(default=_print_progress)
+    dir: Path | None = None  # input folder, for folder sources such as billing
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,12 @@ def ingest(
 
     db = db or db_path()
     specs = [sources.spec(name) for name in names]
-    # Hold the warehouse while the sources load (--wait applies to this one open): no other process (a
-    # `run`, another ingest) can take it between two sources; it waits for us instead. Opens of the
-    # same file inside this process (dlt's) share this one. Demo and real data never mix.
+    # Hold the warehouse for the whole command (--wait applies to this one open): no other process (a
+    # `run`, another ingest) can take it between two sources or before dbt has built the models; it
+    # waits for us instead. Opens of the same file inside this process (dlt's, dbt's) share this one.
+    # Demo and real data never mix.
     with warehouse.writer(db, wait=wait) as con:
         warehouse.claim(con, kind, db)
         results = [load_source(spec, request, db) for spec in specs]
-    project.build(db, progress=request.progress, wait=wait)
+        project.build(db, progress=request.progress, wait=wait)
     return results

@@ -129,7 +129,7 @@ def publish(metrics: Iterable[Metric]) -> pd.DataFrame:
     from statex_bi.kpis import registry
 
     metrics = list(metrics)
-    kpis = registry.check(metrics)
+    kpis = registry.check((item.name, item.unit) for item in metrics)
     rows = []
     for item in metrics:
         breakdown = kpis[item.name].breakdown_key

@@ -72,6 +72,17 @@ def _fresh_demo_warehouse(db: Path, wait: float, progress: Callable[[str], None]
         warehouse.claim(con, warehouse.DEMO, db)
 
 
+def _write_billing_files(world: World, db: Path, progress: Callable[[str], None]) -> Path:
+    """The simulated AWS and Azure FOCUS exports, written where `billing --dir` reads them (beside the warehouse)."""
+    import shutil
+
+    folder = db.parent / f"{db.stem}.focus"
+    shutil.rmtree(folder, ignore_errors=True)
+    files = world.infra.write_focus_files(folder)
+    progress(f"demo: {len(files)} FOCUS files (AWS, Azure) written to {folder}")
+    return folder
+
+
 def run_demo(
     start: date | None = None,
     end: date | None = None,
@@ -98,9 +109,11 @@ def run_demo(
     progress(f"demo: simulating Statex from {config.start} to {config.end} (seed {seed}, scale {scale})")
     installed = set(sources.available())
     names = [name for name in REGISTRY if name in installed]
+    billing_dir = _write_billing_files(world, db, progress) if "billing" in installed else None
     with served(world, names, progress):
-        request = IngestRequest(start=config.start, end=config.end, progress=progress)
-        results = ingest(names, request, db=db, wait=wait, kind=warehouse.DEMO)
+        request = IngestRequest(start=config.start, end=config.end, progress=progress, dir=billing_dir)
+        results = ingest(names + (["billing"] if billing_dir else []), request, db=db, wait=wait,
+                         kind=warehouse.DEMO)
     failed = [r.source for r in results if r.status != "succeeded"]
     progress("demo: loaded " + ", ".join(r.source for r in results if r.status == "succeeded")
              + (f"; failed: {', '.join(failed)}" if failed else ""))

@@ -8,6 +8,7 @@ the others produce. Modules:
     payments Stripe / PayPal / Coinbase Commerce payments, refunds and fees of those customers (payments.py)
     fx       ECB euro reference rates, business days only (fx.py)
     ai       AI calls per prototype across the Ollama / OpenAI / Azure tiers (ai.py)
+    infra    AWS and Azure FOCUS bills, Cloudflare R2 usage (infra.py)
     perf     the web app's requests per route, page loads with Web Vitals, errors and issues (perf.py)
 
 The configuration and the entities modules share (WorldConfig, Customer, PrototypeRequest) live in
@@ -22,6 +23,7 @@ from statex_bi.demo.ai import simulate_ai
 from statex_bi.demo.entities import Customer, PrototypeRequest, WorldConfig
 from statex_bi.demo.fx import simulate_fx
 from statex_bi.demo.growth import simulate_growth
+from statex_bi.demo.infra import simulate_infra
 from statex_bi.demo.payments import simulate_payments
 from statex_bi.demo.perf import simulate_performance
 
@@ -47,6 +49,10 @@ class World:
     @cached_property
     def ai(self):
         return simulate_ai(self.config, self.growth.prototype_requests)
+
+    @cached_property
+    def infra(self):
+        return simulate_infra(self.config, self.growth, self.ai, self.fx)
 
     @cached_property
     def perf(self):

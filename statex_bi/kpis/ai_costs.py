@@ -420,16 +420,22 @@ def billing_reconciliation(
         period: the report period.
         provider: the pricing provider whose calls are reconciled.
         billed_daily: the provider's bill as day, billed_usd; for "openai" it defaults to
-            marts.openai_billing_daily (days with a cost bucket). Other providers must pass theirs.
+            marts.openai_billing_daily (days with a cost bucket), for "azure" to the FOCUS export's
+            Azure AI Services rows (marts.azure_ai_billing_daily). Other providers must pass theirs.
         **params: price_overrides.
 
     Returns:
         statex_bi.pricing.reconcile.RECONCILIATION_COLUMNS; empty when there is no bill to compare.
     """
     if billed_daily is None:
-        if provider != "openai":
+        if provider == "azure":
+            from statex_bi.kpis.infra import azure_ai_bill
+
+            billed_daily = azure_ai_bill(con, period)
+        elif provider != "openai":
             raise ParamsError(f"billing_reconciliation: pass the billed daily series of {provider!r}")
-        billed_daily = _openai_bill(con, period)
+        else:
+            billed_daily = _openai_bill(con, period)
     if billed_daily.empty:
         return pd.DataFrame(columns=RECONCILIATION_COLUMNS)
     calls = _calls_sql(con, period.start, period.end, params)

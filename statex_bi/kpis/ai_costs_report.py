@@ -46,6 +46,9 @@ def notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list
         notes.append("Sentry spans are not loaded: AI calls come from the JSONL import only.")
     if not sources["openai"]:
         notes.append("The OpenAI bill is not loaded (`statex-bi ingest openai`): the billing reconciliation is empty.")
+    if not warehouse.table_exists(con, "raw_billing", "charges"):
+        notes.append("Azure's bill is not loaded (`statex-bi ingest billing --dir PATH` with its FOCUS export): the "
+                     "Azure reconciliation is empty.")
     missing = unpriced_calls(con, period, **params)
     if not missing.empty:
         models = ", ".join(f"{r.provider}/{r.model}" for r in missing.itertuples())
@@ -144,13 +147,15 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
         budget = budget_status(con, period, **params).iloc[0]
         emit("ai.budget.forecast_usd", budget["forecast_usd"], "USD", budget_usd=float(budget["budget_usd"]),
              mtd_cost_usd=float(budget["mtd_cost_usd"]), month_start=f"{budget['month_start']:%Y-%m-%d}")
-    gap = billing_reconciliation(con, period, **params)
-    total = gap[gap["scope"] == "period"]
-    if len(total):
-        row = total.iloc[0]
-        emit("ai.billing_gap_pct", row["billing_gap_pct"], "percent", source="openai", provider="openai",
-             billed_usd=row["billed_usd"], priced_usd=row["priced_usd"], unpriced_calls=int(row["unpriced_calls"]))
-    else:
-        emit("ai.billing_gap_pct", None, "percent", source="openai", why="no OpenAI bill is loaded for the period",
-             provider="openai")
+    # OpenAI's bill from its Costs API; Azure's from the FOCUS export (`billing`), in USD at the ECB rate.
+    for provider, source, name in (("openai", "openai", "OpenAI"), ("azure", "billing", "Azure")):
+        gap = billing_reconciliation(con, period, provider=provider, **params)
+        total = gap[gap["scope"] == "period"]
+        if len(total):
+            row = total.iloc[0]
+            emit("ai.billing_gap_pct", row["billing_gap_pct"], "percent", source=source, provider=provider,
+                 billed_usd=row["billed_usd"], priced_usd=row["priced_usd"], unpriced_calls=int(row["unpriced_calls"]))
+        else:
+            emit("ai.billing_gap_pct", None, "percent", source=source, why=f"no {name} bill is loaded for the period",
+                 provider=provider)
     return records

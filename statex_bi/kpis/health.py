@@ -352,6 +352,21 @@ def summary(counts: pd.DataFrame, freshness_hours: float = DEFAULT_FRESHNESS_HOU
     return ", ".join(parts) + "."
 
 
+def test_warnings(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The data tests that warned or failed at the last `dbt build` (a failure of severity error stops it).
+
+    Returns:
+        Columns model, test, severity, status, failing_rows, yml, built_at; empty before the first build.
+    """
+    columns = ["model", "test", "severity", "status", "failing_rows", "yml", "built_at"]
+    if not warehouse.table_exists(con, "ops", "dbt_test_results"):
+        return pd.DataFrame(columns=columns)
+    return con.execute(
+        "SELECT model, test, severity, status, failures AS failing_rows, yml, built_at FROM ops.dbt_test_results "
+        "WHERE status IN ('warn', 'fail', 'error') ORDER BY model, test"
+    ).df()
+
+
 # The report's shape (statex_bi.publish): headline, notes, metrics.
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -31,9 +31,6 @@ from statex_bi.config import PROJECT_ROOT
 from statex_bi.exceptions import ParamsError
 from statex_bi.periods import Period
 from statex_bi.tables import Column, Kpi
-
-if TYPE_CHECKING:
-    from statex_bi.publish import Metric
 
 DEFINITIONS = Path(__file__).resolve().parent / "definitions"
 DOC = PROJECT_ROOT / "docs" / "metrics.md"
@@ -167,21 +164,24 @@ def kpis() -> dict[str, KpiDef]:
     return {kpi.name: kpi for report in reports() for kpi in report.kpis}
 
 
-def check(metrics: Iterable[Metric]) -> dict[str, KpiDef]:
-    """The registry entry of each metric; raises before anything is published if one is unknown or mis-united.
+def check(metrics: Iterable[tuple[str, str | None]]) -> dict[str, KpiDef]:
+    """The registry; raises before anything is published if a metric is unknown or in another unit.
+
+    Args:
+        metrics: (name, unit) of each metric a report is about to publish.
 
     Raises:
         ParamsError: naming the metric and the registry.
     """
     known = kpis()
-    for item in metrics:
-        kpi = known.get(item.name)
+    for name, unit in metrics:
+        kpi = known.get(name)
         if kpi is None:
-            raise ParamsError(f"KPI {item.name!r} is not in the KPI registry (statex_bi/kpis/definitions/*.yaml): "
+            raise ParamsError(f"KPI {name!r} is not in the KPI registry (statex_bi/kpis/definitions/*.yaml): "
                               "add it there and regenerate docs/metrics.md (python -m statex_bi.kpis.registry)")
-        if not kpi.accepts_unit(item.unit):
-            raise ParamsError(f"KPI {item.name!r}: unit {item.unit!r} differs from the registry's {kpi.unit!r}")
-    return {name: kpi for name, kpi in known.items()}
+        if not kpi.accepts_unit(unit):
+            raise ParamsError(f"KPI {name!r}: unit {unit!r} differs from the registry's {kpi.unit!r}")
+    return known
 
 
 def _cell(text: str) -> str:

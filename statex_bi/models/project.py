@@ -13,11 +13,13 @@ warehouse. A test of severity error that fails stops the build (its dependents a
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,9 @@ from statex_bi.exceptions import DataTestError, ModelError
 
 PROJECT_DIR = MODELS_DIR
 FAILING_ROWS_SHOWN = 5
+DOCS_PAGE = "static_index.html"  # `dbt docs generate --static`: the whole site in one file
+# An attribute or script assignment loading something from another host (dbt docs' usage tracker).
+_REMOTE = re.compile(r"""((?:src|href)\s*=\s*)(["'])(?:https?:)?//[^"']*\2""")
 
 
 def _print_progress(message: str) -> None:
@@ -172,6 +177,25 @@ def _outcome(result, nodes: dict[str, Any], db: Path) -> TestOutcome:
     )
 
 
+TEST_RESULTS_TABLE = "ops.dbt_test_results"
+
+
+def _record_tests(db: Path, tests: list, nodes: dict[str, Any]) -> None:
+    """Keep the last build's test results in the warehouse, for the data-health report to read."""
+    built_at = datetime.now(UTC).replace(tzinfo=None)
+    rows = [
+        (built_at, r.node.name, _model_of(r.node, nodes), r.node.original_file_path,
+         str(r.node.config.severity).lower(), str(r.status), int(r.failures or 0),
+         " ".join((r.message or "").split()) or None)
+        for r in tests
+    ]
+    with warehouse.writer(db) as con:
+        con.execute(f"""CREATE OR REPLACE TABLE {TEST_RESULTS_TABLE} (built_at TIMESTAMP, test VARCHAR,
+            model VARCHAR, yml VARCHAR, severity VARCHAR, status VARCHAR, failures BIGINT, message VARCHAR)""")
+        if rows:
+            con.executemany(f"INSERT INTO {TEST_RESULTS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
 def build(
     db: Path | None = None, progress: Callable[[str], None] = _print_progress, wait: float = 0.0
 ) -> BuildResult:
@@ -198,10 +222,12 @@ def build(
         message = (first.message or "").strip().splitlines()
         raise ModelError(first.node.original_file_path, " ".join(line.strip() for line in message[:3]))
     tests = [r for r in results if r.node.resource_type == "test"]
+    _record_tests(db, tests, nodes)
     failed = [_outcome(r, nodes, db) for r in tests if str(r.status) in ("fail", "error")]
     if failed:
         skipped = sum(1 for r in results if str(r.status) == "skipped")
         raise DataTestError([f.describe() for f in failed], skipped)
+    (state_dir(db) / "target" / DOCS_PAGE).unlink(missing_ok=True)  # the docs describe the previous build
     warnings = [_outcome(r, nodes, db) for r in tests if str(r.status) == "warn"]
     models = sum(1 for r in results if r.node.resource_type == "model")
     progress(
@@ -212,3 +238,27 @@ def build(
     for warning in warnings:
         progress(f"warning: {warning.describe()}")
     return BuildResult(models, len(tests), seconds, empty, warnings)
+
+
+def publish_docs(db: Path, folder: Path) -> Path | None:
+    """The dbt docs site of the warehouse's last build (every model, its SQL, columns, tests and lineage
+    graph) as one offline page, `folder/index.html`: no script, style or font from another host.
+
+    Returns:
+        The page, or None when the warehouse was never built (no manifest to describe).
+
+    Raises:
+        ModelError: `dbt docs generate` failed.
+    """
+    target = state_dir(db) / "target"
+    if not (target / "manifest.json").exists():
+        return None
+    page = target / DOCS_PAGE
+    if not page.exists():
+        outcome = invoke(["docs", "generate", "--static"], db)
+        if not outcome.success:
+            raise ModelError(str(PROJECT_DIR), f"dbt docs generate failed: {outcome.exception or 'see dbt.log'}")
+    folder.mkdir(parents=True, exist_ok=True)
+    published = folder / "index.html"
+    published.write_text(_REMOTE.sub(r"\1\2\2", page.read_text(encoding="utf-8")), encoding="utf-8")
+    return published

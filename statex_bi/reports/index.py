@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from statex_bi.formatting import duration
 from statex_bi.reports import manifest as manifests
+from statex_bi.reports.lineage import model_links
 from statex_bi.reports.secrets import redact
 
 INDEX_NAME = "index.html"
@@ -86,6 +87,17 @@ def _links(run_id: str, entry: dict[str, Any]) -> str:
     )
 
 
+def _lineage(run_id: str, run: dict[str, Any]) -> str:
+    """The run's dbt docs site and, per report, the models behind its tables ('' when not published)."""
+    lineage = run.get("lineage")
+    if not lineage:
+        return ""
+    per_report = "".join(
+        f" · {html.escape(stem)}: {links}" for stem in run.get("notebooks", {}) if (links := model_links(run_id, stem))
+    )
+    return f' · <a href="{quote(run_id)}/{quote(lineage)}">models and lineage (dbt docs)</a>{per_report}'
+
+
 def _report_row(run_id: str, stem: str, entry: dict[str, Any]) -> str:
     title = html.escape(str(entry.get("title") or stem))
     page = entry.get("html")
@@ -113,7 +125,8 @@ def _latest_run(run: dict[str, Any]) -> str:
 <h3>Latest: {html.escape(_period(run))} {_status(str(run.get("status", "failed")))}</h3>
 <p class="meta">run {when(run.get("started_at"))}{_run_time(run)} · \
 <a href="{quote(run_id)}/manifest.json">{html.escape(run_id)}</a> · version \
-{html.escape(str(run.get("package_version", "?")))}{f" · git {html.escape(sha[:12])}" if sha else ""}</p>
+{html.escape(str(run.get("package_version", "?")))}{f" · git {html.escape(sha[:12])}" if sha else ""}\
+{_lineage(run_id, run)}</p>
 {leaks}{errors}
 <table><tr><th>Report</th><th>Status</th><th>Took</th><th>Files</th><th>Note</th></tr>
 {rows}</table>

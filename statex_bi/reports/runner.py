@@ -52,7 +52,7 @@ from statex_bi import __version__, warehouse
 from statex_bi.alerts.hook import record_alerts, send_notifications
 from statex_bi.alerts.lifecycle import Event
 from statex_bi.config import db_path, outputs_dir, secret_env_values
-from statex_bi.exceptions import ParamsError, SidecarError
+from statex_bi.exceptions import ParamsError, SidecarError, StatexError
 from statex_bi.periods import Period
 from statex_bi.publish import SIDECAR_ENV, read_sidecar
 from statex_bi.reports import execute, pool, staging
@@ -455,8 +455,26 @@ def _after_notebooks(context: RunContext) -> None:
             context.console.failure(f"ERROR   {message}")
 
 
+def _publish_lineage(context: RunContext) -> str | None:
+    """Publish the dbt docs site of the last build under the run (lineage/index.html); its relative path."""
+    from statex_bi.models import project
+    from statex_bi.reports.lineage import LINEAGE_PAGE
+
+    try:
+        page = project.publish_docs(context.db, context.run_dir / LINEAGE_PAGE.split("/")[0])
+    except StatexError as exc:
+        context.errors.append(f"lineage not published: {exc}")
+        context.console.failure(f"ERROR   lineage not published: {exc}")
+        return None
+    if page is None:
+        context.console.info("lineage not published: the models were never built (statex-bi build)")
+        return None
+    return LINEAGE_PAGE
+
+
 def _record(context: RunContext, stems: list[str], started_at: datetime) -> int:
     """Write manifest.json and the index; print the summary; return the exit code."""
+    lineage = _publish_lineage(context)
     failures = [stem for stem in stems if context.entries[stem]["status"] != SUCCEEDED]
     current = {
         "run_id": context.run_id,
@@ -468,6 +486,7 @@ def _record(context: RunContext, stems: list[str], started_at: datetime) -> int:
         "git_sha": manifests.git_sha(),
         "package_version": __version__,
         "watermarks": context.watermarks,
+        "lineage": lineage,
         "errors": context.errors,
         "secret_leaks": context.leaks,
         "alerts": context.alerts,

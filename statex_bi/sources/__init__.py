@@ -19,6 +19,8 @@ REGISTRY: dict[str, str] = {
     "sentry": "statex_bi.sources.sentry",
     "openai": "statex_bi.sources.openai_usage",
     "ai-calls": "statex_bi.sources.ai_calls",
+    "billing": "statex_bi.sources.billing",
+    "cloudflare": "statex_bi.sources.cloudflare",
 }
 
 

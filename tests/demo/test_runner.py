@@ -23,7 +23,9 @@ SELECT
   (SELECT count(*) FROM raw_coinbase.charges),
   (SELECT count(*) FROM raw_sentry.gen_ai_spans),
   (SELECT count(*) FROM raw_openai.usage_completions),
-  (SELECT count(*) FROM raw_fx.eur_reference_rates)
+  (SELECT count(*) FROM raw_fx.eur_reference_rates),
+  (SELECT count(*) FROM raw_cloudflare.r2_operations),
+  (SELECT count(*) FROM raw_billing.charges)
 """
 
 
@@ -42,9 +44,9 @@ def test_demo_loads_every_source_once_and_marks_the_warehouse(db_file):
     assert first[4] == len(world.ai.calls)
     assert all(count > 0 for count in first), first
     loaded = next(m for m in messages if m.startswith("demo: loaded "))
-    assert loaded == "demo: loaded " + ", ".join(REGISTRY)
+    assert loaded == "demo: loaded " + ", ".join([*REGISTRY, "billing"])
 
-    # A second demo run merges on natural keys: nothing is duplicated.
+    # A second demo run merges on natural keys (the FOCUS files it writes again: on file hash and line).
     assert run_demo(start=START, end=END, db=db_file, progress=lambda m: None) == 0
     assert _counts(db_file) == first
     with duckdb.connect(str(db_file), read_only=True) as con:

@@ -7,6 +7,8 @@ which is what lets a source that is not loaded yet build as empty typed models.
 from __future__ import annotations
 
 from statex_bi.sources.ai_calls import settings as ai_calls
+from statex_bi.sources.billing import settings as billing
+from statex_bi.sources.cloudflare import settings as cloudflare
 from statex_bi.sources.coinbase import settings as coinbase
 from statex_bi.sources.ga4 import settings as ga4
 from statex_bi.sources.openai_usage import settings as openai
@@ -21,7 +23,13 @@ GA4_TYPES = {int: "bigint", float: "double"}
 
 
 def _sql(columns: dict[str, dict]) -> dict[str, str]:
-    return {name: SQL_TYPES[hints["data_type"]] for name, hints in columns.items()}
+    return {name: _type(hints) for name, hints in columns.items()}
+
+
+def _type(hints: dict) -> str:
+    if hints["data_type"] == "decimal":
+        return f"decimal({hints['precision']},{hints['scale']})"
+    return SQL_TYPES[hints["data_type"]]
 
 
 def _ga4(report: ga4.Report) -> dict[str, str]:
@@ -46,4 +54,6 @@ def connector_columns() -> dict[str, dict[str, dict[str, str]]]:
                    "event_volumes": _sql(sentry.EVENT_VOLUME_COLUMNS)},
         "ai_calls": {ai_calls.TABLE: _sql(ai_calls.COLUMNS)},
         "openai": {"usage_completions": _sql(openai.USAGE_COLUMNS), "costs": _sql(openai.COSTS_COLUMNS)},
+        "billing": {billing.TABLE: _sql(billing.CHARGE_COLUMNS), billing.FILES_TABLE: _sql(billing.FILE_COLUMNS)},
+        "cloudflare": {table: _sql(columns) for table, columns in cloudflare.COLUMNS.items()},
     }

@@ -10,6 +10,7 @@ from connector_columns import connector_columns
 
 from statex_bi.cli import main
 from statex_bi.config import MODELS_DIR
+from statex_bi.kpis import health
 from statex_bi.models import project
 
 LAYERS = {"staging": "VIEW", "core": "VIEW", "marts": "BASE TABLE"}
@@ -82,6 +83,11 @@ def test_build_command_runs_dbt_and_fails_on_a_broken_test(db_file, capsys):
         con.execute("CREATE TABLE raw_fx.eur_reference_rates (date DATE, currency VARCHAR, rate DOUBLE)")
         con.execute("INSERT INTO raw_fx.eur_reference_rates VALUES ('2026-03-02', 'USD', 1.05), "
                     "('2026-03-02', 'GBP', -0.8)")
+        # a bill in euros: a test of severity warn, which does not stop the build
+        con.execute("CREATE SCHEMA raw_openai")
+        con.execute("CREATE TABLE raw_openai.costs (bucket_start TIMESTAMP, bucket_end TIMESTAMP, line_item VARCHAR, "
+                    "project_id VARCHAR, amount DOUBLE, currency VARCHAR)")
+        con.execute("INSERT INTO raw_openai.costs VALUES ('2026-03-02', '2026-03-03', 'gpt, input', 'p', 1.5, 'eur')")
 
     assert main(["build"]) == 2
 
@@ -89,3 +95,8 @@ def test_build_command_runs_dbt_and_fails_on_a_broken_test(db_file, capsys):
     assert "expression_is_true_stg_fx__eur_reference_rates_rate_0" in err
     assert "staging.stg_fx__eur_reference_rates" in err
     assert "currency='GBP'" in err and "rate=-0.8" in err
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        shown = health.test_warnings(con)
+    assert set(zip(shown["model"], shown["status"], shown["failing_rows"], strict=True)) == {
+        ("staging.stg_fx__eur_reference_rates", "fail", 1), ("staging.stg_openai__costs", "warn", 1),
+        ("marts.openai_billing_daily", "warn", 1)}

@@ -1,0 +1,141 @@
+"""FOCUS billing exports from a folder -> raw_billing (`statex-bi ingest billing --dir PATH`).
+
+Reads every `*.csv`, `*.csv.gz` and `*.parquet` under the folder, recursively (an `aws s3 sync` of AWS
+Data Exports, an Azure Cost Management FOCUS export, ...), as FOCUS 1.0 to 1.4 Cost and Usage data as
+providers really write it:
+
+- the provider from `ServiceProviderName` (1.3+) or `ProviderName` (1.0-1.2, removed in 1.4);
+- the meter from `SkuMeter` (1.1+, AWS 1.2), `x_UsageType` (AWS 1.0) or `x_SkuMeterName` (Azure 1.0);
+- AWS's `x_ServiceCode`, `x_Operation`; Azure's `x_PricingBlockSize` (quantities in "Units");
+- column names and the enumerations ChargeCategory, ChargeClass, ChargeFrequency and ServiceCategory
+  compared case-insensitively ("Usage-based" is Usage-Based) and stored in the spec's spelling;
+- amounts as exact decimals with their sign: credits, refunds and reversals are rows like any other.
+
+Validation. A file that lacks a required column (provider, BillingCurrency, ChargePeriodStart/End,
+ChargeCategory, ServiceName, BilledCost) or cannot be read is rejected. A row with a required value
+missing, a number or datetime that does not parse, or a value FOCUS does not allow goes to
+raw_billing.quarantine (endpoint = the file, record = `line N`, the CSV line; `row N` for Parquet), and
+its file is rejected: a file is loaded whole or not at all, since part of an invoice would misstate it.
+raw_billing.files records every file read, loaded or rejected, with the reason.
+
+Idempotence. Rows merge on (file_hash, source_line), the SHA-256 of the file's bytes and the line: re-
+loading a file, or a copy of it elsewhere in the folder, adds nothing. --start/--end do not apply: a
+file is loaded whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dlt
+
+from statex_bi.exceptions import ConfigError, RecordError
+from statex_bi.ingest import IngestRequest, SourceSpec
+from statex_bi.sources.billing import helpers, settings
+from statex_bi.sources.common import declared_schema, quarantined
+
+
+def build(request: IngestRequest):
+    """The billing dlt source for the folder of an ingest request.
+
+    Args:
+        request: `dir` is the folder of FOCUS files.
+
+    Returns:
+        The dlt source `billing` (tables charges, files, quarantine).
+
+    Raises:
+        ConfigError: no folder was given, or it is not a folder.
+    """
+    if request.dir is None:
+        raise ConfigError("billing imports FOCUS files from a folder: pass it with --dir PATH")
+    folder = Path(request.dir).expanduser().resolve()
+    if not folder.is_dir():
+        raise ConfigError(f"billing: {folder} is not a folder")
+
+    def charges() -> Iterator[object]:
+        files = helpers.find_files(folder)
+        if not files:
+            request.progress(f"billing: no FOCUS files (*.csv, *.csv.gz, *.parquet) under {folder}")
+        for path in files:
+            yield from _load_file(path, request.progress)
+
+    @dlt.source(schema=declared_schema(settings.SOURCE, {
+        settings.TABLE: settings.CHARGE_COLUMNS, settings.FILES_TABLE: settings.FILE_COLUMNS}), max_table_nesting=0)
+    def billing():
+        return dlt.resource(charges, name=settings.TABLE, write_disposition="merge", primary_key=settings.CHARGE_KEY)
+
+    return billing()
+
+
+def _load_file(path: Path, progress: Callable[[str], None]) -> Iterator[object]:
+    """A file's rows, or its quarantined rows and nothing else; then its raw_billing.files record."""
+    endpoint = str(path)
+    digest = helpers.file_hash(path)
+    record = {"file_hash": digest, "source_file": endpoint, "file_format": helpers.file_format(path),
+              "focus_version": None, "status": "rejected", "rows": 0, "quarantined_rows": 0,
+              "first_charge_period": None, "last_charge_period": None, "error": None}
+    try:
+        header = helpers.read_header(path)
+        columns = helpers.column_map(header)
+        record["focus_version"] = helpers.focus_version(header)
+        missing = helpers.missing_columns(columns)
+        if missing:
+            raise RecordError(settings.SOURCE, endpoint, "line 1", missing[0],
+                              f"required FOCUS column missing: {', '.join(missing)}")
+        # First pass: validate every row, so that a bad row rejects the file before any row of it is yielded.
+        bad, count, periods = [], 0, []
+        for line, raw in helpers.read_rows(path):
+            count += 1
+            try:
+                row = helpers.parse_row(raw, columns, endpoint, _record_id(path, line))
+            except RecordError as exc:
+                bad.append((line, raw, exc))
+                continue
+            periods.append(row["charge_period_start"])
+    except RecordError as exc:
+        progress(f"billing: rejected {endpoint}: {exc}")
+        yield quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc), {"source_file": endpoint})
+        yield _file_row({**record, "error": str(exc)})
+        return
+    except (ValueError, OSError) as exc:  # unreadable: bad gzip or Parquet, not UTF-8, a ragged CSV line
+        message = f"billing: {endpoint}: unreadable: {type(exc).__name__}: {exc}"
+        progress(f"billing: rejected {endpoint}: {message}")
+        yield quarantined(settings.SOURCE, endpoint, "file", "file", message, {"source_file": endpoint})
+        yield _file_row({**record, "error": message})
+        return
+    record.update(rows=count, first_charge_period=min(periods, default=None),
+                  last_charge_period=max(periods, default=None))
+    if bad:
+        for line, raw, exc in bad:
+            progress(f"billing: quarantined: {exc}")
+            payload = {"source_file": endpoint, "source_line": line, "record": raw}
+            yield quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc), payload)
+        error = f"{len(bad)} of {count} rows break the FOCUS spec (first: {bad[0][2]}); the file is not loaded"
+        progress(f"billing: rejected {endpoint}: {error}")
+        yield _file_row({**record, "quarantined_rows": len(bad), "error": error})
+        return
+    for line, raw in helpers.read_rows(path):
+        row = helpers.parse_row(raw, columns, endpoint, _record_id(path, line))
+        yield {"file_hash": digest, "source_line": line, "source_file": endpoint,
+               "focus_version": record["focus_version"], **row}
+    progress(f"billing: loaded {endpoint}: {count:,} rows (FOCUS {record['focus_version']})")
+    yield _file_row({**record, "status": "loaded"})
+
+
+def _record_id(path: Path, line: int) -> str:
+    return f"{'row' if helpers.file_format(path) == 'parquet' else 'line'} {line}"
+
+
+def _file_row(record: dict):
+    return dlt.mark.with_hints(
+        record,
+        dlt.mark.make_hints(table_name=settings.FILES_TABLE, write_disposition="merge", primary_key="file_hash",
+                            merge_key=()),
+        create_table_variant=True,
+    )
+
+
+SPEC = SourceSpec(name="billing", build=build,
+                  watermark_sql="SELECT max(charge_period_start) FROM raw_billing.charges")

@@ -1,0 +1,197 @@
+"""Reading FOCUS files: discovery, hashing, CSV / Parquet rows, one row's validation and normalisation."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from statex_bi.exceptions import RecordError
+from statex_bi.sources.billing import settings
+
+_ALLOWED_LOWER = {column: {v.lower(): v for v in values} for column, values in settings.ALLOWED.items()}
+
+
+def find_files(folder: Path) -> list[Path]:
+    """Every FOCUS file (CSV, gzipped CSV, Parquet) under `folder`, recursively, in path order.
+
+    An `aws s3 sync` of AWS Data Exports nests them as `<prefix>/<export>/data/BILLING_PERIOD=YYYY-MM/`.
+    """
+    files = {path for pattern in settings.FILE_PATTERNS for path in folder.rglob(pattern) if path.is_file()}
+    return sorted(files)
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes: the identity of an export file, whatever its name or folder."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_format(path: Path) -> str:
+    return "parquet" if path.name.lower().endswith(".parquet") else "csv"
+
+
+def read_header(path: Path) -> list[str]:
+    """The file's column names."""
+    if file_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    with _open_text(path) as handle:
+        return next(csv.reader(handle), [])
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, record) for each data row: the CSV line the record starts on (the header is line 1), or the
+    Parquet row number (1-based). Empty CSV cells are None.
+
+    Raises:
+        ValueError, OSError: the file cannot be read (bad gzip, not UTF-8, a broken Parquet file, a CSV
+            line with more cells than the header).
+    """
+    if file_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        number = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+            for record in batch.to_pylist():
+                number += 1
+                yield number, record
+        return
+    with _open_text(path) as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            return
+        start = reader.line_num + 1
+        for cells in reader:
+            line, start = start, reader.line_num + 1
+            if not cells:
+                continue
+            if len(cells) > len(header):
+                raise ValueError(f"line {line}: {len(cells)} cells, the header has {len(header)}")
+            yield line, {name: (cell if cell != "" else None) for name, cell in zip(header, cells, strict=False)}
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.name.lower().endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
+def column_map(header: list[str]) -> dict[str, list[str]]:
+    """raw_billing.charges column -> the file's columns that fill it, in order of preference (names matched
+    case-insensitively); a row takes the first of them that holds a value (a 1.3 file may carry both
+    ServiceProviderName and ProviderName, an export both SkuMeter and an empty x_UsageType)."""
+    lower = {name.lower(): name for name in header}
+    found = {}
+    for column, names in settings.COLUMN_NAMES.items():
+        present = [lower[name.lower()] for name in names if name.lower() in lower]
+        if present:
+            found[column] = present
+    return found
+
+
+def focus_version(header: list[str]) -> str:
+    """The FOCUS versions a header fits, from the provider column: 1.3+ wrote ServiceProviderName."""
+    names = {name.lower() for name in header}
+    if "serviceprovidername" in names:
+        return "1.3-1.4" if "providername" not in names else "1.3"
+    return "1.0-1.2"
+
+
+def missing_columns(columns: Mapping[str, list[str]]) -> list[str]:
+    """The required FOCUS columns a file lacks, by their FOCUS names."""
+    return [" or ".join(settings.COLUMN_NAMES[c]) for c in settings.REQUIRED_COLUMNS if c not in columns]
+
+
+def parse_row(record: Mapping[str, Any], columns: Mapping[str, list[str]], endpoint: str, record_id: str) -> dict:
+    """One FOCUS record as a raw_billing.charges row (without the file columns).
+
+    Decimals stay Decimal (never float); datetimes become naive UTC; enumerations take the spec's
+    spelling whatever the file's case; amounts keep their sign.
+
+    Raises:
+        RecordError: a required value is missing, a number or datetime does not parse, or an
+            enumeration holds a value FOCUS does not allow (names the FOCUS column).
+    """
+    row: dict[str, Any] = {}
+    for column in settings.COLUMN_NAMES:
+        names = columns.get(column, [])
+        name, value = (names[0] if names else None), None
+        for candidate in names:
+            value = record.get(candidate)
+            if isinstance(value, str):
+                value = value.strip() or None
+            if value is not None:
+                name = candidate
+                break
+        if value is None:
+            if column in settings.NOT_NULL:
+                raise RecordError(settings.SOURCE, endpoint, record_id, name or column, "required value is missing")
+            row[column] = None
+            continue
+        try:
+            row[column] = _convert(column, value)
+        except ValueError as exc:
+            raise RecordError(settings.SOURCE, endpoint, record_id, name, str(exc)) from None
+    if row["charge_period_end"] < row["charge_period_start"]:
+        raise RecordError(settings.SOURCE, endpoint, record_id, columns["charge_period_end"][0],
+                          "ChargePeriodEnd is before ChargePeriodStart")
+    return row
+
+
+def _convert(column: str, value: Any) -> Any:
+    if column in settings.DECIMALS:
+        return to_decimal(value)
+    if column in settings.DATETIMES:
+        return to_utc(value)
+    text = str(value)
+    if column in _ALLOWED_LOWER:
+        allowed = _ALLOWED_LOWER[column]
+        if text.lower() not in allowed:
+            raise ValueError(f"{text!r} is not an allowed value ({', '.join(settings.ALLOWED[column])})")
+        return allowed[text.lower()]
+    if column == "billing_currency":
+        if len(text) != 3 or not text.isalpha():
+            raise ValueError(f"{text!r} is not an ISO 4217 currency code")
+        return text.upper()
+    return text
+
+
+def to_decimal(value: Any) -> Decimal:
+    """A FOCUS decimal (text, int, float or Decimal) as an exact Decimal."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"not a number: {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
+
+
+def to_utc(value: Any) -> datetime:
+    """A FOCUS datetime (ISO 8601 text, with or without Z / offset; or a datetime) as naive UTC."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 datetime: {value!r}") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment

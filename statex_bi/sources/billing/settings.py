@@ -1,0 +1,97 @@
+"""Constants of the FOCUS billing import: the FOCUS columns read, their accepted names, allowed values."""
+
+from __future__ import annotations
+
+SOURCE = "billing"
+TABLE = "charges"
+FILES_TABLE = "files"
+FILE_PATTERNS = ("*.csv", "*.csv.gz", "*.parquet")
+
+# raw_billing.charges column -> the FOCUS column names that fill it, first present wins. Names are
+# matched case-insensitively. FOCUS 1.3 added ServiceProviderName, which replaces ProviderName (gone in
+# 1.4); AWS "FOCUS 1.0 with AWS columns" writes the usage type as x_UsageType, its 1.2 export as
+# SkuMeter; Microsoft's 1.0 export calls the meter x_SkuMeterName.
+COLUMN_NAMES: dict[str, tuple[str, ...]] = {
+    "provider": ("ServiceProviderName", "ProviderName"),
+    "invoice_issuer": ("InvoiceIssuerName",),
+    "billing_account_id": ("BillingAccountId",),
+    "sub_account_id": ("SubAccountId",),
+    "billing_currency": ("BillingCurrency",),
+    "billing_period_start": ("BillingPeriodStart",),
+    "billing_period_end": ("BillingPeriodEnd",),
+    "charge_period_start": ("ChargePeriodStart",),
+    "charge_period_end": ("ChargePeriodEnd",),
+    "charge_category": ("ChargeCategory",),
+    "charge_class": ("ChargeClass",),
+    "charge_frequency": ("ChargeFrequency",),
+    "charge_description": ("ChargeDescription",),
+    "service_name": ("ServiceName",),
+    "service_category": ("ServiceCategory",),
+    "region_id": ("RegionId",),
+    "resource_id": ("ResourceId",),
+    "sku_id": ("SkuId",),
+    "sku_meter": ("SkuMeter", "x_UsageType", "x_SkuMeterName"),
+    "service_code": ("x_ServiceCode",),
+    "operation": ("x_Operation",),
+    "consumed_quantity": ("ConsumedQuantity",),
+    "consumed_unit": ("ConsumedUnit",),
+    "pricing_quantity": ("PricingQuantity",),
+    "pricing_unit": ("PricingUnit",),
+    "pricing_block_size": ("x_PricingBlockSize",),
+    "list_unit_price": ("ListUnitPrice",),
+    "billed_cost": ("BilledCost",),
+    "effective_cost": ("EffectiveCost",),
+    "list_cost": ("ListCost",),
+    "tags": ("Tags",),
+}
+
+# A file without one of these columns is rejected whole: nothing in it can be costed.
+REQUIRED_COLUMNS = ("provider", "billing_currency", "charge_period_start", "charge_period_end", "charge_category",
+                    "service_name", "billed_cost")
+# Columns that must hold a value on every row (FOCUS: not nullable).
+NOT_NULL = ("provider", "billing_currency", "charge_period_start", "charge_period_end", "charge_category",
+            "service_name", "billed_cost")
+DECIMALS = ("consumed_quantity", "pricing_quantity", "pricing_block_size", "list_unit_price", "billed_cost",
+            "effective_cost", "list_cost")
+DATETIMES = ("billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end")
+
+# FOCUS allowed values, compared case-insensitively and stored in the spec's spelling.
+CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
+CHARGE_CLASSES = ("Correction",)
+CHARGE_FREQUENCIES = ("One-Time", "Recurring", "Usage-Based")
+SERVICE_CATEGORIES = (
+    "AI and Machine Learning", "Analytics", "Business Applications", "Compute", "Databases", "Developer Tools",
+    "Multicloud", "Identity", "Integration", "Internet of Things", "Management and Governance", "Media",
+    "Migration", "Mobile", "Networking", "Security", "Storage", "Web", "Other",
+)
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "charge_category": CHARGE_CATEGORIES,
+    "charge_class": CHARGE_CLASSES,
+    "charge_frequency": CHARGE_FREQUENCIES,
+    "service_category": SERVICE_CATEGORIES,
+}
+
+_MONEY = {"data_type": "decimal", "precision": 38, "scale": 18}
+_TIME = {"data_type": "timestamp", "timezone": False}
+CHARGE_COLUMNS: dict[str, dict] = {
+    "file_hash": {"data_type": "text"},
+    "source_line": {"data_type": "bigint"},
+    "source_file": {"data_type": "text"},
+    "focus_version": {"data_type": "text"},
+    **{name: (_MONEY if name in DECIMALS else _TIME if name in DATETIMES else {"data_type": "text"})
+       for name in COLUMN_NAMES},
+}
+CHARGE_KEY = ("file_hash", "source_line")
+
+FILE_COLUMNS: dict[str, dict] = {
+    "file_hash": {"data_type": "text"},
+    "source_file": {"data_type": "text"},
+    "file_format": {"data_type": "text"},
+    "focus_version": {"data_type": "text"},
+    "status": {"data_type": "text"},
+    "rows": {"data_type": "bigint"},
+    "quarantined_rows": {"data_type": "bigint"},
+    "first_charge_period": _TIME,
+    "last_charge_period": _TIME,
+    "error": {"data_type": "text"},
+}
