@@ -230,11 +230,14 @@ def scorecard_html(card: pd.DataFrame, reports: set[str] | None = None) -> str:
 
 
 def ledger_html(ledger: pd.DataFrame, reports: set[str] | None = None) -> str:
-    """The claims ledger as an HTML table; each measured claim links to the report that measured it."""
+    """The claims ledger as an HTML table; each measured claim links to the report that measured it.
+
+    The KPI names (the `metric` column) stay out of the stakeholder table; params/claims.yaml has them.
+    """
     rows = [[html.escape(r.claim), html.escape(r.measured_text), html.escape(r.criterion), _dot(r.verdict),
              _link(r.report, reports if not r.measured_by_run else None),
-             html.escape(" · ".join(x for x in (r.metric, r.note) if x))] for r in ledger.itertuples()]
-    return _table(["Claim", "Measured", "Holds if", "Verdict", "Report", "KPI and note"], rows,
+             html.escape(r.note)] for r in ledger.itertuples()]
+    return _table(["Claim", "Measured", "Holds if", "Verdict", "Report", "Note"], rows,
                   "The plan's claims against the data")
 
 
