@@ -168,7 +168,8 @@ def redact(value: Any) -> Any:
     """A quarantine payload without personal data: identifying keys pseudonymised (as in the loaded
     tables), names, addresses, phones and card details dropped, e-mails inside any text pseudonymised.
 
-    A payload that is itself JSON text (a JSONL line) is redacted as JSON and kept as text.
+    A payload that is itself JSON text (a JSONL line) is redacted as JSON, and kept as it was when it
+    held nothing personal.
     """
     if isinstance(value, dict):
         kept = {}
@@ -191,7 +192,8 @@ def redact(value: Any) -> Any:
             except ValueError:
                 parsed = None
             if isinstance(parsed, dict | list):
-                return json.dumps(redact(parsed), sort_keys=True)
+                cleaned = redact(parsed)
+                return value if cleaned == parsed else json.dumps(cleaned, sort_keys=True)
         return scrub(value)
     return value
 
@@ -213,7 +215,8 @@ class RecordGuard:
         source, endpoint: name the record in errors.
         key: the row's natural key columns (names the record; a repeated key with other content in
             the same load is quarantined, the first one loads).
-        timestamps: columns that must lie between EARLIEST and now + FUTURE_TOLERANCE (NULL passes).
+        timestamps: columns that must lie between `earliest` (default EARLIEST) and now +
+            FUTURE_TOLERANCE (NULL passes).
         positive: amount columns that must be above zero (NULL passes).
         currencies: the currency codes the provider knows; the `currency` column must be one of them.
         rules: further checks, each returning (field, message) when the row breaks it, else None.
@@ -226,19 +229,24 @@ class RecordGuard:
     positive: tuple[str, ...] = ()
     currencies: Collection[str] | None = None
     rules: tuple[Callable[[dict], tuple[str, str] | None], ...] = ()
+    earliest: datetime = EARLIEST
     now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
     seen: dict[tuple, bytes] = field(default_factory=dict, repr=False)
 
     def record_id(self, row: dict) -> str:
         return "/".join(str(row.get(column)) for column in self.key)
 
-    def check(self, row: dict) -> dict:
+    def check(self, row: dict, record_id: str | None = None) -> dict:
         """The row, when it passes every check.
+
+        Args:
+            row: the parsed row.
+            record_id: names the record in errors (default: its key values joined by '/').
 
         Raises:
             RecordError: naming the record, the field and what is wrong with it.
         """
-        record_id = self.record_id(row)
+        record_id = record_id or self.record_id(row)
 
         def fail(column: str, message: str) -> RecordError:
             return RecordError(self.source, self.endpoint, record_id, column, message)
@@ -246,8 +254,8 @@ class RecordGuard:
         latest = self.now + FUTURE_TOLERANCE
         for column in self.timestamps:
             moment = _moment(row.get(column))
-            if moment is not None and moment < EARLIEST:
-                raise fail(column, f"{row[column]} is before {EARLIEST:%Y-%m-%d}")
+            if moment is not None and moment < self.earliest:
+                raise fail(column, f"{row[column]} is before {self.earliest:%Y-%m-%d}")
             if moment is not None and moment > latest:
                 raise fail(column, f"{row[column]} is more than a day in the future "
                                    f"(now {self.now:%Y-%m-%d %H:%M} UTC)")

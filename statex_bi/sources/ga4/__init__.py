@@ -39,7 +39,7 @@ import dlt
 
 from statex_bi.exceptions import ParamsError, RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
-from statex_bi.sources.common import RecordGuard, quarantined
+from statex_bi.sources.common import RecordGuard, quarantined, screened
 from statex_bi.sources.ga4 import helpers, settings
 from statex_bi.sources.ga4.settings import Report
 
@@ -105,7 +105,10 @@ def _resource(report: Report, client, config: helpers.Ga4Config, start: date | N
 
     # Column types come from the parsed values (date, str, int, float). No column hints: the quarantine
     # table is a variant of this resource and would inherit them.
-    return dlt.resource(rows, name=report.table, write_disposition="merge", primary_key=report.primary_key)
+    def screened_rows(cursor=cursor) -> Iterator[Any]:
+        yield from screened(rows(cursor))
+
+    return dlt.resource(screened_rows, name=report.table, write_disposition="merge", primary_key=report.primary_key)
 
 
 def _property_row(config: helpers.Ga4Config, response) -> Any:

@@ -29,7 +29,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 
 from statex_bi.exceptions import RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
-from statex_bi.sources.common import RecordGuard, quarantined
+from statex_bi.sources.common import RecordGuard, quarantined, screened
 from statex_bi.sources.openai_usage import helpers, settings
 
 
@@ -104,7 +104,10 @@ def _resource(table: str, path: str, client: RESTClient, start: date | None, end
                         payload = {"start_time": bucket.get("start_time"), "result": result}
                         yield quarantined(settings.SOURCE, path, exc.record_id, exc.field, str(exc), payload)
 
-    return dlt.resource(rows, name=table, write_disposition="merge", primary_key=key, columns=columns)
+    def screened_rows(cursor=cursor) -> Iterator[dict]:
+        yield from screened(rows(cursor))
+
+    return dlt.resource(screened_rows, name=table, write_disposition="merge", primary_key=key, columns=columns)
 
 
 def _unix(moment: datetime) -> int:

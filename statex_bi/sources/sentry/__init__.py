@@ -32,7 +32,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 
 from statex_bi.exceptions import RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
-from statex_bi.sources.common import quarantined
+from statex_bi.sources.common import quarantined, screened
 from statex_bi.sources.sentry import helpers, settings
 
 
@@ -107,7 +107,10 @@ def gen_ai_spans(client: RESTClient, config: helpers.SentryConfig, request: Inge
                     progress(f"sentry: quarantined: {exc}")
                     yield quarantined(settings.SOURCE, settings.SPANS_ENDPOINT, exc.record_id, exc.field, str(exc), raw)
 
-    return dlt.resource(spans, name="gen_ai_spans", write_disposition="merge", primary_key="span_id",
+    def screened_spans(cursor=cursor) -> Iterator[dict]:
+        yield from screened(spans(cursor))
+
+    return dlt.resource(screened_spans, name="gen_ai_spans", write_disposition="merge", primary_key="span_id",
                         columns=settings.SPAN_COLUMNS)
 
 
