@@ -85,16 +85,16 @@ CHARGES = [
     ("ch_1", T(2025, 3, 1, 10), 5000, 2000, "EUR", "succeeded", True, False, None, "cus_A", "pi_1", "txn_1",
      '{"channel": "Direct"}'),
     ("ch_2", T(2025, 3, 11, 9, 30), 7000, 0, "EUR", "succeeded", True, False, None, "cus_A", "pi_2", "txn_2",
-     '{"channel": "Organic Search"}'),
+     '{"channel": "Organic Search", "prototype_id": "p2"}'),
     ("ch_3", T(2025, 3, 15, 14), 4999, 1000, "GBP", "succeeded", True, False, None, "cus_B", "pi_3", "txn_3",
-     '{"channel": "Direct"}'),
+     '{"channel": "Direct", "prototype_id": "p7"}'),
     ("ch_4", T(2025, 3, 12, 8), 3000, 0, "USD", "failed", False, False, "card_declined", "cus_C", "pi_4", None,
-     '{"channel": "Paid Search"}'),
+     '{"channel": "Paid Search", "prototype_id": "p3"}'),
     ("ch_5", T(2025, 3, 12, 8, 5), 3000, 0, "USD", "succeeded", True, False, None, "cus_C", "pi_4", "txn_5", "{}"),
     ("ch_6", T(2025, 3, 16, 20), 2000, 0, "EUR", "pending", False, False, None, "cus_D", "pi_6", None,
      '{"channel": "Direct"}'),
     ("ch_7", T(2025, 3, 5, 12), 3000, 0, "EUR", "succeeded", True, False, None, "cus_E", "pi_7", "txn_7",
-     '{"channel": "Organic Search"}'),
+     '{"channel": "Organic Search", "prototype_id": "p5"}'),
     ("ch_8", T(2025, 3, 16, 23, 59, 59), 1500, 0, "EUR", "succeeded", True, False, None, "cus_K", "pi_8", "txn_8",
      "not json"),
 ]
@@ -145,6 +145,23 @@ COINBASE = [
     ("cb-3", "C3", T(2025, 3, 16, 11), "NEW", None, 2500, "EUR", "cus_J", None),
     ("cb-4", "C4", T(2025, 3, 14, 8), "COMPLETED", T(2025, 3, 14, 8, 30), 1234, "GBP", "cus_A",
      '{"channel": "Organic Search"}'),
+    # p4's payment, 37 days after its request: outside a 30-day window; also the newest payment loaded
+    ("cb-5", "C5", T(2025, 4, 20, 9), "COMPLETED", T(2025, 4, 20, 9, 10), 2000, "EUR", "cus_M",
+     '{"channel": "Direct", "prototype_id": "p4"}'),
+]
+
+# raw_ai_calls: the prototypes' AI calls; a prototype is requested when its first call starts --------
+AI_CALL_COLUMNS = ("span_id", "started_at", "prototype_id", "ai_tier", "system", "request_model", "status",
+                   "input_tokens", "output_tokens")
+AI_CALLS = [
+    ("s01", T(2025, 3, 10, 9), "p1", "ollama", "ollama", "llama3.1:8b", "ok", 2000, 800),
+    ("s02", T(2025, 3, 11, 8), "p2", "openai", "openai", "gpt-4o-mini", "ok", 9000, 3000),
+    ("s03", T(2025, 3, 12, 7), "p3", "openai", "openai", "gpt-4o-mini", "ok", 9000, 3000),
+    ("s04", T(2025, 3, 14, 9), "p4", "azure", "azure.ai.openai", "gpt-4o", "ok", 9000, 3000),
+    ("s05", T(2025, 3, 5, 10), "p5", "ollama", "ollama", "llama3.1:8b", "ok", 2000, 800),
+    ("s06", T(2025, 3, 4, 10), "p6", "openai", "openai", "gpt-4o-mini", "ok", 9000, 3000),
+    ("s07", T(2025, 3, 8, 10), "p7", "openai", "openai", "gpt-4o-mini", "ok", 9000, 3000),
+    ("s08", T(2025, 3, 13, 10), "p7", "openai", "openai", "gpt-4o-mini", "ok", 9000, 3000),
 ]
 
 # schema.table -> (column DDL, column names, rows)
@@ -174,8 +191,13 @@ TABLES = {
     "raw_coinbase.charges": (
         "id VARCHAR, code VARCHAR, created_at TIMESTAMP, status VARCHAR, completed_at TIMESTAMP, amount BIGINT, "
         "currency VARCHAR, customer_id VARCHAR, metadata_json VARCHAR", COINBASE_COLUMNS, COINBASE),
+    "raw_ai_calls.calls": (
+        "span_id VARCHAR, trace_id VARCHAR, started_at TIMESTAMP, duration_ms DOUBLE, op VARCHAR, status VARCHAR, "
+        "system VARCHAR, request_model VARCHAR, input_tokens BIGINT, cached_input_tokens BIGINT, "
+        "output_tokens BIGINT, prototype_id VARCHAR, ai_tier VARCHAR, project VARCHAR, source_file VARCHAR, "
+        "source_line BIGINT", AI_CALL_COLUMNS, AI_CALLS),
 }
-SOURCES = ("ga4", "fx", "stripe", "paypal", "coinbase")
+SOURCES = ("ga4", "fx", "stripe", "paypal", "coinbase", "ai_calls")
 
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection, sources: tuple[str, ...] = SOURCES) -> None:

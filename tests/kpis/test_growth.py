@@ -97,6 +97,25 @@ def first_payers(period: Period) -> set[str]:
     return {customer for customer, at in first.items() if in_period(at.date(), period)}
 
 
+def cohort(period: Period, window_days: int = 30) -> tuple[set[str], set[str]]:
+    """(prototypes first requested in `period`, those with a successful payment linked to them within
+    `window_days` of their first AI call)."""
+    first: dict[str, object] = {}
+    for call in fx.AI_CALLS:
+        first[call[2]] = min(first.get(call[2], call[1]), call[1])
+    requested = {p for p, at in first.items() if in_period(at.date(), period)}
+    paid = set()
+    for payment in payments():
+        try:
+            prototype = json.loads(payment["metadata"] or "{}").get("prototype_id")
+        except ValueError:
+            prototype = None
+        if payment["status"] == "succeeded" and prototype in requested \
+                and first[prototype] <= payment["at"] < first[prototype] + timedelta(days=window_days):
+            paid.add(prototype)
+    return requested, paid
+
+
 def expected_money(reporting: str, key: str, keep=lambda row: True) -> dict[str, float]:
     """Gross, refunds, fees, net and successful payments of the period for the rows `keep` selects."""
     paid = [p for p in payments() if p["status"] == "succeeded" and in_period(p["at"].date()) and keep(p)]
@@ -116,7 +135,8 @@ def counts(period: Period) -> dict[str, int]:
         "sign_up": sum(r[4] for r in fx.KEY_EVENTS if in_period(r[0], period) and r[2] == "sign_up"),
         "prototype_request": sum(r[4] for r in fx.KEY_EVENTS if in_period(r[0], period)
                                  and r[2] == "prototype_request"),
-        "first_payment": len(first_payers(period)),
+        "prototype_cohort": len(cohort(period)[0]),
+        "first_payment": len(cohort(period)[1]),
     }
 
 
@@ -170,9 +190,11 @@ def test_funnel_counts_and_wilson_rates(con):
     frame = growth.funnel(con, PERIOD).set_index("step")
 
     for step, value in expected.items():
-        assert frame.loc[step, "count"] == value, step
+        if step != "prototype_cohort":
+            assert frame.loc[step, "count"] == value, step
     for step, denominator in [("sign_up", "sessions"), ("prototype_request", "sessions"),
-                              ("first_payment", "prototype_request")]:
+                              ("first_payment", "prototype_cohort")]:
+        assert frame.loc[step, "denominator"] == expected[denominator]
         k, n = expected[step], expected[denominator]
         assert frame.loc[step, "rate"] == pytest.approx(k / n, rel=1e-12)
         low, high = proportion_confint(k, n, method="wilson")
@@ -191,7 +213,32 @@ def test_first_payment_is_a_customers_first_ever_success_across_providers(con):
     ).fetchall()
     assert {row[0] for row in firsts} == payers
     assert ("cus_B", "stripe", "ch_3") in firsts
-    assert growth.funnel(con, PREVIOUS).set_index("step").loc["first_payment", "count"] == len(first_payers(PREVIOUS))
+    assert growth.new_paying_customers(con, PERIOD) == len(payers)
+    assert growth.new_paying_customers(con, PREVIOUS) == len(first_payers(PREVIOUS))
+
+
+def test_first_payment_rate_is_a_cohort_of_prototypes_paid_within_the_window(con):
+    """Before: first payments of the period / prototype-request key events: the numerator was not a subset
+    of the denominator (a payment for a prototype requested weeks earlier counted)."""
+    requested, paid = cohort(PERIOD)
+    # p1 (PayPal) and p2 (Stripe) paid; p3's only linked payment was declined; p4 paid after 37 days;
+    # p7 was first requested in the previous period, so its payment in this one belongs to that cohort.
+    assert (requested, paid) == ({"p1", "p2", "p3", "p4"}, {"p1", "p2"})
+    row = growth.first_payment_cohort(con, PERIOD).iloc[0]
+    assert (row["prototypes"], row["paid"]) == (4, 2)
+    low, high = proportion_confint(2, 4, method="wilson")
+    assert (row["rate"], row["ci_low"], row["ci_high"]) == pytest.approx((0.5, low, high))
+    assert row["data_as_of"] == date(2025, 4, 20) and row["window_closes"] == date(2025, 4, 15)
+    assert row["window_closed"] and "the rate is final" in growth.maturity_note(growth.first_payment_cohort(con, PERIOD))
+    assert cohort(PREVIOUS) == ({"p5", "p6", "p7"}, {"p5", "p7"})
+
+    longer = growth.first_payment_cohort(con, PERIOD, payment_window_days=45)
+    assert (longer.iloc[0]["paid"], bool(longer.iloc[0]["window_closed"])) == (3, False)  # p4 now counts
+    assert longer.iloc[0]["days_observed"] == (date(2025, 4, 20) - PERIOD.end).days
+    note = growth.maturity_note(longer)
+    assert "Not mature" in note and "2025-04-30" in note
+    with pytest.raises(ParamsError, match="payment_window_days"):
+        growth.first_payment_cohort(con, PERIOD, payment_window_days=0)
 
 
 def test_comparison_with_previous_period_uses_the_two_proportion_z_test(con):
@@ -201,9 +248,11 @@ def test_comparison_with_previous_period_uses_the_two_proportion_z_test(con):
     for metric, step, denominator in [
         ("conversion.signup_rate", "sign_up", "sessions"),
         ("conversion.prototype_request_rate", "prototype_request", "sessions"),
-        ("conversion.first_payment_rate", "first_payment", "prototype_request"),
+        ("conversion.first_payment_rate", "first_payment", "prototype_cohort"),
     ]:
         row = frame.loc[metric]
+        assert (row["period_start"], row["period_end"]) == (PERIOD.start, PERIOD.end)
+        assert (row["previous_start"], row["previous_end"]) == (PREVIOUS.start, PREVIOUS.end)
         z, p = proportions_ztest([now[step], before[step]], [now[denominator], before[denominator]])
         assert (row["numerator"], row["denominator"]) == (now[step], now[denominator])
         assert row["previous_rate"] == pytest.approx(before[step] / before[denominator])
@@ -281,7 +330,9 @@ def test_revenue_channel_key_is_a_parameter(con):
     frame = revenue.revenue(con, PERIOD, by="channel", channel_metadata_field="prototype_id").set_index("channel")
 
     assert frame.loc["p1", "gross"] == pytest.approx(convert(2500, "USD", date(2025, 3, 10), "EUR"))
-    assert frame.loc["(not set)", "successful_payments"] == expected_money("EUR", "all")["successful_payments"] - 1
+    tagged = expected_money("EUR", "all", lambda r: "prototype_id" in (r["metadata"] or ""))["successful_payments"]
+    assert tagged == 3  # p1, p2, p7
+    assert frame.loc["(not set)", "successful_payments"] == expected_money("EUR", "all")["successful_payments"] - tagged
 
 
 def test_payment_failure_rate_counts_expired_charges_as_failed(con):
@@ -334,7 +385,7 @@ def test_an_empty_period_gives_zeros_and_undefined_rates(con):
 
 
 def test_only_some_providers_loaded(tmp_path):
-    partial = _partial(tmp_path, ("ga4", "fx", "stripe"))
+    partial = _partial(tmp_path, ("ga4", "fx", "stripe", "ai_calls"))
 
     available = growth.availability(partial)
     frame = revenue.revenue(partial, PERIOD).set_index("provider")
@@ -346,11 +397,12 @@ def test_only_some_providers_loaded(tmp_path):
     expected = expected_money("EUR", "stripe", lambda r: r["provider"] == "stripe")
     assert frame.loc["all", "gross"] == pytest.approx(expected["gross"])
     stripe_first = {p["customer"] for p in payments() if p["provider"] == "stripe"} & first_payers(PERIOD)
-    assert growth.funnel(partial, PERIOD).set_index("step").loc["first_payment", "count"] == len(stripe_first)
+    assert growth.new_paying_customers(partial, PERIOD) == len(stripe_first)
+    assert growth.funnel(partial, PERIOD).set_index("step").loc["first_payment", "count"] == 1  # p2 only
 
 
 def test_without_payments_the_first_payment_step_is_unknown_not_zero(tmp_path):
-    partial = _partial(tmp_path, ("ga4",))
+    partial = _partial(tmp_path, ("ga4", "ai_calls"))
 
     available = growth.availability(partial)
     funnel = growth.funnel(partial, PERIOD).set_index("step")
@@ -375,7 +427,8 @@ def _comparison(rate, low, high, previous_rate, p_value, significant):
     return pd.DataFrame([{
         "metric": "conversion.prototype_request_rate", "label": "Prototype-request conversion", "rate": rate,
         "ci_low": low, "ci_high": high, "previous_rate": previous_rate, "change_pt": (rate - previous_rate) * 100,
-        "p_value": p_value, "significant": significant,
+        "p_value": p_value, "significant": significant, "period_start": date(2025, 3, 1),
+        "period_end": date(2025, 3, 31), "previous_start": date(2025, 2, 1), "previous_end": date(2025, 2, 28),
     }])
 
 
@@ -384,18 +437,18 @@ def _comparison(rate, low, high, previous_rate, p_value, significant):
     [
         (_comparison(0.031, 0.028, 0.034, 0.027, 0.004, True),
          "Prototype-request conversion was 3.1% (2.8-3.4%), up 0.4 pt on the previous period, "
-         "significant (p = 0.004)."),
+         "significant (p = 0.004) (2025-03-01 to 2025-03-31 against 2025-02-01 to 2025-02-28)."),
         (_comparison(0.020, 0.015, 0.026, 0.0231, 0.31, False),
          "Prototype-request conversion was 2.0% (1.5-2.6%), down 0.3 pt on the previous period, "
-         "not significant (p = 0.310)."),
+         "not significant (p = 0.310) (2025-03-01 to 2025-03-31 against 2025-02-01 to 2025-02-28)."),
         (_comparison(0.020, 0.015, 0.026, 0.02001, 0.99, False),
          "Prototype-request conversion was 2.0% (1.5-2.6%), unchanged on the previous period, "
-         "not significant (p = 0.990)."),
+         "not significant (p = 0.990) (2025-03-01 to 2025-03-31 against 2025-02-01 to 2025-02-28)."),
         (_comparison(0.020, 0.015, 0.026, math.nan, math.nan, False),
          "Prototype-request conversion was 2.0% (1.5-2.6%), with no previous-period data to compare."),
         (_comparison(0.0, 0.0, 0.026, 0.0, math.nan, False),
          "Prototype-request conversion was 0.0% (0.0-2.6%), unchanged on the previous period, "
-         "no significance test possible."),
+         "no significance test possible (2025-03-01 to 2025-03-31 against 2025-02-01 to 2025-02-28)."),
     ],
     ids=["up-significant", "down", "unchanged", "no-previous", "untestable"],
 )
@@ -417,10 +470,13 @@ def test_published_metrics_are_the_documented_ones_with_hand_computed_values(con
     now = counts(PERIOD)
     assert by_key[("ga4.sessions", None)]["value"] == now["sessions"]
     rate = by_key[("conversion.first_payment_rate", None)]
-    assert rate["value"] == pytest.approx(now["first_payment"] / now["prototype_request"])
+    assert rate["value"] == pytest.approx(now["first_payment"] / now["prototype_cohort"])
     assert rate["unit"] == "fraction"
     assert (rate["tags"]["ci_low"], rate["tags"]["ci_high"]) == pytest.approx(
-        proportion_confint(now["first_payment"], now["prototype_request"], method="wilson"))
+        proportion_confint(now["first_payment"], now["prototype_cohort"], method="wilson"))
+    assert (rate["tags"]["payment_window_days"], rate["tags"]["window_closed"]) == (30, True)
+    assert by_key[("customers.new_paying", None)]["value"] == len(first_payers(PERIOD))
+    assert {r["metric_type"] for r in records} == {"GAUGE"}
     for provider in ("stripe", "paypal", "coinbase", "all"):
         expected = expected_money("GBP", provider, lambda r, p=provider: p in ("all", r["provider"]))
         for kpi in ("gross", "refunds", "fees", "net"):
@@ -433,7 +489,7 @@ def test_published_metrics_are_the_documented_ones_with_hand_computed_values(con
     assert {r["metric_name"] for r in records} == {
         "ga4.sessions", "ga4.daily_active_users", "conversion.signup_rate", "conversion.prototype_request_rate",
         "conversion.first_payment_rate", "revenue.gross", "revenue.refunds", "revenue.fees", "revenue.net",
-        "payments.failure_rate", "revenue.aov", "ga4.avg_session_duration_s",
+        "payments.failure_rate", "revenue.aov", "ga4.avg_session_duration_s", "customers.new_paying",
     }
 
 
@@ -455,7 +511,7 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "growth_revenue.i
 PUBLISHED = {
     "ga4.sessions", "ga4.daily_active_users", "conversion.signup_rate", "conversion.prototype_request_rate",
     "conversion.first_payment_rate", "revenue.gross", "revenue.refunds", "revenue.fees", "revenue.net",
-    "payments.failure_rate", "revenue.aov", "ga4.avg_session_duration_s",
+    "payments.failure_rate", "revenue.aov", "ga4.avg_session_duration_s", "customers.new_paying",
 }
 
 
