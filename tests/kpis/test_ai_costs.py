@@ -283,10 +283,17 @@ def test_free_tier_value_prices_ollama_tokens_at_the_paid_tiers_model(con, param
 
 
 def test_month_to_date_and_forecast(con, params):
+    """OpenAI's spend is its bill on the days the bill covers (10-15 March), priced calls elsewhere.
+    Before: priced calls only, though the bill (what is actually paid) was loaded."""
     status = ai_costs.budget_status(con, PERIOD, **params).iloc[0]
     month = Period(date(2026, 3, 1), PERIOD.end)
-    mtd = sum(_cost(c) for c in CALLS if _in(month, c) and _cost(c) is not None)
+    covered = Period(date(2026, 3, 10), date(2026, 3, 15))
+    priced = sum(_cost(c) for c in CALLS if _in(month, c) and _cost(c) is not None
+                 and not (c[2] == "openai" and _in(covered, c)))
+    mtd = priced + sum(BILL.values())
+    assert mtd != pytest.approx(sum(_cost(c) for c in CALLS if _in(month, c) and _cost(c) is not None))
     assert status["mtd_cost_usd"] == pytest.approx(mtd)
+    assert status["billed_days"] == 6
     assert status["days_elapsed"] == 15 and status["days_in_month"] == 31
     assert status["forecast_usd"] == pytest.approx(mtd + mtd / 15 * 16)
     assert status["forecast_share_of_budget"] == pytest.approx((mtd + mtd / 15 * 16) / 0.01)
