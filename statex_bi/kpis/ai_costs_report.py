@@ -86,26 +86,25 @@ def publish_metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: An
     """
     records = []
 
-    def emit(name: str, value: float, unit: str, metric_type: str = "GAUGE", source: str = "sentry/ai-calls",
-             **tags: Any) -> None:
+    def emit(name: str, value: float, unit: str, source: str = "sentry/ai-calls", **tags: Any) -> None:
         if value is None or pd.isna(value):
             return
         # Money tags rounded for readability; an undefined tag (NaN) is published as null.
         clean = {k: (None if pd.isna(v) else round(v, 6)) if isinstance(v, float) else v for k, v in tags.items()}
-        records.append(publish.metric(name, float(value), unit=unit, metric_type=metric_type, tags=clean,
-                                      source=source))
+        # Every value is a period total or ratio: a GAUGE (docs/metrics.md).
+        records.append(publish.metric(name, float(value), unit=unit, tags=clean, source=source))
 
     numbers = summary(con, period, **params).iloc[0]
     unpriced = int(numbers["unpriced_calls"])
-    emit("ai.calls", numbers["calls"], "count", "COUNTER")
-    emit("ai.tokens.input", numbers["input_tokens"], "tokens", "COUNTER", cached=int(numbers["cached_input_tokens"]))
-    emit("ai.tokens.output", numbers["output_tokens"], "tokens", "COUNTER")
+    emit("ai.calls", numbers["calls"], "count")
+    emit("ai.tokens.input", numbers["input_tokens"], "tokens", cached=int(numbers["cached_input_tokens"]))
+    emit("ai.tokens.output", numbers["output_tokens"], "tokens")
     perf = tier_performance(con, period, **params).set_index("tier")
-    emit("ai.cost", numbers["cost_usd"], "USD", "COUNTER", tier="all", unpriced_calls=unpriced)
+    emit("ai.cost", numbers["cost_usd"], "USD", tier="all", unpriced_calls=unpriced)
     for tier in TIERS:
         cost = perf.loc[tier, "cost_usd"] if tier in perf.index else 0.0
         tier_unpriced = int(perf.loc[tier, "unpriced_calls"]) if tier in perf.index else 0
-        emit("ai.cost", cost, "USD", "COUNTER", tier=tier, unpriced_calls=tier_unpriced)
+        emit("ai.cost", cost, "USD", tier=tier, unpriced_calls=tier_unpriced)
     emit("ai.cost_per_prototype", numbers["cost_per_prototype"], "USD", prototypes=int(numbers["prototypes"]),
          median=numbers["prototype_cost_p50"], p90=numbers["prototype_cost_p90"], unpriced_calls=unpriced)
     emit("ai.cost_per_successful_prototype", numbers["cost_per_successful_prototype"], "USD",

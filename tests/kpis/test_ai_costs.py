@@ -326,6 +326,8 @@ def test_empty_period_gives_empty_frames_and_no_undefined_metrics(con, params, t
     assert "ai.cost_per_prototype" not in names  # undefined without prototypes: not published as 0
     assert [json.loads(line)["metric_name"] for line in sidecar.read_text().splitlines()] == list(
         published["metric_name"])
+    # Period totals are GAUGEs, as docs/metrics.md says (before: calls, tokens and costs were COUNTERs).
+    assert {json.loads(line)["metric_type"] for line in sidecar.read_text().splitlines()} == {"GAUGE"}
 
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "ai_costs.ipynb"
