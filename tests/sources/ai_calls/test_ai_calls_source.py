@@ -103,7 +103,7 @@ def test_a_file_is_required(tmp_path):
 
 @pytest.mark.parametrize(("content", "reason"), [
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 40, "binary data"),
-    ("span_id,start_timestamp\nabc,2026-03-02\n".encode() * 500, "first line is not a JSON object"),
+    (b"span_id,start_timestamp\nabc,2026-03-02\n" * 500, "first line is not a JSON object"),
     (b"\xff\xfe{\x00\"\x00" * 100, "binary data"),
 ])
 def test_a_file_that_is_not_jsonl_is_refused_at_once_with_one_message(tmp_path, db_file, content, reason):
