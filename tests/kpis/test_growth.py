@@ -229,7 +229,8 @@ def test_first_payment_rate_is_a_cohort_of_prototypes_paid_within_the_window(con
     low, high = proportion_confint(2, 4, method="wilson")
     assert (row["rate"], row["ci_low"], row["ci_high"]) == pytest.approx((0.5, low, high))
     assert row["data_as_of"] == date(2025, 4, 20) and row["window_closes"] == date(2025, 4, 15)
-    assert row["window_closed"] and "the rate is final" in growth.maturity_note(growth.first_payment_cohort(con, PERIOD))
+    assert row["window_closed"]
+    assert "the rate is final" in growth.maturity_note(growth.first_payment_cohort(con, PERIOD))
     assert cohort(PREVIOUS) == ({"p5", "p6", "p7"}, {"p5", "p7"})
 
     longer = growth.first_payment_cohort(con, PERIOD, payment_window_days=45)
