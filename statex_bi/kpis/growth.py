@@ -57,6 +57,7 @@ STEP_LABELS = {
     "first_payment": "Prototypes paid within the window",
 }
 PAYMENT_WINDOW_DAYS = 30
+AI_CALL_TABLES = (("raw_sentry", "gen_ai_spans"), ("raw_ai_calls", "calls"))
 
 
 @dataclass(frozen=True)
@@ -181,8 +182,7 @@ def first_payment_cohort(
     closes = period.end + timedelta(days=window)
     row = {"cohort_start": period.start, "cohort_end": period.end, "prototypes": None, "paid": None,
            "payment_window_days": window, "window_closes": closes, "data_as_of": None}
-    if warehouse.table_exists(con, "marts", "ai_prototypes") and rev.loaded_providers(con) \
-            and warehouse.table_exists(con, "core", "payments"):
+    if _prototypes_loaded(con) and rev.loaded_providers(con) and warehouse.table_exists(con, "core", "payments"):
         counts = con.execute(
             """
             with cohort as (
@@ -215,6 +215,12 @@ def first_payment_cohort(
     for column in ("prototypes", "paid", "days_observed"):
         frame[column] = frame[column].astype("Int64")
     return frame
+
+
+def _prototypes_loaded(con: duckdb.DuckDBPyConnection) -> bool:
+    """AI calls (which name the prototypes) are loaded: marts.ai_prototypes is built (empty) without them."""
+    loaded = any(warehouse.table_exists(con, schema, table) for schema, table in AI_CALL_TABLES)
+    return loaded and warehouse.table_exists(con, "marts", "ai_prototypes")
 
 
 def maturity_note(cohort: pd.DataFrame) -> str:
