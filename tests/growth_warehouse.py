@@ -145,6 +145,9 @@ COINBASE = [
     ("cb-3", "C3", T(2025, 3, 16, 11), "NEW", None, 2500, "EUR", "cus_J", None),
     ("cb-4", "C4", T(2025, 3, 14, 8), "COMPLETED", T(2025, 3, 14, 8, 30), 1234, "GBP", "cus_A",
      '{"channel": "Organic Search"}'),
+    # Swiss francs: the fixture has no ECB rate for CHF, so this payment cannot be converted
+    ("cb-6", "C6", T(2025, 3, 13, 16), "COMPLETED", T(2025, 3, 13, 16, 5), 4500, "CHF", "cus_N",
+     '{"channel": "Direct"}'),
     # p4's payment, 37 days after its request: outside a 30-day window; also the newest payment loaded
     ("cb-5", "C5", T(2025, 4, 20, 9), "COMPLETED", T(2025, 4, 20, 9, 10), 2000, "EUR", "cus_M",
      '{"channel": "Direct", "prototype_id": "p4"}'),

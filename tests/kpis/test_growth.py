@@ -37,6 +37,10 @@ def rate(currency: str, day: date) -> float:
     return published[max(published)]
 
 
+def convertible(currency: str) -> bool:
+    return currency == "EUR" or any(c == currency for _, c, _ in fx.FX)
+
+
 def major(amount_minor: int, currency: str) -> float:
     return amount_minor / 10 ** EXPONENT.get(currency, 2)
 
@@ -118,7 +122,8 @@ def cohort(period: Period, window_days: int = 30) -> tuple[set[str], set[str]]:
 
 def expected_money(reporting: str, key: str, keep=lambda row: True) -> dict[str, float]:
     """Gross, refunds, fees, net and successful payments of the period for the rows `keep` selects."""
-    paid = [p for p in payments() if p["status"] == "succeeded" and in_period(p["at"].date()) and keep(p)]
+    paid = [p for p in payments() if p["status"] == "succeeded" and in_period(p["at"].date()) and keep(p)
+            and convertible(p["currency"])]
     back = [r for r in refunds() if r["status"] in ("succeeded", "pending") and in_period(r["at"].date())
             and keep(r)]
     gross = sum(convert(p["amount"], p["currency"], p["at"].date(), reporting) for p in paid)
@@ -206,7 +211,7 @@ def test_first_payment_is_a_customers_first_ever_success_across_providers(con):
 
     # cus_A paid before the period (repeat payments in it), cus_E and cus_L paid first in the previous
     # period; cus_B paid by Stripe then PayPal: first once.
-    assert payers == {"cus_B", "cus_C", "cus_F", "cus_H", "cus_K"}
+    assert payers == {"cus_B", "cus_C", "cus_F", "cus_H", "cus_K", "cus_N"}
     firsts = con.execute(
         "select customer_id, provider, payment_id from core.payments where is_first_successful "
         "and cast(created_at as date) between ? and ?", [PERIOD.start, PERIOD.end]
@@ -334,6 +339,16 @@ def test_revenue_channel_key_is_a_parameter(con):
     tagged = expected_money("EUR", "all", lambda r: "prototype_id" in (r["metadata"] or ""))["successful_payments"]
     assert tagged == 3  # p1, p2, p7
     assert frame.loc["(not set)", "successful_payments"] == expected_money("EUR", "all")["successful_payments"] - tagged
+
+
+def test_a_currency_without_an_ecb_rate_is_listed_unconverted_with_its_amount(con):
+    """Before: only counted in `unconverted`, its amount was nowhere in the report."""
+    frame = revenue.revenue(con, PERIOD).set_index("provider")
+    assert frame.loc["coinbase", "unconverted"] == frame.loc["all", "unconverted"] == 1
+    missing = revenue.unconverted_amounts(con, PERIOD)
+    assert missing.to_dict("records") == [
+        {"provider": "coinbase", "kind": "payment", "currency": "CHF", "items": 1, "amount": 45.0}]
+    assert revenue.unconverted_amounts(con, PREVIOUS).empty
 
 
 def test_payment_failure_rate_counts_expired_charges_as_failed(con):
