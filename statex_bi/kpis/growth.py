@@ -43,6 +43,7 @@ from statex_bi.periods import Period
 KEY_EVENTS = ("sign_up", "prototype_request")
 GA4_MODELS = ["marts.ga4_daily_traffic", "marts.ga4_daily_key_events", "marts.ga4_daily_users"]
 GA4_HINT = "load GA4 (`statex-bi ingest ga4`)"
+GA4_TABLES = ["raw_ga4.traffic_by_channel", "raw_ga4.key_events_by_channel", "raw_ga4.daily_users"]
 SIGNIFICANCE = 0.05
 # Funnel rate metrics: (metric name, label, numerator step, denominator step).
 RATES = (
@@ -83,9 +84,9 @@ def availability(con: duckdb.DuckDBPyConnection) -> Availability:
         return all(warehouse.table_exists(con, *m.split(".")) for m in models)
 
     providers = rev.loaded_providers(con)
-    ga4 = built(GA4_MODELS)
+    ga4 = built(GA4_MODELS) and rev.loaded(con, GA4_TABLES)
     payments = bool(providers) and built(["core.payments"])
-    revenue_ok = payments and built(rev.REVENUE_MODELS)
+    revenue_ok = payments and built(rev.REVENUE_MODELS) and rev.loaded(con, rev.FX_TABLES)
     notes = []
     if not ga4:
         notes.append(f"GA4 is not loaded: traffic, key events and conversion rates are missing; {GA4_HINT}.")
@@ -124,7 +125,7 @@ def traffic_summary(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFr
         One row: sessions, engaged_sessions, avg_session_duration_s (NaN without sessions),
         daily_active_users (NaN without days), days_with_users.
     """
-    rev.require(con, "traffic", GA4_MODELS, GA4_HINT)
+    rev.require(con, "traffic", GA4_MODELS, GA4_HINT, GA4_TABLES)
     return con.execute(
         """
         with traffic as (
@@ -152,7 +153,7 @@ def daily_traffic(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFram
     Returns:
         date_day, channel, sessions, engaged_sessions, active_users, avg_session_duration_s.
     """
-    rev.require(con, "daily traffic", GA4_MODELS, GA4_HINT)
+    rev.require(con, "daily traffic", GA4_MODELS, GA4_HINT, GA4_TABLES)
     return con.execute(
         """
         select date_day, channel, sessions, engaged_sessions, active_users, avg_session_duration_s
@@ -289,7 +290,6 @@ def funnel(
         con: the warehouse.
         period: the days whose sessions, key events and first payments count.
         key_events: the GA4 events of the sign-up and prototype-request steps, in funnel order.
-
         payment_window_days: how long after its request a payment still converts a prototype.
 
     Returns:
@@ -297,7 +297,7 @@ def funnel(
         loaded), rate_of (the denominator step: the prototype cohort for paid prototypes), denominator,
         rate, ci_low, ci_high (NaN for sessions).
     """
-    rev.require(con, "the funnel", GA4_MODELS, GA4_HINT)
+    rev.require(con, "the funnel", GA4_MODELS, GA4_HINT, GA4_TABLES)
     counts = _funnel_counts(con, period, _check_key_events(key_events), payment_window_days)
     rows = [{"step": "sessions", "label": STEP_LABELS["sessions"], "count": counts["sessions"], "rate_of": None,
              "denominator": None, "rate": math.nan, "ci_low": math.nan, "ci_high": math.nan}]
@@ -323,7 +323,7 @@ def conversion_comparison(
         previous_rate, change_pt (percentage points), z, p_value, significant (p < 0.05; False when the
         test is undefined).
     """
-    rev.require(con, "the conversion comparison", GA4_MODELS, GA4_HINT)
+    rev.require(con, "the conversion comparison", GA4_MODELS, GA4_HINT, GA4_TABLES)
     events = _check_key_events(key_events)
     previous = period.previous()
     now = _funnel_counts(con, period, events, payment_window_days)
@@ -368,7 +368,7 @@ def conversion_trend(
         grain = "day" if period.days <= 14 else "week"
     if grain not in ("week", "day"):
         raise ParamsError(f"grain must be 'week', 'day' or 'auto', got {grain!r}")
-    rev.require(con, "the conversion trend", GA4_MODELS, GA4_HINT)
+    rev.require(con, "the conversion trend", GA4_MODELS, GA4_HINT, GA4_TABLES)
     frame = con.execute(
         f"""
         with traffic as (
