@@ -58,6 +58,15 @@ KEY_EVENTS = [
     (D(2025, 3, 16), "Organic Search", "file_download", 30, 30),
     (D(2025, 3, 17), "Direct", "sign_up", 50, 50),
 ]
+# Sessions in which each key event happened: GA4 counts key events once per event, so a session with two
+# prototype requests counts twice in KEY_EVENTS and once here.
+EVENT_SESSION_COLUMNS = ("date", "channel", "event_name", "sessions")
+EVENT_SESSIONS = [
+    (day, channel, event, key_events - 1 if event == "prototype_request" and key_events > 2 else key_events)
+    for day, channel, event, _, key_events in KEY_EVENTS if event in ("sign_up", "prototype_request")
+]
+PROPERTY_COLUMNS = ("property_id", "time_zone", "currency_code", "checked_at")
+PROPERTY = [("412345678", "Europe/Berlin", "EUR", T(2025, 3, 18, 6))]
 DAILY_USERS_COLUMNS = ("date", "active_users", "sessions")
 DAILY_USERS = [
     (D(2025, 3, 3), 470, 600),
@@ -175,25 +184,31 @@ TABLES = {
     "raw_ga4.key_events_by_channel": (
         "date DATE, channel VARCHAR, event_name VARCHAR, event_count BIGINT, key_events BIGINT",
         KEY_EVENT_COLUMNS, KEY_EVENTS),
+    "raw_ga4.key_event_sessions_by_channel": (
+        "date DATE, channel VARCHAR, event_name VARCHAR, sessions BIGINT", EVENT_SESSION_COLUMNS, EVENT_SESSIONS),
+    "raw_ga4.property": ("property_id VARCHAR, time_zone VARCHAR, currency_code VARCHAR, checked_at TIMESTAMP",
+                         PROPERTY_COLUMNS, PROPERTY),
     "raw_ga4.daily_users": ("date DATE, active_users BIGINT, sessions BIGINT", DAILY_USERS_COLUMNS, DAILY_USERS),
     "raw_fx.eur_reference_rates": ("date DATE, currency VARCHAR, rate DOUBLE", FX_COLUMNS, FX),
     "raw_stripe.charges": (
         "id VARCHAR, created TIMESTAMP, amount BIGINT, amount_refunded BIGINT, currency VARCHAR, status VARCHAR, "
         "paid BOOLEAN, refunded BOOLEAN, failure_code VARCHAR, customer_id VARCHAR, payment_intent VARCHAR, "
-        "balance_transaction VARCHAR, metadata_json VARCHAR", CHARGE_COLUMNS, CHARGES),
+        "balance_transaction VARCHAR, metadata_json VARCHAR, currency_exponent BIGINT", CHARGE_COLUMNS, CHARGES),
     "raw_stripe.refunds": (
         "id VARCHAR, charge VARCHAR, created TIMESTAMP, amount BIGINT, currency VARCHAR, status VARCHAR, "
-        "reason VARCHAR", REFUND_COLUMNS, REFUNDS),
+        "reason VARCHAR, currency_exponent BIGINT", REFUND_COLUMNS, REFUNDS),
     "raw_stripe.balance_transactions": (
         "id VARCHAR, source VARCHAR, type VARCHAR, reporting_category VARCHAR, created TIMESTAMP, amount BIGINT, "
-        "fee BIGINT, net BIGINT, currency VARCHAR, status VARCHAR", BALANCE_COLUMNS, BALANCE_TRANSACTIONS),
+        "fee BIGINT, net BIGINT, currency VARCHAR, status VARCHAR, currency_exponent BIGINT", BALANCE_COLUMNS,
+        BALANCE_TRANSACTIONS),
     "raw_paypal.transactions": (
         "transaction_id VARCHAR, event_code VARCHAR, initiation_date TIMESTAMP, updated_date TIMESTAMP, "
         "status VARCHAR, amount BIGINT, fee BIGINT, currency VARCHAR, customer_id VARCHAR, invoice_id VARCHAR, "
-        "reference_id VARCHAR, metadata_json VARCHAR", PAYPAL_COLUMNS, PAYPAL),
+        "reference_id VARCHAR, metadata_json VARCHAR, currency_exponent BIGINT", PAYPAL_COLUMNS, PAYPAL),
     "raw_coinbase.charges": (
         "id VARCHAR, code VARCHAR, created_at TIMESTAMP, status VARCHAR, completed_at TIMESTAMP, amount BIGINT, "
-        "currency VARCHAR, customer_id VARCHAR, metadata_json VARCHAR", COINBASE_COLUMNS, COINBASE),
+        "currency VARCHAR, customer_id VARCHAR, metadata_json VARCHAR, currency_exponent BIGINT", COINBASE_COLUMNS,
+        COINBASE),
     "raw_ai_calls.calls": (
         "span_id VARCHAR, trace_id VARCHAR, started_at TIMESTAMP, duration_ms DOUBLE, op VARCHAR, status VARCHAR, "
         "system VARCHAR, request_model VARCHAR, input_tokens BIGINT, cached_input_tokens BIGINT, "

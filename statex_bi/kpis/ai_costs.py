@@ -12,7 +12,10 @@ Definitions (docs/metrics.md repeats them):
   uncached input x input rate + cached input x cached rate + output x output rate, plus, for
   self-hosted tiers, duration x hardware_usd_per_hour. Azure is priced at EU Data Zone rates.
   A call nothing prices is *unpriced*: it is listed, its cost is unknown (not 0), and every cost
-  total is then a lower bound (each frame carries `unpriced_calls`).
+  total is then a lower bound (each frame carries `unpriced_calls`). So is a paid-tier call that
+  reported no token usage and was not refused (a timeout): "usage unknown", never $0.
+- *Tier*: the span's tier attribute, or, without one, the tier its gen_ai.system means
+  (`tier_inference` counts those).
 - *Prototype in the period*: a prototype with at least one call in the period. *Successful*: one of
   those calls succeeded (status ok).
 - *Cost per prototype* = cost of all the period's calls / prototypes in the period.
@@ -50,6 +53,9 @@ from statex_bi.pricing.table import calls_relation
 
 TIERS = ("ollama", "openai", "azure")
 PAID_TIERS = ("openai", "azure")
+# Statuses of calls the provider refused before doing any work (not billed): no usage is expected.
+REFUSED_STATUSES = ("resource_exhausted", "unauthenticated", "permission_denied", "invalid_argument")
+USAGE_UNKNOWN = "usage unknown: a paid call that reported no token usage (e.g. a timeout) may still be billed"
 SUPPORTED_CURRENCIES = ("USD",)
 # DuckDB sums BIGINT into HUGEINT, which pandas would turn into float.
 _TOKEN_SUMS = ", ".join(
@@ -65,9 +71,26 @@ def _catalog(params: dict[str, Any]) -> Catalog:
 
 
 def _calls_sql(con: duckdb.DuckDBPyConnection, start: date, end: date, params: dict, scenario: str = ACTUAL) -> str:
-    """Register the window's prices; the SQL of its priced calls (parameters $start, $end)."""
+    """Register the window's prices; the SQL of its priced calls (parameters $start, $end).
+
+    A paid-tier call that reported no token usage and was not refused (a timeout: the provider may
+    still bill it) is unpriced with the reason "usage unknown": its cost is unknown, never $0.
+    """
     register_prices(con, _catalog(params), start, end, scenario)
-    return priced_calls_sql(scenario, calls_relation(con))
+    priced = priced_calls_sql(scenario, calls_relation(con))
+    paid = ", ".join(f"'{tier}'" for tier in PAID_TIERS)
+    refused = ", ".join(f"'{status}'" for status in REFUSED_STATUSES)
+    return f"""
+        SELECT * REPLACE (
+            priced AND NOT usage_unknown AS priced,
+            CASE WHEN usage_unknown THEN '{USAGE_UNKNOWN}' ELSE unpriced_reason END AS unpriced_reason,
+            CASE WHEN usage_unknown THEN NULL ELSE token_cost_usd END AS token_cost_usd,
+            CASE WHEN usage_unknown THEN NULL ELSE cost_usd END AS cost_usd)
+        FROM (
+            SELECT *, tier IN ({paid}) AND NOT usage_reported AND coalesce(status, '') NOT IN ({refused})
+                AS usage_unknown
+            FROM ({priced}) priced_calls
+        ) flagged"""
 
 
 def _query(con: duckdb.DuckDBPyConnection, sql: str, start: date, end: date) -> pd.DataFrame:
@@ -511,6 +534,18 @@ def seed_vs_actual(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
     if both.empty:
         rows = []
     return pd.DataFrame(rows, columns=["tier", "scenario", "label", "calls", "tokens", "cost_usd", "usd_per_1k_tokens"])
+
+
+def tier_inference(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
+    """How many of the period's calls carried no tier, per tier they were given from gen_ai.system.
+
+    Returns:
+        tier, calls (whose tier was inferred), all_calls (of that tier); only tiers with inferred calls.
+    """
+    return _query(con, f"""
+        SELECT tier, count(*) FILTER (WHERE tier_inferred) AS calls, count(*) AS all_calls
+        FROM {calls_relation(con)} WHERE day BETWEEN $start AND $end
+        GROUP BY tier HAVING count(*) FILTER (WHERE tier_inferred) > 0 ORDER BY tier""", period.start, period.end)
 
 
 def unpriced_calls(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:

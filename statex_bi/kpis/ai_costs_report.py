@@ -11,7 +11,16 @@ import duckdb
 import pandas as pd
 
 from statex_bi import publish, warehouse
-from statex_bi.kpis.ai_costs import TIERS, billing_reconciliation, summary, tier_performance, unpriced_calls, usd
+from statex_bi.kpis.ai_costs import (
+    TIERS,
+    USAGE_UNKNOWN,
+    billing_reconciliation,
+    summary,
+    tier_inference,
+    tier_performance,
+    unpriced_calls,
+    usd,
+)
 from statex_bi.periods import Period
 
 
@@ -32,11 +41,23 @@ def data_notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) ->
     if not sources["openai"]:
         notes.append("The OpenAI bill is not loaded (`statex-bi ingest openai`): the billing reconciliation is empty.")
     missing = unpriced_calls(con, period, **params)
+    unknown = missing[missing["reason"] == USAGE_UNKNOWN]
+    missing = missing[missing["reason"] != USAGE_UNKNOWN]
     if not missing.empty:
         models = ", ".join(f"{r.provider}/{r.model}" for r in missing.itertuples())
         count = int(missing["calls"].sum())
         notes.append(f"{count:,} call{'s' if count != 1 else ''} could not be priced ({models}): listed below and "
                      "left out of every cost, so costs are lower bounds. Add a row to the price overrides.")
+    if not unknown.empty:
+        count = int(unknown["calls"].sum())
+        notes.append(f"{count:,} paid call{'s' if count != 1 else ''} reported no token usage (timeouts): usage "
+                     "unknown, counted as unpriced and left out of the costs (never $0), which are lower bounds.")
+    inferred = tier_inference(con, period, **params)
+    if not inferred.empty:
+        count = int(inferred["calls"].sum())
+        tiers = ", ".join(f"{int(r.calls):,} {r.tier}" for r in inferred.itertuples())
+        notes.append(f"{count:,} call{'s' if count != 1 else ''} carried no tier attribute; the tier was inferred "
+                     f"from gen_ai.system ({tiers}).")
     return notes
 
 

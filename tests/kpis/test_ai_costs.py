@@ -85,6 +85,9 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection, calls=CALLS, bill=BILL) ->
         if in_jsonl:
             con.execute(f"INSERT INTO raw_ai_calls.calls VALUES ({', '.join('?' * 16)})",
                         [*values, "calls.jsonl", line + 1])
+    # a column the connector added later: NULL in rows loaded before it, as dlt leaves them
+    con.execute("ALTER TABLE raw_sentry.gen_ai_spans ADD COLUMN ai_tier_inferred BOOLEAN; "
+                "ALTER TABLE raw_ai_calls.calls ADD COLUMN ai_tier_inferred BOOLEAN")
     con.execute("""CREATE TABLE raw_openai.usage_completions (bucket_start TIMESTAMP, bucket_end TIMESTAMP,
         model VARCHAR, project_id VARCHAR, batch BOOLEAN, service_tier VARCHAR, input_tokens BIGINT,
         input_cached_tokens BIGINT, output_tokens BIGINT, num_model_requests BIGINT)""")
@@ -219,6 +222,28 @@ def test_unpriced_model_is_reported_not_priced_at_zero(con, params):
     notes = ai_costs_report.data_notes(con, PERIOD, **params)
     assert any("mystery-model" in note for note in notes)
     assert "unpriced" in ai_costs_report.headline(con, PERIOD, **params)
+
+
+def test_a_paid_call_without_usage_is_unpriced_usage_unknown_and_a_missing_tier_is_inferred(tmp_path, params):
+    """Before: the timed-out call's NULL tokens became 0 and it cost $0; its tier was inferred silently."""
+    db = tmp_path / "timeout.duckdb"
+    with warehouse.writer(db) as writer:
+        create_raw_tables(writer)
+        writer.execute("UPDATE raw_sentry.gen_ai_spans SET input_tokens = NULL, cached_input_tokens = NULL, "
+                       "output_tokens = NULL, ai_tier = NULL WHERE span_id = 's6'")
+    project.build(db, progress=lambda _: None)
+    with warehouse.connect(db, read_only=True) as con:
+        missing = ai_costs.unpriced_calls(con, PERIOD, **params).set_index("model")
+        assert missing.loc["gpt-4o-mini", ["provider", "calls", "reason"]].tolist() == [
+            "azure", 1, ai_costs.USAGE_UNKNOWN]
+        perf = ai_costs.tier_performance(con, PERIOD, **params).set_index("tier")
+        assert perf.loc["azure", "unpriced_calls"] == 1 and pd.isna(perf.loc["azure", "cost_usd"])
+        # the refused (rate-limited) call s5 reports no output either, but is not billed: still priced
+        assert ai_costs.summary(con, PERIOD, **params).loc[0, "unpriced_calls"] == 2  # s6 and mystery-model
+        assert ai_costs.tier_inference(con, PERIOD, **params).to_dict("records") == [
+            {"tier": "azure", "calls": 1, "all_calls": 1}]
+        notes = " ".join(ai_costs_report.data_notes(con, PERIOD, **params))
+        assert "usage unknown" in notes and "inferred from gen_ai.system (1 azure)" in notes
 
 
 def test_tier_success_rate_latency_and_share(con, params):

@@ -118,6 +118,7 @@ def _property_row(config: helpers.Ga4Config, response) -> Any:
            "checked_at": datetime.now(UTC).replace(tzinfo=None)}
     return dlt.mark.with_hints(row, dlt.mark.make_hints(
         table_name=settings.PROPERTY_TABLE, write_disposition="merge", primary_key="property_id", merge_key=(),
+        columns={name: dict(hints) for name, hints in settings.PROPERTY_COLUMNS.items()},
     ), create_table_variant=True)
 
 

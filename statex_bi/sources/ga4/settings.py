@@ -75,3 +75,9 @@ REPORTS = (TRAFFIC, KEY_EVENTS, KEY_EVENT_SESSIONS, DAILY_USERS)
 # Each response's metadata names the property's time zone, in which GA4 cuts its days: kept in this table
 # (one row per property) so that reports can say so and date payments in the same zone.
 PROPERTY_TABLE = "property"
+PROPERTY_COLUMNS: dict[str, dict] = {
+    "property_id": {"data_type": "text"},
+    "time_zone": {"data_type": "text"},
+    "currency_code": {"data_type": "text"},
+    "checked_at": {"data_type": "timestamp", "timezone": False},
+}
