@@ -212,8 +212,8 @@ TABLES = {
     "raw_ai_calls.calls": (
         "span_id VARCHAR, trace_id VARCHAR, started_at TIMESTAMP, duration_ms DOUBLE, op VARCHAR, status VARCHAR, "
         "system VARCHAR, request_model VARCHAR, input_tokens BIGINT, cached_input_tokens BIGINT, "
-        "output_tokens BIGINT, prototype_id VARCHAR, ai_tier VARCHAR, project VARCHAR, source_file VARCHAR, "
-        "source_line BIGINT", AI_CALL_COLUMNS, AI_CALLS),
+        "output_tokens BIGINT, prototype_id VARCHAR, ai_tier VARCHAR, project VARCHAR, ai_tier_inferred BOOLEAN, "
+        "source_file VARCHAR, source_line BIGINT", AI_CALL_COLUMNS, AI_CALLS),
 }
 SOURCES = ("ga4", "fx", "stripe", "paypal", "coinbase", "ai_calls")
 

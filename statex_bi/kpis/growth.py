@@ -7,7 +7,10 @@ Definitions (docs/metrics.md repeats them):
   GA4 mean weighted by its sessions (never a mean of daily means).
 - *Daily active users*: the mean over the period's days of GA4's daily active users (de-duplicated
   across channels); user counts do not add up across days.
-- *Sign-up rate*, *prototype-request rate*: GA4 key events (`key_events`) of the event per session.
+- *Sign-up rate*, *prototype-request rate*: sessions in which the event happened (GA4 `sessions`
+  filtered on `eventName`) / sessions: a proportion, unlike key events, which GA4 counts once per event.
+- *Days*: GA4 days are the property's days, in its time zone (`ga4_time_zone`); payments are dated in
+  the same zone in the funnel (new paying customers, the prototype cohort).
 - *New paying customers* (`customers.new_paying`): customers whose first ever successful payment at any
   provider falls in the period; a customer who paid before the period is never new again.
 - *First-payment rate* (a cohort): the prototypes first requested in the period (their first AI call,
@@ -35,7 +38,7 @@ import duckdb
 import pandas as pd
 
 from statex_bi import publish, warehouse
-from statex_bi.exceptions import ParamsError
+from statex_bi.exceptions import MissingDataError, ParamsError
 from statex_bi.kpis import revenue as rev
 from statex_bi.kpis.stats import two_proportion_ztest, wilson_interval
 from statex_bi.periods import Period
@@ -185,11 +188,11 @@ def first_payment_cohort(
            "payment_window_days": window, "window_closes": closes, "data_as_of": None}
     if _prototypes_loaded(con) and rev.loaded_providers(con) and warehouse.table_exists(con, "core", "payments"):
         counts = con.execute(
-            """
+            f"""
             with cohort as (
                 select prototype_id, first_call_at
                 from marts.ai_prototypes
-                where cast(first_call_at as date) between $start and $end
+                where {_local_day("first_call_at")} between $start and $end
             ),
             paid as (
                 select distinct cohort.prototype_id
@@ -204,7 +207,7 @@ def first_payment_cohort(
             select (select count(*) from cohort), (select count(*) from paid),
                    (select cast(max(created_at) as date) from core.payments)
             """,
-            {"start": period.start, "end": period.end, "window": window},
+            {"start": period.start, "end": period.end, "window": window, "tz": ga4_time_zone(con)},
         ).fetchall()[0]
         row.update(prototypes=int(counts[0]), paid=int(counts[1]), data_as_of=counts[2])
     rate, low, high = _rate(row["paid"], row["prototypes"])
@@ -240,13 +243,35 @@ def maturity_note(cohort: pd.DataFrame) -> str:
             "still rise.")
 
 
+def ga4_time_zone(con: duckdb.DuckDBPyConnection) -> str:
+    """The GA4 property's time zone, in which GA4 cuts its days ("UTC" until GA4 is loaded).
+
+    Raises:
+        MissingDataError: the loaded properties state different time zones.
+    """
+    if not warehouse.table_exists(con, "marts", "ga4_property"):
+        return "UTC"
+    zones = sorted({row[0] for row in con.execute("select time_zone from marts.ga4_property").fetchall() if row[0]})
+    if len(zones) > 1:
+        raise MissingDataError("the GA4 time zone", ["marts.ga4_property"],
+                               f"the loaded GA4 properties use several time zones ({', '.join(zones)})")
+    return zones[0] if zones else "UTC"
+
+
+def _local_day(column: str) -> str:
+    """SQL: the day of naive-UTC `column` in the time zone $tz."""
+    return f"cast(timezone($tz, {column} at time zone 'UTC') as date)"
+
+
 def new_paying_customers(con: duckdb.DuckDBPyConnection, period: Period) -> int | None:
-    """Customers whose first ever successful payment is in the period (None when no provider is loaded)."""
+    """Customers whose first ever successful payment is in the period, dated in the GA4 property's time
+    zone like the sessions (None when no provider is loaded)."""
     if not rev.loaded_providers(con) or not warehouse.table_exists(con, "core", "payments"):
         return None
     return int(con.execute(
-        "select count(*) from core.payments where is_first_successful and cast(created_at as date) between ? and ?",
-        [period.start, period.end],
+        f"select count(*) from core.payments where is_first_successful and {_local_day('created_at')} "
+        "between $start and $end",
+        {"start": period.start, "end": period.end, "tz": ga4_time_zone(con)},
     ).fetchall()[0][0])
 
 
@@ -259,14 +284,18 @@ def _funnel_counts(con: duckdb.DuckDBPyConnection, period: Period, events: tuple
         select
             (select coalesce(sum(sessions), 0) from marts.ga4_daily_traffic
              where date_day between $start and $end),
-            (select coalesce(sum(key_events), 0) from marts.ga4_daily_key_events
+            (select coalesce(sum(sessions_with_event), case when count(*) = 0 then 0 end)
+             from marts.ga4_daily_key_events
              where date_day between $start and $end and event_name = $sign_up),
-            (select coalesce(sum(key_events), 0) from marts.ga4_daily_key_events
+            (select coalesce(sum(sessions_with_event), case when count(*) = 0 then 0 end)
+             from marts.ga4_daily_key_events
              where date_day between $start and $end and event_name = $prototype)
         """,
         {"start": period.start, "end": period.end, "sign_up": events[0], "prototype": events[1]},
     ).fetchall()[0]
-    counts: dict[str, int | None] = {"sessions": int(row[0]), "sign_up": int(row[1]), "prototype_request": int(row[2])}
+    # NULL: days loaded before the connector read the sessions-with-event report (the rate is unknown, not 0)
+    counts: dict[str, int | None] = {"sessions": int(row[0]), "sign_up": None if row[1] is None else int(row[1]),
+                                     "prototype_request": None if row[2] is None else int(row[2])}
     cohort = first_payment_cohort(con, period, payment_window_days=payment_window_days).iloc[0]
     counts["prototype_cohort"] = None if pd.isna(cohort["prototypes"]) else int(cohort["prototypes"])
     counts["first_payment"] = None if pd.isna(cohort["paid"]) else int(cohort["paid"])
@@ -353,7 +382,8 @@ def conversion_trend(
     key_event: str = "prototype_request",
     grain: str = "auto",
 ) -> pd.DataFrame:
-    """Key events per session by channel, per week (ISO, Monday start) or day, with Wilson intervals.
+    """Sessions with the event per session by channel, per week (ISO, Monday start) or day, with Wilson
+    intervals (the `key_events` column holds the sessions in which the event happened).
 
     Args:
         con: the warehouse.
@@ -380,19 +410,20 @@ def conversion_trend(
         ),
         events as (
             select cast(date_trunc('{grain}', date_day) as date) as bucket_start, channel,
-                cast(sum(key_events) as bigint) as key_events
+                cast(sum(sessions_with_event) as bigint) as key_events
             from marts.ga4_daily_key_events
             where date_day between $start and $end and event_name = $event
             group by 1, 2
         )
-        select traffic.bucket_start, traffic.channel, traffic.sessions, coalesce(events.key_events, 0) as key_events
+        select traffic.bucket_start, traffic.channel, traffic.sessions, case when events.channel is null then 0 else events.key_events end as key_events
         from traffic
         left join events on traffic.bucket_start = events.bucket_start and traffic.channel = events.channel
         order by 1, 3 desc, 2
         """,
         {"start": period.start, "end": period.end, "event": key_event},
     ).df()
-    bounds = [_rate(int(x), int(n)) for x, n in zip(frame["key_events"], frame["sessions"], strict=True)]
+    bounds = [_rate(None if pd.isna(x) else int(x), int(n))
+              for x, n in zip(frame["key_events"], frame["sessions"], strict=True)]
     frame["rate"] = [b[0] for b in bounds]
     frame["ci_low"] = [b[1] for b in bounds]
     frame["ci_high"] = [b[2] for b in bounds]
