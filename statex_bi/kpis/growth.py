@@ -415,7 +415,8 @@ def conversion_trend(
             where date_day between $start and $end and event_name = $event
             group by 1, 2
         )
-        select traffic.bucket_start, traffic.channel, traffic.sessions, case when events.channel is null then 0 else events.key_events end as key_events
+        select traffic.bucket_start, traffic.channel, traffic.sessions,
+            case when events.channel is null then 0 else events.key_events end as key_events
         from traffic
         left join events on traffic.bucket_start = events.bucket_start and traffic.channel = events.channel
         order by 1, 3 desc, 2
