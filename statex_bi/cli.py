@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--end", type=day, help="last day to load, inclusive")
     ingest.add_argument("--full-refresh", action="store_true", help="drop the sources' tables and cursors first")
     ingest.add_argument("--file", type=Path, help="input file, for file sources such as ai-calls")
+    ingest.add_argument("--dir", type=Path, help="input folder, for folder sources such as test-reports")
     ingest.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for a locked warehouse")
 
     demo = sub.add_parser("demo", help="load the simulated company through the real connectors")
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ingest":
             from statex_bi.ingest import IngestRequest, ingest
 
-            request = IngestRequest(args.start, args.end, args.full_refresh, args.file)
+            request = IngestRequest(args.start, args.end, args.full_refresh, args.file, args.dir)
             results = ingest(args.sources, request, wait=args.wait)
             return 0 if all(r.status == "succeeded" for r in results) else 1
         if args.command == "demo":

@@ -40,6 +40,7 @@ class IngestRequest:
     end: date | None = None
     full_refresh: bool = False
     file: Path | None = None
+    dir: Path | None = None
     progress: Callable[[str], None] = field(default=_print_progress)
 
 

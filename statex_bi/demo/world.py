@@ -8,6 +8,7 @@ the others produce. Modules:
     payments Stripe / PayPal / Coinbase Commerce payments, refunds and fees of those customers (payments.py)
     fx       ECB euro reference rates, business days only (fx.py)
     ai       AI calls per prototype across the Ollama / OpenAI / Azure tiers (ai.py)
+    ci       the app's commits, its test suite and the CI runs of Jest and Vitest on GitHub Actions (ci.py)
 """
 
 from __future__ import annotations
@@ -99,3 +100,9 @@ class World:
         from statex_bi.demo.ai import simulate_ai
 
         return simulate_ai(self.config, self.growth.prototype_requests)
+
+    @cached_property
+    def ci(self):
+        from statex_bi.demo.ci import simulate_ci
+
+        return simulate_ci(self.config)

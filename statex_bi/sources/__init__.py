@@ -19,6 +19,8 @@ REGISTRY: dict[str, str] = {
     "sentry": "statex_bi.sources.sentry",
     "openai": "statex_bi.sources.openai_usage",
     "ai-calls": "statex_bi.sources.ai_calls",
+    "test-reports": "statex_bi.sources.test_reports",
+    "github": "statex_bi.sources.github",
 }
 
 

@@ -15,4 +15,5 @@ REGISTRY: dict[str, str] = {
     "fx": "statex_bi.demo.apis.fx",
     "sentry": "statex_bi.demo.apis.sentry",
     "openai": "statex_bi.demo.apis.openai",
+    "github": "statex_bi.demo.apis.github",
 }

@@ -1,0 +1,162 @@
+"""GitHub Actions REST API -> raw_github: workflow runs, and the test runs their artifacts hold.
+
+    workflow_runs  `GET /repos/{owner}/{repo}/actions/runs?status=completed&created=>=DAY` (100 a page,
+                   following the Link header's rel="next"); a run retried (`run_attempt` > 1) also gets
+                   its earlier attempts from `.../runs/{id}/attempts/{n}`. One row per run and attempt
+                   (head_sha, head_branch, run_attempt, conclusion, run_started_at, updated_at), merged
+                   on (run_id, run_attempt).
+    test_runs, test_results, coverage
+                   the same tables as the test-reports source: each artifact whose name matches
+                   $GITHUB_TEST_ARTIFACTS (default `test-report*`) is a test run: vitest.json or jest.json,
+                   optionally junit.xml, coverage/coverage-summary.json and run.json. Listed by
+                   `.../runs/{id}/artifacts`; downloaded from `archive_download_url`, which answers 302
+                   to a signed storage URL. An artifact belongs to the attempt that started last before
+                   its upload. Merged on (run id, attempt, artifact name).
+
+Incremental on `updated_at`: a run not updated since the last load is skipped without a request for
+its attempts or artifacts. GitHub filters runs by creation date only, so each load lists the runs
+created since the cursor minus 14 days (a re-run updates an older run). An explicit --start reads the
+runs created in [--start, --end] and leaves the cursor alone.
+
+Rate limits: every response's x-ratelimit-remaining is read; at 0 the client waits until
+x-ratelimit-reset before the next request, and a 403/429 for an exhausted limit is retried after the
+reset (or its Retry-After). 5xx and dropped connections are retried too; a request that still fails
+fails the whole load, leaving the tables and cursor as they were. An artifact that does not parse, or
+whose run.json disagrees with GitHub, goes to raw_github.quarantine (record = run, attempt and
+artifact; field = the file and field at fault); an expired artifact is skipped with a message.
+
+Environment: GITHUB_TOKEN, GITHUB_REPOSITORY (owner/name), GITHUB_API_URL (default
+https://api.github.com), GITHUB_TEST_ARTIFACTS.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, time, timedelta
+
+import dlt
+from dlt.sources.helpers.rest_client import RESTClient
+
+from statex_bi.exceptions import RecordError
+from statex_bi.ingest import IngestRequest, SourceSpec
+from statex_bi.sources.common import declared_schema, quarantined
+from statex_bi.sources.github import helpers, settings
+from statex_bi.sources.test_reports import helpers as reports
+from statex_bi.sources.test_reports import settings as report_settings
+
+
+def build(request: IngestRequest, rate_limit: helpers.RateLimit | None = None):
+    """The GitHub dlt source for one ingest request.
+
+    Raises:
+        ConfigError: $GITHUB_TOKEN or $GITHUB_REPOSITORY is not set.
+    """
+    config = helpers.read_config()
+    session = helpers.make_session(rate_limit or helpers.RateLimit())
+    client = helpers.make_client(config, session)
+
+    @dlt.source(schema=declared_schema(settings.SOURCE, settings.COLUMNS), max_table_nesting=0)
+    def github():
+        return workflow_runs(client, session, config, request)
+
+    return github()
+
+
+def _window(request: IngestRequest) -> tuple[datetime | None, datetime]:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    end = now if request.end is None else min(now, datetime.combine(request.end + timedelta(days=1), time()))
+    start = None if request.start is None else datetime.combine(request.start, time())
+    return start, end
+
+
+def workflow_runs(client: RESTClient, session, config: helpers.GithubConfig, request: IngestRequest):
+    """The `workflow_runs` resource, with the artifacts' test runs routed to their own tables."""
+    start, end = _window(request)
+    if start is not None:
+        cursor = dlt.sources.incremental("updated_at", initial_value=start, end_value=end, range_end="open",
+                                         on_cursor_value_missing="include")
+    else:
+        cursor = dlt.sources.incremental("updated_at", initial_value=end - timedelta(days=settings.DEFAULT_HISTORY_DAYS),
+                                         on_cursor_value_missing="include")
+    progress: Callable[[str], None] = request.progress
+
+    def runs(updated=cursor) -> Iterator[dict]:
+        for table in settings.COLUMNS:
+            yield dlt.mark.with_table_name(dlt.mark.materialize_table_schema(), table) \
+                if table != settings.WORKFLOW_RUNS else dlt.mark.materialize_table_schema()
+        since: datetime = updated.start_value
+        created_from = since if start is not None else since - timedelta(days=settings.RERUN_LOOKBACK_DAYS)
+        params = {"status": "completed", "per_page": settings.PER_PAGE,
+                  "created": f"{created_from:%Y-%m-%dT%H:%M:%SZ}..{end:%Y-%m-%dT%H:%M:%SZ}"}
+        path = settings.RUNS_PATH.format(repo=config.repository)
+        pages = helpers.paginate(client, path, params, "workflow_runs", settings.RUNS_ENDPOINT)
+        for number, page in enumerate(pages, start=1):
+            progress(f"github: workflow runs page {number}: {len(page)} runs")
+            for raw in page:
+                yield from _run(raw, since, updated.last_value, client, session, config, progress)
+
+    return dlt.resource(runs, name=settings.WORKFLOW_RUNS, write_disposition="merge",
+                        primary_key=("run_id", "run_attempt"))
+
+
+def _run(raw: dict, since: datetime, loaded_until: datetime | None, client, session, config: helpers.GithubConfig,
+         progress: Callable[[str], None]) -> Iterator:
+    try:
+        latest = helpers.run_row(raw, settings.RUNS_ENDPOINT)
+    except RecordError as exc:
+        progress(f"github: quarantined: {exc}")
+        yield quarantined(settings.SOURCE, exc.endpoint, exc.record_id, exc.field, str(exc), raw)
+        return
+    if latest["updated_at"] < since or latest["updated_at"] == loaded_until:
+        return  # loaded already, and not re-run since
+    attempts = [latest]
+    for number in range(1, latest["run_attempt"]):
+        path = settings.ATTEMPT_PATH.format(repo=config.repository, run_id=latest["run_id"], attempt=number)
+        attempt = helpers.get_json(client, path, f"actions/runs/{latest['run_id']}/attempts/{number}")
+        attempts.append(helpers.run_row(attempt, f"actions/runs/{latest['run_id']}/attempts"))
+    yield from attempts
+    endpoint = settings.ARTIFACTS_ENDPOINT.format(run_id=latest["run_id"])
+    path = settings.ARTIFACTS_PATH.format(repo=config.repository, run_id=latest["run_id"])
+    for page in helpers.paginate(client, path, {"per_page": settings.PER_PAGE}, "artifacts", endpoint):
+        for artifact in page:
+            if fnmatch.fnmatchcase(str(artifact.get("name")), config.artifact_pattern):
+                yield from _artifact(artifact, attempts, session, config, progress)
+
+
+def _artifact(artifact: dict, attempts: list[dict], session, config: helpers.GithubConfig,
+              progress: Callable[[str], None]) -> Iterator:
+    run_id = attempts[0]["run_id"]
+    name = artifact.get("name")
+    if artifact.get("expired"):
+        progress(f"github: run {run_id}: artifact {name} has expired; its test run cannot be loaded")
+        return
+    endpoint = f"actions/artifacts/{artifact.get('id')}/zip"
+    uploaded = helpers.timestamp(artifact.get("created_at"), endpoint, f"artifact {artifact.get('id')}", "created_at")
+    run = helpers.attempt_of(uploaded, attempts)
+    record = f"run {run_id} attempt {run['run_attempt']} artifact {name}"
+    fail = reports.Fail(settings.SOURCE, f"{endpoint} ({name})", record)
+    data = helpers.download(session, artifact.get("archive_download_url"), config.token, endpoint)
+    try:
+        files = helpers.read_zip(data, fail)
+        test_run_id = reports.make_id(settings.SOURCE, run_id, run["run_attempt"], name)
+        parsed = helpers.artifact_run(files, run, artifact, fail, test_run_id, record)
+    except RecordError as exc:
+        progress(f"github: quarantined: {exc}")
+        payload = {"run_id": run_id, "run_attempt": run["run_attempt"], "artifact": artifact}
+        yield quarantined(settings.SOURCE, exc.endpoint, exc.record_id, exc.field, str(exc), payload)
+        return
+    yield _to(report_settings.TEST_RUNS, parsed.run)
+    for row in parsed.results:
+        yield _to(report_settings.TEST_RESULTS, row)
+    for row in parsed.coverage:
+        yield _to(report_settings.COVERAGE, row)
+
+
+def _to(table: str, row: dict):
+    hints = dlt.mark.make_hints(table_name=table, write_disposition="merge",
+                                primary_key=report_settings.PRIMARY_KEYS[table], merge_key=())
+    return dlt.mark.with_hints(row, hints, create_table_variant=True)
+
+
+SPEC = SourceSpec(name="github", build=build, watermark_sql="SELECT max(updated_at) FROM raw_github.workflow_runs")
