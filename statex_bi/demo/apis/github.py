@@ -239,7 +239,8 @@ def _run_json(request: Request, run: WorkflowRun, attempt: Attempt) -> dict:
         "run_started_at": _iso(attempt.started_at), "jobs_url": f"{api}/jobs", "logs_url": f"{api}/logs",
         "artifacts_url": f"{api}/artifacts",
         "previous_attempt_url": f"{api}/attempts/{attempt.number - 1}" if attempt.number > 1 else None,
-        "head_commit": {"id": run.sha, "tree_id": run.sha[::-1], "message": "Update", "timestamp": _iso(run.created_at)},
+        "head_commit": {"id": run.sha, "tree_id": run.sha[::-1], "message": "Update",
+                        "timestamp": _iso(run.created_at)},
     }
 
 
@@ -249,7 +250,8 @@ def _artifact_json(request: Request, artifact_id: int, run: WorkflowRun, attempt
     api = f"{_base(request)}/repos/{REPOSITORY}/actions/artifacts/{artifact_id}"
     return {
         "id": artifact_id, "node_id": f"MDg6QXJ0aWZhY3Qx{artifact_id}",
-        "name": f"test-report-{suite_run.runner}-{attempt.number}", "size_in_bytes": 4096 + 300 * len(suite_run.results),
+        "name": f"test-report-{suite_run.runner}-{attempt.number}",
+        "size_in_bytes": 4096 + 300 * len(suite_run.results),
         "url": api, "archive_download_url": f"{api}/zip", "expired": False, "created_at": _iso(created),
         "updated_at": _iso(created), "expires_at": _iso(created + timedelta(days=90)),
         "workflow_run": {"id": run.run_id, "repository_id": 812345, "head_repository_id": 812345,

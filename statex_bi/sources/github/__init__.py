@@ -71,33 +71,39 @@ def _window(request: IngestRequest) -> tuple[datetime | None, datetime]:
 
 
 def workflow_runs(client: RESTClient, session, config: helpers.GithubConfig, request: IngestRequest):
-    """The `workflow_runs` resource, with the artifacts' test runs routed to their own tables."""
+    """The `workflow_runs` resource, with the artifacts' test runs routed to their own tables.
+
+    The cursor (the newest `updated_at` loaded) is kept in the resource's dlt state rather than as a dlt
+    incremental, whose column hint the routed test tables would inherit; it moves with the load only.
+    """
     start, end = _window(request)
-    if start is not None:
-        cursor = dlt.sources.incremental("updated_at", initial_value=start, end_value=end, range_end="open",
-                                         on_cursor_value_missing="include")
-    else:
-        cursor = dlt.sources.incremental("updated_at", initial_value=end - timedelta(days=settings.DEFAULT_HISTORY_DAYS),
-                                         on_cursor_value_missing="include")
     progress: Callable[[str], None] = request.progress
 
-    def runs(updated=cursor) -> Iterator[dict]:
+    def runs() -> Iterator:
         for table in settings.COLUMNS:
-            yield dlt.mark.with_table_name(dlt.mark.materialize_table_schema(), table) \
-                if table != settings.WORKFLOW_RUNS else dlt.mark.materialize_table_schema()
-        since: datetime = updated.start_value
+            yield _to(table, dlt.mark.materialize_table_schema())
+        state = dlt.current.resource_state()
+        loaded_until = None if start is not None or "updated_at" not in state \
+            else datetime.fromisoformat(state["updated_at"])
+        since = start or loaded_until or end - timedelta(days=settings.DEFAULT_HISTORY_DAYS)
         created_from = since if start is not None else since - timedelta(days=settings.RERUN_LOOKBACK_DAYS)
         params = {"status": "completed", "per_page": settings.PER_PAGE,
                   "created": f"{created_from:%Y-%m-%dT%H:%M:%SZ}..{end:%Y-%m-%dT%H:%M:%SZ}"}
         path = settings.RUNS_PATH.format(repo=config.repository)
         pages = helpers.paginate(client, path, params, "workflow_runs", settings.RUNS_ENDPOINT)
+        newest = loaded_until
         for number, page in enumerate(pages, start=1):
             progress(f"github: workflow runs page {number}: {len(page)} runs")
             for raw in page:
-                yield from _run(raw, since, updated.last_value, client, session, config, progress)
+                for item in _run(raw, since, loaded_until, client, session, config, progress):
+                    if isinstance(item, list):  # the validated workflow_runs rows of a run's attempts
+                        newest = max([row["updated_at"] for row in item] + ([newest] if newest else []))
+                        item = _to(settings.WORKFLOW_RUNS, item)
+                    yield item
+        if start is None and newest is not None:
+            state["updated_at"] = newest.isoformat()
 
-    return dlt.resource(runs, name=settings.WORKFLOW_RUNS, write_disposition="merge",
-                        primary_key=("run_id", "run_attempt"))
+    return dlt.resource(runs, name=settings.WORKFLOW_RUNS, write_disposition="merge")
 
 
 def _run(raw: dict, since: datetime, loaded_until: datetime | None, client, session, config: helpers.GithubConfig,
@@ -108,14 +114,14 @@ def _run(raw: dict, since: datetime, loaded_until: datetime | None, client, sess
         progress(f"github: quarantined: {exc}")
         yield quarantined(settings.SOURCE, exc.endpoint, exc.record_id, exc.field, str(exc), raw)
         return
-    if latest["updated_at"] < since or latest["updated_at"] == loaded_until:
+    if latest["updated_at"] < since or (loaded_until is not None and latest["updated_at"] <= loaded_until):
         return  # loaded already, and not re-run since
     attempts = [latest]
     for number in range(1, latest["run_attempt"]):
         path = settings.ATTEMPT_PATH.format(repo=config.repository, run_id=latest["run_id"], attempt=number)
         attempt = helpers.get_json(client, path, f"actions/runs/{latest['run_id']}/attempts/{number}")
         attempts.append(helpers.run_row(attempt, f"actions/runs/{latest['run_id']}/attempts"))
-    yield from attempts
+    yield attempts
     endpoint = settings.ARTIFACTS_ENDPOINT.format(run_id=latest["run_id"])
     path = settings.ARTIFACTS_PATH.format(repo=config.repository, run_id=latest["run_id"])
     for page in helpers.paginate(client, path, {"per_page": settings.PER_PAGE}, "artifacts", endpoint):
@@ -146,17 +152,17 @@ def _artifact(artifact: dict, attempts: list[dict], session, config: helpers.Git
         payload = {"run_id": run_id, "run_attempt": run["run_attempt"], "artifact": artifact}
         yield quarantined(settings.SOURCE, exc.endpoint, exc.record_id, exc.field, str(exc), payload)
         return
-    yield _to(report_settings.TEST_RUNS, parsed.run)
-    for row in parsed.results:
-        yield _to(report_settings.TEST_RESULTS, row)
-    for row in parsed.coverage:
-        yield _to(report_settings.COVERAGE, row)
+    # One marked batch per table: hints per row would cost dlt a schema update per test.
+    yield _to(report_settings.TEST_RUNS, [parsed.run])
+    yield _to(report_settings.TEST_RESULTS, parsed.results)
+    if parsed.coverage:
+        yield _to(report_settings.COVERAGE, parsed.coverage)
 
 
-def _to(table: str, row: dict):
-    hints = dlt.mark.make_hints(table_name=table, write_disposition="merge",
-                                primary_key=report_settings.PRIMARY_KEYS[table], merge_key=())
-    return dlt.mark.with_hints(row, hints, create_table_variant=True)
+def _to(table: str, rows):
+    keys = ("run_id", "run_attempt") if table == settings.WORKFLOW_RUNS else report_settings.PRIMARY_KEYS[table]
+    hints = dlt.mark.make_hints(table_name=table, write_disposition="merge", primary_key=keys, merge_key=())
+    return dlt.mark.with_hints(rows, hints, create_table_variant=True)
 
 
 SPEC = SourceSpec(name="github", build=build, watermark_sql="SELECT max(updated_at) FROM raw_github.workflow_runs")

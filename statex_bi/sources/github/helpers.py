@@ -133,8 +133,9 @@ def paginate(client: RESTClient, path: str, params: Mapping[str, Any], selector:
         SourceError: a request failed for good (after retries), naming the endpoint and the status.
     """
     try:
-        yield from client.paginate(path, params=dict(params), data_selector=selector,
-                                   hooks={"response": [_raise_for_status]})
+        # Hooks given to a request replace the session's: keep the rate-limit hook.
+        hooks = {"response": [*client.session.hooks["response"], _raise_for_status]}
+        yield from client.paginate(path, params=dict(params), data_selector=selector, hooks=hooks)
     except (HTTPError, RequestException, ValueError) as exc:
         raise _source_error(endpoint, exc) from exc
 
@@ -179,7 +180,8 @@ def run_row(run: Mapping[str, Any], endpoint: str) -> dict:
     record = f"run {run.get('id')} attempt {run.get('run_attempt')}"
     for name in ("id", "run_attempt"):
         if isinstance(run.get(name), bool) or not isinstance(run.get(name), int):
-            raise RecordError(settings.SOURCE, endpoint, record, name, f"expected a whole number, got {run.get(name)!r}")
+            raise RecordError(settings.SOURCE, endpoint, record, name,
+                              f"expected a whole number, got {run.get(name)!r}")
     if not isinstance(run.get("head_sha"), str) or not run["head_sha"]:
         raise RecordError(settings.SOURCE, endpoint, record, "head_sha", "missing")
     return {
@@ -198,7 +200,9 @@ def attempt_of(artifact_created: datetime, attempts: list[dict]) -> dict:
     The artifacts endpoint lists every attempt's artifacts without saying which attempt made them.
     """
     started = [row for row in attempts if row["run_started_at"] <= artifact_created]
-    return max(started, key=lambda row: row["run_started_at"]) if started else min(attempts, key=lambda r: r["run_attempt"])
+    if not started:  # uploaded before any attempt started: clocks disagree; the first attempt
+        return min(attempts, key=lambda row: row["run_attempt"])
+    return max(started, key=lambda row: row["run_started_at"])
 
 
 def read_zip(data: bytes, fail: reports.Fail) -> dict[str, bytes]:

@@ -14,7 +14,7 @@ from statex_bi.ingest import IngestRequest, load_source
 from statex_bi.sources import github
 from statex_bi.sources.github import helpers, settings
 
-START, END = date(2026, 9, 7), date(2026, 9, 27)
+START, END = date(2026, 9, 14), date(2026, 9, 27)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def ci():
 def sandbox(ci, monkeypatch):
     # A small page size and a tight rate limit, so that three weeks of runs cross pages and limits.
     monkeypatch.setattr(settings, "PER_PAGE", 4)
-    with github_api.serve(ci, rate_limit=25, rate_window_s=1) as sandbox:
+    with github_api.serve(ci, rate_limit=20, rate_window_s=1) as sandbox:
         for key, value in github_api.environment(sandbox.url).items():
             monkeypatch.setenv(key, value)
         yield sandbox
@@ -80,7 +80,7 @@ def test_loads_exactly_what_the_sandbox_served(ci, sandbox, db_file):
 def test_an_exhausted_rate_limit_is_retried_after_the_reset(ci, sandbox, db_file):
     headers = {"Authorization": f"Bearer {github_api.TOKEN}"}
     url = f"{sandbox.url}/repos/{github_api.REPOSITORY}/actions/runs?per_page=1"
-    for _ in range(40):  # another client spends this window's quota
+    for _ in range(200):  # another client spends the quota of the current window
         if requests.get(url, headers=headers, timeout=5).status_code == 403:
             break
     refused_before = sandbox.limiter.refused

@@ -14,8 +14,8 @@ from statex_bi.ingest import IngestRequest
 from statex_bi.sources import test_reports
 
 REPORTS = Path(__file__).resolve().parents[2] / "fixtures" / "test_reports"
-COUNTS = ("SELECT (SELECT count(*) FROM raw_test_reports.test_runs), (SELECT count(*) FROM raw_test_reports.test_results),"
-          " (SELECT count(*) FROM raw_test_reports.coverage)")
+COUNTS = ("SELECT (SELECT count(*) FROM raw_test_reports.test_runs),"
+          " (SELECT count(*) FROM raw_test_reports.test_results), (SELECT count(*) FROM raw_test_reports.coverage)")
 
 
 def _rows(db, sql):
