@@ -161,7 +161,8 @@ def _artifact(artifact: dict, attempts: list[dict], session, config: helpers.Git
 
 def _to(table: str, rows):
     keys = ("run_id", "run_attempt") if table == settings.WORKFLOW_RUNS else report_settings.PRIMARY_KEYS[table]
-    hints = dlt.mark.make_hints(table_name=table, write_disposition="merge", primary_key=keys, merge_key=())
+    hints = dlt.mark.make_hints(table_name=table, write_disposition="merge", primary_key=keys, merge_key=(),
+                                file_format=report_settings.FILE_FORMAT)
     return dlt.mark.with_hints(rows, hints, create_table_variant=True)
 
 

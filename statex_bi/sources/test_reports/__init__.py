@@ -109,7 +109,8 @@ def resources(parsed: list[helpers.ParsedRun], bad: list) -> list:
             yield from item.coverage
 
     return [
-        dlt.resource(generator, name=table, write_disposition="merge", primary_key=settings.PRIMARY_KEYS[table])
+        dlt.resource(generator, name=table, write_disposition="merge", primary_key=settings.PRIMARY_KEYS[table],
+                     file_format=settings.FILE_FORMAT)
         for generator, table in ((runs, settings.TEST_RUNS), (results, settings.TEST_RESULTS),
                                  (coverage, settings.COVERAGE))
     ]

@@ -73,4 +73,7 @@ COLUMNS: dict[str, dict[str, dict]] = {
         "pct": {"data_type": "double"},
     },
 }
+# Parquet, not dlt's default INSERT statements: a year of CI is ~100k test rows, which INSERT VALUES
+# loads into DuckDB many times slower and with gigabytes of memory.
+FILE_FORMAT = "parquet"
 PRIMARY_KEYS = {TEST_RUNS: "test_run_id", TEST_RESULTS: "test_result_id", COVERAGE: "coverage_id"}
