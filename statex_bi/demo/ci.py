@@ -6,7 +6,7 @@ jobs upload the runner's reports as an artifact `test-report-<runner>-<attempt>`
 - grows: about 60 tests in 14 files at the start, a few more every week (new files now and then);
 - slows: some tests become several times slower at a commit (a heavier fixture, a real timer);
 - is flaky: a handful of tests fail now and then on the same code (timers, ports, ordering);
-- breaks: near the end one test fails on every run (a changed API nobody fixed yet);
+- breaks: for a stretch near the end one test fails on every run (a changed API), until it is fixed;
 - carries `it.skip` and `it.todo` tests, which run nowhere and carry no duration.
 
 The team ran Jest alone at first, then Vitest beside it on the same commits while migrating (Jest kept
@@ -44,7 +44,7 @@ FLAKY_TESTS = {  # file, full name -> probability of failing in one run
     ("test/realtime/progress.test.ts", "progress stream closes the socket after the last event"): 0.03,
 }
 BROKEN_TEST = ("test/pricing/tiers.test.ts", "tiers routes EU customers to Azure")
-BROKEN_FROM = 0.95  # share of the period after which it always fails
+BROKEN_SPAN = (0.88, 0.96)  # shares of the period: it fails on every run in between, until someone fixes it
 AREAS = ("routes", "workers", "billing", "pricing", "auth", "realtime", "storage", "emails")
 SEED_FILES = {
     "test/routes/prototypes.test.ts": ("POST /prototypes", ["queues the generation job", "rejects a bad body",
@@ -177,7 +177,7 @@ def simulate_ci(config: WorldConfig) -> CiData:
     times = _commit_times(config, rng)
     tests = _suite(rng, max(1, len(times)))
     migration = int(len(times) * MIGRATION_START)
-    broken_from = int(len(times) * BROKEN_FROM)
+    broken = range(int(len(times) * BROKEN_SPAN[0]), int(len(times) * BROKEN_SPAN[1]))
     runs = []
     for index, pushed in enumerate(times):
         sha = _sha(config.seed, index)
@@ -191,7 +191,7 @@ def simulate_ci(config: WorldConfig) -> CiData:
             suite_runs = []
             for runner in pending:
                 suite_runs.append(_suite_run(rng, tests, present, runner, sha, number, start, index,
-                                             index >= broken_from, len(times)))
+                                             index in broken, len(times)))
             end = max(run.started_at + timedelta(seconds=run.wall_s) for run in suite_runs)
             end += timedelta(seconds=float(rng.uniform(8, 30)))
             failed = [run.runner for run in suite_runs if run.exit_code]

@@ -36,6 +36,7 @@ BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 20261127
 RUNS = "core.test_runs"
 RESULTS = "core.test_results"
+COMMITS = "marts.test_commit_durations"
 COVERAGE = "core.test_coverage"
 
 
@@ -71,12 +72,11 @@ def suite_duration(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
 
 
 def commit_durations(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """Per runner and commit: the first start, attempts and the median wall time of the attempts."""
+    """Per runner and commit first run in the period: attempts and the median wall time of the attempts."""
     return con.execute(f"""
-        SELECT runner, sha, min(started_at) AS first_started_at, count(*) AS attempts,
-               median(wall_s) AS median_wall_s, max(attempt) AS last_attempt
-        FROM {RUNS} WHERE started_at >= ? AND started_at < ?
-        GROUP BY runner, sha ORDER BY first_started_at, runner
+        SELECT runner, sha, first_started_at, attempts, last_attempt, median_wall_s
+        FROM {COMMITS} WHERE first_started_at >= ? AND first_started_at < ?
+        ORDER BY first_started_at, runner
     """, _window(period)).df()
 
 
