@@ -23,7 +23,8 @@ SELECT
   (SELECT count(*) FROM raw_coinbase.charges),
   (SELECT count(*) FROM raw_sentry.gen_ai_spans),
   (SELECT count(*) FROM raw_openai.usage_completions),
-  (SELECT count(*) FROM raw_fx.eur_reference_rates)
+  (SELECT count(*) FROM raw_fx.eur_reference_rates),
+  (SELECT count(*) FROM raw_github.test_results)
 """
 
 
