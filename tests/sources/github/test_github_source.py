@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import duckdb
@@ -106,3 +107,31 @@ def test_bad_credentials_fail_the_load_naming_the_variables(sandbox, db_file, mo
     result = _load(db_file, start=START, end=END)
     assert result.status == "failed"
     assert "HTTP 401" in result.error and "$GITHUB_TOKEN" in result.error
+
+
+def test_artifacts_without_run_json_and_bad_artifacts(ci, sandbox, db_file, monkeypatch):
+    real = github_api.report_files
+    runs = [s for run in ci.runs for a in run.attempts for s in a.suite_runs]
+    spoiled = next(s for s in runs if s.runner == "jest")
+
+    def files(suite_run, tests):
+        made = real(suite_run, tests)
+        if suite_run is spoiled:  # a coverage summary with a percentage no tool writes
+            summary = json.loads(made["coverage/coverage-summary.json"])
+            summary["total"]["lines"]["pct"] = "n/a"
+            made["coverage/coverage-summary.json"] = json.dumps(summary).encode()
+        elif suite_run.runner == "jest":
+            del made["run.json"]  # GitHub and the report say the rest
+        return made
+
+    monkeypatch.setattr(github_api, "report_files", files)
+    assert _load(db_file, start=START, end=END).status == "succeeded"
+    (endpoint, record, field), = _rows(db_file, "SELECT endpoint, record_id, field FROM raw_github.quarantine")
+    assert "coverage/coverage-summary.json" in endpoint and "test-report-jest-1" in record
+    assert field == "total.lines.pct"
+    jest = _rows(db_file, "SELECT wall_s, exit_code, tests_failed, started_at FROM raw_github.test_runs "
+                          "WHERE runner = 'jest'")
+    assert len(jest) == sum(s.runner == "jest" for s in runs) - 1
+    # Without run.json the exit code is the report's verdict and the wall time the report's own clock.
+    assert all(exit_code == (1 if failed else 0) for _, exit_code, failed, _ in jest)
+    assert all(0 < wall_s for wall_s, _, _, _ in jest)
