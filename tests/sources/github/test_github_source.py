@@ -134,4 +134,4 @@ def test_artifacts_without_run_json_and_bad_artifacts(ci, sandbox, db_file, monk
     assert len(jest) == sum(s.runner == "jest" for s in runs) - 1
     # Without run.json the exit code is the report's verdict and the wall time the report's own clock.
     assert all(exit_code == (1 if failed else 0) for _, exit_code, failed, _ in jest)
-    assert all(0 < wall_s for wall_s, _, _, _ in jest)
+    assert all(wall_s > 0 for wall_s, _, _, _ in jest)
