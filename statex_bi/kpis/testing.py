@@ -28,16 +28,45 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from statex_bi import warehouse
 from statex_bi.kpis.stats import wilson_interval
 from statex_bi.periods import Period
 
 RUNNERS = ("vitest", "jest")
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 20261127
-RUNS = "core.test_runs"
-RESULTS = "core.test_results"
-COMMITS = "marts.test_commit_durations"
-COVERAGE = "core.test_coverage"
+# The models read, with their columns' types: a warehouse without them (nothing loaded or built yet)
+# reads as empty relations of the same shape, so every function returns an empty frame, not an error.
+MODELS: dict[str, dict[str, str]] = {
+    "core.test_runs": {"test_run_id": "VARCHAR", "runner": "VARCHAR", "sha": "VARCHAR", "attempt": "BIGINT",
+                       "started_at": "TIMESTAMP", "exit_code": "BIGINT", "wall_s": "DOUBLE"},
+    "core.test_results": {"test_run_id": "VARCHAR", "runner": "VARCHAR", "sha": "VARCHAR", "started_at": "TIMESTAMP",
+                          "file": "VARCHAR", "full_name": "VARCHAR", "status": "VARCHAR", "duration_ms": "DOUBLE"},
+    "core.test_coverage": {"test_run_id": "VARCHAR", "runner": "VARCHAR", "sha": "VARCHAR",
+                           "started_at": "TIMESTAMP", "metric": "VARCHAR", "total": "BIGINT", "covered": "BIGINT",
+                           "pct": "DOUBLE"},
+    "marts.test_commit_durations": {"runner": "VARCHAR", "sha": "VARCHAR", "first_started_at": "TIMESTAMP",
+                                    "attempts": "BIGINT", "last_attempt": "BIGINT", "median_wall_s": "DOUBLE"},
+}
+
+
+def _relations(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Model name -> what to select from: the model, or an empty relation of its shape when it is missing."""
+    relations = {}
+    for name, columns in MODELS.items():
+        schema, table = name.split(".")
+        if warehouse.table_exists(con, schema, table):
+            relations[name] = name
+        else:
+            typed = ", ".join(f"NULL::{kind} AS {column}" for column, kind in columns.items())
+            relations[name] = f"(SELECT {typed} WHERE false)"
+    return relations
+
+
+def _sql(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    relations = _relations(con)
+    return query.format(runs=relations["core.test_runs"], results=relations["core.test_results"],
+                        coverage=relations["core.test_coverage"], commits=relations["marts.test_commit_durations"])
 
 
 def _window(period: Period) -> list:
@@ -51,8 +80,8 @@ def suite_duration(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
         runner, runs, commits, median_wall_s, p90_wall_s, trend_s_per_week (slope of the per-commit
         medians against time; NaN with fewer than 3 commits).
     """
-    return con.execute(f"""
-        WITH runs AS (SELECT * FROM {RUNS} WHERE started_at >= ? AND started_at < ?),
+    return con.execute(_sql(con, """
+        WITH runs AS (SELECT * FROM {runs} WHERE started_at >= ? AND started_at < ?),
         commits AS (
             SELECT runner, sha, min(started_at) AS first_started_at, median(wall_s) AS wall_s
             FROM runs GROUP BY runner, sha
@@ -68,16 +97,16 @@ def suite_duration(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
                any_value(trend.trend_s_per_week) AS trend_s_per_week
         FROM runs JOIN trend USING (runner)
         GROUP BY runs.runner ORDER BY runs.runner DESC
-    """, _window(period)).df()
+    """), _window(period)).df()
 
 
 def commit_durations(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Per runner and commit first run in the period: attempts and the median wall time of the attempts."""
-    return con.execute(f"""
+    return con.execute(_sql(con, """
         SELECT runner, sha, first_started_at, attempts, last_attempt, median_wall_s
-        FROM {COMMITS} WHERE first_started_at >= ? AND first_started_at < ?
+        FROM {commits} WHERE first_started_at >= ? AND first_started_at < ?
         ORDER BY first_started_at, runner
-    """, _window(period)).df()
+    """), _window(period)).df()
 
 
 def slowest_tests(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 10,
@@ -89,10 +118,10 @@ def slowest_tests(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 1
         NaN when the test did not run then).
     """
     previous = period.previous()
-    return con.execute(f"""
+    return con.execute(_sql(con, """
         WITH timed AS (
             SELECT file, full_name, duration_ms, started_at >= ? AS current
-            FROM {RESULTS}
+            FROM {results}
             WHERE runner = ? AND duration_ms IS NOT NULL AND started_at >= ? AND started_at < ?
         ),
         stats AS (
@@ -105,7 +134,7 @@ def slowest_tests(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 1
             FROM timed GROUP BY file, full_name
         )
         SELECT * FROM stats WHERE runs > 0 ORDER BY median_ms DESC, file, full_name LIMIT ?
-    """, [period.start, primary_runner, previous.start, period.end + timedelta(days=1), int(limit)]).df()
+    """), [period.start, primary_runner, previous.start, period.end + timedelta(days=1), int(limit)]).df()
 
 
 def _bootstrap_ratio(jest: np.ndarray, vitest: np.ndarray, rng: np.random.Generator,
@@ -135,10 +164,10 @@ def speedup(con: duckdb.DuckDBPyConnection, period: Period, bootstrap_seed: int 
         commits both runners ran): jest_runs (or commits), vitest_runs, jest_median_s, vitest_median_s,
         speedup, ci_low, ci_high. NaN where a runner has no run.
     """
-    runs = con.execute(f"""
-        SELECT runner, sha, wall_s FROM {RUNS}
+    runs = con.execute(_sql(con, """
+        SELECT runner, sha, wall_s FROM {runs}
         WHERE started_at >= ? AND started_at < ? AND runner IN ('jest', 'vitest')
-    """, _window(period)).df()
+    """), _window(period)).df()
     rng = np.random.default_rng(bootstrap_seed)
     rows = []
     jest = runs.loc[runs["runner"] == "jest", "wall_s"].to_numpy(dtype=float)
@@ -169,27 +198,27 @@ def coverage_latest(con: duckdb.DuckDBPyConnection, period: Period, primary_runn
     Returns:
         metric, pct (0-100, NaN for "Unknown"), covered, total, sha, started_at; empty when no run wrote one.
     """
-    return con.execute(f"""
+    return con.execute(_sql(con, """
         WITH newest AS (
-            SELECT test_run_id FROM {COVERAGE}
+            SELECT test_run_id FROM {coverage}
             WHERE runner = ? AND started_at >= ? AND started_at < ?
             ORDER BY started_at DESC, test_run_id LIMIT 1
         )
         SELECT metric, pct, covered, total, sha, started_at
-        FROM {COVERAGE} JOIN newest USING (test_run_id) ORDER BY metric
-    """, [primary_runner, *_window(period)]).df()
+        FROM {coverage} JOIN newest USING (test_run_id) ORDER BY metric
+    """), [primary_runner, *_window(period)]).df()
 
 
 def coverage_trend(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str = "vitest",
                    **params: Any) -> pd.DataFrame:
     """Per UTC day and metric: the coverage of the primary runner's newest run of the day with a summary."""
-    return con.execute(f"""
+    return con.execute(_sql(con, """
         SELECT CAST(started_at AS DATE) AS day, metric,
                arg_max(pct, started_at) AS pct
-        FROM {COVERAGE}
+        FROM {coverage}
         WHERE runner = ? AND started_at >= ? AND started_at < ?
         GROUP BY day, metric ORDER BY day, metric
-    """, [primary_runner, *_window(period)]).df()
+    """), [primary_runner, *_window(period)]).df()
 
 
 def flakiness(con: duckdb.DuckDBPyConnection, period: Period, broken_min_runs: int = 3,
@@ -200,10 +229,10 @@ def flakiness(con: duckdb.DuckDBPyConnection, period: Period, broken_min_runs: i
         file, full_name, runs, failed, failure_rate, ci_low, ci_high (Wilson 95 %), flips, flip_rate,
         flaky_shas (commits where it both passed and failed), flaky, broken; flaky and broken first.
     """
-    table = con.execute(f"""
+    table = con.execute(_sql(con, """
         WITH ran AS (
             SELECT file, full_name, sha, status, started_at, test_run_id
-            FROM {RESULTS}
+            FROM {results}
             WHERE status IN ('passed', 'failed') AND started_at >= ? AND started_at < ?
         ),
         ordered AS (
@@ -221,7 +250,7 @@ def flakiness(con: duckdb.DuckDBPyConnection, period: Period, broken_min_runs: i
         JOIN (SELECT file, full_name, count(*) FILTER (mixed) AS flaky_shas FROM per_sha GROUP BY file, full_name) s
             USING (file, full_name)
         GROUP BY o.file, o.full_name
-    """, _window(period)).df()
+    """), _window(period)).df()
     table["failure_rate"] = table["failed"] / table["runs"]
     intervals = [wilson_interval(int(f), int(n)) for f, n in zip(table["failed"], table["runs"], strict=True)]
     table["ci_low"] = [low for low, _ in intervals]
@@ -240,9 +269,9 @@ def runner_summary(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
 
     A run has a flaky failure when a test it failed is flaky in the period (passed and failed on one sha).
     """
-    table = con.execute(f"""
+    table = con.execute(_sql(con, """
         WITH results AS (
-            SELECT * FROM {RESULTS} WHERE status IN ('passed', 'failed') AND started_at >= ? AND started_at < ?
+            SELECT * FROM {results} WHERE status IN ('passed', 'failed') AND started_at >= ? AND started_at < ?
         ),
         flaky AS (
             SELECT file, full_name FROM results GROUP BY file, full_name, sha
@@ -260,10 +289,10 @@ def runner_summary(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
         SELECT runs.runner, count(*) AS runs, count(*) FILTER (exit_code = 0) AS green_runs,
                coalesce(sum(tests.passed), 0) AS passed_tests, coalesce(sum(tests.failed), 0) AS failed_tests,
                count(*) FILTER (runs.test_run_id NOT IN (SELECT test_run_id FROM flaky_runs)) AS runs_without_flaky
-        FROM {RUNS} runs LEFT JOIN tests USING (test_run_id)
+        FROM {runs} runs LEFT JOIN tests USING (test_run_id)
         WHERE runs.started_at >= ? AND runs.started_at < ?
         GROUP BY runs.runner ORDER BY runs.runner DESC
-    """, [*_window(period), *_window(period)]).df()
+    """), [*_window(period), *_window(period)]).df()
     table["reliability"] = table["green_runs"] / table["runs"]
     tested = table["passed_tests"] + table["failed_tests"]
     table["pass_rate"] = np.where(tested > 0, table["passed_tests"] / tested.clip(lower=1), np.nan)

@@ -103,8 +103,9 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str 
             emit(name, row["pct"], "percent", runner=primary_runner, sha=row["sha"],
                  covered=int(row["covered"]), total=int(row["total"]))
     flaky = testing.flakiness(con, period, **params)
-    emit("tests.flaky_tests", int(flaky["flaky"].sum()), "count", tests=len(flaky),
-         broken=int(flaky["broken"].sum()))
+    if len(flaky):  # no test ran: undefined, not 0
+        emit("tests.flaky_tests", int(flaky["flaky"].sum()), "count", tests=len(flaky),
+             broken=int(flaky["broken"].sum()))
     for row in testing.runner_summary(con, period, **params).itertuples():
         emit("tests.pass_rate", row.pass_rate, "fraction", runner=row.runner, passed=int(row.passed_tests),
              failed=int(row.failed_tests), ci_low=float(row.pass_rate_ci_low), ci_high=float(row.pass_rate_ci_high))
