@@ -113,3 +113,23 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str 
              green_runs=int(row.green_runs), ci_low=float(row.reliability_ci_low),
              ci_high=float(row.reliability_ci_high))
     return records
+
+
+LABELS = {
+    "runner": "Runner", "runs": "Runs", "commits": "Commits", "median_wall_s": "Median wall time",
+    "p90_wall_s": "90th percentile", "trend_s_per_week": "Trend", "scope": "Compared", "jest_n": "Jest n",
+    "vitest_n": "Vitest n", "jest_median_s": "Jest median", "vitest_median_s": "Vitest median", "speedup": "Speedup",
+    "ci_low": "95% CI low", "ci_high": "95% CI high", "file": "File", "full_name": "Test", "median_ms": "Median",
+    "p95_ms": "95th percentile", "max_ms": "Slowest run", "previous_median_ms": "Median, previous period",
+    "metric": "Metric", "pct": "Covered", "covered": "Covered items", "total": "Items", "sha": "Commit",
+    "started_at": "Run started (UTC)", "failed": "Failed runs", "failure_rate": "Failure rate", "flips": "Flips",
+    "flip_rate": "Flip rate", "flaky_shas": "Commits with pass and fail", "flaky": "Flaky", "broken": "Broken",
+    "green_runs": "Runs passed (exit 0)", "reliability": "Reliability", "passed_tests": "Tests passed",
+    "failed_tests": "Tests failed", "pass_rate": "Pass rate", "no_flaky_share": "Runs without a flaky failure",
+}
+
+
+def labelled(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """A KPI frame for a stakeholder table: the chosen columns (default all), with readable labels."""
+    chosen = frame[columns] if columns else frame
+    return chosen.rename(columns=LABELS)
