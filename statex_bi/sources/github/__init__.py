@@ -1,7 +1,8 @@
 """GitHub Actions REST API -> raw_github: workflow runs, and the test runs their artifacts hold.
 
-    workflow_runs  `GET /repos/{owner}/{repo}/actions/runs?status=completed&created=>=DAY` (100 a page,
-                   following the Link header's rel="next"); a run retried (`run_attempt` > 1) also gets
+    workflow_runs  `GET /repos/{owner}/{repo}/actions/runs?status=completed&created=A..B` (100 a page,
+                   following the Link header's rel="next"; a month of creation dates a query, as GitHub
+                   answers at most 1,000 runs to a filtered list); a run retried (`run_attempt` > 1) also gets
                    its earlier attempts from `.../runs/{id}/attempts/{n}`. One row per run and attempt
                    (head_sha, head_branch, run_attempt, conclusion, run_started_at, updated_at), merged
                    on (run_id, run_attempt).
@@ -87,13 +88,9 @@ def workflow_runs(client: RESTClient, session, config: helpers.GithubConfig, req
             else datetime.fromisoformat(state["updated_at"])
         since = start or loaded_until or end - timedelta(days=settings.DEFAULT_HISTORY_DAYS)
         created_from = since if start is not None else since - timedelta(days=settings.RERUN_LOOKBACK_DAYS)
-        params = {"status": "completed", "per_page": settings.PER_PAGE,
-                  "created": f"{created_from:%Y-%m-%dT%H:%M:%SZ}..{end:%Y-%m-%dT%H:%M:%SZ}"}
-        path = settings.RUNS_PATH.format(repo=config.repository)
-        pages = helpers.paginate(client, path, params, "workflow_runs", settings.RUNS_ENDPOINT)
         newest = loaded_until
-        for number, page in enumerate(pages, start=1):
-            progress(f"github: workflow runs page {number}: {len(page)} runs")
+        for window_start, window_end, page in _pages(client, config, created_from, end):
+            progress(f"github: workflow runs created {window_start:%Y-%m-%d}..{window_end:%Y-%m-%d}: {len(page)} runs")
             for raw in page:
                 for item in _run(raw, since, loaded_until, client, session, config, progress):
                     if isinstance(item, list):  # the validated workflow_runs rows of a run's attempts
@@ -104,6 +101,25 @@ def workflow_runs(client: RESTClient, session, config: helpers.GithubConfig, req
             state["updated_at"] = newest.isoformat()
 
     return dlt.resource(runs, name=settings.WORKFLOW_RUNS, write_disposition="merge")
+
+
+def _pages(client: RESTClient, config: helpers.GithubConfig, start: datetime,
+           end: datetime) -> Iterator[tuple[datetime, datetime, list[dict]]]:
+    """Pages of completed runs created in [start, end), a window of WINDOW_DAYS at a time, newest window first.
+
+    GitHub answers at most 1,000 runs to a query filtered by `created`, so a long history is asked for in
+    windows (its ranges include both ends, hence the upper bound one second before the next window).
+    """
+    path = settings.RUNS_PATH.format(repo=config.repository)
+    window_end = end
+    while window_end > start:
+        window_start = max(start, window_end - timedelta(days=settings.WINDOW_DAYS))
+        last = window_end - timedelta(seconds=1)
+        params = {"status": "completed", "per_page": settings.PER_PAGE,
+                  "created": f"{window_start:%Y-%m-%dT%H:%M:%SZ}..{last:%Y-%m-%dT%H:%M:%SZ}"}
+        for page in helpers.paginate(client, path, params, "workflow_runs", settings.RUNS_ENDPOINT):
+            yield window_start, window_end, page
+        window_end = window_start
 
 
 def _run(raw: dict, since: datetime, loaded_until: datetime | None, client, session, config: helpers.GithubConfig,

@@ -15,6 +15,7 @@ ARTIFACTS_ENDPOINT = "actions/runs/{run_id}/artifacts"
 PER_PAGE = 100  # the endpoints' maximum
 DEFAULT_ARTIFACT_PATTERN = "test-report*"  # $GITHUB_TEST_ARTIFACTS: which artifacts hold test runs
 DEFAULT_HISTORY_DAYS = 90  # first load without --start (GitHub keeps artifacts 90 days by default)
+WINDOW_DAYS = 31  # runs are listed a month of creation dates at a time: GitHub caps a filtered list at 1,000
 RERUN_LOOKBACK_DAYS = 14  # a run created this long before the cursor can still be re-run (a new attempt)
 
 REQUEST_MAX_ATTEMPTS = 6
