@@ -287,9 +287,10 @@ def parse_run(files: Mapping[str, bytes], meta: dict, source: str, where: str, r
         "has_junit": has_junit, "has_coverage": bool(coverage), "location": where,
     }
     for position, row in enumerate(results):
-        row.update(test_result_id=f"{test_run_id}:{position}", test_run_id=test_run_id, position=position)
+        row.update(test_result_id=f"{test_run_id}:{position}", test_run_id=test_run_id,
+                   started_at=meta["started_at"], position=position)
     for row in coverage:
-        row.update(coverage_id=f"{test_run_id}:{row['metric']}", test_run_id=test_run_id)
+        row.update(coverage_id=f"{test_run_id}:{row['metric']}", test_run_id=test_run_id, started_at=meta["started_at"])
     return ParsedRun(run, results, coverage)
 
 

@@ -3,6 +3,7 @@
 `test-reports` (folders) and `github` (workflow artifacts) load the same three tables, so that the
 models union them: `test_runs` (one row per run of a suite), `test_results` (one row per test per
 run) and `coverage` (one row per coverage metric per run, from `coverage/coverage-summary.json`).
+The last two repeat their run's `started_at`, so that each table states its own freshness.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ COLUMNS: dict[str, dict[str, dict]] = {
     TEST_RESULTS: {
         "test_result_id": {"data_type": "text"},
         "test_run_id": {"data_type": "text"},
+        "started_at": {"data_type": "timestamp", "timezone": False},
         "position": {"data_type": "bigint"},
         "file": {"data_type": "text"},
         "full_name": {"data_type": "text"},
@@ -66,6 +68,7 @@ COLUMNS: dict[str, dict[str, dict]] = {
     COVERAGE: {
         "coverage_id": {"data_type": "text"},
         "test_run_id": {"data_type": "text"},
+        "started_at": {"data_type": "timestamp", "timezone": False},
         "metric": {"data_type": "text"},
         "total": {"data_type": "bigint"},
         "covered": {"data_type": "bigint"},
