@@ -28,6 +28,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_runner.py
+	$(BIN)/python bench/bench_build.py
 
 clean:
 	rm -rf $(VENV) outputs data

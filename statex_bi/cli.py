@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--scale", type=float, default=1.0, help="traffic multiplier")
     demo.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for a locked warehouse")
 
-    build = sub.add_parser("build", help="rebuild the SQL models from the loaded data")
+    build = sub.add_parser("build", help="dbt build: build the SQL models and run their data tests on the loaded data")
     build.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for a locked warehouse")
     return parser
 
@@ -80,12 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_demo(start=args.start, end=args.end, seed=args.seed, scale=args.scale, wait=args.wait)
         if args.command == "build":
-            from statex_bi import warehouse
-            from statex_bi.models.build import build_all
+            from statex_bi.models import project
 
-            with warehouse.writer(wait=args.wait) as con:
-                for model, status in build_all(con).items():
-                    print(f"{model}: {status}")
+            project.build(wait=args.wait)
             return 0
     except StatexError as exc:
         print(f"statex-bi: error: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@
     ├── SourceError            an API call failed for good (names source and endpoint)
     │   └── RecordError        one record could not be parsed (names source, field, record)
     ├── ModelError             a SQL model failed to build (names the model file)
+    ├── DataTestError          a dbt data test of severity error failed (names model, test, rows)
     └── PricingError           the price catalog is malformed
 """
 
@@ -57,13 +58,14 @@ class WarehouseLockedError(WarehouseError):
 
 
 class MissingDataError(WarehouseError):
-    """A KPI needs models that are not built because their source is not loaded."""
+    """A KPI needs models that are not built, or built empty, because their source is not loaded."""
 
     def __init__(self, what: str, models: list[str], hint: str) -> None:
         self.what = what
         self.models = models
-        super().__init__(f"{what} needs {', '.join(models)}, which {'is' if len(models) == 1 else 'are'} "
-                         f"not built: {hint}")
+        one = len(models) == 1
+        super().__init__(f"{what} needs {', '.join(models)}, which {'is' if one else 'are'} not built or "
+                         f"{'holds' if one else 'hold'} no loaded data: {hint}")
 
 
 class SourceError(StatexError):
@@ -90,6 +92,17 @@ class ModelError(StatexError):
     def __init__(self, model: str, message: str) -> None:
         self.model = model
         super().__init__(f"model {model}: {message}")
+
+
+class DataTestError(StatexError):
+    """A data test of severity error failed on the built models: what they hold must not be published."""
+
+    def __init__(self, failures: list[str], skipped: int) -> None:
+        self.failures = failures
+        self.skipped = skipped
+        after = f"; {skipped} model(s) and test(s) downstream were skipped" if skipped else ""
+        super().__init__(f"dbt build: {len(failures)} data test(s) of severity error failed{after}, so nothing "
+                         f"downstream is refreshed: " + " | ".join(failures))
 
 
 class PricingError(StatexError):

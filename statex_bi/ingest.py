@@ -1,4 +1,4 @@
-"""Load sources into the warehouse through dlt, then rebuild the SQL models.
+"""Load sources into the warehouse through dlt, then build and test the dbt models (`dbt build`).
 
 A source package exposes `SPEC = SourceSpec(...)`; `build(request)` returns a dlt source (or
 resource) configured from the environment. dlt supplies incremental cursors, merges on natural keys
@@ -120,14 +120,18 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
 
 
 def ingest(names: list[str], request: IngestRequest, db: Path | None = None, wait: float = 0.0) -> list[LoadResult]:
-    """Load each named source, then rebuild the models. Failed sources do not stop the others."""
-    from statex_bi.models import build
+    """Load each named source, then `dbt build` the models and their tests. Failed sources do not stop the others.
+
+    Raises:
+        DataTestError: a data test of severity error failed on the loaded data (the loads are kept).
+        ModelError: a model does not build.
+    """
+    from statex_bi.models import project
 
     db = db or db_path()
     specs = [sources.spec(name) for name in names]
     # Fail fast, with a readable message, when another process holds the file.
     warehouse.connect(db, wait=wait).close()
     results = [load_source(spec, request, db) for spec in specs]
-    with warehouse.writer(db) as con:
-        build.build_all(con, progress=request.progress)
+    project.build(db, progress=request.progress)
     return results

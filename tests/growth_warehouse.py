@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from statex_bi import warehouse
-from statex_bi.models.build import build_all
+from statex_bi.models import project
 from statex_bi.periods import Period
 
 PERIOD = Period(date(2025, 3, 10), date(2025, 3, 16))
@@ -194,12 +194,26 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection, sources: tuple[str, ...] =
         )
 
 
-def build(path: Path, sources: tuple[str, ...] = SOURCES) -> dict[str, str]:
-    """Create the warehouse file at `path` with the raw tables of `sources` and build every model.
+_BUILT: dict[tuple[str, ...], tuple[Path, project.BuildResult]] = {}
 
-    Returns:
-        build_all's status per model.
+
+def built(tmp_path_factory, sources: tuple[str, ...] = SOURCES) -> tuple[Path, project.BuildResult]:
+    """The fixture warehouse of `sources`, built once per test process and shared: open it read-only.
+
+    A dbt build takes seconds; the tests of the models, KPIs and notebook read the same few warehouses.
+    """
+    if sources not in _BUILT:
+        path = tmp_path_factory.mktemp("growth_" + "_".join(sources)) / "warehouse.duckdb"
+        _BUILT[sources] = (path, build(path, sources))
+    return _BUILT[sources]
+
+
+def build(path: Path, sources: tuple[str, ...] = SOURCES) -> project.BuildResult:
+    """Create the warehouse file at `path` with the raw tables of `sources` and `dbt build` every model.
+
+    Raises:
+        DataTestError: a data test of severity error failed.
     """
     with warehouse.writer(path) as con:
         create_raw_tables(con, sources)
-        return build_all(con)
+    return project.build(path, progress=lambda _: None)

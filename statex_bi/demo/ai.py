@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from genai_prices import Usage, calc_price
 
-from statex_bi.demo.world import PrototypeRequest, WorldConfig
+from statex_bi.demo.entities import PrototypeRequest, WorldConfig
 
 API_PROJECT = "statex-api"  # Sentry project of the Fastify app
 WORKER_PROJECT = "statex-worker"  # Sentry project of the generation worker, where the AI calls happen

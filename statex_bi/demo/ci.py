@@ -27,7 +27,7 @@ from datetime import datetime, time, timedelta
 
 import numpy as np
 
-from statex_bi.demo.world import WorldConfig
+from statex_bi.demo.entities import WorldConfig
 
 WORKERS = 2
 STARTUP_S = {"vitest": 1.1, "jest": 2.4}

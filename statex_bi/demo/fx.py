@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from statex_bi.demo.world import WorldConfig
+from statex_bi.demo.entities import WorldConfig
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from datetime import date, datetime, time, timedelta
 
 import numpy as np
 
-from statex_bi.demo.world import Customer, PrototypeRequest, WorldConfig
+from statex_bi.demo.entities import Customer, PrototypeRequest, WorldConfig
 
 KEY_EVENTS = ("sign_up", "prototype_request")
 

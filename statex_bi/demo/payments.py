@@ -29,7 +29,7 @@ from datetime import datetime, time, timedelta
 
 import numpy as np
 
-from statex_bi.demo.world import Customer, PrototypeRequest, WorldConfig
+from statex_bi.demo.entities import Customer, PrototypeRequest, WorldConfig
 
 PROVIDERS = ("stripe", "paypal", "coinbase")
 PROVIDER_WEIGHTS = (0.65, 0.25, 0.10)

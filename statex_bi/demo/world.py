@@ -9,68 +9,23 @@ the others produce. Modules:
     fx       ECB euro reference rates, business days only (fx.py)
     ai       AI calls per prototype across the Ollama / OpenAI / Azure tiers (ai.py)
     ci       the app's commits, its test suite and the CI runs of Jest and Vitest on GitHub Actions (ci.py)
+
+The configuration and the entities modules share (WorldConfig, Customer, PrototypeRequest) live in
+entities.py, which the simulators import; this module imports the simulators, never the reverse.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
 from functools import cached_property
 
-import numpy as np
+from statex_bi.demo.ai import simulate_ai
+from statex_bi.demo.ci import simulate_ci
+from statex_bi.demo.entities import Customer, PrototypeRequest, WorldConfig
+from statex_bi.demo.fx import simulate_fx
+from statex_bi.demo.growth import simulate_growth
+from statex_bi.demo.payments import simulate_payments
 
-
-@dataclass(frozen=True)
-class WorldConfig:
-    """Period (inclusive days) and size of the simulation."""
-
-    start: date
-    end: date
-    seed: int = 7
-    scale: float = 1.0
-
-    @classmethod
-    def default(cls, today: date | None = None, seed: int = 7, scale: float = 1.0) -> WorldConfig:
-        """The last 13 months up to yesterday."""
-        today = today or date.today()
-        end = today - timedelta(days=1)
-        return cls(start=_months_before(end, 13) + timedelta(days=1), end=end, seed=seed, scale=scale)
-
-    def rng(self, module: str) -> np.random.Generator:
-        salt = int.from_bytes(hashlib.sha256(module.encode()).digest()[:8], "big")
-        return np.random.default_rng([self.seed, salt])
-
-    def days(self) -> list[date]:
-        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
-
-
-def _months_before(day: date, months: int) -> date:
-    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
-    return date(year, month + 1, min(day.day, 28))
-
-
-@dataclass(frozen=True)
-class PrototypeRequest:
-    """A visitor asked for a prototype (the GA4 key event `prototype_request`)."""
-
-    prototype_id: str
-    requested_at: datetime  # UTC, naive
-    channel: str
-    customer_key: str  # the simulated person; also the key of growth.customers
-
-
-@dataclass(frozen=True)
-class Customer:
-    """A simulated person who signed up. E-mail and name exist only here and in the sandbox APIs:
-    connectors pseudonymise them, so they never reach the warehouse."""
-
-    customer_key: str
-    email: str
-    name: str
-    channel: str  # acquisition channel (GA4 sessionDefaultChannelGroup of the sign-up session)
-    country: str  # ISO 3166 alpha-2; drives the payment currency (EUR / USD / GBP)
-    signed_up_at: datetime  # UTC, naive
+__all__ = ["Customer", "PrototypeRequest", "World", "WorldConfig"]
 
 
 class World:
@@ -79,30 +34,20 @@ class World:
 
     @cached_property
     def growth(self):
-        from statex_bi.demo.growth import simulate_growth
-
         return simulate_growth(self.config)
 
     @cached_property
     def payments(self):
-        from statex_bi.demo.payments import simulate_payments
-
         return simulate_payments(self.config, self.growth)
 
     @cached_property
     def fx(self):
-        from statex_bi.demo.fx import simulate_fx
-
         return simulate_fx(self.config)
 
     @cached_property
     def ai(self):
-        from statex_bi.demo.ai import simulate_ai
-
         return simulate_ai(self.config, self.growth.prototype_requests)
 
     @cached_property
     def ci(self):
-        from statex_bi.demo.ci import simulate_ci
-
         return simulate_ci(self.config)

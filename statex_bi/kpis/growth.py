@@ -38,6 +38,7 @@ from statex_bi.periods import Period
 KEY_EVENTS = ("sign_up", "prototype_request")
 GA4_MODELS = ["marts.ga4_daily_traffic", "marts.ga4_daily_key_events", "marts.ga4_daily_users"]
 GA4_HINT = "load GA4 (`statex-bi ingest ga4`)"
+GA4_TABLES = ["raw_ga4.traffic_by_channel", "raw_ga4.key_events_by_channel", "raw_ga4.daily_users"]
 SIGNIFICANCE = 0.05
 # Funnel rate metrics: (metric name, label, numerator step, denominator step).
 RATES = (
@@ -76,9 +77,9 @@ def availability(con: duckdb.DuckDBPyConnection) -> Availability:
         return all(warehouse.table_exists(con, *m.split(".")) for m in models)
 
     providers = rev.loaded_providers(con)
-    ga4 = built(GA4_MODELS)
+    ga4 = built(GA4_MODELS) and rev.loaded(con, GA4_TABLES)
     payments = bool(providers) and built(["core.payments"])
-    revenue_ok = payments and built(rev.REVENUE_MODELS)
+    revenue_ok = payments and built(rev.REVENUE_MODELS) and rev.loaded(con, rev.FX_TABLES)
     notes = []
     if not ga4:
         notes.append(f"GA4 is not loaded: traffic, key events and conversion rates are missing; {GA4_HINT}.")
@@ -117,7 +118,7 @@ def traffic_summary(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFr
         One row: sessions, engaged_sessions, avg_session_duration_s (NaN without sessions),
         daily_active_users (NaN without days), days_with_users.
     """
-    rev.require(con, "traffic", GA4_MODELS, GA4_HINT)
+    rev.require(con, "traffic", GA4_MODELS, GA4_HINT, GA4_TABLES)
     return con.execute(
         """
         with traffic as (
@@ -145,7 +146,7 @@ def daily_traffic(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFram
     Returns:
         date_day, channel, sessions, engaged_sessions, active_users, avg_session_duration_s.
     """
-    rev.require(con, "daily traffic", GA4_MODELS, GA4_HINT)
+    rev.require(con, "daily traffic", GA4_MODELS, GA4_HINT, GA4_TABLES)
     return con.execute(
         """
         select date_day, channel, sessions, engaged_sessions, active_users, avg_session_duration_s
@@ -203,7 +204,7 @@ def funnel(
         One row per step: step, label, count (NaN for first payments when no provider is loaded),
         rate_of (the denominator step), rate, ci_low, ci_high (NaN for sessions).
     """
-    rev.require(con, "the funnel", GA4_MODELS, GA4_HINT)
+    rev.require(con, "the funnel", GA4_MODELS, GA4_HINT, GA4_TABLES)
     counts = _funnel_counts(con, period, _check_key_events(key_events))
     rows = [{"step": "sessions", "label": STEP_LABELS["sessions"], "count": counts["sessions"], "rate_of": None,
              "rate": math.nan, "ci_low": math.nan, "ci_high": math.nan}]
@@ -226,7 +227,7 @@ def conversion_comparison(
         previous_numerator, previous_denominator, previous_rate, change_pt (percentage points),
         z, p_value, significant (p < 0.05; False when the test is undefined).
     """
-    rev.require(con, "the conversion comparison", GA4_MODELS, GA4_HINT)
+    rev.require(con, "the conversion comparison", GA4_MODELS, GA4_HINT, GA4_TABLES)
     events = _check_key_events(key_events)
     now = _funnel_counts(con, period, events)
     before = _funnel_counts(con, period.previous(), events)
@@ -269,7 +270,7 @@ def conversion_trend(
         grain = "day" if period.days <= 14 else "week"
     if grain not in ("week", "day"):
         raise ParamsError(f"grain must be 'week', 'day' or 'auto', got {grain!r}")
-    rev.require(con, "the conversion trend", GA4_MODELS, GA4_HINT)
+    rev.require(con, "the conversion trend", GA4_MODELS, GA4_HINT, GA4_TABLES)
     frame = con.execute(
         f"""
         with traffic as (

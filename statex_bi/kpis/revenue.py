@@ -43,6 +43,8 @@ FAILED_STATUSES = ("failed", "expired", "canceled")
 REFUND_STATUSES = ("succeeded", "pending")
 NOT_SET = "(not set)"
 REVENUE_MODELS = ["marts.payments_eur", "marts.refunds_eur", "core.fx_daily_eur_rates"]
+# The raw tables behind them: a source that is not loaded leaves its models built but empty (dbt).
+FX_TABLES = ["raw_fx.eur_reference_rates"]
 REVENUE_COLUMNS = [
     "gross", "refunds", "fees", "net", "successful_payments", "aov", "unconverted", "fees_reported", "currency",
 ]
@@ -53,9 +55,19 @@ def loaded_providers(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [p for p in PROVIDERS if warehouse.table_exists(con, f"raw_{p}", PROVIDER_TABLES[p])]
 
 
-def require(con: duckdb.DuckDBPyConnection, what: str, models: list[str], hint: str) -> None:
-    """Raise MissingDataError naming the models of `models` that are not built."""
+def loaded(con: duckdb.DuckDBPyConnection, tables: list[str]) -> bool:
+    """Whether every raw table of `tables` (`raw_<source>.<table>`) has been loaded."""
+    return all(warehouse.table_exists(con, *t.split(".")) for t in tables)
+
+
+def require(
+    con: duckdb.DuckDBPyConnection, what: str, models: list[str], hint: str, sources: list[str] | None = None
+) -> None:
+    """Raise MissingDataError naming the models of `models` that are not built, or all of them when a raw
+    table of `sources` is not loaded (dbt then builds them empty: zeros would be read as facts)."""
     missing = [m for m in models if not warehouse.table_exists(con, *m.split("."))]
+    if not missing and sources and not loaded(con, sources):
+        missing = models
     if missing:
         raise MissingDataError(what, missing, hint)
 
@@ -170,7 +182,9 @@ def revenue(
     """
     if by not in ("provider", "channel"):
         raise ParamsError(f"revenue: by must be 'provider' or 'channel', got {by!r}")
-    require(con, "revenue", REVENUE_MODELS, "load fx and at least one payment provider")
+    require(con, "revenue", REVENUE_MODELS, "load fx and at least one payment provider", FX_TABLES)
+    if not loaded_providers(con):
+        raise MissingDataError("revenue", REVENUE_MODELS, "load at least one payment provider")
     currency = _check_currency(con, reporting_currency)
     flows = _flows(con, period, currency, channel_metadata_field)
     if by == "provider":
@@ -202,6 +216,8 @@ def payment_failures(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataF
         ci_low, ci_high.
     """
     require(con, "payment failure rate", ["core.payments"], "load at least one payment provider")
+    if not loaded_providers(con):
+        raise MissingDataError("payment failure rate", ["core.payments"], "load at least one payment provider")
     providers = loaded_providers(con)
     rows = con.execute(
         """

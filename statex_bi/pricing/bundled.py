@@ -16,7 +16,7 @@ from genai_prices import Usage, calc_price
 from genai_prices import __version__ as GENAI_PRICES_VERSION
 from genai_prices import types as gp
 
-from statex_bi.pricing.catalog import Price, Unpriced
+from statex_bi.pricing.prices import Price, Unpriced
 
 
 @cache

@@ -1,9 +1,10 @@
 """`statex-bi run PARAMS`: run a params file's report notebooks and publish them under outputs/<run_id>/.
 
 1. Read and validate the params file, refuse secret parameters, work out the period and the run id.
-2. Open the warehouse read-write (waiting up to --wait seconds for a lock), rebuild the models, read
-   each source's watermark and close it again: notebooks open it read-only from other processes, and
-   DuckDB allows one writing process or several reading ones.
+2. Open the warehouse read-write (waiting up to --wait seconds for a lock), read each source's
+   watermark and close it again: notebooks open it read-only from other processes, and DuckDB allows
+   one writing process or several reading ones. The models are not rebuilt here: every ingest (and
+   `statex-bi build`) builds and tests them with dbt, so a run reads models whose tests passed.
 3. Run each notebook under papermill in a process of its own, --jobs at a time, with the params
    file's cell and notebook timeouts (statex_bi.reports.pool), and export its HTML in this process as
    soon as it finishes, while the others run.
@@ -287,13 +288,11 @@ def run_params(
         raise ParamsError(f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' (it names a folder)")
     run_id = run_id or _new_run_id(spec.name, outputs)
     started_at = datetime.now(UTC)
-    pool.start_server()  # its imports overlap the model build below
+    pool.start_server()  # its imports overlap reading the watermarks below
     db = db_path()
     with warehouse.writer(db, wait=wait) as con:
-        from statex_bi.models.build import build_all
         from statex_bi.sources import watermarks
 
-        build_all(con, progress=console.info)
         marks = watermarks(con)
 
     run_dir = outputs / run_id

@@ -17,7 +17,7 @@ import pytest
 from statex_bi import warehouse
 from statex_bi.exceptions import ParamsError
 from statex_bi.kpis import ai_costs, ai_costs_report
-from statex_bi.models.build import build_all
+from statex_bi.models import project
 from statex_bi.periods import Period
 
 PERIOD = Period(date(2026, 3, 9), date(2026, 3, 15))  # ends mid-month: the forecast has days to cover
@@ -110,8 +110,7 @@ def fixture_db(tmp_path_factory) -> tuple[Path, Path]:
     db = root / "warehouse.duckdb"
     with warehouse.writer(db) as con:
         create_raw_tables(con)
-        status = build_all(con)
-    assert status["core.ai_calls"] == "built"
+    project.build(db, progress=lambda _: None)
     return db, write_prices(root / "prices")
 
 
@@ -366,7 +365,7 @@ def test_missing_sources_give_notes_and_empty_reconciliation(tmp_path, params):
     with warehouse.writer(db) as writer:
         create_raw_tables(writer)
         writer.execute("DROP SCHEMA raw_ai_calls CASCADE; DROP SCHEMA raw_openai CASCADE")
-        build_all(writer)
+    project.build(db, progress=lambda _: None)
     with warehouse.connect(db, read_only=True) as con:
         notes = " ".join(ai_costs_report.data_notes(con, PERIOD, **params))
         assert "OpenAI bill is not loaded" in notes

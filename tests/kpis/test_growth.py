@@ -124,16 +124,14 @@ def counts(period: Period) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def con(tmp_path_factory):
-    path = tmp_path_factory.mktemp("growth") / "warehouse.duckdb"
-    fx.build(path)
+    path, _ = fx.built(tmp_path_factory)
     connection = duckdb.connect(str(path), read_only=True)
     yield connection
     connection.close()
 
 
-def _partial(tmp_path, sources) -> duckdb.DuckDBPyConnection:
-    path = tmp_path / "partial.duckdb"
-    fx.build(path, sources)
+def _partial(tmp_path_factory, sources) -> duckdb.DuckDBPyConnection:
+    path, _ = fx.built(tmp_path_factory, sources)
     return duckdb.connect(str(path), read_only=True)
 
 
@@ -333,8 +331,8 @@ def test_an_empty_period_gives_zeros_and_undefined_rates(con):
     )
 
 
-def test_only_some_providers_loaded(tmp_path):
-    partial = _partial(tmp_path, ("ga4", "fx", "stripe"))
+def test_only_some_providers_loaded(tmp_path_factory):
+    partial = _partial(tmp_path_factory, ("ga4", "fx", "stripe"))
 
     available = growth.availability(partial)
     frame = revenue.revenue(partial, PERIOD).set_index("provider")
@@ -349,8 +347,8 @@ def test_only_some_providers_loaded(tmp_path):
     assert growth.funnel(partial, PERIOD).set_index("step").loc["first_payment", "count"] == len(stripe_first)
 
 
-def test_without_payments_the_first_payment_step_is_unknown_not_zero(tmp_path):
-    partial = _partial(tmp_path, ("ga4",))
+def test_without_payments_the_first_payment_step_is_unknown_not_zero(tmp_path_factory):
+    partial = _partial(tmp_path_factory, ("ga4",))
 
     available = growth.availability(partial)
     funnel = growth.funnel(partial, PERIOD).set_index("step")
@@ -361,8 +359,8 @@ def test_without_payments_the_first_payment_step_is_unknown_not_zero(tmp_path):
         revenue.revenue(partial, PERIOD)
 
 
-def test_without_ga4_the_funnel_says_what_to_load(tmp_path):
-    partial = _partial(tmp_path, ("fx", "paypal"))
+def test_without_ga4_the_funnel_says_what_to_load(tmp_path_factory):
+    partial = _partial(tmp_path_factory, ("fx", "paypal"))
 
     with pytest.raises(MissingDataError, match="ingest ga4"):
         growth.funnel(partial, PERIOD)
@@ -481,9 +479,8 @@ def _run_notebook(tmp_path: Path, monkeypatch, db: Path, period: Period) -> tupl
     return read_sidecar(sidecar), html
 
 
-def test_notebook_publishes_every_kpi_on_the_fixture(tmp_path, monkeypatch):
-    db = tmp_path / "warehouse.duckdb"
-    fx.build(db)
+def test_notebook_publishes_every_kpi_on_the_fixture(tmp_path, tmp_path_factory, monkeypatch):
+    db, _ = fx.built(tmp_path_factory)
 
     records, html = _run_notebook(tmp_path, monkeypatch, db, PERIOD)
 
@@ -494,9 +491,8 @@ def test_notebook_publishes_every_kpi_on_the_fixture(tmp_path, monkeypatch):
     assert "By provider (GBP)" in html
 
 
-def test_notebook_with_some_sources_missing_and_an_empty_period(tmp_path, monkeypatch):
-    db = tmp_path / "warehouse.duckdb"
-    fx.build(db, ("ga4", "fx", "stripe"))
+def test_notebook_with_some_sources_missing_and_an_empty_period(tmp_path, tmp_path_factory, monkeypatch):
+    db, _ = fx.built(tmp_path_factory, ("ga4", "fx", "stripe"))
 
     records, html = _run_notebook(tmp_path, monkeypatch, db, Period(date(2024, 1, 1), date(2024, 1, 7)))
 

@@ -26,9 +26,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from statex_bi.demo.entities import Customer
 from statex_bi.demo.payments import PaymentsData, PayPalTransaction
 from statex_bi.demo.sandbox import Request, Response, Sandbox
-from statex_bi.demo.world import Customer
 
 CLIENT_ID = "AStatexDemoSandboxClientId0000000000000000000000000000000000000000000000000000000000"
 CLIENT_SECRET = "EStatexDemoSandboxSecret00000000000000000000000000000000000000000000000000000000000"

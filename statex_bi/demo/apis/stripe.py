@@ -14,9 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from statex_bi.demo.entities import Customer
 from statex_bi.demo.payments import PaymentsData, StripeBalanceTransaction, StripeCharge, StripeRefund
 from statex_bi.demo.sandbox import Request, Response, Sandbox
-from statex_bi.demo.world import Customer
 
 API_KEY = "sk_test_51StatexDemoSandboxKey0000000000000000000000000000"
 STATEMENT_DESCRIPTOR = "STATEX PROTOTYPE"

@@ -8,7 +8,7 @@ with sentry as (
         duration_ms, input_tokens, cached_input_tokens, output_tokens, started_at,
         'sentry' as record_source,
         1 as source_rank
-    from staging.stg_sentry__gen_ai_spans
+    from {{ ref('stg_sentry__gen_ai_spans') }}
 ),
 
 jsonl as (
@@ -17,7 +17,7 @@ jsonl as (
         duration_ms, input_tokens, cached_input_tokens, output_tokens, started_at,
         'jsonl' as record_source,
         2 as source_rank
-    from staging.stg_ai_calls__calls
+    from {{ ref('stg_ai_calls__calls') }}
 ),
 
 unioned as (

@@ -8,7 +8,7 @@ with published as (
         currency,
         min(rate_date) as first_rate_date,
         max(rate_date) as last_rate_date
-    from staging.stg_fx__eur_reference_rates
+    from {{ ref('stg_fx__eur_reference_rates') }}
     where currency <> 'EUR'
     group by currency
 

@@ -7,7 +7,7 @@ with published as (
         rate_date,
         rate,
         lead(rate_date) over (partition by currency order by rate_date) as next_rate_date
-    from staging.stg_fx__eur_reference_rates
+    from {{ ref('stg_fx__eur_reference_rates') }}
     where currency <> 'EUR'
 
 ),

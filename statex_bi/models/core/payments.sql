@@ -2,25 +2,25 @@
 -- payment's currency; fees are a positive cost in minor units of `fee_currency`.
 with stripe_charges as (
 
-    select * from staging.stg_stripe__charges
+    select * from {{ ref('stg_stripe__charges') }}
 
 ),
 
 stripe_balance as (
 
-    select * from staging.stg_stripe__balance_transactions
+    select * from {{ ref('stg_stripe__balance_transactions') }}
 
 ),
 
 paypal_transactions as (
 
-    select * from staging.stg_paypal__transactions
+    select * from {{ ref('stg_paypal__transactions') }}
 
 ),
 
 coinbase_charges as (
 
-    select * from staging.stg_coinbase__charges
+    select * from {{ ref('stg_coinbase__charges') }}
 
 ),
 
@@ -100,7 +100,7 @@ coinbase as (
         currency,
         amount_minor,
         cast(null as bigint) as fee_minor,
-        cast(null as varchar) as fee_currency,
+        cast(null as string) as fee_currency,
         metadata_json
     from coinbase_charges
 

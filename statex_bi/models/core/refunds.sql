@@ -3,19 +3,19 @@
 -- the provider gives part of the payment's fee back).
 with stripe_refunds as (
 
-    select * from staging.stg_stripe__refunds
+    select * from {{ ref('stg_stripe__refunds') }}
 
 ),
 
 stripe_balance as (
 
-    select * from staging.stg_stripe__balance_transactions
+    select * from {{ ref('stg_stripe__balance_transactions') }}
 
 ),
 
 paypal_transactions as (
 
-    select * from staging.stg_paypal__transactions
+    select * from {{ ref('stg_paypal__transactions') }}
 
 ),
 

@@ -1,7 +1,7 @@
 -- One row per prototype that made at least one AI call, over all loaded time.
 -- final_tier: the tier of the prototype's last successful call (the tier that served it).
 with calls as (
-    select * from core.ai_calls
+    select * from {{ ref('ai_calls') }}
     where prototype_id is not null
 ),
 

@@ -1,7 +1,7 @@
 -- GA4 key events per day, channel and event name (sign_up, prototype_request, ...).
 with key_events as (
 
-    select * from staging.stg_ga4__key_events_by_channel
+    select * from {{ ref('stg_ga4__key_events_by_channel') }}
 
 ),
 

@@ -2,7 +2,7 @@
 -- or channels can be weighted by sessions (a mean of daily means would weight a quiet day like a busy one).
 with traffic as (
 
-    select * from staging.stg_ga4__traffic_by_channel
+    select * from {{ ref('stg_ga4__traffic_by_channel') }}
 
 ),
 

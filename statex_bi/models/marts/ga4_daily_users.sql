@@ -2,7 +2,7 @@
 -- across days: report their mean, never their sum.
 with daily_users as (
 
-    select * from staging.stg_ga4__daily_users
+    select * from {{ ref('stg_ga4__daily_users') }}
 
 ),
 

@@ -5,7 +5,7 @@ with costs as (
         cost_date as day,
         sum(case when currency = 'USD' then amount else 0 end) as billed_usd,
         sum(case when currency = 'USD' then 0 else 1 end) as non_usd_cost_lines
-    from staging.stg_openai__costs
+    from {{ ref('stg_openai__costs') }}
     group by cost_date
 ),
 
@@ -16,7 +16,7 @@ usage as (
         sum(cached_input_tokens) as cached_input_tokens,
         sum(output_tokens) as output_tokens,
         sum(requests) as requests
-    from staging.stg_openai__usage_completions
+    from {{ ref('stg_openai__usage_completions') }}
     group by usage_date
 )
 

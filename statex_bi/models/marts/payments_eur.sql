@@ -2,19 +2,19 @@
 -- of the payment's (UTC) day, carried forward over weekends and holidays.
 with payments as (
 
-    select * from core.payments
+    select * from {{ ref('payments') }}
 
 ),
 
 exponents as (
 
-    select * from core.currencies
+    select * from {{ ref('currencies') }}
 
 ),
 
 rates as (
 
-    select * from core.fx_daily_eur_rates
+    select * from {{ ref('fx_daily_eur_rates') }}
 
 ),
 
@@ -33,19 +33,17 @@ converted as (
         -- the payment, in its own currency
         payments.currency,
         payments.amount_minor,
-        cast(payments.amount_minor as double) / power(10, coalesce(amount_exponent.exponent, 2)) as amount,
+        {{ minor_to_major('payments.amount_minor', 'amount_exponent.exponent') }} as amount,
         amount_rate.rate as eur_rate,
         amount_rate.rate_date as eur_rate_date,
-        cast(payments.amount_minor as double) / power(10, coalesce(amount_exponent.exponent, 2))
-            / amount_rate.rate as amount_eur,
+        {{ minor_to_eur('payments.amount_minor', 'amount_exponent.exponent', 'amount_rate.rate') }} as amount_eur,
 
         -- the provider's fee (NULL when the provider does not report it)
         payments.fee_currency,
         payments.fee_minor,
-        cast(payments.fee_minor as double) / power(10, coalesce(fee_exponent.exponent, 2)) as fee,
+        {{ minor_to_major('payments.fee_minor', 'fee_exponent.exponent') }} as fee,
         fee_rate.rate as fee_eur_rate,
-        cast(payments.fee_minor as double) / power(10, coalesce(fee_exponent.exponent, 2))
-            / fee_rate.rate as fee_eur,
+        {{ minor_to_eur('payments.fee_minor', 'fee_exponent.exponent', 'fee_rate.rate') }} as fee_eur,
 
         payments.metadata_json
     from payments

@@ -2,25 +2,25 @@
 -- refund's (UTC) day, plus what the refunded payment says about where it came from.
 with refunds as (
 
-    select * from core.refunds
+    select * from {{ ref('refunds') }}
 
 ),
 
 payments as (
 
-    select * from core.payments
+    select * from {{ ref('payments') }}
 
 ),
 
 exponents as (
 
-    select * from core.currencies
+    select * from {{ ref('currencies') }}
 
 ),
 
 rates as (
 
-    select * from core.fx_daily_eur_rates
+    select * from {{ ref('fx_daily_eur_rates') }}
 
 ),
 
@@ -38,19 +38,17 @@ converted as (
         -- the refund, in its own currency
         refunds.currency,
         refunds.amount_minor,
-        cast(refunds.amount_minor as double) / power(10, coalesce(amount_exponent.exponent, 2)) as amount,
+        {{ minor_to_major('refunds.amount_minor', 'amount_exponent.exponent') }} as amount,
         amount_rate.rate as eur_rate,
         amount_rate.rate_date as eur_rate_date,
-        cast(refunds.amount_minor as double) / power(10, coalesce(amount_exponent.exponent, 2))
-            / amount_rate.rate as amount_eur,
+        {{ minor_to_eur('refunds.amount_minor', 'amount_exponent.exponent', 'amount_rate.rate') }} as amount_eur,
 
         -- the fee cost of the refund itself (negative: a fee given back)
         refunds.fee_currency,
         refunds.fee_minor,
-        cast(refunds.fee_minor as double) / power(10, coalesce(fee_exponent.exponent, 2)) as fee,
+        {{ minor_to_major('refunds.fee_minor', 'fee_exponent.exponent') }} as fee,
         fee_rate.rate as fee_eur_rate,
-        cast(refunds.fee_minor as double) / power(10, coalesce(fee_exponent.exponent, 2))
-            / fee_rate.rate as fee_eur,
+        {{ minor_to_eur('refunds.fee_minor', 'fee_exponent.exponent', 'fee_rate.rate') }} as fee_eur,
 
         -- the refunded payment (NULL when it is not loaded)
         payments.created_at as payment_created_at,

@@ -1,6 +1,6 @@
 with source as (
 
-    select * from raw_coinbase.charges
+    select * from {{ source('coinbase', 'charges') }}
 
 ),
 

@@ -1,6 +1,6 @@
 with source as (
 
-    select * from raw_fx.eur_reference_rates
+    select * from {{ source('fx', 'eur_reference_rates') }}
 
 ),
 

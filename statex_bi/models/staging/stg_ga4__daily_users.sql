@@ -1,6 +1,6 @@
 with source as (
 
-    select * from raw_ga4.daily_users
+    select * from {{ source('ga4', 'daily_users') }}
 
 ),
 

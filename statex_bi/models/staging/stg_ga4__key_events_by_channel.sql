@@ -1,6 +1,6 @@
 with source as (
 
-    select * from raw_ga4.key_events_by_channel
+    select * from {{ source('ga4', 'key_events_by_channel') }}
 
 ),
 

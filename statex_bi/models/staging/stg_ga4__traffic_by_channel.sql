@@ -1,6 +1,6 @@
 with source as (
 
-    select * from raw_ga4.traffic_by_channel
+    select * from {{ source('ga4', 'traffic_by_channel') }}
 
 ),
 

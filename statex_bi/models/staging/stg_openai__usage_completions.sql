@@ -1,15 +1,15 @@
 -- OpenAI organization usage (completions), daily buckets, renamed and typed.
 with source as (
-    select * from raw_openai.usage_completions
+    select * from {{ source('openai', 'usage_completions') }}
 )
 
 select
     -- keys
     cast(bucket_start as date) as usage_date,
-    cast(model as varchar) as model,
-    cast(project_id as varchar) as project_id,
+    cast(model as string) as model,
+    cast(project_id as string) as project_id,
     cast(batch as boolean) as is_batch,
-    cast(service_tier as varchar) as service_tier,
+    cast(service_tier as string) as service_tier,
     -- numbers (input_cached_tokens are part of input_tokens)
     cast(input_tokens as bigint) as input_tokens,
     cast(input_cached_tokens as bigint) as cached_input_tokens,

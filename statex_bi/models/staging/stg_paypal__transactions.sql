@@ -1,6 +1,6 @@
 with source as (
 
-    select * from raw_paypal.transactions
+    select * from {{ source('paypal', 'transactions') }}
 
 ),
 

@@ -1,20 +1,20 @@
 -- Sentry gen_ai spans (one per AI call), renamed and typed; nothing is filtered or derived here.
 with source as (
-    select * from raw_sentry.gen_ai_spans
+    select * from {{ source('sentry', 'gen_ai_spans') }}
 )
 
 select
     -- ids
-    cast(span_id as varchar) as span_id,
-    cast(trace_id as varchar) as trace_id,
-    cast(prototype_id as varchar) as prototype_id,
-    cast(project as varchar) as project,
+    cast(span_id as string) as span_id,
+    cast(trace_id as string) as trace_id,
+    cast(prototype_id as string) as prototype_id,
+    cast(project as string) as project,
     -- what was called
-    lower(cast(ai_tier as varchar)) as tier,
-    lower(cast(system as varchar)) as gen_ai_system,
-    cast(request_model as varchar) as model,
-    cast(op as varchar) as op,
-    lower(cast(status as varchar)) as status,
+    lower(cast(ai_tier as string)) as tier,
+    lower(cast(system as string)) as gen_ai_system,
+    cast(request_model as string) as model,
+    cast(op as string) as op,
+    lower(cast(status as string)) as status,
     -- numbers
     cast(duration_ms as double) as duration_ms,
     cast(input_tokens as bigint) as input_tokens,

@@ -1,6 +1,6 @@
 with source as (
 
-    select * from raw_stripe.balance_transactions
+    select * from {{ source('stripe', 'balance_transactions') }}
 
 ),
 

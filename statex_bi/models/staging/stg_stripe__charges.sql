@@ -1,6 +1,6 @@
 with source as (
 
-    select * from raw_stripe.charges
+    select * from {{ source('stripe', 'charges') }}
 
 ),
 

@@ -1,6 +1,6 @@
 with source as (
 
-    select * from raw_stripe.refunds
+    select * from {{ source('stripe', 'refunds') }}
 
 ),
 

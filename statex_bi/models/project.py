@@ -1,0 +1,214 @@
+"""Run this folder's dbt project in-process (dbtRunner): `dbt build` after every ingest and on `statex-bi build`.
+
+The project (dbt_project.yml, profiles.yml and the models beside this file) ships with the package, so
+users need no dbt setup of their own: the profile reads the warehouse path from $STATEX_BI_DB, which
+`invoke` sets to the warehouse it builds. dbt's target/ (manifest, run results, partial-parse state) and
+logs/ go to `.<warehouse stem>.dbt/` next to the warehouse file, never into the package.
+
+`dbt build` runs every model and, right after each, the data tests its `.yml` declares, on the real
+warehouse. A test of severity error that fails stops the build (its dependents are skipped) and
+`build` raises DataTestError naming the model, the test and the failing rows; warnings are returned.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from statex_bi import warehouse
+from statex_bi.config import MODELS_DIR, db_path
+from statex_bi.exceptions import DataTestError, ModelError
+
+PROJECT_DIR = MODELS_DIR
+FAILING_ROWS_SHOWN = 5
+
+
+def _print_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def state_dir(db: Path) -> Path:
+    """dbt's working folder for one warehouse (target/ and logs/): `.<stem>.dbt` beside the file, like dlt's."""
+    return db.parent / f".{db.stem}.dbt"
+
+
+def declared_sources(root: Path = PROJECT_DIR) -> dict[tuple[str, str], dict[str, Any]]:
+    """(source, table) -> its entry in staging/_<source>__sources.yml (schema, columns, freshness)."""
+    declared = {}
+    for path in sorted((root / "staging").glob("_*__sources.yml")):
+        for source in (yaml.safe_load(path.read_text()) or {}).get("sources", []):
+            schema = source.get("schema", source["name"])
+            for table in source.get("tables", []):
+                declared[(source["name"], table["name"])] = {**table, "schema": schema, "file": path.name}
+    return declared
+
+
+def missing_sources(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The declared raw tables the warehouse does not hold yet, as `source.table`: their models build empty."""
+    rows = con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+    present = {(schema, table) for schema, table in rows}
+    return [f"{source}.{table}" for (source, table), entry in declared_sources().items()
+            if (entry["schema"], table) not in present]
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def invoke(args: list[str], db: Path, target: str = "duckdb"):
+    """Run one dbt command on the project against the warehouse `db`; returns dbt's dbtRunnerResult.
+
+    dbt prints nothing (its log goes to the state folder's logs/dbt.log); callers report from the result.
+    """
+    from dbt.cli.main import dbtRunner
+
+    state = state_dir(db)
+    argv = [
+        *args,
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR),
+        "--target", target,
+        "--target-path", str(state / "target"),
+        "--log-path", str(state / "logs"),
+        "--log-level", "none",
+        "--log-level-file", "info",
+        "--no-use-colors",
+    ]
+    state.mkdir(parents=True, exist_ok=True)
+    with _environment("STATEX_BI_DB", str(db)):
+        try:
+            return dbtRunner().invoke(argv)
+        finally:
+            _release_connections()
+
+
+def _release_connections() -> None:
+    """Close dbt's connections. dbt-duckdb (1.11) keeps its DuckDB database open in a class attribute after
+    the command, which would hold the warehouse's write lock (against the notebooks' processes) for as long
+    as this process lives, and refuse this process a read-only connection."""
+    from dbt.adapters.factory import reset_adapters
+
+    reset_adapters()
+    manager = sys.modules.get("dbt.adapters.duckdb.connections")
+    if manager is not None:
+        with manager.DuckDBConnectionManager._LOCK:
+            environment = manager.DuckDBConnectionManager._ENV
+            manager.DuckDBConnectionManager._ENV = None
+            if environment is not None:
+                environment.close()
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One data test that did not pass."""
+
+    model: str
+    test: str
+    severity: str
+    failures: int
+    yml: str
+    rows: list[tuple] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    error: str | None = None  # the test could not run (its SQL failed): dbt's message
+
+    def describe(self) -> str:
+        if self.error:
+            return f"test {self.test} on {self.model} ({self.yml}) could not run: {self.error}"
+        shown = "; ".join(", ".join(f"{c}={v!r}" for c, v in zip(self.columns, row, strict=False)) for row in self.rows)
+        more = f" (first {len(self.rows)})" if self.failures > len(self.rows) else ""
+        return (f"test {self.test} on {self.model} ({self.yml}) failed on {self.failures} row(s)"
+                + (f"{more}: {shown}" if shown else ""))
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    models: int
+    tests: int
+    seconds: float
+    empty_sources: list[str]
+    warnings: list[TestOutcome]
+
+
+def _model_of(node, nodes: dict[str, Any]) -> str:
+    attached = getattr(node, "attached_node", None)
+    parent = nodes.get(attached) if attached else None
+    return f"{parent.schema}.{parent.name}" if parent is not None else node.name
+
+
+def _failing_rows(db: Path, sql: str | None) -> tuple[list[str], list[tuple]]:
+    """The first rows a failed test returned, read again from the warehouse (nothing is stored for it)."""
+    if not sql:
+        return [], []
+    with duckdb.connect(str(db), read_only=True) as con:
+        cursor = con.execute(f"select * from ({sql}) as failing limit {FAILING_ROWS_SHOWN}")
+        return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+def _outcome(result, nodes: dict[str, Any], db: Path) -> TestOutcome:
+    node = result.node
+    error = " ".join((result.message or "").split()) if str(result.status) == "error" else None
+    columns, rows = ([], []) if error else _failing_rows(db, getattr(node, "compiled_code", None))
+    return TestOutcome(
+        model=_model_of(node, nodes), test=node.name, severity=str(node.config.severity).lower(),
+        failures=int(result.failures or 0), yml=node.original_file_path, rows=rows, columns=columns, error=error,
+    )
+
+
+def build(
+    db: Path | None = None, progress: Callable[[str], None] = _print_progress, wait: float = 0.0
+) -> BuildResult:
+    """`dbt build` on the warehouse: every model, then its tests, in dependency order.
+
+    Raises:
+        WarehouseLockedError: another process holds the warehouse for `wait` seconds.
+        ModelError: a model does not compile or run (names the model and its file).
+        DataTestError: a test of severity error failed (names model, test and the failing rows).
+    """
+    db = db or db_path()
+    with warehouse.writer(db, wait=wait) as con:  # creates and migrates it; fails fast when it is locked
+        empty = missing_sources(con)
+    started = time.monotonic()
+    outcome = invoke(["build"], db)
+    seconds = time.monotonic() - started
+    if outcome.exception is not None:
+        raise ModelError(str(PROJECT_DIR), f"dbt build could not run: {outcome.exception}")
+    results = list(outcome.result.results)
+    nodes = {r.node.unique_id: r.node for r in results}
+    errors = [r for r in results if r.node.resource_type != "test" and str(r.status) == "error"]
+    if errors:
+        first = errors[0]
+        message = (first.message or "").strip().splitlines()
+        raise ModelError(first.node.original_file_path, " ".join(line.strip() for line in message[:3]))
+    tests = [r for r in results if r.node.resource_type == "test"]
+    failed = [_outcome(r, nodes, db) for r in tests if str(r.status) in ("fail", "error")]
+    if failed:
+        skipped = sum(1 for r in results if str(r.status) == "skipped")
+        raise DataTestError([f.describe() for f in failed], skipped)
+    warnings = [_outcome(r, nodes, db) for r in tests if str(r.status) == "warn"]
+    models = sum(1 for r in results if r.node.resource_type == "model")
+    progress(
+        f"models: {models} built and {len(tests)} tests run by dbt in {seconds:.1f}s"
+        + (f"; {len(warnings)} test warning(s)" if warnings else "")
+        + (f"; not loaded yet, so their models are empty: {', '.join(empty)}" if empty else "")
+    )
+    for warning in warnings:
+        progress(f"warning: {warning.describe()}")
+    return BuildResult(models, len(tests), seconds, empty, warnings)
