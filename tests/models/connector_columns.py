@@ -9,10 +9,12 @@ from __future__ import annotations
 from statex_bi.sources.ai_calls import settings as ai_calls
 from statex_bi.sources.coinbase import settings as coinbase
 from statex_bi.sources.ga4 import settings as ga4
+from statex_bi.sources.github import settings as github
 from statex_bi.sources.openai_usage import settings as openai
 from statex_bi.sources.paypal import settings as paypal
 from statex_bi.sources.sentry import settings as sentry
 from statex_bi.sources.stripe import settings as stripe
+from statex_bi.sources.test_reports import settings as test_reports
 
 # dlt data type -> the SQL type the sources.yml states (portable: DuckDB and Spark both accept them).
 SQL_TYPES = {"text": "string", "bigint": "bigint", "double": "double", "bool": "boolean", "timestamp": "timestamp",
@@ -44,4 +46,6 @@ def connector_columns() -> dict[str, dict[str, dict[str, str]]]:
         "sentry": {"gen_ai_spans": _sql(sentry.SPAN_COLUMNS)},
         "ai_calls": {ai_calls.TABLE: _sql(ai_calls.COLUMNS)},
         "openai": {"usage_completions": _sql(openai.USAGE_COLUMNS), "costs": _sql(openai.COSTS_COLUMNS)},
+        "github": {table: _sql(columns) for table, columns in github.COLUMNS.items()},
+        "test_reports": {table: _sql(columns) for table, columns in test_reports.COLUMNS.items()},
     }
