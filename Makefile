@@ -1,18 +1,36 @@
 # Two commands on a fresh machine: `make reports` and `make test`.
-# .venv is (re)built from pyproject.toml when missing or older than it; otherwise a quick no-op.
+# .venv is (re)built from requirements.lock (exact versions) when missing or older than the lock or
+# pyproject.toml; otherwise a quick no-op. After changing dependencies in pyproject.toml, run
+# `make lock` to re-resolve requirements.lock (needs PyPI), then commit both files.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+# uv resolves the lock; it lives in a venv of its own so that it is not part of the lock.
+LOCK_VENV := .venv-lock
+UV_VERSION := 0.13.9
 
-.PHONY: reports test lab lint bench clean
+.PHONY: reports test lab lint bench clean lock
 
-$(STAMP): pyproject.toml
+# Exact versions from the lock, then the project itself without resolving anything; `pip check`
+# fails (naming the package) when pyproject.toml needs something the lock lacks: run `make lock`.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check || { echo "requirements.lock is out of date with pyproject.toml: run 'make lock'" >&2; exit 1; }
 	touch $(STAMP)
+
+# Re-resolve every dependency of pyproject.toml (all extras) to exact versions for Python 3.11. Versions
+# already in the lock are kept where they still fit; `make lock LOCK_FLAGS=--upgrade` takes the newest.
+LOCK_FLAGS ?=
+lock:
+	test -x $(LOCK_VENV)/bin/uv || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION); }
+	$(LOCK_VENV)/bin/uv pip compile pyproject.toml --all-extras --python-version 3.11 --quiet \
+		--custom-compile-command 'make lock' --output-file $(LOCK) $(LOCK_FLAGS)
 
 reports: $(STAMP)
 	$(BIN)/statex-bi demo
@@ -30,5 +48,6 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_runner.py
 	$(BIN)/python bench/bench_build.py
 
+# Keeps data/ (the warehouse: real loads cannot always be fetched again) and the lock.
 clean:
-	rm -rf $(VENV) outputs data
+	rm -rf $(VENV) $(LOCK_VENV) outputs

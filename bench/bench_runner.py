@@ -34,7 +34,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 PERIOD = ("2026-03-01", "2026-05-31")
 CELLS = [
-    "import os\nimport duckdb\nfrom statex_bi import charts, publish, report",
+    "import os\nimport duckdb\nfrom statex_bi import charts, display, publish\nfrom statex_bi.display import Column",
     "con = duckdb.connect(os.environ['STATEX_BI_DB'], read_only=True)\n"
     "daily = con.execute(\n"
     "    'SELECT day, count(*) AS orders, sum(amount) AS revenue, count(DISTINCT customer) AS customers '\n"
@@ -42,7 +42,8 @@ CELLS = [
     "    [segment, period_start, period_end],\n"
     ").df()\n"
     "con.close()",
-    "report.table(daily.tail(7), {'revenue': '{:,.2f}', 'orders': '{:,}'})",
+    "display.table(daily.tail(7), {'day': Column('Day', 'date'), 'orders': Column('Orders', 'count'),\n"
+    "              'revenue': Column('Revenue', 'EUR')})",
     "charts.line(daily, 'day', 'revenue', title='Revenue per day', y_title='EUR')",
     "publish.metric('bench.revenue', float(daily['revenue'].sum()), unit='EUR')",
 ]

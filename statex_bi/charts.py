@@ -12,9 +12,12 @@ Importing this module registers and enables:
     bundled Vega, offline, ranking it above the JavaScript entry. JupyterLab knows Vega-Lite mimetypes
     up to v5 only; Altair 6 specs draw with its Vega-Lite 5.6 (checked in JupyterLab 4.6: vega-embed
     only logs a version warning).
+  * `image/svg+xml`: the chart drawn once by vl-convert, for viewers that run no script.
   * `text/plain`: a placeholder for plain consoles.
 
-Tooltips work in both places (vega-embed's default tooltip handler).
+Tooltips work in both places (vega-embed's default tooltip handler). A notebook exported from the lab
+with plain `jupyter nbconvert --to html` has no Vega bundle: there the script shows the static SVG
+it carries instead, so every chart still shows, offline.
 """
 
 from __future__ import annotations
@@ -27,10 +30,13 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from statex_bi.periods import Period
+
 THEME_NAME = "statex"
 RENDERER_NAME = "statex"
 LAB_MIMETYPE = "application/vnd.vegalite.v5+json"
 JS_MIMETYPE = "application/javascript"
+SVG_MIMETYPE = "image/svg+xml"
 
 # The fonts a reader's machine already has; a report must never fetch a web font.
 FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Liberation Sans", sans-serif'
@@ -115,8 +121,9 @@ _EMBED_JS = """(function () {
   host.appendChild(chart);
   function draw() {
     if (typeof window.vegaEmbed !== "function") {
-      chart.textContent = "This chart needs the Vega bundle that statex-bi puts in each exported report.";
-      console.error("statex-bi: vegaEmbed is not loaded; chart " + chart.id + " not drawn");
+      // A page without the Vega bundle (plain nbconvert): the chart as drawn in the kernel, not interactive.
+      chart.innerHTML = %(static_svg)s;
+      console.warn("statex-bi: vegaEmbed is not loaded; chart " + chart.id + " shows its static picture");
       return;
     }
     window.vegaEmbed(chart, %(spec)s, %(options)s).catch(function (error) {
@@ -129,13 +136,19 @@ _EMBED_JS = """(function () {
 })();"""
 
 
-def embed_script(spec: dict[str, Any], chart_id: str, embed_options: dict[str, Any] | None = None) -> str:
+def embed_script(
+    spec: dict[str, Any],
+    chart_id: str,
+    embed_options: dict[str, Any] | None = None,
+    static_svg: str | None = None,
+) -> str:
     """The JavaScript that draws one chart into a new `<div id=chart_id>` with vegaEmbed.
 
     Args:
         spec: the Vega-Lite spec (`chart.to_dict()`).
         chart_id: a page-unique id for the chart's div.
         embed_options: vega-embed options merged over EMBED_OPTIONS.
+        static_svg: what the div shows on a page without the Vega bundle (default: a short note).
 
     Returns:
         The script body (no `<script>` tag; nbconvert wraps it).
@@ -145,11 +158,30 @@ def embed_script(spec: dict[str, Any], chart_id: str, embed_options: dict[str, A
         "chart_id": json.dumps(chart_id),
         "spec": _script_safe_json(spec),
         "options": _script_safe_json(options),
+        "static_svg": _script_safe_json(static_svg if static_svg is not None else _NO_BUNDLE_NOTE),
     }
 
 
+_NO_BUNDLE_NOTE = '<p class="statex-note">This chart needs the Vega bundle of a statex-bi report page.</p>'
+
+
+def _vegalite_version() -> str | None:
+    """The Vega-Lite version Altair writes, when vl-convert ships it (None: vl-convert's newest)."""
+    import vl_convert
+
+    wanted = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+    return wanted if wanted in vl_convert.get_vegalite_versions() else None
+
+
+def static_svg(spec: dict[str, Any]) -> str:
+    """The chart as one SVG document, drawn by vl-convert (no browser, no network)."""
+    import vl_convert
+
+    return vl_convert.vegalite_to_svg(spec, vl_version=_vegalite_version())
+
+
 def statex_renderer(spec: dict[str, Any], **metadata: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Altair renderer: vegaEmbed script for exported HTML, Vega-Lite JSON for JupyterLab.
+    """Altair renderer: vegaEmbed script for exported HTML, Vega-Lite JSON for JupyterLab, a static SVG.
 
     Args:
         spec: the chart's Vega-Lite spec.
@@ -160,9 +192,11 @@ def statex_renderer(spec: dict[str, Any], **metadata: Any) -> tuple[dict[str, An
     """
     embed_options = {**EMBED_OPTIONS, **metadata.get("embed_options", {})}
     chart_id = f"statex-chart-{uuid.uuid4().hex}"
+    svg = static_svg(spec)
     bundle = {
-        JS_MIMETYPE: embed_script(spec, chart_id, metadata.get("embed_options")),
+        JS_MIMETYPE: embed_script(spec, chart_id, metadata.get("embed_options"), svg),
         LAB_MIMETYPE: spec,
+        SVG_MIMETYPE: svg,
         "text/plain": "<statex-bi chart: shown in JupyterLab and in exported reports>",
     }
     return bundle, {LAB_MIMETYPE: {"embed_options": embed_options}}
@@ -183,9 +217,7 @@ def javascript_bundle() -> str:
     """
     import vl_convert
 
-    wanted = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
-    version = wanted if wanted in vl_convert.get_vegalite_versions() else None
-    source = vl_convert.javascript_bundle(vl_version=version)
+    source = vl_convert.javascript_bundle(vl_version=_vegalite_version())
     # An inline script ends at the first '</script'; inside JS strings '<\/' means the same text.
     return source.replace("</script", "<\\/script")
 
@@ -235,6 +267,7 @@ def bar(
     color: str | None = None,
     colors: dict[str, str] | None = None,
     empty: str = "No data for this period",
+    milliseconds: bool = False,
 ) -> alt.Chart:
     """Horizontal bars, largest first, with every column of `frame` in the tooltip.
 
@@ -248,12 +281,17 @@ def bar(
         color: optional column to colour bars by (legend below the chart).
         colors: optional fixed colour per value of `color`, e.g. {"stale": charts.BAD}.
         empty: what the chart says when `frame` has no rows.
+        milliseconds: `value` is a duration in ms: drawn in seconds when the longest bar is 10 s or more.
 
     Returns:
         An Altair chart (`no_data` when the frame is empty); display it as a cell's last expression.
     """
-    if frame.empty:
+    if frame.empty or frame[value].isna().all():
         return no_data(title, empty)
+    if milliseconds:
+        in_seconds = frame[value].max() >= 10_000
+        frame = frame.assign(**{value: frame[value] / 1000}) if in_seconds else frame
+        value_title, value_format = ("seconds", ",.1f") if in_seconds else ("ms", ",.0f")
     encoding: dict[str, Any] = {
         "y": alt.Y(f"{category}:N", sort="-x", title=None),
         "x": alt.X(f"{value}:Q", title=value_title or value, axis=_axis(frame[value], value_format)),
@@ -264,6 +302,18 @@ def bar(
     height = max(60, 24 * len(frame))
     chart = alt.Chart(frame).mark_bar().encode(**encoding).properties(height=height)
     return chart.properties(title=title) if title else chart
+
+
+def _every_day(frame: pd.DataFrame, x: str, y: str, color: str | None, period: Period) -> pd.DataFrame:
+    """`frame` with a row for every day of `period` (and every series), y = 0 where there was none."""
+    days = pd.DataFrame({x: pd.date_range(period.start, period.end, freq="D")})
+    keyed = frame.assign(**{x: pd.to_datetime(frame[x])})
+    if color:
+        days = days.merge(pd.DataFrame({color: keyed[color].drop_duplicates()}), how="cross")
+    keys = [x, color] if color else [x]
+    full = days.merge(keyed, on=keys, how="left")
+    full[y] = full[y].fillna(0)
+    return full
 
 
 def line(
@@ -277,6 +327,8 @@ def line(
     color: str | None = None,
     colors: dict[str, str] | None = None,
     empty: str = "No data for this period",
+    zero_fill: Period | None = None,
+    partial: str | None = None,
 ) -> alt.Chart:
     """A time series line with points, one line per `color` value.
 
@@ -289,13 +341,23 @@ def line(
         y_format: d3 format of y in axis and tooltip.
         color: optional column splitting the series.
         colors: optional fixed colour per value of `color`.
-        empty: what the chart says when `frame` has no rows.
+        empty: what the chart says when `frame` has no rows (or no value).
+        zero_fill: for sums per day (costs, counts): the period whose days without a row are drawn
+            as 0, instead of a line bridging the gap as if nothing were missing.
+        partial: a boolean column marking buckets cut by the period's edges (a week of 3 days): they
+            are left out, and the chart says how many, instead of drawing them as a fall.
 
     Returns:
-        An Altair chart (`no_data` when the frame is empty).
+        An Altair chart (`no_data` when there is nothing to draw).
     """
-    if frame.empty:
+    dropped = 0
+    if partial and not frame.empty:
+        dropped = int(frame.drop_duplicates(x)[partial].sum())
+        frame = frame[~frame[partial].astype(bool)].drop(columns=[partial])
+    if frame.empty or frame[y].isna().all():
         return no_data(title, empty)
+    if zero_fill is not None:
+        frame = _every_day(frame, x, y, color, zero_fill)
     encoding: dict[str, Any] = {
         "x": alt.X(f"{x}:T", title=None),
         "y": alt.Y(f"{y}:Q", title=y_title or y, axis=_axis(frame[y], y_format)),
@@ -304,4 +366,89 @@ def line(
     if color:
         encoding["color"] = _color(color, colors)
     chart = alt.Chart(frame).mark_line(point=True).encode(**encoding)
+    if dropped:
+        note = f"{dropped} partial bucket{'s' if dropped > 1 else ''} at the period's edges left out"
+        chart = chart.properties(title=alt.Title(title or "", subtitle=note, subtitleColor=MUTED))
+        return chart
+    return chart.properties(title=title) if title else chart
+
+
+def funnel(frame: pd.DataFrame, *, title: str | None = None, empty: str = "No data for this period") -> alt.Chart:
+    """A funnel whose small steps stay readable: counts with each step's conversion beside them.
+
+    Args:
+        frame: one row per step in order: label, count, rate (the conversion from the step it is
+            measured against; NaN for the first step) and rate_of (that step's name).
+        title: chart title.
+        empty: what the chart says when there is nothing to draw.
+
+    Returns:
+        Bars of counts (each labelled with its count and conversion), next to bars of the
+        conversion rates on their own scale, so a step of 0.3% of sessions is not a blank line.
+    """
+    if frame.empty or frame["count"].isna().all():
+        return no_data(title, empty)
+    data = frame.assign(
+        count=frame["count"].astype("float"),
+        conversion=[
+            "" if pd.isna(rate) else f"{rate:.2%} of {STEP_NOUNS.get(of, of)}"
+            for rate, of in zip(frame["rate"], frame["rate_of"], strict=True)
+        ],
+    )
+    data["text"] = [
+        ("no data" if pd.isna(c) else f"{c:,.0f}") + (f" · {conv}" if conv else "")
+        for c, conv in zip(data["count"], data["conversion"], strict=True)
+    ]
+    order = list(data["label"])
+    y = alt.Y("label:N", sort=order, title=None)
+    counts = alt.Chart(data).encode(y=y)
+    # Room right of the longest bar for its label.
+    room = alt.Scale(domain=[0, float(data["count"].max()) * 1.8], nice=False)
+    bars = counts.mark_bar().encode(x=alt.X("count:Q", title="count", scale=room, axis=alt.Axis(format=",.0f")),
+                                    tooltip=[alt.Tooltip("label:N", title="step"),
+                                             alt.Tooltip("count:Q", format=",.0f"), alt.Tooltip("conversion:N")])
+    labels = counts.mark_text(align="left", dx=4, color=TEXT).encode(x="count:Q", text="text:N")
+    rates = (
+        alt.Chart(data[data["rate"].notna()])
+        .mark_bar(color=PALETTE[1])
+        .encode(y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labels=False, ticks=False)),
+                x=alt.X("rate:Q", title="conversion rate", axis=alt.Axis(format=".1%")),
+                tooltip=[alt.Tooltip("label:N", title="step"), alt.Tooltip("conversion:N")])
+        .properties(width=200)
+    )
+    chart = alt.hconcat((bars + labels).properties(width=360), rates).resolve_scale(y="shared")
+    return chart.properties(title=title) if title else chart
+
+
+STEP_NOUNS = {"sessions": "sessions", "sign_up": "sign-ups", "prototype_request": "prototype requests"}
+
+
+def waterfall(steps: pd.DataFrame, *, title: str | None = None, empty: str = "No revenue in this period") -> alt.Chart:
+    """A gross -> net waterfall: totals in blue, decreases in red, increases in green.
+
+    Args:
+        steps: one row per step in order: step, amount (signed), start, end (the bar's span), kind
+            (total | decrease | increase), currency (statex_bi.kpis.revenue.waterfall).
+        title: chart title.
+        empty: what the chart says when every step is 0 or there are no steps.
+
+    Returns:
+        An Altair chart.
+    """
+    if steps.empty or not steps["amount"].abs().sum():
+        return no_data(title, empty)
+    currency = str(steps["currency"].iloc[0])
+    chart = (
+        alt.Chart(steps)
+        .mark_bar()
+        .encode(
+            x=alt.X("step:N", sort=None, title=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("start:Q", title=currency, axis=alt.Axis(format=",.0f")),
+            y2="end:Q",
+            color=alt.Color("kind:N", legend=None, scale=alt.Scale(
+                domain=["total", "decrease", "increase"], range=[PRIMARY, BAD, GOOD])),
+            tooltip=["step", alt.Tooltip("amount:Q", format=",.2f"), "currency"],
+        )
+        .properties(width=320)
+    )
     return chart.properties(title=title) if title else chart

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
+from datetime import date
 from pathlib import Path
+from typing import NoReturn
 
 from statex_bi import __version__
 from statex_bi.exceptions import StatexError
@@ -15,51 +18,137 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _parser() -> argparse.ArgumentParser:
-    from statex_bi.periods import parse_date
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line naming the flag (no usage dump, no traceback), exit code 2."""
 
-    def day(value: str):
-        return parse_date(value, "date")
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
-    parser = argparse.ArgumentParser(prog="statex-bi", description="Statex BI and cost reports.")
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, except where there is none to show (None, False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or isinstance(action.default, list):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _day(value: str) -> date:
+    """An argparse type: a real calendar day as YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _jobs(value: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is below 1; at least one notebook must run at a time")
+    return number
+
+
+def _add_window(parser: argparse.ArgumentParser, start_help: str, end_help: str) -> None:
+    parser.add_argument("--start", type=_day, metavar="YYYY-MM-DD", help=start_help + " (needs --end)")
+    parser.add_argument("--end", type=_day, metavar="YYYY-MM-DD", help=end_help)
+
+
+def _add_wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS",
+        help="wait this long for a warehouse another process holds (saying which process), then give up",
+    )
+
+
+def _check_window(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--start needs --end, and may not come after it (for every subcommand and every source)."""
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if start is not None and end is None:
+        parser.error("argument --start: needs --end as well (the last day, inclusive)")
+    if start is not None and end is not None and start > end:
+        parser.error(f"argument --start: {start} is after --end {end}")
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    from statex_bi.sources import REGISTRY
+
+    parser = _Parser(
+        prog="statex-bi",
+        description="Statex BI and cost reports: load sources into one DuckDB warehouse, build the SQL models, "
+        "run the report notebooks and publish offline HTML pages. See README.md.",
+        formatter_class=_HelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"statex-bi {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run a parameter set's report notebooks and publish them")
-    run.add_argument("params", help="a YAML file, or a name under params/ such as 'weekly'")
-    run.add_argument("--start", type=day, help="period start, inclusive (YYYY-MM-DD)")
-    run.add_argument("--end", type=day, help="period end, inclusive (YYYY-MM-DD)")
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        text = "\n\n".join(textwrap.fill(part, 79) for part in description.split("\n\n"))
+        return sub.add_parser(name, help=summary, description=text, formatter_class=_HelpFormatter)
+
+    run = command(
+        "run", "run a parameter set's report notebooks and publish them",
+        "Run the report notebooks a params file lists, for its period, and publish their HTML pages, the executed "
+        "notebooks and a manifest under outputs/RUN_ID/, with an index at outputs/index.html. Rebuilds the SQL "
+        "models first. Exit code 0 when every notebook succeeded, 1 when one failed, 2 on a usage error.",
+    )
+    run.add_argument("params", help="a YAML file, or a name under params/ such as 'weekly' or 'monthly'")
+    _add_window(run, "first day of the period, inclusive; overrides the params file's period",
+                "last day of the period, inclusive")
     run.add_argument("--only", action="append", metavar="NAME", help="run only this notebook (file stem); repeatable")
-    run.add_argument("--jobs", type=int, default=_cores(), help="notebooks run at once (default: cores)")
+    run.add_argument("--jobs", type=_jobs, default=_cores(), help="notebooks run at once (one per core)")
     run.add_argument("--run-id", help="re-run under this id, replacing its outputs and metrics")
     run.add_argument("--quiet", action="store_true", help="print only failures (for cron)")
-    run.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for a locked warehouse")
+    _add_wait(run)
+    run.add_argument("--pdf", action="store_true", help="also print each report to PDF (needs Chromium)")
 
-    ingest = sub.add_parser("ingest", help="load sources into the warehouse")
-    ingest.add_argument("sources", nargs="+", metavar="SOURCE")
-    ingest.add_argument("--start", type=day, help="first day to load, inclusive")
-    ingest.add_argument("--end", type=day, help="last day to load, inclusive")
+    ingest = command(
+        "ingest", "load sources into the warehouse",
+        "Load each named source through its connector (incrementally, from its saved cursor), then rebuild the "
+        "SQL models. A source that fails does not stop the others; every attempt is recorded in "
+        "ops.source_loads. Exit code 0 when every source loaded, 1 when one failed, 2 on a usage error.\n\n"
+        f"Sources: {', '.join(REGISTRY)} (their settings: README.md, Configuration).",
+    )
+    ingest.add_argument("sources", nargs="+", metavar="SOURCE", choices=list(REGISTRY),
+                        help=f"one or more of: {', '.join(REGISTRY)}")
+    _add_window(ingest, "first day to load, inclusive (a backfill)", "last day to load, inclusive")
     ingest.add_argument("--full-refresh", action="store_true", help="drop the sources' tables and cursors first")
     ingest.add_argument("--file", type=Path, help="input file, for file sources such as ai-calls")
     ingest.add_argument("--dir", type=Path, help="input folder, for folder sources such as test-reports")
-    ingest.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for a locked warehouse")
+    _add_wait(ingest)
 
-    demo = sub.add_parser("demo", help="load the simulated company through the real connectors")
-    demo.add_argument("--start", type=day, help="first simulated day (default: 13 months ago)")
-    demo.add_argument("--end", type=day, help="last simulated day (default: yesterday)")
+    demo = command(
+        "demo", "load the simulated company through the real connectors",
+        "Simulate the Statex company, serve it from sandbox APIs on loopback and load it through the real "
+        "connectors into a demo warehouse, rebuilt from scratch each time. Refuses a warehouse that holds real "
+        "data: point STATEX_BI_DB at another file.",
+    )
+    _add_window(
+        demo, "first simulated day (default: 13 months before --end)", "last simulated day (default: yesterday)"
+    )
     demo.add_argument("--seed", type=int, default=7, help="random seed of the simulation")
     demo.add_argument("--scale", type=float, default=1.0, help="traffic multiplier")
-    demo.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for a locked warehouse")
+    _add_wait(demo)
 
-    build = sub.add_parser("build", help="dbt build: build the SQL models and run their data tests on the loaded data")
-    build.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for a locked warehouse")
-    return parser
+    build = command(
+        "build", "dbt build: build the SQL models and run their data tests on the loaded data",
+        "Build the SQL models (staging, core, marts: a dbt project under statex_bi/models/) from what the "
+        "sources loaded and run their data tests (dbt build).",
+    )
+    _add_wait(build)
+    return parser, {"run": run, "ingest": ingest, "demo": demo, "build": build}
 
 
 def main(argv: list[str] | None = None) -> int:
     from statex_bi.config import load_dotenv_file
 
-    args = _parser().parse_args(argv)
+    parser, commands = _parser()
+    args = parser.parse_args(argv)
+    _check_window(commands[args.command], args)
     load_dotenv_file()
     try:
         if args.command == "run":
@@ -67,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_params(
                 args.params, start=args.start, end=args.end, only=args.only, jobs=args.jobs,
-                run_id=args.run_id, quiet=args.quiet, wait=args.wait,
+                run_id=args.run_id, quiet=args.quiet, wait=args.wait, pdf=args.pdf,
             )
         if args.command == "ingest":
             from statex_bi.ingest import IngestRequest, ingest

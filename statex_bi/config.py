@@ -22,7 +22,11 @@ SECRET_NAME = re.compile(
 
 
 def load_dotenv_file(path: Path | None = None) -> None:
-    """Load `.env` (cwd first, then the project root) without overriding the real environment."""
+    """Load `.env` (cwd first, then the project root) without overriding the real environment.
+
+    The CLI calls it at start; notebooks reach it through `statex_bi.lab` and the report helpers, so a
+    kernel started by JupyterLab in notebooks/ reads the project's `.env` too.
+    """
     from dotenv import load_dotenv
 
     for candidate in [path] if path else [Path.cwd() / ".env", PROJECT_ROOT / ".env"]:
@@ -45,12 +49,16 @@ def require_env(name: str, purpose: str) -> str:
 
 
 def db_path() -> Path:
-    """The warehouse file: $STATEX_BI_DB or data/statex.duckdb under the working directory."""
-    return Path(env("STATEX_BI_DB", "data/statex.duckdb")).expanduser().resolve()
+    """The warehouse file: $STATEX_BI_DB (a relative path is taken from the working directory), else
+    data/statex.duckdb under the project root, wherever the process runs (a kernel in notebooks/ too)."""
+    value = env("STATEX_BI_DB")
+    return Path(value).expanduser().resolve() if value else PROJECT_ROOT / "data" / "statex.duckdb"
 
 
 def outputs_dir() -> Path:
-    return Path(env("STATEX_BI_OUTPUTS", "outputs")).expanduser().resolve()
+    """Where reports are published: $STATEX_BI_OUTPUTS, else outputs/ under the project root."""
+    value = env("STATEX_BI_OUTPUTS")
+    return Path(value).expanduser().resolve() if value else PROJECT_ROOT / "outputs"
 
 
 def secret_env_values() -> dict[str, str]:

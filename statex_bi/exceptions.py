@@ -4,6 +4,7 @@
     ├── ConfigError            a setting is missing or malformed (names the variable or key)
     ├── ParamsError            a params file or papermill parameter is invalid
     │   └── SecretParameterError   a secret-looking name was passed as a parameter
+    ├── SidecarError           a line of a notebook's published metrics is invalid (names file, line, field)
     ├── WarehouseError
     │   ├── WarehouseLockedError   another process holds the DuckDB file
     │   └── MissingDataError       a KPI needs models whose source is not loaded (names them)
@@ -39,6 +40,15 @@ class SecretParameterError(ParamsError):
             f"parameter {name!r} in {where} looks like a secret; secrets are read from the "
             "environment or .env, never passed as parameters"
         )
+
+
+class SidecarError(StatexError):
+    """A line of a notebook's published metrics (its sidecar file) is invalid."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        self.path = path
+        self.line = line
+        super().__init__(f"{path}, line {line}: {message}")
 
 
 class WarehouseError(StatexError):

@@ -119,10 +119,21 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
     return result
 
 
-def ingest(names: list[str], request: IngestRequest, db: Path | None = None, wait: float = 0.0) -> list[LoadResult]:
+def ingest(
+    names: list[str], request: IngestRequest, db: Path | None = None, wait: float = 0.0, kind: str = warehouse.REAL
+) -> list[LoadResult]:
     """Load each named source, then `dbt build` the models and their tests. Failed sources do not stop the others.
 
+    Args:
+        names: source names (statex_bi.sources.REGISTRY).
+        request: the date window and options.
+        db: the warehouse file (default: statex_bi.config.db_path()).
+        wait: seconds to wait for a warehouse another process holds.
+        kind: what the data is, `real` or `demo` (the simulated company); a warehouse holds one kind only.
+
     Raises:
+        ConfigError: an unknown source, or the warehouse holds the other kind of data.
+        WarehouseLockedError: the warehouse stayed locked for `wait` seconds.
         DataTestError: a data test of severity error failed on the loaded data (the loads are kept).
         ModelError: a model does not build.
     """
@@ -130,8 +141,11 @@ def ingest(names: list[str], request: IngestRequest, db: Path | None = None, wai
 
     db = db or db_path()
     specs = [sources.spec(name) for name in names]
-    # Fail fast, with a readable message, when another process holds the file.
-    warehouse.connect(db, wait=wait).close()
-    results = [load_source(spec, request, db) for spec in specs]
-    project.build(db, progress=request.progress)
+    # Hold the warehouse while the sources load (--wait applies to this one open): no other process (a
+    # `run`, another ingest) can take it between two sources; it waits for us instead. Opens of the
+    # same file inside this process (dlt's) share this one. Demo and real data never mix.
+    with warehouse.writer(db, wait=wait) as con:
+        warehouse.claim(con, kind, db)
+        results = [load_source(spec, request, db) for spec in specs]
+    project.build(db, progress=request.progress, wait=wait)
     return results

@@ -1,5 +1,10 @@
 """Publishing KPIs from a notebook without writing to the warehouse.
 
+Every report's KPI module has the same shape: `headline(con, period, **params) -> str`,
+`notes(con, period, **params) -> list[str]` and `metrics(con, period, **params) -> list[Metric]`; the
+notebook hands what `metrics()` returns to `publish(...)`, which checks every record against the KPI
+registry (statex_bi/kpis/registry/*.yaml) before it writes any, then writes the defined ones.
+
 `metric(...)` appends one JSON line to the sidecar file the report runner names in
 $STATEX_BI_SIDECAR; after the notebook succeeds the runner loads the lines into
 `monitoring.monitoring_metrics` with the run id and period. In JupyterLab, with no runner, the call
@@ -11,11 +16,16 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from statex_bi.exceptions import ParamsError
+from statex_bi.exceptions import ParamsError, SidecarError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SIDECAR_ENV = "STATEX_BI_SIDECAR"
 METRIC_TYPES = ("COUNTER", "GAUGE", "HISTOGRAM", "SUMMARY")
@@ -62,6 +72,80 @@ def metric(
     return record
 
 
+@dataclass(frozen=True)
+class Metric:
+    """One KPI value a report considered publishing.
+
+    Attributes:
+        name: the registry name, e.g. "ai.cost".
+        value: the value at full precision, or None when it is undefined for the period.
+        unit: as in the registry (a currency code for money).
+        source: where the data came from, e.g. "ga4".
+        tags: breakdowns and context, e.g. {"tier": "openai", "unpriced_calls": 0}.
+        metric_type: COUNTER, GAUGE, HISTOGRAM or SUMMARY.
+        reason: why `value` is None (shown in the report instead of a number).
+    """
+
+    name: str
+    value: float | None
+    unit: str
+    source: str
+    tags: dict[str, Any] = field(default_factory=dict)
+    metric_type: str = "GAUGE"
+    reason: str = ""
+
+    @property
+    def defined(self) -> bool:
+        return self.value is not None and not _undefined(self.value)
+
+
+def _undefined(value: Any) -> bool:
+    """NaN, infinities, pd.NA and anything that is not a number."""
+    try:
+        return not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+PUBLISHED_COLUMNS = ["metric_name", "label", "breakdown", "value", "unit", "tags", "source", "published", "reason"]
+
+
+def publish(metrics: Iterable[Metric]) -> pd.DataFrame:
+    """Check a report's KPIs against the registry, then publish the defined ones (the single way to publish).
+
+    Args:
+        metrics: what the report's KPI module's `metrics()` returns.
+
+    Returns:
+        One row per metric: metric_name, label (the registry's), breakdown (the value of the registry's
+        breakdown tag, "" when none), value, unit, tags, source, published (bool), reason (why not published).
+
+    Raises:
+        ParamsError: a name is not in the registry or its unit differs from the registry's; nothing
+            is published then.
+    """
+    import pandas as pd
+
+    from statex_bi.kpis import registry
+
+    metrics = list(metrics)
+    kpis = registry.check(metrics)
+    rows = []
+    for item in metrics:
+        breakdown = kpis[item.name].breakdown_key
+        tags = _plain(item.tags)
+        row = {"metric_name": item.name, "label": kpis[item.name].label,
+               "breakdown": str(tags.get(breakdown, "")) if breakdown else "",
+               "value": None, "unit": item.unit, "tags": tags, "source": item.source, "published": False,
+               "reason": item.reason or "undefined for the period (nothing to divide by)"}
+        if item.defined and not item.reason:
+            record = metric(item.name, float(item.value), unit=item.unit, metric_type=item.metric_type,
+                            tags=tags, source=item.source)
+            row |= {"value": record["value"], "published": True, "reason": ""}
+        rows.append(row)
+    return pd.DataFrame.from_records(rows, columns=PUBLISHED_COLUMNS)
+
+
 def _plain(tags: dict[str, Any]) -> dict[str, Any]:
     """Tags as JSON-safe values (numpy scalars become floats, everything else strings)."""
     out = {}
@@ -69,14 +153,60 @@ def _plain(tags: dict[str, Any]) -> dict[str, Any]:
         if val is None or isinstance(val, (str, bool, int)):
             out[str(key)] = val
         elif isinstance(val, Real):
-            out[str(key)] = float(val)
+            out[str(key)] = float(val) if math.isfinite(float(val)) else None
         else:
             out[str(key)] = str(val)
     return out
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a double
+        return False
+
+
+def _check(record: Any) -> str | None:
+    """What is wrong with one sidecar record, or None when it can be loaded as it is."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    name = record.get("metric_name")
+    if not isinstance(name, str) or not name.strip():
+        return f"metric_name {name!r} is not a non-empty string"
+    value = record.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+        return f"metric {name!r}: value {value!r} is not a finite number"
+    if record.get("metric_type") not in METRIC_TYPES:
+        return f"metric {name!r}: metric_type {record.get('metric_type')!r} is not one of {', '.join(METRIC_TYPES)}"
+    for key in ("unit", "source"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            return f"metric {name!r}: {key} {record[key]!r} is not a string"
+    if record.get("tags") is not None and not isinstance(record["tags"], dict):
+        return f"metric {name!r}: tags {record['tags']!r} is not a JSON object"
+    return None
+
+
 def read_sidecar(path: Path) -> list[dict[str, Any]]:
-    """The records a notebook published (empty when it published none)."""
+    """The records a notebook published (empty when it published none), each checked as `metric` checks it.
+
+    The file is written by code running in the notebook, which may bypass `metric`; nothing it holds
+    reaches the warehouse unchecked.
+
+    Raises:
+        SidecarError: a line is not JSON, or not a record `metric` would write (names file, line, field).
+    """
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise SidecarError(path.name, number, f"not JSON ({exc})") from None
+        problem = _check(record)
+        if problem:
+            raise SidecarError(path.name, number, problem)
+        records.append(record)
+    return records

@@ -7,15 +7,16 @@ DuckDB allows one writing process *or* several reading ones at a time.
 from __future__ import annotations
 
 import re
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
 from statex_bi.config import db_path
-from statex_bi.exceptions import WarehouseError, WarehouseLockedError
+from statex_bi.exceptions import ConfigError, WarehouseError, WarehouseLockedError
 
 # Each migration runs once, in order; its number is recorded in ops.schema_migrations.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -78,6 +79,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE TABLE ops.warehouse_info (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
         """,
     ),
+    (
+        4,
+        """
+        -- Full precision: DECIMAL(15,4) stored a 1.37% rate as 0.0137, anything below 0.00005 as 0 and
+        -- refused 1e12. Values already stored keep their (rounded) value; new ones are exact doubles.
+        ALTER TABLE monitoring.monitoring_metrics ALTER COLUMN value SET DATA TYPE DOUBLE;
+        ALTER TABLE monitoring.monitoring_alerts ALTER COLUMN threshold_value SET DATA TYPE DOUBLE;
+        ALTER TABLE monitoring.monitoring_alerts ALTER COLUMN current_value SET DATA TYPE DOUBLE;
+        """,
+    ),
 ]
 
 _PID = re.compile(r"\(PID (\d+)\)")
@@ -97,8 +108,16 @@ def _lock_holder(message: str) -> str:
     return f"PID {pid} ({cmdline[:160]})" if cmdline else f"PID {pid}"
 
 
+def _print_wait(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def connect(
-    path: Path | str | None = None, *, read_only: bool = False, wait: float = 0.0
+    path: Path | str | None = None,
+    *,
+    read_only: bool = False,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] = _print_wait,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse; create and migrate it when opened for writing.
 
@@ -106,6 +125,7 @@ def connect(
         path: the DuckDB file; defaults to $STATEX_BI_DB or data/statex.duckdb.
         read_only: what notebooks use; several readers may share the file.
         wait: seconds to keep retrying while another process holds the lock.
+        on_wait: told, once per lock holder, who holds the lock while this waits (default: stderr).
 
     Raises:
         WarehouseLockedError: the file stayed locked for `wait` seconds.
@@ -118,6 +138,7 @@ def connect(
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + max(wait, 0.0)
+    announced = None
     while True:
         try:
             con = duckdb.connect(str(target), read_only=read_only)
@@ -125,8 +146,13 @@ def connect(
         except duckdb.IOException as exc:
             if not any(marker in str(exc) for marker in _LOCK_MARKERS):
                 raise WarehouseError(f"cannot open {target}: {exc}") from None
+            holder = _lock_holder(str(exc))
             if time.monotonic() >= deadline:
-                raise WarehouseLockedError(str(target), _lock_holder(str(exc))) from None
+                raise WarehouseLockedError(str(target), holder) from None
+            if holder != announced:  # one line per holder, not one per retry
+                seconds = max(deadline - time.monotonic(), 0.0)
+                on_wait(f"waiting up to {seconds:.0f} s for {target}: it is locked by {holder}")
+                announced = holder
             time.sleep(0.5)
     if not read_only:
         migrate(con)
@@ -171,3 +197,62 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
     query = "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?"
     # fetchall drains the result: an undrained one blocks the next relation query (DuckDB 2).
     return con.execute(query, [schema, table]).fetchall()[0][0] > 0
+
+
+def failed_last_loads(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """The sources whose most recent load attempt (ops.source_loads) failed.
+
+    Returns:
+        (source, finished_at as 'YYYY-MM-DD HH:MM' UTC, error) per source, by source name.
+    """
+    if not table_exists(con, "ops", "source_loads"):
+        return []
+    rows = con.execute(
+        """
+        SELECT source, strftime(finished_at, '%Y-%m-%d %H:%M'), coalesce(error, 'no error message recorded')
+        FROM ops.source_loads
+        QUALIFY row_number() OVER (PARTITION BY source ORDER BY finished_at DESC, started_at DESC) = 1
+            AND status = 'failed'
+        ORDER BY source
+        """
+    ).fetchall()
+    return [(source, finished, error) for source, finished, error in rows]
+
+
+DEMO, REAL = "demo", "real"
+
+
+def kind(con: duckdb.DuckDBPyConnection) -> str | None:
+    """What the warehouse holds: 'demo' (the simulated company), 'real', or None while it is unclaimed."""
+    if not table_exists(con, "ops", "warehouse_info"):
+        return None
+    rows = con.execute("SELECT value FROM ops.warehouse_info WHERE key = 'kind'").fetchall()
+    return rows[0][0] if rows else None
+
+
+def holds_raw_data(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether any source has loaded into this warehouse (a raw_<source> schema exists)."""
+    query = "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'raw\\_%' ESCAPE '\\'"
+    return con.execute(query).fetchall()[0][0] > 0
+
+
+def claim(con: duckdb.DuckDBPyConnection, wanted: str, path: Path | str) -> None:
+    """Mark the warehouse as `wanted` (demo or real), refusing one that holds the other kind of data.
+
+    Raises:
+        ConfigError: simulated data would mix with real data, or the other way round.
+    """
+    current = kind(con)
+    if current is None and holds_raw_data(con):
+        current = REAL  # loaded before warehouses recorded their kind: only real loads did that
+    if current not in (None, wanted):
+        if wanted == REAL:
+            raise ConfigError(
+                f"{path} is the demo warehouse (simulated data); real sources do not load into it. "
+                "Point STATEX_BI_DB at another file, or delete this one to start over with real data"
+            )
+        raise ConfigError(
+            f"{path} already holds real data; the demo does not touch it. Run the demo in its own warehouse, "
+            "e.g. STATEX_BI_DB=data/demo.duckdb statex-bi demo"
+        )
+    con.execute("INSERT OR REPLACE INTO ops.warehouse_info VALUES ('kind', ?)", [wanted])

@@ -18,3 +18,70 @@ def db_file(tmp_path, monkeypatch):
     monkeypatch.setenv("STATEX_BI_DB", str(path))
     monkeypatch.setenv("STATEX_BI_OUTPUTS", str(tmp_path / "outputs"))
     return path
+
+
+# A small demo warehouse shared by every test (and xdist worker) that needs one: the last 15 days up to
+# yesterday, so the params files' "last full week" lies inside it. Loaded once through the real CLI.
+SMALL_DEMO_DAYS = 15
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory, worker_id):
+    """The path of a demo warehouse loaded by `statex-bi demo --start --end` (read it, never write it)."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    from datetime import date, timedelta
+    from pathlib import Path
+
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    db = shared / "small-demo" / "statex.duckdb"
+    with (shared / "small-demo.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (db.parent / "loaded").exists():
+            db.parent.mkdir(exist_ok=True)
+            end = date.today() - timedelta(days=1)
+            start = end - timedelta(days=SMALL_DEMO_DAYS - 1)
+            env = {**os.environ, "STATEX_BI_DB": str(db), "STATEX_BI_PSEUDONYM_KEY": "test-pseudonym-key"}
+            cli = Path(sys.executable).with_name("statex-bi")
+            done = subprocess.run(
+                [str(cli), "demo", "--start", start.isoformat(), "--end", end.isoformat()],
+                env=env, capture_output=True, text=True, timeout=600, check=False,
+            )
+            assert done.returncode == 0, done.stderr[-3000:]
+            (db.parent / "loaded").write_text(done.stderr)
+    return db
+
+
+@pytest.fixture(scope="session")
+def lab_notebooks(small_demo, tmp_path_factory, worker_id):
+    """Every notebook of notebooks/ executed as JupyterLab runs it: a kernel whose working directory is
+    notebooks/, no injected parameters, over the small demo. Returns the folder of executed copies."""
+    import fcntl
+    import os
+
+    import papermill
+
+    from statex_bi.config import NOTEBOOKS_DIR
+
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    folder = shared / "lab-notebooks"
+    with (shared / "lab-notebooks.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "done").exists():
+            folder.mkdir(exist_ok=True)
+            cwd = os.getcwd()
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("STATEX_BI_DB", str(small_demo))
+                patch.delenv("STATEX_BI_SIDECAR", raising=False)  # the lab publishes nothing
+                try:
+                    for notebook in sorted(NOTEBOOKS_DIR.glob("*.ipynb")):
+                        papermill.execute_notebook(
+                            str(notebook), str(folder / notebook.name), cwd=str(NOTEBOOKS_DIR),
+                            kernel_name="python3", progress_bar=False, execution_timeout=600,
+                        )
+                finally:
+                    os.chdir(cwd)
+            (folder / "done").write_text("")
+    return folder

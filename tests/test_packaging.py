@@ -49,3 +49,85 @@ def test_public_api_is_sorted_and_complete():
 def test_console_script_points_at_cli_main():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["statex-bi"] == "statex_bi.cli:main"
+
+
+def _declared() -> dict[str, list[str]]:
+    """Every requirement of pyproject.toml (dependencies and all extras), by normalised name."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        requirements += extra
+    by_name: dict[str, list[str]] = {}
+    for requirement in requirements:
+        by_name.setdefault(_canonical(_name(requirement)), []).append(requirement)
+    return by_name
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _locked() -> dict[str, str]:
+    """requirements.lock's pins: normalised name -> version."""
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;]+)", line)
+        if match:
+            pins[_canonical(match.group(1))] = match.group(3)
+    return pins
+
+
+def test_the_lock_pins_every_dependency_of_pyproject_within_its_range():
+    from packaging.requirements import Requirement
+
+    pins = _locked()
+    missing = sorted(set(_declared()) - set(pins))
+    assert not missing, f"not in requirements.lock (run `make lock`): {missing}"
+    for name, requirements in _declared().items():
+        for text in requirements:
+            assert Requirement(text).specifier.contains(pins[name], prereleases=True), (
+                f"requirements.lock pins {name}=={pins[name]}, outside {text!r} (run `make lock`)"
+            )
+
+
+def test_the_installed_environment_is_the_locked_one():
+    from importlib.metadata import version
+
+    for name in _declared():
+        assert _canonical(version(name)) == _canonical(_locked()[name]), f"{name}: run `make` to install the lock"
+
+
+def _imported_top_level_modules() -> dict[str, str]:
+    """Top-level modules imported by the package, the tests and the benchmarks -> one file importing each."""
+    import ast
+    import sys
+
+    local = {path.stem for path in (ROOT / "tests").rglob("*.py")} | {"statex_bi"}
+    found: dict[str, str] = {}
+    for folder in ("statex_bi", "tests", "bench"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    if top not in sys.stdlib_module_names and top not in local:
+                        found.setdefault(top, str(path.relative_to(ROOT)))
+    return found
+
+
+def test_every_imported_package_is_declared_in_pyproject():
+    from importlib.metadata import packages_distributions
+
+    distributions = packages_distributions()
+    declared = set(_declared())
+    undeclared = {
+        module: where
+        for module, where in _imported_top_level_modules().items()
+        if not declared & {_canonical(d) for d in distributions.get(module, [module])}
+    }
+    assert not undeclared, f"imported but not declared in pyproject.toml (module: a file importing it): {undeclared}"

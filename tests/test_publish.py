@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from statex_bi import publish
-from statex_bi.exceptions import ParamsError
+from statex_bi.exceptions import ParamsError, SidecarError
 
 
 def test_metric_appends_to_the_sidecar_the_runner_names(tmp_path, monkeypatch):
@@ -38,3 +38,36 @@ def test_values_must_be_finite_numbers(value):
 def test_metric_type_must_be_in_the_seed_enum():
     with pytest.raises(ParamsError, match="COUNTER, GAUGE, HISTOGRAM, SUMMARY"):
         publish.metric("x", 1, metric_type="RATE")
+
+
+GOOD = '{"metric_name": "ga4.sessions", "metric_type": "COUNTER", "value": 12, "unit": "count", "tags": {}}'
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"metric_name": "x", "metric_type": "GAUGE", "value": NaN}', "value nan is not a finite number"),
+        ('{"metric_name": "x", "metric_type": "GAUGE", "value": Infinity}', "value inf is not a finite number"),
+        ('{"metric_name": "x", "metric_type": "GAUGE", "value": 1e999}', "value inf is not a finite number"),
+        ('{"metric_name": "x", "metric_type": "GAUGE", "value": true}', "value True is not a finite number"),
+        ('{"metric_name": "x", "metric_type": "GAUGE", "value": "3"}', "value '3' is not a finite number"),
+        ('{"metric_name": "x", "metric_type": "RATE", "value": 1}', "metric_type 'RATE' is not one of COUNTER"),
+        ('{"metric_type": "GAUGE", "value": 1}', "metric_name None is not a non-empty string"),
+        ('{"metric_name": "x", "metric_type": "GAUGE", "value": 1, "tags": [1]}', "tags [1] is not a JSON object"),
+        ("[1, 2]", "expected a JSON object, got list"),
+        ('{"metric_name": "x", ', "not JSON"),
+    ],
+    ids=["nan", "infinity", "overflow", "bool", "string", "unknown type", "no name", "tags", "list", "cut off"],
+)
+def test_a_bad_sidecar_line_is_refused_naming_file_and_line(tmp_path, line, message):
+    sidecar = tmp_path / "growth.metrics.jsonl"
+    sidecar.write_text(f"{GOOD}\n\n{line}\n{GOOD}\n")
+    with pytest.raises(SidecarError, match="growth.metrics.jsonl, line 3: ") as raised:
+        publish.read_sidecar(sidecar)
+    assert message in str(raised.value)
+
+
+def test_a_valid_sidecar_reads_back_as_written(tmp_path):
+    sidecar = tmp_path / "growth.metrics.jsonl"
+    sidecar.write_text(f"{GOOD}\n{GOOD}\n")
+    assert publish.read_sidecar(sidecar) == [json.loads(GOOD)] * 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -13,8 +14,8 @@ from pathlib import Path
 from statex_bi import sources, warehouse
 from statex_bi.config import db_path
 from statex_bi.demo.world import World, WorldConfig
-from statex_bi.exceptions import ConfigError
 from statex_bi.ingest import IngestRequest, ingest
+from statex_bi.models.project import state_dir
 
 DEMO_PSEUDONYM_KEY = "statex-bi-simulated-company"
 
@@ -56,19 +57,19 @@ def served(world: World, names: list[str], progress: Callable[[str], None] = _pr
         yield
 
 
-def _claim_for_demo(db: Path, wait: float) -> None:
-    """Refuse to mix simulated data into a warehouse that holds real data."""
+def _fresh_demo_warehouse(db: Path, wait: float, progress: Callable[[str], None]) -> None:
+    """Start the demo warehouse from scratch (two seeds or windows never mix); refuse one holding real data."""
+    if db.exists():
+        with warehouse.writer(db, wait=wait) as con:
+            warehouse.claim(con, warehouse.DEMO, db)  # raises before anything is deleted
+        progress(f"demo: replacing the earlier demo warehouse {db}")
+        for leftover in (db, db.with_name(db.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    # dlt's and dbt's local working state (cursors, pending packages, target/) belong to the warehouse.
+    shutil.rmtree(db.parent / f".{db.stem}.dlt", ignore_errors=True)
+    shutil.rmtree(state_dir(db), ignore_errors=True)
     with warehouse.writer(db, wait=wait) as con:
-        kind = con.execute("SELECT value FROM ops.warehouse_info WHERE key = 'kind'").fetchall()
-        has_raw = con.execute(
-            "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'raw\\_%' ESCAPE '\\'"
-        ).fetchall()[0][0]
-        if has_raw and (not kind or kind[0][0] != "demo"):
-            raise ConfigError(
-                f"{db} already holds real data; run the demo in its own warehouse, "
-                "e.g. STATEX_BI_DB=data/demo.duckdb statex-bi demo"
-            )
-        con.execute("INSERT OR REPLACE INTO ops.warehouse_info VALUES ('kind', 'demo')")
+        warehouse.claim(con, warehouse.DEMO, db)
 
 
 def run_demo(
@@ -80,7 +81,9 @@ def run_demo(
     db: Path | None = None,
     progress: Callable[[str], None] = _print,
 ) -> int:
-    """Simulate the company, serve it from sandbox APIs, ingest every source, stop the sandboxes.
+    """Simulate the company into a new demo warehouse: serve it from sandbox APIs, ingest every source.
+
+    An earlier demo warehouse at `db` is deleted first; a warehouse holding real data is refused.
 
     Returns:
         0 when every source loaded, 1 otherwise (the others still load).
@@ -90,14 +93,14 @@ def run_demo(
     default = WorldConfig.default(seed=seed, scale=scale)
     config = WorldConfig(start or default.start, end or default.end, seed, scale)
     db = db or db_path()
-    _claim_for_demo(db, wait)
+    _fresh_demo_warehouse(db, wait, progress)
     world = World(config)
     progress(f"demo: simulating Statex from {config.start} to {config.end} (seed {seed}, scale {scale})")
     installed = set(sources.available())
     names = [name for name in REGISTRY if name in installed]
     with served(world, names, progress):
         request = IngestRequest(start=config.start, end=config.end, progress=progress)
-        results = ingest(names, request, db=db, wait=wait)
+        results = ingest(names, request, db=db, wait=wait, kind=warehouse.DEMO)
     failed = [r.source for r in results if r.status != "succeeded"]
     progress("demo: loaded " + ", ".join(r.source for r in results if r.status == "succeeded")
              + (f"; failed: {', '.join(failed)}" if failed else ""))

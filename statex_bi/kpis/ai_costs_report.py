@@ -1,4 +1,4 @@
-"""The AI cost report's words and published numbers: data notes, the headline, the KPIs it publishes.
+"""The AI cost report's words and published numbers: `notes`, `headline` and `metrics` (statex_bi.publish).
 
 The numbers come from statex_bi.kpis.ai_costs (definitions in its docstring and docs/metrics.md).
 """
@@ -10,16 +10,17 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from statex_bi import publish, warehouse
+from statex_bi import warehouse
 from statex_bi.kpis.ai_costs import TIERS, billing_reconciliation, summary, tier_performance, unpriced_calls, usd
 from statex_bi.periods import Period
+from statex_bi.publish import Metric
 
 
-def data_notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[str]:
+def notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[str]:
     """What the reader must know about the data behind the report: missing sources, unpriced calls.
 
     Returns:
-        Sentences for `report.notice`, most important first; empty when there is nothing to say.
+        Sentences for `display.notice`, most important first; empty when there is nothing to say.
     """
     notes = []
     sources = {name: warehouse.table_exists(con, f"raw_{name}", table) for name, table in
@@ -76,24 +77,20 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> s
     return text + "."
 
 
-def publish_metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """Publish the report's KPIs through statex_bi.publish.metric (names in docs/metrics.md).
+def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[Metric]:
+    """The KPIs the report publishes (docs/metrics.md), for `publish.publish`.
 
-    Undefined values (a ratio without prototypes, a gap without a bill) are not published.
-
-    Returns:
-        The published records, one per row.
+    Undefined values (a ratio without prototypes, a gap without a bill) carry a reason instead.
     """
-    records = []
+    records: list[Metric] = []
 
     def emit(name: str, value: float, unit: str, metric_type: str = "GAUGE", source: str = "sentry/ai-calls",
-             **tags: Any) -> None:
-        if value is None or pd.isna(value):
-            return
-        # Money tags rounded for readability; an undefined tag (NaN) is published as null.
-        clean = {k: (None if pd.isna(v) else round(v, 6)) if isinstance(v, float) else v for k, v in tags.items()}
-        records.append(publish.metric(name, float(value), unit=unit, metric_type=metric_type, tags=clean,
-                                      source=source))
+             why: str = "undefined for the period (nothing to divide by)", **tags: Any) -> None:
+        defined = value is not None and not pd.isna(value)
+        # An undefined tag (NaN) is published as null.
+        clean = {k: (None if pd.isna(v) else v) if isinstance(v, float) else v for k, v in tags.items()}
+        records.append(Metric(name, float(value) if defined else None, unit, source, clean, metric_type,
+                              "" if defined else why))
 
     numbers = summary(con, period, **params).iloc[0]
     unpriced = int(numbers["unpriced_calls"])
@@ -120,4 +117,7 @@ def publish_metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: An
         row = total.iloc[0]
         emit("ai.billing_gap_pct", row["billing_gap_pct"], "percent", source="openai", provider="openai",
              billed_usd=row["billed_usd"], priced_usd=row["priced_usd"], unpriced_calls=int(row["unpriced_calls"]))
-    return pd.DataFrame(records)
+    else:
+        emit("ai.billing_gap_pct", None, "percent", source="openai", why="no OpenAI bill is loaded for the period",
+             provider="openai")
+    return records

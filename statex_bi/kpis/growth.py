@@ -1,4 +1,5 @@
-"""Growth KPIs: GA4 traffic, the sign-up -> prototype request -> first payment funnel, and publishing.
+"""Growth KPIs: GA4 traffic, the sign-up -> prototype request -> first payment funnel; the report's
+`headline`, `notes` and `metrics` (statex_bi.publish).
 
 Definitions (docs/metrics.md repeats them):
 
@@ -25,15 +26,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import duckdb
 import pandas as pd
 
-from statex_bi import publish, warehouse
+from statex_bi import warehouse
 from statex_bi.exceptions import ParamsError
 from statex_bi.kpis import revenue as rev
 from statex_bi.kpis.stats import two_proportion_ztest, wilson_interval
 from statex_bi.periods import Period
+from statex_bi.publish import Metric
 
 KEY_EVENTS = ("sign_up", "prototype_request")
 GA4_MODELS = ["marts.ga4_daily_traffic", "marts.ga4_daily_key_events", "marts.ga4_daily_users"]
@@ -264,7 +267,8 @@ def conversion_trend(
         grain: "week", "day", or "auto": days for periods up to two weeks, weeks for longer ones.
 
     Returns:
-        bucket_start, channel, sessions, key_events, rate, ci_low, ci_high.
+        bucket_start, channel, sessions, key_events, rate, ci_low, ci_high, partial (a week cut by the
+        period's edges: fewer days than the others, not comparable with them).
     """
     if grain == "auto":
         grain = "day" if period.days <= 14 else "week"
@@ -298,6 +302,8 @@ def conversion_trend(
     frame["rate"] = [b[0] for b in bounds]
     frame["ci_low"] = [b[1] for b in bounds]
     frame["ci_high"] = [b[2] for b in bounds]
+    starts = pd.to_datetime(frame["bucket_start"]).dt.date
+    frame["partial"] = (grain == "week") & ((starts < period.start) | (starts + timedelta(days=6) > period.end))
     return frame
 
 
@@ -305,7 +311,7 @@ def _pct(value: float) -> str:
     return f"{value * 100:.1f}"
 
 
-def headline(comparison: pd.DataFrame, metric: str = "conversion.prototype_request_rate") -> str:
+def headline_text(comparison: pd.DataFrame, metric: str = "conversion.prototype_request_rate") -> str:
     """One quotable sentence about one rate of `conversion_comparison(...)`.
 
     E.g. "Prototype-request conversion was 3.1% (2.8-3.4%), up 0.4 pt on the previous period,
@@ -338,33 +344,40 @@ def _rate_tags(row: pd.Series) -> dict[str, object]:
     }
 
 
-def publish_growth_metrics(
+def headline(con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS) -> str:
+    """The report's headline sentence: the prototype-request conversion against the previous period."""
+    if not availability(con).ga4:
+        return "Conversion cannot be measured: GA4 traffic and key events are not loaded."
+    return headline_text(conversion_comparison(con, period, key_events=key_events))
+
+
+def notes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What the reader must know about the data: missing sources first, then caveats about loaded ones."""
+    available = availability(con)
+    return [*available.notes, *available.caveats]
+
+
+def metrics(
     con: duckdb.DuckDBPyConnection,
     period: Period,
     *,
     reporting_currency: str = "EUR",
     key_events: Sequence[str] = KEY_EVENTS,
-) -> pd.DataFrame:
-    """Publish the growth report's KPIs through `statex_bi.publish.metric` (docs/metrics.md lists them).
+) -> list[Metric]:
+    """The growth report's KPIs (docs/metrics.md), for `publish.publish`.
 
     Parts whose source is not loaded, and values that are undefined for the period (a rate without a
-    denominator, an AOV without payments), are not published: the returned frame says why.
-
-    Returns:
-        One row per KPI considered: metric_name, provider (the tag, "" when none), value, unit, tags,
-        source, published (bool), reason.
+    denominator, an AOV without payments), carry the reason instead of a value.
     """
     available = availability(con)
-    records: list[dict] = []
+    records: list[Metric] = []
 
     def emit(name: str, value: object, unit: str, source: str, tags: dict | None = None, why: str = "") -> None:
         if _finite(value) and not why:
-            record = publish.metric(name, float(value), unit=unit, tags=tags or {}, source=source)
-            records.append({**record, "published": True, "reason": ""})
+            records.append(Metric(name, float(value), unit, source, tags or {}))
         else:
             reason = why or "undefined for the period (nothing to divide by)"
-            records.append({"metric_name": name, "value": None, "unit": unit, "tags": tags or {},
-                            "source": source, "published": False, "reason": reason})
+            records.append(Metric(name, None, unit, source, tags or {}, reason=reason))
 
     if available.ga4:
         summary = traffic_summary(con, period).iloc[0]
@@ -378,8 +391,9 @@ def publish_growth_metrics(
             emit(row["metric"], row["rate"], "fraction", "ga4+payments" if needs_payments else "ga4", tags, why)
         emit("ga4.avg_session_duration_s", summary["avg_session_duration_s"], "s", "ga4")
     else:
+        units = {"ga4.sessions": "count", "ga4.daily_active_users": "count", "ga4.avg_session_duration_s": "s"}
         for name in ("ga4.sessions", "ga4.daily_active_users", *(r[0] for r in RATES), "ga4.avg_session_duration_s"):
-            emit(name, None, "", "ga4", why="GA4 not loaded")
+            emit(name, None, units.get(name, "fraction"), "ga4", why="GA4 not loaded")
     if available.revenue:
         money = rev.revenue(con, period, reporting_currency=reporting_currency)
         for _, row in money.iterrows():
@@ -391,7 +405,7 @@ def publish_growth_metrics(
              {"provider": "all", "successful_payments": int(total["successful_payments"])})
     else:
         for name in ("revenue.gross", "revenue.refunds", "revenue.fees", "revenue.net", "revenue.aov"):
-            emit(name, None, reporting_currency, "payments", why="payments or fx not loaded")
+            emit(name, None, reporting_currency, "payments", {"provider": "all"}, why="payments or fx not loaded")
     if available.payments:
         for _, row in rev.payment_failures(con, period).iterrows():
             tags = {"provider": row["provider"], "attempts": int(row["attempts"]), "failed": int(row["failed"])}
@@ -399,9 +413,6 @@ def publish_growth_metrics(
                 tags |= {"ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"])}
             emit("payments.failure_rate", row["failure_rate"], "fraction", "payments", tags)
     else:
-        emit("payments.failure_rate", None, "fraction", "payments", why="no payment provider loaded")
-    frame = pd.DataFrame.from_records(
-        records, columns=["metric_name", "value", "unit", "tags", "source", "published", "reason"]
-    )
-    frame.insert(1, "provider", [tags.get("provider", "") for tags in frame["tags"]])
-    return frame
+        emit("payments.failure_rate", None, "fraction", "payments", {"provider": "all"},
+             why="no payment provider loaded")
+    return records

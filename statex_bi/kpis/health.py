@@ -31,6 +31,7 @@ import pandas as pd
 
 from statex_bi import warehouse
 from statex_bi.periods import Period
+from statex_bi.publish import Metric
 from statex_bi.sources import REGISTRY
 
 DEFAULT_FRESHNESS_HOURS = 48
@@ -349,3 +350,34 @@ def summary(counts: pd.DataFrame, freshness_hours: float = DEFAULT_FRESHNESS_HOU
         f"{row['failed_load_attempts']} failed load attempts since the period start",
     ]
     return ", ".join(parts) + "."
+
+
+# The report's shape (statex_bi.publish): headline, notes, metrics.
+
+
+def headline(
+    con: duckdb.DuckDBPyConnection, period: Period, freshness_hours: float = DEFAULT_FRESHNESS_HOURS
+) -> str:
+    """The report's headline sentence: what is loaded and what needs attention."""
+    return summary(totals(con, period, freshness_hours), freshness_hours)
+
+
+def notes(
+    con: duckdb.DuckDBPyConnection, period: Period, freshness_hours: float = DEFAULT_FRESHNESS_HOURS
+) -> list[str]:
+    """What the reader must know first: that nothing is loaded yet (and how to load it)."""
+    return [NOTHING_LOADED] if totals(con, period, freshness_hours).loc[0, "tables_loaded"] == 0 else []
+
+
+def metrics(
+    con: duckdb.DuckDBPyConnection, period: Period, freshness_hours: float = DEFAULT_FRESHNESS_HOURS
+) -> list[Metric]:
+    """The KPIs the data-health report publishes (docs/metrics.md)."""
+    counts = totals(con, period, freshness_hours).iloc[0]
+    return [
+        Metric("health.tables_loaded", int(counts["tables_loaded"]), "count", "warehouse"),
+        Metric("health.stale_tables", int(counts["stale_tables"]), "count", "warehouse",
+               {"freshness_hours": freshness_hours}),
+        Metric("health.quarantined_records", int(counts["quarantined_records"]), "count", "warehouse"),
+        Metric("health.failed_load_attempts", int(counts["failed_load_attempts"]), "count", "warehouse"),
+    ]

@@ -22,11 +22,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+_WATCH_SECONDS = 0.5
 RESULT = "result.json"
 PROGRESS = "progress"
 WARNINGS = "warnings.json"
@@ -46,6 +50,7 @@ class Job:
         log: file receiving the child's stdout and stderr.
         scratch: folder for result.json, progress and warnings.json.
         progress_tty: terminal for papermill's progress bar, or None for no bar.
+        runner_pid: the runner; the child kills itself (and so its kernel) when it is gone.
     """
 
     notebook: str
@@ -57,6 +62,7 @@ class Job:
     log: str
     scratch: str
     progress_tty: str | None = None
+    runner_pid: int | None = None
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -90,6 +96,8 @@ def execute(job: Job) -> dict[str, Any]:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
+    from statex_bi.reports.kernel import WarmKernelManager
+
     progress = Path(job.scratch) / PROGRESS
 
     def on_cell_start(cell: Any, cell_index: int) -> None:
@@ -105,6 +113,8 @@ def execute(job: Job) -> dict[str, Any]:
             on_cell_start=on_cell_start,
             # Kill the kernel once the last cell is done instead of a graceful shutdown (about 2 s).
             shutdown_kernel="immediate",
+            # The kernel is this process's waiting copy, imports done (statex_bi.reports.kernel).
+            kernel_manager_class=WarmKernelManager,
         )
     except PapermillExecutionError as exc:
         return {"outcome": "error", "ename": exc.ename, "evalue": exc.evalue, "cell_index": exc.cell_index}
@@ -116,6 +126,24 @@ def execute(job: Job) -> dict[str, Any]:
         logging.getLogger(__name__).exception("papermill failed")
         return {"outcome": "error", "ename": type(exc).__name__, "evalue": str(exc).splitlines()[0] if str(exc) else ""}
     return {"outcome": "completed"}
+
+
+def _follow_runner(runner_pid: int) -> None:
+    """Kill this process once the runner is gone (killed with SIGKILL, say); its kernel follows it.
+
+    The child's parent is the fork server, which stays up as long as any child does, so the child
+    watches the runner itself.
+    """
+    import psutil
+
+    while True:
+        time.sleep(_WATCH_SECONDS)
+        try:
+            gone = psutil.Process(runner_pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            gone = True
+        if gone:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def child_main(job: Job) -> None:
@@ -135,6 +163,14 @@ def child_main(job: Job) -> None:
     )
     if job.progress_tty:
         sys.stderr = open(job.progress_tty, "w", buffering=1)  # noqa: SIM115 - lives as long as the process
+    from statex_bi.reports import kernel
+
+    kernel.prepare()  # fork the kernel-to-be now, before papermill starts any thread
+    if job.runner_pid is not None:
+        threading.Thread(target=_follow_runner, args=(job.runner_pid,), daemon=True).start()
     scratch = Path(job.scratch)
-    _write_json(scratch / WARNINGS, undeclared_parameters(job.notebook, job.parameters))
-    _write_json(scratch / RESULT, execute(job))
+    try:
+        _write_json(scratch / WARNINGS, undeclared_parameters(job.notebook, job.parameters))
+        _write_json(scratch / RESULT, execute(job))
+    finally:
+        kernel.release()

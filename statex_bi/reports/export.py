@@ -11,6 +11,9 @@ from __future__ import annotations
 import copy
 import functools
 import html
+import os
+import uuid
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +37,41 @@ def _exporter():
     return exporter
 
 
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "statex-bi"
+
+
+@functools.cache
+def vega_bundle() -> str:
+    """statex_bi.charts.javascript_bundle(), kept on disk per Altair and vl-convert version.
+
+    Building it takes vl-convert several seconds of CPU (and importing Altair two more) in every run;
+    the file under ~/.cache/statex-bi ($XDG_CACHE_HOME) is read in milliseconds. It is written whole
+    (a temporary name, then renamed), so a reader never sees half of it.
+    """
+    versions = "-".join(metadata.version(package) for package in ("altair", "vl-convert-python"))
+    cached = _cache_dir() / f"vega-bundle-{versions}.js"
+    try:
+        return cached.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    from statex_bi.charts import javascript_bundle
+
+    bundle = javascript_bundle()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
+        partial.write_text(bundle, encoding="utf-8")
+        partial.replace(cached)
+    except OSError:  # a read-only home: built again next run, nothing else changes
+        pass
+    return bundle
+
+
 def warm_up_exporter() -> None:
-    """Import nbconvert and load the template ahead of the first export."""
+    """Import nbconvert, load the template and read the Vega bundle ahead of the first export."""
     _exporter()
+    vega_bundle()
 
 
 def notebook_title(nb: Any, fallback: str) -> str:
@@ -73,13 +108,21 @@ def _section_error(output: Any) -> Any:
 
 
 def for_stakeholders(nb: Any, title: str) -> Any:
-    """A copy of `nb` without the hidden cells, with error outputs replaced and the page title set."""
-    shown = copy.deepcopy(nb)
-    shown.cells = [cell for cell in shown.cells if not HIDDEN_TAGS & set(cell.get("metadata", {}).get("tags", []))]
-    for cell in shown.cells:
-        if cell.cell_type == "code":
-            cell.outputs = [_section_error(o) if o.get("output_type") == "error" else o for o in cell.outputs]
+    """A copy of `nb` without the hidden cells, with error outputs replaced and the page title set.
+
+    `nb` is left as it was; what is unchanged is shared, not copied (nbconvert copies it all again).
+    """
+    shown = copy.copy(nb)
+    shown.metadata = copy.copy(nb.metadata)
     shown.metadata["title"] = title
+    shown.cells = []
+    for cell in nb.cells:
+        if HIDDEN_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        if cell.cell_type == "code" and any(o.get("output_type") == "error" for o in cell.outputs):
+            cell = copy.copy(cell)
+            cell.outputs = [_section_error(o) if o.get("output_type") == "error" else o for o in cell.outputs]
+        shown.cells.append(cell)
     return shown
 
 
@@ -96,11 +139,15 @@ def export_html(nb: Any, target: Path, title: str, failure: str | None = None) -
         `target`.
     """
     shown = for_stakeholders(nb, title)
-    bundle = None
-    if has_charts(shown):
-        from statex_bi.charts import javascript_bundle
-
-        bundle = javascript_bundle()
-    body, _ = _exporter().from_notebook_node(shown, resources={"statex": {"failure": failure, "vega_bundle": bundle}})
+    # The Vega bundle (0.9 MB) goes in after rendering, in place of a marker: nbconvert then neither
+    # templates nor re-parses it (its HTML post-processing reads the whole page), once per report.
+    marker = f"/* statex vega bundle {uuid.uuid4().hex} */" if has_charts(shown) else None
+    resources = {"statex": {"failure": failure, "vega_bundle": marker}}
+    body, _ = _exporter().from_notebook_node(shown, resources=resources)
+    if marker:
+        head, found, tail = body.partition(marker)
+        if not found:
+            raise RuntimeError("the report template did not place the Vega bundle")
+        body = head + vega_bundle() + tail
     target.write_text(body, encoding="utf-8")
     return target

@@ -5,8 +5,9 @@ status ("succeeded" only when every report succeeded, no file leaked a secret an
 git_sha (None outside a git checkout), package_version, watermarks (source -> newest data), errors,
 secret_leaks [{notebook, file, variable, action}].
 
-notebooks: stem -> {status, title, html, ipynb, metrics (the published KPIs, JSON lines), log (paths
-relative to the run folder, None when absent), started_at, finished_at, duration_s, parameters,
+notebooks: stem -> {status, title, html, pdf (with --pdf), ipynb, metrics (the published KPIs, JSON lines), log (paths
+relative to the run folder, None when not published), files (what the notebook wrote itself and
+was published, under <stem>_files/), started_at, finished_at, duration_s, parameters,
 error {ename, evalue, cell, message} or None, warnings, metrics_loaded, period, watermarks}.
 
 Re-running a run id replaces the entries of the notebooks re-run and keeps the others.

@@ -5,19 +5,24 @@ A params file is YAML (see params/weekly.yaml)::
     title: Weekly business review
     period: last full week              # a form statex_bi.periods.resolve knows, or start:/end: dates
     timeouts: {cell: 300, notebook: 900}   # seconds; these are also the defaults
-    defaults: {reporting_currency: EUR}    # parameters every notebook gets
+    defaults: {reporting_currency: EUR}    # for every notebook whose parameters cell defines them
     notebooks:                              # file stem under the notebooks folder -> its own parameters
       data_health: {freshness_hours: 48}
       growth_revenue: {key_events: [sign_up, prototype_request]}
     notebooks_dir: ../notebooks             # optional, relative to this file; default: the project's notebooks/
 
 Every notebook also gets `period_start`, `period_end` (ISO dates) and `run_id` from the runner.
+A notebook gets only the parameters its `parameters` cell defines: a notebook's own parameter that
+its cell does not define, or a default no notebook defines, is an error (papermill would only warn
+and set it anyway, so a typo would silently change nothing).
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -48,6 +53,7 @@ class ReportParams:
     defaults: dict[str, Any]
     notebooks: dict[str, dict[str, Any]]
     notebooks_dir: Path
+    declared: dict[str, frozenset[str] | None] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -88,10 +94,36 @@ class ReportParams:
             raise ParamsError(f"{self.path}: no 'period' (or 'start' and 'end'); add one or pass --start and --end")
         return Period(start or base.start, end or base.end)
 
+    def check_declared(self, stems: list[str]) -> None:
+        """Refuse parameters the notebooks do not define: papermill would only warn and set them anyway.
+
+        Raises:
+            ParamsError: one of `stems` has no parameters cell, or its cell lacks the runner's parameters
+                or one of its own; or a default is defined by none of the file's notebooks.
+        """
+        for stem in stems:
+            names = self.declared.get(stem)
+            notebook = self.notebook_path(stem)
+            if names is None:
+                raise ParamsError(
+                    f"{self.path}: key 'notebooks.{stem}': {notebook} has no code cell tagged 'parameters'"
+                )
+            for name in [*RESERVED, *self.notebooks[stem]]:
+                if name not in names:
+                    key = f"notebooks.{stem}.{name}" if name in self.notebooks[stem] else f"notebooks.{stem}"
+                    raise ParamsError(
+                        f"{self.path}: key {key!r}: the parameters cell of {notebook} does not define {name!r} "
+                        f"(it defines: {', '.join(sorted(names))})"
+                    )
+        for name in self.defaults:
+            if not any(name in (names or ()) for names in self.declared.values()):
+                raise ParamsError(f"{self.path}: key 'defaults.{name}': no notebook's parameters cell defines it")
+
     def parameters(self, stem: str, period: Period, run_id: str) -> dict[str, Any]:
-        """What papermill injects into one notebook: defaults, then its own, then the runner's."""
+        """What papermill injects into one notebook: the defaults it declares, then its own, then the runner's."""
+        declared = self.declared.get(stem)
         return {
-            **self.defaults,
+            **{k: v for k, v in self.defaults.items() if declared is None or k in declared},
             **self.notebooks[stem],
             "period_start": period.start.isoformat(),
             "period_end": period.end.isoformat(),
@@ -132,7 +164,7 @@ def load(spec: str | Path) -> ReportParams:
     """
     path = find(spec)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_DatesAsText)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -164,6 +196,7 @@ def load(spec: str | Path) -> ReportParams:
         if not (notebooks_dir / f"{stem}.ipynb").is_file():
             raise fail(key, f"no notebook {notebooks_dir / f'{stem}.ipynb'}")
         notebooks[stem] = _parameters(own, key, fail)
+    declared = {stem: declared_parameters(notebooks_dir / f"{stem}.ipynb") for stem in notebooks}
     return ReportParams(
         path=path,
         title=title.strip(),
@@ -175,7 +208,41 @@ def load(spec: str | Path) -> ReportParams:
         defaults=defaults,
         notebooks=notebooks,
         notebooks_dir=notebooks_dir,
+        declared=declared,
     )
+
+
+class _DatesAsText(yaml.SafeLoader):
+    """YAML's safe loader, keeping date-like scalars as text: an impossible date such as 2026-13-01
+    then reaches `parse_date` and is reported with its file and key, instead of crashing the loader."""
+
+
+_DatesAsText.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_scalar)
+
+
+def declared_parameters(notebook: Path) -> frozenset[str] | None:
+    """The names the notebook's first cell tagged `parameters` assigns at top level (None: no such cell).
+
+    Raises:
+        ParamsError: the notebook is not valid JSON or its parameters cell is not valid Python.
+    """
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError) as exc:
+        raise ParamsError(f"{notebook}: not a readable notebook: {exc}") from None
+    for cell in cells:
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = cell.get("source", "")
+            try:
+                tree = ast.parse("".join(source) if isinstance(source, list) else source)
+            except SyntaxError as exc:
+                raise ParamsError(f"{notebook}: its parameters cell is not valid Python: {exc}") from None
+            names = set()
+            for node in tree.body:
+                targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+                names |= {t.id for t in targets if isinstance(t, ast.Name)}
+            return frozenset(names)
+    return None
 
 
 def _period(data: dict, fail) -> tuple[str | None, date | None, date | None]:

@@ -1,13 +1,19 @@
 """Run notebook child processes N at a time, each under a whole-notebook timeout.
 
 Children come from a multiprocessing *fork server*: a clean process spawned once per runner (not a
-fork of the runner, which has DuckDB loaded) that imports papermill and nbclient up front, then forks
-one child per notebook. `start_server()` launches it early, so its imports overlap the model build.
+fork of the runner, which has DuckDB loaded) that imports papermill and nbclient up front, and what
+report notebooks import (pandas, duckdb, altair, statex_bi, ipykernel), then forks one child per
+notebook; each child forks its kernel from itself (statex_bi.reports.kernel), so no notebook pays
+for those imports. `start_server()` launches the server early, so its imports overlap the model build.
 
-Each child starts a session of its own (execute.child_main); its kernel starts in yet another one
+Each child starts a session of its own (execute.child_main); its kernel runs in yet another one
 (jupyter_client does that to interrupt the kernel's process group), so on timeout the pool kills the
 process group of the child *and* of every descendant, kernel included: killing only the child would
-leave the kernel running and holding the warehouse open.
+leave the kernel running and holding the warehouse open. On SIGTERM, Ctrl-C or any exception the
+pool kills every running child tree the same way. If the runner is killed outright (SIGKILL), each
+child notices within half a second and kills itself, and its kernel, which asked Linux for SIGKILL
+when its parent dies (kernel.die_with_parent), goes with it; then the fork server, left without
+clients, exits.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -28,7 +35,13 @@ import psutil
 from statex_bi.reports.execute import Job, child_main
 
 POLL_SECONDS = 0.05
-PRELOAD = ["statex_bi.reports.execute", "papermill", "nbclient", "jupyter_client", "nbformat"]
+# What the server imports once per run: papermill for the children, and for their kernels
+# (statex_bi.reports.kernel) what report notebooks import.
+PRELOAD = [
+    *("statex_bi.reports.execute", "statex_bi.reports.kernel", "papermill", "nbclient", "jupyter_client", "nbformat"),
+    *("IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "pandas", "duckdb", "altair"),
+    *("statex_bi.charts", "statex_bi.publish", "statex_bi.display", "statex_bi.lab", "statex_bi.kpis"),
+]
 _CONTEXT = multiprocessing.get_context("forkserver")
 
 
@@ -90,6 +103,22 @@ def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+@contextmanager
+def exit_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM (cron, systemd, timeout(1), kill) into SystemExit, so cleanup code runs as for Ctrl-C.
+
+    Only in the main thread (elsewhere signal handlers cannot be set; nothing changes).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _launch(task: Task) -> _Running:
     process = _CONTEXT.Process(target=child_main, args=(task.job,), name=f"statex-bi {task.name}")
     process.start()
@@ -112,8 +141,17 @@ def run_all(
     start_server()
     pending = deque(tasks)
     running: list[_Running] = []
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    with exit_on_sigterm():
+        _run(pending, running, jobs, on_start, on_finish)
+
+
+def _run(
+    pending: deque[Task],
+    running: list[_Running],
+    jobs: int,
+    on_start: Callable[[Task], None],
+    on_finish: Callable[[Finished], None],
+) -> None:
     try:
         while pending or running:
             done = []
@@ -141,6 +179,3 @@ def run_all(
             kill_tree(child.process.pid)
             child.process.join(timeout=10)
         raise
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)

@@ -12,9 +12,30 @@ from typing import Any
 
 from statex_bi import __version__
 from statex_bi.config import env
-from statex_bi.reports.secrets import scrub
+from statex_bi.exceptions import ConfigError
+from statex_bi.reports.secrets import redact, scrub
 
 FLUSH_SECONDS = 10.0
+
+
+def check_dsn(secrets: dict[str, str]) -> None:
+    """Refuse a malformed $SENTRY_DSN before any notebook runs (unset or empty: Sentry is off).
+
+    Raises:
+        ConfigError: naming the variable and what is wrong, never its value.
+    """
+    dsn = env("SENTRY_DSN")
+    if dsn is None:
+        return
+    from sentry_sdk.utils import BadDsn, Dsn
+
+    try:
+        Dsn(dsn)
+    except (BadDsn, ValueError) as exc:
+        raise ConfigError(
+            f"$SENTRY_DSN is malformed ({redact(str(exc), secrets)}); it looks like "
+            "https://<public key>@<host>/<project id>: fix it, or unset it to run without Sentry"
+        ) from None
 
 
 def report_failures(

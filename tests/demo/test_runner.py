@@ -60,3 +60,37 @@ def test_demo_refuses_a_warehouse_with_real_data(db_file):
         con.execute("CREATE TABLE raw_stripe.charges (id VARCHAR)")
     with pytest.raises(ConfigError, match="already holds real data"):
         run_demo(start=START, end=END, db=db_file, progress=lambda m: None)
+
+
+def test_a_second_demo_starts_from_scratch(db_file):
+    """Another seed and window replace the earlier demo: nothing of the first run is left."""
+    first, second = WorldConfig(date(2026, 9, 1), date(2026, 9, 5), seed=7), WorldConfig(
+        date(2026, 9, 20), date(2026, 9, 22), seed=8
+    )
+    assert run_demo(first.start, first.end, seed=first.seed, db=db_file, progress=lambda m: None) == 0
+    assert run_demo(second.start, second.end, seed=second.seed, db=db_file, progress=lambda m: None) == 0
+    world = World(second)
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        days = con.execute("SELECT min(date), max(date), count(*) FROM raw_ga4.daily_users").fetchall()[0]
+        spans = con.execute("SELECT count(*) FROM raw_sentry.gen_ai_spans").fetchall()[0][0]
+    assert days == (second.start, second.end, 3)
+    assert spans == len(world.ai.calls)
+
+
+def test_real_sources_refuse_the_demo_warehouse(db_file):
+    from statex_bi.ingest import IngestRequest, ingest
+
+    with warehouse.writer(db_file) as con:
+        warehouse.claim(con, warehouse.DEMO, db_file)
+    with pytest.raises(ConfigError, match="is the demo warehouse"):
+        ingest(["fx"], IngestRequest(progress=lambda m: None), db=db_file)
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM ops.source_loads").fetchall()[0][0] == 0
+
+
+def test_the_demo_refuses_a_warehouse_claimed_for_real_data(db_file):
+    with warehouse.writer(db_file) as con:
+        warehouse.claim(con, warehouse.REAL, db_file)
+    with pytest.raises(ConfigError, match="already holds real data"):
+        run_demo(start=START, end=END, db=db_file, progress=lambda m: None)
+    assert db_file.exists()

@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from statex_bi import warehouse
+from statex_bi import publish, warehouse
 from statex_bi.exceptions import ParamsError
 from statex_bi.kpis import ai_costs, ai_costs_report
 from statex_bi.models import project
@@ -216,7 +216,7 @@ def test_unpriced_model_is_reported_not_priced_at_zero(con, params):
     by_model = ai_costs.usage_by_model(con, PERIOD, **params).set_index("model")
     assert by_model.loc["mystery-model", "unpriced_calls"] == 1
     assert pd.isna(by_model.loc["mystery-model", "cost_usd"])  # unknown, not $0
-    notes = ai_costs_report.data_notes(con, PERIOD, **params)
+    notes = ai_costs_report.notes(con, PERIOD, **params)
     assert any("mystery-model" in note for note in notes)
     assert "unpriced" in ai_costs_report.headline(con, PERIOD, **params)
 
@@ -312,7 +312,8 @@ def test_empty_period_gives_empty_frames_and_no_undefined_metrics(con, params, t
     assert ai_costs.tier_performance(con, empty, **params).empty
     assert ai_costs.prototype_cost_distribution(con, empty, **params).empty
     assert ai_costs.seed_vs_actual(con, empty, **params).empty
-    published = ai_costs_report.publish_metrics(con, empty, **params)
+    published = publish.publish(ai_costs_report.metrics(con, empty, **params))
+    published = published[published["published"]]
     names = set(published["metric_name"])
     assert {"ai.calls", "ai.cost"} <= names
     assert "ai.cost_per_prototype" not in names  # undefined without prototypes: not published as 0
@@ -367,7 +368,7 @@ def test_missing_sources_give_notes_and_empty_reconciliation(tmp_path, params):
         writer.execute("DROP SCHEMA raw_ai_calls CASCADE; DROP SCHEMA raw_openai CASCADE")
     project.build(db, progress=lambda _: None)
     with warehouse.connect(db, read_only=True) as con:
-        notes = " ".join(ai_costs_report.data_notes(con, PERIOD, **params))
+        notes = " ".join(ai_costs_report.notes(con, PERIOD, **params))
         assert "OpenAI bill is not loaded" in notes
         assert ai_costs.billing_reconciliation(con, PERIOD, **params).empty
         sentry_only = [c for c in CALLS if _in(PERIOD, c) and c[10]]

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
+from statex_bi import publish
 from statex_bi.exceptions import MissingDataError, ParamsError
 from statex_bi.kpis import growth, revenue
 from statex_bi.periods import Period
@@ -326,7 +327,7 @@ def test_an_empty_period_gives_zeros_and_undefined_rates(con):
     assert money.loc["all", ["gross", "refunds", "fees", "net"]].tolist() == [0, 0, 0, 0]
     assert math.isnan(money.loc["all", "aov"])
     assert failures.loc["all", "attempts"] == 0 and math.isnan(failures.loc["all", "failure_rate"])
-    assert growth.headline(growth.conversion_comparison(con, empty)) == (
+    assert growth.headline_text(growth.conversion_comparison(con, empty)) == (
         "Prototype-request conversion: no data in the period to compute it."
     )
 
@@ -398,7 +399,7 @@ def _comparison(rate, low, high, previous_rate, p_value, significant):
     ids=["up-significant", "down", "unchanged", "no-previous", "untestable"],
 )
 def test_headline_text(frame, text):
-    assert growth.headline(frame) == text
+    assert growth.headline_text(frame) == text
 
 
 # --- publishing -------------------------------------------------------------------------------------
@@ -407,7 +408,7 @@ def test_published_metrics_are_the_documented_ones_with_hand_computed_values(con
     sidecar = tmp_path / "metrics.jsonl"
     monkeypatch.setenv("STATEX_BI_SIDECAR", str(sidecar))
 
-    frame = growth.publish_growth_metrics(con, PERIOD, reporting_currency="GBP")
+    frame = publish.publish(growth.metrics(con, PERIOD, reporting_currency="GBP"))
 
     records = [json.loads(line) for line in sidecar.read_text().splitlines()]
     assert len(records) == frame["published"].sum() == len(frame)
@@ -439,7 +440,8 @@ def test_undefined_values_are_not_published(con, tmp_path, monkeypatch):
     sidecar = tmp_path / "metrics.jsonl"
     monkeypatch.setenv("STATEX_BI_SIDECAR", str(sidecar))
 
-    frame = growth.publish_growth_metrics(con, Period(date(2024, 1, 1), date(2024, 1, 7))).set_index("metric_name")
+    frame = publish.publish(growth.metrics(con, Period(date(2024, 1, 1), date(2024, 1, 7))))
+    frame = frame.set_index("metric_name")
 
     published = {json.loads(line)["metric_name"] for line in sidecar.read_text().splitlines()}
     assert "conversion.signup_rate" not in published and "revenue.aov" not in published
@@ -488,7 +490,7 @@ def test_notebook_publishes_every_kpi_on_the_fixture(tmp_path, tmp_path_factory,
     net = next(r for r in records if r["metric_name"] == "revenue.net" and r["tags"]["provider"] == "all")
     assert net["value"] == pytest.approx(expected_money("GBP", "all")["net"], rel=1e-12)
     assert "Prototype-request conversion was" in html
-    assert "By provider (GBP)" in html
+    assert "By provider" in html and "Gross (GBP)" in html and "e+0" not in html
 
 
 def test_notebook_with_some_sources_missing_and_an_empty_period(tmp_path, tmp_path_factory, monkeypatch):

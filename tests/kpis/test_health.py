@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import dlt
 import pytest
 
-from statex_bi import report, warehouse
+from statex_bi import display, warehouse
 from statex_bi.exceptions import WarehouseError
 from statex_bi.ingest import IngestRequest, SourceSpec, load_source
 from statex_bi.kpis import health
@@ -174,8 +174,8 @@ def test_an_empty_warehouse_says_nothing_is_loaded(db_file, warehouse_state):
         warehouse.connect(db_file).close()
     else:
         with pytest.raises(WarehouseError):
-            report.open_warehouse()
-    con = report.open_warehouse(missing_ok=True)
+            display.open_warehouse()
+    con = display.open_warehouse(missing_ok=True)
     assert health.tables(con, PERIOD).empty
     assert health.sources(con, PERIOD).empty
     assert health.quarantine_errors(con, PERIOD).empty
@@ -198,7 +198,7 @@ def test_a_quarantine_without_record_ids_still_counts(db_file):
         con.executemany(
             "INSERT INTO raw_legacy.quarantine VALUES (?, '/rows', 'x', ?)", [[str(i), e] for i, e in enumerate(errors)]
         )
-    con = report.open_warehouse()
+    con = display.open_warehouse()
     found = health.quarantine_errors(con, PERIOD).set_index("error")
     assert found["records"].to_dict() == {e: errors.count(e) for e in set(errors)}
     assert found["example_record"].isna().all()

@@ -60,10 +60,8 @@ def _run_mixed(root: Path) -> dict[str, Any]:
     folder = root / "notebooks"
     for stem, cells in MIXED_NOTEBOOKS.items():
         write_notebook(folder, stem, cells, title="Orders summary" if stem == "orders" else None)
-    own = {stem: None for stem in MIXED_NOTEBOOKS} | {"orders": {"min_amount": MIN_AMOUNT, "not_declared": 1}}
-    params = write_params(
-        root / "mixed.yaml", own, timeouts={"cell": 5, "notebook": 120}, defaults={"reporting_currency": "EUR"}
-    )
+    own = {stem: None for stem in MIXED_NOTEBOOKS} | {"orders": {"min_amount": MIN_AMOUNT}}
+    params = write_params(root / "mixed.yaml", own, timeouts={"cell": 5, "notebook": 120}, defaults={"min_amount": 1})
     db, outputs = root / "warehouse.duckdb", root / "outputs"
     orders = seed_orders(db)
     stderr = io.StringIO()

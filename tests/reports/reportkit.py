@@ -37,12 +37,14 @@ ORDERS_CELLS = [
 ]
 
 
-def write_notebook(folder: Path, stem: str, cells: list[str], title: str | None = None) -> Path:
-    """A notebook `stem.ipynb`: a '# title' markdown cell, the parameters cell, then `cells` as code."""
+def write_notebook(
+    folder: Path, stem: str, cells: list[str], title: str | None = None, parameters: str = PARAMETERS_CELL
+) -> Path:
+    """A notebook `stem.ipynb`: a '# title' markdown cell, the `parameters` cell, then `cells` as code."""
     nb = new_notebook(
         cells=[
             new_markdown_cell(f"# {title or stem}\n\nA test report."),
-            new_code_cell(PARAMETERS_CELL, metadata={"tags": ["parameters"]}),
+            new_code_cell(parameters, metadata={"tags": ["parameters"]}),
             *(new_code_cell(source) for source in cells),
         ]
     )

@@ -6,7 +6,6 @@ import contextlib
 import json
 import subprocess
 import sys
-import time
 
 import psutil
 from reportkit import write_notebook, write_params
@@ -28,12 +27,11 @@ def test_notebook_timeout_kills_the_process_tree_and_reports_timed_out(db_file, 
     write_notebook(tmp_path / "notebooks", "hangs", cells)
     params = write_params(tmp_path / "slow.yaml", {"hangs": None}, timeouts={"cell": 100, "notebook": 8})
 
-    started = time.monotonic()
     assert run_params(params, quiet=True) == 1
-    assert time.monotonic() - started < 60, "the notebook timeout, not the cell timeout, ended the run"
 
     (run_dir,) = [p for p in (db_file.parent / "outputs").iterdir() if p.is_dir()]
     entry = json.loads((run_dir / "manifest.json").read_text())["notebooks"]["hangs"]
+    assert entry["duration_s"] < 60, "the notebook timeout, not the cell timeout, ended the notebook"
     assert entry["status"] == "timed_out"
     assert entry["error"]["message"] == "the notebook ran longer than the 8 s notebook timeout (stopped in cell 4)"
     assert "This report failed:</strong> the notebook ran longer than the 8 s" in (run_dir / "hangs.html").read_text()

@@ -54,18 +54,15 @@ def test_a_raising_notebook_is_summarised_without_the_secret_it_quoted(mixed_run
     assert SECRET not in json.dumps(mixed_run.manifest)
 
 
-def test_parameters_reach_the_notebook_and_undeclared_ones_only_warn(mixed_run):
+def test_parameters_reach_the_notebook_own_values_over_defaults(mixed_run):
     entry = mixed_run.manifest["notebooks"]["orders"]
     assert entry["parameters"] == {
-        "reporting_currency": "EUR",
         "min_amount": MIN_AMOUNT,
-        "not_declared": 1,
         "period_start": PERIOD[0].isoformat(),
         "period_end": PERIOD[1].isoformat(),
         "run_id": "mixed-run",
     }
-    warned = " ".join(entry["warnings"])
-    assert "'not_declared'" in warned and "'reporting_currency'" in warned and "'min_amount'" not in warned
+    assert entry["warnings"] == []
     executed = (mixed_run.run_dir / "orders.ipynb").read_text()
     assert 'period_start = \\"2026-03-02\\"' in executed
 

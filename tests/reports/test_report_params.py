@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+import nbformat
 import pytest
 import yaml
-from reportkit import write_notebook, write_params
+from reportkit import PARAMETERS_CELL, write_notebook, write_params
 
 from statex_bi.config import PARAMS_DIR
 from statex_bi.exceptions import ParamsError, SecretParameterError
@@ -15,11 +16,16 @@ from statex_bi.reports import params as report_params
 from statex_bi.reports.runner import run_params
 from statex_bi.reports.secrets import refuse_secret_parameters
 
+DECLARED = {
+    "health": PARAMETERS_CELL + "\nfreshness_hours = 24\nreporting_currency = 'USD'\nsource = {}\nheader = ''",
+    "growth": PARAMETERS_CELL + "\nkey_events: list = []  # GA4 key events\nsince = ''\nmax_tokens = 1",
+}
+
 
 @pytest.fixture
 def folder(tmp_path):
-    for stem in ("health", "growth"):
-        write_notebook(tmp_path / "notebooks", stem, ["print(1)"])
+    for stem, parameters in DECLARED.items():
+        write_notebook(tmp_path / "notebooks", stem, ["print(1)"], parameters=parameters)
     return tmp_path
 
 
@@ -47,8 +53,42 @@ def test_a_valid_file_gives_each_notebook_defaults_own_and_runner_parameters(fol
         "period_end": "2026-11-22",
         "run_id": "r1",
     }
-    assert spec.parameters("growth", period, "r1")["since"] == "2026-01-05", "YAML dates become ISO strings"
+    growth = spec.parameters("growth", period, "r1")
+    assert growth["since"] == "2026-01-05", "YAML dates become ISO strings"
+    assert "reporting_currency" not in growth, "a default goes only to the notebooks that define it"
     assert spec.select(["growth"]) == ["growth"]
+    spec.check_declared(["health", "growth"])
+
+
+@pytest.mark.parametrize(
+    ("notebooks", "defaults", "message"),
+    [
+        ({"health": {"freshness_hour": 12}}, {}, r"key 'notebooks.health.freshness_hour': the parameters cell of "
+                                                 r".*health\.ipynb does not define 'freshness_hour' \(it defines: "),
+        ({"health": None}, {"budget_usd": 10}, r"key 'defaults.budget_usd': no notebook's parameters cell defines it"),
+        ({"bare": None}, {}, r"key 'notebooks.bare': .*bare\.ipynb has no code cell tagged 'parameters'"),
+        ({"no_period": None}, {}, r"key 'notebooks.no_period': .* does not define 'period_start'"),
+    ],
+    ids=["a typo in a notebook's parameter", "a default no notebook defines", "no parameters cell",
+         "no period parameters"],
+)
+def test_parameters_a_notebook_does_not_define_are_refused_before_anything_runs(
+    db_file, folder, notebooks, defaults, message
+):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    nbformat.write(nb, folder / "notebooks" / "bare.ipynb")
+    write_notebook(folder / "notebooks", "no_period", ["print(1)"], parameters="min_amount = 0")
+    path = write_params(folder / "p.yaml", notebooks, **({"defaults": defaults} if defaults else {}))
+    with pytest.raises(ParamsError, match=message) as raised:
+        run_params(path)
+    assert str(path) in str(raised.value)
+    assert not db_file.exists(), "refused before the warehouse was opened"
+
+
+def test_an_impossible_date_in_a_params_file_names_the_file_and_key(folder):
+    path = _params(folder, "notebooks_dir: notebooks\nnotebooks: {health: }\nstart: 2026-13-01\nend: 2026-12-31\n")
+    with pytest.raises(ParamsError, match=r"p\.yaml: key 'start': '2026-13-01' is not a date \(YYYY-MM-DD\)"):
+        report_params.load(path)
 
 
 def test_start_and_end_override_the_period_each_on_its_own(folder):
@@ -115,8 +155,12 @@ def test_the_projects_params_files_are_valid():
         ({"notebooks": {"health": {"stripe_api_key": "sk_test_x"}}}, "notebooks.health"),
         ({"notebooks": {"health": {"source": {"password": "pw"}}}}, "notebooks.health.source"),
         ({"notebooks": {"health": {"header": "Bearer s3cr3t-value-123"}}}, "$STATEX_TEST_SECRET"),
+        ({"notebooks": {"health": {"feeds": [{"name": "a"}, {"name": "b", "auth": {"token": "t"}}]}}},
+         "notebooks.health.feeds[1].auth"),
+        ({"defaults": {"feeds": [[{"client_secret": "c"}]]}}, "defaults.feeds[0][0]"),
     ],
-    ids=["name in defaults", "name in a notebook", "nested name", "value of a secret variable"],
+    ids=["name in defaults", "name in a notebook", "nested name", "value of a secret variable",
+         "name in a list of mappings", "name in a list of lists"],
 )
 def test_secret_parameters_are_refused_before_anything_runs(db_file, folder, monkeypatch, own, where):
     monkeypatch.setenv("STATEX_TEST_SECRET", "s3cr3t-value-123")

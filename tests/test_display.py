@@ -1,4 +1,4 @@
-"""The report helpers notebooks call: header (with watermarks), tables, notices."""
+"""The display helpers every report notebook calls: header, tables (labels, units, CSV), contents, notices."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pytest
 
-from statex_bi import report, sources, warehouse
+from statex_bi import display, sources, warehouse
+from statex_bi.display import Column
 from statex_bi.periods import Period
 
 PERIOD = Period(date(2026, 10, 5), date(2026, 10, 11))
@@ -32,7 +33,7 @@ def shop_registry(tmp_path, monkeypatch):
 def shown(monkeypatch) -> list[str]:
     """The HTML each helper displays, in order."""
     captured: list[str] = []
-    monkeypatch.setattr(report, "_display_html", captured.append)
+    monkeypatch.setattr(display, "_display_html", captured.append)
     return captured
 
 
@@ -43,9 +44,9 @@ def _text(markup: str) -> str:
 def test_header_of_an_empty_warehouse_says_nothing_is_loaded(db_file, shop_registry):
     with warehouse.writer(db_file):
         pass
-    con = report.open_warehouse()
+    con = display.open_warehouse()
     params = {"period_start": "2026-10-05", "period_end": "2026-10-11", "run_id": "r-1", "freshness_hours": 48}
-    markup = report.header_html("Data health", PERIOD, params, con, GENERATED)
+    markup = display.header_html("Data health", PERIOD, params, con, GENERATED)
     text = _text(markup)
     assert "Data health" in text
     assert "Mon 05 Oct 2026 – Sun 11 Oct 2026 (7 days)" in text
@@ -64,8 +65,8 @@ def test_header_shows_each_sources_watermark_and_the_demo_badge(db_file, shop_re
         con.execute("CREATE TABLE raw_shop.orders (id INTEGER, created TIMESTAMP)")
         con.executemany("INSERT INTO raw_shop.orders VALUES (?, ?)", list(enumerate(created)))
         con.execute("INSERT INTO ops.warehouse_info VALUES ('kind', 'demo')")
-    con = report.open_warehouse()
-    text = _text(report.header_html("Weekly <review>", PERIOD, {"key_events": ["sign_up", "a<b"]}, con, GENERATED))
+    con = display.open_warehouse()
+    text = _text(display.header_html("Weekly <review>", PERIOD, {"key_events": ["sign_up", "a<b"]}, con, GENERATED))
     assert f"shop {max(created):%Y-%m-%d %H:%M}" in text
     assert "simulated demo data" in text
     assert "key_events sign_up, a&lt;b" in text
@@ -76,7 +77,8 @@ def test_table_formats_aligns_numbers_and_blanks_missing_values(shown):
     frame = pd.DataFrame(
         {"source": ["stripe", "paypal"], "rows": [1200, 3], "share": [0.25, None], "at": [pd.NaT, pd.Timestamp(0)]}
     )
-    report.table(frame, {"rows": "{:,}", "share": "{:.0%}", "at": "{:%Y-%m-%d}"}, caption="Sources <all>")
+    display.table(frame, {"source": "Source", "rows": Column("Rows", "count"), "share": Column("Share", "fraction", 0),
+                          "at": Column("Day", "date")}, caption="Sources <all>")
     markup = shown[-1]
     assert "<caption>Sources &lt;all&gt;</caption>" in markup
     cells = re.findall(r"<td( class=\"num\")?>([^<]*)</td>", markup)
@@ -86,15 +88,24 @@ def test_table_formats_aligns_numbers_and_blanks_missing_values(shown):
     ]
 
 
+def test_contents_and_method_notes_are_collapsed_blocks(shown):
+    display.toc()
+    display.how_computed("Definitions: `statex_bi/kpis/health.py`.\n\n- one\n- **two**")
+    toc, how = shown
+    assert 'data-statex-toc' in toc and "<ol></ol>" in toc
+    assert how.startswith('<details class="statex-how"><summary>How this is computed</summary>')
+    assert "<code>statex_bi/kpis/health.py</code>" in how and "<li><strong>two</strong></li>" in how
+
+
 def test_an_empty_table_is_a_sentence(shown):
-    report.table(pd.DataFrame({"a": []}), caption="Quarantine", empty="No record is quarantined.")
+    display.table(pd.DataFrame({"a": []}), caption="Quarantine", empty="No record is quarantined.")
     assert _text(shown[-1]) == "Quarantine : No record is quarantined."
     assert "<table" not in shown[-1]
 
 
 def test_notices_escape_text_and_render_backticks_as_code(shown):
-    report.notice("Nothing is loaded yet.\n\nRun `statex-bi demo` <now>.", warning=True)
-    report.headline("Revenue rose 5% in `raw_stripe`")
+    display.notice("Nothing is loaded yet.\n\nRun `statex-bi demo` <now>.", warning=True)
+    display.headline("Revenue rose 5% in `raw_stripe`")
     notice, headline = shown
     assert 'class="statex-notice statex-warning"' in notice
     assert notice.count("<p>") == 2
@@ -103,7 +114,7 @@ def test_notices_escape_text_and_render_backticks_as_code(shown):
 
 
 def test_open_warehouse_without_a_file_can_stand_in_an_empty_database(db_file):
-    con = report.open_warehouse(missing_ok=True)
+    con = display.open_warehouse(missing_ok=True)
     assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema LIKE 'raw_%'").fetchall() == [
         (0,)
     ]

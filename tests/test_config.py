@@ -1,0 +1,19 @@
+"""Where the suite looks for its warehouse and outputs, whatever the working directory."""
+
+from __future__ import annotations
+
+from statex_bi import config
+
+
+def test_the_default_warehouse_is_under_the_project_root_even_from_notebooks(monkeypatch):
+    monkeypatch.delenv("STATEX_BI_DB", raising=False)
+    monkeypatch.delenv("STATEX_BI_OUTPUTS", raising=False)
+    monkeypatch.chdir(config.NOTEBOOKS_DIR)  # where JupyterLab starts kernels
+    assert config.db_path() == config.PROJECT_ROOT / "data" / "statex.duckdb"
+    assert config.outputs_dir() == config.PROJECT_ROOT / "outputs"
+
+
+def test_statex_bi_db_wins_and_a_relative_one_is_taken_from_the_working_directory(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STATEX_BI_DB", "mine/w.duckdb")
+    assert config.db_path() == tmp_path / "mine" / "w.duckdb"
