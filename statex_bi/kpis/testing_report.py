@@ -1,4 +1,4 @@
-"""The test-productivity report's words and published numbers: data notes, the headline, the KPIs.
+"""The test-productivity report's words and published numbers: `notes`, `headline` and `metrics` (statex_bi.publish).
 
 The numbers come from statex_bi.kpis.testing (definitions in its docstring and docs/metrics.md).
 """
@@ -13,6 +13,7 @@ import pandas as pd
 from statex_bi import warehouse
 from statex_bi.kpis import testing
 from statex_bi.periods import Period
+from statex_bi.publish import Metric
 
 SOURCE = "github/test-reports"
 COVERAGE_METRICS = {"lines": "tests.coverage.lines_pct", "branches": "tests.coverage.branches_pct",
@@ -76,36 +77,42 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str
 
 
 def metrics(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str = "vitest",
-            **params: Any) -> list[dict[str, Any]]:
-    """The KPIs the report publishes (docs/metrics.md): name, value, unit, metric_type, tags, source.
+            **params: Any) -> list[Metric]:
+    """The KPIs the report publishes (docs/metrics.md), for `publish.publish`.
 
-    Undefined values (no run of a runner, no coverage summary) are left out, never published as 0.
+    Undefined values (no run of a runner, no coverage summary) carry a reason instead, never a 0; a
+    runner that did not run has no per-runner record at all.
     """
-    records: list[dict[str, Any]] = []
+    records: list[Metric] = []
 
-    def emit(name: str, value: Any, unit: str, **tags: Any) -> None:
-        if value is None or pd.isna(value):
-            return
+    def emit(name: str, value: Any, unit: str, why: str = "", **tags: Any) -> None:
+        defined = value is not None and not pd.isna(value)
         clean = {key: (None if pd.isna(val) else val) if isinstance(val, float) else val for key, val in tags.items()}
-        records.append({"name": name, "value": float(value), "unit": unit, "metric_type": "GAUGE",
-                        "tags": clean, "source": SOURCE})
+        records.append(Metric(name, float(value) if defined else None, unit, SOURCE, clean, "GAUGE",
+                              "" if defined else why or "undefined for the period (nothing to divide by)"))
 
     for row in testing.suite_duration(con, period, **params).itertuples():
         emit("tests.suite_duration_s", row.median_wall_s, "s", runner=row.runner, runs=int(row.runs),
              commits=int(row.commits), trend_s_per_week=float(row.trend_s_per_week))
     ratio = testing.speedup(con, period, **params).set_index("scope").loc["all runs"]
-    emit("tests.speedup_vs_jest", ratio["speedup"], "ratio", ci_low=float(ratio["ci_low"]),
-         ci_high=float(ratio["ci_high"]), jest_runs=int(ratio["jest_n"]), vitest_runs=int(ratio["vitest_n"]))
+    emit("tests.speedup_vs_jest", ratio["speedup"], "ratio", "needs runs of both Jest and Vitest in the period",
+         ci_low=float(ratio["ci_low"]), ci_high=float(ratio["ci_high"]), jest_runs=int(ratio["jest_n"]),
+         vitest_runs=int(ratio["vitest_n"]))
     coverage = testing.coverage_latest(con, period, primary_runner=primary_runner).set_index("metric")
     for metric, name in COVERAGE_METRICS.items():
         if metric in coverage.index:
             row = coverage.loc[metric]
             emit(name, row["pct"], "percent", runner=primary_runner, sha=row["sha"],
                  covered=int(row["covered"]), total=int(row["total"]))
+        else:
+            emit(name, None, "percent", f"no {primary_runner} run of the period wrote a coverage summary",
+                 runner=primary_runner)
     flaky = testing.flakiness(con, period, **params)
-    if len(flaky):  # no test ran: undefined, not 0
+    if len(flaky):
         emit("tests.flaky_tests", int(flaky["flaky"].sum()), "count", tests=len(flaky),
              broken=int(flaky["broken"].sum()))
+    else:
+        emit("tests.flaky_tests", None, "count", "no test passed or failed in the period")
     for row in testing.runner_summary(con, period, **params).itertuples():
         emit("tests.pass_rate", row.pass_rate, "fraction", runner=row.runner, passed=int(row.passed_tests),
              failed=int(row.failed_tests), ci_low=float(row.pass_rate_ci_low), ci_high=float(row.pass_rate_ci_high))
@@ -113,23 +120,3 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str 
              green_runs=int(row.green_runs), ci_low=float(row.reliability_ci_low),
              ci_high=float(row.reliability_ci_high))
     return records
-
-
-LABELS = {
-    "runner": "Runner", "runs": "Runs", "commits": "Commits", "median_wall_s": "Median wall time",
-    "p90_wall_s": "90th percentile", "trend_s_per_week": "Trend", "scope": "Compared", "jest_n": "Jest n",
-    "vitest_n": "Vitest n", "jest_median_s": "Jest median", "vitest_median_s": "Vitest median", "speedup": "Speedup",
-    "ci_low": "95% CI low", "ci_high": "95% CI high", "file": "File", "full_name": "Test", "median_ms": "Median",
-    "p95_ms": "95th percentile", "max_ms": "Slowest run", "previous_median_ms": "Median, previous period",
-    "metric": "Metric", "pct": "Covered", "covered": "Covered items", "total": "Items", "sha": "Commit",
-    "started_at": "Run started (UTC)", "failed": "Failed runs", "failure_rate": "Failure rate", "flips": "Flips",
-    "flip_rate": "Flip rate", "flaky_shas": "Commits with pass and fail", "flaky": "Flaky", "broken": "Broken",
-    "green_runs": "Runs passed (exit 0)", "reliability": "Reliability", "passed_tests": "Tests passed",
-    "failed_tests": "Tests failed", "pass_rate": "Pass rate", "no_flaky_share": "Runs without a flaky failure",
-}
-
-
-def labelled(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
-    """A KPI frame for a stakeholder table: the chosen columns (default all), with readable labels."""
-    chosen = frame[columns] if columns else frame
-    return chosen.rename(columns=LABELS)
