@@ -38,26 +38,40 @@ def loaded(tmp_path_factory):
 
 def _metrics(db):
     with warehouse.connect(db, read_only=True) as con:
-        return {(r["name"], r["tags"].get("runner")): r for r in testing_report.metrics(con, PERIOD)}
+        return {(r.name, r.tags.get("runner")): r.value for r in testing_report.metrics(con, PERIOD)}
 
 
 def test_published_kpis_match_a_hand_reading_of_the_reports(loaded):
     got = _metrics(loaded)
     # run.json wall_s: Vitest 11.231 and 12.72 s, Jest 10.491 and 10.656 s.
-    assert got[("tests.suite_duration_s", "vitest")]["value"] == pytest.approx((11.231 + 12.72) / 2)
-    assert got[("tests.suite_duration_s", "jest")]["value"] == pytest.approx((10.491 + 10.656) / 2)
+    assert got[("tests.suite_duration_s", "vitest")] == pytest.approx((11.231 + 12.72) / 2)
+    assert got[("tests.suite_duration_s", "jest")] == pytest.approx((10.491 + 10.656) / 2)
     # On a nine-test suite the start-up dominates: Vitest is slower here (ratio below 1).
-    assert got[("tests.speedup_vs_jest", None)]["value"] == pytest.approx(10.5735 / 11.9755)
+    assert got[("tests.speedup_vs_jest", None)] == pytest.approx(10.5735 / 11.9755)
     # Coverage: the passing Vitest run (the failing one wrote none).
-    assert got[("tests.coverage.lines_pct", "vitest")]["value"] == 83.33
-    assert got[("tests.coverage.branches_pct", "vitest")]["value"] == 83.33
-    assert got[("tests.coverage.functions_pct", "vitest")]["value"] == 75
+    assert got[("tests.coverage.lines_pct", "vitest")] == 83.33
+    assert got[("tests.coverage.branches_pct", "vitest")] == 83.33
+    assert got[("tests.coverage.functions_pct", "vitest")] == 75
     # One test failed on attempt 1 and passed on attempt 2 of the same sha, under both runners: one flaky test.
-    assert got[("tests.flaky_tests", None)]["value"] == 1
+    assert got[("tests.flaky_tests", None)] == 1
     # Per runner: 6 + 7 passed, 1 failed (the skipped and todo tests do not count); one of two runs exited 0.
     for runner in ("vitest", "jest"):
-        assert got[("tests.pass_rate", runner)]["value"] == pytest.approx(13 / 14)
-        assert got[("tests.reliability", runner)]["value"] == 0.5
+        assert got[("tests.pass_rate", runner)] == pytest.approx(13 / 14)
+        assert got[("tests.reliability", runner)] == 0.5
+
+
+def test_a_period_without_runs_publishes_nothing_and_says_why(loaded):
+    from statex_bi import publish
+
+    with warehouse.connect(loaded, read_only=True) as con:
+        records = testing_report.metrics(con, Period(date(2026, 11, 2), date(2026, 11, 8)))
+    # Every record is a KPI of the registry; none is a 0 standing for "no data".
+    published = publish.publish(records)
+    assert not published["published"].any()
+    assert set(published["metric_name"]) == {"tests.speedup_vs_jest", "tests.coverage.lines_pct",
+                                             "tests.coverage.branches_pct", "tests.coverage.functions_pct",
+                                             "tests.flaky_tests"}
+    assert all(published["reason"].str.len() > 0)
 
 
 def test_the_flaky_test_is_the_one_the_fixture_breaks(loaded):
