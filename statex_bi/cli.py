@@ -87,7 +87,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
-        text = "\n\n".join(textwrap.fill(part, 79) for part in description.split("\n\n"))
+        text = "\n\n".join(textwrap.fill(part, 79, break_on_hyphens=False) for part in description.split("\n\n"))
         return sub.add_parser(name, help=summary, description=text, formatter_class=_HelpFormatter)
 
     run = command(

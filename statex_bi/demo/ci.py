@@ -164,7 +164,7 @@ def _suite(rng: np.random.Generator, commits: int) -> list[SimTest]:
         tests.append(SimTest(file, ancestors, f"case {index + 1}", duration(), added))
     tests.sort(key=lambda t: t.added)
     for test in rng.choice(len(tests), size=6, replace=False):
-        tests[int(test)].slow_from = int(rng.integers(1, commits))
+        tests[int(test)].slow_from = int(rng.integers(1, max(2, commits)))
         tests[int(test)].slow_factor = float(rng.uniform(4, 12))
     for position, mode in ((7, "skip"), (23, "todo"), (31, "skip")):
         tests[position].mode = mode
