@@ -41,6 +41,7 @@ class IngestRequest:
     end: date | None = None
     full_refresh: bool = False
     file: Path | None = None
+    dir: Path | None = None
     progress: Callable[[str], None] = field(default=_print_progress)
     dir: Path | None = None  # input folder, for folder sources such as billing
 

@@ -27,7 +27,7 @@ def _html(nb) -> str:
 
 
 def test_every_notebook_is_tested():
-    assert NOTEBOOKS == ["ai_costs", "data_health", "growth_revenue"]
+    assert NOTEBOOKS == ["ai_costs", "data_health", "growth_revenue", "test_productivity"]
 
 
 @pytest.mark.parametrize("stem", NOTEBOOKS)
