@@ -87,7 +87,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
-        text = "\n\n".join(textwrap.fill(part, 79) for part in description.split("\n\n"))
+        text = "\n\n".join(textwrap.fill(part, 79, break_on_hyphens=False) for part in description.split("\n\n"))
         return sub.add_parser(name, help=summary, description=text, formatter_class=_HelpFormatter)
 
     run = command(
@@ -130,7 +130,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     _add_window(ingest, "first day to load, inclusive (a backfill)", "last day to load, inclusive")
     ingest.add_argument("--full-refresh", action="store_true", help="drop the sources' tables and cursors first")
     ingest.add_argument("--file", type=Path, help="input file, for file sources such as ai-calls")
-    ingest.add_argument("--dir", type=Path, help="input folder, for folder sources such as billing")
+    ingest.add_argument("--dir", type=Path, help="input folder, for folder sources such as billing and test-reports")
     _add_wait(ingest)
 
     demo = command(

@@ -7,6 +7,7 @@ Units (the same names as the KPI registry and `monitoring_metrics.unit`):
 - `count`, `tokens`: whole numbers with thousands separators; a fractional count (a mean) keeps one decimal.
 - `fraction` (0-1, shown as a percentage), `percent` (already ×100), `pt` (percentage points, signed).
 - `ms`, `s`: a duration in whichever of ms, s or min reads best; `hours`: `12.5 h`.
+- `ratio`: a multiple, `1.90×` (a speedup: one duration over another).
 - `date`, `datetime` (UTC, to the minute), `bool` (yes/no), `p` (a p-value), `number`, `text`.
 
 Missing values (None, NaN, NaT, pd.NA) are an empty string; the caller decides what a blank means.
@@ -26,7 +27,7 @@ CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CHF": "
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 DURATION_UNITS = ("ms", "s")
 UNITS = ("count", "tokens", "fraction", "percent", "pt", "ms", "s", "hours", "date", "datetime", "bool", "p",
-         "number", "text")
+         "number", "text", "ratio")
 
 
 def is_currency(unit: str | None) -> bool:
@@ -153,6 +154,8 @@ def value(value: Any, unit: str | None, decimals: int | None = None) -> str:
         return duration(value)
     if unit == "hours":
         return number(value, 1 if decimals is None else decimals) + " h"
+    if unit == "ratio":
+        return number(value, 2 if decimals is None else decimals) + "\u00d7"
     if unit == "p":
         return "< 0.001" if float(value) < 0.001 else number(value, 3)
     return number(value, decimals)

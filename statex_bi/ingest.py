@@ -21,6 +21,7 @@ import dlt
 from statex_bi import sources, warehouse
 from statex_bi.config import db_path
 from statex_bi.exceptions import StatexError
+from statex_bi.sources.common import QUARANTINE_TABLE
 
 
 def _utc_now() -> datetime:
@@ -40,6 +41,7 @@ class IngestRequest:
     end: date | None = None
     full_refresh: bool = False
     file: Path | None = None
+    dir: Path | None = None
     progress: Callable[[str], None] = field(default=_print_progress)
     dir: Path | None = None  # input folder, for folder sources such as billing
 
@@ -67,9 +69,10 @@ class SourceSpec:
 class LoadResult:
     source: str
     status: str
-    rows: int = 0
+    rows: int = 0  # loaded into the source's tables
     seconds: float = 0.0
     error: str | None = None
+    quarantined: int = 0  # routed to raw_<source>.quarantine instead
 
 
 def pipeline_for(spec: SourceSpec, db: Path) -> dlt.Pipeline:
@@ -93,12 +96,11 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
     try:
         data = spec.build(request)
         pipeline.run(data, refresh="drop_sources" if request.full_refresh else None)
-        rows = sum(
-            count
-            for table, count in pipeline.last_trace.last_normalize_info.row_counts.items()
-            if not table.startswith("_dlt")
-        )
-        result = LoadResult(spec.name, "succeeded", rows, time.monotonic() - t0)
+        counts = {table: count for table, count in pipeline.last_trace.last_normalize_info.row_counts.items()
+                  if not table.startswith("_dlt")}
+        quarantined = counts.pop(QUARANTINE_TABLE, 0)
+        result = LoadResult(spec.name, "succeeded", sum(counts.values()), time.monotonic() - t0,
+                            quarantined=quarantined)
     except Exception as exc:  # noqa: BLE001 - reported per source, the others still load
         # Roll back what this attempt extracted, and the local state with it: the cursor stays put.
         pipeline.abort_packages()
@@ -110,10 +112,11 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
     with warehouse.writer(db) as con:
         con.execute(
             "INSERT INTO ops.source_loads VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [spec.name, started, _utc_now(), result.status, result.rows, None, result.error],
+            [spec.name, started, _utc_now(), result.status, result.rows, result.quarantined, result.error],
         )
+    quarantine = f", {result.quarantined} quarantined ({spec.dataset}.quarantine)" if result.quarantined else ""
     request.progress(
-        f"{spec.name}: {result.status}, {result.rows} rows in {result.seconds:.1f}s"
+        f"{spec.name}: {result.status}, {result.rows} rows loaded{quarantine} in {result.seconds:.1f}s"
         + (f": {result.error}" if result.error else "")
     )
     return result

@@ -24,8 +24,21 @@ class Period:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
+    @property
+    def whole_months(self) -> int:
+        """How many calendar months the period is, when it is whole calendar months; else 0."""
+        if self.start.day != 1 or (self.end + timedelta(days=1)).day != 1:
+            return 0
+        return (self.end.year - self.start.year) * 12 + self.end.month - self.start.month + 1
+
     def previous(self) -> Period:
-        """The period of the same length just before this one."""
+        """The period to compare with: the previous calendar month(s) when this is whole calendar months
+        (March after February, however many days each has), else the same number of days just before
+        (a Monday-Sunday week after the previous week)."""
+        months = self.whole_months
+        if months:
+            index = self.start.year * 12 + self.start.month - 1 - months
+            return Period(date(index // 12, index % 12 + 1, 1), self.start - timedelta(days=1))
         return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
 
     def __str__(self) -> str:

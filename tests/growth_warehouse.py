@@ -58,6 +58,15 @@ KEY_EVENTS = [
     (D(2025, 3, 16), "Organic Search", "file_download", 30, 30),
     (D(2025, 3, 17), "Direct", "sign_up", 50, 50),
 ]
+# Sessions in which each key event happened: GA4 counts key events once per event, so a session with two
+# prototype requests counts twice in KEY_EVENTS and once here.
+EVENT_SESSION_COLUMNS = ("date", "channel", "event_name", "sessions")
+EVENT_SESSIONS = [
+    (day, channel, event, key_events - 1 if event == "prototype_request" and key_events > 2 else key_events)
+    for day, channel, event, _, key_events in KEY_EVENTS if event in ("sign_up", "prototype_request")
+]
+PROPERTY_COLUMNS = ("property_id", "time_zone", "currency_code", "checked_at")
+PROPERTY = [("412345678", "Europe/Berlin", "EUR", T(2025, 3, 18, 6))]
 DAILY_USERS_COLUMNS = ("date", "active_users", "sessions")
 DAILY_USERS = [
     (D(2025, 3, 3), 470, 600),
@@ -85,16 +94,16 @@ CHARGES = [
     ("ch_1", T(2025, 3, 1, 10), 5000, 2000, "EUR", "succeeded", True, False, None, "cus_A", "pi_1", "txn_1",
      '{"channel": "Direct"}'),
     ("ch_2", T(2025, 3, 11, 9, 30), 7000, 0, "EUR", "succeeded", True, False, None, "cus_A", "pi_2", "txn_2",
-     '{"channel": "Organic Search"}'),
+     '{"channel": "Organic Search", "prototype_id": "p2"}'),
     ("ch_3", T(2025, 3, 15, 14), 4999, 1000, "GBP", "succeeded", True, False, None, "cus_B", "pi_3", "txn_3",
-     '{"channel": "Direct"}'),
+     '{"channel": "Direct", "prototype_id": "p7"}'),
     ("ch_4", T(2025, 3, 12, 8), 3000, 0, "USD", "failed", False, False, "card_declined", "cus_C", "pi_4", None,
-     '{"channel": "Paid Search"}'),
+     '{"channel": "Paid Search", "prototype_id": "p3"}'),
     ("ch_5", T(2025, 3, 12, 8, 5), 3000, 0, "USD", "succeeded", True, False, None, "cus_C", "pi_4", "txn_5", "{}"),
     ("ch_6", T(2025, 3, 16, 20), 2000, 0, "EUR", "pending", False, False, None, "cus_D", "pi_6", None,
      '{"channel": "Direct"}'),
     ("ch_7", T(2025, 3, 5, 12), 3000, 0, "EUR", "succeeded", True, False, None, "cus_E", "pi_7", "txn_7",
-     '{"channel": "Organic Search"}'),
+     '{"channel": "Organic Search", "prototype_id": "p5"}'),
     ("ch_8", T(2025, 3, 16, 23, 59, 59), 1500, 0, "EUR", "succeeded", True, False, None, "cus_K", "pi_8", "txn_8",
      "not json"),
 ]
@@ -145,6 +154,26 @@ COINBASE = [
     ("cb-3", "C3", T(2025, 3, 16, 11), "NEW", None, 2500, "EUR", "cus_J", None),
     ("cb-4", "C4", T(2025, 3, 14, 8), "COMPLETED", T(2025, 3, 14, 8, 30), 1234, "GBP", "cus_A",
      '{"channel": "Organic Search"}'),
+    # Swiss francs: the fixture has no ECB rate for CHF, so this payment cannot be converted
+    ("cb-6", "C6", T(2025, 3, 13, 16), "COMPLETED", T(2025, 3, 13, 16, 5), 4500, "CHF", "cus_N",
+     '{"channel": "Direct"}'),
+    # p4's payment, 37 days after its request: outside a 30-day window; also the newest payment loaded
+    ("cb-5", "C5", T(2025, 4, 20, 9), "COMPLETED", T(2025, 4, 20, 9, 10), 2000, "EUR", "cus_M",
+     '{"channel": "Direct", "prototype_id": "p4"}'),
+]
+
+# raw_ai_calls: the prototypes' AI calls; a prototype is requested when its first call starts --------
+AI_CALL_COLUMNS = ("span_id", "started_at", "prototype_id", "ai_tier", "system", "request_model", "status",
+                   "input_tokens", "output_tokens")
+AI_CALLS = [
+    ("s01", T(2025, 3, 10, 9), "p1", "ollama", "ollama", "llama3.1:8b", "ok", 2000, 800),
+    ("s02", T(2025, 3, 11, 8), "p2", "openai", "openai", "gpt-4o-mini", "ok", 9000, 3000),
+    ("s03", T(2025, 3, 12, 7), "p3", "openai", "openai", "gpt-4o-mini", "ok", 9000, 3000),
+    ("s04", T(2025, 3, 14, 9), "p4", "azure", "azure.ai.openai", "gpt-4o", "ok", 9000, 3000),
+    ("s05", T(2025, 3, 5, 10), "p5", "ollama", "ollama", "llama3.1:8b", "ok", 2000, 800),
+    ("s06", T(2025, 3, 4, 10), "p6", "openai", "openai", "gpt-4o-mini", "ok", 9000, 3000),
+    ("s07", T(2025, 3, 8, 10), "p7", "openai", "openai", "gpt-4o-mini", "ok", 9000, 3000),
+    ("s08", T(2025, 3, 13, 10), "p7", "openai", "openai", "gpt-4o-mini", "ok", 9000, 3000),
 ]
 
 # schema.table -> (column DDL, column names, rows)
@@ -155,27 +184,38 @@ TABLES = {
     "raw_ga4.key_events_by_channel": (
         "date DATE, channel VARCHAR, event_name VARCHAR, event_count BIGINT, key_events BIGINT",
         KEY_EVENT_COLUMNS, KEY_EVENTS),
+    "raw_ga4.key_event_sessions_by_channel": (
+        "date DATE, channel VARCHAR, event_name VARCHAR, sessions BIGINT", EVENT_SESSION_COLUMNS, EVENT_SESSIONS),
+    "raw_ga4.property": ("property_id VARCHAR, time_zone VARCHAR, currency_code VARCHAR, checked_at TIMESTAMP",
+                         PROPERTY_COLUMNS, PROPERTY),
     "raw_ga4.daily_users": ("date DATE, active_users BIGINT, sessions BIGINT", DAILY_USERS_COLUMNS, DAILY_USERS),
     "raw_fx.eur_reference_rates": ("date DATE, currency VARCHAR, rate DOUBLE", FX_COLUMNS, FX),
     "raw_stripe.charges": (
         "id VARCHAR, created TIMESTAMP, amount BIGINT, amount_refunded BIGINT, currency VARCHAR, status VARCHAR, "
         "paid BOOLEAN, refunded BOOLEAN, failure_code VARCHAR, customer_id VARCHAR, payment_intent VARCHAR, "
-        "balance_transaction VARCHAR, metadata_json VARCHAR", CHARGE_COLUMNS, CHARGES),
+        "balance_transaction VARCHAR, metadata_json VARCHAR, currency_exponent BIGINT", CHARGE_COLUMNS, CHARGES),
     "raw_stripe.refunds": (
         "id VARCHAR, charge VARCHAR, created TIMESTAMP, amount BIGINT, currency VARCHAR, status VARCHAR, "
-        "reason VARCHAR", REFUND_COLUMNS, REFUNDS),
+        "reason VARCHAR, currency_exponent BIGINT", REFUND_COLUMNS, REFUNDS),
     "raw_stripe.balance_transactions": (
         "id VARCHAR, source VARCHAR, type VARCHAR, reporting_category VARCHAR, created TIMESTAMP, amount BIGINT, "
-        "fee BIGINT, net BIGINT, currency VARCHAR, status VARCHAR", BALANCE_COLUMNS, BALANCE_TRANSACTIONS),
+        "fee BIGINT, net BIGINT, currency VARCHAR, status VARCHAR, currency_exponent BIGINT", BALANCE_COLUMNS,
+        BALANCE_TRANSACTIONS),
     "raw_paypal.transactions": (
         "transaction_id VARCHAR, event_code VARCHAR, initiation_date TIMESTAMP, updated_date TIMESTAMP, "
         "status VARCHAR, amount BIGINT, fee BIGINT, currency VARCHAR, customer_id VARCHAR, invoice_id VARCHAR, "
-        "reference_id VARCHAR, metadata_json VARCHAR", PAYPAL_COLUMNS, PAYPAL),
+        "reference_id VARCHAR, metadata_json VARCHAR, currency_exponent BIGINT", PAYPAL_COLUMNS, PAYPAL),
     "raw_coinbase.charges": (
         "id VARCHAR, code VARCHAR, created_at TIMESTAMP, status VARCHAR, completed_at TIMESTAMP, amount BIGINT, "
-        "currency VARCHAR, customer_id VARCHAR, metadata_json VARCHAR", COINBASE_COLUMNS, COINBASE),
+        "currency VARCHAR, customer_id VARCHAR, metadata_json VARCHAR, currency_exponent BIGINT", COINBASE_COLUMNS,
+        COINBASE),
+    "raw_ai_calls.calls": (
+        "span_id VARCHAR, trace_id VARCHAR, started_at TIMESTAMP, duration_ms DOUBLE, op VARCHAR, status VARCHAR, "
+        "system VARCHAR, request_model VARCHAR, input_tokens BIGINT, cached_input_tokens BIGINT, "
+        "output_tokens BIGINT, prototype_id VARCHAR, ai_tier VARCHAR, project VARCHAR, ai_tier_inferred BOOLEAN, "
+        "source_file VARCHAR, source_line BIGINT", AI_CALL_COLUMNS, AI_CALLS),
 }
-SOURCES = ("ga4", "fx", "stripe", "paypal", "coinbase")
+SOURCES = ("ga4", "fx", "stripe", "paypal", "coinbase", "ai_calls")
 
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection, sources: tuple[str, ...] = SOURCES) -> None:

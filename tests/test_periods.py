@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -33,10 +33,18 @@ def test_last_full_month_in_january_is_december():
     assert resolve("last full month", today=date(2027, 1, 5)) == Period(date(2026, 12, 1), date(2026, 12, 31))
 
 
-def test_previous_period_has_the_same_length():
-    period = Period(date(2026, 10, 1), date(2026, 10, 31))
-    assert period.previous() == Period(date(2026, 8, 31), date(2026, 9, 30))
-    assert period.days == period.previous().days == 31
+def test_a_month_is_compared_with_the_previous_calendar_month():
+    """Before: October was compared with 31 days from 31 August, and March with 31 days from late January."""
+    assert Period(date(2026, 10, 1), date(2026, 10, 31)).previous() == Period(date(2026, 9, 1), date(2026, 9, 30))
+    assert Period(date(2026, 3, 1), date(2026, 3, 31)).previous() == Period(date(2026, 2, 1), date(2026, 2, 28))
+    assert Period(date(2027, 1, 1), date(2027, 1, 31)).previous() == Period(date(2026, 12, 1), date(2026, 12, 31))
+    assert Period(date(2026, 1, 1), date(2026, 3, 31)).previous() == Period(date(2025, 10, 1), date(2025, 12, 31))
+
+
+def test_a_week_or_other_range_is_compared_with_as_many_days_just_before():
+    week = resolve("last full week", today=date(2026, 10, 7))
+    assert week.previous() == Period(week.start - timedelta(days=7), week.start - timedelta(days=1))
+    assert Period(date(2026, 10, 3), date(2026, 10, 12)).previous() == Period(date(2026, 9, 23), date(2026, 10, 2))
 
 
 def test_bad_input_names_what_is_wrong():

@@ -41,6 +41,13 @@ API_PROJECT = "statex-api"  # Sentry project of the Fastify app
 WORKER_PROJECT = "statex-worker"  # Sentry project of the generation worker, where the AI calls happen
 OPENAI_PROJECT_ID = "proj_Stx4fQ9mWb2LkR7uVe3pYc0Z"  # the OpenAI project of Statex's API keys
 
+# The span attributes in which the app records the prototype and the tier of a call: the connectors'
+# defaults ($SENTRY_PROTOTYPE_ATTRIBUTE, $SENTRY_TIER_ATTRIBUTE). The `spec` step's model client predates
+# the tier attribute and leaves it out: the connectors infer those tiers from gen_ai.system.
+PROTOTYPE_ATTRIBUTE = "prototype_id"
+TIER_ATTRIBUTE = "ai_tier"
+UNTIERED_STEPS = frozenset({"spec"})
+
 # gen_ai.system values: OpenTelemetry GenAI semantic conventions ("openai"; "azure.ai.openai", which
 # replaced the older "az.ai.openai"); Ollama has no registered value, the provider's own name is used.
 SYSTEMS = {"ollama": "ollama", "openai": "openai", "azure": "azure.ai.openai"}
@@ -114,6 +121,11 @@ class AiCall:
     @property
     def billed(self) -> bool:
         return self.billed_input_tokens > 0
+
+    @property
+    def tier_attribute(self) -> str | None:
+        """The tier the span carries (None: the step's client does not set it)."""
+        return None if self.step in UNTIERED_STEPS else self.ai_tier
 
 
 @dataclass(frozen=True)
@@ -428,8 +440,8 @@ def call_record(call: AiCall) -> dict:
         "gen_ai.usage.input_tokens": call.input_tokens,
         "gen_ai.usage.input_tokens.cached": call.cached_input_tokens,
         "gen_ai.usage.output_tokens": call.output_tokens,
-        "statex.prototype_id": call.prototype_id,
-        "statex.ai_tier": call.ai_tier,
+        PROTOTYPE_ATTRIBUTE: call.prototype_id,
+        TIER_ATTRIBUTE: call.tier_attribute,
     }
     return {key: value for key, value in record.items() if value is not None}
 

@@ -9,11 +9,13 @@ reports them, plus two key events:
     prototype_request  25-40 % of the sign-ups; one `PrototypeRequest` per (key) event
 
 A prototype request comes from a customer who signed up that day on the same channel, or, for a
-returning visitor, from anyone who signed up earlier. GA4 counts `prototype_request` once per
-session, so its `event_count` (every form submission) can exceed its `key_events`.
+returning visitor, from anyone who signed up earlier, each in a session of its own. Some visitors
+submit the form twice in one session; GA4 counts key events once per event (its default counting
+method), so `key_events` and `event_count` of `prototype_request` exceed the sessions in which it
+happened (`event_sessions`, GA4's `sessions` metric filtered on the event).
 
-The rows of `traffic`, `key_events` and `daily_users` carry exactly the columns of the raw_ga4
-tables (docs/raw_tables.md), so tests compare the loaded warehouse with them directly.
+The rows of `traffic`, `key_events`, `event_sessions` and `daily_users` carry exactly the columns of
+the raw_ga4 tables (docs/raw_tables.md), so tests compare the loaded warehouse with them directly.
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ class GrowthData:
         traffic: one dict per (date, channel) with sessions > 0, columns of raw_ga4.traffic_by_channel.
         key_events: one dict per (date, channel, event_name) with events > 0, columns of
             raw_ga4.key_events_by_channel.
+        event_sessions: one dict per (date, channel, event_name) with events > 0: the sessions in which
+            the event happened, columns of raw_ga4.key_event_sessions_by_channel.
         daily_users: one dict per date, columns of raw_ga4.daily_users (users de-duplicated across channels).
         customers: one per `sign_up` key event, ordered by sign-up day (keys cust_000001, ...).
         prototype_requests: one per `prototype_request` key event, in request order.
@@ -99,6 +103,7 @@ class GrowthData:
     daily_users: list[dict]
     customers: list[Customer]
     prototype_requests: list[PrototypeRequest]
+    event_sessions: list[dict]
 
 
 # Planted incident (alerts demo): for one Monday-Sunday week the prototype request form breaks for
@@ -127,6 +132,7 @@ def simulate_growth(config: WorldConfig) -> GrowthData:
     rng = config.rng("growth")
     traffic: list[dict] = []
     key_events: list[dict] = []
+    event_sessions: list[dict] = []
     daily_users: list[dict] = []
     customers: list[Customer] = []
     requests: list[PrototypeRequest] = []
@@ -173,20 +179,26 @@ def simulate_growth(config: WorldConfig) -> GrowthData:
                                                 customers[:earlier_customers], returning))
             if sign_ups:
                 key_events.append(_event_row(day, channel.name, "sign_up", sign_ups, sign_ups))
+                event_sessions.append(_sessions_row(day, channel.name, "sign_up", sign_ups))
             if prototypes:
                 submits = prototypes + int(rng.binomial(prototypes, DUPLICATE_SUBMIT_RATE))
-                key_events.append(_event_row(day, channel.name, "prototype_request", submits, prototypes))
+                key_events.append(_event_row(day, channel.name, "prototype_request", submits, submits))
+                event_sessions.append(_sessions_row(day, channel.name, "prototype_request", prototypes))
         if day_sessions:
             overlap = int(rng.binomial(day_users, CROSS_CHANNEL_OVERLAP))
             daily_users.append({"date": day, "active_users": max(1, day_users - overlap), "sessions": day_sessions})
 
     requests.sort(key=lambda r: r.requested_at)
-    return GrowthData(traffic, key_events, daily_users, customers, requests)
+    return GrowthData(traffic, key_events, daily_users, customers, requests, event_sessions)
 
 
 def _event_row(day: date, channel: str, event_name: str, event_count: int, key_events: int) -> dict:
     return {"date": day, "channel": channel, "event_name": event_name, "event_count": event_count,
             "key_events": key_events}
+
+
+def _sessions_row(day: date, channel: str, event_name: str, sessions: int) -> dict:
+    return {"date": day, "channel": channel, "event_name": event_name, "sessions": sessions}
 
 
 def _moment(rng: np.random.Generator, day: date, after: datetime | None = None) -> datetime:

@@ -10,6 +10,7 @@ the others produce. Modules:
     ai       AI calls per prototype across the Ollama / OpenAI / Azure tiers (ai.py)
     infra    AWS and Azure FOCUS bills, Cloudflare R2 usage (infra.py)
     perf     the web app's requests per route, page loads with Web Vitals, errors and issues (perf.py)
+    ci       the app's commits, its test suite and the CI runs of Jest and Vitest on GitHub Actions (ci.py)
 
 The configuration and the entities modules share (WorldConfig, Customer, PrototypeRequest) live in
 entities.py, which the simulators import; this module imports the simulators, never the reverse.
@@ -20,6 +21,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from statex_bi.demo.ai import simulate_ai
+from statex_bi.demo.ci import simulate_ci
 from statex_bi.demo.entities import Customer, PrototypeRequest, WorldConfig
 from statex_bi.demo.fx import simulate_fx
 from statex_bi.demo.growth import simulate_growth
@@ -57,3 +59,7 @@ class World:
     @cached_property
     def perf(self):
         return simulate_performance(self.config)
+
+    @cached_property
+    def ci(self):
+        return simulate_ci(self.config)

@@ -12,7 +12,10 @@ Definitions (docs/metrics.md repeats them):
   uncached input x input rate + cached input x cached rate + output x output rate, plus, for
   self-hosted tiers, duration x hardware_usd_per_hour. Azure is priced at EU Data Zone rates.
   A call nothing prices is *unpriced*: it is listed, its cost is unknown (not 0), and every cost
-  total is then a lower bound (each frame carries `unpriced_calls`).
+  total is then a lower bound (each frame carries `unpriced_calls`). So is a paid-tier call that
+  reported no token usage and was not refused (a timeout): "usage unknown", never $0.
+- *Tier*: the span's tier attribute, or, without one, the tier its gen_ai.system means
+  (`tier_inference` counts those).
 - *Prototype in the period*: a prototype with at least one call in the period. *Successful*: one of
   those calls succeeded (status ok).
 - *Cost per prototype* = cost of all the period's calls / prototypes in the period.
@@ -27,7 +30,9 @@ Definitions (docs/metrics.md repeats them):
 - *Value of the free tier*: Ollama's calls priced as if the paid tier had made them, at the model
   that tier used most in the period (the fallback's model), minus what Ollama cost.
 - *Month to date*: from the 1st of period_end's month to period_end, whatever the period's start.
-  *Forecast* = month-to-date cost + run rate (month-to-date cost / days elapsed) x days left.
+  Its OpenAI spend is the bill on the days the bill covers (its first to its last cost bucket),
+  the priced calls on other days. *Forecast* = month-to-date cost + run rate (month-to-date cost /
+  days elapsed) x days left.
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ from statex_bi.pricing.table import calls_relation
 
 TIERS = ("ollama", "openai", "azure")
 PAID_TIERS = ("openai", "azure")
+# Statuses of calls the provider refused before doing any work (not billed): no usage is expected.
+REFUSED_STATUSES = ("resource_exhausted", "unauthenticated", "permission_denied", "invalid_argument")
+USAGE_UNKNOWN = "usage unknown: a paid call that reported no token usage (e.g. a timeout) may still be billed"
 SUPPORTED_CURRENCIES = ("USD",)
 # DuckDB sums BIGINT into HUGEINT, which pandas would turn into float.
 _TOKEN_SUMS = ", ".join(
@@ -63,9 +71,26 @@ def _catalog(params: dict[str, Any]) -> Catalog:
 
 
 def _calls_sql(con: duckdb.DuckDBPyConnection, start: date, end: date, params: dict, scenario: str = ACTUAL) -> str:
-    """Register the window's prices; the SQL of its priced calls (parameters $start, $end)."""
+    """Register the window's prices; the SQL of its priced calls (parameters $start, $end).
+
+    A paid-tier call that reported no token usage and was not refused (a timeout: the provider may
+    still bill it) is unpriced with the reason "usage unknown": its cost is unknown, never $0.
+    """
     register_prices(con, _catalog(params), start, end, scenario)
-    return priced_calls_sql(scenario, calls_relation(con))
+    priced = priced_calls_sql(scenario, calls_relation(con))
+    paid = ", ".join(f"'{tier}'" for tier in PAID_TIERS)
+    refused = ", ".join(f"'{status}'" for status in REFUSED_STATUSES)
+    return f"""
+        SELECT * REPLACE (
+            priced AND NOT usage_unknown AS priced,
+            CASE WHEN usage_unknown THEN '{USAGE_UNKNOWN}' ELSE unpriced_reason END AS unpriced_reason,
+            CASE WHEN usage_unknown THEN NULL ELSE token_cost_usd END AS token_cost_usd,
+            CASE WHEN usage_unknown THEN NULL ELSE cost_usd END AS cost_usd)
+        FROM (
+            SELECT *, tier IN ({paid}) AND NOT usage_reported AND coalesce(status, '') NOT IN ({refused})
+                AS usage_unknown
+            FROM ({priced}) priced_calls
+        ) flagged"""
 
 
 def _query(con: duckdb.DuckDBPyConnection, sql: str, start: date, end: date) -> pd.DataFrame:
@@ -358,6 +383,9 @@ def budget_burn(
 ) -> pd.DataFrame:
     """Cumulative spend over the month of period_end: actual to period_end, then the run-rate forecast.
 
+    Actual spend is the OpenAI bill on the days the bill covers (from its first to its last cost
+    bucket) and the priced calls elsewhere (other tiers, and OpenAI days the bill does not cover yet).
+
     Returns:
         One row per day and series: day, series ("actual", "forecast", "budget"), cumulative_usd.
         The forecast starts at period_end's actual value; the budget series is left out without a budget.
@@ -365,9 +393,16 @@ def budget_burn(
     month_start = period.end.replace(day=1)
     month_end = period.end.replace(day=calendar.monthrange(period.end.year, period.end.month)[1])
     calls = _calls_sql(con, month_start, period.end, params)
-    daily = _query(con, f"SELECT day, coalesce(sum(cost_usd), 0) AS cost_usd FROM ({calls}) c GROUP BY day",
-                   month_start, period.end)
+    covered = _bill_coverage(con)
+    bill_from, bill_to = covered if covered else (date.max, date.min)
+    # OpenAI's own bill replaces its priced calls on the days the bill covers.
+    daily = con.execute(f"""
+        SELECT day, coalesce(sum(cost_usd), 0) AS cost_usd FROM ({calls}) c
+        WHERE provider <> 'openai' OR day NOT BETWEEN $bill_from AND $bill_to GROUP BY day""",
+                        {"start": month_start, "end": period.end, "bill_from": bill_from, "bill_to": bill_to}).df()
     by_day = dict(zip(pd.to_datetime(daily["day"]).dt.date, daily["cost_usd"], strict=True))
+    for day, billed in zip(*_billed_days(con, Period(month_start, period.end)), strict=True):
+        by_day[day] = by_day.get(day, 0.0) + billed
     elapsed = [month_start + timedelta(days=i) for i in range((period.end - month_start).days + 1)]
     cumulative, rows = 0.0, []
     for day in elapsed:
@@ -383,6 +418,27 @@ def budget_burn(
     return out
 
 
+def _bill_coverage(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
+    """First and last day of the loaded OpenAI bill (None without one): the days it covers."""
+    if not warehouse.table_exists(con, "marts", "openai_billing_daily"):
+        return None
+    first, last = con.execute("SELECT min(day), max(day) FROM marts.openai_billing_daily "
+                              "WHERE has_cost_bucket").fetchall()[0]
+    return None if first is None else (first, last)
+
+
+def _billed_days(con: duckdb.DuckDBPyConnection, window: Period) -> tuple[list[date], list[float]]:
+    """The OpenAI bill per day of `window` within the bill's coverage (0 on a covered day without costs)."""
+    covered = _bill_coverage(con)
+    if covered is None:
+        return [], []
+    bill = _openai_bill(con, window)
+    amounts = dict(zip(pd.to_datetime(bill["day"]).dt.date, bill["billed_usd"], strict=True))
+    first, last = max(covered[0], window.start), min(covered[1], window.end)
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return days, [float(amounts.get(day, 0.0)) for day in days]
+
+
 def budget_status(
     con: duckdb.DuckDBPyConnection, period: Period, monthly_budget_usd: float | None = None, **params: Any
 ) -> pd.DataFrame:
@@ -390,7 +446,8 @@ def budget_status(
 
     Returns:
         One row: month_start, as_of (period_end), days_elapsed, days_in_month, mtd_cost_usd,
-        run_rate_usd_per_day, forecast_usd, budget_usd, mtd_share_of_budget, forecast_share_of_budget.
+        run_rate_usd_per_day, forecast_usd, budget_usd, mtd_share_of_budget, forecast_share_of_budget,
+        billed_days (days of the month whose OpenAI spend is the bill's).
     """
     burn = budget_burn(con, period, monthly_budget_usd, **params)
     actual = burn[burn["series"] == "actual"]
@@ -403,6 +460,7 @@ def budget_status(
         "days_in_month": calendar.monthrange(period.end.year, period.end.month)[1], "mtd_cost_usd": mtd,
         "run_rate_usd_per_day": mtd / len(actual), "forecast_usd": forecast, "budget_usd": budget,
         "mtd_share_of_budget": mtd / budget, "forecast_share_of_budget": forecast / budget,
+        "billed_days": len(_billed_days(con, Period(month_start, period.end))[0]),
     }])
 
 
@@ -482,6 +540,18 @@ def seed_vs_actual(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
     if both.empty:
         rows = []
     return pd.DataFrame(rows, columns=["tier", "scenario", "label", "calls", "tokens", "cost_usd", "usd_per_1k_tokens"])
+
+
+def tier_inference(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
+    """How many of the period's calls carried no tier, per tier they were given from gen_ai.system.
+
+    Returns:
+        tier, calls (whose tier was inferred), all_calls (of that tier); only tiers with inferred calls.
+    """
+    return _query(con, f"""
+        SELECT tier, count(*) FILTER (WHERE tier_inferred) AS calls, count(*) AS all_calls
+        FROM {calls_relation(con)} WHERE day BETWEEN $start AND $end
+        GROUP BY tier HAVING count(*) FILTER (WHERE tier_inferred) > 0 ORDER BY tier""", period.start, period.end)
 
 
 def unpriced_calls(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:

@@ -15,9 +15,11 @@ from statex_bi import warehouse
 from statex_bi.kpis.ai_costs import (
     PAID_TIERS,
     TIERS,
+    USAGE_UNKNOWN,
     billing_reconciliation,
     budget_status,
     summary,
+    tier_inference,
     tier_performance,
     unpriced_calls,
     usage_by_day,
@@ -50,11 +52,23 @@ def notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list
         notes.append("Azure's bill is not loaded (`statex-bi ingest billing --dir PATH` with its FOCUS export): the "
                      "Azure reconciliation is empty.")
     missing = unpriced_calls(con, period, **params)
+    unknown = missing[missing["reason"] == USAGE_UNKNOWN]
+    missing = missing[missing["reason"] != USAGE_UNKNOWN]
     if not missing.empty:
         models = ", ".join(f"{r.provider}/{r.model}" for r in missing.itertuples())
         count = int(missing["calls"].sum())
         notes.append(f"{count:,} call{'s' if count != 1 else ''} could not be priced ({models}): listed below and "
                      "left out of every cost, so costs are lower bounds. Add a row to the price overrides.")
+    if not unknown.empty:
+        count = int(unknown["calls"].sum())
+        notes.append(f"{count:,} paid call{'s' if count != 1 else ''} reported no token usage (timeouts): usage "
+                     "unknown, counted as unpriced and left out of the costs (never $0), which are lower bounds.")
+    inferred = tier_inference(con, period, **params)
+    if not inferred.empty:
+        count = int(inferred["calls"].sum())
+        tiers = ", ".join(f"{int(r.calls):,} {r.tier}" for r in inferred.itertuples())
+        notes.append(f"{count:,} call{'s' if count != 1 else ''} carried no tier attribute; the tier was inferred "
+                     f"from gen_ai.system ({tiers}).")
     return notes
 
 
@@ -111,15 +125,15 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
 
     numbers = summary(con, period, **params).iloc[0]
     unpriced = int(numbers["unpriced_calls"])
-    emit("ai.calls", numbers["calls"], "count", "COUNTER")
-    emit("ai.tokens.input", numbers["input_tokens"], "tokens", "COUNTER", cached=int(numbers["cached_input_tokens"]))
-    emit("ai.tokens.output", numbers["output_tokens"], "tokens", "COUNTER")
+    emit("ai.calls", numbers["calls"], "count")
+    emit("ai.tokens.input", numbers["input_tokens"], "tokens", cached=int(numbers["cached_input_tokens"]))
+    emit("ai.tokens.output", numbers["output_tokens"], "tokens")
     perf = tier_performance(con, period, **params).set_index("tier")
-    emit("ai.cost", numbers["cost_usd"], "USD", "COUNTER", tier="all", unpriced_calls=unpriced)
+    emit("ai.cost", numbers["cost_usd"], "USD", tier="all", unpriced_calls=unpriced)
     for tier in TIERS:
         cost = perf.loc[tier, "cost_usd"] if tier in perf.index else 0.0
         tier_unpriced = int(perf.loc[tier, "unpriced_calls"]) if tier in perf.index else 0
-        emit("ai.cost", cost, "USD", "COUNTER", tier=tier, unpriced_calls=tier_unpriced)
+        emit("ai.cost", cost, "USD", tier=tier, unpriced_calls=tier_unpriced)
     emit("ai.cost_per_prototype", numbers["cost_per_prototype"], "USD", prototypes=int(numbers["prototypes"]),
          median=numbers["prototype_cost_p50"], p90=numbers["prototype_cost_p90"], unpriced_calls=unpriced)
     emit("ai.cost_per_successful_prototype", numbers["cost_per_successful_prototype"], "USD",

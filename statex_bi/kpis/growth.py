@@ -8,15 +8,22 @@ Definitions (docs/metrics.md repeats them):
   GA4 mean weighted by its sessions (never a mean of daily means).
 - *Daily active users*: the mean over the period's days of GA4's daily active users (de-duplicated
   across channels); user counts do not add up across days.
-- *Sign-up rate*, *prototype-request rate*: GA4 key events (`key_events`) of the event per session.
-- *First successful payment*: a customer's first ever successful payment at any provider, counted in
-  the period (UTC day) it falls in; a customer who paid before the period is never first again.
-- *First-payment rate*: first successful payments / prototype-request key events of the period.
-- Every rate is a fraction 0-1 with a Wilson 95 % interval (ci_low, ci_high); a count larger than its
-  denominator (possible for first payments, whose prototype requests may predate the period) is
-  capped at the denominator for the interval only.
-- *Change*: rate minus the previous period's rate (same length, just before), in percentage points,
-  with a pooled two-sided two-proportion z test; significant when p < 0.05.
+- *Sign-up rate*, *prototype-request rate*: sessions in which the event happened (GA4 `sessions`
+  filtered on `eventName`) / sessions: a proportion, unlike key events, which GA4 counts once per event.
+- *Days*: GA4 days are the property's days, in its time zone (`ga4_time_zone`); payments are dated in
+  the same zone in the funnel (new paying customers, the prototype cohort).
+- *New paying customers* (`customers.new_paying`): customers whose first ever successful payment at any
+  provider falls in the period; a customer who paid before the period is never new again.
+- *First-payment rate* (a cohort): the prototypes first requested in the period (their first AI call,
+  marts.ai_prototypes) that have a successful payment linked to them (payment metadata `prototype_id`)
+  within `payment_window_days` (default 30) of the request, over those prototypes. The numerator is a
+  subset of the denominator. The cohort is *mature* once the window of its last day has closed
+  (period end + window <= the newest loaded payment); until then the rate can still rise.
+- Every rate is a fraction 0-1 with a Wilson 95 % interval (ci_low, ci_high).
+- *Change*: rate minus the previous period's rate, in percentage points, with a pooled two-sided
+  two-proportion z test; significant when p < 0.05. The previous period is the previous calendar
+  month for a month, else as many days just before (`Period.previous`); both periods' dates are in
+  the comparison.
 
 Revenue, failure rate and AOV are defined in `statex_bi.kpis.revenue`.
 """
@@ -32,7 +39,7 @@ import duckdb
 import pandas as pd
 
 from statex_bi import warehouse
-from statex_bi.exceptions import ParamsError
+from statex_bi.exceptions import MissingDataError, ParamsError
 from statex_bi.kpis import revenue as rev
 from statex_bi.kpis.stats import two_proportion_ztest, wilson_interval
 from statex_bi.periods import Period
@@ -47,14 +54,16 @@ SIGNIFICANCE = 0.05
 RATES = (
     ("conversion.signup_rate", "Sign-up conversion", "sign_up", "sessions"),
     ("conversion.prototype_request_rate", "Prototype-request conversion", "prototype_request", "sessions"),
-    ("conversion.first_payment_rate", "First-payment conversion", "first_payment", "prototype_request"),
+    ("conversion.first_payment_rate", "First-payment conversion (cohort)", "first_payment", "prototype_cohort"),
 )
 STEP_LABELS = {
     "sessions": "Sessions",
     "sign_up": "Sign-ups",
     "prototype_request": "Prototype requests",
-    "first_payment": "First successful payments",
+    "first_payment": "Prototypes paid within the window",
 }
+PAYMENT_WINDOW_DAYS = 30
+AI_CALL_TABLES = (("raw_sentry", "gen_ai_spans"), ("raw_ai_calls", "calls"))
 
 
 @dataclass(frozen=True)
@@ -161,28 +170,137 @@ def daily_traffic(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFram
     ).df()
 
 
-def _funnel_counts(con: duckdb.DuckDBPyConnection, period: Period, events: tuple[str, str]) -> dict[str, int | None]:
-    """Sessions, the two key events and first payments (None when payments are not loaded)."""
+def first_payment_cohort(
+    con: duckdb.DuckDBPyConnection, period: Period, *, payment_window_days: int = PAYMENT_WINDOW_DAYS
+) -> pd.DataFrame:
+    """The period's prototype cohort and how many of its prototypes were paid for within the window.
+
+    Returns:
+        One row: cohort_start, cohort_end, prototypes (first requested in the period), paid (with a
+        successful payment linked by metadata prototype_id within the window), rate, ci_low, ci_high,
+        payment_window_days, window_closes (the day after which the last cohort day's window is over),
+        data_as_of (newest loaded payment, NaT when none), days_observed (of the last day's window),
+        window_closed (the cohort is mature). NULL counts when AI calls or payments are not loaded.
+    """
+    window = int(payment_window_days)
+    if window < 1:
+        raise ParamsError(f"payment_window_days must be a whole number of days >= 1, got {payment_window_days!r}")
+    closes = period.end + timedelta(days=window)
+    row = {"cohort_start": period.start, "cohort_end": period.end, "prototypes": None, "paid": None,
+           "payment_window_days": window, "window_closes": closes, "data_as_of": None}
+    if _prototypes_loaded(con) and rev.loaded_providers(con) and warehouse.table_exists(con, "core", "payments"):
+        counts = con.execute(
+            f"""
+            with cohort as (
+                select prototype_id, first_call_at
+                from marts.ai_prototypes
+                where {_local_day("first_call_at")} between $start and $end
+            ),
+            paid as (
+                select distinct cohort.prototype_id
+                from cohort
+                join core.payments
+                    on case when json_valid(payments.metadata_json)
+                        then json_extract_string(payments.metadata_json, '$.prototype_id') end = cohort.prototype_id
+                where payments.status = 'succeeded'
+                    and payments.created_at >= cohort.first_call_at
+                    and payments.created_at < cohort.first_call_at + to_days($window)
+            )
+            select (select count(*) from cohort), (select count(*) from paid),
+                   (select cast(max(created_at) as date) from core.payments)
+            """,
+            {"start": period.start, "end": period.end, "window": window, "tz": ga4_time_zone(con)},
+        ).fetchall()[0]
+        row.update(prototypes=int(counts[0]), paid=int(counts[1]), data_as_of=counts[2])
+    rate, low, high = _rate(row["paid"], row["prototypes"])
+    as_of = row["data_as_of"]
+    observed = None if as_of is None else max(0, min(window, (as_of - period.end).days))
+    row.update(rate=rate, ci_low=low, ci_high=high, days_observed=observed,
+               window_closed=as_of is not None and as_of >= closes)
+    frame = pd.DataFrame([row])
+    for column in ("prototypes", "paid", "days_observed"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def _prototypes_loaded(con: duckdb.DuckDBPyConnection) -> bool:
+    """AI calls (which name the prototypes) are loaded: marts.ai_prototypes is built (empty) without them."""
+    loaded = any(warehouse.table_exists(con, schema, table) for schema, table in AI_CALL_TABLES)
+    return loaded and warehouse.table_exists(con, "marts", "ai_prototypes")
+
+
+def maturity_note(cohort: pd.DataFrame) -> str:
+    """A sentence on the cohort's maturity, for the report: whether its payment window has closed."""
+    row = cohort.iloc[0]
+    window = int(row["payment_window_days"])
+    if pd.isna(row["prototypes"]):
+        return "The first-payment cohort needs AI calls (prototypes) and payments, which are not both loaded."
+    text = (f"First-payment cohort: {int(row['prototypes']):,} prototypes first requested {row['cohort_start']} to "
+            f"{row['cohort_end']}, each followed for {window} days.")
+    if row["window_closed"]:
+        return text + f" The window closed on {row['window_closes']}: the rate is final."
+    observed = 0 if pd.isna(row["days_observed"]) else int(row["days_observed"])
+    return (text + f" Not mature: payments are loaded up to {row['data_as_of'] or 'nothing'}, {observed} of the "
+            f"{window} days after the last request; the window closes on {row['window_closes']} and the rate can "
+            "still rise.")
+
+
+def ga4_time_zone(con: duckdb.DuckDBPyConnection) -> str:
+    """The GA4 property's time zone, in which GA4 cuts its days ("UTC" until GA4 is loaded).
+
+    Raises:
+        MissingDataError: the loaded properties state different time zones.
+    """
+    if not warehouse.table_exists(con, "marts", "ga4_property"):
+        return "UTC"
+    zones = sorted({row[0] for row in con.execute("select time_zone from marts.ga4_property").fetchall() if row[0]})
+    if len(zones) > 1:
+        raise MissingDataError("the GA4 time zone", ["marts.ga4_property"],
+                               f"the loaded GA4 properties use several time zones ({', '.join(zones)})")
+    return zones[0] if zones else "UTC"
+
+
+def _local_day(column: str) -> str:
+    """SQL: the day of naive-UTC `column` in the time zone $tz."""
+    return f"cast(timezone($tz, {column} at time zone 'UTC') as date)"
+
+
+def new_paying_customers(con: duckdb.DuckDBPyConnection, period: Period) -> int | None:
+    """Customers whose first ever successful payment is in the period, dated in the GA4 property's time
+    zone like the sessions (None when no provider is loaded)."""
+    if not rev.loaded_providers(con) or not warehouse.table_exists(con, "core", "payments"):
+        return None
+    return int(con.execute(
+        f"select count(*) from core.payments where is_first_successful and {_local_day('created_at')} "
+        "between $start and $end",
+        {"start": period.start, "end": period.end, "tz": ga4_time_zone(con)},
+    ).fetchall()[0][0])
+
+
+def _funnel_counts(con: duckdb.DuckDBPyConnection, period: Period, events: tuple[str, str],
+                   payment_window_days: int = PAYMENT_WINDOW_DAYS) -> dict[str, int | None]:
+    """Sessions, the two key events, and the prototype cohort with its paid prototypes (None when
+    prototypes or payments are not loaded)."""
     row = con.execute(
         """
         select
             (select coalesce(sum(sessions), 0) from marts.ga4_daily_traffic
              where date_day between $start and $end),
-            (select coalesce(sum(key_events), 0) from marts.ga4_daily_key_events
+            (select coalesce(sum(sessions_with_event), case when count(*) = 0 then 0 end)
+             from marts.ga4_daily_key_events
              where date_day between $start and $end and event_name = $sign_up),
-            (select coalesce(sum(key_events), 0) from marts.ga4_daily_key_events
+            (select coalesce(sum(sessions_with_event), case when count(*) = 0 then 0 end)
+             from marts.ga4_daily_key_events
              where date_day between $start and $end and event_name = $prototype)
         """,
         {"start": period.start, "end": period.end, "sign_up": events[0], "prototype": events[1]},
     ).fetchall()[0]
-    counts: dict[str, int | None] = {"sessions": int(row[0]), "sign_up": int(row[1]), "prototype_request": int(row[2])}
-    counts["first_payment"] = None
-    # core.payments is built (empty) even when no provider is loaded: then first payments are unknown, not 0
-    if rev.loaded_providers(con) and warehouse.table_exists(con, "core", "payments"):
-        counts["first_payment"] = int(con.execute(
-            "select count(*) from core.payments where is_first_successful and cast(created_at as date) between ? and ?",
-            [period.start, period.end],
-        ).fetchall()[0][0])
+    # NULL: days loaded before the connector read the sessions-with-event report (the rate is unknown, not 0)
+    counts: dict[str, int | None] = {"sessions": int(row[0]), "sign_up": None if row[1] is None else int(row[1]),
+                                     "prototype_request": None if row[2] is None else int(row[2])}
+    cohort = first_payment_cohort(con, period, payment_window_days=payment_window_days).iloc[0]
+    counts["prototype_cohort"] = None if pd.isna(cohort["prototypes"]) else int(cohort["prototypes"])
+    counts["first_payment"] = None if pd.isna(cohort["paid"]) else int(cohort["paid"])
     return counts
 
 
@@ -194,7 +312,8 @@ def _rate(numerator: int | None, denominator: int | None) -> tuple[float, float,
 
 
 def funnel(
-    con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS
+    con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS,
+    payment_window_days: int = PAYMENT_WINDOW_DAYS,
 ) -> pd.DataFrame:
     """The funnel sessions -> sign-up -> prototype request -> first successful payment.
 
@@ -202,38 +321,44 @@ def funnel(
         con: the warehouse.
         period: the days whose sessions, key events and first payments count.
         key_events: the GA4 events of the sign-up and prototype-request steps, in funnel order.
+        payment_window_days: how long after its request a payment still converts a prototype.
 
     Returns:
-        One row per step: step, label, count (NaN for first payments when no provider is loaded),
-        rate_of (the denominator step), rate, ci_low, ci_high (NaN for sessions).
+        One row per step: step, label, count (NA for paid prototypes when prototypes or payments are not
+        loaded), rate_of (the denominator step: the prototype cohort for paid prototypes), denominator,
+        rate, ci_low, ci_high (NaN for sessions).
     """
     rev.require(con, "the funnel", GA4_MODELS, GA4_HINT, GA4_TABLES)
-    counts = _funnel_counts(con, period, _check_key_events(key_events))
+    counts = _funnel_counts(con, period, _check_key_events(key_events), payment_window_days)
     rows = [{"step": "sessions", "label": STEP_LABELS["sessions"], "count": counts["sessions"], "rate_of": None,
-             "rate": math.nan, "ci_low": math.nan, "ci_high": math.nan}]
+             "denominator": None, "rate": math.nan, "ci_low": math.nan, "ci_high": math.nan}]
     for _, _, step, denominator in RATES:
         rate, low, high = _rate(counts[step], counts[denominator])
         rows.append({"step": step, "label": STEP_LABELS[step], "count": counts[step], "rate_of": denominator,
-                     "rate": rate, "ci_low": low, "ci_high": high})
+                     "denominator": counts[denominator], "rate": rate, "ci_low": low, "ci_high": high})
     frame = pd.DataFrame(rows)
     frame["count"] = frame["count"].astype("Int64")
+    frame["denominator"] = frame["denominator"].astype("Int64")
     return frame
 
 
 def conversion_comparison(
-    con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS
+    con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS,
+    payment_window_days: int = PAYMENT_WINDOW_DAYS,
 ) -> pd.DataFrame:
-    """Each funnel rate against the previous period of the same length, with a two-proportion z test.
+    """Each funnel rate against the previous period (`Period.previous`), with a two-proportion z test.
 
     Returns:
-        One row per rate: metric, label, numerator, denominator, rate, ci_low, ci_high,
-        previous_numerator, previous_denominator, previous_rate, change_pt (percentage points),
-        z, p_value, significant (p < 0.05; False when the test is undefined).
+        One row per rate: metric, label, period_start, period_end, previous_start, previous_end,
+        numerator, denominator, rate, ci_low, ci_high, previous_numerator, previous_denominator,
+        previous_rate, change_pt (percentage points), z, p_value, significant (p < 0.05; False when the
+        test is undefined).
     """
     rev.require(con, "the conversion comparison", GA4_MODELS, GA4_HINT, GA4_TABLES)
     events = _check_key_events(key_events)
-    now = _funnel_counts(con, period, events)
-    before = _funnel_counts(con, period.previous(), events)
+    previous = period.previous()
+    now = _funnel_counts(con, period, events, payment_window_days)
+    before = _funnel_counts(con, previous, events, payment_window_days)
     rows = []
     for metric, label, step, denominator in RATES:
         x1, n1, x0, n0 = now[step], now[denominator], before[step], before[denominator]
@@ -242,7 +367,8 @@ def conversion_comparison(
         testable = None not in (x1, n1, x0, n0) and x1 <= n1 and x0 <= n0
         z, p = two_proportion_ztest(x1, n1, x0, n0) if testable else (math.nan, math.nan)
         rows.append({
-            "metric": metric, "label": label, "numerator": x1, "denominator": n1,
+            "metric": metric, "label": label, "period_start": period.start, "period_end": period.end,
+            "previous_start": previous.start, "previous_end": previous.end, "numerator": x1, "denominator": n1,
             "rate": rate, "ci_low": low, "ci_high": high,
             "previous_numerator": x0, "previous_denominator": n0, "previous_rate": previous_rate,
             "change_pt": (rate - previous_rate) * 100, "z": z, "p_value": p,
@@ -258,7 +384,8 @@ def conversion_trend(
     key_event: str = "prototype_request",
     grain: str = "auto",
 ) -> pd.DataFrame:
-    """Key events per session by channel, per week (ISO, Monday start) or day, with Wilson intervals.
+    """Sessions with the event per session by channel, per week (ISO, Monday start) or day, with Wilson
+    intervals (the `key_events` column holds the sessions in which the event happened).
 
     Args:
         con: the warehouse.
@@ -286,19 +413,21 @@ def conversion_trend(
         ),
         events as (
             select cast(date_trunc('{grain}', date_day) as date) as bucket_start, channel,
-                cast(sum(key_events) as bigint) as key_events
+                cast(sum(sessions_with_event) as bigint) as key_events
             from marts.ga4_daily_key_events
             where date_day between $start and $end and event_name = $event
             group by 1, 2
         )
-        select traffic.bucket_start, traffic.channel, traffic.sessions, coalesce(events.key_events, 0) as key_events
+        select traffic.bucket_start, traffic.channel, traffic.sessions,
+            case when events.channel is null then 0 else events.key_events end as key_events
         from traffic
         left join events on traffic.bucket_start = events.bucket_start and traffic.channel = events.channel
         order by 1, 3 desc, 2
         """,
         {"start": period.start, "end": period.end, "event": key_event},
     ).df()
-    bounds = [_rate(int(x), int(n)) for x, n in zip(frame["key_events"], frame["sessions"], strict=True)]
+    bounds = [_rate(None if pd.isna(x) else int(x), int(n))
+              for x, n in zip(frame["key_events"], frame["sessions"], strict=True)]
     frame["rate"] = [b[0] for b in bounds]
     frame["ci_low"] = [b[1] for b in bounds]
     frame["ci_high"] = [b[2] for b in bounds]
@@ -329,7 +458,9 @@ def headline_text(comparison: pd.DataFrame, metric: str = "conversion.prototype_
         verdict = "no significance test possible"
     else:
         verdict = f"{'significant' if row['significant'] else 'not significant'} (p = {row['p_value']:.3f})"
-    return f"{text}, {direction} on the previous period, {verdict}."
+    dates = (f"{row['period_start']} to {row['period_end']} against {row['previous_start']} to "
+             f"{row['previous_end']}")
+    return f"{text}, {direction} on the previous period, {verdict} ({dates})."
 
 
 def _finite(value: object) -> bool:
@@ -363,6 +494,7 @@ def metrics(
     *,
     reporting_currency: str = "EUR",
     key_events: Sequence[str] = KEY_EVENTS,
+    payment_window_days: int = PAYMENT_WINDOW_DAYS,
 ) -> list[Metric]:
     """The growth report's KPIs (docs/metrics.md), for `publish.publish`.
 
@@ -384,11 +516,19 @@ def metrics(
         emit("ga4.sessions", summary["sessions"], "count", "ga4")
         emit("ga4.daily_active_users", summary["daily_active_users"], "count", "ga4",
              {"days": int(summary["days_with_users"])})
-        for _, row in conversion_comparison(con, period, key_events=key_events).iterrows():
+        comparison = conversion_comparison(con, period, key_events=key_events,
+                                           payment_window_days=payment_window_days)
+        for _, row in comparison.iterrows():
             needs_payments = row["metric"] == "conversion.first_payment_rate"
             why = "no payment provider loaded" if needs_payments and not available.payments else ""
             tags = _rate_tags(row) if _finite(row["rate"]) else {}
-            emit(row["metric"], row["rate"], "fraction", "ga4+payments" if needs_payments else "ga4", tags, why)
+            if needs_payments:
+                cohort = first_payment_cohort(con, period, payment_window_days=payment_window_days).iloc[0]
+                if pd.isna(cohort["prototypes"]) and not why:
+                    why = "AI calls (the prototypes) are not loaded"
+                tags |= {"payment_window_days": int(cohort["payment_window_days"]),
+                         "window_closed": bool(cohort["window_closed"])}
+            emit(row["metric"], row["rate"], "fraction", "ai-calls+payments" if needs_payments else "ga4", tags, why)
         emit("ga4.avg_session_duration_s", summary["avg_session_duration_s"], "s", "ga4")
     else:
         units = {"ga4.sessions": "count", "ga4.daily_active_users": "count", "ga4.avg_session_duration_s": "s"}
@@ -406,6 +546,9 @@ def metrics(
     else:
         for name in ("revenue.gross", "revenue.refunds", "revenue.fees", "revenue.net", "revenue.aov"):
             emit(name, None, reporting_currency, "payments", {"provider": "all"}, why="payments or fx not loaded")
+    new_paying = new_paying_customers(con, period) if available.payments else None
+    emit("customers.new_paying", new_paying, "count", "payments",
+         why="" if available.payments else "no payment provider loaded")
     if available.payments:
         for _, row in rev.payment_failures(con, period).iterrows():
             tags = {"provider": row["provider"], "attempts": int(row["attempts"]), "failed": int(row["failed"])}

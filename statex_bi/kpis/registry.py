@@ -59,7 +59,7 @@ Each run also writes `outputs/metrics.html`: this list with each KPI's latest va
      - name: infra.monthly_cost          # dotted, unique
        label: Monthly infrastructure cost # how reports and metrics.html name it
        unit: USD                         # a currency code, currency (the reporting currency), count,
-                                         # tokens, fraction, percent, pt, ms, s, hours
+                                         # tokens, fraction, percent, pt, ms, s, hours, ratio
        source: aws, hetzner              # where the data comes from
        definition: What it counts, over which period, from which model.
        breakdown: "provider: all|aws"    # optional: the tag that splits it (and its values)

@@ -19,8 +19,11 @@ Definitions (docs/metrics.md repeats them):
 - *Acquisition channel* of a payment or refund: the payment's metadata key `channel_metadata_field`
   (default "channel"); "(not set)" when the payment has none.
 
-Amounts are in the reporting currency's major unit. Payments in a currency without an ECB rate that
-day cannot be converted: they are left out of the sums and counted in `unconverted`.
+Amounts are in the reporting currency's major unit, from minor units with the exponent the provider
+used (PayPal sends HUF and TWD without decimals, Stripe has its own list; ISO 4217's otherwise).
+Payments in a currency without an ECB rate that day cannot be converted: they are left out of the
+sums, counted in `unconverted`, and listed with their amounts in their own currency by
+`unconverted_amounts`, so a report shows them next to the totals.
 """
 
 from __future__ import annotations
@@ -202,6 +205,49 @@ def revenue(
     else:
         frame["fees_reported"] = not (set(loaded_providers(con)) & PROVIDERS_WITHOUT_FEES)
     return frame[[by, *REVENUE_COLUMNS]]
+
+
+def unconverted_amounts(
+    con: duckdb.DuckDBPyConnection, period: Period, *, reporting_currency: str = "EUR"
+) -> pd.DataFrame:
+    """The period's payments, refunds and fees that could not be converted, in their own currency.
+
+    Returns:
+        provider, kind (payment, refund, fee), currency, items, amount (major units of `currency`);
+        one row per provider, kind and currency; empty when everything converted.
+    """
+    require(con, "unconverted amounts", REVENUE_MODELS, "load fx and at least one payment provider")
+    currency = _check_currency(con, reporting_currency)
+    return con.execute(
+        """
+        with reporting as (
+            select rate_day, rate from core.fx_daily_eur_rates where currency = $currency
+        ),
+        payments as (
+            select p.provider, p.created_date, p.currency, p.amount, p.amount_eur, p.fee_currency, p.fee, p.fee_minor,
+                   p.fee_eur, 'payment' as kind
+            from marts.payments_eur as p
+            where p.created_date between $start and $end and p.status = 'succeeded'
+            union all
+            select r.provider, r.created_date, r.currency, r.amount, r.amount_eur, r.fee_currency, r.fee, r.fee_minor,
+                   r.fee_eur, 'refund' as kind
+            from marts.refunds_eur as r
+            where r.created_date between $start and $end and r.status in ('succeeded', 'pending')
+        ),
+        items as (
+            select f.provider, f.kind, f.currency, f.amount
+            from payments as f left join reporting on reporting.rate_day = f.created_date
+            where f.amount_eur * reporting.rate is null
+            union all
+            select f.provider, 'fee' as kind, f.fee_currency as currency, f.fee as amount
+            from payments as f left join reporting on reporting.rate_day = f.created_date
+            where f.fee_minor is not null and f.fee_eur * reporting.rate is null
+        )
+        select provider, kind, currency, count(*) as items, sum(amount) as amount
+        from items group by all order by provider, kind, currency
+        """,
+        {"currency": currency, "start": period.start, "end": period.end},
+    ).df()
 
 
 def payment_failures(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:

@@ -45,7 +45,8 @@ PRICE_SCHEMA = pa.schema(
 # core.ai_calls' columns, for an empty stand-in when the models have not been built yet.
 CALL_COLUMNS = {
     "span_id": "VARCHAR", "trace_id": "VARCHAR", "prototype_id": "VARCHAR", "project": "VARCHAR",
-    "tier": "VARCHAR", "provider": "VARCHAR", "gen_ai_system": "VARCHAR", "model": "VARCHAR", "op": "VARCHAR",
+    "tier": "VARCHAR", "tier_inferred": "BOOLEAN", "usage_reported": "BOOLEAN", "provider": "VARCHAR",
+    "gen_ai_system": "VARCHAR", "model": "VARCHAR", "op": "VARCHAR",
     "status": "VARCHAR", "is_success": "BOOLEAN", "duration_ms": "DOUBLE", "input_tokens": "BIGINT",
     "cached_input_tokens": "BIGINT", "uncached_input_tokens": "BIGINT", "output_tokens": "BIGINT",
     "total_tokens": "BIGINT", "started_at": "TIMESTAMP", "day": "DATE", "record_source": "VARCHAR",

@@ -21,6 +21,8 @@ REGISTRY: dict[str, str] = {
     "ai-calls": "statex_bi.sources.ai_calls",
     "billing": "statex_bi.sources.billing",
     "cloudflare": "statex_bi.sources.cloudflare",
+    "test-reports": "statex_bi.sources.test_reports",
+    "github": "statex_bi.sources.github",
 }
 
 

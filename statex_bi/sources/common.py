@@ -6,17 +6,36 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import dlt
+from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.common.schema import Schema
 from dlt.common.schema.utils import new_table
 
 from statex_bi.config import require_env
+from statex_bi.exceptions import RecordError
 
 QUARANTINE_TABLE = "quarantine"
 DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+# A record dated before this, or more than FUTURE_TOLERANCE after now, is not believed.
+EARLIEST = datetime(2000, 1, 1)
+FUTURE_TOLERANCE = timedelta(days=1)
+# Keys whose value identifies a person: pseudonymised in quarantine payloads, like the loaded columns.
+PSEUDONYMISED_KEYS = frozenset({
+    "email", "email_address", "receipt_email", "customer_email", "payer_email", "customer", "customer_id",
+    "payer_id", "account_id", "paypal_account_id", "stripe_customer",
+})
+# Keys whose value describes a person or a card and is never needed: dropped from quarantine payloads.
+DROPPED_KEYS = frozenset({
+    "name", "given_name", "surname", "full_name", "alternate_full_name", "customer_name", "payer_name",
+    "phone", "phone_number", "address", "shipping", "shipping_info", "fingerprint", "last4", "tax_id",
+})
 
 
 def declared_schema(source: str, columns: dict[str, dict[str, dict]]) -> Schema:
@@ -60,12 +79,14 @@ def quarantined(source: str, endpoint: str, record_id: str | None, field: str, e
 
     Yield the returned item from a resource; dlt merges it into the quarantine table in the same load
     as the good records, so both land or neither does, and a re-run does not quarantine it twice.
-    A resource with an incremental cursor must declare it with `on_cursor_value_missing="include"`,
+    The payload is `redact`ed (no e-mail, name, customer or payer id, card fingerprint or last4 in
+    clear), in the quarantine table and in dlt's staging copy alike. A resource with an incremental
+    cursor must declare it with `on_cursor_value_missing="include"`,
     since a quarantine row does not carry the cursor field. dlt gives the quarantine table variant the
     resource's column hints too (dlt 1.31, checked: explicit columns do not override them), so such a
     resource must not declare `nullable: False` columns; type hints alone are fine.
     """
-    body = json.dumps(payload, default=str, sort_keys=True)
+    body = json.dumps(redact(payload), default=str, sort_keys=True)
     key = f"{endpoint}|{record_id if record_id is not None else body}|{field}"
     row = {
         "quarantine_id": hashlib.sha256(key.encode()).hexdigest()[:32],
@@ -73,7 +94,7 @@ def quarantined(source: str, endpoint: str, record_id: str | None, field: str, e
         "endpoint": endpoint,
         "record_id": None if record_id is None else str(record_id),
         "field": field,
-        "error": error,
+        "error": scrub(error),
         "payload": body[:10_000],
     }
     return dlt.mark.with_hints(
@@ -83,6 +104,44 @@ def quarantined(source: str, endpoint: str, record_id: str | None, field: str, e
         ),
         create_table_variant=True,
     )
+
+
+def screened(items: Iterable[Any]) -> Iterator[Any]:
+    """A resource's `items` (rows, quarantined records, other marked items) with every marked item that
+    comes before the first row held back until that row has passed.
+
+    dlt's incremental with a `lag` (1.31, checked) fails an assertion when an item without the cursor
+    field (a quarantined record) reaches it before the first row with one: it then takes the unlagged
+    cursor for the lagged start. A resource whose newest record is bad would fail every re-run.
+    """
+    held: list[Any] = []
+    passed = False
+    for item in items:
+        if not passed and not isinstance(item, dict):
+            held.append(item)
+            continue
+        yield item
+        if not passed:
+            passed = True
+            yield from held
+            held.clear()
+    yield from held
+
+
+def already_loaded(table: str, columns: str, where: str = "true") -> list[tuple]:
+    """`columns` of the rows of `table` in the running pipeline's dataset that match `where`; none
+    before the table's first load.
+
+    Call it inside a resource: guards compare new records with what is loaded (a refund with its payment).
+    """
+    pipeline = dlt.current.pipeline()
+    try:
+        with pipeline.sql_client() as client:
+            query = f"SELECT {columns} FROM {client.make_qualified_table_name(table)} WHERE {where}"
+            with client.execute_query(query) as cursor:
+                return list(cursor.fetchall())
+    except DestinationUndefinedEntity:
+        return []
 
 
 def pseudonymise(value: str | None) -> str | None:
@@ -98,3 +157,121 @@ def pseudonymise(value: str | None) -> str | None:
     key = require_env("STATEX_BI_PSEUDONYM_KEY", "pseudonymising customer identifiers at load").encode()
     digest = hmac.new(key, str(value).strip().lower().encode(), hashlib.sha256).hexdigest()
     return f"cus_{digest[:24]}"
+
+
+def scrub(text: str) -> str:
+    """`text` with every e-mail address in it replaced by its pseudonym."""
+    return EMAIL.sub(lambda match: pseudonymise(match.group(0)) or "", text)
+
+
+def redact(value: Any) -> Any:
+    """A quarantine payload without personal data: identifying keys pseudonymised (as in the loaded
+    tables), names, addresses, phones and card details dropped, e-mails inside any text pseudonymised.
+
+    A payload that is itself JSON text (a JSONL line) is redacted as JSON, and kept as it was when it
+    held nothing personal.
+    """
+    if isinstance(value, dict):
+        kept = {}
+        for key, item in value.items():
+            name = str(key).lower().rsplit(".", 1)[-1]
+            if name in DROPPED_KEYS:
+                continue
+            if name in PSEUDONYMISED_KEYS and isinstance(item, str | int):
+                kept[key] = pseudonymise(str(item))
+            else:
+                kept[key] = redact(item)
+        return kept
+    if isinstance(value, list | tuple):
+        return [redact(item) for item in value]
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith(("{", "[")):
+            try:
+                parsed = json.loads(stripped)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict | list):
+                cleaned = redact(parsed)
+                return value if cleaned == parsed else json.dumps(cleaned, sort_keys=True)
+        return scrub(value)
+    return value
+
+
+def _moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    if isinstance(value, date):
+        return datetime.combine(value, datetime.min.time())
+    return None
+
+
+@dataclass
+class RecordGuard:
+    """The checks a parsed row passes before a resource yields it, so before dlt's incremental sees it:
+    a row that fails goes to quarantine and can neither move a cursor nor vanish.
+
+    Attributes:
+        source, endpoint: name the record in errors.
+        key: the row's natural key columns (names the record; a repeated key with other content in
+            the same load is quarantined, the first one loads).
+        timestamps: columns that must lie between `earliest` (default EARLIEST) and now +
+            FUTURE_TOLERANCE (NULL passes).
+        positive: amount columns that must be above zero (NULL passes).
+        currencies: the currency codes the provider knows; the `currency` column must be one of them.
+        rules: further checks, each returning (field, message) when the row breaks it, else None.
+    """
+
+    source: str
+    endpoint: str
+    key: tuple[str, ...]
+    timestamps: tuple[str, ...] = ()
+    positive: tuple[str, ...] = ()
+    currencies: Collection[str] | None = None
+    rules: tuple[Callable[[dict], tuple[str, str] | None], ...] = ()
+    earliest: datetime = EARLIEST
+    now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+    seen: dict[tuple, bytes] = field(default_factory=dict, repr=False)
+
+    def record_id(self, row: dict) -> str:
+        return "/".join(str(row.get(column)) for column in self.key)
+
+    def check(self, row: dict, record_id: str | None = None) -> dict:
+        """The row, when it passes every check.
+
+        Args:
+            row: the parsed row.
+            record_id: names the record in errors (default: its key values joined by '/').
+
+        Raises:
+            RecordError: naming the record, the field and what is wrong with it.
+        """
+        record_id = record_id or self.record_id(row)
+
+        def fail(column: str, message: str) -> RecordError:
+            return RecordError(self.source, self.endpoint, record_id, column, message)
+
+        latest = self.now + FUTURE_TOLERANCE
+        for column in self.timestamps:
+            moment = _moment(row.get(column))
+            if moment is not None and moment < self.earliest:
+                raise fail(column, f"{row[column]} is before {self.earliest:%Y-%m-%d}")
+            if moment is not None and moment > latest:
+                raise fail(column, f"{row[column]} is more than a day in the future "
+                                   f"(now {self.now:%Y-%m-%d %H:%M} UTC)")
+        for column in self.positive:
+            amount = row.get(column)
+            if amount is not None and amount <= 0:
+                raise fail(column, f"expected an amount above zero, got {amount}")
+        if self.currencies is not None and row.get("currency") not in self.currencies:
+            raise fail("currency", f"unknown currency {row.get('currency')!r}")
+        for rule in self.rules:
+            broken = rule(row)
+            if broken is not None:
+                raise fail(*broken)
+        identity = tuple(row.get(column) for column in self.key)
+        digest = hashlib.blake2b(json.dumps(row, default=str, sort_keys=True).encode(), digest_size=16).digest()
+        earlier = self.seen.setdefault(identity, digest)
+        if earlier != digest:
+            raise fail(self.key[-1], "the same id came twice in this load with different content; the first loaded")
+        return row

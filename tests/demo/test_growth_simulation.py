@@ -60,19 +60,26 @@ def test_daily_users_are_deduplicated_across_channels(growth):
         assert row["active_users"] <= row["sessions"]
 
 
-def test_one_customer_per_sign_up_and_one_prototype_request_per_key_event(growth):
+def test_one_customer_per_sign_up_session_and_one_prototype_request_per_session_with_the_event(growth):
     sign_ups = Counter()
     prototypes = Counter()
-    for row in growth.key_events:
+    for row in growth.event_sessions:
         if row["event_name"] == "sign_up":
-            sign_ups[(row["date"], row["channel"])] += row["key_events"]
-            assert row["event_count"] == row["key_events"]
+            sign_ups[(row["date"], row["channel"])] += row["sessions"]
         else:
             assert row["event_name"] == "prototype_request"
-            prototypes[(row["date"], row["channel"])] += row["key_events"]
-            assert row["event_count"] >= row["key_events"]
+            prototypes[(row["date"], row["channel"])] += row["sessions"]
     assert sign_ups == Counter((c.signed_up_at.date(), c.channel) for c in growth.customers)
     assert prototypes == Counter((p.requested_at.date(), p.channel) for p in growth.prototype_requests)
+
+
+def test_key_events_count_every_event_so_they_can_exceed_the_sessions_with_it(growth):
+    sessions = {(r["date"], r["channel"], r["event_name"]): r["sessions"] for r in growth.event_sessions}
+    assert set(sessions) == {(r["date"], r["channel"], r["event_name"]) for r in growth.key_events}
+    for row in growth.key_events:
+        assert row["event_count"] == row["key_events"] >= sessions[(row["date"], row["channel"], row["event_name"])]
+    repeated = [r for r in growth.key_events if r["key_events"] > sessions[(r["date"], r["channel"], r["event_name"])]]
+    assert repeated and {r["event_name"] for r in repeated} == {"prototype_request"}
 
 
 def test_prototype_requests_come_from_people_who_had_signed_up(growth):

@@ -25,7 +25,8 @@ SELECT
   (SELECT count(*) FROM raw_openai.usage_completions),
   (SELECT count(*) FROM raw_fx.eur_reference_rates),
   (SELECT count(*) FROM raw_cloudflare.r2_operations),
-  (SELECT count(*) FROM raw_billing.charges)
+  (SELECT count(*) FROM raw_billing.charges),
+  (SELECT count(*) FROM raw_github.test_results)
 """
 
 

@@ -85,6 +85,9 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection, calls=CALLS, bill=BILL) ->
         if in_jsonl:
             con.execute(f"INSERT INTO raw_ai_calls.calls VALUES ({', '.join('?' * 16)})",
                         [*values, "calls.jsonl", line + 1])
+    # a column the connector added later: NULL in rows loaded before it, as dlt leaves them
+    con.execute("ALTER TABLE raw_sentry.gen_ai_spans ADD COLUMN ai_tier_inferred BOOLEAN; "
+                "ALTER TABLE raw_ai_calls.calls ADD COLUMN ai_tier_inferred BOOLEAN")
     con.execute("""CREATE TABLE raw_openai.usage_completions (bucket_start TIMESTAMP, bucket_end TIMESTAMP,
         model VARCHAR, project_id VARCHAR, batch BOOLEAN, service_tier VARCHAR, input_tokens BIGINT,
         input_cached_tokens BIGINT, output_tokens BIGINT, num_model_requests BIGINT)""")
@@ -221,6 +224,28 @@ def test_unpriced_model_is_reported_not_priced_at_zero(con, params):
     assert "unpriced" in ai_costs_report.headline(con, PERIOD, **params)
 
 
+def test_a_paid_call_without_usage_is_unpriced_usage_unknown_and_a_missing_tier_is_inferred(tmp_path, params):
+    """Before: the timed-out call's NULL tokens became 0 and it cost $0; its tier was inferred silently."""
+    db = tmp_path / "timeout.duckdb"
+    with warehouse.writer(db) as writer:
+        create_raw_tables(writer)
+        writer.execute("UPDATE raw_sentry.gen_ai_spans SET input_tokens = NULL, cached_input_tokens = NULL, "
+                       "output_tokens = NULL, ai_tier = NULL WHERE span_id = 's6'")
+    project.build(db, progress=lambda _: None)
+    with warehouse.connect(db, read_only=True) as con:
+        missing = ai_costs.unpriced_calls(con, PERIOD, **params).set_index("model")
+        assert missing.loc["gpt-4o-mini", ["provider", "calls", "reason"]].tolist() == [
+            "azure", 1, ai_costs.USAGE_UNKNOWN]
+        perf = ai_costs.tier_performance(con, PERIOD, **params).set_index("tier")
+        assert perf.loc["azure", "unpriced_calls"] == 1 and pd.isna(perf.loc["azure", "cost_usd"])
+        # the refused (rate-limited) call s5 reports no output either, but is not billed: still priced
+        assert ai_costs.summary(con, PERIOD, **params).loc[0, "unpriced_calls"] == 2  # s6 and mystery-model
+        assert ai_costs.tier_inference(con, PERIOD, **params).to_dict("records") == [
+            {"tier": "azure", "calls": 1, "all_calls": 1}]
+        notes = " ".join(ai_costs_report.notes(con, PERIOD, **params))
+        assert "usage unknown" in notes and "inferred from gen_ai.system (1 azure)" in notes
+
+
 def test_tier_success_rate_latency_and_share(con, params):
     perf = ai_costs.tier_performance(con, PERIOD, **params).set_index("tier")
     period_calls = [c for c in CALLS if _in(PERIOD, c)]
@@ -282,10 +307,17 @@ def test_free_tier_value_prices_ollama_tokens_at_the_paid_tiers_model(con, param
 
 
 def test_month_to_date_and_forecast(con, params):
+    """OpenAI's spend is its bill on the days the bill covers (10-15 March), priced calls elsewhere.
+    Before: priced calls only, though the bill (what is actually paid) was loaded."""
     status = ai_costs.budget_status(con, PERIOD, **params).iloc[0]
     month = Period(date(2026, 3, 1), PERIOD.end)
-    mtd = sum(_cost(c) for c in CALLS if _in(month, c) and _cost(c) is not None)
+    covered = Period(date(2026, 3, 10), date(2026, 3, 15))
+    priced = sum(_cost(c) for c in CALLS if _in(month, c) and _cost(c) is not None
+                 and not (c[2] == "openai" and _in(covered, c)))
+    mtd = priced + sum(BILL.values())
+    assert mtd != pytest.approx(sum(_cost(c) for c in CALLS if _in(month, c) and _cost(c) is not None))
     assert status["mtd_cost_usd"] == pytest.approx(mtd)
+    assert status["billed_days"] == 6
     assert status["days_elapsed"] == 15 and status["days_in_month"] == 31
     assert status["forecast_usd"] == pytest.approx(mtd + mtd / 15 * 16)
     assert status["forecast_share_of_budget"] == pytest.approx((mtd + mtd / 15 * 16) / 0.01)
@@ -319,6 +351,8 @@ def test_empty_period_gives_empty_frames_and_no_undefined_metrics(con, params, t
     assert "ai.cost_per_prototype" not in names  # undefined without prototypes: not published as 0
     assert [json.loads(line)["metric_name"] for line in sidecar.read_text().splitlines()] == list(
         published["metric_name"])
+    # Period totals are GAUGEs, as docs/metrics.md says (before: calls, tokens and costs were COUNTERs).
+    assert {json.loads(line)["metric_type"] for line in sidecar.read_text().splitlines()} == {"GAUGE"}
 
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "ai_costs.ipynb"

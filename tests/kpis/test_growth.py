@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import growth_warehouse as fx
@@ -36,6 +37,10 @@ def rate(currency: str, day: date) -> float:
         return 1.0
     published = {d: r for d, c, r in fx.FX if c == currency and d <= day}
     return published[max(published)]
+
+
+def convertible(currency: str) -> bool:
+    return currency == "EUR" or any(c == currency for _, c, _ in fx.FX)
 
 
 def major(amount_minor: int, currency: str) -> float:
@@ -89,18 +94,43 @@ def refunds() -> list[dict]:
     return rows
 
 
+def local_day(moment: datetime) -> date:
+    """The day of a naive UTC moment in the GA4 property's time zone (the fixture's Europe/Berlin)."""
+    return moment.replace(tzinfo=UTC).astimezone(ZoneInfo(fx.PROPERTY[0][1])).date()
+
+
 def first_payers(period: Period) -> set[str]:
     """Customers whose first ever successful payment (any provider) falls in `period`."""
     first: dict[str, object] = {}
     for p in payments():
         if p["status"] == "succeeded" and (p["customer"] not in first or p["at"] < first[p["customer"]]):
             first[p["customer"]] = p["at"]
-    return {customer for customer, at in first.items() if in_period(at.date(), period)}
+    return {customer for customer, at in first.items() if in_period(local_day(at), period)}
+
+
+def cohort(period: Period, window_days: int = 30) -> tuple[set[str], set[str]]:
+    """(prototypes first requested in `period`, those with a successful payment linked to them within
+    `window_days` of their first AI call)."""
+    first: dict[str, object] = {}
+    for call in fx.AI_CALLS:
+        first[call[2]] = min(first.get(call[2], call[1]), call[1])
+    requested = {p for p, at in first.items() if in_period(local_day(at), period)}
+    paid = set()
+    for payment in payments():
+        try:
+            prototype = json.loads(payment["metadata"] or "{}").get("prototype_id")
+        except ValueError:
+            prototype = None
+        if payment["status"] == "succeeded" and prototype in requested \
+                and first[prototype] <= payment["at"] < first[prototype] + timedelta(days=window_days):
+            paid.add(prototype)
+    return requested, paid
 
 
 def expected_money(reporting: str, key: str, keep=lambda row: True) -> dict[str, float]:
     """Gross, refunds, fees, net and successful payments of the period for the rows `keep` selects."""
-    paid = [p for p in payments() if p["status"] == "succeeded" and in_period(p["at"].date()) and keep(p)]
+    paid = [p for p in payments() if p["status"] == "succeeded" and in_period(p["at"].date()) and keep(p)
+            and convertible(p["currency"])]
     back = [r for r in refunds() if r["status"] in ("succeeded", "pending") and in_period(r["at"].date())
             and keep(r)]
     gross = sum(convert(p["amount"], p["currency"], p["at"].date(), reporting) for p in paid)
@@ -114,10 +144,12 @@ def expected_money(reporting: str, key: str, keep=lambda row: True) -> dict[str,
 def counts(period: Period) -> dict[str, int]:
     return {
         "sessions": sum(r[2] for r in fx.TRAFFIC if in_period(r[0], period)),
-        "sign_up": sum(r[4] for r in fx.KEY_EVENTS if in_period(r[0], period) and r[2] == "sign_up"),
-        "prototype_request": sum(r[4] for r in fx.KEY_EVENTS if in_period(r[0], period)
+        # sessions in which the event happened, not key events (GA4 may count those several times a session)
+        "sign_up": sum(r[3] for r in fx.EVENT_SESSIONS if in_period(r[0], period) and r[2] == "sign_up"),
+        "prototype_request": sum(r[3] for r in fx.EVENT_SESSIONS if in_period(r[0], period)
                                  and r[2] == "prototype_request"),
-        "first_payment": len(first_payers(period)),
+        "prototype_cohort": len(cohort(period)[0]),
+        "first_payment": len(cohort(period)[1]),
     }
 
 
@@ -169,9 +201,11 @@ def test_funnel_counts_and_wilson_rates(con):
     frame = growth.funnel(con, PERIOD).set_index("step")
 
     for step, value in expected.items():
-        assert frame.loc[step, "count"] == value, step
+        if step != "prototype_cohort":
+            assert frame.loc[step, "count"] == value, step
     for step, denominator in [("sign_up", "sessions"), ("prototype_request", "sessions"),
-                              ("first_payment", "prototype_request")]:
+                              ("first_payment", "prototype_cohort")]:
+        assert frame.loc[step, "denominator"] == expected[denominator]
         k, n = expected[step], expected[denominator]
         assert frame.loc[step, "rate"] == pytest.approx(k / n, rel=1e-12)
         low, high = proportion_confint(k, n, method="wilson")
@@ -182,15 +216,43 @@ def test_first_payment_is_a_customers_first_ever_success_across_providers(con):
     payers = first_payers(PERIOD)
 
     # cus_A paid before the period (repeat payments in it), cus_E and cus_L paid first in the previous
-    # period; cus_B paid by Stripe then PayPal: first once.
-    assert payers == {"cus_B", "cus_C", "cus_F", "cus_H", "cus_K"}
+    # period; cus_B paid by Stripe then PayPal: first once. cus_K paid at 23:59:59 UTC on Sunday 16 March,
+    # which is Monday in Berlin, the GA4 property's zone: after the period, as GA4 counts its sessions.
+    assert payers == {"cus_B", "cus_C", "cus_F", "cus_H", "cus_N"}
     firsts = con.execute(
         "select customer_id, provider, payment_id from core.payments where is_first_successful "
         "and cast(created_at as date) between ? and ?", [PERIOD.start, PERIOD.end]
     ).fetchall()
-    assert {row[0] for row in firsts} == payers
+    assert {row[0] for row in firsts} == payers | {"cus_K"}  # by UTC day, as before
     assert ("cus_B", "stripe", "ch_3") in firsts
-    assert growth.funnel(con, PREVIOUS).set_index("step").loc["first_payment", "count"] == len(first_payers(PREVIOUS))
+    assert growth.ga4_time_zone(con) == "Europe/Berlin"
+    assert growth.new_paying_customers(con, PERIOD) == len(payers)
+    assert growth.new_paying_customers(con, PREVIOUS) == len(first_payers(PREVIOUS))
+
+
+def test_first_payment_rate_is_a_cohort_of_prototypes_paid_within_the_window(con):
+    """Before: first payments of the period / prototype-request key events: the numerator was not a subset
+    of the denominator (a payment for a prototype requested weeks earlier counted)."""
+    requested, paid = cohort(PERIOD)
+    # p1 (PayPal) and p2 (Stripe) paid; p3's only linked payment was declined; p4 paid after 37 days;
+    # p7 was first requested in the previous period, so its payment in this one belongs to that cohort.
+    assert (requested, paid) == ({"p1", "p2", "p3", "p4"}, {"p1", "p2"})
+    row = growth.first_payment_cohort(con, PERIOD).iloc[0]
+    assert (row["prototypes"], row["paid"]) == (4, 2)
+    low, high = proportion_confint(2, 4, method="wilson")
+    assert (row["rate"], row["ci_low"], row["ci_high"]) == pytest.approx((0.5, low, high))
+    assert row["data_as_of"] == date(2025, 4, 20) and row["window_closes"] == date(2025, 4, 15)
+    assert row["window_closed"]
+    assert "the rate is final" in growth.maturity_note(growth.first_payment_cohort(con, PERIOD))
+    assert cohort(PREVIOUS) == ({"p5", "p6", "p7"}, {"p5", "p7"})
+
+    longer = growth.first_payment_cohort(con, PERIOD, payment_window_days=45)
+    assert (longer.iloc[0]["paid"], bool(longer.iloc[0]["window_closed"])) == (3, False)  # p4 now counts
+    assert longer.iloc[0]["days_observed"] == (date(2025, 4, 20) - PERIOD.end).days
+    note = growth.maturity_note(longer)
+    assert "Not mature" in note and "2025-04-30" in note
+    with pytest.raises(ParamsError, match="payment_window_days"):
+        growth.first_payment_cohort(con, PERIOD, payment_window_days=0)
 
 
 def test_comparison_with_previous_period_uses_the_two_proportion_z_test(con):
@@ -200,9 +262,11 @@ def test_comparison_with_previous_period_uses_the_two_proportion_z_test(con):
     for metric, step, denominator in [
         ("conversion.signup_rate", "sign_up", "sessions"),
         ("conversion.prototype_request_rate", "prototype_request", "sessions"),
-        ("conversion.first_payment_rate", "first_payment", "prototype_request"),
+        ("conversion.first_payment_rate", "first_payment", "prototype_cohort"),
     ]:
         row = frame.loc[metric]
+        assert (row["period_start"], row["period_end"]) == (PERIOD.start, PERIOD.end)
+        assert (row["previous_start"], row["previous_end"]) == (PREVIOUS.start, PREVIOUS.end)
         z, p = proportions_ztest([now[step], before[step]], [now[denominator], before[denominator]])
         assert (row["numerator"], row["denominator"]) == (now[step], now[denominator])
         assert row["previous_rate"] == pytest.approx(before[step] / before[denominator])
@@ -218,12 +282,13 @@ def test_conversion_trend_per_day_and_channel(con):
 
     assert frame["bucket_start"].nunique() == len({r[0] for r in fx.TRAFFIC if in_period(r[0])})
     row = frame[(frame["channel"] == "Organic Search") & (pd.to_datetime(frame["bucket_start"]) == "2025-03-10")]
-    assert row["key_events"].item() == 6 and row["sessions"].item() == 500
-    assert row["rate"].item() == pytest.approx(6 / 500)
+    # 6 key events but 5 sessions with the event: the rate is a proportion of sessions
+    assert row["key_events"].item() == 5 and row["sessions"].item() == 500
+    assert row["rate"].item() == pytest.approx(5 / 500)
     weekly = growth.conversion_trend(con, Period(date(2025, 3, 3), date(2025, 3, 16)), grain="week")
     organic = weekly[weekly["channel"] == "Organic Search"].sort_values("bucket_start")
     assert organic["sessions"].tolist() == [780, 1010]
-    assert organic["key_events"].tolist() == [4, 9]
+    assert organic["key_events"].tolist() == [3, 7]
 
 
 # --- revenue ----------------------------------------------------------------------------------------
@@ -280,7 +345,19 @@ def test_revenue_channel_key_is_a_parameter(con):
     frame = revenue.revenue(con, PERIOD, by="channel", channel_metadata_field="prototype_id").set_index("channel")
 
     assert frame.loc["p1", "gross"] == pytest.approx(convert(2500, "USD", date(2025, 3, 10), "EUR"))
-    assert frame.loc["(not set)", "successful_payments"] == expected_money("EUR", "all")["successful_payments"] - 1
+    tagged = expected_money("EUR", "all", lambda r: "prototype_id" in (r["metadata"] or ""))["successful_payments"]
+    assert tagged == 3  # p1, p2, p7
+    assert frame.loc["(not set)", "successful_payments"] == expected_money("EUR", "all")["successful_payments"] - tagged
+
+
+def test_a_currency_without_an_ecb_rate_is_listed_unconverted_with_its_amount(con):
+    """Before: only counted in `unconverted`, its amount was nowhere in the report."""
+    frame = revenue.revenue(con, PERIOD).set_index("provider")
+    assert frame.loc["coinbase", "unconverted"] == frame.loc["all", "unconverted"] == 1
+    missing = revenue.unconverted_amounts(con, PERIOD)
+    assert missing.to_dict("records") == [
+        {"provider": "coinbase", "kind": "payment", "currency": "CHF", "items": 1, "amount": 45.0}]
+    assert revenue.unconverted_amounts(con, PREVIOUS).empty
 
 
 def test_payment_failure_rate_counts_expired_charges_as_failed(con):
@@ -333,7 +410,7 @@ def test_an_empty_period_gives_zeros_and_undefined_rates(con):
 
 
 def test_only_some_providers_loaded(tmp_path_factory):
-    partial = _partial(tmp_path_factory, ("ga4", "fx", "stripe"))
+    partial = _partial(tmp_path_factory, ("ga4", "fx", "stripe", "ai_calls"))
 
     available = growth.availability(partial)
     frame = revenue.revenue(partial, PERIOD).set_index("provider")
@@ -345,11 +422,12 @@ def test_only_some_providers_loaded(tmp_path_factory):
     expected = expected_money("EUR", "stripe", lambda r: r["provider"] == "stripe")
     assert frame.loc["all", "gross"] == pytest.approx(expected["gross"])
     stripe_first = {p["customer"] for p in payments() if p["provider"] == "stripe"} & first_payers(PERIOD)
-    assert growth.funnel(partial, PERIOD).set_index("step").loc["first_payment", "count"] == len(stripe_first)
+    assert growth.new_paying_customers(partial, PERIOD) == len(stripe_first)
+    assert growth.funnel(partial, PERIOD).set_index("step").loc["first_payment", "count"] == 1  # p2 only
 
 
 def test_without_payments_the_first_payment_step_is_unknown_not_zero(tmp_path_factory):
-    partial = _partial(tmp_path_factory, ("ga4",))
+    partial = _partial(tmp_path_factory, ("ga4", "ai_calls"))
 
     available = growth.availability(partial)
     funnel = growth.funnel(partial, PERIOD).set_index("step")
@@ -374,7 +452,8 @@ def _comparison(rate, low, high, previous_rate, p_value, significant):
     return pd.DataFrame([{
         "metric": "conversion.prototype_request_rate", "label": "Prototype-request conversion", "rate": rate,
         "ci_low": low, "ci_high": high, "previous_rate": previous_rate, "change_pt": (rate - previous_rate) * 100,
-        "p_value": p_value, "significant": significant,
+        "p_value": p_value, "significant": significant, "period_start": date(2025, 3, 1),
+        "period_end": date(2025, 3, 31), "previous_start": date(2025, 2, 1), "previous_end": date(2025, 2, 28),
     }])
 
 
@@ -383,18 +462,18 @@ def _comparison(rate, low, high, previous_rate, p_value, significant):
     [
         (_comparison(0.031, 0.028, 0.034, 0.027, 0.004, True),
          "Prototype-request conversion was 3.1% (2.8-3.4%), up 0.4 pt on the previous period, "
-         "significant (p = 0.004)."),
+         "significant (p = 0.004) (2025-03-01 to 2025-03-31 against 2025-02-01 to 2025-02-28)."),
         (_comparison(0.020, 0.015, 0.026, 0.0231, 0.31, False),
          "Prototype-request conversion was 2.0% (1.5-2.6%), down 0.3 pt on the previous period, "
-         "not significant (p = 0.310)."),
+         "not significant (p = 0.310) (2025-03-01 to 2025-03-31 against 2025-02-01 to 2025-02-28)."),
         (_comparison(0.020, 0.015, 0.026, 0.02001, 0.99, False),
          "Prototype-request conversion was 2.0% (1.5-2.6%), unchanged on the previous period, "
-         "not significant (p = 0.990)."),
+         "not significant (p = 0.990) (2025-03-01 to 2025-03-31 against 2025-02-01 to 2025-02-28)."),
         (_comparison(0.020, 0.015, 0.026, math.nan, math.nan, False),
          "Prototype-request conversion was 2.0% (1.5-2.6%), with no previous-period data to compare."),
         (_comparison(0.0, 0.0, 0.026, 0.0, math.nan, False),
          "Prototype-request conversion was 0.0% (0.0-2.6%), unchanged on the previous period, "
-         "no significance test possible."),
+         "no significance test possible (2025-03-01 to 2025-03-31 against 2025-02-01 to 2025-02-28)."),
     ],
     ids=["up-significant", "down", "unchanged", "no-previous", "untestable"],
 )
@@ -416,10 +495,13 @@ def test_published_metrics_are_the_documented_ones_with_hand_computed_values(con
     now = counts(PERIOD)
     assert by_key[("ga4.sessions", None)]["value"] == now["sessions"]
     rate = by_key[("conversion.first_payment_rate", None)]
-    assert rate["value"] == pytest.approx(now["first_payment"] / now["prototype_request"])
+    assert rate["value"] == pytest.approx(now["first_payment"] / now["prototype_cohort"])
     assert rate["unit"] == "fraction"
     assert (rate["tags"]["ci_low"], rate["tags"]["ci_high"]) == pytest.approx(
-        proportion_confint(now["first_payment"], now["prototype_request"], method="wilson"))
+        proportion_confint(now["first_payment"], now["prototype_cohort"], method="wilson"))
+    assert (rate["tags"]["payment_window_days"], rate["tags"]["window_closed"]) == (30, True)
+    assert by_key[("customers.new_paying", None)]["value"] == len(first_payers(PERIOD))
+    assert {r["metric_type"] for r in records} == {"GAUGE"}
     for provider in ("stripe", "paypal", "coinbase", "all"):
         expected = expected_money("GBP", provider, lambda r, p=provider: p in ("all", r["provider"]))
         for kpi in ("gross", "refunds", "fees", "net"):
@@ -432,7 +514,7 @@ def test_published_metrics_are_the_documented_ones_with_hand_computed_values(con
     assert {r["metric_name"] for r in records} == {
         "ga4.sessions", "ga4.daily_active_users", "conversion.signup_rate", "conversion.prototype_request_rate",
         "conversion.first_payment_rate", "revenue.gross", "revenue.refunds", "revenue.fees", "revenue.net",
-        "payments.failure_rate", "revenue.aov", "ga4.avg_session_duration_s",
+        "payments.failure_rate", "revenue.aov", "ga4.avg_session_duration_s", "customers.new_paying",
     }
 
 
@@ -455,7 +537,7 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "growth_revenue.i
 PUBLISHED = {
     "ga4.sessions", "ga4.daily_active_users", "conversion.signup_rate", "conversion.prototype_request_rate",
     "conversion.first_payment_rate", "revenue.gross", "revenue.refunds", "revenue.fees", "revenue.net",
-    "payments.failure_rate", "revenue.aov", "ga4.avg_session_duration_s",
+    "payments.failure_rate", "revenue.aov", "ga4.avg_session_duration_s", "customers.new_paying",
 }
 
 

@@ -3,7 +3,7 @@ by the models: the growth and revenue KPIs equal what the simulation generated."
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import pytest
@@ -14,7 +14,7 @@ from statex_bi.ingest import IngestRequest, ingest
 from statex_bi.kpis import growth, revenue
 from statex_bi.periods import Period
 
-SOURCES = ("ga4", "stripe", "paypal", "coinbase", "fx")
+SOURCES = ("ga4", "stripe", "paypal", "coinbase", "fx", "sentry")
 CONFIG = WorldConfig(date(2026, 7, 1), date(2026, 9, 30), seed=11)
 PERIOD = Period(date(2026, 9, 1), date(2026, 9, 30))
 
@@ -58,7 +58,18 @@ def test_funnel_counts_are_the_simulated_ones(demo):
     assert funnel.loc["sign_up", "count"] == sum(r["key_events"] for r in events if r["event_name"] == "sign_up")
     assert funnel.loc["prototype_request", "count"] == sum(
         r["key_events"] for r in events if r["event_name"] == "prototype_request")
-    assert funnel.loc["first_payment", "count"] == sum(1 for at in first_paid.values() if in_period(at))
+    assert growth.new_paying_customers(con, PERIOD) == sum(1 for at in first_paid.values() if in_period(at))
+
+    # The cohort: prototypes whose first AI call is in the period, paid for within 30 days of it.
+    first_call: dict[str, object] = {}
+    for call in world.ai.calls:
+        first_call[call.prototype_id] = min(first_call.get(call.prototype_id, call.started_at), call.started_at)
+    cohort = {p for p, at in first_call.items() if in_period(at)}
+    paid = {o.prototype_id for o in world.payments.orders if o.prototype_id in cohort and o.paid_at
+            and first_call[o.prototype_id] <= o.paid_at < first_call[o.prototype_id] + timedelta(days=30)}
+    assert 0 < len(paid) < len(cohort)
+    step = funnel.loc["first_payment"]
+    assert (step["count"], step["denominator"]) == (len(paid), len(cohort))
 
 
 def test_revenue_and_failures_are_the_simulated_ones(demo):

@@ -11,10 +11,12 @@ from statex_bi.sources.billing import settings as billing
 from statex_bi.sources.cloudflare import settings as cloudflare
 from statex_bi.sources.coinbase import settings as coinbase
 from statex_bi.sources.ga4 import settings as ga4
+from statex_bi.sources.github import settings as github
 from statex_bi.sources.openai_usage import settings as openai
 from statex_bi.sources.paypal import settings as paypal
 from statex_bi.sources.sentry import settings as sentry
 from statex_bi.sources.stripe import settings as stripe
+from statex_bi.sources.test_reports import settings as test_reports
 
 # dlt data type -> the SQL type the sources.yml states (portable: DuckDB and Spark both accept them).
 SQL_TYPES = {"text": "string", "bigint": "bigint", "double": "double", "bool": "boolean", "timestamp": "timestamp",
@@ -44,7 +46,8 @@ def connector_columns() -> dict[str, dict[str, dict[str, str]]]:
     are docs/raw_tables.md's, typed as its parser returns them (date, str, float).
     """
     return {
-        "ga4": {report.table: _ga4(report) for report in ga4.REPORTS},
+        "ga4": {**{report.table: _ga4(report) for report in ga4.REPORTS},
+                ga4.PROPERTY_TABLE: _sql(ga4.PROPERTY_COLUMNS)},
         "fx": {"eur_reference_rates": {"date": "date", "currency": "string", "rate": "double"}},
         "stripe": {table: _sql(columns) for table, columns in stripe.COLUMNS.items()},
         "paypal": {table: _sql(columns) for table, columns in paypal.COLUMNS.items()},
@@ -56,4 +59,6 @@ def connector_columns() -> dict[str, dict[str, dict[str, str]]]:
         "openai": {"usage_completions": _sql(openai.USAGE_COLUMNS), "costs": _sql(openai.COSTS_COLUMNS)},
         "billing": {billing.TABLE: _sql(billing.CHARGE_COLUMNS), billing.FILES_TABLE: _sql(billing.FILE_COLUMNS)},
         "cloudflare": {table: _sql(columns) for table, columns in cloudflare.COLUMNS.items()},
+        "github": {table: _sql(columns) for table, columns in github.COLUMNS.items()},
+        "test_reports": {table: _sql(columns) for table, columns in test_reports.COLUMNS.items()},
     }

@@ -49,6 +49,10 @@ def _create(con, with_jsonl: bool, with_openai: bool) -> None:
             values = [span, started, status, system, inp, cached, out, proto, tier, n]
             con.execute("INSERT INTO raw_ai_calls.calls VALUES (?, 't', ?, 500, 'gen_ai.chat', ?, ?, 'm', ?, ?, ?, ?,"
                         " ?, 'worker', 'f.jsonl', ?)", values)
+    # a column the connector added later: NULL in rows loaded before it, as dlt leaves them
+    con.execute("ALTER TABLE raw_sentry.gen_ai_spans ADD COLUMN ai_tier_inferred BOOLEAN")
+    if with_jsonl:
+        con.execute("ALTER TABLE raw_ai_calls.calls ADD COLUMN ai_tier_inferred BOOLEAN")
     if with_openai:
         con.execute("""CREATE SCHEMA raw_openai;
             CREATE TABLE raw_openai.usage_completions (bucket_start TIMESTAMP, bucket_end TIMESTAMP, model VARCHAR,
@@ -84,6 +88,8 @@ def test_calls_are_deduplicated_and_every_declared_test_passes(con):
     assert [r[0] for r in rows] == ["a1", "a2", "a3", "b1"]
     assert {r[0]: r[1] for r in rows} == {"a1": "sentry", "a2": "both", "a3": "jsonl", "b1": "sentry"}
     assert rows[3][2] == "azure"  # no ai_tier on the span: derived from gen_ai.system
+    flags = dict(con.execute("SELECT span_id, (tier_inferred, usage_reported) FROM core.ai_calls").fetchall())
+    assert flags["b1"] == (True, False) and flags["a1"] == (False, True)
     assert rows[1][3:] == (900, 300, 600)
     assert rows[3][3:] == (0, 0, 0)  # a timed-out call reports no usage
 
@@ -92,6 +98,7 @@ def test_core_builds_from_sentry_alone(tmp_path):
     result = _load(tmp_path / "w.duckdb", with_jsonl=False, with_openai=False)
     assert result.empty_sources == ["ai_calls.calls", "coinbase.charges", "fx.eur_reference_rates",
                                     "ga4.traffic_by_channel", "ga4.key_events_by_channel", "ga4.daily_users",
+                                    "ga4.key_event_sessions_by_channel", "ga4.property",
                                     "openai.usage_completions", "openai.costs", "paypal.transactions",
                                     "stripe.charges", "stripe.refunds", "stripe.balance_transactions"]
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:

@@ -27,7 +27,8 @@ def _html(nb) -> str:
 
 
 def test_every_notebook_is_tested():
-    assert NOTEBOOKS == ["ai_costs", "data_health", "growth_revenue"]
+    assert NOTEBOOKS == ["ai_costs", "data_health", "executive_summary", "growth_revenue", "infrastructure_savings",
+                         "test_productivity", "web_api_performance"]
 
 
 @pytest.mark.parametrize("stem", NOTEBOOKS)
@@ -46,7 +47,7 @@ def test_each_notebook_shows_data_for_the_weekly_period(lab_notebooks, stem):
         assert re.search(rf"<th[^>]*>{re.escape(name)}</th><td[^>]*>{re.escape(shown)}</td>", html), name
     # Every chart has rows to draw (an empty one would be the "No data" placeholder).
     specs = [o["data"][charts.LAB_MIMETYPE] for o in _outputs(nb) if charts.LAB_MIMETYPE in o.get("data", {})]
-    assert specs, "the notebook drew no chart"
+    assert specs or stem == "executive_summary", "the notebook drew no chart"  # the summary is tables only
     for spec in specs:
         rows = [row for dataset in spec.get("datasets", {}).values() for row in dataset]
         assert rows and "No data for this period" not in json.dumps(rows), spec.get("title")

@@ -16,4 +16,5 @@ REGISTRY: dict[str, str] = {
     "sentry": "statex_bi.demo.apis.sentry",
     "openai": "statex_bi.demo.apis.openai",
     "cloudflare": "statex_bi.demo.apis.cloudflare",
+    "github": "statex_bi.demo.apis.github",
 }

@@ -12,7 +12,7 @@ metrics, `dimensionFilter` with `filter` (inListFilter, stringFilter), `andGroup
 
     date, sessionDefaultChannelGroup            sessions, activeUsers, screenPageViews,
                                                 averageSessionDuration, engagedSessions
-    date, sessionDefaultChannelGroup, eventName eventCount, keyEvents
+    date, sessionDefaultChannelGroup, eventName eventCount, keyEvents, sessions (with the event)
     date                                        activeUsers (de-duplicated across channels), sessions
 
 Authentication: the production client sends `Authorization: Bearer <OAuth token>`; a request with a
@@ -154,10 +154,19 @@ def _cubes(growth: GrowthData) -> list[Cube]:
         }, growth.traffic),
         Cube(frozenset({"date", "sessionDefaultChannelGroup", "eventName"}), {
             "eventCount": ("event_count", integer), "keyEvents": ("key_events", integer),
-        }, growth.key_events),
+            "sessions": ("sessions", integer),
+        }, _with_event_sessions(growth)),
         Cube(frozenset({"date"}), {"activeUsers": ("active_users", integer), "sessions": ("sessions", integer)},
              growth.daily_users),
     ]
+
+
+def _with_event_sessions(growth: GrowthData) -> list[dict]:
+    """Key event rows with `sessions`: with eventName as a dimension, GA4's sessions metric counts the
+    sessions in which the event happened."""
+    sessions = {(r["date"], r["channel"], r["event_name"]): r["sessions"] for r in growth.event_sessions}
+    return [{**row, "sessions": sessions.get((row["date"], row["channel"], row["event_name"]), 0)}
+            for row in growth.key_events]
 
 
 def _report(body: dict, cubes: list[Cube], today: date, enums_as_int: bool) -> dict:

@@ -9,7 +9,7 @@ What it speaks (docs.sentry.io/api/discover and /api/pagination, /api/ratelimits
   `span.duration`, `precise.start_ts`, `timestamp`, `project`, ...), the `gen_ai.*` attributes the
   EAP spans dataset defines (`gen_ai.usage.input_tokens` is an integer attribute there, so it needs no
   type), and any other attribute by its plain name as a string, or typed as `tags[name,number]` /
-  `tags[name,string]`. Statex's own attributes are `statex.prototype_id` and `statex.ai_tier`.
+  `tags[name,string]`. Statex's own attributes are `prototype_id` and `ai_tier` (absent on the `spec` step's spans).
 - Query terms, ANDed: `key:value` (`*` wildcards, `[a,b]` lists, `"quoted"`), `key:>n` `>=` `<`
   `<=` on numbers, `has:key`, `!` negation, bare words matching the span description. `OR` and
   parentheses are not supported by the sandbox (400).
@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
 from statex_bi.demo import perf as perf_simulation
-from statex_bi.demo.ai import AiData
+from statex_bi.demo.ai import PROTOTYPE_ATTRIBUTE, TIER_ATTRIBUTE, AiData
 from statex_bi.demo.apis import sentry_perf
 from statex_bi.demo.sandbox import Request, Response, Sandbox
 
@@ -86,8 +86,8 @@ def span_rows(ai: AiData) -> list[dict]:
             "gen_ai.usage.output_tokens": call.output_tokens,
             "gen_ai.usage.total_tokens": None if call.input_tokens is None
             else call.input_tokens + (call.output_tokens or 0),
-            "statex.prototype_id": call.prototype_id,
-            "statex.ai_tier": call.ai_tier,
+            PROTOTYPE_ATTRIBUTE: call.prototype_id,
+            TIER_ATTRIBUTE: call.tier_attribute,
         })
         rows.append(row)
     for span in ai.other_spans:

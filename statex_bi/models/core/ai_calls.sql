@@ -4,7 +4,7 @@
 -- azure); when a record has no tier it is derived from gen_ai.system.
 with sentry as (
     select
-        span_id, trace_id, prototype_id, project, tier, gen_ai_system, model, op, status,
+        span_id, trace_id, prototype_id, project, tier, tier_inferred, gen_ai_system, model, op, status,
         duration_ms, input_tokens, cached_input_tokens, output_tokens, started_at,
         'sentry' as record_source,
         1 as source_rank
@@ -13,7 +13,7 @@ with sentry as (
 
 jsonl as (
     select
-        span_id, trace_id, prototype_id, project, tier, gen_ai_system, model, op, status,
+        span_id, trace_id, prototype_id, project, tier, tier_inferred, gen_ai_system, model, op, status,
         duration_ms, input_tokens, cached_input_tokens, output_tokens, started_at,
         'jsonl' as record_source,
         2 as source_rank
@@ -51,6 +51,10 @@ calls as (
                 else gen_ai_system
             end
         ) as tier,
+        -- the record carried no tier: the connector or this model took it from gen_ai.system
+        coalesce(tier_inferred, false) or (tier is null and gen_ai_system is not null) as tier_inferred,
+        -- the span reported token usage; without it (a timeout) a paid call's cost is unknown, not 0
+        input_tokens is not null or output_tokens is not null as usage_reported,
         gen_ai_system,
         model,
         op,
@@ -78,6 +82,8 @@ select
     prototype_id,
     project,
     tier,
+    tier_inferred,
+    usage_reported,
     tier as provider,
     gen_ai_system,
     model,

@@ -1,5 +1,6 @@
 -- Every payment attempt at every provider, in one shape. Amounts stay in minor units of the
--- payment's currency; fees are a positive cost in minor units of `fee_currency`.
+-- payment's currency, with the decimals the provider used for it (`currency_exponent`, NULL for rows
+-- loaded before it was recorded); fees are a positive cost in minor units of `fee_currency`.
 with stripe_charges as (
 
     select * from {{ ref('stg_stripe__charges') }}
@@ -39,9 +40,11 @@ stripe as (
         end as status,
         stripe_charges.status as provider_status,
         stripe_charges.currency,
+        stripe_charges.currency_exponent,
         stripe_charges.amount_minor,
         stripe_balance.fee_minor,
         stripe_balance.currency as fee_currency,
+        stripe_balance.currency_exponent as fee_currency_exponent,
         stripe_charges.metadata_json
     from stripe_charges
     left join stripe_balance
@@ -67,9 +70,11 @@ paypal as (
         end as status,
         status as provider_status,
         currency,
+        currency_exponent,
         amount_minor,
         -fee_minor as fee_minor,
         currency as fee_currency,
+        currency_exponent as fee_currency_exponent,
         metadata_json
     from paypal_transactions
     where event_code like 'T00%' and amount_minor > 0
@@ -98,9 +103,11 @@ coinbase as (
         end as status,
         status as provider_status,
         currency,
+        currency_exponent,
         amount_minor,
         cast(null as bigint) as fee_minor,
         cast(null as string) as fee_currency,
+        cast(null as bigint) as fee_currency_exponent,
         metadata_json
     from coinbase_charges
 
@@ -141,9 +148,11 @@ final as (
         attempts.status,
         attempts.provider_status,
         attempts.currency,
+        attempts.currency_exponent,
         attempts.amount_minor,
         attempts.fee_minor,
         attempts.fee_currency,
+        attempts.fee_currency_exponent,
         attempts.metadata_json,
         coalesce(successes_ranked.success_number = 1, false) as is_first_successful
     from attempts

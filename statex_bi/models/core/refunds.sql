@@ -33,9 +33,11 @@ stripe as (
         end as status,
         stripe_refunds.status as provider_status,
         stripe_refunds.currency,
+        stripe_refunds.currency_exponent,
         stripe_refunds.amount_minor,
         stripe_balance.fee_minor,
-        stripe_balance.currency as fee_currency
+        stripe_balance.currency as fee_currency,
+        stripe_balance.currency_exponent as fee_currency_exponent
     from stripe_refunds
     left join stripe_balance
         on stripe_refunds.refund_id = stripe_balance.source_id
@@ -60,9 +62,11 @@ paypal as (
         end as status,
         status as provider_status,
         currency,
+        currency_exponent,
         -amount_minor as amount_minor,
         -fee_minor as fee_minor,
-        currency as fee_currency
+        currency as fee_currency,
+        currency_exponent as fee_currency_exponent
     from paypal_transactions
     where event_code = 'T1107'
 

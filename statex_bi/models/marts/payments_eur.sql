@@ -20,6 +20,8 @@ rates as (
 
 converted as (
 
+    -- amounts use the decimals the provider sent them with (PayPal: HUF 0), ISO 4217's for rows
+    -- loaded before the connector recorded them
     select
         payments.provider,
         payments.payment_id,
@@ -33,17 +35,17 @@ converted as (
         -- the payment, in its own currency
         payments.currency,
         payments.amount_minor,
-        {{ minor_to_major('payments.amount_minor', 'amount_exponent.exponent') }} as amount,
+        {{ minor_to_major('payments.amount_minor', 'coalesce(payments.currency_exponent, amount_exponent.exponent)') }} as amount,
         amount_rate.rate as eur_rate,
         amount_rate.rate_date as eur_rate_date,
-        {{ minor_to_eur('payments.amount_minor', 'amount_exponent.exponent', 'amount_rate.rate') }} as amount_eur,
+        {{ minor_to_eur('payments.amount_minor', 'coalesce(payments.currency_exponent, amount_exponent.exponent)', 'amount_rate.rate') }} as amount_eur,
 
         -- the provider's fee (NULL when the provider does not report it)
         payments.fee_currency,
         payments.fee_minor,
-        {{ minor_to_major('payments.fee_minor', 'fee_exponent.exponent') }} as fee,
+        {{ minor_to_major('payments.fee_minor', 'coalesce(payments.fee_currency_exponent, fee_exponent.exponent)') }} as fee,
         fee_rate.rate as fee_eur_rate,
-        {{ minor_to_eur('payments.fee_minor', 'fee_exponent.exponent', 'fee_rate.rate') }} as fee_eur,
+        {{ minor_to_eur('payments.fee_minor', 'coalesce(payments.fee_currency_exponent, fee_exponent.exponent)', 'fee_rate.rate') }} as fee_eur,
 
         payments.metadata_json
     from payments

@@ -26,6 +26,8 @@ rates as (
 
 converted as (
 
+    -- amounts use the decimals the provider sent them with (PayPal: HUF 0), ISO 4217's for rows
+    -- loaded before the connector recorded them
     select
         refunds.provider,
         refunds.refund_id,
@@ -38,17 +40,17 @@ converted as (
         -- the refund, in its own currency
         refunds.currency,
         refunds.amount_minor,
-        {{ minor_to_major('refunds.amount_minor', 'amount_exponent.exponent') }} as amount,
+        {{ minor_to_major('refunds.amount_minor', 'coalesce(refunds.currency_exponent, amount_exponent.exponent)') }} as amount,
         amount_rate.rate as eur_rate,
         amount_rate.rate_date as eur_rate_date,
-        {{ minor_to_eur('refunds.amount_minor', 'amount_exponent.exponent', 'amount_rate.rate') }} as amount_eur,
+        {{ minor_to_eur('refunds.amount_minor', 'coalesce(refunds.currency_exponent, amount_exponent.exponent)', 'amount_rate.rate') }} as amount_eur,
 
         -- the fee cost of the refund itself (negative: a fee given back)
         refunds.fee_currency,
         refunds.fee_minor,
-        {{ minor_to_major('refunds.fee_minor', 'fee_exponent.exponent') }} as fee,
+        {{ minor_to_major('refunds.fee_minor', 'coalesce(refunds.fee_currency_exponent, fee_exponent.exponent)') }} as fee,
         fee_rate.rate as fee_eur_rate,
-        {{ minor_to_eur('refunds.fee_minor', 'fee_exponent.exponent', 'fee_rate.rate') }} as fee_eur,
+        {{ minor_to_eur('refunds.fee_minor', 'coalesce(refunds.fee_currency_exponent, fee_exponent.exponent)', 'fee_rate.rate') }} as fee_eur,
 
         -- the refunded payment (NULL when it is not loaded)
         payments.created_at as payment_created_at,

@@ -17,6 +17,8 @@ renamed as (
 
         -- money: the local (fiat) price, in minor units of `currency`
         upper(currency) as currency,
+        -- the decimals of the amounts as the provider sent them (NULL: loaded before it was recorded)
+        cast(currency_exponent as bigint) as currency_exponent,
         cast(amount as bigint) as amount_minor,
 
         -- timestamps (UTC)

@@ -20,6 +20,8 @@ renamed as (
         -- money, in minor units of `currency`, signed as PayPal signs it: refunds negative,
         -- fees negative when charged (positive when PayPal gives a fee back on a refund)
         upper(currency) as currency,
+        -- the decimals of the amounts as the provider sent them (NULL: loaded before it was recorded)
+        cast(currency_exponent as bigint) as currency_exponent,
         cast(amount as bigint) as amount_minor,
         cast(fee as bigint) as fee_minor,
 

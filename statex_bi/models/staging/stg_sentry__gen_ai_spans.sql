@@ -11,6 +11,8 @@ select
     cast(project as string) as project,
     -- what was called
     lower(cast(ai_tier as string)) as tier,
+    -- true when the connector took the tier from gen_ai.system (the span carried none)
+    cast(ai_tier_inferred as boolean) as tier_inferred,
     lower(cast(system as string)) as gen_ai_system,
     cast(request_model as string) as model,
     cast(op as string) as op,

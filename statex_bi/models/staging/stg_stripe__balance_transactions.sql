@@ -19,6 +19,8 @@ renamed as (
         -- money, in minor units of `currency` (the settlement currency, which may differ from the
         -- charge's): amount - fee = net
         upper(currency) as currency,
+        -- the decimals of the amounts as the provider sent them (NULL: loaded before it was recorded)
+        cast(currency_exponent as bigint) as currency_exponent,
         cast(amount as bigint) as amount_minor,
         cast(fee as bigint) as fee_minor,
         cast(net as bigint) as net_minor,

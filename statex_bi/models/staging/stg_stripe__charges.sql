@@ -21,6 +21,8 @@ renamed as (
 
         -- money, in minor units of `currency`
         upper(currency) as currency,
+        -- the decimals of the amounts as the provider sent them (NULL: loaded before it was recorded)
+        cast(currency_exponent as bigint) as currency_exponent,
         cast(amount as bigint) as amount_minor,
         cast(amount_refunded as bigint) as amount_refunded_minor,
 

@@ -14,21 +14,27 @@ outlives Sentry's span retention or for calls never sampled into Sentry. One JSO
     gen_ai.usage.input_tokens         whole number, including the cached ones
     gen_ai.usage.input_tokens.cached  whole number
     gen_ai.usage.output_tokens        whole number
-    statex.prototype_id               the prototype the call worked for
-    statex.ai_tier                    ollama | openai | azure
+    prototype_id                      the prototype the call worked for ($SENTRY_PROTOTYPE_ATTRIBUTE)
+    ai_tier                           ollama | openai | azure ($SENTRY_TIER_ATTRIBUTE; when absent, the
+                                      tier gen_ai.system means, with ai_tier_inferred true)
 
 Missing optional keys load as NULL; other keys are ignored. Rows merge on span_id (re-importing a
 file, or a later file repeating a call, replaces it) and keep `source_file` (the resolved path) and
 `source_line`. A line that is not valid JSON, not an object, has no span_id, a token count that is not
 a whole number or a start that is not a timestamp goes to raw_ai_calls.quarantine with the file and
 line number in its error (endpoint = the file, record = `line N`, payload = the line); the other
-lines load.
+lines load. So does a start more than a day in the future or before 2000, or a span id repeated with
+other content. A file that is not a JSONL log at all (binary, not UTF-8, or a first line that is not
+a JSON object) is refused before anything loads, with one message.
+
+The file is streamed a line at a time and staged as JSONL (not SQL INSERTs): memory stays flat
+whatever the file's size (bench/bench_ai_calls_memory.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import dlt
@@ -36,8 +42,8 @@ import dlt
 from statex_bi.exceptions import ConfigError, RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.ai_calls import settings
-from statex_bi.sources.common import quarantined
-from statex_bi.sources.sentry.helpers import parse_span
+from statex_bi.sources.common import RecordGuard, quarantined
+from statex_bi.sources.sentry.helpers import parse_span, span_fields
 
 
 def build(request: IngestRequest):
@@ -57,33 +63,67 @@ def build(request: IngestRequest):
     path = Path(request.file).expanduser().resolve()
     if not path.is_file():
         raise ConfigError(f"ai-calls: {path} is not a file")
+    _check_jsonl(path)
+    fields = span_fields(settings.RECORD_KEYS)
 
     def calls() -> Iterator[dict]:
-        yield from _read(path, request.progress)
+        with path.open("rb") as lines:
+            yield from _read(lines, str(path), fields, request.progress)
         request.progress(f"ai-calls: read {path}")
 
     return dlt.resource(calls, name=settings.TABLE, write_disposition="merge", primary_key="span_id",
-                        columns=settings.COLUMNS)
+                        columns=settings.COLUMNS, file_format="jsonl")
 
 
-def _read(path: Path, progress: Callable[[str], None]) -> Iterator[dict]:
-    """A row for each good line, a quarantined record for each bad one."""
-    endpoint = str(path)
-    with path.open("rb") as lines:
-        for number, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = _parse_line(raw, endpoint, number)
-            except RecordError as exc:
-                progress(f"ai-calls: quarantined: {exc}")
-                payload = {"source_file": endpoint, "source_line": number, "line": raw.decode("utf-8", "replace")}
-                yield quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc), payload)
-                continue
-            yield row
+def _check_jsonl(path: Path) -> None:
+    """Refuse, with one message, a file that is not a JSONL log at all, before anything loads.
+
+    Raises:
+        ConfigError: the file's start holds a NUL byte or is not UTF-8, or its first line is not a JSON object.
+    """
+    with path.open("rb") as file:
+        head = file.read(settings.SNIFF_BYTES)
+    why = None
+    nul = head.find(b"\0")
+    if nul >= 0:
+        why = f"it holds binary data (a NUL byte at offset {nul})"
+    else:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 3:  # not just a character cut at the end of the sample
+                why = f"it is not UTF-8 text (byte offset {exc.start})"
+    if why is None:
+        first = next((line for line in head.splitlines() if line.strip()), b"")
+        try:
+            record = json.loads(first) if first else None
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            why = f"its first line is not a JSON object: {first[:60].decode('utf-8', 'replace')!r}"
+    if why is not None:
+        raise ConfigError(f"ai-calls: {path} is not a JSONL log of AI calls: {why}. Nothing was loaded; "
+                          "pass the app's JSONL export (one JSON object a line, see README).")
 
 
-def _parse_line(raw: bytes, endpoint: str, number: int) -> dict:
+def _read(lines: Iterable[bytes], endpoint: str, fields: dict[str, str],
+          progress: Callable[[str], None]) -> Iterator[dict]:
+    """A row for each good line, a quarantined record for each bad one, a line at a time."""
+    guard = RecordGuard(settings.SOURCE, endpoint, ("span_id",), timestamps=("started_at",))
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = guard.check(_parse_line(raw, endpoint, number, fields), f"line {number}")
+        except RecordError as exc:
+            progress(f"ai-calls: quarantined: {exc}")
+            payload = {"source_file": endpoint, "source_line": number, "line": raw.decode("utf-8", "replace")}
+            yield quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc), payload)
+            continue
+        yield row
+
+
+def _parse_line(raw: bytes, endpoint: str, number: int, fields: dict[str, str]) -> dict:
     record_id = f"line {number}"
     try:
         record = json.loads(raw)
@@ -91,7 +131,7 @@ def _parse_line(raw: bytes, endpoint: str, number: int) -> dict:
         raise RecordError(settings.SOURCE, endpoint, record_id, "line", f"invalid JSON: {exc}") from None
     if not isinstance(record, dict):
         raise RecordError(settings.SOURCE, endpoint, record_id, "line", "not a JSON object")
-    row = parse_span(record, settings.RECORD_KEYS, settings.SOURCE, endpoint, record_id)
+    row = parse_span(record, fields, settings.SOURCE, endpoint, record_id)
     return {**row, "source_file": endpoint, "source_line": number}
 
 

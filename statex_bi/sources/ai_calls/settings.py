@@ -22,10 +22,11 @@ RECORD_KEYS: dict[str, str] = {
     "input_tokens": "gen_ai.usage.input_tokens",
     "cached_input_tokens": "gen_ai.usage.input_tokens.cached",
     "output_tokens": "gen_ai.usage.output_tokens",
-    "prototype_id": "statex.prototype_id",
-    "ai_tier": "statex.ai_tier",
+    "prototype_id": "prototype_id",  # $SENTRY_PROTOTYPE_ATTRIBUTE (sentry.helpers.span_fields)
+    "ai_tier": "ai_tier",  # $SENTRY_TIER_ATTRIBUTE
     "project": "project",
 }
+SNIFF_BYTES = 65_536  # how much of a file is looked at before loading, to refuse one that is not JSONL
 
 COLUMNS: dict[str, dict] = {
     **SPAN_COLUMNS,

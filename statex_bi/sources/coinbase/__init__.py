@@ -27,7 +27,7 @@ from statex_bi.config import env, require_env
 from statex_bi.exceptions import RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.coinbase import helpers, settings
-from statex_bi.sources.common import declared_schema, quarantined
+from statex_bi.sources.common import declared_schema, quarantined, screened
 
 
 @dlt.source(schema=declared_schema(settings.SOURCE, settings.COLUMNS), max_table_nesting=0)
@@ -69,17 +69,23 @@ def coinbase_source(
     ) -> Iterator[Any]:
         # The table exists (empty) even when the period holds no records, so models can read it.
         yield dlt.mark.materialize_table_schema()
-        for page in helpers.charge_pages(client, page_size or settings.PAGE_SIZE, progress):
-            for charge in page:
-                try:
-                    row = helpers.charge_row(charge)
-                except RecordError as exc:
-                    progress(f"{exc} (quarantined)")
-                    record_id = charge.get("id") if isinstance(charge.get("id"), str) else None
-                    yield quarantined(settings.SOURCE, exc.endpoint, record_id, exc.field, str(exc), charge)
-                    continue
-                if stop is None or row["created_at"] < stop:
-                    yield row
+        guard = helpers.guard()
+
+        def items() -> Iterator[Any]:
+            for page in helpers.charge_pages(client, page_size or settings.PAGE_SIZE, progress):
+                for charge in page:
+                    try:
+                        # Checked before the incremental sees it: a bad row moves no cursor.
+                        row = guard.check(helpers.charge_row(charge))
+                    except RecordError as exc:
+                        progress(f"{exc} (quarantined)")
+                        record_id = charge.get("id") if isinstance(charge.get("id"), str) else None
+                        yield quarantined(settings.SOURCE, exc.endpoint, record_id, exc.field, str(exc), charge)
+                        continue
+                    if stop is None or row["created_at"] < stop:
+                        yield row
+
+        yield from screened(items())
 
     return charges
 

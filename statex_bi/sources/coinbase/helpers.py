@@ -16,7 +16,7 @@ from requests import RequestException
 
 from statex_bi.exceptions import RecordError, SourceError
 from statex_bi.sources.coinbase import settings
-from statex_bi.sources.common import decimal_to_minor, pseudonymise
+from statex_bi.sources.common import RecordGuard, decimal_to_minor, pseudonymise
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
 
@@ -153,4 +153,12 @@ def charge_row(charge: dict[str, Any]) -> dict[str, Any]:
         "customer_id": pseudonymise(None if identity is None else str(identity)),
         "metadata_json": json.dumps({k: v for k, v in metadata.items() if k not in settings.PERSONAL_KEYS},
                                     sort_keys=True),
+        "currency_exponent": settings.CURRENCY_EXPONENTS[currency],
     }
+
+
+def guard(now: datetime | None = None) -> RecordGuard:
+    """The checks a charge passes before it loads (and moves the cursor)."""
+    return RecordGuard(settings.SOURCE, settings.CHARGES_PATH, ("id",), timestamps=("created_at", "completed_at"),
+                       positive=("amount",), currencies=set(settings.CURRENCY_EXPONENTS),
+                       now=now or datetime.now(UTC).replace(tzinfo=None))

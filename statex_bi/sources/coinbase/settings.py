@@ -40,6 +40,6 @@ COLUMNS: dict[str, dict[str, dict]] = {"charges": {
     for name, data_type in (
         ("id", "text"), ("code", "text"), ("created_at", "timestamp"), ("status", "text"),
         ("completed_at", "timestamp"), ("amount", "bigint"), ("currency", "text"), ("customer_id", "text"),
-        ("metadata_json", "text"),
+        ("metadata_json", "text"), ("currency_exponent", "bigint"),
     )
 }}

@@ -14,14 +14,14 @@ raw_fx.quarantine (record `date/currency`, field = the currency column) in the s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime, time
 
 import dlt
 
 from statex_bi.config import env
-from statex_bi.exceptions import ParamsError
+from statex_bi.exceptions import ParamsError, RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
-from statex_bi.sources.common import quarantined
+from statex_bi.sources.common import RecordGuard, quarantined
 from statex_bi.sources.fx import helpers, settings
 
 
@@ -59,6 +59,9 @@ def build(request: IngestRequest):
             # A line whose date does not parse cannot be placed: it is always reported.
             return day is None or (helpers.in_window(day, start, end) and (newer_than is None or day > newer_than))
 
+        # Checked before the incremental sees them: a bad row moves no cursor.
+        guard = RecordGuard(settings.SOURCE, settings.ENDPOINT, ("date", "currency"), timestamps=("date",),
+                            positive=("rate",), earliest=datetime.combine(settings.FIRST_DAY, time()))
         for item in helpers.parse(text):
             if isinstance(item, helpers.Rejected):
                 if wanted(item.day):
@@ -66,7 +69,12 @@ def build(request: IngestRequest):
                     yield quarantined(settings.SOURCE, item.error.endpoint, item.error.record_id, item.error.field,
                                       str(item.error), item.payload)
             elif wanted(item["date"]):
-                yield item
+                try:
+                    yield guard.check(item)
+                except RecordError as exc:
+                    request.progress(f"fx: quarantined: {exc}")
+                    yield quarantined(settings.SOURCE, exc.endpoint, exc.record_id, exc.field, str(exc),
+                                      {"Date": item["date"].isoformat(), item["currency"]: item["rate"]})
 
     @dlt.source(name="fx")
     def fx():

@@ -1,13 +1,19 @@
 """GA4 Data API (`runReport`) -> raw_ga4: traffic by channel, key events by channel, daily users.
 
-Three reports, each through the official `BetaAnalyticsDataClient` (REST transport), paged with
+Four reports, each through the official `BetaAnalyticsDataClient` (REST transport), paged with
 offset/limit until `rowCount` rows were read:
 
     traffic_by_channel     date x sessionDefaultChannelGroup: sessions, activeUsers, screenPageViews,
                            averageSessionDuration, engagedSessions
     key_events_by_channel  date x sessionDefaultChannelGroup x eventName (only $GA4_KEY_EVENTS):
                            eventCount, keyEvents
+    key_event_sessions_by_channel
+                           date x sessionDefaultChannelGroup x eventName (only $GA4_KEY_EVENTS):
+                           sessions (the sessions in which the event happened)
     daily_users            date: activeUsers (de-duplicated across channels), sessions
+
+Days are the property's days, in its time zone: each response's `metadata.timeZone` (and currency)
+is kept in raw_ga4.property, one row per property, merged on property_id.
 
 Incremental on `date`, merged on the report's dimensions. GA4 keeps revising the last days
 (late-arriving hits, attribution, thresholding), so a run does not start at the last loaded date + 1:
@@ -26,13 +32,14 @@ record `date/channel[/event]`, field = the GA4 metric or dimension name) in the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import dlt
 
 from statex_bi.exceptions import ParamsError, RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
-from statex_bi.sources.common import quarantined
+from statex_bi.sources.common import RecordGuard, quarantined, screened
 from statex_bi.sources.ga4 import helpers, settings
 from statex_bi.sources.ga4.settings import Report
 
@@ -83,10 +90,14 @@ def _resource(report: Report, client, config: helpers.Ga4Config, start: date | N
         if first > end:
             progress(f"ga4: {report.table}: nothing to read, the first day to read ({first}) is after {end}")
             return
-        for response in helpers.fetch_pages(client, config, report, first, end, progress):
+        # Checked before the incremental sees them: a bad row moves no cursor.
+        guard = RecordGuard(settings.SOURCE, f"runReport:{report.table}", report.primary_key, timestamps=("date",))
+        for number, response in enumerate(helpers.fetch_pages(client, config, report, first, end, progress)):
+            if number == 0:
+                yield _property_row(config, response)
             for row in response.rows:
                 try:
-                    yield helpers.parse_row(report, row)
+                    yield guard.check(helpers.parse_row(report, row))
                 except RecordError as exc:
                     progress(f"ga4: quarantined: {exc}")
                     yield quarantined(settings.SOURCE, exc.endpoint, exc.record_id, exc.field, str(exc),
@@ -94,7 +105,21 @@ def _resource(report: Report, client, config: helpers.Ga4Config, start: date | N
 
     # Column types come from the parsed values (date, str, int, float). No column hints: the quarantine
     # table is a variant of this resource and would inherit them.
-    return dlt.resource(rows, name=report.table, write_disposition="merge", primary_key=report.primary_key)
+    def screened_rows(cursor=cursor) -> Iterator[Any]:
+        yield from screened(rows(cursor))
+
+    return dlt.resource(screened_rows, name=report.table, write_disposition="merge", primary_key=report.primary_key)
+
+
+def _property_row(config: helpers.Ga4Config, response) -> Any:
+    """The property's time zone and currency as the response states them, for raw_ga4.property."""
+    row = {"property_id": config.property_id, "time_zone": response.metadata.time_zone or None,
+           "currency_code": response.metadata.currency_code or None,
+           "checked_at": datetime.now(UTC).replace(tzinfo=None)}
+    return dlt.mark.with_hints(row, dlt.mark.make_hints(
+        table_name=settings.PROPERTY_TABLE, write_disposition="merge", primary_key="property_id", merge_key=(),
+        columns={name: dict(hints) for name, hints in settings.PROPERTY_COLUMNS.items()},
+    ), create_table_variant=True)
 
 
 def _row_payload(report: Report, row) -> dict:

@@ -58,9 +58,26 @@ KEY_EVENTS = Report(
     metrics=(Metric("eventCount", "event_count", int), Metric("keyEvents", "key_events", int)),
     key_events_only=True,
 )
+# With eventName as a dimension, GA4's `sessions` counts the sessions in which the event happened: the
+# numerator of a session conversion rate (key events may count several times in one session).
+KEY_EVENT_SESSIONS = Report(
+    table="key_event_sessions_by_channel",
+    dimensions=(("date", "date"), ("sessionDefaultChannelGroup", "channel"), ("eventName", "event_name")),
+    metrics=(Metric("sessions", "sessions", int),),
+    key_events_only=True,
+)
 DAILY_USERS = Report(
     table="daily_users",
     dimensions=(("date", "date"),),
     metrics=(Metric("activeUsers", "active_users", int), Metric("sessions", "sessions", int)),
 )
-REPORTS = (TRAFFIC, KEY_EVENTS, DAILY_USERS)
+REPORTS = (TRAFFIC, KEY_EVENTS, KEY_EVENT_SESSIONS, DAILY_USERS)
+# Each response's metadata names the property's time zone, in which GA4 cuts its days: kept in this table
+# (one row per property) so that reports can say so and date payments in the same zone.
+PROPERTY_TABLE = "property"
+PROPERTY_COLUMNS: dict[str, dict] = {
+    "property_id": {"data_type": "text"},
+    "time_zone": {"data_type": "text"},
+    "currency_code": {"data_type": "text"},
+    "checked_at": {"data_type": "timestamp", "timezone": False},
+}

@@ -29,7 +29,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 
 from statex_bi.exceptions import RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
-from statex_bi.sources.common import quarantined
+from statex_bi.sources.common import RecordGuard, quarantined, screened
 from statex_bi.sources.openai_usage import helpers, settings
 
 
@@ -83,6 +83,9 @@ def _resource(table: str, path: str, client: RESTClient, start: date | None, end
             progress(f"openai: {table}: up to date")
             return
         query = {**params, "bucket_width": "1d", "start_time": _unix(first), "end_time": _unix(end)}
+        # Checked before the incremental sees them: a bad row moves no cursor.
+        guard = RecordGuard(settings.SOURCE, path, key, timestamps=("bucket_start", "bucket_end"),
+                            currencies=settings.COST_CURRENCIES if "currency" in columns else None)
         for number, page in enumerate(helpers.paginate(client, path, query), start=1):
             progress(f"openai: {table} {first:%Y-%m-%d}..{end - timedelta(days=1):%Y-%m-%d} page {number}: "
                      f"{len(page)} days")
@@ -95,13 +98,16 @@ def _resource(table: str, path: str, client: RESTClient, start: date | None, end
                     continue
                 for result in bucket.get("results") or []:
                     try:
-                        yield parse(bucket_start, bucket_end, result)
+                        yield guard.check(parse(bucket_start, bucket_end, result))
                     except RecordError as exc:
                         progress(f"openai: quarantined: {exc}")
                         payload = {"start_time": bucket.get("start_time"), "result": result}
                         yield quarantined(settings.SOURCE, path, exc.record_id, exc.field, str(exc), payload)
 
-    return dlt.resource(rows, name=table, write_disposition="merge", primary_key=key, columns=columns)
+    def screened_rows(cursor=cursor) -> Iterator[dict]:
+        yield from screened(rows(cursor))
+
+    return dlt.resource(screened_rows, name=table, write_disposition="merge", primary_key=key, columns=columns)
 
 
 def _unix(moment: datetime) -> int:

@@ -43,4 +43,5 @@ COSTS_COLUMNS: dict[str, dict] = {
     "amount": {"data_type": "double"},
     "currency": {"data_type": "text"},
 }
+COST_CURRENCIES = frozenset({"USD"})  # what OpenAI bills in
 COSTS_KEY = ("bucket_start", "line_item", "project_id")

@@ -31,7 +31,7 @@ import dlt
 from statex_bi.config import env, require_env
 from statex_bi.exceptions import RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
-from statex_bi.sources.common import declared_schema, quarantined
+from statex_bi.sources.common import already_loaded, declared_schema, quarantined, screened
 from statex_bi.sources.paypal import helpers, settings
 
 
@@ -76,16 +76,24 @@ def paypal_source(
     ) -> Iterator[Any]:
         # The table exists (empty) even when the period holds no records, so models can read it.
         yield dlt.mark.materialize_table_schema()
-        for page in helpers.search(client, initiated.start_value, last, page_size or settings.PAGE_SIZE, progress):
-            for detail in page:
-                try:
-                    yield helpers.transaction_row(detail)
-                except RecordError as exc:
-                    progress(f"{exc} (quarantined)")
-                    info = detail.get("transaction_info") if isinstance(detail, dict) else None
-                    record_id = info.get("transaction_id") if isinstance(info, dict) else None
-                    yield quarantined(settings.SOURCE, exc.endpoint, record_id if isinstance(record_id, str) else None,
-                                      exc.field, str(exc), detail)
+        guard, payments = helpers.guard()
+        payments.update((txn_id, (amount, currency)) for txn_id, amount, currency in already_loaded(
+            "transactions", "transaction_id, amount, currency", "amount > 0"))
+
+        def items() -> Iterator[Any]:
+            for page in helpers.search(client, initiated.start_value, last, page_size or settings.PAGE_SIZE, progress):
+                for detail in page:
+                    try:
+                        # Checked before the incremental sees it: a bad row moves no cursor.
+                        yield guard.check(helpers.transaction_row(detail))
+                    except RecordError as exc:
+                        progress(f"{exc} (quarantined)")
+                        info = detail.get("transaction_info") if isinstance(detail, dict) else None
+                        record_id = info.get("transaction_id") if isinstance(info, dict) else None
+                        record_id = record_id if isinstance(record_id, str) else None
+                        yield quarantined(settings.SOURCE, exc.endpoint, record_id, exc.field, str(exc), detail)
+
+        yield from screened(items())
 
     return transactions
 

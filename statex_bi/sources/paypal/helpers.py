@@ -16,7 +16,7 @@ from dlt.sources.helpers.rest_client.paginators import PageNumberPaginator
 from requests import RequestException
 
 from statex_bi.exceptions import RecordError, SourceError
-from statex_bi.sources.common import decimal_to_minor, pseudonymise
+from statex_bi.sources.common import RecordGuard, decimal_to_minor, pseudonymise
 from statex_bi.sources.paypal import settings
 
 # RFC 3339 as PayPal writes it: `+0000` (no colon) in practice, `Z` or `+00:00` in its spec.
@@ -209,4 +209,36 @@ def transaction_row(detail: dict[str, Any]) -> dict[str, Any]:
         "invoice_id": info.get("invoice_id"),
         "reference_id": info.get("paypal_reference_id"),
         "metadata_json": _metadata(info.get("custom_field")),
+        "currency_exponent": settings.CURRENCY_EXPONENTS[currency],
     }
+
+
+def guard(now: datetime | None = None) -> tuple[RecordGuard, dict[str, tuple[int, str]]]:
+    """The checks a transaction passes before it loads (and moves the cursor), and the payments it knows:
+    transaction id -> (amount, currency).
+
+    No transaction moves zero; a refund (T1107) is negative and not larger than the payment it names in
+    `reference_id`, when that payment is known: loaded earlier (the resource adds those) or earlier in
+    this load (the search runs oldest first, so a payment comes before its refunds).
+    """
+    payments: dict[str, tuple[int, str]] = {}
+
+    def sensible_amount(row: dict) -> tuple[str, str] | None:
+        amount, currency = row["amount"], row["currency"]
+        if amount == 0:
+            return "transaction_amount", "a transaction of zero"
+        if row["event_code"] == settings.REFUND_EVENT_CODE:
+            payment = payments.get(row["reference_id"] or "")
+            if amount > 0:
+                return "transaction_amount", f"a refund of {amount} {currency} is positive (refunds are negative)"
+            if payment is not None and (-amount > payment[0] or currency != payment[1]):
+                return "transaction_amount", (f"refund of {-amount} {currency} is larger than its payment "
+                                              f"{row['reference_id']} of {payment[0]} {payment[1]}")
+        elif amount > 0:
+            payments[row["transaction_id"]] = (amount, currency)
+        return None
+
+    checks = RecordGuard(settings.SOURCE, settings.TRANSACTIONS_PATH, ("transaction_id",),
+                         timestamps=("initiation_date", "updated_date"), currencies=set(settings.CURRENCY_EXPONENTS),
+                         rules=(sensible_amount,), now=now or datetime.now(UTC).replace(tzinfo=None))
+    return checks, payments

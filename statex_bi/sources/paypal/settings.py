@@ -18,6 +18,7 @@ HISTORY = timedelta(days=3 * 365)  # what PayPal keeps; the first load starts he
 # Transactions reach the search up to three hours late and pending ones settle days later; each
 # run re-reads this much before the newest initiation date and merges on transaction_id.
 LOOKBACK = timedelta(days=3)
+REFUND_EVENT_CODE = "T1107"  # a payment refund: negative, naming its payment in paypal_reference_id
 TOKEN_REFRESH_MARGIN_SECONDS = 60  # renew a token this long before PayPal says it expires
 
 REQUEST_TIMEOUT_SECONDS = 60.0
@@ -25,7 +26,8 @@ RETRY_ATTEMPTS = 5
 RETRY_BACKOFF_SECONDS = 0.5
 RETRY_MAX_DELAY_SECONDS = 30.0
 
-# Decimal places of the currencies PayPal accepts (developer.paypal.com/reference/currency-codes).
+# Decimal places of the currencies PayPal accepts (developer.paypal.com/reference/currency-codes): PayPal's,
+# not ISO 4217's (HUF and TWD have 2 in ISO, 0 at PayPal). Stored with each row as `currency_exponent`.
 CURRENCY_EXPONENTS = {
     "AUD": 2, "BRL": 2, "CAD": 2, "CNY": 2, "CZK": 2, "DKK": 2, "EUR": 2, "HKD": 2, "HUF": 0, "ILS": 2, "JPY": 0,
     "MYR": 2, "MXN": 2, "TWD": 0, "NZD": 2, "NOK": 2, "PHP": 2, "PLN": 2, "GBP": 2, "RUB": 2, "SGD": 2, "SEK": 2,
@@ -40,6 +42,6 @@ COLUMNS: dict[str, dict[str, dict]] = {"transactions": {
         ("transaction_id", "text"), ("event_code", "text"), ("initiation_date", "timestamp"),
         ("updated_date", "timestamp"), ("status", "text"), ("amount", "bigint"), ("fee", "bigint"),
         ("currency", "text"), ("customer_id", "text"), ("invoice_id", "text"), ("reference_id", "text"),
-        ("metadata_json", "text"),
+        ("metadata_json", "text"), ("currency_exponent", "bigint"),
     )
 }}

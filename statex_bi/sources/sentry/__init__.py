@@ -17,8 +17,11 @@ A span that does not parse goes to raw_sentry.quarantine (endpoint `events?datas
 span id, field = the Sentry field name) in the same load.
 
 Environment: SENTRY_AUTH_TOKEN (org:read), SENTRY_ORG (organization slug), SENTRY_BASE_URL (default
-https://sentry.io). The web and API performance resources (issues, event volumes, route performance,
-Web Vitals) are in `performance.py`; every resource is listed in `RESOURCES`.
+https://sentry.io), SENTRY_PROTOTYPE_ATTRIBUTE and SENTRY_TIER_ATTRIBUTE (the span attributes carrying
+the prototype and the tier; default prototype_id and ai_tier). A span without a tier gets it from
+gen_ai.system (`ai_tier_inferred` true).
+The web and API performance resources (issues, event volumes, route performance, Web Vitals) are in
+`performance.py`; every resource is listed in `RESOURCES`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 
 from statex_bi.exceptions import RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
-from statex_bi.sources.common import quarantined
+from statex_bi.sources.common import quarantined, screened
 from statex_bi.sources.sentry import helpers, performance, settings
 
 
@@ -83,9 +86,12 @@ def gen_ai_spans(client: RESTClient, config: helpers.SentryConfig, request: Inge
         if first >= end:
             progress(f"sentry: gen_ai_spans: up to date (next span after {first})")
             return
+        fields = helpers.span_fields(settings.SPAN_FIELDS)
+        # Checked before the incremental sees them: a bad row moves no cursor.
+        guard = helpers.guard(settings.SOURCE, settings.SPANS_ENDPOINT)
         params = {
             "dataset": "spans",
-            "field": list(settings.SPAN_FIELDS.values()),
+            "field": list(fields.values()),
             "query": settings.GEN_AI_QUERY,
             "sort": settings.SORT_FIELD,
             "per_page": settings.PER_PAGE,
@@ -98,12 +104,15 @@ def gen_ai_spans(client: RESTClient, config: helpers.SentryConfig, request: Inge
                      f"{len(page)} spans")
             for raw in page:
                 try:
-                    yield helpers.parse_span(raw, settings.SPAN_FIELDS, settings.SOURCE, settings.SPANS_ENDPOINT)
+                    yield guard.check(helpers.parse_span(raw, fields, settings.SOURCE, settings.SPANS_ENDPOINT))
                 except RecordError as exc:
                     progress(f"sentry: quarantined: {exc}")
                     yield quarantined(settings.SOURCE, settings.SPANS_ENDPOINT, exc.record_id, exc.field, str(exc), raw)
 
-    return dlt.resource(spans, name="gen_ai_spans", write_disposition="merge", primary_key="span_id",
+    def screened_spans(cursor=cursor) -> Iterator[dict]:
+        yield from screened(spans(cursor))
+
+    return dlt.resource(screened_spans, name="gen_ai_spans", write_disposition="merge", primary_key="span_id",
                         columns=settings.SPAN_COLUMNS)
 
 

@@ -20,6 +20,7 @@ from dlt.sources.helpers.rest_client.paginators import HeaderLinkPaginator
 
 from statex_bi.config import env
 from statex_bi.exceptions import ConfigError, RecordError, SourceError
+from statex_bi.sources.common import RecordGuard
 from statex_bi.sources.sentry import settings
 
 
@@ -136,9 +137,35 @@ def get_json(client: RESTClient, path: str, params: Mapping[str, Any], endpoint:
         return client.get(path, params=dict(params), hooks=HOOKS).json()
 
 
+def span_fields(fields: Mapping[str, str]) -> dict[str, str]:
+    """`fields` (column -> span field) with the prototype and tier attributes named by the settings
+    $SENTRY_PROTOTYPE_ATTRIBUTE and $SENTRY_TIER_ATTRIBUTE (defaults prototype_id and ai_tier)."""
+    return {
+        **fields,
+        "prototype_id": env(settings.PROTOTYPE_ATTRIBUTE_ENV, settings.DEFAULT_PROTOTYPE_ATTRIBUTE),
+        "ai_tier": env(settings.TIER_ATTRIBUTE_ENV, settings.DEFAULT_TIER_ATTRIBUTE),
+    }
+
+
+def tier_of_system(system: str | None) -> str | None:
+    """The tier a gen_ai.system value means: ollama, openai or azure (`az.ai.openai`, `azure.*`)."""
+    if system is None:
+        return None
+    name = system.strip().lower()
+    if name.startswith(settings.AZURE_SYSTEM_PREFIX):
+        return "azure"
+    return settings.TIERS_BY_SYSTEM.get(name)
+
+
+def guard(source: str, endpoint: str) -> RecordGuard:
+    """The checks a span passes before it loads (and moves the cursor): a believable start."""
+    return RecordGuard(source, endpoint, ("span_id",), timestamps=("started_at",))
+
+
 def parse_span(raw: Mapping[str, Any], fields: Mapping[str, str], source: str, endpoint: str,
                record_id: str | None = None) -> dict:
-    """One span as a raw_sentry.gen_ai_spans row.
+    """One span as a raw_sentry.gen_ai_spans row; a span without a tier gets the one its gen_ai.system
+    means, with `ai_tier_inferred` true.
 
     Args:
         raw: the span as the API or log has it, keyed by its own field names.
@@ -173,6 +200,10 @@ def parse_span(raw: Mapping[str, Any], fields: Mapping[str, str], source: str, e
             row[column] = parse(value)
         except ValueError as exc:
             raise fail(column, f"{exc}: {value!r}") from None
+    row["ai_tier_inferred"] = False
+    if row.get("ai_tier") in (None, ""):
+        row["ai_tier"] = tier_of_system(row.get("system"))
+        row["ai_tier_inferred"] = row["ai_tier"] is not None
     return row
 
 

@@ -18,11 +18,23 @@ RETRY_BACKOFF_S = 1.0  # exponential: 1, 2, 4, ... seconds when the response giv
 MAX_RATE_LIMIT_WAIT_S = 60.0  # a 429's wait until X-Sentry-Rate-Limit-Reset / Retry-After is capped here
 REQUEST_TIMEOUT_S = 60.0
 
+# The app's own span attributes that carry the prototype and the tier of a call: settings, because they
+# are whatever the app's instrumentation calls them (also the keys of the ai-calls JSONL records).
+PROTOTYPE_ATTRIBUTE_ENV = "SENTRY_PROTOTYPE_ATTRIBUTE"
+DEFAULT_PROTOTYPE_ATTRIBUTE = "prototype_id"
+TIER_ATTRIBUTE_ENV = "SENTRY_TIER_ATTRIBUTE"
+DEFAULT_TIER_ATTRIBUTE = "ai_tier"
+# A span without a tier gets it from gen_ai.system (OpenTelemetry's values; "azure.*" and the older
+# "az.ai.openai" are Azure OpenAI), and `ai_tier_inferred` says so.
+TIERS_BY_SYSTEM = {"ollama": "ollama", "openai": "openai", "az.ai.openai": "azure"}
+AZURE_SYSTEM_PREFIX = "azure."
+
 # raw_sentry.gen_ai_spans column -> the span field requested from the events endpoint (dataset=spans).
 # `gen_ai.usage.*` are integer attributes of Sentry's EAP spans dataset, `gen_ai.system` and
-# `gen_ai.request.model` string attributes, both addressable by their plain names; `statex.*` are the
-# app's own string attributes. `precise.start_ts` is the start in epoch seconds with sub-second
-# precision (`timestamp` is only to the second).
+# `gen_ai.request.model` string attributes, both addressable by their plain names; prototype_id and
+# ai_tier are the app's own string attributes, named by the settings above (`helpers.span_fields`).
+# `precise.start_ts` is the start in epoch seconds with sub-second precision (`timestamp` is only to
+# the second).
 SPAN_FIELDS: dict[str, str] = {
     "span_id": "id",
     "trace_id": "trace",
@@ -35,8 +47,8 @@ SPAN_FIELDS: dict[str, str] = {
     "input_tokens": "gen_ai.usage.input_tokens",
     "cached_input_tokens": "gen_ai.usage.input_tokens.cached",
     "output_tokens": "gen_ai.usage.output_tokens",
-    "prototype_id": "statex.prototype_id",
-    "ai_tier": "statex.ai_tier",
+    "prototype_id": DEFAULT_PROTOTYPE_ATTRIBUTE,
+    "ai_tier": DEFAULT_TIER_ATTRIBUTE,
     "project": "project",
 }
 SORT_FIELD = "precise.start_ts"
@@ -132,4 +144,5 @@ SPAN_COLUMNS: dict[str, dict] = {
     "prototype_id": {"data_type": "text"},
     "ai_tier": {"data_type": "text"},
     "project": {"data_type": "text"},
+    "ai_tier_inferred": {"data_type": "bool"},
 }

@@ -31,7 +31,7 @@ import stripe
 from statex_bi.config import env, require_env
 from statex_bi.exceptions import RecordError
 from statex_bi.ingest import IngestRequest, SourceSpec
-from statex_bi.sources.common import declared_schema, quarantined
+from statex_bi.sources.common import RecordGuard, already_loaded, declared_schema, quarantined, screened
 from statex_bi.sources.stripe import helpers, settings
 
 
@@ -46,6 +46,8 @@ def _resource(
     end: datetime | None,
     page_size: int,
     progress: Callable[[str], None],
+    guard: RecordGuard,
+    known_charges: dict[str, tuple[int, str]],
 ):
     build_row = helpers.ROW_BUILDERS[endpoint]
     lookback_seconds = settings.LOOKBACK.total_seconds()
@@ -67,14 +69,22 @@ def _resource(
         params: dict[str, Any] = {"limit": page_size, **({"created": window} if window else {})}
         # The table exists (empty) even when the period holds no records, so models can read it.
         yield dlt.mark.materialize_table_schema()
-        for page in helpers.list_pages(client, endpoint, params, progress):
-            for obj in page:
-                try:
-                    yield build_row(obj)
-                except RecordError as exc:
-                    progress(f"{exc} (quarantined)")
-                    record_id = obj.get("id") if isinstance(obj.get("id"), str) else None
-                    yield quarantined(settings.SOURCE, exc.endpoint, record_id, exc.field, str(exc), obj)
+        if endpoint == "refunds":
+            known_charges.update((charge_id, (amount, currency)) for charge_id, amount, currency
+                                 in already_loaded("charges", "id, amount, currency"))
+
+        def items() -> Iterator[Any]:
+            for page in helpers.list_pages(client, endpoint, params, progress):
+                for obj in page:
+                    try:
+                        # Checked before the incremental sees it: a bad row moves no cursor.
+                        yield guard.check(build_row(obj))
+                    except RecordError as exc:
+                        progress(f"{exc} (quarantined)")
+                        record_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+                        yield quarantined(settings.SOURCE, exc.endpoint, record_id, exc.field, str(exc), obj)
+
+        yield from screened(items())
 
     return rows
 
@@ -105,7 +115,9 @@ def stripe_source(
     first = datetime.combine(start, time()) if start else None
     stop = datetime.combine(end + timedelta(days=1), time()) if end else None
     size = page_size or settings.PAGE_SIZE
-    return [_resource(client, name, first, stop, size, progress) for name in settings.ENDPOINTS]
+    guards, known_charges = helpers.guards()
+    return [_resource(client, name, first, stop, size, progress, guards[name], known_charges)
+            for name in settings.ENDPOINTS]
 
 
 def build(request: IngestRequest):

@@ -12,7 +12,7 @@ import stripe
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from statex_bi.exceptions import RecordError, SourceError
-from statex_bi.sources.common import pseudonymise
+from statex_bi.sources.common import RecordGuard, pseudonymise
 from statex_bi.sources.stripe import settings
 
 CURRENCY = re.compile(r"^[a-z]{3}$")
@@ -175,6 +175,7 @@ def charge_row(obj: dict[str, Any]) -> dict[str, Any]:
         "payment_intent": record.text("payment_intent"),
         "balance_transaction": record.text("balance_transaction"),
         "metadata_json": json.dumps(metadata, sort_keys=True),
+        **_exponent(record),
     }
 
 
@@ -193,6 +194,7 @@ def refund_row(obj: dict[str, Any]) -> dict[str, Any]:
         "currency": record.currency(),
         "status": record.text("status"),
         "reason": record.text("reason"),
+        **_exponent(record),
     }
 
 
@@ -214,7 +216,53 @@ def balance_transaction_row(obj: dict[str, Any]) -> dict[str, Any]:
         "net": record.integer("net"),
         "currency": record.currency(),
         "status": record.text("status"),
+        **_exponent(record),
     }
+
+
+def _exponent(record: _Record) -> dict[str, Any]:
+    """The decimals of Stripe's integer amounts in the record's currency (None for a currency Stripe
+    does not list: the record guard quarantines it)."""
+    return {"currency_exponent": settings.CURRENCY_EXPONENTS.get(record.currency())}
+
+
+def guards(now: datetime | None = None) -> tuple[dict[str, RecordGuard], dict[str, tuple[int, str]]]:
+    """The checks each endpoint's rows pass before they load (and move the cursor), and the charges
+    they know: charge id -> (amount, currency).
+
+    A charge's `amount_refunded` may not exceed its amount; a refund may not exceed its charge, checked
+    against the charges of this load (recorded by the charges guard as they pass) and those already
+    loaded (the resource adds them to the known charges from the warehouse). A refund whose charge is
+    in neither (a charge the list has not reached yet) is left to the model tests.
+    """
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    known_charges: dict[str, tuple[int, str]] = {}
+
+    def refunded_within_amount(row: dict) -> tuple[str, str] | None:
+        if row["amount_refunded"] < 0 or row["amount_refunded"] > row["amount"]:
+            return "amount_refunded", f"refunded {row['amount_refunded']} of a charge of {row['amount']}"
+        known_charges[row["id"]] = (row["amount"], row["currency"])
+        return None
+
+    def refund_within_charge(row: dict) -> tuple[str, str] | None:
+        charge = known_charges.get(row["charge"] or "")
+        if charge is not None and (row["amount"] > charge[0] or row["currency"] != charge[1]):
+            return "amount", (f"refund of {row['amount']} {row['currency']} is larger than its charge "
+                              f"{row['charge']} of {charge[0]} {charge[1]}")
+        return None
+
+    currencies = set(settings.CURRENCY_EXPONENTS)
+    common = {"source": settings.SOURCE, "key": ("id",), "timestamps": ("created",), "currencies": currencies,
+              "now": now}
+    charge_guard = RecordGuard(endpoint="/v1/charges", positive=("amount",), rules=(refunded_within_amount,),
+                               **common)
+    refund_guard = RecordGuard(endpoint="/v1/refunds", positive=("amount",), rules=(refund_within_charge,),
+                               **common)
+    return {
+        "charges": charge_guard,
+        "refunds": refund_guard,
+        "balance_transactions": RecordGuard(endpoint="/v1/balance_transactions", **common),
+    }, known_charges
 
 
 ROW_BUILDERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

@@ -99,3 +99,70 @@ def test_a_file_is_required(tmp_path):
         ai_calls.SPEC.build(IngestRequest())
     with pytest.raises(ConfigError, match="not a file"):
         ai_calls.SPEC.build(IngestRequest(file=tmp_path / "missing.jsonl"))
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 40, "binary data"),
+    (b"span_id,start_timestamp\nabc,2026-03-02\n" * 500, "first line is not a JSON object"),
+    (b"\xff\xfe{\x00\"\x00" * 100, "binary data"),
+])
+def test_a_file_that_is_not_jsonl_is_refused_at_once_with_one_message(tmp_path, db_file, content, reason):
+    """Before: every line of it became a quarantine row."""
+    path = tmp_path / "export.bin"
+    path.write_bytes(content)
+    result = _load(db_file, path)
+    assert result.status == "failed"
+    assert reason in result.error and "is not a JSONL log of AI calls" in result.error
+    assert _rows(db_file, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw_ai_calls' "
+                          "AND table_name = 'quarantine'") == [(0,)]
+
+
+def test_lines_are_read_one_at_a_time(calls):
+    """The reader takes a line, yields its row, then takes the next: memory does not grow with the file."""
+    consumed = []
+
+    def lines():
+        for number, call in enumerate(calls, start=1):
+            consumed.append(number)
+            yield (json.dumps(call_record(call)) + "\n").encode()
+
+    fields = ai_calls.span_fields(ai_calls.settings.RECORD_KEYS)
+    reader = ai_calls._read(lines(), "calls.jsonl", fields, lambda message: None)
+    first = next(reader)
+    assert first["span_id"] == calls[0].span_id and consumed == [1]
+    next(reader)
+    assert consumed == [1, 2]
+
+
+def test_tier_attribute_names_are_settings_and_a_missing_tier_is_inferred(calls, tmp_path, db_file, monkeypatch):
+    monkeypatch.setenv("SENTRY_PROTOTYPE_ATTRIBUTE", "app.prototype")
+    monkeypatch.setenv("SENTRY_TIER_ATTRIBUTE", "app.tier")
+    systems = {"ollama": "ollama", "openai": "openai", "azure": "azure.ai.openai"}
+    path = tmp_path / "calls.jsonl"
+    lines = []
+    for index, call in enumerate(calls[:12]):
+        record = {k: v for k, v in call_record(call).items() if k not in ("prototype_id", "ai_tier")}
+        record["app.prototype"] = call.prototype_id
+        if index % 3:
+            record["app.tier"] = call.ai_tier
+        record["gen_ai.system"] = "az.ai.openai" if index == 3 and call.ai_tier == "azure" else systems[call.ai_tier]
+        lines.append(json.dumps(record))
+    path.write_text("\n".join(lines) + "\n")
+    assert _load(db_file, path).status == "succeeded"
+    loaded = dict(((s, (p, t, i)) for s, p, t, i in _rows(
+        db_file, "SELECT span_id, prototype_id, ai_tier, ai_tier_inferred FROM raw_ai_calls.calls")))
+    assert loaded == {call.span_id: (call.prototype_id, call.ai_tier, index % 3 == 0)
+                      for index, call in enumerate(calls[:12])}
+
+
+def test_a_start_far_in_the_future_and_a_conflicting_repeat_are_quarantined(calls, tmp_path, db_file):
+    path = tmp_path / "calls.jsonl"
+    records = [call_record(call) for call in calls[:5]]
+    records[1]["start_timestamp"] = "2100-01-01T00:00:00Z"
+    records.append({**records[2], "duration_ms": 1.0})
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = _load(db_file, path)
+    assert (result.status, result.rows, result.quarantined) == ("succeeded", 4, 2)
+    assert _rows(db_file, "SELECT record_id, field FROM raw_ai_calls.quarantine ORDER BY record_id") == [
+        ("line 2", "started_at"), ("line 6", "span_id")]
+    assert _rows(db_file, "SELECT rows_loaded, rows_quarantined FROM ops.source_loads") == [(4, 2)]

@@ -143,6 +143,25 @@ def test_loads_exactly_what_the_simulation_generated(sandbox, db_file, growth, m
     assert not query(db_file, "SELECT * FROM information_schema.tables WHERE table_name = 'quarantine'")
 
 
+def test_loads_the_sessions_with_each_key_event_and_the_property_time_zone(sandbox, db_file, growth, messages):
+    """Sessions in which the event happened (GA4 `sessions` filtered on eventName), not key events: GA4
+    counts a key event once per event, so a session with two form submissions counts twice there."""
+    assert load(db_file, messages).status == "succeeded"
+    assert sorted(query(db_file, "SELECT date, channel, event_name, sessions "
+                                 "FROM raw_ga4.key_event_sessions_by_channel")) == sorted(
+        (r["date"], r["channel"], r["event_name"], r["sessions"]) for r in growth.event_sessions)
+    sessions = query(db_file, "SELECT sum(sessions) FROM raw_ga4.key_event_sessions_by_channel "
+                              "WHERE event_name = 'prototype_request'")[0][0]
+    key_events = query(db_file, "SELECT sum(key_events) FROM raw_ga4.key_events_by_channel "
+                                "WHERE event_name = 'prototype_request'")[0][0]
+    assert 0 < sessions < key_events
+    bodies = [r.json() for r in sandbox.requests if [m["name"] for m in r.json()["metrics"]] == ["sessions"]
+              and len(r.json()["dimensions"]) == 3]
+    assert bodies and all(b["dimensionFilter"]["filter"]["fieldName"] == "eventName" for b in bodies)
+    assert query(db_file, "SELECT property_id, time_zone, currency_code FROM raw_ga4.property") == [
+        (ga4_api.PROPERTY_ID, ga4_api.TIME_ZONE, ga4_api.CURRENCY)]
+
+
 def test_rerun_rereads_only_the_lookback_days_and_adds_nothing(sandbox, db_file, growth, messages):
     assert load(db_file, messages).status == "succeeded"
     before = loaded(db_file)
@@ -202,7 +221,7 @@ def test_transient_faults_are_retried(sandbox, db_file, growth, messages):
     result = load(db_file, messages)
     assert result.status == "succeeded", result.error
     assert loaded(db_file) == expected(growth)
-    assert len(sandbox.requests) == 3 + len(kinds)
+    assert len(sandbox.requests) == len(settings.REPORTS) + len(kinds)
     retries = [m for m in messages if "retrying" in m]
     assert len(retries) == len(kinds)
     assert "HTTP 429 TooManyRequests" in retries[0] and "after 1s (Retry-After)" in retries[0]

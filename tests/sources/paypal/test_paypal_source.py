@@ -218,3 +218,28 @@ def test_windows_tile_a_long_period_in_at_most_31_days():
     assert windows[0][0] == start and windows[-1][1] == end and len(windows) == 12
     assert all(b - a <= timedelta(days=31) for a, b in windows)
     assert all(later[0] - earlier[1] == timedelta(seconds=1) for earlier, later in pairwise(windows))
+
+
+def test_a_refund_larger_than_its_payment_and_a_zero_payment_are_quarantined(world, details, sandbox, db_file):
+    refund = next(d["transaction_info"] for d in details if d["transaction_info"]["transaction_event_code"] == "T1107")
+    payment = next(d["transaction_info"] for d in details
+                   if d["transaction_info"]["transaction_id"] == refund["paypal_reference_id"])
+    zero = next(d["transaction_info"] for d in details if d["transaction_info"]["transaction_event_code"] == "T0006"
+                and d["transaction_info"] is not payment)
+    refund["transaction_amount"]["value"] = f"-{int(float(payment['transaction_amount']['value'])) + 1}.00"
+    zero["transaction_amount"]["value"] = "0.00"
+    zero.pop("fee_amount", None)
+    assert load(db_file).status == "succeeded"
+    quarantine = rows(db_file, "SELECT record_id, field, error FROM raw_paypal.quarantine")
+    assert sorted(q[:2] for q in quarantine) == sorted([(refund["transaction_id"], "transaction_amount"),
+                                                        (zero["transaction_id"], "transaction_amount")])
+    assert any("larger than its payment" in q[2] for q in quarantine)
+
+
+def test_huf_and_twd_have_no_decimals_at_paypal_and_the_row_says_so():
+    detail = {"transaction_info": {
+        "transaction_id": "5TY05013RG002845M", "transaction_event_code": "T0006",
+        "transaction_initiation_date": "2025-02-03T10:00:00+0000", "transaction_status": "S",
+        "transaction_amount": {"currency_code": "HUF", "value": "39900"}}}
+    row = helpers.transaction_row(detail)
+    assert (row["amount"], row["currency"], row["currency_exponent"]) == (39900, "HUF", 0)

@@ -113,10 +113,10 @@ def test_every_response_carries_rate_limit_headers_and_a_429_has_sentrys_body(sa
 def test_query_filters_fields_and_errors(ai, sandbox):
     fields = [("field", "id"), ("field", "tags[gen_ai.usage.output_tokens,number]"), ("field", "span.op")]
     window = [("dataset", "spans"), ("start", "2026-03-02T00:00:00Z"), ("end", "2026-03-07T00:00:00Z")]
-    azure = _get(sandbox, [*window, *fields, ("query", "span.op:gen_ai.* statex.ai_tier:azure has:gen_ai.usage."
+    azure = _get(sandbox, [*window, *fields, ("query", "span.op:gen_ai.* ai_tier:azure has:gen_ai.usage."
                                                        "input_tokens gen_ai.usage.output_tokens:>1000")]).json()
     expected = {c.span_id: c.output_tokens for c in ai.calls if c.started_at.date() <= date(2026, 3, 6)
-                and c.ai_tier == "azure" and c.input_tokens is not None and c.output_tokens > 1000}
+                and c.tier_attribute == "azure" and c.input_tokens is not None and c.output_tokens > 1000}
     assert {row["id"]: row["tags[gen_ai.usage.output_tokens,number]"] for row in azure["data"]} == expected
     assert azure["meta"]["fields"]["tags[gen_ai.usage.output_tokens,number]"] == "number"
     others = _get(sandbox, [*window, ("field", "span.op"), ("query", "!span.op:gen_ai.*"), ("project", "statex-api")])

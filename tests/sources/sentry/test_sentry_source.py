@@ -196,3 +196,15 @@ def test_a_span_that_does_not_parse_is_quarantined_and_the_rest_loads(ai, sandbo
     assert (source, endpoint, record_id, field) == ("sentry", "events?dataset=spans", victim.span_id,
                                                     "gen_ai.usage.input_tokens")
     assert "'lots'" in error and victim.span_id in error
+
+
+def test_spans_without_a_tier_get_the_one_their_system_means_and_say_so(ai, sandbox, db_file):
+    assert _load(db_file, start=START, end=END).status == "succeeded"
+    calls = {c.span_id: c for c in ai.calls if START <= c.started_at.date() <= END}
+    untiered = {span for span, c in calls.items() if c.tier_attribute is None}
+    assert untiered and untiered != set(calls)  # the simulated `spec` step sets no tier attribute
+    loaded = {span: (tier, inferred) for span, tier, inferred in
+              _rows(db_file, "SELECT span_id, ai_tier, ai_tier_inferred FROM raw_sentry.gen_ai_spans")}
+    assert loaded == {span: (c.ai_tier, span in untiered) for span, c in calls.items()}
+    requested = _event_requests(sandbox)[0].query["field"]
+    assert "prototype_id" in requested and "ai_tier" in requested  # the default attribute names

@@ -239,3 +239,85 @@ def test_a_refused_key_is_reported_with_the_variable_to_check(sandbox, db_file, 
     assert result.status == "failed"
     assert "the API key was refused (check $STRIPE_API_KEY)" in result.error
     assert "sk_test_wrong" not in result.error
+
+
+def test_a_charge_dated_2100_is_quarantined_and_does_not_move_the_cursor(world, objects, db_file, monkeypatch):
+    """Before: the charge loaded, moved the cursor to 2100 and every later charge was skipped."""
+    future = next(c for c in objects["charges"] if c["status"] == "succeeded")
+    future["created"] = 4_102_444_800  # 2100-01-01
+    request = IngestRequest(start=CONFIG.start, progress=lambda _: None)  # no --end: the cursor decides
+    with stripe_api.serve(objects) as served:
+        for key, value in stripe_api.environment(served.url).items():
+            monkeypatch.setenv(key, value)
+        assert load_source(stripe_source.SPEC, request, db_file).status == "succeeded"
+    assert rows(db_file, "SELECT record_id, field FROM raw_stripe.quarantine") == [(future["id"], "created")]
+    assert "more than a day in the future" in rows(db_file, "SELECT error FROM raw_stripe.quarantine")[0][0]
+    assert rows(db_file, f"SELECT count(*) FROM raw_stripe.charges WHERE id = '{future['id']}'") == [(0,)]
+
+    # A charge made after the newest good one is loaded by the next run.
+    newest = max((c for c in objects["charges"] if c is not future), key=lambda c: c["created"])
+    later = {**newest, "id": "ch_3LaterThanEverything0001", "created": newest["created"] + 3600}
+    with stripe_api.serve({**objects, "charges": [*objects["charges"], later]}) as served:
+        monkeypatch.setenv("STRIPE_API_BASE", served.url)
+        second = load_source(stripe_source.SPEC, request, db_file)
+        assert second.status == "succeeded", second.error
+    assert rows(db_file, f"SELECT count(*) FROM raw_stripe.charges WHERE id = '{later['id']}'") == [(1,)]
+    assert rows(db_file, "SELECT rows_quarantined FROM ops.source_loads ORDER BY started_at") == [(1,), (1,)]
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("created", 915_148_800, "before 2000-01-01"),  # 1999-01-01
+    ("amount", 0, "above zero"),
+    ("amount", -4900, "above zero"),
+    ("amount_refunded", 10**9, "refunded 1000000000 of a charge"),
+    ("currency", "xyz", "unknown currency 'XYZ'"),
+])
+def test_implausible_charges_are_quarantined_with_the_reason(world, objects, sandbox, db_file, field, value, reason):
+    spoiled = next(c for c in objects["charges"] if c["status"] == "succeeded")
+    spoiled[field] = value
+    everything = IngestRequest(progress=lambda _: None)  # no window: the sandbox serves every charge
+    assert load_source(stripe_source.SPEC, everything, db_file).status == "succeeded"
+    assert [(r, f) for r, f, _ in rows(db_file, "SELECT record_id, field, error FROM raw_stripe.quarantine")] == [
+        (spoiled["id"], field)]
+    assert reason in rows(db_file, "SELECT error FROM raw_stripe.quarantine")[0][0]
+    assert rows(db_file, "SELECT count(*) FROM raw_stripe.charges") == [(len(world.payments.stripe_charges) - 1,)]
+
+
+def test_a_duplicate_id_with_other_content_is_quarantined(world, objects, db_file, monkeypatch):
+    original = objects["balance_transactions"][0]
+    objects["balance_transactions"].append({**original, "fee": original["fee"] + 1, "net": original["net"] - 1})
+    with stripe_api.serve(objects) as served:
+        for key, value in stripe_api.environment(served.url).items():
+            monkeypatch.setenv(key, value)
+        assert load(db_file).status == "succeeded"
+    quarantine = rows(db_file, "SELECT endpoint, record_id, error FROM raw_stripe.quarantine")
+    assert [q[:2] for q in quarantine] == [("/v1/balance_transactions", original["id"])]
+    assert "came twice in this load with different content" in quarantine[0][2]
+
+
+def test_a_refund_larger_than_its_charge_is_quarantined(world, objects, sandbox, db_file):
+    refund = objects["refunds"][0]
+    charge = next(c for c in objects["charges"] if c["id"] == refund["charge"])
+    assert load(db_file).status == "succeeded"  # the charge is loaded now
+    refund["amount"] = charge["amount"] + 1
+    assert load(db_file).status == "succeeded"
+    assert rows(db_file, "SELECT record_id, field FROM raw_stripe.quarantine") == [(refund["id"], "amount")]
+
+
+def test_quarantine_payloads_and_staging_hold_no_personal_data(world, objects, sandbox, db_file):
+    spoiled = next(c for c in objects["charges"] if c["status"] == "succeeded")
+    spoiled["amount"] = "49.00"
+    assert load(db_file).status == "succeeded"
+    card = spoiled["payment_method_details"]["card"]
+    person = spoiled["billing_details"]
+    secrets = [person["email"], person["name"], spoiled["customer"], card["fingerprint"], f'"{card["last4"]}"']
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        texts = [str(row) for schema in ("raw_stripe", "raw_stripe_staging")
+                 for (table,) in con.execute("SELECT table_name FROM information_schema.tables "
+                                             f"WHERE table_schema = '{schema}'").fetchall()
+                 for row in con.execute(f"SELECT * FROM {schema}.{table}").fetchall()]
+        payload = con.execute("SELECT payload FROM raw_stripe.quarantine").fetchall()[0][0]
+        staged = con.execute("SELECT count(*) FROM raw_stripe_staging.quarantine").fetchall()
+    assert staged == [(1,)] and spoiled["id"] in payload
+    assert [s for s in secrets if any(s in text for text in texts)] == []
+    assert pseudonymise(person["email"]) in payload  # pseudonymised, so still joinable
