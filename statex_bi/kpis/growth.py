@@ -475,11 +475,13 @@ def _rate_tags(row: pd.Series) -> dict[str, object]:
     }
 
 
-def headline(con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS) -> str:
+def headline(con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS,
+             payment_window_days: int = PAYMENT_WINDOW_DAYS) -> str:
     """The report's headline sentence: the prototype-request conversion against the previous period."""
     if not availability(con).ga4:
         return "Conversion cannot be measured: GA4 traffic and key events are not loaded."
-    return headline_text(conversion_comparison(con, period, key_events=key_events))
+    comparison = conversion_comparison(con, period, key_events=key_events, payment_window_days=payment_window_days)
+    return headline_text(comparison)
 
 
 def notes(con: duckdb.DuckDBPyConnection) -> list[str]:
