@@ -8,7 +8,7 @@ Units (the same names as the KPI registry and `monitoring_metrics.unit`):
 - `fraction` (0-1, shown as a percentage), `percent` (already ×100), `pt` (percentage points, signed).
 - `ms`, `s`: a duration in whichever of ms, s or min reads best; `hours`: `12.5 h`.
 - `ratio`: a multiple, `1.90×` (a speedup: one duration over another).
-- `date`, `datetime` (UTC, to the minute), `bool` (yes/no), `p` (a p-value), `number`, `text`.
+- `date`, `month` (`Nov 2026`), `datetime` (UTC, to the minute), `bool` (yes/no), `p` (a p-value), `number`, `text`.
 
 Missing values (None, NaN, NaT, pd.NA) are an empty string; the caller decides what a blank means.
 """
@@ -26,7 +26,7 @@ MINUS = "\u2212"
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CHF": "CHF\u00a0"}
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 DURATION_UNITS = ("ms", "s")
-UNITS = ("count", "tokens", "fraction", "percent", "pt", "ms", "s", "hours", "date", "datetime", "bool", "p",
+UNITS = ("count", "tokens", "fraction", "percent", "pt", "ms", "s", "hours", "date", "month", "datetime", "bool", "p",
          "number", "text", "ratio")
 
 
@@ -132,6 +132,8 @@ def value(value: Any, unit: str | None, decimals: int | None = None) -> str:
         return "yes" if bool(value) else "no"
     if unit == "text" or isinstance(value, str):
         return str(value)
+    if unit == "month":
+        return f"{pd.Timestamp(value):%b %Y}"
     if unit == "date" or (isinstance(value, date) and not isinstance(value, datetime) and unit is None):
         return f"{pd.Timestamp(value):%Y-%m-%d}"
     if unit == "datetime" or isinstance(value, (datetime, pd.Timestamp)):

@@ -21,15 +21,20 @@ from statex_bi.config import PROJECT_ROOT
 
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 INSTALL_DIR = "/srv/statex-bi"
-CREDENTIALS = re.compile(r"STRIPE|PAYPAL|COINBASE|SENTRY|OPENAI|GA4|GOOGLE|AZURE")
+CREDENTIALS = re.compile(r"STRIPE|PAYPAL|COINBASE|SENTRY|OPENAI|GA4|GOOGLE|AZURE|CLOUDFLARE|GITHUB")
 
 
 def _blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
 
 
-def _cron_command() -> str:
-    (line,) = [line for block in _blocks("cron") for line in block.splitlines() if line.strip()]
+def _cron_lines() -> list[str]:
+    return [line for block in _blocks("cron") for line in block.splitlines() if line.strip()]
+
+
+def _cron_command(schedule: str = "0 6 * * 1") -> str:
+    """The command of README's cron line with this schedule (the weekly one unless told)."""
+    (line,) = [line for line in _cron_lines() if line.split(None, 5)[:5] == schedule.split()]
     return line.split(None, 5)[5]
 
 
@@ -118,6 +123,8 @@ def test_the_systemd_service_fails_on_a_failed_load_and_its_failure_unit_mails(f
 def test_the_scheduled_commands_parse():
     parser, _ = _parser()
     service = _setting(_unit("statex-bi-weekly.service"), "ExecStart")
-    for command in [_cron_command(), service]:
+    commands = [line.split(None, 5)[5] for line in _cron_lines()] + [service]
+    assert len(commands) >= 3, "README shows the weekly and monthly cron lines and the weekly service"
+    for command in commands:
         for call in re.findall(r"\.venv/bin/statex-bi ([^;&|>']+)", command):
             parser.parse_args(call.split())

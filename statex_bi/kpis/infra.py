@@ -330,6 +330,24 @@ def seed_claims(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -
     return pd.DataFrame(rows)
 
 
+def cost_by_service(actual: pd.DataFrame) -> pd.DataFrame:
+    """`actual_costs` summed per service over the window (service, cost_usd), for the chart."""
+    return actual.groupby("service", as_index=False)["cost_usd"].sum()
+
+
+def counterfactual_by_comparator(lines: pd.DataFrame) -> pd.DataFrame:
+    """`counterfactuals` summed per service and comparator (service, comparator, counterfactual_usd)."""
+    return lines.groupby(["service", "comparator"], as_index=False)["counterfactual_usd"].sum()
+
+
+def claims_side_by_side(claims: pd.DataFrame) -> pd.DataFrame:
+    """`seed_claims` as one bar per claim and figure (bar, figure, savings_pct); unmeasured claims left out."""
+    figures = claims.melt(id_vars="claim", value_vars=["seed_pct", "measured_pct"], var_name="figure",
+                          value_name="savings_pct").dropna()
+    figures["figure"] = figures["figure"].map({"seed_pct": "seed's claim", "measured_pct": "measured"})
+    return figures.assign(bar=figures["claim"] + ": " + figures["figure"])
+
+
 def azure_ai_bill(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     """Azure OpenAI's bill per day (FOCUS "Azure AI Services" rows, USD): the input of
     ai.billing_gap_pct [provider: azure].

@@ -96,11 +96,9 @@ def test_calls_are_deduplicated_and_every_declared_test_passes(con):
 
 def test_core_builds_from_sentry_alone(tmp_path):
     result = _load(tmp_path / "w.duckdb", with_jsonl=False, with_openai=False)
-    assert result.empty_sources == ["ai_calls.calls", "coinbase.charges", "fx.eur_reference_rates",
-                                    "ga4.traffic_by_channel", "ga4.key_events_by_channel", "ga4.daily_users",
-                                    "ga4.key_event_sessions_by_channel", "ga4.property",
-                                    "openai.usage_completions", "openai.costs", "paypal.transactions",
-                                    "stripe.charges", "stripe.refunds", "stripe.balance_transactions"]
+    # The unloaded AI sources build as empty tables; only the loaded one is not listed as empty.
+    assert {"ai_calls.calls", "openai.usage_completions", "openai.costs"} <= set(result.empty_sources)
+    assert "sentry.gen_ai_spans" not in result.empty_sources
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM core.ai_calls").fetchone()[0] == 3
         assert con.execute("SELECT count(*) FROM marts.openai_billing_daily").fetchone()[0] == 0
