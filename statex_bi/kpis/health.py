@@ -4,17 +4,19 @@ Definitions (docs/metrics.md repeats them):
 
 - *Loaded table*: a table in a `raw_<source>` schema, except dlt's bookkeeping tables (`_dlt_*`),
   the `quarantine` table and dlt's merge staging schemas (`raw_<source>_staging`).
-- *Date column*: `DATE_COLUMNS` names it for raw tables with several temporal columns; otherwise the
-  table's first DATE or TIMESTAMP column in column order (docs/raw_tables.md lists each table's
-  business date or timestamp first, and dlt keeps the records' column order). Timestamps with a time
+- *Freshness rule*: each table's `loaded_at_field` and `freshness` (`warn_after`, `error_after`) in the
+  dbt project's `staging/_<source>__sources.yml`, the one place freshness is defined (`dbt source
+  freshness` reads the same). A rare event table such as Stripe refunds has a long limit of its own.
+- *Date column*: the table's `loaded_at_field`; for a table sources.yml does not declare (dlt's nested
+  child tables), its first DATE or TIMESTAMP column, shown but not judged. Timestamps with a time
   zone are taken in UTC; naive timestamps are UTC by the raw-table convention.
 - *Reference time*: the earlier of now (UTC) and the end of the period (period_end + 1 day, 00:00):
   a report about a past period judges the data it needed, one about a running period judges now.
 - *Covered until*: the newest timestamp; for a DATE column the end of the newest day (a loaded day is
   a complete day: GA4 and ECB data stop at yesterday).
 - *Hours behind*: reference time minus covered until, in hours, 0 when the data reaches the reference.
-- *Status*: `fresh` (hours behind <= freshness_hours), `stale` (more), `no data` (no dated row),
-  `undated` (no date column, e.g. dlt's nested child tables: not judged).
+- *Status*: `fresh` (hours behind within `warn_after`), `late` (past `warn_after`), `stale` (past
+  `error_after`), `no data` (no dated row), `not checked` (no freshness rule: not judged).
 - *Stale table*: status `stale` or `no data`.
 - *Quarantined records*: all rows of `raw_<source>.quarantine` at report time (whatever their load
   date: each one is a record nobody has fixed yet).
@@ -30,19 +32,14 @@ import duckdb
 import pandas as pd
 
 from statex_bi import warehouse
+from statex_bi.models.project import declared_sources
 from statex_bi.periods import Period
 from statex_bi.publish import Metric
 from statex_bi.sources import REGISTRY
 
-DEFAULT_FRESHNESS_HOURS = 48
-
-# Tables of docs/raw_tables.md with more than one DATE/TIMESTAMP column: the one that dates a record.
-DATE_COLUMNS = {
-    "raw_paypal.transactions": "initiation_date",
-    "raw_coinbase.charges": "created_at",
-    "raw_openai.usage_completions": "bucket_start",
-    "raw_openai.costs": "bucket_start",
-}
+HOURS_PER = {"minute": 1 / 60, "hour": 1, "day": 24}
+# `schema.table` -> (date column, warn_after hours, error_after hours)
+Rules = dict[str, tuple[str | None, float | None, float | None]]
 
 NOTHING_LOADED = (
     "The warehouse holds no source data yet, so the other reports are empty too.\n\n"
@@ -52,7 +49,8 @@ NOTHING_LOADED = (
 )
 
 TABLE_COLUMNS = [
-    "source", "table", "rows", "date_column", "first_data", "last_data", "rows_in_period", "hours_behind", "status",
+    "source", "table", "rows", "date_column", "first_data", "last_data", "rows_in_period", "hours_behind",
+    "warn_after_hours", "error_after_hours", "status",
 ]
 SOURCE_COLUMNS = [
     "source", "tables", "rows", "last_successful_load", "last_attempt_status", "failed_attempts", "last_error",
@@ -105,15 +103,34 @@ ORDER BY r.table_schema, r.table_name
 """
 
 
-def _raw_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str | None, str | None]]:
-    """(schema, table, date column, its type) of every raw table, quarantine tables included."""
+def _hours(limit: dict | None) -> float | None:
+    return None if not limit else float(limit["count"]) * HOURS_PER[limit["period"]]
+
+
+def freshness_rules() -> Rules:
+    """`schema.table` -> (loaded_at_field, warn_after hours, error_after hours) from the dbt sources.yml."""
+    rules = {}
+    for (_, table), entry in declared_sources().items():
+        limits = entry.get("freshness") or {}
+        rules[f"{entry['schema']}.{table}"] = (entry.get("loaded_at_field"), _hours(limits.get("warn_after")),
+                                               _hours(limits.get("error_after")))
+    return rules
+
+
+def _raw_tables(con: duckdb.DuckDBPyConnection, rules: Rules | None = None,
+                ) -> list[tuple[str, str, str | None, str | None, tuple]]:
+    """(schema, table, date column, its type, (warn hours, error hours)) of every raw table, quarantine
+    tables included; the limits are None for a table the rules (default: sources.yml) do not declare."""
+    rules = freshness_rules() if rules is None else rules
     found = []
     for schema, table, names, types in con.execute(_RAW_TABLES_SQL).fetchall():
         temporal = dict(zip(names, types, strict=True))
-        column = DATE_COLUMNS.get(f"{schema}.{table}")
-        if column not in temporal:
-            column = names[0] if names else None
-        found.append((schema, table, column, temporal.get(column)))
+        declared, warn, error = rules.get(f"{schema}.{table}", (None, None, None))
+        if declared is not None and declared not in temporal:
+            raise ValueError(f"{schema}.{table}: sources.yml names loaded_at_field {declared!r}, which is not a "
+                             f"DATE or TIMESTAMP column of the table (it has: {', '.join(names) or 'none'})")
+        column = declared or (names[0] if names else None)
+        found.append((schema, table, column, temporal.get(column), (warn, error)))
     return found
 
 
@@ -124,26 +141,23 @@ def reference_time(report_period: Period, now: datetime | None = None) -> dateti
     return min(current, period_end)
 
 
-def tables(
-    con: duckdb.DuckDBPyConnection,
-    period: Period,
-    freshness_hours: float = DEFAULT_FRESHNESS_HOURS,
-    now: datetime | None = None,
-) -> pd.DataFrame:
-    """One row per loaded table: size, date range and freshness.
+def tables(con: duckdb.DuckDBPyConnection, period: Period, now: datetime | None = None,
+           rules: Rules | None = None) -> pd.DataFrame:
+    """One row per loaded table: size, date range and freshness against its sources.yml limits.
 
     Args:
         con: the warehouse (read-only is enough).
         period: the report period (rows_in_period and the reference time use it).
-        freshness_hours: a table more hours behind than this is stale.
         now: the current time, naive UTC (tests pin it); defaults to the clock.
+        rules: `schema.table` -> (date column, warn hours, error hours); default `freshness_rules()`.
 
     Returns:
         Columns `TABLE_COLUMNS`: source, table (schema.table), rows, date_column, first_data and
-        last_data (naive UTC timestamps), rows_in_period, hours_behind, status; ordered by table.
+        last_data (naive UTC timestamps), rows_in_period, hours_behind, warn_after_hours and
+        error_after_hours (NaN: no rule), status; ordered by table.
     """
     selects = []
-    for schema, table, column, data_type in _raw_tables(con):
+    for schema, table, column, data_type, (warn, error) in _raw_tables(con, rules):
         if table == "quarantine":
             continue
         if column is None:
@@ -161,27 +175,36 @@ def tables(
             f"SELECT {_literal(_source_name(schema))} AS source, {_literal(f'{schema}.{table}')} AS \"table\", "
             f"count(*) AS rows, {_literal(column) if column else 'NULL'} AS date_column, "
             f"min({value}) AS first_data, max({value}) AS last_data, {in_period} AS rows_in_period, "
-            f"{covered} AS covered_until FROM {_quote(schema)}.{_quote(table)}"
+            f"{covered} AS covered_until, {_number(warn)} AS warn_after_hours, {_number(error)} AS error_after_hours "
+            f"FROM {_quote(schema)}.{_quote(table)}"
         )
     if not selects:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     sql = f"""
         WITH stats AS ({" UNION ALL ".join(selects)})
-        SELECT source, "table", rows, date_column, first_data, last_data, rows_in_period,
-               CASE WHEN covered_until IS NOT NULL
-                    THEN greatest(0, epoch($reference::TIMESTAMP - covered_until) / 3600.0) END AS hours_behind,
-               CASE WHEN date_column IS NULL THEN 'undated'
+        , behind AS (
+            SELECT *, CASE WHEN covered_until IS NOT NULL
+                           THEN greatest(0, epoch($reference::TIMESTAMP - covered_until) / 3600.0) END AS hours_behind
+            FROM stats)
+        SELECT source, "table", rows, date_column, first_data, last_data, rows_in_period, hours_behind,
+               warn_after_hours, error_after_hours,
+               CASE WHEN warn_after_hours IS NULL AND error_after_hours IS NULL THEN 'not checked'
                     WHEN covered_until IS NULL THEN 'no data'
-                    WHEN epoch($reference::TIMESTAMP - covered_until) / 3600.0 > $threshold THEN 'stale'
+                    WHEN hours_behind > error_after_hours THEN 'stale'
+                    WHEN hours_behind > warn_after_hours THEN 'late'
                     ELSE 'fresh' END AS status
-        FROM stats ORDER BY "table"
+        FROM behind ORDER BY "table"
     """
-    params = {"reference": reference_time(period, now), "threshold": float(freshness_hours)}
+    params = {"reference": reference_time(period, now)}
     return con.execute(sql, params).df()
 
 
+def _number(value: float | None) -> str:
+    return "NULL::DOUBLE" if value is None else f"{float(value)!r}::DOUBLE"
+
+
 def _quarantine_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [schema for schema, table, _, _ in _raw_tables(con) if table == "quarantine"]
+    return [schema for schema, table, *_ in _raw_tables(con) if table == "quarantine"]
 
 
 def quarantine_errors(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 10) -> pd.DataFrame:
@@ -313,24 +336,21 @@ def failed_loads(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 20
     return con.execute(sql, {"start": period.start}).df()
 
 
-def totals(
-    con: duckdb.DuckDBPyConnection,
-    period: Period,
-    freshness_hours: float = DEFAULT_FRESHNESS_HOURS,
-    now: datetime | None = None,
-) -> pd.DataFrame:
+def totals(con: duckdb.DuckDBPyConnection, period: Period, now: datetime | None = None,
+           rules: Rules | None = None) -> pd.DataFrame:
     """The report's headline counts, one row (the KPIs the notebook publishes).
 
     Returns:
-        Columns tables_loaded, stale_tables, quarantined_records, failed_load_attempts.
+        Columns tables_loaded, stale_tables, late_tables, quarantined_records, failed_load_attempts.
     """
-    listed = tables(con, period, freshness_hours, now)
+    listed = tables(con, period, now, rules)
     per_source = sources(con, period)
     return pd.DataFrame(
         [
             {
                 "tables_loaded": len(listed),
                 "stale_tables": int(listed["status"].isin(["stale", "no data"]).sum()),
+                "late_tables": int((listed["status"] == "late").sum()),
                 "quarantined_records": int(per_source["quarantined"].sum()),
                 "failed_load_attempts": int(per_source["failed_attempts"].sum()),
             }
@@ -338,14 +358,15 @@ def totals(
     )
 
 
-def summary(counts: pd.DataFrame, freshness_hours: float = DEFAULT_FRESHNESS_HOURS) -> str:
+def summary(counts: pd.DataFrame) -> str:
     """One sentence from `totals(...)`: what is loaded and what needs attention."""
     row = counts.iloc[0]
     if row["tables_loaded"] == 0:
         return "Nothing is loaded yet."
     parts = [
         f"{row['tables_loaded']} tables loaded",
-        f"{row['stale_tables']} stale (more than {freshness_hours:g} hours behind or empty)",
+        f"{row['stale_tables']} stale (past their freshness limit, or empty)",
+        f"{row['late_tables']} late (past their warning limit)",
         f"{row['quarantined_records']} quarantined records",
         f"{row['failed_load_attempts']} failed load attempts since the period start",
     ]
@@ -370,29 +391,22 @@ def test_warnings(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 # The report's shape (statex_bi.publish): headline, notes, metrics.
 
 
-def headline(
-    con: duckdb.DuckDBPyConnection, period: Period, freshness_hours: float = DEFAULT_FRESHNESS_HOURS
-) -> str:
+def headline(con: duckdb.DuckDBPyConnection, period: Period) -> str:
     """The report's headline sentence: what is loaded and what needs attention."""
-    return summary(totals(con, period, freshness_hours), freshness_hours)
+    return summary(totals(con, period))
 
 
-def notes(
-    con: duckdb.DuckDBPyConnection, period: Period, freshness_hours: float = DEFAULT_FRESHNESS_HOURS
-) -> list[str]:
+def notes(con: duckdb.DuckDBPyConnection, period: Period) -> list[str]:
     """What the reader must know first: that nothing is loaded yet (and how to load it)."""
-    return [NOTHING_LOADED] if totals(con, period, freshness_hours).loc[0, "tables_loaded"] == 0 else []
+    return [NOTHING_LOADED] if totals(con, period).loc[0, "tables_loaded"] == 0 else []
 
 
-def metrics(
-    con: duckdb.DuckDBPyConnection, period: Period, freshness_hours: float = DEFAULT_FRESHNESS_HOURS
-) -> list[Metric]:
+def metrics(con: duckdb.DuckDBPyConnection, period: Period) -> list[Metric]:
     """The KPIs the data-health report publishes (docs/metrics.md)."""
-    counts = totals(con, period, freshness_hours).iloc[0]
+    counts = totals(con, period).iloc[0]
     return [
         Metric("health.tables_loaded", int(counts["tables_loaded"]), "count", "warehouse"),
-        Metric("health.stale_tables", int(counts["stale_tables"]), "count", "warehouse",
-               {"freshness_hours": freshness_hours}),
+        Metric("health.stale_tables", int(counts["stale_tables"]), "count", "warehouse"),
         Metric("health.quarantined_records", int(counts["quarantined_records"]), "count", "warehouse"),
         Metric("health.failed_load_attempts", int(counts["failed_load_attempts"]), "count", "warehouse"),
     ]

@@ -7,8 +7,7 @@ A params file is YAML (see params/weekly.yaml)::
     timeouts: {cell: 300, notebook: 900}   # seconds; these are also the defaults
     defaults: {reporting_currency: EUR}    # for every notebook whose parameters cell defines them
     notebooks:                              # file stem under the notebooks folder -> its own parameters
-      data_health: {freshness_hours: 48}
-      growth_revenue: {key_events: [sign_up, prototype_request]}
+      growth_revenue: {key_events: [sign_up, prototype_request], payment_window_days: 30}
     notebooks_dir: ../notebooks             # optional, relative to this file; default: the project's notebooks/
     alerts: alerts.yaml                     # optional alert rules, relative to this file (statex_bi.alerts)
     sentry_monitor: statex-bi-weekly        # optional Sentry Crons monitor slug, or {slug:, schedule:, ...}

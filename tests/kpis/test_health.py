@@ -17,6 +17,8 @@ from statex_bi.sources.common import quarantined
 
 PERIOD = Period(date(2026, 10, 5), date(2026, 10, 11))
 NOW = datetime(2026, 10, 14, 9, 0)  # after the period: the reference time is the period end
+# The shop is no source of the dbt project: its freshness rules, as sources.yml would give them.
+RULES = {"raw_shop.orders": ("created", 24.0, 47.5), "raw_shop.daily": ("day", 24.0, 47.5)}
 
 
 def _events(seed: int, count: int) -> list[dict]:
@@ -74,7 +76,7 @@ def _hours(delta: timedelta) -> float:
 
 
 def test_tables_lists_data_tables_only_with_counts_and_dates(loaded):
-    frame = health.tables(loaded["con"], PERIOD, freshness_hours=48, now=NOW).set_index("table")
+    frame = health.tables(loaded["con"], PERIOD, now=NOW, rules=RULES).set_index("table")
     # Not dlt's bookkeeping, not the quarantine, not the raw_shop_staging schema dlt's merge creates.
     assert sorted(frame.index) == ["raw_shop.daily", "raw_shop.daily__lines", "raw_shop.orders"]
     assert set(frame["source"]) == {"shop"}
@@ -92,7 +94,7 @@ def test_tables_lists_data_tables_only_with_counts_and_dates(loaded):
     assert daily["rows"] == len(loaded["days"])
     assert daily["last_data"].date() == max(loaded["days"])
     assert frame.loc["raw_shop.daily__lines", "rows"] == 2 * len(loaded["days"])
-    assert frame.loc["raw_shop.daily__lines", "status"] == "undated"
+    assert frame.loc["raw_shop.daily__lines", "status"] == "not checked"
 
 
 def test_freshness_is_judged_against_the_period_end_or_now(loaded):
@@ -103,20 +105,42 @@ def test_freshness_is_judged_against_the_period_end_or_now(loaded):
     orders_behind = _hours(period_end - max(created))
     assert daily_behind == 48.0
 
-    frame = health.tables(loaded["con"], PERIOD, freshness_hours=47.5, now=NOW).set_index("table")
+    frame = health.tables(loaded["con"], PERIOD, now=NOW, rules=RULES).set_index("table")
     assert frame.loc["raw_shop.daily", "hours_behind"] == pytest.approx(daily_behind)
     assert frame.loc["raw_shop.orders", "hours_behind"] == pytest.approx(orders_behind)
     assert frame.loc["raw_shop.daily", "status"] == "stale"
-    assert frame.loc["raw_shop.orders", "status"] == ("stale" if orders_behind > 47.5 else "fresh")
-    relaxed = health.tables(loaded["con"], PERIOD, freshness_hours=48, now=NOW).set_index("table")
+    assert frame.loc["raw_shop.orders", "status"] == (
+        "stale" if orders_behind > 47.5 else "late" if orders_behind > 24 else "fresh")
+    relaxed = health.tables(loaded["con"], PERIOD, now=NOW,
+                            rules={**RULES, "raw_shop.daily": ("day", 48.0, 96.0)}).set_index("table")
     assert relaxed.loc["raw_shop.daily", "status"] == "fresh"
 
     # A period still running is judged against now: 11 October 12:00 is 36 hours after 9 October ended.
-    running = health.tables(loaded["con"], PERIOD, freshness_hours=6, now=datetime(2026, 10, 11, 12)).set_index(
-        "table"
-    )
+    running = health.tables(loaded["con"], PERIOD, now=datetime(2026, 10, 11, 12), rules=RULES).set_index("table")
     assert running.loc["raw_shop.daily", "hours_behind"] == pytest.approx(36.0)
-    assert running.loc["raw_shop.daily", "status"] == "stale"
+    assert running.loc["raw_shop.daily", "status"] == "late"
+
+
+def test_a_rule_naming_a_column_the_table_lacks_is_an_error(loaded):
+    with pytest.raises(ValueError, match=r"raw_shop.orders: sources.yml names loaded_at_field 'placed_at'"):
+        health.tables(loaded["con"], PERIOD, now=NOW, rules={"raw_shop.orders": ("placed_at", 1.0, 2.0)})
+
+
+def test_each_table_has_the_limits_its_sources_yml_declares(db_file):
+    """Stripe's refunds are rare: three weeks without one is fresh, while three weeks without a charge is stale."""
+    rules = health.freshness_rules()
+    assert rules["raw_stripe.refunds"][0] == "created" and rules["raw_stripe.charges"][0] == "created"
+    assert rules["raw_stripe.refunds"][2] > 21 * 24 > rules["raw_stripe.charges"][2]
+    with warehouse.writer(db_file) as con:
+        con.execute("CREATE SCHEMA raw_stripe")
+        for table in ("charges", "refunds"):
+            con.execute(f"CREATE TABLE raw_stripe.{table} (id VARCHAR, created TIMESTAMP, amount BIGINT)")
+            con.execute(f"INSERT INTO raw_stripe.{table} VALUES ('x', TIMESTAMP '2026-09-20 10:00', 100)")
+    with warehouse.connect(db_file, read_only=True) as con:
+        frame = health.tables(con, PERIOD, now=NOW).set_index("table")
+    assert frame.loc["raw_stripe.refunds", "status"] == "fresh"
+    assert frame.loc["raw_stripe.charges", "status"] == "stale"
+    assert frame.loc["raw_stripe.charges", "error_after_hours"] == rules["raw_stripe.charges"][2]
 
 
 def test_reference_time_is_the_earlier_of_now_and_the_period_end():
@@ -158,7 +182,7 @@ def test_quarantine_errors_group_the_bad_records(loaded):
 
 
 def test_totals_are_the_published_counts(loaded):
-    counts = health.totals(loaded["con"], Period(date(2020, 1, 1), date(2020, 1, 2)), freshness_hours=47.5, now=NOW)
+    counts = health.totals(loaded["con"], Period(date(2020, 1, 1), date(2020, 1, 2)), now=NOW, rules=RULES)
     row = counts.iloc[0]
     assert row["tables_loaded"] == 3
     # The period ended in 2020: no table is behind it (the undated child table is not judged).
@@ -181,7 +205,7 @@ def test_an_empty_warehouse_says_nothing_is_loaded(db_file, warehouse_state):
     assert health.quarantine_errors(con, PERIOD).empty
     assert health.failed_loads(con, PERIOD).empty
     counts = health.totals(con, PERIOD)
-    assert counts.iloc[0].tolist() == [0, 0, 0, 0]
+    assert counts.iloc[0].tolist() == [0, 0, 0, 0, 0]
     assert health.summary(counts) == "Nothing is loaded yet."
     assert "statex-bi demo" in health.NOTHING_LOADED
     assert db_file.exists() == (warehouse_state == "migrated but empty")
