@@ -159,10 +159,13 @@ def _model_of(node, nodes: dict[str, Any]) -> str:
 
 
 def _failing_rows(db: Path, sql: str | None) -> tuple[list[str], list[tuple]]:
-    """The first rows a failed test returned, read again from the warehouse (nothing is stored for it)."""
+    """The first rows a failed test returned, read again from the warehouse (nothing is stored for it).
+
+    Opened read-write like every other open in this process: `ingest` holds the warehouse during the
+    build, and DuckDB refuses a second, read-only open of a file this process has open."""
     if not sql:
         return [], []
-    with duckdb.connect(str(db), read_only=True) as con:
+    with duckdb.connect(str(db)) as con:
         cursor = con.execute(f"select * from ({sql}) as failing limit {FAILING_ROWS_SHOWN}")
         return [d[0] for d in cursor.description], cursor.fetchall()
 

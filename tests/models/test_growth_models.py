@@ -75,7 +75,9 @@ def test_a_broken_row_fails_the_build_naming_model_test_and_rows(tmp_path):
         con.execute("INSERT INTO raw_stripe.charges SELECT * FROM raw_stripe.charges WHERE id = 'ch_2'")
         con.execute("UPDATE raw_stripe.balance_transactions SET net = net + 1 WHERE id = 'txn_5'")
 
-    with pytest.raises(DataTestError) as failed:
+    # Built while this process holds the warehouse, as `statex-bi ingest` does: reading the failing rows
+    # must share that open database rather than open it a second, read-only way.
+    with warehouse.writer(path), pytest.raises(DataTestError) as failed:
         project.build(path, progress=lambda _: None)
 
     message = str(failed.value)
