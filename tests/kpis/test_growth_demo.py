@@ -3,11 +3,13 @@ by the models: the growth and revenue KPIs equal what the simulation generated."
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
 
+from statex_bi.demo.apis.ga4 import TIME_ZONE
 from statex_bi.demo.runner import served
 from statex_bi.demo.world import World, WorldConfig
 from statex_bi.ingest import IngestRequest, ingest
@@ -70,7 +72,10 @@ def test_funnel_counts_are_the_simulated_ones(demo):
     first_call: dict[str, object] = {}
     for call in world.ai.calls:
         first_call[call.prototype_id] = min(first_call.get(call.prototype_id, call.started_at), call.started_at)
-    cohort = {p for p, at in first_call.items() if in_period(at)}
+    # Cohorts are dated in the GA4 property's time zone, like the funnel's sessions.
+    local = ZoneInfo(TIME_ZONE)
+    cohort = {p for p, at in first_call.items()
+              if PERIOD.start <= at.replace(tzinfo=UTC).astimezone(local).date() <= PERIOD.end}
     paid = {o.prototype_id for o in world.payments.orders if o.prototype_id in cohort and o.paid_at
             and first_call[o.prototype_id] <= o.paid_at < first_call[o.prototype_id] + timedelta(days=30)}
     assert 0 < len(paid) < len(cohort)
