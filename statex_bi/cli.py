@@ -121,8 +121,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     ingest = command(
         "ingest", "load sources into the warehouse",
         "Load each named source through its connector (incrementally, from its saved cursor), then rebuild the "
-        "SQL models. A source that fails does not stop the others; every attempt is recorded in "
-        "ops.source_loads. Exit code 0 when every source loaded, 1 when one failed, 2 on a usage error.\n\n"
+        "SQL models (unless every source failed). A source that fails does not stop the others; every attempt is "
+        "recorded in ops.source_loads. Exit code 0 when every source loaded, 1 when one failed, 2 on a usage error.\n\n"
         f"Sources: {', '.join(REGISTRY)} (their settings: README.md, Configuration).",
     )
     ingest.add_argument("sources", nargs="+", metavar="SOURCE", choices=list(REGISTRY),

@@ -125,7 +125,8 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
 def ingest(
     names: list[str], request: IngestRequest, db: Path | None = None, wait: float = 0.0, kind: str = warehouse.REAL
 ) -> list[LoadResult]:
-    """Load each named source, then `dbt build` the models and their tests. Failed sources do not stop the others.
+    """Load each named source, then `dbt build` the models and their tests (unless every source failed: the
+    models are left as they were). Failed sources do not stop the others.
 
     Args:
         names: source names (statex_bi.sources.REGISTRY).
@@ -151,5 +152,8 @@ def ingest(
     with warehouse.writer(db, wait=wait) as con:
         warehouse.claim(con, kind, db)
         results = [load_source(spec, request, db) for spec in specs]
-        project.build(db, progress=request.progress, wait=wait)
+        if any(result.status == "succeeded" for result in results):
+            project.build(db, progress=request.progress, wait=wait)
+        else:  # nothing new to build from: a failed cron load should not also spend a rebuild
+            request.progress("models: not rebuilt, no source loaded (`statex-bi build` rebuilds them)")
     return results

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dlt
 import duckdb
 
-from statex_bi.ingest import IngestRequest, SourceSpec, load_source
+from statex_bi.ingest import IngestRequest, SourceSpec, ingest, load_source
 from statex_bi.sources.common import quarantined
 
 
@@ -64,3 +64,15 @@ def test_bad_records_are_quarantined_once_and_the_rest_loads(db_file):
     assert _table(db_file, "SELECT id FROM raw_shop.orders") == [(1,)]
     quarantine = _table(db_file, "SELECT record_id, field, error FROM raw_shop.quarantine")
     assert quarantine == [("2", "amount", "not an integer")]
+
+
+def test_when_every_source_fails_the_models_are_left_as_they_were(db_file, monkeypatch):
+    monkeypatch.setenv("FX_RATES_URL", "http://127.0.0.1:9/eurofxref-hist.csv")  # nothing listens on port 9
+    monkeypatch.delenv("STRIPE_API_KEY", raising=False)
+    messages: list[str] = []
+
+    results = ingest(["fx", "stripe"], _quiet(messages), db=db_file)
+
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert "models: not rebuilt, no source loaded (`statex-bi build` rebuilds them)" in messages
+    assert _table(db_file, "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'marts'") == [(0,)]

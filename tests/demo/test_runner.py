@@ -35,7 +35,7 @@ def _counts(db):
         return con.execute(COUNTS).fetchall()[0]
 
 
-def test_demo_loads_every_source_once_and_marks_the_warehouse(db_file):
+def test_demo_loads_every_source_once_then_another_demo_starts_from_scratch(db_file):
     messages: list[str] = []
     assert run_demo(start=START, end=END, db=db_file, progress=messages.append) == 0
     first = _counts(db_file)
@@ -46,14 +46,18 @@ def test_demo_loads_every_source_once_and_marks_the_warehouse(db_file):
     assert all(count > 0 for count in first), first
     loaded = next(m for m in messages if m.startswith("demo: loaded "))
     assert loaded == "demo: loaded " + ", ".join([*REGISTRY, "billing"])
-
-    # A second demo run merges on natural keys (the FOCUS files it writes again: on file hash and line).
-    assert run_demo(start=START, end=END, db=db_file, progress=lambda m: None) == 0
-    assert _counts(db_file) == first
     with duckdb.connect(str(db_file), read_only=True) as con:
         assert con.execute("SELECT value FROM ops.warehouse_info WHERE key = 'kind'").fetchall() == [("demo",)]
-        built = con.execute("SELECT count(*) FROM marts.payments_eur").fetchall()[0][0]
-    assert built > 0
+        assert con.execute("SELECT count(*) FROM marts.payments_eur").fetchall()[0][0] > 0
+
+    # Another seed and window replace the first demo: nothing of it is left.
+    second = WorldConfig(date(2026, 9, 20), date(2026, 9, 22), seed=8)
+    assert run_demo(second.start, second.end, seed=second.seed, db=db_file, progress=lambda m: None) == 0
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        days = con.execute("SELECT min(date), max(date), count(*) FROM raw_ga4.daily_users").fetchall()[0]
+        spans = con.execute("SELECT count(*) FROM raw_sentry.gen_ai_spans").fetchall()[0][0]
+    assert days == (second.start, second.end, 3)
+    assert spans == len(World(second).ai.calls)
 
 
 def test_demo_refuses_a_warehouse_with_real_data(db_file):
@@ -62,21 +66,6 @@ def test_demo_refuses_a_warehouse_with_real_data(db_file):
         con.execute("CREATE TABLE raw_stripe.charges (id VARCHAR)")
     with pytest.raises(ConfigError, match="already holds real data"):
         run_demo(start=START, end=END, db=db_file, progress=lambda m: None)
-
-
-def test_a_second_demo_starts_from_scratch(db_file):
-    """Another seed and window replace the earlier demo: nothing of the first run is left."""
-    first, second = WorldConfig(date(2026, 9, 1), date(2026, 9, 5), seed=7), WorldConfig(
-        date(2026, 9, 20), date(2026, 9, 22), seed=8
-    )
-    assert run_demo(first.start, first.end, seed=first.seed, db=db_file, progress=lambda m: None) == 0
-    assert run_demo(second.start, second.end, seed=second.seed, db=db_file, progress=lambda m: None) == 0
-    world = World(second)
-    with duckdb.connect(str(db_file), read_only=True) as con:
-        days = con.execute("SELECT min(date), max(date), count(*) FROM raw_ga4.daily_users").fetchall()[0]
-        spans = con.execute("SELECT count(*) FROM raw_sentry.gen_ai_spans").fetchall()[0][0]
-    assert days == (second.start, second.end, 3)
-    assert spans == len(world.ai.calls)
 
 
 def test_real_sources_refuse_the_demo_warehouse(db_file):

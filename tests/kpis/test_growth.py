@@ -409,8 +409,11 @@ def test_an_empty_period_gives_zeros_and_undefined_rates(con):
     )
 
 
+SOME_PROVIDERS = ("ga4", "fx", "stripe", "ai_calls")
+
+
 def test_only_some_providers_loaded(tmp_path_factory):
-    partial = _partial(tmp_path_factory, ("ga4", "fx", "stripe", "ai_calls"))
+    partial = _partial(tmp_path_factory, SOME_PROVIDERS)
 
     available = growth.availability(partial)
     frame = revenue.revenue(partial, PERIOD).set_index("provider")
@@ -576,7 +579,7 @@ def test_notebook_publishes_every_kpi_on_the_fixture(tmp_path, tmp_path_factory,
 
 
 def test_notebook_with_some_sources_missing_and_an_empty_period(tmp_path, tmp_path_factory, monkeypatch):
-    db, _ = fx.built(tmp_path_factory, ("ga4", "fx", "stripe"))
+    db, _ = fx.built(tmp_path_factory, SOME_PROVIDERS)  # the warehouse test_only_some_providers_loaded reads
 
     records, html = _run_notebook(tmp_path, monkeypatch, db, Period(date(2024, 1, 1), date(2024, 1, 7)))
 
