@@ -9,6 +9,8 @@ evaluate it: a weekly and a monthly review judge different periods, so each keep
 - It no longer holds and an alert is open: `resolved_at`, `resolved_run_id` are set and
   `condition_met` becomes false (a "resolved" event).
 - The rule had no data for the subject: nothing changes (no data is not evidence that it cleared).
+- The run's period ends before the period the open alert was raised for (a backfill): nothing changes
+  for that alert (an older period is no evidence about a newer one).
 """
 
 from __future__ import annotations
@@ -79,14 +81,17 @@ def apply(
     con.execute("BEGIN TRANSACTION")
     try:
         rows = con.execute(
-            "SELECT alert_name, subject, CAST(id AS VARCHAR) FROM monitoring.monitoring_alerts "
+            "SELECT alert_name, subject, CAST(id AS VARCHAR), period_end FROM monitoring.monitoring_alerts "
             "WHERE resolved_at IS NULL AND params = ?", [params]
         ).fetchall()
-        open_ids = {(name, subject): alert_id for name, subject, alert_id in rows}
+        open_ids = {(name, subject): alert_id for name, subject, alert_id, _ in rows}
+        newer = {(name, subject) for name, subject, _, end in rows if end is not None and end > period.end}
         for evaluation in evaluations:
             for finding in evaluation.findings:
                 key = (finding.rule.name, finding.subject)
                 alert_id = open_ids.get(key)
+                if key in newer:
+                    continue
                 if finding.holds and alert_id is None:
                     alert_id = con.execute(
                         """

@@ -83,6 +83,22 @@ def test_an_alert_opens_stays_single_while_it_holds_and_resolves_when_cleared(tm
     assert [row[4] for row in _alerts(db)] == [False, True]
 
 
+def test_a_backfill_of_an_earlier_period_leaves_a_newer_alert_alone(tmp_path: Path) -> None:
+    """`make reports` backfills the week before the current one: its good numbers must not resolve (and the
+    current run then re-open, notifying twice) an alert raised for the current week."""
+    db = tmp_path / "w.duckdb"
+    config = _rules(tmp_path, {"name": "payment_failures", "kind": "threshold", "metric": "payments.failure_rate",
+                               "above": 0.1, "severity": "HIGH"})
+    for run_id, week, rate in [("now", WEEKS[2], 0.2), ("backfill", WEEKS[1], 0.01)]:
+        _publish(db, run_id, week, "growth_revenue", [
+            {"metric_name": "payments.failure_rate", "value": rate, "unit": "fraction"}])
+    assert len(_evaluate(db, config, "now", WEEKS[2])["opened"]) == 1
+    backfill = _evaluate(db, config, "backfill", WEEKS[1])
+    assert backfill["opened"] == [] and backfill["resolved"] == []
+    ((_, _, _, current, is_open, _, opened_by, last, resolved_by),) = _alerts(db)
+    assert is_open and current == pytest.approx(0.2) and (opened_by, last, resolved_by) == ("now", "now", None)
+
+
 def test_rerunning_a_run_id_does_not_duplicate_an_open_alert(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     config = _rules(tmp_path, {"name": "stale", "kind": "threshold", "metric": "health.stale_tables", "above": 0,
