@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from statex_bi import formatting
 from statex_bi.alerts.rules import Rule
 from statex_bi.periods import Period
 
@@ -72,18 +73,16 @@ def _subject(rule: Rule) -> str:
 
 
 def fmt(value: float | None, unit: str | None) -> str:
-    """A number for people: percentages for fractions, dollars for USD, no scientific notation."""
-    if value is None:
-        return "n/a"
-    if unit == "fraction":
-        return f"{value:.2%}"
-    if unit == "percent":
-        return f"{value:,.1f}%"
-    if unit == "USD":
-        return f"${value:,.2f}" if abs(value) >= 1 else f"${value:,.4f}"
-    text = f"{value:,.2f}" if abs(value) >= 100 or value == int(value) else f"{value:,.4f}"
-    text = text.rstrip("0").rstrip(".") if "." in text else text
-    return f"{text} {unit}" if unit and unit not in ("count",) else text
+    """A number for people, by unit (statex_bi.formatting: no scientific notation); "n/a" when missing."""
+    return "n/a" if value is None else formatting.value(value, unit)
+
+
+def about(rule: Rule, subject: str) -> str:
+    """The start of a finding's message: the rule's title and, unless it covers everything, its subject.
+
+    People read these (mail, Slack, the executive summary), so the KPI's code name stays out of them.
+    """
+    return rule.title if subject in ("all", "") else f"{rule.title} ({subject})"
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, args: list[Any]) -> list[dict[str, Any]]:
@@ -133,7 +132,7 @@ def _threshold(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str) -> Evalu
         value, limit = fmt(row["value"], row["unit"]), fmt(row["threshold"], row["unit"])
         if value == limit and row["value"] != row["threshold"]:  # rounding hides the difference: show it
             value, limit = f"{row['value']:,.4f}", f"{row['threshold']:,.4f}"
-        message = f"{rule.title}: {rule.metric} [{row['subject']}] = {value}, {state} the limit {limit}"
+        message = f"{about(rule, row['subject'])}: {value}, {state} the limit of {limit}"
         findings.append(Finding(rule, row["subject"], bool(row["holds"]), row["value"], row["threshold"], message,
                                 row["report"], {"unit": row["unit"]}))
     if not findings:
@@ -184,7 +183,7 @@ def _change(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str, period: Per
         holds = (z <= -critical and -delta >= rule.min_change) if down else (z >= critical and delta >= rule.min_change)
         verdict = "significant" if p_value < rule.alpha else "not significant"
         message = (
-            f"{rule.title}: {rule.metric} [{row['subject']}] went from {row['p0']:.2%} "
+            f"{about(rule, row['subject'])}: went from {row['p0']:.2%} "
             f"({row['x0']:,.0f} of {row['n0']:,.0f}) in the previous period to {row['p1']:.2%} "
             f"({row['x1']:,.0f} of {row['n1']:,.0f}); one-sided two-proportion z test: z = {z:.2f}, "
             f"p {'< 0.0001' if p_value < 0.0001 else f'= {p_value:.4f}'}, {verdict} at alpha {rule.alpha:g}"
@@ -259,7 +258,7 @@ def _anomaly(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str, period: Pe
         when = worst["k"].isoformat() if hasattr(worst["k"], "isoformat") else str(worst["k"])
         unit = worst["unit"]
         message = (
-            f"{rule.title}: {rule.metric} [{name}] was {fmt(worst['v'], unit)} on {when} against a median of "
+            f"{about(rule, name)}: {fmt(worst['v'], unit)} on {when} against a median of "
             f"{fmt(worst['m'], unit)} over the {worst['n']} point(s) before it (robust z = {z:.1f}, "
             f"limit {rule.z:g}; {len(tested)} point(s) of this period tested)"
         )

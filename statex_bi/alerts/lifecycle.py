@@ -133,13 +133,13 @@ def apply(
 def open_alerts(con: duckdb.DuckDBPyConnection, params: str | None = None) -> list[dict[str, Any]]:
     """The open alerts, most severe first (all params files when `params` is None)."""
     sql = """
-        SELECT CAST(id AS VARCHAR) AS id, alert_name, CAST(severity AS VARCHAR) AS severity, subject, params,
+        SELECT CAST(id AS VARCHAR) AS id, alert_name, CAST(severity AS VARCHAR) AS severity_name, subject, params,
                CAST(current_value AS DOUBLE) AS current_value, CAST(threshold_value AS DOUBLE) AS threshold_value,
                alert_message, created_at, run_id, last_run_id, report
         FROM monitoring.monitoring_alerts
         WHERE resolved_at IS NULL AND (? IS NULL OR params = ?)
-        ORDER BY severity DESC, created_at, alert_name, subject
+        ORDER BY monitoring_alerts.severity DESC, created_at, alert_name, subject
     """
     cursor = con.execute(sql, [params, params])
-    names = [d[0] for d in cursor.description]
+    names = ["severity" if d[0] == "severity_name" else d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -32,6 +32,7 @@ import yaml
 from statex_bi.alerts.evaluate import fmt
 from statex_bi.config import PARAMS_DIR
 from statex_bi.exceptions import ParamsError
+from statex_bi.kpis import registry
 from statex_bi.periods import Period
 
 GREEN, AMBER, RED, NO_DATA, NO_TARGET = "green", "amber", "red", "no data", "no target"
@@ -179,11 +180,13 @@ def claims_ledger(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | 
 
 def open_alerts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every open alert, most severe first: severity, alert, subject, review (params file), since, message."""
+    # Sorted on the ENUM column (CRITICAL > HIGH > MEDIUM > LOW), not on its text, which sorts MEDIUM first.
     return con.execute("""
-        SELECT CAST(severity AS VARCHAR) AS severity, alert_name AS alert, subject, params AS review,
+        SELECT CAST(severity AS VARCHAR) AS severity_name, alert_name AS alert, subject, params AS review,
                strftime(created_at, '%Y-%m-%d %H:%M') AS since, alert_message AS message
         FROM monitoring.monitoring_alerts WHERE resolved_at IS NULL
-        ORDER BY severity DESC, created_at, alert_name, subject""").df()
+        ORDER BY monitoring_alerts.severity DESC, created_at, alert_name, subject""").df().rename(
+        columns={"severity_name": "severity"})
 
 
 def headline(card: pd.DataFrame, alerts: pd.DataFrame, ledger: pd.DataFrame) -> str:
@@ -207,11 +210,13 @@ def _dot(label: str) -> str:
 
 
 def _link(report: str | None, available: set[str] | None) -> str:
+    """A link to the report's page next to this one, named by the report's title."""
     if not isinstance(report, str) or not report:
         return ""
+    title = html.escape(next((r.title for r in registry.reports() if r.report == report), report))
     if available is not None and report not in available:
-        return f"{html.escape(report)} (not in this run)"
-    return f'<a href="{html.escape(report)}.html">{html.escape(report)}</a>'
+        return f"{title} (not in this run)"
+    return f'<a href="{html.escape(report)}.html">{title}</a>'
 
 
 def _table(headers: list[str], rows: list[list[str]], caption: str) -> str:

@@ -12,6 +12,7 @@ import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
 from statex_bi import warehouse
+from statex_bi.alerts import lifecycle
 from statex_bi.kpis import summary
 from statex_bi.periods import Period
 from statex_bi.reports.metrics import replace_metrics
@@ -54,12 +55,26 @@ def test_scorecard_lights_and_changes(tmp_path: Path) -> None:
     con = duckdb.connect(str(db), read_only=True)
     card = summary.scorecard(con, WEEK, "now", targets).set_index("label")
     assert card.loc["Conversion", "light"] == summary.RED  # 0.4% against at least 1%: missed by 60%
-    assert card.loc["Conversion", "change_text"] == "-0.70 pt (was 1.10%)"
+    assert card.loc["Conversion", "change_text"] == "-0.70 pt (was 1.1%)"
+    assert (card.loc["Conversion", "value_text"], card.loc["Budget", "value_text"]) == ("0.40%", "$10.60")
     assert card.loc["Budget", "light"] == summary.AMBER  # $10.60 against $10.00: within 10%
     assert card.loc["Budget", "change_text"] == "no previous period in the history"
     assert card.loc["p95", "light"] == summary.NO_DATA
     html = summary.scorecard_html(card.reset_index(), {"growth_revenue", "ai_costs"})
-    assert '<a href="growth_revenue.html">growth_revenue</a>' in html
+    assert '<a href="growth_revenue.html">Growth and revenue</a>' in html  # the report's title, not its file
+
+
+def test_open_alerts_are_listed_most_severe_first(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with warehouse.writer(db) as con:
+        ranked = [("a_low", "LOW"), ("b_medium", "MEDIUM"), ("c_critical", "CRITICAL"), ("d_high", "HIGH")]
+        for name, severity in ranked:
+            con.execute("INSERT INTO monitoring.monitoring_alerts (alert_name, severity, run_id, subject, params) "
+                        "VALUES (?, ?, 'r', 'all', 'weekly')", [name, severity])
+    with duckdb.connect(str(db), read_only=True) as con:
+        listed = summary.open_alerts(con)
+        from_lifecycle = [a["severity"] for a in lifecycle.open_alerts(con)]
+    assert list(listed["severity"]) == from_lifecycle == ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
 
 
 def test_claims_ledger_verdicts_come_from_the_data(tmp_path: Path) -> None:
