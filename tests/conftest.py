@@ -54,14 +54,22 @@ def small_demo(tmp_path_factory, worker_id):
     return db
 
 
+def _execute_in_lab(notebook: str, output: str, cwd: str) -> None:
+    import papermill
+
+    papermill.execute_notebook(notebook, output, cwd=cwd, kernel_name="python3", progress_bar=False,
+                               execution_timeout=600)
+
+
 @pytest.fixture(scope="session")
 def lab_notebooks(small_demo, tmp_path_factory, worker_id):
     """Every notebook of notebooks/ executed as JupyterLab runs it: a kernel whose working directory is
-    notebooks/, no injected parameters, over the small demo. Returns the folder of executed copies."""
-    import fcntl
-    import os
+    notebooks/, no injected parameters, over the small demo. Returns the folder of executed copies.
 
-    import papermill
+    Two at a time: the other xdist worker usually waits on this fixture's lock as well."""
+    import fcntl
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     from statex_bi.config import NOTEBOOKS_DIR
 
@@ -71,17 +79,14 @@ def lab_notebooks(small_demo, tmp_path_factory, worker_id):
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (folder / "done").exists():
             folder.mkdir(exist_ok=True)
-            cwd = os.getcwd()
             with pytest.MonkeyPatch.context() as patch:
                 patch.setenv("STATEX_BI_DB", str(small_demo))
                 patch.delenv("STATEX_BI_SIDECAR", raising=False)  # the lab publishes nothing
-                try:
-                    for notebook in sorted(NOTEBOOKS_DIR.glob("*.ipynb")):
-                        papermill.execute_notebook(
-                            str(notebook), str(folder / notebook.name), cwd=str(NOTEBOOKS_DIR),
-                            kernel_name="python3", progress_bar=False, execution_timeout=600,
-                        )
-                finally:
-                    os.chdir(cwd)
+                # spawned processes read the environment as it is when the pool starts them
+                with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    runs = [pool.submit(_execute_in_lab, str(notebook), str(folder / notebook.name),
+                                        str(NOTEBOOKS_DIR)) for notebook in sorted(NOTEBOOKS_DIR.glob("*.ipynb"))]
+                    for run in runs:
+                        run.result()
             (folder / "done").write_text("")
     return folder
