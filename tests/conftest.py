@@ -54,13 +54,6 @@ def small_demo(tmp_path_factory, worker_id):
     return db
 
 
-def _execute_in_lab(notebook: str, output: str, cwd: str) -> None:
-    import papermill
-
-    papermill.execute_notebook(notebook, output, cwd=cwd, kernel_name="python3", progress_bar=False,
-                               execution_timeout=600)
-
-
 @pytest.fixture(scope="session")
 def lab_notebooks(small_demo, tmp_path_factory, worker_id):
     """Every notebook of notebooks/ executed as JupyterLab runs it: a kernel whose working directory is
@@ -70,6 +63,8 @@ def lab_notebooks(small_demo, tmp_path_factory, worker_id):
     import fcntl
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
+    from lab_execution import execute_in_lab
 
     from statex_bi.config import NOTEBOOKS_DIR
 
@@ -84,7 +79,7 @@ def lab_notebooks(small_demo, tmp_path_factory, worker_id):
                 patch.delenv("STATEX_BI_SIDECAR", raising=False)  # the lab publishes nothing
                 # spawned processes read the environment as it is when the pool starts them
                 with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-                    runs = [pool.submit(_execute_in_lab, str(notebook), str(folder / notebook.name),
+                    runs = [pool.submit(execute_in_lab, str(notebook), str(folder / notebook.name),
                                         str(NOTEBOOKS_DIR)) for notebook in sorted(NOTEBOOKS_DIR.glob("*.ipynb"))]
                     for run in runs:
                         run.result()
