@@ -12,7 +12,7 @@ import statex_bi
 
 ROOT = Path(__file__).resolve().parent.parent
 # conda-forge spells a few packages differently from PyPI.
-CONDA_TO_PYPI = {"python-duckdb": "duckdb", "jupyter_client": "jupyter-client"}
+CONDA_TO_PYPI = {"python-duckdb": "duckdb", "jupyter_client": "jupyter-client", "jupyter_core": "jupyter-core"}
 
 
 def _name(requirement: str) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 from jupyter_client import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
+from traitlets import default
 
 _LAUNCHER = "ipykernel_launcher"
 _PR_SET_PDEATHSIG = 1  # prctl option, linux/prctl.h
@@ -183,7 +184,27 @@ class ForkProvisioner(LocalProvisioner):
 
 
 class WarmKernelManager(AsyncKernelManager):
-    """The kernel manager papermill uses in runner children (nbclient's `kernel_manager_class`)."""
+    """The kernel manager papermill uses in runner children (nbclient's `kernel_manager_class`).
+
+    Kernels talk over Unix sockets beside their connection file, not TCP ports: ports are picked by
+    binding port 0 and letting go, so kernels started at once in different runner children could pick
+    the same one and die before replying ("Kernel died before replying to kernel_info"), and a TCP
+    kernel is open to every local user.
+    """
+
+    @default("transport")
+    def _transport_default(self) -> str:
+        return "ipc"
+
+    @default("ip")
+    def _ip_default(self) -> str:
+        # For ipc the "ip" is the sockets' path prefix; jupyter_client's default is relative to the
+        # notebook's working directory and shared by every kernel started there.
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        folder = Path(jupyter_runtime_dir())
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return str(folder / f"statex-{uuid.uuid4().hex[:16]}-ipc")
 
     async def _async_pre_start_kernel(self, **kw: Any) -> Any:
         if self.provisioner is None:
