@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import dlt
+import requests
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.common.schema import Schema
 from dlt.common.schema.utils import new_table
@@ -36,6 +37,25 @@ DROPPED_KEYS = frozenset({
     "name", "given_name", "surname", "full_name", "alternate_full_name", "customer_name", "payer_name",
     "phone", "phone_number", "address", "shipping", "shipping_info", "fingerprint", "last4", "tax_id",
 })
+
+
+def retrying_session(timeout_s: float, attempts: int, backoff_s: float, max_delay_s: float,
+                     retry_condition: Callable[..., bool] | None = None) -> requests.Session:
+    """A requests session from dlt's HTTP client: retries 429, 5xx and dropped connections, honours
+    Retry-After up to `max_delay_s`, and leaves error statuses to the caller (no raise_for_status).
+
+    Args:
+        timeout_s: per-request timeout.
+        attempts: tries per request, the first included.
+        backoff_s: the exponential backoff factor when the server names no wait.
+        max_delay_s: the longest wait, Retry-After included.
+        retry_condition: another reason to retry (e.g. GitHub's 403 for an exhausted rate limit).
+    """
+    from dlt.sources.helpers.requests import Client
+
+    return Client(request_timeout=timeout_s, raise_for_status=False, request_max_attempts=attempts,
+                  request_backoff_factor=backoff_s, request_max_retry_delay=max_delay_s,
+                  retry_condition=retry_condition).session
 
 
 def declared_schema(source: str, columns: dict[str, dict[str, dict]]) -> Schema:

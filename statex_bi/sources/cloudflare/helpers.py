@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from dlt.sources.helpers.requests import Client, RequestException, Session
+from dlt.sources.helpers.requests import RequestException, Session
 
 from statex_bi.config import env
 from statex_bi.exceptions import ConfigError, RecordError, SourceError
 from statex_bi.sources.cloudflare import settings
+from statex_bi.sources.common import retrying_session
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,8 @@ def read_config() -> CloudflareConfig:
 
 def make_session() -> Session:
     """A requests session that retries 429 (honouring Retry-After), 5xx and dropped connections."""
-    return Client(
-        request_timeout=settings.REQUEST_TIMEOUT_S,
-        raise_for_status=False,
-        request_max_attempts=settings.REQUEST_MAX_ATTEMPTS,
-        request_backoff_factor=settings.RETRY_BACKOFF_S,
-        request_max_retry_delay=settings.MAX_RETRY_WAIT_S,
-    ).session
+    return retrying_session(settings.REQUEST_TIMEOUT_S, settings.REQUEST_MAX_ATTEMPTS, settings.RETRY_BACKOFF_S,
+                            settings.MAX_RETRY_WAIT_S)
 
 
 def query(session: Session, config: CloudflareConfig, text: str, variables: Mapping[str, Any], dataset: str

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
@@ -16,7 +15,7 @@ from requests import RequestException
 
 from statex_bi.exceptions import RecordError, SourceError
 from statex_bi.sources.coinbase import settings
-from statex_bi.sources.common import RecordGuard, decimal_to_minor, pseudonymise
+from statex_bi.sources.common import RecordGuard, decimal_to_minor, pseudonymise, retrying_session
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
 
@@ -24,13 +23,8 @@ TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2
 def make_client(api_base: str, api_key: str) -> RESTClient:
     """A RESTClient for Commerce: API key and version headers, and retries (429, 5xx, dropped
     connections) that honour Retry-After."""
-    session = Client(
-        request_timeout=settings.REQUEST_TIMEOUT_SECONDS,
-        raise_for_status=False,
-        request_max_attempts=settings.RETRY_ATTEMPTS,
-        request_backoff_factor=settings.RETRY_BACKOFF_SECONDS,
-        request_max_retry_delay=settings.RETRY_MAX_DELAY_SECONDS,
-    ).session
+    session = retrying_session(settings.REQUEST_TIMEOUT_SECONDS, settings.RETRY_ATTEMPTS,
+                               settings.RETRY_BACKOFF_SECONDS, settings.RETRY_MAX_DELAY_SECONDS)
     return RESTClient(
         base_url=api_base,
         headers={"X-CC-Version": settings.API_VERSION},

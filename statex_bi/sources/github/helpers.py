@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dlt.sources.helpers.requests import Client, HTTPError, RequestException, Response, Session
+from dlt.sources.helpers.requests import HTTPError, RequestException, Response, Session
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import HeaderLinkPaginator
 
 from statex_bi.config import env
 from statex_bi.exceptions import ConfigError, RecordError, SourceError
+from statex_bi.sources.common import retrying_session
 from statex_bi.sources.github import settings
 from statex_bi.sources.sentry.helpers import parse_timestamp
 from statex_bi.sources.test_reports import helpers as reports
@@ -94,14 +95,8 @@ def exhausted(response: Response | None, exception: BaseException | None) -> boo
 
 def make_session(rate_limit: RateLimit) -> Session:
     """A requests session that retries 429 / 5xx / rate-limit 403s / dropped connections."""
-    session = Client(
-        request_timeout=settings.REQUEST_TIMEOUT_S,
-        raise_for_status=False,
-        request_max_attempts=settings.REQUEST_MAX_ATTEMPTS,
-        request_backoff_factor=settings.RETRY_BACKOFF_S,
-        request_max_retry_delay=settings.MAX_RATE_LIMIT_WAIT_S,
-        retry_condition=exhausted,
-    ).session
+    session = retrying_session(settings.REQUEST_TIMEOUT_S, settings.REQUEST_MAX_ATTEMPTS, settings.RETRY_BACKOFF_S,
+                               settings.MAX_RATE_LIMIT_WAIT_S, retry_condition=exhausted)
     session.hooks["response"].append(rate_limit.hook)
     return session
 

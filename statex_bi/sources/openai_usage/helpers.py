@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dlt.sources.helpers.requests import Client, HTTPError, RequestException
+from dlt.sources.helpers.requests import HTTPError, RequestException
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
 from statex_bi.config import env
 from statex_bi.exceptions import ConfigError, RecordError, SourceError
+from statex_bi.sources.common import retrying_session
 from statex_bi.sources.openai_usage import settings
 
 
@@ -42,13 +43,8 @@ def read_config() -> OpenAiConfig:
 
 def make_client(config: OpenAiConfig) -> RESTClient:
     """A REST client that authenticates, pages by `next_page` and retries 429 / 5xx / dropped connections."""
-    session = Client(
-        request_timeout=settings.REQUEST_TIMEOUT_S,
-        raise_for_status=False,
-        request_max_attempts=settings.REQUEST_MAX_ATTEMPTS,
-        request_backoff_factor=settings.RETRY_BACKOFF_S,
-        request_max_retry_delay=settings.MAX_RETRY_WAIT_S,
-    ).session
+    session = retrying_session(settings.REQUEST_TIMEOUT_S, settings.REQUEST_MAX_ATTEMPTS, settings.RETRY_BACKOFF_S,
+                               settings.MAX_RETRY_WAIT_S)
     return RESTClient(
         base_url=config.base_url,
         auth=BearerTokenAuth(config.admin_key),

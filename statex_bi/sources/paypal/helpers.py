@@ -9,14 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pendulum
-from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
 from dlt.sources.helpers.rest_client.paginators import PageNumberPaginator
 from requests import RequestException
 
 from statex_bi.exceptions import RecordError, SourceError
-from statex_bi.sources.common import RecordGuard, decimal_to_minor, pseudonymise
+from statex_bi.sources.common import RecordGuard, decimal_to_minor, pseudonymise, retrying_session
 from statex_bi.sources.paypal import settings
 
 # RFC 3339 as PayPal writes it: `+0000` (no colon) in practice, `Z` or `+00:00` in its spec.
@@ -41,13 +40,8 @@ class PayPalClientCredentials(OAuth2ClientCredentials):
 def make_client(api_base: str, client_id: str, client_secret: str) -> RESTClient:
     """A RESTClient for PayPal's API: OAuth token, and retries (429, 5xx, dropped connections)
     that honour Retry-After."""
-    session = Client(
-        request_timeout=settings.REQUEST_TIMEOUT_SECONDS,
-        raise_for_status=False,
-        request_max_attempts=settings.RETRY_ATTEMPTS,
-        request_backoff_factor=settings.RETRY_BACKOFF_SECONDS,
-        request_max_retry_delay=settings.RETRY_MAX_DELAY_SECONDS,
-    ).session
+    session = retrying_session(settings.REQUEST_TIMEOUT_SECONDS, settings.RETRY_ATTEMPTS,
+                               settings.RETRY_BACKOFF_SECONDS, settings.RETRY_MAX_DELAY_SECONDS)
     auth = PayPalClientCredentials(
         access_token_url=api_base.rstrip("/") + settings.TOKEN_PATH,
         client_id=client_id,

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dlt.sources.helpers.requests import Client, HTTPError, RequestException, Response
+from dlt.sources.helpers.requests import HTTPError, RequestException, Response
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import HeaderLinkPaginator
 
 from statex_bi.config import env
 from statex_bi.exceptions import ConfigError, RecordError, SourceError
-from statex_bi.sources.common import RecordGuard
+from statex_bi.sources.common import RecordGuard, retrying_session
 from statex_bi.sources.sentry import settings
 
 
@@ -68,13 +68,8 @@ class SentryLinkPaginator(HeaderLinkPaginator):
 
 def make_client(config: SentryConfig) -> RESTClient:
     """A REST client that authenticates, pages by Link header and retries 429 / 5xx / dropped connections."""
-    session = Client(
-        request_timeout=settings.REQUEST_TIMEOUT_S,
-        raise_for_status=False,
-        request_max_attempts=settings.REQUEST_MAX_ATTEMPTS,
-        request_backoff_factor=settings.RETRY_BACKOFF_S,
-        request_max_retry_delay=settings.MAX_RATE_LIMIT_WAIT_S,
-    ).session
+    session = retrying_session(settings.REQUEST_TIMEOUT_S, settings.REQUEST_MAX_ATTEMPTS, settings.RETRY_BACKOFF_S,
+                               settings.MAX_RATE_LIMIT_WAIT_S)
     return RESTClient(base_url=config.base_url, auth=BearerTokenAuth(config.token), session=session,
                       paginator=SentryLinkPaginator(), data_selector="data")
 
