@@ -97,6 +97,17 @@ def test_the_installed_environment_is_the_locked_one():
         assert _canonical(version(name)) == _canonical(_locked()[name]), f"{name}: run `make` to install the lock"
 
 
+def test_jsonschema_loads_without_the_slow_iri_checker():
+    """The lock leaves rfc3987-syntax out (Makefile, LOCK_OMIT): when installed, jsonschema imports it and
+    it builds 39 parsers at import, seconds in every dbt, papermill and kernel process."""
+    import subprocess
+    import sys
+
+    probe = "import sys, jsonschema; print('rfc3987_syntax' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "False", "rfc3987-syntax is installed: rebuild .venv from requirements.lock (`make`)"
+
+
 def _imported_top_level_modules() -> dict[str, str]:
     """Top-level modules imported by the package, the tests and the benchmarks -> one file importing each."""
     import ast
