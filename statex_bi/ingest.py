@@ -1,4 +1,5 @@
-"""Load sources into the warehouse through dlt, then build and test the dbt models (`dbt build`).
+"""Load sources into the warehouse through dlt, then build and test the dbt models (`dbt build`) and
+check the sources' freshness (`dbt source freshness`, kept for the data-health report).
 
 A source package exposes `SPEC = SourceSpec(...)`; `build(request)` returns a dlt source (or
 resource) configured from the environment. dlt supplies incremental cursors, merges on natural keys
@@ -126,7 +127,7 @@ def ingest(
     names: list[str], request: IngestRequest, db: Path | None = None, wait: float = 0.0, kind: str = warehouse.REAL
 ) -> list[LoadResult]:
     """Load each named source, then `dbt build` the models and their tests (unless every source failed: the
-    models are left as they were). Failed sources do not stop the others.
+    models are left as they were), then `dbt source freshness`. Failed sources do not stop the others.
 
     Args:
         names: source names (statex_bi.sources.REGISTRY).
@@ -141,7 +142,7 @@ def ingest(
         DataTestError: a data test of severity error failed on the loaded data (the loads are kept).
         ModelError: a model does not build.
     """
-    from statex_bi.models import project
+    from statex_bi.models import freshness, project
 
     db = db or db_path()
     specs = [sources.spec(name) for name in names]
@@ -156,4 +157,6 @@ def ingest(
             project.build(db, progress=request.progress, wait=wait)
         else:  # nothing new to build from: a failed cron load should not also spend a rebuild
             request.progress("models: not rebuilt, no source loaded (`statex-bi build` rebuilds them)")
+        # After every ingest, loaded or not: a source whose loads keep failing is what falls behind.
+        freshness.check(db, progress=request.progress)
     return results

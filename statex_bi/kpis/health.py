@@ -4,19 +4,19 @@ Definitions (docs/metrics.md repeats them):
 
 - *Loaded table*: a table in a `raw_<source>` schema, except dlt's bookkeeping tables (`_dlt_*`),
   the `quarantine` table and dlt's merge staging schemas (`raw_<source>_staging`).
-- *Freshness rule*: each table's `loaded_at_field` and `freshness` (`warn_after`, `error_after`) in the
-  dbt project's `staging/_<source>__sources.yml`, the one place freshness is defined (`dbt source
-  freshness` reads the same). A rare event table such as Stripe refunds has a long limit of its own.
+- *Freshness*: dbt's judgement (`dbt source freshness`, run by every `statex-bi ingest` after its
+  loads; `ops.dbt_source_freshness` keeps the last result) of each table's `loaded_at_field` against
+  the `warn_after` and `error_after` its `staging/_<source>__sources.yml` declares, the one place
+  freshness is defined. A rare event table such as Stripe refunds has a long limit of its own. A DATE
+  field covers until the end of its newest day (a loaded day is a complete day: GA4 and ECB data
+  stop at yesterday). It is judged at the time of the check, whatever the report's period.
 - *Date column*: the table's `loaded_at_field`; for a table sources.yml does not declare (dlt's nested
   child tables), its first DATE or TIMESTAMP column, shown but not judged. Timestamps with a time
   zone are taken in UTC; naive timestamps are UTC by the raw-table convention.
-- *Reference time*: the earlier of now (UTC) and the end of the period (period_end + 1 day, 00:00):
-  a report about a past period judges the data it needed, one about a running period judges now.
-- *Covered until*: the newest timestamp; for a DATE column the end of the newest day (a loaded day is
-  a complete day: GA4 and ECB data stop at yesterday).
-- *Hours behind*: reference time minus covered until, in hours, 0 when the data reaches the reference.
-- *Status*: `fresh` (hours behind within `warn_after`), `late` (past `warn_after`), `stale` (past
-  `error_after`), `no data` (no dated row), `not checked` (no freshness rule: not judged).
+- *Hours behind*: the check's time minus the newest load time, in hours, 0 when the data reaches it.
+- *Status*: dbt's `pass` is `fresh`, `warn` (past `warn_after`) `late`, `error` (past `error_after`)
+  `stale`; `no data` when the table has no dated row, `error` when dbt could not check it (its message
+  is shown), `not checked` for a table without limits or before the first check.
 - *Stale table*: status `stale` or `no data`.
 - *Quarantined records*: all rows of `raw_<source>.quarantine` at report time (whatever their load
   date: each one is a record nobody has fixed yet).
@@ -26,20 +26,17 @@ Definitions (docs/metrics.md repeats them):
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 
 import duckdb
 import pandas as pd
 
 from statex_bi import warehouse
+from statex_bi.models.freshness import FRESHNESS_TABLE
 from statex_bi.models.project import declared_sources
 from statex_bi.periods import Period
 from statex_bi.publish import Metric
 from statex_bi.sources import REGISTRY
-
-HOURS_PER = {"minute": 1 / 60, "hour": 1, "day": 24}
-# `schema.table` -> (date column, warn_after hours, error_after hours)
-Rules = dict[str, tuple[str | None, float | None, float | None]]
 
 NOTHING_LOADED = (
     "The warehouse holds no source data yet, so the other reports are empty too.\n\n"
@@ -48,9 +45,14 @@ NOTHING_LOADED = (
     "`statex-bi ingest SOURCE...`, e.g. `statex-bi ingest stripe ga4`."
 )
 
+FRESHNESS_NOT_CHECKED = (
+    "Freshness has not been checked yet: `statex-bi ingest` runs `dbt source freshness` after its loads "
+    "(a warehouse loaded by an older version has no result until its next ingest)."
+)
+
 TABLE_COLUMNS = [
     "source", "table", "rows", "date_column", "first_data", "last_data", "rows_in_period", "hours_behind",
-    "warn_after_hours", "error_after_hours", "status",
+    "warn_after_hours", "error_after_hours", "status", "freshness_message",
 ]
 SOURCE_COLUMNS = [
     "source", "tables", "rows", "last_successful_load", "last_attempt_status", "failed_attempts", "last_error",
@@ -103,69 +105,66 @@ ORDER BY r.table_schema, r.table_name
 """
 
 
-def _hours(limit: dict | None) -> float | None:
-    return None if not limit else float(limit["count"]) * HOURS_PER[limit["period"]]
+def _loaded_at_fields() -> dict[str, str | None]:
+    """`schema.table` -> its `loaded_at_field` in the dbt sources.yml."""
+    declared = declared_sources().items()
+    return {f"{entry['schema']}.{table}": entry.get("loaded_at_field") for (_, table), entry in declared}
 
 
-def freshness_rules() -> Rules:
-    """`schema.table` -> (loaded_at_field, warn_after hours, error_after hours) from the dbt sources.yml."""
-    rules = {}
-    for (_, table), entry in declared_sources().items():
-        limits = entry.get("freshness") or {}
-        rules[f"{entry['schema']}.{table}"] = (entry.get("loaded_at_field"), _hours(limits.get("warn_after")),
-                                               _hours(limits.get("error_after")))
-    return rules
-
-
-def _raw_tables(con: duckdb.DuckDBPyConnection, rules: Rules | None = None,
-                ) -> list[tuple[str, str, str | None, str | None, tuple]]:
-    """(schema, table, date column, its type, (warn hours, error hours)) of every raw table, quarantine
-    tables included; the limits are None for a table the rules (default: sources.yml) do not declare."""
-    rules = freshness_rules() if rules is None else rules
+def _raw_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str | None, str | None]]:
+    """(schema, table, date column, its type) of every raw table, quarantine tables included. A declared
+    `loaded_at_field` that is not a date column of the table dates nothing here (dbt's check names it)."""
+    fields = _loaded_at_fields()
     found = []
     for schema, table, names, types in con.execute(_RAW_TABLES_SQL).fetchall():
         temporal = dict(zip(names, types, strict=True))
-        declared, warn, error = rules.get(f"{schema}.{table}", (None, None, None))
-        if declared is not None and declared not in temporal:
-            raise ValueError(f"{schema}.{table}: sources.yml names loaded_at_field {declared!r}, which is not a "
-                             f"DATE or TIMESTAMP column of the table (it has: {', '.join(names) or 'none'})")
-        column = declared or (names[0] if names else None)
-        found.append((schema, table, column, temporal.get(column), (warn, error)))
+        declared = fields.get(f"{schema}.{table}")
+        column = declared if declared in temporal else (None if declared else next(iter(temporal), None))
+        found.append((schema, table, column, temporal.get(column)))
     return found
 
 
-def reference_time(report_period: Period, now: datetime | None = None) -> datetime:
-    """The earlier of `now` (naive UTC) and the end of the period; see the module docstring."""
-    current = now or datetime.now(UTC).replace(tzinfo=None)
-    period_end = datetime.combine(report_period.end + timedelta(days=1), time())
-    return min(current, period_end)
+_STATUS = "CASE f.status WHEN 'pass' THEN 'fresh' WHEN 'warn' THEN 'late' WHEN 'error' THEN 'stale' ELSE 'error' END"
 
 
-def tables(con: duckdb.DuckDBPyConnection, period: Period, now: datetime | None = None,
-           rules: Rules | None = None) -> pd.DataFrame:
-    """One row per loaded table: size, date range and freshness against its sources.yml limits.
+def freshness_checked_at(con: duckdb.DuckDBPyConnection):
+    """When dbt last checked the tables' freshness (naive UTC), or None before the first check."""
+    if not warehouse.table_exists(con, *FRESHNESS_TABLE.split(".")):
+        return None
+    return con.execute(f"SELECT max(checked_at) FROM {FRESHNESS_TABLE}").fetchone()[0]
+
+
+def freshness_note(con: duckdb.DuckDBPyConnection) -> str:
+    """One sentence for the reader: when dbt judged the freshness shown, or that it never did."""
+    checked_at = freshness_checked_at(con)
+    if checked_at is None:
+        return FRESHNESS_NOT_CHECKED
+    return (f"Judged by dbt (`dbt source freshness`, after the last `statex-bi ingest`) at "
+            f"{checked_at:%Y-%m-%d %H:%M} UTC, whatever the report's period.")
+
+
+def tables(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
+    """One row per loaded table: size, date range and dbt's freshness result (see the module docstring).
 
     Args:
         con: the warehouse (read-only is enough).
-        period: the report period (rows_in_period and the reference time use it).
-        now: the current time, naive UTC (tests pin it); defaults to the clock.
-        rules: `schema.table` -> (date column, warn hours, error hours); default `freshness_rules()`.
+        period: the report period (rows_in_period counts its rows).
 
     Returns:
         Columns `TABLE_COLUMNS`: source, table (schema.table), rows, date_column, first_data and
         last_data (naive UTC timestamps), rows_in_period, hours_behind, warn_after_hours and
-        error_after_hours (NaN: no rule), status; ordered by table.
+        error_after_hours (NaN: no limit or not checked), status, freshness_message (dbt's error);
+        ordered by table.
     """
     selects = []
-    for schema, table, column, data_type, (warn, error) in _raw_tables(con, rules):
+    for schema, table, column, data_type in _raw_tables(con):
         if table == "quarantine":
             continue
         if column is None:
-            value = covered = "NULL::TIMESTAMP"
+            value = "NULL::TIMESTAMP"
             in_period = "NULL::BIGINT"
         else:
             value = _utc(_quote(column), data_type)
-            covered = f"max({value})" + (" + INTERVAL 1 DAY" if data_type == "DATE" else "")
             after_end = (period.end + timedelta(days=1)).isoformat()
             in_period = (
                 f"count(*) FILTER (WHERE {value} >= DATE {_literal(period.start.isoformat())} "
@@ -174,33 +173,31 @@ def tables(con: duckdb.DuckDBPyConnection, period: Period, now: datetime | None 
         selects.append(
             f"SELECT {_literal(_source_name(schema))} AS source, {_literal(f'{schema}.{table}')} AS \"table\", "
             f"count(*) AS rows, {_literal(column) if column else 'NULL'} AS date_column, "
-            f"min({value}) AS first_data, max({value}) AS last_data, {in_period} AS rows_in_period, "
-            f"{covered} AS covered_until, {_number(warn)} AS warn_after_hours, {_number(error)} AS error_after_hours "
+            f"min({value}) AS first_data, max({value}) AS last_data, {in_period} AS rows_in_period "
             f"FROM {_quote(schema)}.{_quote(table)}"
         )
     if not selects:
         return pd.DataFrame(columns=TABLE_COLUMNS)
+    checked = warehouse.table_exists(con, *FRESHNESS_TABLE.split("."))
+    freshness = (
+        f"SELECT \"table\", max_loaded_at, age_hours, warn_after_hours, error_after_hours, status, message "
+        f"FROM {FRESHNESS_TABLE}" if checked else
+        "SELECT NULL::VARCHAR AS \"table\", NULL::TIMESTAMP AS max_loaded_at, NULL::DOUBLE AS age_hours, "
+        "NULL::DOUBLE AS warn_after_hours, NULL::DOUBLE AS error_after_hours, NULL::VARCHAR AS status, "
+        "NULL::VARCHAR AS message WHERE false"
+    )
     sql = f"""
-        WITH stats AS ({" UNION ALL ".join(selects)})
-        , behind AS (
-            SELECT *, CASE WHEN covered_until IS NOT NULL
-                           THEN greatest(0, epoch($reference::TIMESTAMP - covered_until) / 3600.0) END AS hours_behind
-            FROM stats)
-        SELECT source, "table", rows, date_column, first_data, last_data, rows_in_period, hours_behind,
-               warn_after_hours, error_after_hours,
-               CASE WHEN warn_after_hours IS NULL AND error_after_hours IS NULL THEN 'not checked'
-                    WHEN covered_until IS NULL THEN 'no data'
-                    WHEN hours_behind > error_after_hours THEN 'stale'
-                    WHEN hours_behind > warn_after_hours THEN 'late'
-                    ELSE 'fresh' END AS status
-        FROM behind ORDER BY "table"
+        WITH stats AS ({" UNION ALL ".join(selects)}), freshness AS ({freshness})
+        SELECT s.source, s."table", s.rows, s.date_column, s.first_data, s.last_data, s.rows_in_period,
+               CASE WHEN f.age_hours IS NOT NULL THEN greatest(0, f.age_hours) END AS hours_behind,
+               f.warn_after_hours, f.error_after_hours,
+               CASE WHEN f.status IS NULL THEN 'not checked'
+                    WHEN f.status <> 'runtime error' AND f.max_loaded_at IS NULL THEN 'no data'
+                    ELSE {_STATUS} END AS status,
+               f.message AS freshness_message
+        FROM stats s LEFT JOIN freshness f USING ("table") ORDER BY s."table"
     """
-    params = {"reference": reference_time(period, now)}
-    return con.execute(sql, params).df()
-
-
-def _number(value: float | None) -> str:
-    return "NULL::DOUBLE" if value is None else f"{float(value)!r}::DOUBLE"
+    return con.execute(sql).df()
 
 
 def _quarantine_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -336,14 +333,13 @@ def failed_loads(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 20
     return con.execute(sql, {"start": period.start}).df()
 
 
-def totals(con: duckdb.DuckDBPyConnection, period: Period, now: datetime | None = None,
-           rules: Rules | None = None) -> pd.DataFrame:
+def totals(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     """The report's headline counts, one row (the KPIs the notebook publishes).
 
     Returns:
         Columns tables_loaded, stale_tables, late_tables, quarantined_records, failed_load_attempts.
     """
-    listed = tables(con, period, now, rules)
+    listed = tables(con, period)
     per_source = sources(con, period)
     return pd.DataFrame(
         [
@@ -397,8 +393,15 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period) -> str:
 
 
 def notes(con: duckdb.DuckDBPyConnection, period: Period) -> list[str]:
-    """What the reader must know first: that nothing is loaded yet (and how to load it)."""
-    return [NOTHING_LOADED] if totals(con, period).loc[0, "tables_loaded"] == 0 else []
+    """What the reader must know first: that nothing is loaded yet (and how to load it), that freshness
+    was never checked, and the tables whose freshness dbt could not check."""
+    listed = tables(con, period)
+    if listed.empty:
+        return [NOTHING_LOADED]
+    said = [FRESHNESS_NOT_CHECKED] if freshness_checked_at(con) is None else []
+    failed = listed[listed["status"] == "error"]
+    return said + [f"dbt could not check the freshness of {row.table}: {row.freshness_message}"
+                   for row in failed.itertuples()]
 
 
 def metrics(con: duckdb.DuckDBPyConnection, period: Period) -> list[Metric]:

@@ -12,13 +12,11 @@ from statex_bi import display, warehouse
 from statex_bi.exceptions import WarehouseError
 from statex_bi.ingest import IngestRequest, SourceSpec, load_source
 from statex_bi.kpis import health
+from statex_bi.models import freshness, project
 from statex_bi.periods import Period
 from statex_bi.sources.common import quarantined
 
 PERIOD = Period(date(2026, 10, 5), date(2026, 10, 11))
-NOW = datetime(2026, 10, 14, 9, 0)  # after the period: the reference time is the period end
-# The shop is no source of the dbt project: its freshness rules, as sources.yml would give them.
-RULES = {"raw_shop.orders": ("created", 24.0, 47.5), "raw_shop.daily": ("day", 24.0, 47.5)}
 
 
 def _events(seed: int, count: int) -> list[dict]:
@@ -76,7 +74,7 @@ def _hours(delta: timedelta) -> float:
 
 
 def test_tables_lists_data_tables_only_with_counts_and_dates(loaded):
-    frame = health.tables(loaded["con"], PERIOD, now=NOW, rules=RULES).set_index("table")
+    frame = health.tables(loaded["con"], PERIOD).set_index("table")
     # Not dlt's bookkeeping, not the quarantine, not the raw_shop_staging schema dlt's merge creates.
     assert sorted(frame.index) == ["raw_shop.daily", "raw_shop.daily__lines", "raw_shop.orders"]
     assert set(frame["source"]) == {"shop"}
@@ -94,58 +92,81 @@ def test_tables_lists_data_tables_only_with_counts_and_dates(loaded):
     assert daily["rows"] == len(loaded["days"])
     assert daily["last_data"].date() == max(loaded["days"])
     assert frame.loc["raw_shop.daily__lines", "rows"] == 2 * len(loaded["days"])
-    assert frame.loc["raw_shop.daily__lines", "status"] == "not checked"
+    # The shop is no source of the dbt project, and nothing was checked: no table is judged.
+    assert set(frame["status"]) == {"not checked"} and frame["hours_behind"].isna().all()
 
 
-def test_freshness_is_judged_against_the_period_end_or_now(loaded):
-    created = [o["created"].astimezone(UTC).replace(tzinfo=None) for o in loaded["orders"]]
-    period_end = datetime(2026, 10, 12)  # the end of 11 October
-    # The daily table's last day (9 October) is complete at midnight: 10 October 00:00.
-    daily_behind = _hours(period_end - datetime.combine(max(loaded["days"]) + timedelta(days=1), datetime.min.time()))
-    orders_behind = _hours(period_end - max(created))
-    assert daily_behind == 48.0
-
-    frame = health.tables(loaded["con"], PERIOD, now=NOW, rules=RULES).set_index("table")
-    assert frame.loc["raw_shop.daily", "hours_behind"] == pytest.approx(daily_behind)
-    assert frame.loc["raw_shop.orders", "hours_behind"] == pytest.approx(orders_behind)
-    assert frame.loc["raw_shop.daily", "status"] == "stale"
-    assert frame.loc["raw_shop.orders", "status"] == (
-        "stale" if orders_behind > 47.5 else "late" if orders_behind > 24 else "fresh")
-    relaxed = health.tables(loaded["con"], PERIOD, now=NOW,
-                            rules={**RULES, "raw_shop.daily": ("day", 48.0, 96.0)}).set_index("table")
-    assert relaxed.loc["raw_shop.daily", "status"] == "fresh"
-
-    # A period still running is judged against now: 11 October 12:00 is 36 hours after 9 October ended.
-    running = health.tables(loaded["con"], PERIOD, now=datetime(2026, 10, 11, 12), rules=RULES).set_index("table")
-    assert running.loc["raw_shop.daily", "hours_behind"] == pytest.approx(36.0)
-    assert running.loc["raw_shop.daily", "status"] == "late"
+def _hours_in_yml(table: str, limit: str) -> float:
+    """A limit as staging/_stripe__sources.yml or _ga4__sources.yml writes it, in hours."""
+    source = "stripe" if table.startswith("raw_stripe") else "ga4"
+    entry = project.declared_sources()[(source, table.split(".")[1])]["freshness"][limit]
+    return entry["count"] * {"hour": 1, "day": 24}[entry["period"]]
 
 
-def test_a_rule_naming_a_column_the_table_lacks_is_an_error(loaded):
-    with pytest.raises(ValueError, match=r"raw_shop.orders: sources.yml names loaded_at_field 'placed_at'"):
-        health.tables(loaded["con"], PERIOD, now=NOW, rules={"raw_shop.orders": ("placed_at", 1.0, 2.0)})
-
-
-def test_each_table_has_the_limits_its_sources_yml_declares(db_file):
-    """Stripe's refunds are rare: three weeks without one is fresh, while three weeks without a charge is stale."""
-    rules = health.freshness_rules()
-    assert rules["raw_stripe.refunds"][0] == "created" and rules["raw_stripe.charges"][0] == "created"
-    assert rules["raw_stripe.refunds"][2] > 21 * 24 > rules["raw_stripe.charges"][2]
+def test_freshness_is_dbts_judgement_of_each_tables_own_limits(db_file):
+    """Stripe's refunds are rare: three weeks without one is fresh, while three weeks without a charge is
+    stale. A GA4 day is complete at midnight. dbt checks the real sources.yml limits on the real tables."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    three_weeks_ago = now - timedelta(days=21)
+    yesterday, five_days_ago = now.date() - timedelta(days=1), now.date() - timedelta(days=5)
     with warehouse.writer(db_file) as con:
         con.execute("CREATE SCHEMA raw_stripe")
-        for table in ("charges", "refunds"):
+        con.execute("CREATE SCHEMA raw_ga4")
+        for table in ("charges", "refunds", "balance_transactions"):
             con.execute(f"CREATE TABLE raw_stripe.{table} (id VARCHAR, created TIMESTAMP, amount BIGINT)")
-            con.execute(f"INSERT INTO raw_stripe.{table} VALUES ('x', TIMESTAMP '2026-09-20 10:00', 100)")
+        for table in ("charges", "refunds"):
+            con.execute(f"INSERT INTO raw_stripe.{table} VALUES ('x', ?, 100)", [three_weeks_ago])
+        for table, day in (("daily_users", yesterday), ("traffic_by_channel", five_days_ago)):
+            con.execute(f"CREATE TABLE raw_ga4.{table} (date DATE, users BIGINT)")
+            con.execute(f"INSERT INTO raw_ga4.{table} VALUES (?, 7)", [day])
     with warehouse.connect(db_file, read_only=True) as con:
-        frame = health.tables(con, PERIOD, now=NOW).set_index("table")
+        assert health.notes(con, PERIOD) == [health.FRESHNESS_NOT_CHECKED]
+        assert set(health.tables(con, PERIOD)["status"]) == {"not checked"}
+
+    freshness.check(db_file, progress=lambda message: None)
+
+    with warehouse.connect(db_file, read_only=True) as con:
+        frame = health.tables(con, PERIOD).set_index("table")
+        checked_at = health.freshness_checked_at(con)
+        assert health.notes(con, PERIOD) == []
+        assert f"{checked_at:%Y-%m-%d %H:%M} UTC" in health.freshness_note(con)
+    assert now <= checked_at <= datetime.now(UTC).replace(tzinfo=None)
     assert frame.loc["raw_stripe.refunds", "status"] == "fresh"
     assert frame.loc["raw_stripe.charges", "status"] == "stale"
-    assert frame.loc["raw_stripe.charges", "error_after_hours"] == rules["raw_stripe.charges"][2]
+    assert frame.loc["raw_stripe.balance_transactions", "status"] == "no data"
+    for table in ("raw_stripe.charges", "raw_stripe.refunds"):
+        assert frame.loc[table, "hours_behind"] == pytest.approx((checked_at - three_weeks_ago).total_seconds() / 3600,
+                                                                 abs=0.05)
+        assert frame.loc[table, "error_after_hours"] == _hours_in_yml(table, "error_after")
+        assert frame.loc[table, "warn_after_hours"] == _hours_in_yml(table, "warn_after")
+    # Yesterday's GA4 rows cover until midnight; five days ago is past the warning, not the error limit.
+    midnight = datetime.combine(now.date(), datetime.min.time())
+    assert frame.loc["raw_ga4.daily_users", "hours_behind"] == pytest.approx(
+        (checked_at - midnight).total_seconds() / 3600, abs=0.05)
+    assert frame.loc["raw_ga4.daily_users", "status"] == "fresh"
+    assert _hours_in_yml("raw_ga4.traffic_by_channel", "warn_after") < 4 * 24
+    assert _hours_in_yml("raw_ga4.traffic_by_channel", "error_after") > 5 * 24
+    assert frame.loc["raw_ga4.traffic_by_channel", "status"] == "late"
+    with warehouse.connect(db_file, read_only=True) as con:
+        counts = health.totals(con, PERIOD).iloc[0]
+    assert (counts["stale_tables"], counts["late_tables"]) == (2, 1)  # no data counts as stale
 
 
-def test_reference_time_is_the_earlier_of_now_and_the_period_end():
-    assert health.reference_time(PERIOD, NOW) == datetime(2026, 10, 12)
-    assert health.reference_time(PERIOD, datetime(2026, 10, 8, 6)) == datetime(2026, 10, 8, 6)
+def test_a_table_dbt_cannot_check_is_shown_with_dbts_message(db_file):
+    """sources.yml dates Stripe charges by `created`: a table without it is an error the report names."""
+    with warehouse.writer(db_file) as con:
+        con.execute("CREATE SCHEMA raw_stripe")
+        con.execute("CREATE TABLE raw_stripe.charges (id VARCHAR, amount BIGINT)")
+        con.execute("INSERT INTO raw_stripe.charges VALUES ('x', 100)")
+
+    freshness.check(db_file, progress=lambda message: None)
+
+    with warehouse.connect(db_file, read_only=True) as con:
+        frame = health.tables(con, PERIOD).set_index("table")
+        said = health.notes(con, PERIOD)
+    assert frame.loc["raw_stripe.charges", "status"] == "error"
+    assert "created" in frame.loc["raw_stripe.charges", "freshness_message"]
+    assert len(said) == 1 and said[0].startswith("dbt could not check the freshness of raw_stripe.charges:")
 
 
 def test_sources_report_loads_failures_and_quarantine(loaded):
@@ -182,11 +203,10 @@ def test_quarantine_errors_group_the_bad_records(loaded):
 
 
 def test_totals_are_the_published_counts(loaded):
-    counts = health.totals(loaded["con"], Period(date(2020, 1, 1), date(2020, 1, 2)), now=NOW, rules=RULES)
+    counts = health.totals(loaded["con"], Period(date(2020, 1, 1), date(2020, 1, 2)))
     row = counts.iloc[0]
     assert row["tables_loaded"] == 3
-    # The period ended in 2020: no table is behind it (the undated child table is not judged).
-    assert row["stale_tables"] == 0
+    assert row["stale_tables"] == 0  # no table of the shop is judged
     assert row["quarantined_records"] == len(loaded["bad"])
     assert row["failed_load_attempts"] == 2
     assert health.summary(counts).startswith("3 tables loaded")
