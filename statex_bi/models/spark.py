@@ -3,10 +3,10 @@ from the warehouse's raw tables exported to Parquet.
 
 The DuckDB warehouse stays the source of truth: `build` exports each raw table the project declares
 (staging/_<source>__sources.yml) to `<parquet>/<schema>/<table>/data.parquet`, then runs dbt with the
-profile's `spark` target in a child process, whose JVM ends with it. The project's on-run-start hook
-(macros/raw_tables.sql) registers those folders as Spark tables. Spark's own tables, its Derby metastore
-and dbt's target/ and logs/ go to `spark_dir(db)`, `.<stem>.dbt/spark/` beside the warehouse, apart from
-the DuckDB build's state.
+profile's `spark` target in a child process, whose JVM ends with it. On Spark, `source()` reads those
+folders in place (macros/raw_tables.sql): nothing is registered for them. Spark's own tables, its Derby
+metastore and dbt's target/ and logs/ go to `spark_dir(db)`, `.<stem>.dbt/spark/` beside the warehouse,
+apart from the DuckDB build's state.
 
 Needs the `spark` extra (dbt-spark, pyspark) and a Java 17+ runtime (`java` on PATH or $JAVA_HOME).
 """
@@ -14,6 +14,7 @@ Needs the `spark` extra (dbt-spark, pyspark) and a Java 17+ runtime (`java` on P
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -110,13 +111,15 @@ def export_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
 
 
 def environment(db: Path) -> dict[str, str]:
-    """The variables the profile's spark target and the raw-table hook read, for the warehouse `db`."""
+    """The variables the profile's spark target and macros/raw_tables.sql read, for the warehouse `db`."""
     state = spark_dir(db).resolve()
     return {"STATEX_BI_SPARK_DIR": str(state), "STATEX_BI_PARQUET": str(state / "parquet")}
 
 
 @dataclass(frozen=True)
 class SparkBuildResult:
+    """What `build` ran on Spark, and the declared tables it found empty."""
+
     models: int
     tests: int
     seconds: float
@@ -136,20 +139,20 @@ def build(
     Raises:
         ConfigError: no Java runtime, or the `spark` extra is not installed.
         WarehouseLockedError: another process holds the warehouse for `wait` seconds.
-        ModelError: a model failed on Spark (names its file), or dbt could not run.
+        ModelError: a model failed on Spark (names it), or dbt could not run.
         DataTestError: a data test of severity error failed on Spark (names model and test).
     """
     db = db or db_path()
     if java_runtime() is None:
         raise ConfigError("Spark needs a Java 17+ runtime: install one (Debian: apt-get install "
                           "openjdk-17-jre-headless) or set JAVA_HOME")
-    try:
-        import pyspark  # noqa: F401  (only checks the extra is there: the child process uses it)
-    except ImportError:
-        raise ConfigError("the spark target needs the spark extra: pip install 'statex-bi[spark]'") from None
+    if importlib.util.find_spec("pyspark") is None:  # the child process imports it
+        raise ConfigError("the spark target needs the spark extra: pip install 'statex-bi[spark]'")
     env = environment(db)
     with warehouse.connect(db, read_only=True, wait=wait) as con:
         empty = export_parquet(con, Path(env["STATEX_BI_PARQUET"]))
+    results_file = spark_dir(db) / "target" / "run_results.json"
+    results_file.unlink(missing_ok=True)  # an earlier run's results must not stand for this one's
     started = time.monotonic()
     # A child process: the JVM pyspark starts lives as long as the Python process that started it.
     done = subprocess.run(
@@ -157,7 +160,6 @@ def build(
         env={**os.environ, **env}, capture_output=True, text=True, check=False,
     )
     seconds = time.monotonic() - started
-    results_file = spark_dir(db) / "target" / "run_results.json"
     if done.returncode not in (0, 1) or not results_file.exists():  # dbt: 1 = a node failed, 2 = dbt failed
         raise ModelError(str(project.PROJECT_DIR), f"dbt {command} on Spark could not run: "
                                                    f"{(done.stderr or done.stdout).strip()[-2000:]}")
