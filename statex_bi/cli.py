@@ -151,6 +151,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "Build the SQL models (staging, core, marts: a dbt project under statex_bi/models/) from what the "
         "sources loaded and run their data tests (dbt build).",
     )
+    build.add_argument(
+        "--target", choices=["duckdb", "spark"], default="duckdb",
+        help="duckdb builds the warehouse's own models; spark exports its raw tables to Parquet and builds the "
+        "same models on a local Spark session (needs the spark extra and Java 17+), beside the warehouse",
+    )
     _add_wait(build)
     return parser, {"run": run, "backfill": backfill, "ingest": ingest, "demo": demo, "build": build}
 
@@ -187,9 +192,12 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_demo(start=args.start, end=args.end, seed=args.seed, scale=args.scale, wait=args.wait)
         if args.command == "build":
-            from statex_bi.models import project
+            from statex_bi.models import project, spark
 
-            project.build(wait=args.wait)
+            if args.target == "spark":
+                spark.build(wait=args.wait)
+            else:
+                project.build(wait=args.wait)
             return 0
     except StatexError as exc:
         print(f"statex-bi: error: {exc}", file=sys.stderr)

@@ -91,3 +91,15 @@ def test_ingest_help_lists_every_source():
     text = _help("ingest")
     assert "Exit code 0 when every source loaded, 1 when one failed" in text
     assert f"Sources: {', '.join(REGISTRY)}" in text
+
+
+def test_build_target_spark_builds_on_spark(monkeypatch, db_file):
+    from statex_bi.models import project, spark
+
+    calls = []
+    monkeypatch.setattr(spark, "build", lambda wait: calls.append(("spark", wait)))
+    monkeypatch.setattr(project, "build", lambda wait: calls.append(("duckdb", wait)))
+
+    assert main(["build", "--target", "spark", "--wait", "3"]) == 0
+    assert main(["build"]) == 0
+    assert calls == [("spark", 3.0), ("duckdb", 0.0)]

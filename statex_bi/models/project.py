@@ -78,14 +78,16 @@ def _environment(name: str, value: str) -> Iterator[None]:
             os.environ[name] = before
 
 
-def invoke(args: list[str], db: Path, target: str = "duckdb"):
+def invoke(args: list[str], db: Path, target: str = "duckdb", state: Path | None = None):
     """Run one dbt command on the project against the warehouse `db`; returns dbt's dbtRunnerResult.
 
     dbt prints nothing (its log goes to the state folder's logs/dbt.log); callers report from the result.
+    `state` holds target/ and logs/ (default: state_dir(db)); another target keeps its own, so that the
+    two do not overwrite each other's manifest and partial-parse state.
     """
     from dbt.cli.main import dbtRunner
 
-    state = state_dir(db)
+    state = state or state_dir(db)
     argv = [
         *args,
         "--project-dir", str(PROJECT_DIR),

@@ -24,8 +24,7 @@ bounds as (
 
 days as (
 
-    select unnest(generate_series(first_day, last_day, interval 1 day)) as day_start
-    from bounds
+    {{ calendar_days('bounds', 'first_day', 'last_day') }}
 
 ),
 

@@ -5,9 +5,14 @@
     source(); when it is not (the source was never loaded, or loaded no such table yet), it is an empty
     SELECT of the declared columns, so the staging model and everything downstream build empty and
     typed instead of being skipped or failing. statex_bi.models.project reports which sources were
-    empty. -#}
+    empty. On Spark the raw tables are exported Parquet files (macros/raw_tables.sql), every declared
+    table included, empty or not. -#}
 {% macro source(source_name, table_name) %}
     {%- set relation = builtins.source(source_name, table_name) -%}
+    {%- set exported = exported_raw_table(relation) -%}
+    {%- if exported is not none -%}
+        {{- return(exported) -}}
+    {%- endif -%}
     {%- if execute and adapter.get_relation(relation.database, relation.schema, relation.identifier) is none -%}
         {{- return(empty_source(source_name, table_name)) -}}
     {%- endif -%}

@@ -12,7 +12,8 @@ measured as (
         requests,
         failed_requests,
         failure_rate as error_rate,
-        requests / ({{ dbt.datediff('period_start', 'period_end', 'day') }} * 1440.0) as throughput_rpm,
+        -- in double, as sentry_issues.hours_to_resolve: a decimal literal would make it a rounded decimal on Spark
+        cast(requests as double) / ({{ dbt.datediff('period_start', 'period_end', 'day') }} * 1440) as throughput_rpm,
         p50_ms,
         p95_ms
     from routes

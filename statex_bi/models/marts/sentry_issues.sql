@@ -6,7 +6,8 @@ with issues as (
 timed as (
     select
         *,
-        {{ dbt.datediff('first_seen', 'resolved_at', 'second') }} / 3600.0 as hours_to_resolve
+        -- in double: `3600.0` is a decimal on Spark, whose division would round to 6 decimals
+        cast({{ dbt.datediff('first_seen', 'resolved_at', 'second') }} as double) / 3600 as hours_to_resolve
     from issues
 )
 

@@ -7,10 +7,10 @@ with source as (
 renamed as (
 
     select
-        cast(property_id as varchar) as property_id,
+        cast(property_id as string) as property_id,
         -- the IANA time zone in which GA4 cuts the property's days
-        cast(time_zone as varchar) as time_zone,
-        cast(currency_code as varchar) as currency_code,
+        cast(time_zone as string) as time_zone,
+        cast(currency_code as string) as currency_code,
         cast(checked_at as timestamp) as checked_at
 
     from source
