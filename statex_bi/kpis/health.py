@@ -26,7 +26,7 @@ Definitions (docs/metrics.md repeats them):
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -127,7 +127,7 @@ def _raw_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str | No
 _STATUS = "CASE f.status WHEN 'pass' THEN 'fresh' WHEN 'warn' THEN 'late' WHEN 'error' THEN 'stale' ELSE 'error' END"
 
 
-def freshness_checked_at(con: duckdb.DuckDBPyConnection):
+def freshness_checked_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """When dbt last checked the tables' freshness (naive UTC), or None before the first check."""
     if not warehouse.table_exists(con, *FRESHNESS_TABLE.split(".")):
         return None
