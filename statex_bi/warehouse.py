@@ -205,6 +205,16 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     return applied
 
 
+def quote_identifier(name: str) -> str:
+    """`name` as a DuckDB identifier in SQL built from the catalogue's names ("a""b" for a"b)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(text: str) -> str:
+    """`text` as a DuckDB string literal ('it''s')."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     query = "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?"
     # fetchall drains the result: an undrained one blocks the next relation query (DuckDB 2).

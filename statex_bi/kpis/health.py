@@ -37,6 +37,7 @@ from statex_bi.models.project import declared_sources
 from statex_bi.periods import Period
 from statex_bi.publish import Metric
 from statex_bi.sources import REGISTRY
+from statex_bi.warehouse import quote_identifier, sql_literal
 
 NOTHING_LOADED = (
     "The warehouse holds no source data yet, so the other reports are empty too.\n\n"
@@ -58,14 +59,6 @@ SOURCE_COLUMNS = [
     "source", "tables", "rows", "last_successful_load", "last_attempt_status", "failed_attempts", "last_error",
     "quarantined",
 ]
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _source_name(schema: str) -> str:
@@ -164,17 +157,17 @@ def tables(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
             value = "NULL::TIMESTAMP"
             in_period = "NULL::BIGINT"
         else:
-            value = _utc(_quote(column), data_type)
+            value = _utc(quote_identifier(column), data_type)
             after_end = (period.end + timedelta(days=1)).isoformat()
             in_period = (
-                f"count(*) FILTER (WHERE {value} >= DATE {_literal(period.start.isoformat())} "
-                f"AND {value} < DATE {_literal(after_end)})"
+                f"count(*) FILTER (WHERE {value} >= DATE {sql_literal(period.start.isoformat())} "
+                f"AND {value} < DATE {sql_literal(after_end)})"
             )
         selects.append(
-            f"SELECT {_literal(_source_name(schema))} AS source, {_literal(f'{schema}.{table}')} AS \"table\", "
-            f"count(*) AS rows, {_literal(column) if column else 'NULL'} AS date_column, "
+            f"SELECT {sql_literal(_source_name(schema))} AS source, {sql_literal(f'{schema}.{table}')} AS \"table\", "
+            f"count(*) AS rows, {sql_literal(column) if column else 'NULL'} AS date_column, "
             f"min({value}) AS first_data, max({value}) AS last_data, {in_period} AS rows_in_period "
-            f"FROM {_quote(schema)}.{_quote(table)}"
+            f"FROM {quote_identifier(schema)}.{quote_identifier(table)}"
         )
     if not selects:
         return pd.DataFrame(columns=TABLE_COLUMNS)
@@ -228,11 +221,12 @@ def quarantine_errors(con: duckdb.DuckDBPyConnection, period: Period, limit: int
     selects = []
     for schema in schemas:
         picked = [
-            _quote(name) if name in columns_of[schema] else f"NULL::VARCHAR AS {name}"
+            quote_identifier(name) if name in columns_of[schema] else f"NULL::VARCHAR AS {name}"
             for name in ("endpoint", "field", "error", "record_id")
         ]
         selects.append(
-            f"SELECT {_literal(_source_name(schema))} AS source, {', '.join(picked)} FROM {_quote(schema)}.quarantine"
+            f"SELECT {sql_literal(_source_name(schema))} AS source, {', '.join(picked)} "
+            f"FROM {quote_identifier(schema)}.quarantine"
         )
     union = " UNION ALL ".join(selects)
     sql = f"""
@@ -253,9 +247,9 @@ def _dlt_last_loads(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     if not found:
         return pd.DataFrame(columns=["source", "dlt_last_load"])
     union = " UNION ALL ".join(
-        f"SELECT {_literal(_source_name(schema))} AS source, "
+        f"SELECT {sql_literal(_source_name(schema))} AS source, "
         f"max({_utc('inserted_at', data_type)}) FILTER (WHERE status = 0) AS dlt_last_load "
-        f"FROM {_quote(schema)}._dlt_loads"
+        f"FROM {quote_identifier(schema)}._dlt_loads"
         for schema, data_type in found
     )
     return con.execute(union).df()
@@ -298,7 +292,8 @@ def sources(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     quarantined = (
         con.execute(
             " UNION ALL ".join(
-                f"SELECT {_literal(_source_name(s))} AS source, count(*) AS quarantined FROM {_quote(s)}.quarantine"
+                f"SELECT {sql_literal(_source_name(s))} AS source, count(*) AS quarantined "
+                f"FROM {quote_identifier(s)}.quarantine"
                 for s in quarantine_schemas
             )
         ).df()

@@ -31,6 +31,7 @@ from statex_bi import warehouse
 from statex_bi.config import db_path
 from statex_bi.exceptions import ConfigError, DataTestError, ModelError
 from statex_bi.models import project
+from statex_bi.warehouse import quote_identifier, sql_literal
 
 PARQUET_FILE = "data.parquet"
 # DuckDB types Spark's Parquet reader refuses (UUID, JSON's annotation, nanosecond timestamps, intervals)
@@ -66,17 +67,9 @@ def java_runtime() -> str | None:
     return shutil.which("java")
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _readable(column: str, data_type: str) -> str:
-    cast = SPARK_READABLE.get(data_type.upper())
-    return f"CAST({_quote(column)} AS {cast}) AS {_quote(column)}" if cast else _quote(column)
+    cast, name = SPARK_READABLE.get(data_type.upper()), quote_identifier(column)
+    return f"CAST({name} AS {cast}) AS {name}" if cast else name
 
 
 def export_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
@@ -101,12 +94,14 @@ def export_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         if (schema, table) in present:
-            query = f"SELECT {', '.join(present[(schema, table)])} FROM {_quote(schema)}.{_quote(table)}"
+            relation = f"{quote_identifier(schema)}.{quote_identifier(table)}"
+            query = f"SELECT {', '.join(present[(schema, table)])} FROM {relation}"
         else:
             empty.append(f"{source}.{table}")
-            columns = ", ".join(f"CAST(NULL AS {c['data_type']}) AS {_quote(c['name'])}" for c in entry["columns"])
+            columns = ", ".join(f"CAST(NULL AS {column['data_type']}) AS {quote_identifier(column['name'])}"
+                                for column in entry["columns"])
             query = f"SELECT {columns} WHERE false"
-        con.execute(f"COPY ({query}) TO {_literal(str(target / PARQUET_FILE))} (FORMAT parquet)")
+        con.execute(f"COPY ({query}) TO {sql_literal(str(target / PARQUET_FILE))} (FORMAT parquet)")
     return empty
 
 
