@@ -46,6 +46,7 @@ reports: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check statex_bi tests bench
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n 2 -q
 
 lab: $(STAMP)

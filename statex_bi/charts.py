@@ -7,7 +7,7 @@ Importing this module registers and enables:
   * `application/javascript`: a few lines that add a uniquely named `<div>` and call `vegaEmbed(...)`
     with the spec. nbconvert's HTML exporter ranks this type above every other one we emit, so an
     exported report contains one small script per chart and *no* Vega bundle; the report export
-    (statex_bi.reports) puts `javascript_bundle()` once in the page's `<head>`.
+    (statex_bi.runner) puts `javascript_bundle()` once in the page's `<head>`.
   * `application/vnd.vegalite.v5+json`: the spec itself, which JupyterLab (4.x) draws with its own
     bundled Vega, offline, ranking it above the JavaScript entry. JupyterLab knows Vega-Lite mimetypes
     up to v5 only; Altair 6 specs draw with its Vega-Lite 5.6 (checked in JupyterLab 4.6: vega-embed
@@ -428,7 +428,7 @@ def waterfall(steps: pd.DataFrame, *, title: str | None = None, empty: str = "No
 
     Args:
         steps: one row per step in order: step, amount (signed), start, end (the bar's span), kind
-            (total | decrease | increase), currency (statex_bi.kpis.revenue.waterfall).
+            (total | decrease | increase), currency (statex_bi.kpis.growth_revenue.revenue.waterfall).
         title: chart title.
         empty: what the chart says when every step is 0 or there are no steps.
 

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from statex_bi import __version__
+from statex_bi.config import load_dotenv_file
 from statex_bi.exceptions import StatexError
+from statex_bi.sources import REGISTRY
 
 
 def _cores() -> int:
@@ -75,12 +77,10 @@ def _check_window(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    from statex_bi.sources import REGISTRY
-
     parser = _Parser(
         prog="statex-bi",
         description="Statex BI and cost reports: load sources into one DuckDB warehouse, build the SQL models, "
-        "run the report notebooks and publish offline HTML pages. See README.md.",
+        "run the report notebooks and publish offline HTML pages. See README.md and docs/.",
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"statex-bi {__version__}")
@@ -123,7 +123,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "Load each named source through its connector (incrementally, from its saved cursor), then rebuild the "
         "SQL models (unless every source failed). A source that fails does not stop the others; every attempt is "
         "recorded in ops.source_loads. Exit code 0 when every source loaded, 1 when one failed, 2 on a usage error.\n\n"
-        f"Sources: {', '.join(REGISTRY)} (their settings: README.md, Configuration).",
+        f"Sources: {', '.join(REGISTRY)} (their settings: docs/configuration.md).",
     )
     ingest.add_argument("sources", nargs="+", metavar="SOURCE", choices=list(REGISTRY),
                         help=f"one or more of: {', '.join(REGISTRY)}")
@@ -161,28 +161,29 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 
 
 def main(argv: list[str] | None = None) -> int:
-    from statex_bi.config import load_dotenv_file
-
     parser, commands = _parser()
     args = parser.parse_args(argv)
     _check_window(commands[args.command], args)
     load_dotenv_file()
+    # Each command imports its own layer when it runs, so `statex-bi --help` and `ingest stripe` do not
+    # pay for papermill, dbt or every connector at start-up.
     try:
         if args.command == "run":
-            from statex_bi.alerts.crons import monitored
-            from statex_bi.reports.runner import run_params
+            from statex_bi.runner.crons import monitored
+            from statex_bi.runner.run import run_params
 
             return monitored(args.params, lambda: run_params(
                 args.params, start=args.start, end=args.end, only=args.only, jobs=args.jobs,
                 run_id=args.run_id, quiet=args.quiet, wait=args.wait, pdf=args.pdf,
             ))
         if args.command == "backfill":
-            from statex_bi.alerts.history import backfill
+            from statex_bi.runner.backfill import backfill
 
             return backfill(args.params, args.periods, only=args.only, jobs=args.jobs, quiet=args.quiet,
                             wait=args.wait)
         if args.command == "ingest":
-            from statex_bi.ingest import IngestRequest, ingest
+            from statex_bi.ingest import ingest
+            from statex_bi.sources.contract import IngestRequest
 
             request = IngestRequest(args.start, args.end, args.full_refresh, args.file, dir=args.dir)
             results = ingest(args.sources, request, wait=args.wait)
@@ -192,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_demo(start=args.start, end=args.end, seed=args.seed, scale=args.scale, wait=args.wait)
         if args.command == "build":
-            from statex_bi.models import project, spark
+            from statex_bi.transform import build as project
+            from statex_bi.transform import spark
 
             if args.target == "spark":
                 spark.build(wait=args.wait)

@@ -44,7 +44,7 @@ def env(name: str, default: str | None = None) -> str | None:
 def require_env(name: str, purpose: str) -> str:
     value = env(name)
     if value is None:
-        raise ConfigError(f"${name} is not set; it is needed for {purpose} (see README, Configuration)")
+        raise ConfigError(f"${name} is not set; it is needed for {purpose} (see docs/configuration.md)")
     return value
 
 

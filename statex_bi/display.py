@@ -21,6 +21,7 @@ import pandas as pd
 
 from statex_bi import warehouse
 from statex_bi.config import db_path, load_dotenv_file
+from statex_bi.metrics import registry
 from statex_bi.periods import Period, parse_date
 from statex_bi.tables import CSS, Column, Kpi, kpis_html, table_html
 
@@ -141,21 +142,12 @@ def _watermark_text(value: str | None) -> str:
     return value if len(value) <= len("YYYY-MM-DD") else f"{moment:%Y-%m-%d %H:%M}"
 
 
-def _warehouse_kind(con: duckdb.DuckDBPyConnection) -> str | None:
-    if not warehouse.table_exists(con, "ops", "warehouse_info"):
-        return None
-    rows = con.execute("SELECT value FROM ops.warehouse_info WHERE key = 'kind'").fetchall()
-    return rows[0][0] if rows else None
-
-
 def header_html(
     title: str, report_period: Period, params: dict[str, Any], con: duckdb.DuckDBPyConnection, generated: datetime
 ) -> str:
     """The header markup (see `header`); separate so it can be checked without a notebook."""
-    from statex_bi.sources import watermarks
-
-    marks = watermarks(con)
-    badge = '<span class="statex-badge">simulated demo data</span>' if _warehouse_kind(con) == "demo" else ""
+    marks = warehouse.watermarks(con)
+    badge = '<span class="statex-badge">simulated demo data</span>' if warehouse.kind(con) == warehouse.DEMO else ""
     shown_params = {k: v for k, v in params.items() if k not in ("period_start", "period_end")}
     params_block = (
         _key_values((str(k), _value_text(v)) for k, v in sorted(shown_params.items()))
@@ -321,8 +313,6 @@ def kpis(published: pd.DataFrame) -> None:
 
     A headline KPI that is undefined for the period shows "n/a" and the reason.
     """
-    from statex_bi.kpis import registry
-
     _display_html(kpis_html(registry.headline_cards(published)))
 
 
@@ -338,10 +328,66 @@ def history(con: duckdb.DuckDBPyConnection, report: str, report_period: Period, 
         report_period: this report's period.
         published: what this run publishes (`publish.publish(...)`).
     """
-    from statex_bi.kpis import registry
-
     frame, columns = registry.history(con, report, report_period, published)
     kind = registry.period_kind(report_period)
     count = f"the last {len(frame)} {kind}s" if len(frame) > 1 else f"this {kind}; no earlier one is published yet"
     _display_html(table_html(frame, columns, caption=f"Headline KPIs: {count}",
                              empty="No earlier period has been published yet."))
+
+
+# The executive summary's tables: coloured lights and verdicts, each row linking to its report.
+_COLOURS = {"green": "#1a7f37", "amber": "#bf8700", "red": "#cf222e", "no data": "#8c959f", "no target": "#d0d7de",
+            "holds": "#1a7f37", "fails": "#cf222e"}
+
+
+def _dot(label: str) -> str:
+    colour = _COLOURS.get(label, "#8c959f")
+    return (f'<span style="display:inline-block;width:0.8em;height:0.8em;border-radius:50%;background:{colour};'
+            f'margin-right:0.4em;vertical-align:middle"></span>{html.escape(label)}')
+
+
+def _link(report: str | None, available: set[str] | None) -> str:
+    """A link to the report's page next to this one, named by the report's title."""
+    if not isinstance(report, str) or not report:
+        return ""
+    title = html.escape(next((r.title for r in registry.reports() if r.report == report), report))
+    if available is not None and report not in available:
+        return f"{title} (not in this run)"
+    return f'<a href="{html.escape(report)}.html">{title}</a>'
+
+
+def _table(headers: list[str], rows: list[list[str]], caption: str) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return (f'<table class="statex-table"><caption>{html.escape(caption)}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def scorecard_html(card: pd.DataFrame, reports: set[str] | None = None) -> str:
+    """The scorecard as an HTML table with coloured traffic lights and links to the reports."""
+    rows = [[_dot(r.light), html.escape(r.label), html.escape(r.value_text), html.escape(r.target_text),
+             html.escape(r.change_text), _link(r.report, reports)] for r in card.itertuples()]
+    return _table(["Status", "KPI", "Value", "Target", "Change since the previous period", "Report"], rows,
+                  "Headline KPIs against their targets")
+
+
+def ledger_html(ledger: pd.DataFrame, reports: set[str] | None = None) -> str:
+    """The claims ledger as an HTML table; each measured claim links to the report that measured it.
+
+    The KPI names (the `metric` column) stay out of the stakeholder table; params/claims.yaml has them.
+    """
+    rows = [[html.escape(r.claim), html.escape(r.measured_text), html.escape(r.criterion), _dot(r.verdict),
+             _link(r.report, reports if not r.measured_by_run else None),
+             html.escape(r.note)] for r in ledger.itertuples()]
+    return _table(["Claim", "Measured", "Holds if", "Verdict", "Report", "Note"], rows,
+                  "The plan's claims against the data")
+
+
+def scorecard(card: pd.DataFrame, reports: set[str] | None = None) -> None:
+    """Show the executive summary's scorecard (`scorecard_html`)."""
+    _display_html(scorecard_html(card, reports))
+
+
+def ledger(claims: pd.DataFrame, reports: set[str] | None = None) -> None:
+    """Show the executive summary's claims ledger (`ledger_html`)."""
+    _display_html(ledger_html(claims, reports))

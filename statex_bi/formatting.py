@@ -163,6 +163,11 @@ def value(value: Any, unit: str | None, decimals: int | None = None) -> str:
     return number(value, decimals)
 
 
+def value_or_na(amount: float | None, unit: str | None) -> str:
+    """`value` for a message a person reads (alerts, the executive summary): "n/a" when missing."""
+    return "n/a" if is_missing(amount) else value(amount, unit)
+
+
 def unit_label(unit: str | None) -> str:
     """How a unit is named next to a label: the currency code, else '' (the values carry their unit)."""
     return str(unit) if is_currency(unit) else ""

@@ -1,69 +1,35 @@
 """Load sources into the warehouse through dlt, then build and test the dbt models (`dbt build`) and
 check the sources' freshness (`dbt source freshness`, kept for the data-health report).
 
-A source package exposes `SPEC = SourceSpec(...)`; `build(request)` returns a dlt source (or
-resource) configured from the environment. dlt supplies incremental cursors, merges on natural keys
-and keeps state in the warehouse itself; a load that raises leaves the earlier data and cursor as
-they were.
+A source package exposes `SPEC = SourceSpec(...)` (`statex_bi.sources.contract`); its
+`build(request)` returns a dlt source (or resource) configured from the environment. dlt supplies
+incremental cursors, merges on natural keys and keeps state in the warehouse itself; a load that
+raises leaves the earlier data and cursor as they were. Each load also records the source's
+watermark (ops.source_watermarks), which report headers read.
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import dlt
+import duckdb
 
 from statex_bi import sources, warehouse
 from statex_bi.config import db_path
 from statex_bi.exceptions import StatexError
 from statex_bi.sources.common import QUARANTINE_TABLE
+from statex_bi.sources.contract import IngestRequest, SourceSpec
+from statex_bi.transform import build as project
+from statex_bi.transform import freshness
 
 
 def _utc_now() -> datetime:
     """Naive UTC, like every timestamp in the warehouse."""
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _print_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-@dataclass(frozen=True)
-class IngestRequest:
-    """What the user asked for: an optional inclusive date window, a full refresh flag, input file or folder."""
-
-    start: date | None = None
-    end: date | None = None
-    full_refresh: bool = False
-    file: Path | None = None
-    dir: Path | None = None
-    progress: Callable[[str], None] = field(default=_print_progress)
-    dir: Path | None = None  # input folder, for folder sources such as billing
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """How to load one source.
-
-    Attributes:
-        name: the CLI name, also `raw_<name>` (dashes become underscores) as the dataset.
-        build: returns the dlt source or resource for a request.
-        watermark_sql: one value: the newest date or timestamp of data this source holds.
-    """
-
-    name: str
-    build: Callable[[IngestRequest], Any]
-    watermark_sql: str
-
-    @property
-    def dataset(self) -> str:
-        return "raw_" + self.name.replace("-", "_")
 
 
 @dataclass
@@ -115,12 +81,24 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
             "INSERT INTO ops.source_loads VALUES (?, ?, ?, ?, ?, ?, ?)",
             [spec.name, started, _utc_now(), result.status, result.rows, result.quarantined, result.error],
         )
+        record_watermark(con, spec)
     quarantine = f", {result.quarantined} quarantined ({spec.dataset}.quarantine)" if result.quarantined else ""
     request.progress(
         f"{spec.name}: {result.status}, {result.rows} rows loaded{quarantine} in {result.seconds:.1f}s"
         + (f": {result.error}" if result.error else "")
     )
     return result
+
+
+def record_watermark(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
+    """Keep the newest data `spec`'s source holds in ops.source_watermarks (None before its tables exist)."""
+    try:
+        rows = con.execute(spec.watermark_sql).fetchall()
+    except duckdb.CatalogException:
+        rows = []
+    value = rows[0][0] if rows else None
+    con.execute("INSERT OR REPLACE INTO ops.source_watermarks VALUES (?, ?, ?)",
+                [spec.name, None if value is None else str(value), _utc_now()])
 
 
 def ingest(
@@ -142,8 +120,6 @@ def ingest(
         DataTestError: a data test of severity error failed on the loaded data (the loads are kept).
         ModelError: a model does not build.
     """
-    from statex_bi.models import freshness, project
-
     db = db or db_path()
     specs = [sources.spec(name) for name in names]
     # Hold the warehouse for the whole command (--wait applies to this one open): no other process (a

@@ -20,6 +20,7 @@ from typing import Any
 
 from statex_bi.config import load_dotenv_file
 from statex_bi.exceptions import ParamsError
+from statex_bi.runner.params import load
 
 
 def notebook_defaults(params: str, notebook: str, today: date | None = None) -> dict[str, Any]:
@@ -38,8 +39,6 @@ def notebook_defaults(params: str, notebook: str, today: date | None = None) -> 
     Raises:
         ParamsError: the params file is invalid or does not list `notebook`.
     """
-    from statex_bi.reports.params import load
-
     load_dotenv_file()
     spec = load(params)
     if notebook not in spec.notebooks:

@@ -3,7 +3,7 @@
 Every report's KPI module has the same shape: `headline(con, period, **params) -> str`,
 `notes(con, period, **params) -> list[str]` and `metrics(con, period, **params) -> list[Metric]`; the
 notebook hands what `metrics()` returns to `publish(...)`, which checks every record against the KPI
-registry (statex_bi/kpis/registry/*.yaml) before it writes any, then writes the defined ones.
+registry (statex_bi/metrics/definitions/*.yaml) before it writes any, then writes the defined ones.
 
 `metric(...)` appends one JSON line to the sidecar file the report runner names in
 $STATEX_BI_SIDECAR; after the notebook succeeds the runner loads the lines into
@@ -17,12 +17,13 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from statex_bi.exceptions import ParamsError, SidecarError
+from statex_bi.metrics import registry
+from statex_bi.metrics.record import Metric
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,41 +73,6 @@ def metric(
     return record
 
 
-@dataclass(frozen=True)
-class Metric:
-    """One KPI value a report considered publishing.
-
-    Attributes:
-        name: the registry name, e.g. "ai.cost".
-        value: the value at full precision, or None when it is undefined for the period.
-        unit: as in the registry (a currency code for money).
-        source: where the data came from, e.g. "ga4".
-        tags: breakdowns and context, e.g. {"tier": "openai", "unpriced_calls": 0}.
-        metric_type: COUNTER, GAUGE, HISTOGRAM or SUMMARY.
-        reason: why `value` is None (shown in the report instead of a number).
-    """
-
-    name: str
-    value: float | None
-    unit: str
-    source: str
-    tags: dict[str, Any] = field(default_factory=dict)
-    metric_type: str = "GAUGE"
-    reason: str = ""
-
-    @property
-    def defined(self) -> bool:
-        return self.value is not None and not _undefined(self.value)
-
-
-def _undefined(value: Any) -> bool:
-    """NaN, infinities, pd.NA and anything that is not a number."""
-    try:
-        return not math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return True
-
-
 PUBLISHED_COLUMNS = ["metric_name", "label", "breakdown", "value", "unit", "tags", "source", "published", "reason"]
 
 
@@ -125,8 +91,6 @@ def publish(metrics: Iterable[Metric]) -> pd.DataFrame:
             is published then.
     """
     import pandas as pd
-
-    from statex_bi.kpis import registry
 
     metrics = list(metrics)
     kpis = registry.check((item.name, item.unit) for item in metrics)

@@ -101,6 +101,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE monitoring.monitoring_alerts ADD COLUMN resolved_run_id VARCHAR;
         """,
     ),
+    (
+        6,
+        """
+        -- The newest data each source holds, written by every ingest (statex_bi.ingest), so that a report
+        -- reads it from here instead of importing every connector into its kernel.
+        CREATE TABLE ops.source_watermarks (
+            source VARCHAR PRIMARY KEY,
+            watermark VARCHAR,
+            checked_at TIMESTAMP NOT NULL
+        );
+        """,
+    ),
 ]
 
 _PID = re.compile(r"\(PID (\d+)\)")
@@ -221,6 +233,12 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
     return con.execute(query, [schema, table]).fetchall()[0][0] > 0
 
 
+def loaded(con: duckdb.DuckDBPyConnection, *tables: str) -> bool:
+    """Whether every table named `schema.table` exists: a `raw_<source>` table once its source has loaded
+    (dbt builds the models over an unloaded source empty), a model once it is built."""
+    return all(table_exists(con, *table.split(".", 1)) for table in tables)
+
+
 def failed_last_loads(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
     """The sources whose most recent load attempt (ops.source_loads) failed.
 
@@ -239,6 +257,14 @@ def failed_last_loads(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, st
         """
     ).fetchall()
     return [(source, finished, error) for source, finished, error in rows]
+
+
+def watermarks(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """The newest data each ingested source holds (None when it holds nothing yet), by source name."""
+    if not table_exists(con, "ops", "source_watermarks"):
+        return {}
+    rows = con.execute("SELECT source, watermark FROM ops.source_watermarks ORDER BY source").fetchall()
+    return dict(rows)
 
 
 DEMO, REAL = "demo", "real"

@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 
 from statex_bi import warehouse
-from statex_bi.models import project
 from statex_bi.periods import Period
+from statex_bi.transform import build as project
 
 PERIOD = Period(date(2025, 3, 10), date(2025, 3, 16))
 PREVIOUS = PERIOD.previous()

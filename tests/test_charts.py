@@ -189,7 +189,7 @@ def test_an_empty_period_says_so_in_the_charts_place(make):
 
 
 def test_the_waterfall_goes_from_gross_to_net_in_the_reporting_currency():
-    from statex_bi.kpis import revenue
+    from statex_bi.kpis.growth_revenue import revenue
 
     money = pd.DataFrame([{"provider": "all", "gross": 1000.0, "refunds": 100.0, "fees": 30.0, "net": 870.0,
                            "currency": "EUR"}])

@@ -94,7 +94,8 @@ def test_ingest_help_lists_every_source():
 
 
 def test_build_target_spark_builds_on_spark(monkeypatch, db_file):
-    from statex_bi.models import project, spark
+    from statex_bi.transform import build as project
+    from statex_bi.transform import spark
 
     calls = []
     monkeypatch.setattr(spark, "build", lambda wait: calls.append(("spark", wait)))

@@ -21,7 +21,7 @@ def shop_registry(tmp_path, monkeypatch):
     """A source registry holding one test source, `shop`, whose watermark is max(raw_shop.orders.created)."""
     module = tmp_path / "statex_test_shop_source.py"
     module.write_text(
-        "from statex_bi.ingest import SourceSpec\n"
+        "from statex_bi.sources.contract import SourceSpec\n"
         "SPEC = SourceSpec('shop', lambda request: [], 'SELECT max(created) FROM raw_shop.orders')\n",
         encoding="utf-8",
     )
@@ -90,11 +90,11 @@ def test_table_formats_aligns_numbers_and_blanks_missing_values(shown):
 
 def test_contents_and_method_notes_are_collapsed_blocks(shown):
     display.toc()
-    display.how_computed("Definitions: `statex_bi/kpis/health.py`.\n\n- one\n- **two**")
+    display.how_computed("Definitions: `statex_bi/kpis/data_health.py`.\n\n- one\n- **two**")
     toc, how = shown
     assert 'data-statex-toc' in toc and "<ol></ol>" in toc
     assert how.startswith('<details class="statex-how"><summary>How this is computed</summary>')
-    assert "<code>statex_bi/kpis/health.py</code>" in how and "<li><strong>two</strong></li>" in how
+    assert "<code>statex_bi/kpis/data_health.py</code>" in how and "<li><strong>two</strong></li>" in how
 
 
 def test_an_empty_table_is_a_sentence(shown):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dlt
 import duckdb
 
-from statex_bi.ingest import IngestRequest, SourceSpec, ingest, load_source
+from statex_bi.ingest import ingest, load_source
 from statex_bi.sources.common import quarantined
+from statex_bi.sources.contract import IngestRequest, SourceSpec
 
 
 def _orders_source(rows: list[dict], fail_after: int | None = None):

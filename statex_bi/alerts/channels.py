@@ -1,6 +1,6 @@
 """Notification channels: Slack incoming webhook, e-mail over SMTP with STARTTLS, signed JSON webhook, Sentry.
 
-Each channel is configured by environment variables only (README, Alerts) and sends one message per
+Each channel is configured by environment variables only (docs/alerts.md) and sends one message per
 run holding the events routed to it (Sentry: one event per alert, so each alert is its own issue).
 A channel raises `Transient` for what may pass (connection errors, timeouts, HTTP 429 and 5xx, SMTP
 4xx) and `Permanent` for what will not; `statex_bi.alerts.notify` retries the former with backoff.
@@ -32,6 +32,7 @@ import requests
 from statex_bi import __version__
 from statex_bi.alerts.lifecycle import OPENED, Event
 from statex_bi.config import env
+from statex_bi.secrets import scrub
 
 SIGNATURE_HEADER = "X-Statex-Signature"
 TIMESTAMP_HEADER = "X-Statex-Timestamp"
@@ -161,8 +162,6 @@ def send_email(events: list[Event], timeout: float) -> None:
 
 def send_sentry(events: list[Event], timeout: float, secrets: dict[str, str]) -> None:
     import sentry_sdk
-
-    from statex_bi.reports.secrets import scrub
 
     sentry_sdk.init(dsn=env("SENTRY_DSN"), release=f"statex-bi@{__version__}", default_integrations=False,
                     auto_enabling_integrations=False, before_send=lambda event, hint: scrub(event, secrets))

@@ -26,8 +26,8 @@ from typing import Any
 
 import duckdb
 
-from statex_bi import formatting
 from statex_bi.alerts.rules import Rule
+from statex_bi.formatting import value_or_na
 from statex_bi.periods import Period
 
 TABLE = "monitoring.monitoring_metrics"
@@ -70,11 +70,6 @@ def _subject(rule: Rule) -> str:
         return "'all'"
     parts = [f"'{key}=' || coalesce(json_extract_string(tags, '$.{key}'), '(none)')" for key in rule.subject]
     return f"concat_ws(', ', {', '.join(parts)})"
-
-
-def fmt(value: float | None, unit: str | None) -> str:
-    """A number for people, by unit (statex_bi.formatting: no scientific notation); "n/a" when missing."""
-    return "n/a" if value is None else formatting.value(value, unit)
 
 
 def about(rule: Rule, subject: str) -> str:
@@ -129,7 +124,7 @@ def _threshold(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str) -> Evalu
             continue  # the row lacks the tag holding its limit: nothing to compare with
         word = "above" if upward else "below"
         state = f"is {word}" if row["holds"] else f"is not {word}"
-        value, limit = fmt(row["value"], row["unit"]), fmt(row["threshold"], row["unit"])
+        value, limit = value_or_na(row["value"], row["unit"]), value_or_na(row["threshold"], row["unit"])
         if value == limit and row["value"] != row["threshold"]:  # rounding hides the difference: show it
             value, limit = f"{row['value']:,.4f}", f"{row['threshold']:,.4f}"
         message = f"{about(rule, row['subject'])}: {value}, {state} the limit of {limit}"
@@ -258,8 +253,8 @@ def _anomaly(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str, period: Pe
         when = worst["k"].isoformat() if hasattr(worst["k"], "isoformat") else str(worst["k"])
         unit = worst["unit"]
         message = (
-            f"{about(rule, name)}: {fmt(worst['v'], unit)} on {when} against a median of "
-            f"{fmt(worst['m'], unit)} over the {worst['n']} point(s) before it (robust z = {z:.1f}, "
+            f"{about(rule, name)}: {value_or_na(worst['v'], unit)} on {when} against a median of "
+            f"{value_or_na(worst['m'], unit)} over the {worst['n']} point(s) before it (robust z = {z:.1f}, "
             f"limit {rule.z:g}; {len(tested)} point(s) of this period tested)"
         )
         context = {"point": when, "median": worst["m"], "mad": worst["mad"], "z": z, "history": int(worst["n"]),

@@ -17,7 +17,7 @@ from statex_bi.alerts import channels
 from statex_bi.alerts.lifecycle import Event
 from statex_bi.alerts.rules import CHANNELS, Routing
 from statex_bi.config import env
-from statex_bi.reports.secrets import redact
+from statex_bi.secrets import redact
 
 SENT, SKIPPED, FAILED = "sent", "skipped", "failed"
 

@@ -13,9 +13,11 @@ from pathlib import Path
 
 from statex_bi import sources, warehouse
 from statex_bi.config import db_path
+from statex_bi.demo.apis import REGISTRY
 from statex_bi.demo.world import World, WorldConfig
-from statex_bi.ingest import IngestRequest, ingest
-from statex_bi.models.project import state_dir
+from statex_bi.ingest import ingest
+from statex_bi.sources.contract import IngestRequest
+from statex_bi.transform.build import state_dir
 
 DEMO_PSEUDONYM_KEY = "statex-bi-simulated-company"
 
@@ -42,8 +44,6 @@ def patched_environ(values: dict[str, str]) -> Iterator[None]:
 @contextmanager
 def served(world: World, names: list[str], progress: Callable[[str], None] = _print) -> Iterator[None]:
     """Serve `world` from the named sandbox APIs, with the environment pointing connectors at them."""
-    from statex_bi.demo.apis import REGISTRY
-
     with ExitStack() as stack:
         # Simulated people need no secret key; a key the user set for real data is left alone.
         key = os.environ.get("STATEX_BI_PSEUDONYM_KEY") or DEMO_PSEUDONYM_KEY
@@ -99,8 +99,6 @@ def run_demo(
     Returns:
         0 when every source loaded, 1 otherwise (the others still load).
     """
-    from statex_bi.demo.apis import REGISTRY
-
     default = WorldConfig.default(seed=seed, scale=scale)
     config = WorldConfig(start or default.start, end or default.end, seed, scale)
     db = db or db_path()

@@ -1,6 +1,6 @@
 """The price catalog: USD per 1M tokens by provider, model and day, and the row that set each price.
 
-Rows come from the override files in `params/prices/*.yaml` (see README, "Price catalog"). In the
+Rows come from the override files in `params/prices/*.yaml` (see docs/configuration.md, "Price catalog"). In the
 `actual` scenario anything the files do not cover falls back to genai-prices' bundled data, dated at
 the call's day; other scenarios (e.g. `seed`, the seed's 2023 planning prices) are priced only from
 their own rows. A (provider, model, day) that nothing prices is *unpriced*: the reports list it with

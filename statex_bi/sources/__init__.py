@@ -1,6 +1,6 @@
 """Source registry: CLI name -> the package that builds its dlt source.
 
-Each source package exposes `SPEC`, a `statex_bi.ingest.SourceSpec`. Imports are lazy so that
+Each source package exposes `SPEC`, a `statex_bi.sources.contract.SourceSpec`. Imports are lazy so that
 `statex-bi ingest stripe` does not import the GA4 client.
 """
 
@@ -17,7 +17,7 @@ REGISTRY: dict[str, str] = {
     "coinbase": "statex_bi.sources.coinbase",
     "fx": "statex_bi.sources.fx",
     "sentry": "statex_bi.sources.sentry",
-    "openai": "statex_bi.sources.openai_usage",
+    "openai": "statex_bi.sources.openai",
     "ai-calls": "statex_bi.sources.ai_calls",
     "billing": "statex_bi.sources.billing",
     "cloudflare": "statex_bi.sources.cloudflare",
@@ -47,19 +47,3 @@ def available() -> list[str]:
         if hasattr(loaded, "SPEC"):
             names.append(name)
     return names
-
-
-def watermarks(con) -> dict[str, str | None]:
-    """The newest data each installed source holds (None when it holds nothing yet)."""
-    import duckdb
-
-    marks: dict[str, str | None] = {}
-    for name in available():
-        try:
-            row = con.execute(spec(name).watermark_sql).fetchall()
-        except duckdb.CatalogException:
-            marks[name] = None
-            continue
-        value = row[0][0] if row else None
-        marks[name] = None if value is None else str(value)
-    return marks

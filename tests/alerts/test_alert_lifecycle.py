@@ -17,7 +17,7 @@ from statex_bi import warehouse
 from statex_bi.alerts import rules
 from statex_bi.alerts.hook import after_run
 from statex_bi.periods import Period
-from statex_bi.reports.metrics import replace_metrics
+from statex_bi.runner.metrics import replace_metrics
 
 WEEKS = [Period(date(2026, 11, 2) + timedelta(days=7 * i), date(2026, 11, 8) + timedelta(days=7 * i)) for i in range(4)]
 

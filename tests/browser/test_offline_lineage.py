@@ -9,7 +9,7 @@ import growth_warehouse as fx
 import pytest
 from test_offline_report import _chromium
 
-from statex_bi.models import project
+from statex_bi.transform import build as project
 
 pytestmark = pytest.mark.browser
 

@@ -1,7 +1,7 @@
 """A real headless Chromium, with every network request failing, draws every chart of an exported report.
 
 The report is the fixture notebook executed by papermill and exported by the runner's own exporter
-(statex_bi.reports.export.export_html): the pipeline stakeholders get. Chromium runs with a proxy
+(statex_bi.runner.export.export_html): the pipeline stakeholders get. Chromium runs with a proxy
 that refuses connections and a resolver that resolves nothing, so a chart that needed a CDN would
 not draw, and the failed request would show up as a console message.
 """
@@ -72,7 +72,7 @@ def executed(tmp_path_factory):
 
 
 def test_every_chart_draws_offline_without_console_errors(executed, tmp_path):
-    from statex_bi.reports.export import export_html
+    from statex_bi.runner.export import export_html
 
     nb, _ = executed
     expected = _charts_in(nb)
@@ -102,7 +102,7 @@ def test_every_chart_draws_offline_without_console_errors(executed, tmp_path):
 def test_the_check_sees_charts_that_do_not_draw(executed, tmp_path):
     """Without the bundle (a report relying on a CDN would be the same) no chart is interactive: each shows
     the static picture it carries, and the console says so."""
-    from statex_bi.reports.export import export_html
+    from statex_bi.runner.export import export_html
 
     nb, _ = executed
     page = export_html(nb, tmp_path / "report.html", "Three charts")
@@ -144,7 +144,7 @@ def test_each_tables_csv_link_downloads_the_tables_data_at_full_precision(execut
 
     import pandas as pd
 
-    from statex_bi.reports.export import export_html
+    from statex_bi.runner.export import export_html
 
     nb, _ = executed
     page = export_html(nb, tmp_path / "report.html", "Three charts")
@@ -168,8 +168,8 @@ def test_each_tables_csv_link_downloads_the_tables_data_at_full_precision(execut
 def test_the_print_stylesheet_prints_the_report_without_navigation_or_interactive_parts(executed, tmp_path):
     from pypdf import PdfReader
 
-    from statex_bi.reports.export import export_html
-    from statex_bi.reports.pdf import print_pdf
+    from statex_bi.runner.export import export_html
+    from statex_bi.runner.pdf import print_pdf
 
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (Debian package `chromium`; .ci/run installs it)")

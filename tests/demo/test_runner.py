@@ -69,7 +69,8 @@ def test_demo_refuses_a_warehouse_with_real_data(db_file):
 
 
 def test_real_sources_refuse_the_demo_warehouse(db_file):
-    from statex_bi.ingest import IngestRequest, ingest
+    from statex_bi.ingest import ingest
+    from statex_bi.sources.contract import IngestRequest
 
     with warehouse.writer(db_file) as con:
         warehouse.claim(con, warehouse.DEMO, db_file)

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from statex_bi import warehouse
-from statex_bi.models import project
+from statex_bi.transform import build as project
 
 AI_MODELS = [
     "staging.stg_sentry__gen_ai_spans", "staging.stg_ai_calls__calls", "staging.stg_openai__usage_completions",

@@ -15,7 +15,7 @@ import yaml
 from statex_bi import warehouse
 from statex_bi.config import MODELS_DIR
 from statex_bi.exceptions import DataTestError
-from statex_bi.models import project
+from statex_bi.transform import build as project
 
 GROWTH_MODELS = [
     "staging.stg_ga4__traffic_by_channel", "staging.stg_ga4__key_events_by_channel", "staging.stg_ga4__daily_users",

@@ -13,7 +13,7 @@ import pytest
 
 from statex_bi import charts
 from statex_bi.config import NOTEBOOKS_DIR
-from statex_bi.reports.params import load
+from statex_bi.runner.params import load
 
 NOTEBOOKS = sorted(path.stem for path in NOTEBOOKS_DIR.glob("*.ipynb"))
 

@@ -1,7 +1,7 @@
 {#- Where an engine reads a raw table that it does not hold itself, or none when it reads the declared relation.
 
     DuckDB holds the raw tables (dlt loads into the warehouse file). The local Spark session reads the Parquet
-    files `statex-bi build --target spark` exports (statex_bi.models.spark): $STATEX_BI_PARQUET is that folder
+    files `statex-bi build --target spark` exports (statex_bi.transform.spark): $STATEX_BI_PARQUET is that folder
     (or a URI the cluster reads: s3a://, abfss://, gs://), one folder of Parquet files per declared table at
     <schema>/<table>, read in place as parquet.`<folder>`. Nothing is registered in the metastore, so every
     run reads the latest export, new columns included. Without the variable (a Spark cluster whose metastore

@@ -4,7 +4,7 @@
     (the columns the connector declares for dlt). When the table is in the warehouse, this is dbt's own
     source(); when it is not (the source was never loaded, or loaded no such table yet), it is an empty
     SELECT of the declared columns, so the staging model and everything downstream build empty and
-    typed instead of being skipped or failing. statex_bi.models.project reports which sources were
+    typed instead of being skipped or failing. statex_bi.transform.build reports which sources were
     empty. On Spark the raw tables are exported Parquet files (macros/raw_tables.sql), every declared
     table included, empty or not. -#}
 {% macro source(source_name, table_name) %}

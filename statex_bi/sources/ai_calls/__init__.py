@@ -40,9 +40,9 @@ from pathlib import Path
 import dlt
 
 from statex_bi.exceptions import ConfigError, RecordError
-from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.ai_calls import settings
 from statex_bi.sources.common import RecordGuard, quarantined
+from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.sources.sentry.helpers import parse_span, span_fields
 
 
@@ -103,7 +103,7 @@ def _check_jsonl(path: Path) -> None:
             why = f"its first line is not a JSON object: {first[:60].decode('utf-8', 'replace')!r}"
     if why is not None:
         raise ConfigError(f"ai-calls: {path} is not a JSONL log of AI calls: {why}. Nothing was loaded; "
-                          "pass the app's JSONL export (one JSON object a line, see README).")
+                          "pass the app's JSONL export (one JSON object a line, see docs/sources.md).")
 
 
 def _read(lines: Iterable[bytes], endpoint: str, fields: dict[str, str],

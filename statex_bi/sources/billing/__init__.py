@@ -31,9 +31,9 @@ from pathlib import Path
 import dlt
 
 from statex_bi.exceptions import ConfigError, RecordError
-from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.billing import helpers, settings
 from statex_bi.sources.common import declared_schema, quarantined
+from statex_bi.sources.contract import IngestRequest, SourceSpec
 
 
 def build(request: IngestRequest):

@@ -34,9 +34,9 @@ from datetime import UTC, date, datetime, time, timedelta
 import dlt
 
 from statex_bi.exceptions import ParamsError, RecordError
-from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.cloudflare import helpers, settings
 from statex_bi.sources.common import declared_schema, quarantined
+from statex_bi.sources.contract import IngestRequest, SourceSpec
 
 
 def build(request: IngestRequest):

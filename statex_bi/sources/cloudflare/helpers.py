@@ -37,7 +37,7 @@ def read_config() -> CloudflareConfig:
     for name, value in (("CLOUDFLARE_API_TOKEN", token), ("CLOUDFLARE_ACCOUNT_ID", account)):
         if not value:
             raise ConfigError(f"${name} is not set; the cloudflare source needs an API token with the "
-                              "Account Analytics: Read permission and the account id (see README, Configuration)")
+                              "Account Analytics: Read permission and the account id (see docs/configuration.md)")
     base = env("CLOUDFLARE_API_BASE", settings.DEFAULT_BASE_URL).rstrip("/")
     return CloudflareConfig(token, account, base.removesuffix(settings.GRAPHQL_PATH))
 

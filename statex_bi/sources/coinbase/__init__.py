@@ -25,9 +25,9 @@ import dlt
 
 from statex_bi.config import env, require_env
 from statex_bi.exceptions import RecordError
-from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.coinbase import helpers, settings
 from statex_bi.sources.common import declared_schema, quarantined, screened
+from statex_bi.sources.contract import IngestRequest, SourceSpec
 
 
 @dlt.source(schema=declared_schema(settings.SOURCE, settings.COLUMNS), max_table_nesting=0)

@@ -20,8 +20,8 @@ import dlt
 
 from statex_bi.config import env
 from statex_bi.exceptions import ParamsError, RecordError
-from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.common import RecordGuard, quarantined
+from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.sources.fx import helpers, settings
 
 

@@ -38,8 +38,8 @@ from typing import Any
 import dlt
 
 from statex_bi.exceptions import ParamsError, RecordError
-from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.common import RecordGuard, quarantined, screened
+from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.sources.ga4 import helpers, settings
 from statex_bi.sources.ga4.settings import Report
 

@@ -40,8 +40,8 @@ import dlt
 from dlt.sources.helpers.rest_client import RESTClient
 
 from statex_bi.exceptions import RecordError
-from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.common import declared_schema, quarantined
+from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.sources.github import helpers, settings
 from statex_bi.sources.test_reports import helpers as reports
 from statex_bi.sources.test_reports import settings as report_settings

@@ -47,7 +47,7 @@ def read_config() -> GithubConfig:
     missing = [name for name in ("GITHUB_TOKEN", "GITHUB_REPOSITORY") if env(name) is None]
     if missing:
         raise ConfigError(f"{' and '.join('$' + name for name in missing)} not set; the github source needs a "
-                          "token with actions:read and the repository as owner/name (see README, Configuration)")
+                          "token with actions:read and the repository as owner/name (see docs/configuration.md)")
     repository = env("GITHUB_REPOSITORY").strip().strip("/")
     if repository.count("/") != 1:
         raise ConfigError(f"$GITHUB_REPOSITORY must be owner/name, got {repository!r}")

@@ -33,8 +33,8 @@ import dlt
 from dlt.sources.helpers.rest_client import RESTClient
 
 from statex_bi.exceptions import RecordError
-from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.common import quarantined, screened
+from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.sources.sentry import helpers, performance, settings
 
 

@@ -45,7 +45,7 @@ def read_config() -> SentryConfig:
     if missing:
         raise ConfigError(
             f"{' and '.join('$' + name for name in missing)} not set; the sentry source needs an auth token "
-            "with org:read and the organization slug (see README, Configuration)"
+            "with org:read and the organization slug (see docs/configuration.md)"
         )
     return SentryConfig(
         token=env("SENTRY_AUTH_TOKEN"),

@@ -34,8 +34,8 @@ from dlt.sources.helpers.rest_client import RESTClient
 
 from statex_bi.config import env
 from statex_bi.exceptions import RecordError
-from statex_bi.ingest import IngestRequest
 from statex_bi.sources.common import quarantined
+from statex_bi.sources.contract import IngestRequest
 from statex_bi.sources.sentry import helpers, settings
 
 

@@ -30,8 +30,8 @@ import stripe
 
 from statex_bi.config import env, require_env
 from statex_bi.exceptions import RecordError
-from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.common import RecordGuard, already_loaded, declared_schema, quarantined, screened
+from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.sources.stripe import helpers, settings
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import dlt
 
 from statex_bi.exceptions import ConfigError, RecordError
-from statex_bi.ingest import IngestRequest, SourceSpec
 from statex_bi.sources.common import declared_schema, quarantined
+from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.sources.test_reports import helpers, settings
 
 

@@ -11,8 +11,9 @@ import pytest
 from statex_bi.demo.ai import call_record, simulate_ai
 from statex_bi.demo.world import World, WorldConfig
 from statex_bi.exceptions import ConfigError
-from statex_bi.ingest import IngestRequest, load_source
+from statex_bi.ingest import load_source
 from statex_bi.sources import ai_calls
+from statex_bi.sources.contract import IngestRequest
 
 COLUMNS = ("span_id, trace_id, started_at, duration_ms, op, status, system, request_model, input_tokens, "
            "cached_input_tokens, output_tokens, prototype_id, ai_tier, project, source_file, source_line")

@@ -16,8 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from statex_bi.exceptions import ConfigError
-from statex_bi.ingest import IngestRequest, load_source
+from statex_bi.ingest import load_source
 from statex_bi.sources import billing
+from statex_bi.sources.contract import IngestRequest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

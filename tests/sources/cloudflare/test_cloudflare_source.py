@@ -10,8 +10,9 @@ import pytest
 
 from statex_bi.demo.apis import cloudflare as api
 from statex_bi.demo.infra import InfraData
-from statex_bi.ingest import IngestRequest, load_source
+from statex_bi.ingest import load_source
 from statex_bi.sources import cloudflare
+from statex_bi.sources.contract import IngestRequest
 
 FIRST, LAST = date(2026, 10, 27), date(2026, 11, 9)  # two query windows
 

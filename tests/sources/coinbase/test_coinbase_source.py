@@ -12,10 +12,11 @@ import pytest
 
 from statex_bi.demo.apis import coinbase as coinbase_api
 from statex_bi.demo.world import World, WorldConfig
-from statex_bi.ingest import IngestRequest, load_source, pipeline_for
+from statex_bi.ingest import load_source, pipeline_for
 from statex_bi.sources import coinbase as coinbase_source
 from statex_bi.sources.coinbase import helpers, settings
 from statex_bi.sources.common import pseudonymise
+from statex_bi.sources.contract import IngestRequest
 
 CONFIG = WorldConfig(date(2025, 1, 6), date(2025, 3, 2), seed=3, scale=3.0)  # eight weeks
 REQUEST = {"start": CONFIG.start, "end": CONFIG.end}

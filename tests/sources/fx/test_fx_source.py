@@ -10,8 +10,9 @@ import pytest
 from statex_bi.demo.apis import fx as fx_api
 from statex_bi.demo.fx import FxData, ecb_csv, simulate_fx
 from statex_bi.demo.world import WorldConfig
-from statex_bi.ingest import IngestRequest, load_source, pipeline_for
+from statex_bi.ingest import load_source, pipeline_for
 from statex_bi.sources import fx as fx_source
+from statex_bi.sources.contract import IngestRequest
 from statex_bi.sources.fx import settings
 
 # Six weeks across Bulgaria's switch to the euro (BGN turns N/A) and the TARGET New Year holiday.

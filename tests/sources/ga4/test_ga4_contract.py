@@ -22,8 +22,9 @@ import requests
 from statex_bi.demo.apis import ga4 as ga4_api
 from statex_bi.demo.growth import simulate_growth
 from statex_bi.demo.world import WorldConfig
-from statex_bi.ingest import IngestRequest, load_source
+from statex_bi.ingest import load_source
 from statex_bi.sources import ga4
+from statex_bi.sources.contract import IngestRequest
 from statex_bi.sources.ga4 import settings
 
 SPEC = json.loads((Path(__file__).parents[2] / "specs" / "ga4" / "analyticsdata.v1beta.runReport.json").read_text())

@@ -13,8 +13,9 @@ from statex_bi.demo.apis import ga4 as ga4_api
 from statex_bi.demo.growth import simulate_growth
 from statex_bi.demo.world import WorldConfig
 from statex_bi.exceptions import ConfigError
-from statex_bi.ingest import IngestRequest, load_source, pipeline_for
+from statex_bi.ingest import load_source, pipeline_for
 from statex_bi.sources import ga4
+from statex_bi.sources.contract import IngestRequest
 from statex_bi.sources.ga4 import helpers, settings
 
 # Six weeks ending well before yesterday, the connector's last day.

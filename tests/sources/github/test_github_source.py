@@ -11,8 +11,9 @@ import requests
 
 from statex_bi.demo.apis import github as github_api
 from statex_bi.demo.world import World, WorldConfig
-from statex_bi.ingest import IngestRequest, load_source
+from statex_bi.ingest import load_source
 from statex_bi.sources import github
+from statex_bi.sources.contract import IngestRequest
 from statex_bi.sources.github import helpers, settings
 
 START, END = date(2026, 9, 14), date(2026, 9, 27)

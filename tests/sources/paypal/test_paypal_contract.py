@@ -26,8 +26,9 @@ from openapi_core.testing import MockRequest
 
 from statex_bi.demo.apis import paypal as paypal_api
 from statex_bi.demo.world import World, WorldConfig
-from statex_bi.ingest import IngestRequest, load_source
+from statex_bi.ingest import load_source
 from statex_bi.sources import paypal as paypal_source
+from statex_bi.sources.contract import IngestRequest
 from statex_bi.sources.paypal import settings
 
 SPEC = Path(__file__).parents[2] / "specs" / "paypal" / "reporting_transactions_v1.list-transactions.json"

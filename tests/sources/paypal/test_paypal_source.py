@@ -13,9 +13,10 @@ import pytest
 
 from statex_bi.demo.apis import paypal as paypal_api
 from statex_bi.demo.world import World, WorldConfig
-from statex_bi.ingest import IngestRequest, load_source, pipeline_for
+from statex_bi.ingest import load_source, pipeline_for
 from statex_bi.sources import paypal as paypal_source
 from statex_bi.sources.common import pseudonymise
+from statex_bi.sources.contract import IngestRequest
 from statex_bi.sources.paypal import helpers, settings
 
 CONFIG = WorldConfig(date(2025, 1, 6), date(2025, 3, 30), seed=3, scale=2.0)  # twelve weeks: three windows

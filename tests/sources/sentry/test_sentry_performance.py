@@ -14,8 +14,9 @@ from statex_bi.demo.apis import sentry as sentry_api
 from statex_bi.demo.perf import DEVICES, PAGES
 from statex_bi.demo.sandbox import Response
 from statex_bi.demo.world import World, WorldConfig
-from statex_bi.ingest import IngestRequest, load_source
+from statex_bi.ingest import load_source
 from statex_bi.sources import sentry
+from statex_bi.sources.contract import IngestRequest
 from statex_bi.sources.sentry import performance, settings
 
 TODAY = datetime.now(UTC).date()

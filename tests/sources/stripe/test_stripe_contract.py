@@ -26,8 +26,9 @@ import requests
 
 from statex_bi.demo.apis import stripe as stripe_api
 from statex_bi.demo.world import World, WorldConfig
-from statex_bi.ingest import IngestRequest, load_source
+from statex_bi.ingest import load_source
 from statex_bi.sources import stripe as stripe_source
+from statex_bi.sources.contract import IngestRequest
 from statex_bi.sources.stripe import settings
 
 SPECS = Path(__file__).parents[2] / "specs" / "stripe"

@@ -9,8 +9,9 @@ import duckdb
 import pytest
 
 from statex_bi.exceptions import ConfigError
-from statex_bi.ingest import IngestRequest, load_source
+from statex_bi.ingest import load_source
 from statex_bi.sources import test_reports
+from statex_bi.sources.contract import IngestRequest
 
 REPORTS = Path(__file__).resolve().parents[2] / "fixtures" / "test_reports"
 COUNTS = ("SELECT (SELECT count(*) FROM raw_test_reports.test_runs),"

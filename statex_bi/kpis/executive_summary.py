@@ -1,0 +1,228 @@
+"""The executive summary: headline KPIs against targets, changes, open alerts and the claims ledger.
+
+Everything comes from monitoring.monitoring_metrics (what the run's reports published) and
+monitoring.monitoring_alerts (what the alert rules found after them), so a report that starts
+publishing a KPI named in `params/targets.yaml` or `params/claims.yaml` appears here with no code
+change. The runner runs the summary after the run's other reports have published and the alert
+rules were evaluated (notebook metadata `statex_bi.runs_after_reports`), and lists it first.
+
+Definitions:
+- *Current value*: the KPI row of the run (`run_id`); rows with more tags than the entry names are
+  matched on the named tags only, and the first by report then tags is taken.
+- *Previous value*: the newest row of another run whose period ends the day before this period
+  starts and is as long (within 3 days, so months compare with months).
+- *Traffic light*: green when the target is met; amber when missed by at most `tolerance` of the
+  target (relative; absolute for a target of 0: `tolerance` itself); red otherwise; "no data" when
+  the run published no such KPI; "no target" when the entry sets none.
+- *Claim verdict*: holds / fails by `holds_if`; "not measurable from the data loaded" when the run
+  published no such KPI.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import yaml
+
+from statex_bi.config import PARAMS_DIR
+from statex_bi.exceptions import ParamsError
+from statex_bi.formatting import value_or_na
+from statex_bi.metrics.record import Metric
+from statex_bi.periods import Period
+
+GREEN, AMBER, RED, NO_DATA, NO_TARGET = "green", "amber", "red", "no data", "no target"
+HOLDS, FAILS, NOT_MEASURABLE = "holds", "fails", "not measurable from the data loaded"
+
+
+def _read(path: str | Path, key: str) -> list[dict[str, Any]]:
+    file = Path(path) if Path(path).is_absolute() else PARAMS_DIR.parent / path
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ParamsError(f"{file}: cannot read: {exc}") from None
+    entries = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("metric") for e in entries):
+        raise ParamsError(f"{file}: must hold a '{key}' list whose entries each name a 'metric'")
+    return entries
+
+
+def resolve_run(con: duckdb.DuckDBPyConnection, period: Period, run_id: str) -> tuple[str | None, str]:
+    """The run whose KPIs the summary shows, and a note when it is not the one given.
+
+    Without a run id (a notebook opened in JupyterLab), the newest run that published KPIs for this
+    very period is used, and the note says so.
+    """
+    if run_id:
+        return run_id, ""
+    rows = con.execute(
+        "SELECT run_id FROM monitoring.monitoring_metrics WHERE period_start = ? AND period_end = ? "
+        "ORDER BY recorded_at DESC LIMIT 1", [period.start, period.end]).fetchall()
+    if not rows:
+        return None, f"No run has published KPIs for {period} yet: run `statex-bi run` first."
+    return rows[0][0], f"No run id was given: showing the newest run for {period}, {rows[0][0]}."
+
+
+def _lookup(con: duckdb.DuckDBPyConnection, run_id: str | None, period: Period, metric: str,
+            tags: dict[str, Any]) -> tuple[dict[str, Any] | None, float | None]:
+    """The run's row of a KPI (value, unit, tags, report) and the previous period's value."""
+    where = " AND ".join(["metric_name = ?", *(f"json_extract_string(tags, '$.{k}') = ?" for k in tags)])
+    args = [metric, *(str(v) for v in tags.values())]
+    current = con.execute(
+        f"SELECT CAST(value AS DOUBLE), unit, CAST(tags AS VARCHAR), report FROM monitoring.monitoring_metrics "
+        f"WHERE run_id = ? AND {where} ORDER BY report, CAST(tags AS VARCHAR) LIMIT 1", [run_id, *args]).fetchall()
+    if not current:
+        return None, None
+    value, unit, tag_text, report = current[0]
+    previous = con.execute(
+        f"SELECT CAST(value AS DOUBLE) FROM monitoring.monitoring_metrics WHERE {where} AND run_id <> ? "
+        "AND period_end = ? AND abs(datediff('day', period_start, period_end) - ?) <= 3 "
+        "ORDER BY recorded_at DESC LIMIT 1",
+        [*args, run_id, period.start - pd.Timedelta(days=1), (period.end - period.start).days]).fetchall()
+    row = {"value": value, "unit": unit, "tags": json.loads(tag_text or "{}"), "report": report}
+    return row, (previous[0][0] if previous else None)
+
+
+def _change_text(value: float, previous: float | None, unit: str | None) -> str:
+    if previous is None:
+        return "no previous period in the history"
+    delta = value - previous
+    if unit == "fraction":
+        return f"{delta * 100:+.2f} pt (was {value_or_na(previous, unit)})"
+    relative = f", {delta / abs(previous):+.0%}" if previous else ""
+    return f"{'+' if delta >= 0 else '-'}{value_or_na(abs(delta), unit)}{relative} (was {value_or_na(previous, unit)})"
+
+
+def _light(entry: dict[str, Any], value: float, row_tags: dict[str, Any]) -> tuple[str, float | None, str]:
+    """Traffic light, target value and the target as text."""
+    for key, word in (("at_least", "≥"), ("at_most", "≤")):
+        target = entry.get(key)
+        if f"{key}_tag" in entry:
+            target = row_tags.get(entry[f"{key}_tag"])
+        if target is None:
+            continue
+        target = float(target)
+        tolerance = float(entry.get("tolerance", 0.1))
+        met = value >= target if key == "at_least" else value <= target
+        miss = (target - value) if key == "at_least" else (value - target)
+        band = tolerance * abs(target) if target else tolerance
+        return (GREEN if met else AMBER if miss <= band else RED), target, word
+    return NO_TARGET, None, ""
+
+
+def scorecard(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | None,
+              targets: str | Path = "params/targets.yaml") -> pd.DataFrame:
+    """Headline KPIs of every report against their targets, with the change since the previous period.
+
+    Returns:
+        One row per target entry: label, report, metric, value, unit, value_text, target, target_text,
+        light, previous, change_text.
+    """
+    rows = []
+    for entry in _read(targets, "targets"):
+        row, previous = _lookup(con, run_id, period, entry["metric"], entry.get("tags") or {})
+        base = {"label": entry.get("label", entry["metric"]), "metric": entry["metric"]}
+        if row is None:
+            rows.append({**base, "report": entry.get("report"), "value": None, "unit": None,
+                         "value_text": "no data", "target": None, "target_text": "", "light": NO_DATA,
+                         "previous": None, "change_text": "not published by this run"})
+            continue
+        light, target, word = _light(entry, row["value"], row["tags"])
+        rows.append({**base, "report": row["report"], "value": row["value"], "unit": row["unit"],
+                     "value_text": value_or_na(row["value"], row["unit"]), "target": target,
+                     "target_text": f"{word} {value_or_na(target, row['unit'])}" if word else "", "light": light,
+                     "previous": previous, "change_text": _change_text(row["value"], previous, row["unit"])})
+    return pd.DataFrame(rows)
+
+
+def _verdict(rule: dict[str, Any], value: float) -> tuple[str, str]:
+    if "at_least" in rule:
+        return (HOLDS if value >= rule["at_least"] else FAILS), f"≥ {rule['at_least']:g}"
+    if "at_most" in rule:
+        return (HOLDS if value <= rule["at_most"] else FAILS), f"≤ {rule['at_most']:g}"
+    if "near" in rule:
+        near, within = float(rule["near"]), float(rule.get("within", 0.1))
+        return (HOLDS if abs(value - near) <= within * abs(near) else FAILS), f"{near:g} ± {within:.0%}"
+    raise ParamsError(f"claims: holds_if must give at_least, at_most or near, got {rule!r}")
+
+
+def claims_ledger(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | None,
+                  claims: str | Path = "params/claims.yaml") -> pd.DataFrame:
+    """Each seed claim beside the measured value, a verdict and the report that measured it.
+
+    Returns:
+        One row per claim: claim, source, metric, measured, unit, measured_text, criterion, verdict,
+        report, note.
+    """
+    rows = []
+    for entry in _read(claims, "claims"):
+        row, _ = _lookup(con, run_id, period, entry["metric"], entry.get("tags") or {})
+        tags = ", ".join(f"{k}={v}" for k, v in (entry.get("tags") or {}).items())
+        base = {"claim": entry.get("claim", entry["metric"]), "source": entry.get("source", ""),
+                "metric": f"{entry['metric']}" + (f" [{tags}]" if tags else ""), "note": entry.get("note", "")}
+        if row is None:
+            _, criterion = _verdict(entry.get("holds_if") or {}, 0.0)
+            rows.append({**base, "measured": None, "unit": None, "measured_text": "—", "criterion": criterion,
+                         "verdict": NOT_MEASURABLE, "report": entry.get("report"), "measured_by_run": False})
+            continue
+        verdict, criterion = _verdict(entry.get("holds_if") or {}, row["value"])
+        rows.append({**base, "measured": row["value"], "unit": row["unit"],
+                     "measured_text": value_or_na(row["value"], row["unit"]), "criterion": criterion,
+                     "verdict": verdict,
+                     "report": row["report"], "measured_by_run": True})
+    return pd.DataFrame(rows)
+
+
+def open_alerts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every open alert, most severe first: severity, alert, subject, review (params file), since, message."""
+    # Sorted on the ENUM column (CRITICAL > HIGH > MEDIUM > LOW), not on its text, which sorts MEDIUM first.
+    return con.execute("""
+        SELECT CAST(severity AS VARCHAR) AS severity_name, alert_name AS alert, subject, params AS review,
+               strftime(created_at, '%Y-%m-%d %H:%M') AS since, alert_message AS message
+        FROM monitoring.monitoring_alerts WHERE resolved_at IS NULL
+        ORDER BY monitoring_alerts.severity DESC, created_at, alert_name, subject""").df().rename(
+        columns={"severity_name": "severity"})
+
+
+def sentence(card: pd.DataFrame, alerts: pd.DataFrame, ledger: pd.DataFrame) -> str:
+    """One sentence: how many KPIs meet their target, open alerts, claims that hold."""
+    lights = card["light"].value_counts()
+    judged = int(lights.get(GREEN, 0) + lights.get(AMBER, 0) + lights.get(RED, 0))
+    critical = int((alerts["severity"].isin(["CRITICAL", "HIGH"])).sum()) if len(alerts) else 0
+    measured = ledger[ledger["verdict"] != NOT_MEASURABLE]
+    text = f"{int(lights.get(GREEN, 0))} of {judged} KPIs with a target meet it"
+    text += f"; {len(alerts)} open alert{'s' if len(alerts) != 1 else ''}"
+    text += f" ({critical} high or critical)" if critical else ""
+    text += (f"; {int((measured['verdict'] == HOLDS).sum())} of {len(measured)} measurable seed claims hold"
+             f" ({len(ledger) - len(measured)} not measurable from the data loaded).")
+    return text
+
+
+def run_reports(con: duckdb.DuckDBPyConnection, run_id: str | None) -> set[str]:
+    """The reports that published KPIs in the run (their pages sit next to the summary's)."""
+    rows = con.execute("SELECT DISTINCT report FROM monitoring.monitoring_metrics WHERE run_id = ?",
+                       [run_id]).fetchall()
+    return {r[0] for r in rows if r[0]}
+
+
+def headline(con: duckdb.DuckDBPyConnection, period: Period, *, run_id: str = "",
+             targets: str | Path = "params/targets.yaml", claims: str | Path = "params/claims.yaml",
+             **params: Any) -> str:
+    """The report's headline (`sentence`) for the run shown: `run_id`, else the period's newest."""
+    shown_run, _ = resolve_run(con, period, run_id)
+    return sentence(scorecard(con, period, shown_run, targets), open_alerts(con),
+                    claims_ledger(con, period, shown_run, claims))
+
+
+def notes(con: duckdb.DuckDBPyConnection, period: Period, *, run_id: str = "", **params: Any) -> list[str]:
+    """Which run the page shows, when it is not the one asked for."""
+    _, note = resolve_run(con, period, run_id)
+    return [note] if note else []
+
+
+def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[Metric]:
+    """None: the summary shows what the other reports published and publishes nothing of its own."""
+    return []

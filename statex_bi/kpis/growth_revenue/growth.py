@@ -1,0 +1,462 @@
+"""Growth KPIs: GA4 traffic, the sign-up -> prototype request -> first payment funnel; the report's
+`headline`, `notes` and `metrics` (statex_bi.publish).
+
+Definitions (docs/metrics.md repeats them):
+
+- *Sessions*, *engaged sessions*: GA4 sums over the period's days and channels.
+- *Average session duration*: total session time / sessions over the period, each day-channel row's
+  GA4 mean weighted by its sessions (never a mean of daily means).
+- *Daily active users*: the mean over the period's days of GA4's daily active users (de-duplicated
+  across channels); user counts do not add up across days.
+- *Sign-up rate*, *prototype-request rate*: sessions in which the event happened (GA4 `sessions`
+  filtered on `eventName`) / sessions: a proportion, unlike key events, which GA4 counts once per event.
+- *Days*: GA4 days are the property's days, in its time zone (`ga4_time_zone`); payments are dated in
+  the same zone in the funnel (new paying customers, the prototype cohort).
+- *New paying customers* (`customers.new_paying`): customers whose first ever successful payment at any
+  provider falls in the period; a customer who paid before the period is never new again.
+- *First-payment rate* (a cohort): the prototypes first requested in the period (their first AI call,
+  marts.ai_prototypes) that have a successful payment linked to them (payment metadata `prototype_id`)
+  within `payment_window_days` (default 30) of the request, over those prototypes. The numerator is a
+  subset of the denominator. The cohort is *mature* once the window of its last day has closed
+  (period end + window <= the newest loaded payment); until then the rate can still rise.
+- Every rate is a fraction 0-1 with a Wilson 95 % interval (ci_low, ci_high).
+- *Change*: rate minus the previous period's rate, in percentage points, with a pooled two-sided
+  two-proportion z test; significant when p < 0.05. The previous period is the previous calendar
+  month for a month, else as many days just before (`Period.previous`); both periods' dates are in
+  the comparison.
+
+Revenue, failure rate and AOV are defined in `statex_bi.kpis.growth_revenue.revenue`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import duckdb
+import pandas as pd
+
+from statex_bi import warehouse
+from statex_bi.exceptions import MissingDataError, ParamsError
+from statex_bi.kpis.growth_revenue import revenue as rev
+from statex_bi.kpis.stats import two_proportion_ztest, wilson_interval
+from statex_bi.periods import Period
+
+KEY_EVENTS = ("sign_up", "prototype_request")
+GA4_MODELS = ["marts.ga4_daily_traffic", "marts.ga4_daily_key_events", "marts.ga4_daily_users"]
+GA4_HINT = "load GA4 (`statex-bi ingest ga4`)"
+GA4_TABLES = ["raw_ga4.traffic_by_channel", "raw_ga4.key_events_by_channel", "raw_ga4.daily_users"]
+SIGNIFICANCE = 0.05
+# Funnel rate metrics: (metric name, label, numerator step, denominator step).
+RATES = (
+    ("conversion.signup_rate", "Sign-up conversion", "sign_up", "sessions"),
+    ("conversion.prototype_request_rate", "Prototype-request conversion", "prototype_request", "sessions"),
+    ("conversion.first_payment_rate", "First-payment conversion (cohort)", "first_payment", "prototype_cohort"),
+)
+STEP_LABELS = {
+    "sessions": "Sessions",
+    "sign_up": "Sign-ups",
+    "prototype_request": "Prototype requests",
+    "first_payment": "Prototypes paid within the window",
+}
+PAYMENT_WINDOW_DAYS = 30
+AI_CALL_TABLES = (("raw_sentry", "gen_ai_spans"), ("raw_ai_calls", "calls"))
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Which parts of the growth report the warehouse can feed, and what to tell the reader if not."""
+
+    ga4: bool
+    payments: bool
+    revenue: bool
+    providers: list[str]
+    notes: list[str] = field(default_factory=list)  # something is missing
+    caveats: list[str] = field(default_factory=list)  # everything is there, read it with this in mind
+
+
+def availability(con: duckdb.DuckDBPyConnection) -> Availability:
+    """What is loaded for the growth report.
+
+    Returns:
+        ga4 (traffic and key events), payments (first payments, failure rates), revenue (needs fx too),
+        the loaded payment providers, one note per missing part, and caveats about what is loaded.
+    """
+    def built(models: list[str]) -> bool:
+        return all(warehouse.table_exists(con, *m.split(".")) for m in models)
+
+    providers = rev.loaded_providers(con)
+    ga4 = built(GA4_MODELS) and warehouse.loaded(con, *GA4_TABLES)
+    payments = bool(providers) and built(["core.payments"])
+    revenue_ok = payments and built(rev.REVENUE_MODELS) and warehouse.loaded(con, *rev.FX_TABLES)
+    notes = []
+    if not ga4:
+        notes.append(f"GA4 is not loaded: traffic, key events and conversion rates are missing; {GA4_HINT}.")
+    if not providers:
+        notes.append(
+            "No payment provider is loaded: first payments, revenue and failure rates are missing; "
+            "load one with `statex-bi ingest stripe` (or paypal, coinbase)."
+        )
+    else:
+        absent = [p for p in rev.PROVIDERS if p not in providers]
+        if absent:
+            notes.append(
+                f"Not loaded: {', '.join(absent)}. Revenue and failure rates cover {', '.join(providers)} only."
+            )
+        if not revenue_ok:
+            notes.append("ECB exchange rates are not loaded, so revenue cannot be converted: `statex-bi ingest fx`.")
+    caveats = []
+    if "coinbase" in providers:
+        caveats.append("Coinbase Commerce reports no fees in its charges API: Coinbase fees count as 0.")
+    return Availability(ga4, payments, revenue_ok, providers, notes, caveats)
+
+
+def _check_key_events(key_events: Sequence[str]) -> tuple[str, str]:
+    events = tuple(key_events)
+    if len(events) != 2 or not all(isinstance(e, str) and e for e in events):
+        raise ParamsError(
+            f"key_events must name the sign-up and prototype-request GA4 events in funnel order, got {key_events!r}"
+        )
+    return events[0], events[1]
+
+
+def traffic_summary(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
+    """Sessions, weighted average session duration and mean daily active users of the period.
+
+    Returns:
+        One row: sessions, engaged_sessions, avg_session_duration_s (NaN without sessions),
+        daily_active_users (NaN without days), days_with_users.
+    """
+    rev.require(con, "traffic", GA4_MODELS, GA4_HINT, GA4_TABLES)
+    return con.execute(
+        """
+        with traffic as (
+            select
+                cast(coalesce(sum(sessions), 0) as bigint) as sessions,
+                cast(coalesce(sum(engaged_sessions), 0) as bigint) as engaged_sessions,
+                sum(session_duration_s) / nullif(sum(sessions), 0) as avg_session_duration_s
+            from marts.ga4_daily_traffic
+            where date_day between $start and $end
+        ),
+        users as (
+            select avg(active_users) as daily_active_users, count(*) as days_with_users
+            from marts.ga4_daily_users
+            where date_day between $start and $end
+        )
+        select * from traffic cross join users
+        """,
+        {"start": period.start, "end": period.end},
+    ).df()
+
+
+def daily_traffic(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
+    """GA4 traffic per day and channel.
+
+    Returns:
+        date_day, channel, sessions, engaged_sessions, active_users, avg_session_duration_s.
+    """
+    rev.require(con, "daily traffic", GA4_MODELS, GA4_HINT, GA4_TABLES)
+    return con.execute(
+        """
+        select date_day, channel, sessions, engaged_sessions, active_users, avg_session_duration_s
+        from marts.ga4_daily_traffic
+        where date_day between ? and ?
+        order by date_day, sessions desc, channel
+        """,
+        [period.start, period.end],
+    ).df()
+
+
+def first_payment_cohort(
+    con: duckdb.DuckDBPyConnection, period: Period, *, payment_window_days: int = PAYMENT_WINDOW_DAYS
+) -> pd.DataFrame:
+    """The period's prototype cohort and how many of its prototypes were paid for within the window.
+
+    Returns:
+        One row: cohort_start, cohort_end, prototypes (first requested in the period), paid (with a
+        successful payment linked by metadata prototype_id within the window), rate, ci_low, ci_high,
+        payment_window_days, window_closes (the day after which the last cohort day's window is over),
+        data_as_of (newest loaded payment, NaT when none), days_observed (of the last day's window),
+        window_closed (the cohort is mature). NULL counts when AI calls or payments are not loaded.
+    """
+    window = int(payment_window_days)
+    if window < 1:
+        raise ParamsError(f"payment_window_days must be a whole number of days >= 1, got {payment_window_days!r}")
+    closes = period.end + timedelta(days=window)
+    row = {"cohort_start": period.start, "cohort_end": period.end, "prototypes": None, "paid": None,
+           "payment_window_days": window, "window_closes": closes, "data_as_of": None}
+    if _prototypes_loaded(con) and rev.loaded_providers(con) and warehouse.table_exists(con, "core", "payments"):
+        counts = con.execute(
+            f"""
+            with cohort as (
+                select prototype_id, first_call_at
+                from marts.ai_prototypes
+                where {_local_day("first_call_at")} between $start and $end
+            ),
+            paid as (
+                select distinct cohort.prototype_id
+                from cohort
+                join core.payments
+                    on case when json_valid(payments.metadata_json)
+                        then json_extract_string(payments.metadata_json, '$.prototype_id') end = cohort.prototype_id
+                where payments.status = 'succeeded'
+                    and payments.created_at >= cohort.first_call_at
+                    and payments.created_at < cohort.first_call_at + to_days($window)
+            )
+            select (select count(*) from cohort), (select count(*) from paid),
+                   (select cast(max(created_at) as date) from core.payments)
+            """,
+            {"start": period.start, "end": period.end, "window": window, "tz": ga4_time_zone(con)},
+        ).fetchall()[0]
+        row.update(prototypes=int(counts[0]), paid=int(counts[1]), data_as_of=counts[2])
+    rate, low, high = _rate(row["paid"], row["prototypes"])
+    as_of = row["data_as_of"]
+    observed = None if as_of is None else max(0, min(window, (as_of - period.end).days))
+    row.update(rate=rate, ci_low=low, ci_high=high, days_observed=observed,
+               window_closed=as_of is not None and as_of >= closes)
+    frame = pd.DataFrame([row])
+    for column in ("prototypes", "paid", "days_observed"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def _prototypes_loaded(con: duckdb.DuckDBPyConnection) -> bool:
+    """AI calls (which name the prototypes) are loaded: marts.ai_prototypes is built (empty) without them."""
+    loaded = any(warehouse.table_exists(con, schema, table) for schema, table in AI_CALL_TABLES)
+    return loaded and warehouse.table_exists(con, "marts", "ai_prototypes")
+
+
+def maturity_note(cohort: pd.DataFrame) -> str:
+    """A sentence on the cohort's maturity, for the report: whether its payment window has closed."""
+    row = cohort.iloc[0]
+    window = int(row["payment_window_days"])
+    if pd.isna(row["prototypes"]):
+        return "The first-payment cohort needs AI calls (prototypes) and payments, which are not both loaded."
+    text = (f"First-payment cohort: {int(row['prototypes']):,} prototypes first requested {row['cohort_start']} to "
+            f"{row['cohort_end']}, each followed for {window} days.")
+    if row["window_closed"]:
+        return text + f" The window closed on {row['window_closes']}: the rate is final."
+    observed = 0 if pd.isna(row["days_observed"]) else int(row["days_observed"])
+    return (text + f" Not mature: payments are loaded up to {row['data_as_of'] or 'nothing'}, {observed} of the "
+            f"{window} days after the last request; the window closes on {row['window_closes']} and the rate can "
+            "still rise.")
+
+
+def ga4_time_zone(con: duckdb.DuckDBPyConnection) -> str:
+    """The GA4 property's time zone, in which GA4 cuts its days ("UTC" until GA4 is loaded).
+
+    Raises:
+        MissingDataError: the loaded properties state different time zones.
+    """
+    if not warehouse.table_exists(con, "marts", "ga4_property"):
+        return "UTC"
+    zones = sorted({row[0] for row in con.execute("select time_zone from marts.ga4_property").fetchall() if row[0]})
+    if len(zones) > 1:
+        raise MissingDataError("the GA4 time zone", ["marts.ga4_property"],
+                               f"the loaded GA4 properties use several time zones ({', '.join(zones)})")
+    return zones[0] if zones else "UTC"
+
+
+def _local_day(column: str) -> str:
+    """SQL: the day of naive-UTC `column` in the time zone $tz."""
+    return f"cast(timezone($tz, {column} at time zone 'UTC') as date)"
+
+
+def new_paying_customers(con: duckdb.DuckDBPyConnection, period: Period) -> int | None:
+    """Customers whose first ever successful payment is in the period, dated in the GA4 property's time
+    zone like the sessions (None when no provider is loaded)."""
+    if not rev.loaded_providers(con) or not warehouse.table_exists(con, "core", "payments"):
+        return None
+    return int(con.execute(
+        f"select count(*) from core.payments where is_first_successful and {_local_day('created_at')} "
+        "between $start and $end",
+        {"start": period.start, "end": period.end, "tz": ga4_time_zone(con)},
+    ).fetchall()[0][0])
+
+
+def _funnel_counts(con: duckdb.DuckDBPyConnection, period: Period, events: tuple[str, str],
+                   payment_window_days: int = PAYMENT_WINDOW_DAYS) -> dict[str, int | None]:
+    """Sessions, the two key events, and the prototype cohort with its paid prototypes (None when
+    prototypes or payments are not loaded)."""
+    row = con.execute(
+        """
+        select
+            (select coalesce(sum(sessions), 0) from marts.ga4_daily_traffic
+             where date_day between $start and $end),
+            (select coalesce(sum(sessions_with_event), case when count(*) = 0 then 0 end)
+             from marts.ga4_daily_key_events
+             where date_day between $start and $end and event_name = $sign_up),
+            (select coalesce(sum(sessions_with_event), case when count(*) = 0 then 0 end)
+             from marts.ga4_daily_key_events
+             where date_day between $start and $end and event_name = $prototype)
+        """,
+        {"start": period.start, "end": period.end, "sign_up": events[0], "prototype": events[1]},
+    ).fetchall()[0]
+    # NULL: days loaded before the connector read the sessions-with-event report (the rate is unknown, not 0)
+    counts: dict[str, int | None] = {"sessions": int(row[0]), "sign_up": None if row[1] is None else int(row[1]),
+                                     "prototype_request": None if row[2] is None else int(row[2])}
+    cohort = first_payment_cohort(con, period, payment_window_days=payment_window_days).iloc[0]
+    counts["prototype_cohort"] = None if pd.isna(cohort["prototypes"]) else int(cohort["prototypes"])
+    counts["first_payment"] = None if pd.isna(cohort["paid"]) else int(cohort["paid"])
+    return counts
+
+
+def _rate(numerator: int | None, denominator: int | None) -> tuple[float, float, float]:
+    if numerator is None or denominator is None or denominator == 0:
+        return math.nan, math.nan, math.nan
+    low, high = wilson_interval(min(numerator, denominator), denominator)
+    return numerator / denominator, low, high
+
+
+def funnel(
+    con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS,
+    payment_window_days: int = PAYMENT_WINDOW_DAYS,
+) -> pd.DataFrame:
+    """The funnel sessions -> sign-up -> prototype request -> first successful payment.
+
+    Args:
+        con: the warehouse.
+        period: the days whose sessions, key events and first payments count.
+        key_events: the GA4 events of the sign-up and prototype-request steps, in funnel order.
+        payment_window_days: how long after its request a payment still converts a prototype.
+
+    Returns:
+        One row per step: step, label, count (NA for paid prototypes when prototypes or payments are not
+        loaded), rate_of (the denominator step: the prototype cohort for paid prototypes), denominator,
+        rate, ci_low, ci_high (NaN for sessions).
+    """
+    rev.require(con, "the funnel", GA4_MODELS, GA4_HINT, GA4_TABLES)
+    counts = _funnel_counts(con, period, _check_key_events(key_events), payment_window_days)
+    rows = [{"step": "sessions", "label": STEP_LABELS["sessions"], "count": counts["sessions"], "rate_of": None,
+             "denominator": None, "rate": math.nan, "ci_low": math.nan, "ci_high": math.nan}]
+    for _, _, step, denominator in RATES:
+        rate, low, high = _rate(counts[step], counts[denominator])
+        rows.append({"step": step, "label": STEP_LABELS[step], "count": counts[step], "rate_of": denominator,
+                     "denominator": counts[denominator], "rate": rate, "ci_low": low, "ci_high": high})
+    frame = pd.DataFrame(rows)
+    frame["count"] = frame["count"].astype("Int64")
+    frame["denominator"] = frame["denominator"].astype("Int64")
+    return frame
+
+
+def conversion_comparison(
+    con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS,
+    payment_window_days: int = PAYMENT_WINDOW_DAYS,
+) -> pd.DataFrame:
+    """Each funnel rate against the previous period (`Period.previous`), with a two-proportion z test.
+
+    Returns:
+        One row per rate: metric, label, period_start, period_end, previous_start, previous_end,
+        numerator, denominator, rate, ci_low, ci_high, previous_numerator, previous_denominator,
+        previous_rate, change_pt (percentage points), z, p_value, significant (p < 0.05; False when the
+        test is undefined).
+    """
+    rev.require(con, "the conversion comparison", GA4_MODELS, GA4_HINT, GA4_TABLES)
+    events = _check_key_events(key_events)
+    previous = period.previous()
+    now = _funnel_counts(con, period, events, payment_window_days)
+    before = _funnel_counts(con, previous, events, payment_window_days)
+    rows = []
+    for metric, label, step, denominator in RATES:
+        x1, n1, x0, n0 = now[step], now[denominator], before[step], before[denominator]
+        rate, low, high = _rate(x1, n1)
+        previous_rate = _rate(x0, n0)[0]
+        testable = None not in (x1, n1, x0, n0) and x1 <= n1 and x0 <= n0
+        z, p = two_proportion_ztest(x1, n1, x0, n0) if testable else (math.nan, math.nan)
+        rows.append({
+            "metric": metric, "label": label, "period_start": period.start, "period_end": period.end,
+            "previous_start": previous.start, "previous_end": previous.end, "numerator": x1, "denominator": n1,
+            "rate": rate, "ci_low": low, "ci_high": high,
+            "previous_numerator": x0, "previous_denominator": n0, "previous_rate": previous_rate,
+            "change_pt": (rate - previous_rate) * 100, "z": z, "p_value": p,
+            "significant": bool(p < SIGNIFICANCE) if not math.isnan(p) else False,
+        })
+    return pd.DataFrame(rows)
+
+
+def conversion_trend(
+    con: duckdb.DuckDBPyConnection,
+    period: Period,
+    *,
+    key_event: str = "prototype_request",
+    grain: str = "auto",
+) -> pd.DataFrame:
+    """Sessions with the event per session by channel, per week (ISO, Monday start) or day, with Wilson
+    intervals (the `key_events` column holds the sessions in which the event happened).
+
+    Args:
+        con: the warehouse.
+        period: the days to cover (a week at an edge of the period only has the period's days).
+        key_event: the GA4 event to count.
+        grain: "week", "day", or "auto": days for periods up to two weeks, weeks for longer ones.
+
+    Returns:
+        bucket_start, channel, sessions, key_events, rate, ci_low, ci_high, partial (a week cut by the
+        period's edges: fewer days than the others, not comparable with them).
+    """
+    if grain == "auto":
+        grain = "day" if period.days <= 14 else "week"
+    if grain not in ("week", "day"):
+        raise ParamsError(f"grain must be 'week', 'day' or 'auto', got {grain!r}")
+    rev.require(con, "the conversion trend", GA4_MODELS, GA4_HINT, GA4_TABLES)
+    frame = con.execute(
+        f"""
+        with traffic as (
+            select cast(date_trunc('{grain}', date_day) as date) as bucket_start, channel,
+                cast(sum(sessions) as bigint) as sessions
+            from marts.ga4_daily_traffic
+            where date_day between $start and $end
+            group by 1, 2
+        ),
+        events as (
+            select cast(date_trunc('{grain}', date_day) as date) as bucket_start, channel,
+                cast(sum(sessions_with_event) as bigint) as key_events
+            from marts.ga4_daily_key_events
+            where date_day between $start and $end and event_name = $event
+            group by 1, 2
+        )
+        select traffic.bucket_start, traffic.channel, traffic.sessions,
+            case when events.channel is null then 0 else events.key_events end as key_events
+        from traffic
+        left join events on traffic.bucket_start = events.bucket_start and traffic.channel = events.channel
+        order by 1, 3 desc, 2
+        """,
+        {"start": period.start, "end": period.end, "event": key_event},
+    ).df()
+    bounds = [_rate(None if pd.isna(x) else int(x), int(n))
+              for x, n in zip(frame["key_events"], frame["sessions"], strict=True)]
+    frame["rate"] = [b[0] for b in bounds]
+    frame["ci_low"] = [b[1] for b in bounds]
+    frame["ci_high"] = [b[2] for b in bounds]
+    starts = pd.to_datetime(frame["bucket_start"]).dt.date
+    frame["partial"] = (grain == "week") & ((starts < period.start) | (starts + timedelta(days=6) > period.end))
+    return frame
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}"
+
+
+def headline_text(comparison: pd.DataFrame, metric: str = "conversion.prototype_request_rate") -> str:
+    """One quotable sentence about one rate of `conversion_comparison(...)`.
+
+    E.g. "Prototype-request conversion was 3.1% (2.8-3.4%), up 0.4 pt on the previous period,
+    significant (p = 0.012)."
+    """
+    row = comparison.set_index("metric").loc[metric]
+    if math.isnan(row["rate"]):
+        return f"{row['label']}: no data in the period to compute it."
+    text = f"{row['label']} was {_pct(row['rate'])}% ({_pct(row['ci_low'])}-{_pct(row['ci_high'])}%)"
+    if math.isnan(row["previous_rate"]):
+        return text + ", with no previous-period data to compare."
+    change = round(row["change_pt"], 1)
+    direction = "unchanged" if change == 0 else f"{'up' if change > 0 else 'down'} {abs(change):.1f} pt"
+    if math.isnan(row["p_value"]):
+        verdict = "no significance test possible"
+    else:
+        verdict = f"{'significant' if row['significant'] else 'not significant'} (p = {row['p_value']:.3f})"
+    dates = (f"{row['period_start']} to {row['period_end']} against {row['previous_start']} to "
+             f"{row['previous_end']}")
+    return f"{text}, {direction} on the previous period, {verdict} ({dates})."

@@ -1,0 +1,306 @@
+"""Web and API performance: routes against the seed's targets, Web Vitals, Sentry events and issues.
+
+Every function is `(con, period, **params) -> small DataFrame` over the marts `api_route_performance`,
+`web_vitals`, `sentry_issues` and `sentry_event_volumes` (statex_bi/models), plus the report's
+`headline`, `notes` and `metrics()`.
+
+Percentiles of a period are never formed from daily percentiles. The connector loads Sentry's own
+p50/p95 (routes) and p75 (vitals) for every day, ISO week and calendar month: a report period that is
+one of those is exact (`basis = exact`). For any other period the tables show the highest daily value
+(`basis = at most`), a true upper bound (at that value every day's distribution, and so their mixture,
+has reached the percentile), and the percentile KPIs are not published. Counts, error rates and
+throughput add up over days and are always exact.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from statex_bi import warehouse
+from statex_bi.metrics.record import Metric
+from statex_bi.periods import Period
+
+ALL = "(all)"
+SOURCE = "sentry"
+P95_TARGET_MS = 100.0  # the seed: API responses under 100 ms
+MAX_ERROR_RATE = 0.05  # the seed's alert: error rate above 5%
+VITALS = ("lcp", "inp", "cls")
+EXACT, UPPER_BOUND = "exact", "at most"
+MARTS = ("api_route_performance", "web_vitals", "sentry_issues", "sentry_event_volumes")
+
+
+def exact_grain(period: Period) -> str | None:
+    """`day`, `week` or `month` when the period is one UTC day, ISO week or calendar month; else None."""
+    following = period.end + timedelta(days=1)
+    if period.days == 1:
+        return "day"
+    if period.days == 7 and period.start.weekday() == 0:
+        return "week"
+    if period.start.day == 1 and following.day == 1 and following - period.start <= timedelta(days=31):
+        return "month"
+    return None
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pd.DataFrame:
+    return con.execute(sql, params).df()
+
+
+def _bounds(period: Period) -> list[Any]:
+    return [period.start, period.end + timedelta(days=1)]
+
+
+def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: float = P95_TARGET_MS,
+                max_error_rate: float = MAX_ERROR_RATE, **_: Any) -> pd.DataFrame:
+    """One row per route, `(all)` first: requests, throughput, error rate, p50/p95 and the targets met.
+
+    Returns:
+        route, requests, throughput_rpm (requests / minutes in the period), error_rate (failed / requests),
+        p50_ms, p95_ms, basis (exact | at most), meets_p95_target (p95 < target), meets_error_target.
+    """
+    grain = exact_grain(period)
+    minutes = period.days * 1440.0
+    if grain:
+        sql = """
+            select route, requests, failed_requests / requests as error_rate, p50_ms, p95_ms, 'exact' as basis
+            from marts.api_route_performance
+            where grain = ? and period_start = ? and period_end = ? and requests > 0"""
+        frame = _frame(con, sql, [grain, *_bounds(period)])
+    else:
+        # Only the top routes have daily rows: their sums cover them exactly; the percentiles are bounds.
+        sql = """
+            select route, sum(requests) as requests, sum(failed_requests) / sum(requests) as error_rate,
+                   max(p50_ms) as p50_ms, max(p95_ms) as p95_ms, 'at most' as basis
+            from marts.api_route_performance
+            where grain = 'day' and period_start >= ? and period_start < ?
+            group by route having sum(requests) > 0"""
+        frame = _frame(con, sql, _bounds(period))
+    frame["throughput_rpm"] = frame["requests"] / minutes
+    frame["meets_p95_target"] = frame["p95_ms"] < p95_target_ms
+    frame["meets_error_target"] = frame["error_rate"] < max_error_rate
+    frame["_order"] = (frame["route"] != ALL).astype(int)
+    frame = frame.sort_values(["_order", "p95_ms"], ascending=[True, False]).drop(columns="_order")
+    columns = ["route", "requests", "throughput_rpm", "error_rate", "p50_ms", "p95_ms", "basis",
+               "meets_p95_target", "meets_error_target"]
+    return frame[columns].reset_index(drop=True)
+
+
+def worst_routes(con: duckdb.DuckDBPyConnection, period: Period, by: str = "p95_ms", limit: int = 5,
+                 **params: Any) -> pd.DataFrame:
+    """The `limit` routes with the highest `by` (p95_ms or error_rate), without the `(all)` row."""
+    routes = route_table(con, period, **params)
+    return routes[routes["route"] != ALL].sort_values(by, ascending=False).head(limit).reset_index(drop=True)
+
+
+def daily_trend(con: duckdb.DuckDBPyConnection, period: Period, weeks: int = 8, **_: Any) -> pd.DataFrame:
+    """All routes per day over the `weeks` weeks up to the period's end: throughput, p95, error rate.
+
+    Days without requests are left out (Sentry keeps no row for them), and so is every day after the
+    period's end: the chart never shows a partial day as a drop.
+    """
+    sql = """
+        select period_start as day, requests / 1440.0 as throughput_rpm, p95_ms,
+               failed_requests / requests as error_rate
+        from marts.api_route_performance
+        where grain = 'day' and route = ? and period_start > ? and period_start <= ? and requests > 0
+        order by day"""
+    return _frame(con, sql, [ALL, period.end - timedelta(weeks=weeks), period.end])
+
+
+def vitals_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
+    """One row per page and device class, `(all)` rows included: p75 of LCP, INP, CLS and whether all
+    three are good (web.dev thresholds: LCP <= 2.5 s, INP <= 200 ms, CLS <= 0.1).
+
+    Returns:
+        page, device, page_loads, lcp_p75_ms, inp_p75_ms, cls_p75, lcp_good, inp_good, cls_good, passes,
+        basis.
+    """
+    grain = exact_grain(period)
+    where = ("grain = ? and period_start = ? and period_end = ?" if grain
+             else "grain = 'day' and period_start >= ? and period_start < ?")
+    params = [grain, *_bounds(period)] if grain else _bounds(period)
+    sql = f"""
+        with rows as (
+            select page, device, metric, p75, samples, good_threshold
+            from marts.web_vitals where {where}
+        ),
+        per_metric as (
+            select page, device, metric, max(p75) as p75, sum(samples) as samples,
+                   max(p75) <= any_value(good_threshold) as good
+            from rows group by page, device, metric
+        )
+        select page, device,
+               max(samples) filter (where metric = 'lcp') as page_loads,
+               max(p75) filter (where metric = 'lcp') as lcp_p75_ms,
+               max(p75) filter (where metric = 'inp') as inp_p75_ms,
+               max(p75) filter (where metric = 'cls') as cls_p75,
+               bool_and(good) filter (where metric = 'lcp') as lcp_good,
+               bool_and(good) filter (where metric = 'inp') as inp_good,
+               bool_and(good) filter (where metric = 'cls') as cls_good
+        from per_metric group by page, device
+    """
+    frame = _frame(con, sql, params)
+    frame["passes"] = frame[["lcp_good", "inp_good", "cls_good"]].fillna(False).all(axis=1)
+    frame["basis"] = EXACT if grain else UPPER_BOUND
+    frame["_order"] = list(zip(frame["page"] != ALL, frame["device"] != ALL, strict=True))
+    return frame.sort_values(["_order", "page", "device"]).drop(columns="_order").reset_index(drop=True)
+
+
+def good_share(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
+    """Per metric: the share of samples (all pages and devices) rated good. Exact for any period: counts add up.
+
+    Returns:
+        metric, samples, good_samples, good_share.
+    """
+    sql = """
+        select metric, sum(samples) as samples, sum(good_samples) as good_samples,
+               sum(good_samples) / sum(samples) as good_share
+        from marts.web_vitals
+        where grain = 'day' and page = ? and device = ? and period_start >= ? and period_start < ?
+        group by metric having sum(samples) > 0 order by metric"""
+    return _frame(con, sql, [ALL, ALL, *_bounds(period)])
+
+
+def event_volumes(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
+    """Sentry events by category and outcome (what the quota is spent on) and each outcome's share.
+
+    Returns:
+        category, outcome, events, share_of_category.
+    """
+    sql = """
+        select category, outcome, sum(quantity) as events,
+               sum(quantity) / sum(sum(quantity)) over (partition by category) as share_of_category
+        from marts.sentry_event_volumes where day >= ? and day < ?
+        group by category, outcome order by category, events desc"""
+    return _frame(con, sql, _bounds(period))
+
+
+def resolution(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
+    """Issues resolved in the period and the time it took them (first seen -> the resolving activity).
+
+    Returns:
+        One row: resolved (with a known time), mttr_hours (mean), median_hours, p90_hours,
+        resolved_without_activity (status resolved, last seen in the period, no resolution time kept),
+        unresolved_at_end (first seen by the period's end and not resolved by then).
+    """
+    sql = """
+        with resolved as (
+            select hours_to_resolve from marts.sentry_issues where resolved_at >= ? and resolved_at < ?
+        )
+        select (select count(*) from resolved) as resolved,
+               (select avg(hours_to_resolve) from resolved) as mttr_hours,
+               (select median(hours_to_resolve) from resolved) as median_hours,
+               (select quantile_cont(hours_to_resolve, 0.9) from resolved) as p90_hours,
+               (select count(*) from marts.sentry_issues where status = 'resolved' and resolved_at is null
+                    and last_seen >= ? and last_seen < ?) as resolved_without_activity,
+               (select count(*) from marts.sentry_issues where first_seen < ? and status != 'ignored'
+                    and (status = 'unresolved' or resolved_at >= ?)) as unresolved_at_end
+    """
+    start, stop = _bounds(period)
+    return _frame(con, sql, [start, stop, start, stop, stop, stop])
+
+
+def mttr_trend(con: duckdb.DuckDBPyConnection, period: Period, weeks: int = 12, **_: Any) -> pd.DataFrame:
+    """Mean and median hours to resolve of the issues resolved in each ISO week up to the period's end."""
+    sql = """
+        select date_trunc('week', resolved_at)::date as week, count(*) as resolved,
+               avg(hours_to_resolve) as mttr_hours, median(hours_to_resolve) as median_hours
+        from marts.sentry_issues
+        where resolved_at >= ? and resolved_at < ?
+        group by week order by week"""
+    monday = period.end - timedelta(days=period.end.weekday())
+    return _frame(con, sql, [monday - timedelta(weeks=weeks - 1), period.end + timedelta(days=1)])
+
+
+def oldest_unresolved(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 10, **_: Any) -> pd.DataFrame:
+    """The issues still unresolved now that were first seen by the period's end, oldest first."""
+    sql = """
+        select short_id, title, level, first_seen, last_seen, event_count, user_count,
+               date_diff('hour', first_seen, ?::timestamp) / 24.0 as age_days
+        from marts.sentry_issues
+        where status = 'unresolved' and first_seen < ?
+        order by first_seen limit ?"""
+    stop = period.end + timedelta(days=1)
+    return _frame(con, sql, [stop, stop, limit])
+
+
+def notes(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> list[str]:
+    """What the reader must know: data not loaded, periods whose percentiles are bounds."""
+    if not warehouse.table_exists(con, "raw_sentry", "route_performance"):
+        return ["Sentry performance data is not loaded (`statex-bi ingest sentry`): every number below is empty."]
+    found = []
+    if exact_grain(period) is None:
+        found.append(f"{period} is not a calendar week or month: percentiles below are the highest daily "
+                     "value (an upper bound) and are not published as KPIs.")
+    newest = loaded_until(con)
+    if newest is None or newest < period.end:
+        found.append(f"Sentry data reaches {newest or 'no day'}; the period ends {period.end}.")
+    return found
+
+
+def headline(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: float = P95_TARGET_MS,
+             **params: Any) -> str:
+    """e.g. "API p95 was 87 ms (target < 100 ms); 2 of 8 routes missed it; 3 of 5 pages pass Web Vitals on mobile.\""""
+    routes = route_table(con, period, p95_target_ms=p95_target_ms, **params)
+    overall = routes[routes["route"] == ALL]
+    if overall.empty:
+        return "No API requests were recorded in this period."
+    row = overall.iloc[0]
+    bound = "at most " if row["basis"] == UPPER_BOUND else ""
+    missed = routes[(routes["route"] != ALL) & ~routes["meets_p95_target"]]
+    text = (f"API p95 response time was {bound}{row['p95_ms']:,.0f} ms (target under {p95_target_ms:,.0f} ms) "
+            f"with {row['error_rate']:.2%} errors; {len(missed)} of {len(routes) - 1} routes missed the target")
+    vitals = vitals_table(con, period)
+    pages = vitals[(vitals["page"] != ALL) & (vitals["device"] == "mobile")]
+    if not pages.empty:
+        text += f"; {int(pages['passes'].sum())} of {len(pages)} pages pass all Core Web Vitals on mobile"
+    return text + "."
+
+
+def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[Metric]:
+    """The KPIs the report publishes (docs/metrics.md), for `publish.publish`."""
+    records: list[Metric] = []
+    exact = exact_grain(period) is not None
+    why_bound = "percentiles of a period that is not a day, ISO week or calendar month are only bounded"
+    for row in route_table(con, period, **params).itertuples():
+        route = "all" if row.route == ALL else row.route
+        tags = {"route": route, "requests": int(row.requests)}
+        records += [
+            Metric("api.p95_ms", float(row.p95_ms), "ms", SOURCE, tags, reason="" if exact else why_bound),
+            Metric("api.throughput_rpm", float(row.throughput_rpm), "number", SOURCE, tags),
+            Metric("api.error_rate", float(row.error_rate), "fraction", SOURCE, tags),
+        ]
+    vitals = vitals_table(con, period)
+    for row in vitals[vitals["page"] == ALL].itertuples():
+        device = "all" if row.device == ALL else row.device
+        tags = {"device": device, "page_loads": None if pd.isna(row.page_loads) else int(row.page_loads)}
+        for name, column, unit in (("web_vitals.lcp_p75_ms", "lcp_p75_ms", "ms"),
+                                   ("web_vitals.inp_p75_ms", "inp_p75_ms", "ms"),
+                                   ("web_vitals.cls_p75", "cls_p75", "number")):
+            value = getattr(row, column)
+            records.append(Metric(name, None if pd.isna(value) else float(value), unit, SOURCE, tags,
+                                  reason="" if exact else why_bound))
+    for row in good_share(con, period).itertuples():
+        records.append(Metric("web_vitals.good_share", float(row.good_share), "fraction", SOURCE,
+                              {"metric": row.metric, "samples": int(row.samples)}))
+    for row in event_volumes(con, period).itertuples():
+        records.append(Metric("sentry.events", float(row.events), "count", SOURCE,
+                              {"category": row.category, "outcome": row.outcome}, "COUNTER"))
+    issues = resolution(con, period).iloc[0]
+    mttr = issues["mttr_hours"]
+    records.append(Metric("sentry.mttr_hours", None if pd.isna(mttr) else float(mttr), "hours", SOURCE,
+                          {"resolved": int(issues["resolved"]),
+                           "resolved_without_activity": int(issues["resolved_without_activity"])},
+                          reason="" if not pd.isna(mttr) else "no issue was resolved in the period"))
+    records.append(Metric("sentry.unresolved_issues", float(issues["unresolved_at_end"]), "count", SOURCE,
+                          {"as_of": (period.end + timedelta(days=1)).isoformat()}))
+    return records
+
+
+def loaded_until(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The newest day of route data loaded (None when nothing is)."""
+    sql = "select max(period_start) from marts.api_route_performance where grain = 'day'"
+    return con.execute(sql).fetchall()[0][0]

@@ -1,0 +1,140 @@
+"""outputs/metrics.html: every KPI of the registry with its definition, unit, source and latest value.
+
+Written after each run from the KPI registry (statex_bi.metrics.registry) and the warehouse's
+monitoring.monitoring_metrics (read-only); each latest value links to the report page that published it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
+
+from statex_bi import formatting, warehouse
+from statex_bi.config import db_path
+from statex_bi.exceptions import WarehouseError
+from statex_bi.metrics import registry
+from statex_bi.runner import manifest as manifests
+from statex_bi.secrets import redact
+
+PAGE_NAME = "metrics.html"
+
+
+def _latest_text(kpi: registry.KpiDef, rows: pd.DataFrame) -> str:
+    """The latest value(s): the 'all' value first, then each breakdown's."""
+    key = kpi.breakdown_key
+    parts = []
+    for row in rows.itertuples():
+        tag = json.loads(row.tags or "{}").get(key) if key else None
+        text = formatting.value(row.value, row.unit)
+        parts.append((tag not in (None, "all"), f"{tag}: {text}" if tag and tag != "all" else text))
+    return "; ".join(text for _, text in sorted(parts, key=lambda part: part[0]))
+
+
+def _code(text: str) -> str:
+    """Escaped text whose `backticks` become <code> spans."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def render(latest: pd.DataFrame, pages: dict[tuple[str, str], str], problem: str | None = None) -> str:
+    """outputs/metrics.html: every KPI of the registry with its latest value and a link to its report.
+
+    Args:
+        latest: `registry.latest_values(...)` (may be empty).
+        pages: (run_id, report) -> the report page's path relative to outputs/, for runs that have one.
+        problem: why there are no latest values (e.g. the warehouse is locked), shown at the top.
+    """
+    sections = []
+    for report in registry.reports():
+        rows = []
+        for kpi in report.kpis:
+            mine = latest[latest["metric_name"] == kpi.name] if len(latest) else latest
+            if len(mine):
+                first = mine.iloc[0]
+                period = f"{first['period_start']:%d %b %Y} – {first['period_end']:%d %b %Y}"
+                page = pages.get((first["run_id"], first["report"]))
+                where = (f'<a href="{html.escape(page)}">{html.escape(period)}</a>' if page
+                         else html.escape(period))
+                value = f'{html.escape(_latest_text(kpi, mine))}<div class="note">{where}</div>'
+            else:
+                value = '<span class="note">not published yet</span>'
+            unit = "reporting currency" if kpi.unit == "currency" else kpi.unit
+            split = f'<div class="note">by {html.escape(kpi.breakdown)}</div>' if kpi.breakdown else ""
+            rows.append(
+                f"<tr><td><strong>{html.escape(kpi.label)}</strong><div class=\"note\"><code>"
+                f"{html.escape(kpi.name)}</code></div>{split}</td><td>{_code(kpi.definition)}</td>"
+                f"<td>{html.escape(unit)}</td><td>{html.escape(kpi.source)}</td><td>{value}</td></tr>"
+            )
+        sections.append(
+            f"<h2>{html.escape(report.title)}</h2><table><tr><th>KPI</th><th>Definition</th><th>Unit</th>"
+            f"<th>Source</th><th>Latest value</th></tr>{''.join(rows)}</table>"
+        )
+    notice = f'<p class="problem">{html.escape(problem)}</p>' if problem else ""
+    return _PAGE.format(body=notice + "\n".join(sections))
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>Statex KPIs</title>
+<style>
+body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+       color: #1f2328; margin: 2em auto; max-width: 72em; padding: 0 1em; line-height: 1.45; }}
+h1 {{ font-size: 1.6em; }} h2 {{ font-size: 1.2em; margin-top: 1.6em; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 0.92em; }}
+th, td {{ text-align: left; padding: 0.35em 0.6em; border-bottom: 1px solid #eaeef2; vertical-align: top; }}
+th {{ font-size: 0.85em; color: #57606a; }}
+.note {{ color: #57606a; font-size: 0.85em; }}
+.problem {{ color: #a40e26; font-weight: 600; }}
+</style>
+</head>
+<body>
+<h1>Statex KPIs</h1>
+<p class="note">Every KPI the reports publish, from the KPI registry; the latest value comes from the newest
+run that published it. <a href="index.html">All report runs</a></p>
+{body}
+</body>
+</html>
+"""
+
+
+def report_pages(outputs: Path) -> dict[tuple[str, str], str]:
+    """(run_id, report stem) -> that report's page relative to `outputs`, for every page that exists."""
+    pages = {}
+    for run in manifests.read_all(outputs):
+        for stem, entry in run.get("notebooks", {}).items():
+            if entry.get("html") and (outputs / run["run_id"] / entry["html"]).exists():
+                pages[(run["run_id"], stem)] = f"{quote(run['run_id'])}/{quote(entry['html'])}"
+    return pages
+
+
+def write_metrics_page(outputs: Path, secrets: dict[str, str], db: Path | None = None) -> Path:
+    """Rewrite outputs/metrics.html.
+
+    Args:
+        outputs: the outputs folder.
+        secrets: values to redact (tags hold report text).
+        db: the warehouse, opened read-only for the latest values (default: $STATEX_BI_DB). When it
+            cannot be opened the page still lists every KPI and says why the values are missing.
+
+    Returns:
+        The page's path.
+    """
+    problem = None
+    try:
+        with warehouse.connect(db or db_path(), read_only=True) as con:
+            latest = registry.latest_values(con)
+    except WarehouseError as exc:
+        latest, problem = pd.DataFrame(columns=["metric_name"]), f"Latest values unavailable: {exc}"
+    path = outputs / PAGE_NAME
+    partial = path.with_suffix(".html.partial")
+    page = render(latest, report_pages(outputs), problem)
+    partial.write_text(redact(page, secrets), encoding="utf-8")
+    partial.replace(path)
+    return path

@@ -1,0 +1,98 @@
+"""Test-productivity KPIs on a hand-made warehouse: flaky, broken, flip and pass rates by hand."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import duckdb
+import pytest
+
+from statex_bi.kpis.test_productivity import measures as testing
+from statex_bi.periods import Period
+
+PERIOD = Period(date(2026, 11, 23), date(2026, 11, 29))
+# (run id, runner, sha, attempt, started, exit code, wall_s)
+RUNS = [
+    ("r1", "vitest", "A", 1, datetime(2026, 11, 23, 9), 1, 4.0),
+    ("r2", "vitest", "A", 2, datetime(2026, 11, 23, 10), 1, 6.0),
+    ("r3", "vitest", "B", 1, datetime(2026, 11, 24, 9), 1, 5.0),
+    ("r4", "jest", "B", 1, datetime(2026, 11, 24, 9, 5), 1, 12.0),
+    ("r5", "jest", "A", 1, datetime(2026, 11, 23, 9, 5), 1, 9.0),
+    ("r0", "vitest", "Z", 1, datetime(2026, 11, 20, 9), 0, 50.0),  # before the period
+]
+# (run id, file, full name, status, duration)
+RESULTS = [
+    ("r1", "a.test.ts", "t1", "failed", 10.0), ("r1", "a.test.ts", "t2", "passed", 20.0),
+    ("r1", "b.test.ts", "t3", "failed", 30.0), ("r1", "b.test.ts", "t4", "skipped", None),
+    ("r2", "a.test.ts", "t1", "passed", 11.0), ("r2", "a.test.ts", "t2", "passed", 21.0),
+    ("r2", "b.test.ts", "t3", "failed", 31.0),
+    ("r3", "a.test.ts", "t1", "passed", 12.0), ("r3", "a.test.ts", "t2", "failed", 22.0),
+    ("r3", "b.test.ts", "t3", "failed", 32.0),
+    ("r4", "a.test.ts", "t2", "passed", 40.0), ("r4", "b.test.ts", "t3", "failed", 60.0),
+    ("r5", "a.test.ts", "t1", "passed", 15.0), ("r5", "b.test.ts", "t3", "failed", 61.0),
+    ("r0", "a.test.ts", "t1", "failed", 1.0), ("r0", "a.test.ts", "t1", "passed", 1.0),
+]
+
+
+@pytest.fixture
+def con(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA core")
+    con.execute("CREATE TABLE core.test_runs (test_run_id TEXT, runner TEXT, sha TEXT, attempt BIGINT, "
+                "started_at TIMESTAMP, exit_code BIGINT, wall_s DOUBLE)")
+    con.executemany("INSERT INTO core.test_runs VALUES (?, ?, ?, ?, ?, ?, ?)", RUNS)
+    con.execute("CREATE TABLE core.test_results (test_run_id TEXT, file TEXT, full_name TEXT, status TEXT, "
+                "duration_ms DOUBLE)")
+    con.executemany("INSERT INTO core.test_results VALUES (?, ?, ?, ?, ?)", RESULTS)
+    con.execute("""CREATE TABLE core.test_results_wide AS SELECT r.*, runs.runner, runs.sha, runs.started_at,
+                   runs.attempt FROM core.test_results r JOIN core.test_runs runs USING (test_run_id)""")
+    con.execute("DROP TABLE core.test_results")
+    con.execute("ALTER TABLE core.test_results_wide RENAME TO test_results")
+    con.execute("CREATE TABLE core.test_coverage (test_run_id TEXT, runner TEXT, sha TEXT, started_at TIMESTAMP, "
+                "metric TEXT, total BIGINT, covered BIGINT, pct DOUBLE)")
+    yield con
+    con.close()
+
+
+def test_flaky_broken_and_flip_rates_match_a_hand_count(con):
+    table = testing.flakiness(con, PERIOD).set_index("full_name")
+    # t1 failed then passed on A (flaky); t2 failed under Vitest and passed under Jest on B (flaky);
+    # t3 failed in all five runs (broken, not flaky); r0 is before the period and does not count.
+    assert table["flaky"].to_dict() == {"t1": True, "t2": True, "t3": False}
+    assert table["broken"].to_dict() == {"t1": False, "t2": False, "t3": True}
+    assert table.loc["t1", "flaky_shas"] == 1 and table.loc["t2", "flaky_shas"] == 1
+    # By start time: t1 = F(r1) P(r5) P(r2) P(r3): 1 flip in 3 steps; t2 = P P F P: 2 flips in 3.
+    assert table.loc["t1", "flip_rate"] == pytest.approx(1 / 3)
+    assert table.loc["t2", "flip_rate"] == pytest.approx(2 / 3)
+    assert table.loc["t3", "flip_rate"] == 0
+    assert (table.loc["t1", "runs"], table.loc["t1", "failed"]) == (4, 1)
+    low, high = table.loc["t1", ["ci_low", "ci_high"]]
+    assert low < 0.25 < high
+
+
+def test_pass_rate_reliability_and_runs_without_flaky_failures(con):
+    summary = testing.runner_summary(con, PERIOD).set_index("runner")
+    # Vitest tests: r1 1 passed 2 failed, r2 2/1, r3 1/2 -> 4 passed of 9; Jest: r4 1/1, r5 1/1 -> 2 of 4.
+    assert summary.loc["vitest", "pass_rate"] == pytest.approx(4 / 9)
+    assert summary.loc["jest", "pass_rate"] == pytest.approx(2 / 4)
+    assert summary.loc["vitest", "reliability"] == 0  # every run in the period exited 1
+    # Flaky failures: r1 (t1) and r3 (t2); r2 failed only t3, which is broken, not flaky.
+    assert summary.loc["vitest", "runs_without_flaky"] == 1
+    assert summary.loc["jest", "runs_without_flaky"] == 2
+
+
+def test_suite_duration_is_the_median_over_all_attempts(con):
+    table = testing.suite_duration(con, PERIOD).set_index("runner")
+    assert table.loc["vitest", "median_wall_s"] == 5.0  # 4, 6, 5 (r0 is outside the period)
+    assert table.loc["jest", "median_wall_s"] == 10.5
+
+
+def test_speedup_is_the_ratio_of_medians_with_a_seeded_interval(con):
+    table = testing.speedup(con, PERIOD).set_index("scope")
+    assert table.loc["all runs", "speedup"] == pytest.approx(10.5 / 5.0)
+    # Same commits: A = jest 9 / vitest median(4, 6) = 5; B = 12 / 5 -> median 10.5 / 5.
+    assert table.loc["same commits", "speedup"] == pytest.approx(10.5 / 5.0)
+    low, high = table.loc["all runs", ["ci_low", "ci_high"]]
+    assert low <= table.loc["all runs", "speedup"] <= high
+    again = testing.speedup(con, PERIOD).set_index("scope")
+    assert again.loc["all runs", "ci_low"] == low  # seeded

@@ -1,0 +1,74 @@
+"""The stakeholder page and the secret scan, on notebooks built in memory (no kernel)."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from statex_bi.runner.export import export_html
+from statex_bi.runner.status import source_cell
+from statex_bi.secrets import redact, scan
+
+SECRET = {"STATEX_TEST_TOKEN": 'tok<"&>-123456'}
+BANNER = "papermill-error-cell-tag"
+
+
+def _executed(*outputs) -> nbformat.NotebookNode:
+    return new_notebook(
+        cells=[
+            new_markdown_cell("An Exception was encountered at 'In [3]'.", metadata={"tags": [BANNER]}),
+            new_markdown_cell("# Revenue\n\nThe week in numbers."),
+            new_code_cell('period_start = "2026-01-01"', metadata={"tags": ["parameters"]}),
+            new_code_cell('# Parameters\nperiod_start = "2026-03-02"', metadata={"tags": ["injected-parameters"]}),
+            new_code_cell("show_chart()", outputs=list(outputs)),
+        ]
+    )
+
+
+def test_page_hides_code_parameters_and_banners_and_names_the_failure(tmp_path):
+    error = new_output("error", ename="KeyError", evalue="'eur'", traceback=["Traceback", "show_chart()"])
+    title, failure = "Revenue · 2026-03-02 to 2026-03-08", "KeyError: '<eur>' (cell 3)"
+    page = export_html(_executed(error), tmp_path / "r.html", title, failure)
+    markup = page.read_text()
+    assert "<title>Revenue · 2026-03-02 to 2026-03-08</title>" in markup
+    assert "The week in numbers." in markup
+    for hidden in ("An Exception was encountered", "# Parameters", "2026-01-01", "show_chart()", "Traceback"):
+        assert hidden not in markup, hidden
+    box = "This report failed:</strong> KeyError: '&lt;eur&gt;' (cell 3); the sections below may be incomplete."
+    assert box in markup
+    assert "This section stopped with an error (KeyError)" in markup
+    assert "<script" not in markup, "a page without charts carries no script at all"
+
+
+def test_vega_bundle_is_inlined_once_in_head_only_when_a_chart_needs_it(tmp_path):
+    from statex_bi.charts import javascript_bundle
+
+    chart = new_output("display_data", data={"application/javascript": "window.vegaEmbed(el, {}, {});"})
+    markup = export_html(_executed(chart, chart), tmp_path / "c.html", "Charts").read_text()
+    bundle = javascript_bundle()
+    assert markup.count(bundle) == 1
+    assert markup.index(bundle) < markup.index("</head>")
+    assert "<script src" not in markup
+
+
+def test_scan_finds_values_raw_html_and_json_escaped_and_redact_removes_them(tmp_path):
+    value = SECRET["STATEX_TEST_TOKEN"]
+    raw, page, notebook, clean = (tmp_path / n for n in ("a.log", "b.html", "c.ipynb", "d.html"))
+    raw.write_text(f"token={value}")
+    page.write_text("<p>tok&lt;&quot;&amp;&gt;-123456</p>")
+    notebook.write_text(json.dumps({"text": value}))
+    clean.write_text("<p>nothing here</p>")
+    found = {(leak.path.name, leak.variable) for leak in scan([raw, page, notebook, clean, tmp_path / "gone"], SECRET)}
+    assert found == {(name, "STATEX_TEST_TOKEN") for name in ("a.log", "b.html", "c.ipynb")}
+    assert redact(f"x {value} y", SECRET) == "x [redacted $STATEX_TEST_TOKEN] y"
+
+
+def test_cell_numbers_count_the_committed_notebook_not_the_injected_cell():
+    parameters = new_code_cell("a = 1", metadata={"tags": ["parameters"]})
+    committed = new_notebook(cells=[new_markdown_cell("# T"), parameters, new_code_cell("b")])
+    # executed: 0 title, 1 parameters, 2 injected, 3 "b"
+    assert [source_cell(i, committed) for i in (0, 1, 2, 3)] == [1, 2, None, 3]
+    untagged = new_notebook(cells=[new_code_cell("b")])
+    assert [source_cell(i, untagged) for i in (0, 1)] == [None, 1]

@@ -1,0 +1,102 @@
+"""The dbt project as `statex-bi build` runs it: layers, empty typed models for sources not loaded yet,
+the sources' declared columns, and the state folder next to the warehouse."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+import yaml
+from connector_columns import connector_columns
+
+from statex_bi.cli import main
+from statex_bi.config import MODELS_DIR
+from statex_bi.kpis import data_health as health
+from statex_bi.transform import build as project
+
+LAYERS = {"staging": "VIEW", "core": "VIEW", "marts": "BASE TABLE"}
+
+
+def _shipped_models() -> dict[str, str]:
+    """layer.name -> layer of every .sql model in the package."""
+    return {f"{layer}.{path.stem}": layer for layer in LAYERS for path in (MODELS_DIR / layer).glob("*.sql")}
+
+
+@pytest.fixture(scope="module")
+def empty_build(tmp_path_factory):
+    """`statex-bi build` on a warehouse where no source is loaded."""
+    db = tmp_path_factory.mktemp("empty") / "warehouse.duckdb"
+    result = project.build(db, progress=lambda _: None)
+    con = duckdb.connect(str(db), read_only=True)
+    yield db, result, con
+    con.close()
+
+
+def test_every_model_builds_empty_and_typed_when_nothing_is_loaded(empty_build):
+    _, result, con = empty_build
+    kinds = dict(con.execute(
+        "SELECT table_schema || '.' || table_name, table_type FROM information_schema.tables "
+        "WHERE table_schema IN ('staging', 'core', 'marts')").fetchall())
+
+    assert kinds == {model: LAYERS[layer] for model, layer in _shipped_models().items()}
+    assert result.models == len(kinds)
+    assert sorted(result.empty_sources) == sorted(
+        f"{source}.{table}" for source, tables in connector_columns().items() for table in tables)
+    assert con.execute("SELECT count(*) FROM marts.payments_eur").fetchall() == [(0,)]
+    # typed as the connector declares them, although raw_stripe does not exist
+    types = dict(con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'staging' AND table_name = 'stg_stripe__charges'").fetchall())
+    assert (types["amount_minor"], types["created_at"], types["is_paid"]) == ("BIGINT", "TIMESTAMP", "BOOLEAN")
+
+
+def test_dbt_state_goes_next_to_the_warehouse_not_into_the_package(empty_build):
+    db, _, _ = empty_build
+
+    assert (db.parent / ".warehouse.dbt" / "target" / "run_results.json").is_file()
+    assert (db.parent / ".warehouse.dbt" / "logs" / "dbt.log").is_file()
+    assert not (MODELS_DIR / "target").exists() and not (MODELS_DIR / "logs").exists()
+    assert not (MODELS_DIR / ".user.yml").exists()
+
+
+def test_sources_declare_the_columns_each_connector_declares():
+    declared = {}
+    for (source, table), entry in project.declared_sources().items():
+        assert entry["schema"] == f"raw_{source}"
+        assert entry["file"] == f"_{source}__sources.yml"
+        assert entry.get("loaded_at_field") in {c["name"] for c in entry["columns"]}, (source, table)
+        declared.setdefault(source, {})[table] = {c["name"]: c.get("data_type") for c in entry["columns"]}
+
+    assert declared == connector_columns()
+
+
+def test_yml_beside_each_model_states_its_grain():
+    for model in _shipped_models():
+        layer, name = model.split(".")
+        spec = yaml.safe_load((MODELS_DIR / layer / f"{name}.yml").read_text())
+        (entry,) = [m for m in spec["models"] if m["name"] == name]
+        assert "One row per" in entry["description"], model
+
+
+def test_build_command_runs_dbt_and_fails_on_a_broken_test(db_file, capsys):
+    with duckdb.connect(str(db_file)) as con:
+        con.execute("CREATE SCHEMA raw_fx")
+        con.execute("CREATE TABLE raw_fx.eur_reference_rates (date DATE, currency VARCHAR, rate DOUBLE)")
+        con.execute("INSERT INTO raw_fx.eur_reference_rates VALUES ('2026-03-02', 'USD', 1.05), "
+                    "('2026-03-02', 'GBP', -0.8)")
+        # a bill in euros: a test of severity warn, which does not stop the build
+        con.execute("CREATE SCHEMA raw_openai")
+        con.execute("CREATE TABLE raw_openai.costs (bucket_start TIMESTAMP, bucket_end TIMESTAMP, line_item VARCHAR, "
+                    "project_id VARCHAR, amount DOUBLE, currency VARCHAR)")
+        con.execute("INSERT INTO raw_openai.costs VALUES ('2026-03-02', '2026-03-03', 'gpt, input', 'p', 1.5, 'eur')")
+
+    assert main(["build"]) == 2
+
+    err = capsys.readouterr().err
+    assert "expression_is_true_stg_fx__eur_reference_rates_rate_0" in err
+    assert "staging.stg_fx__eur_reference_rates" in err
+    assert "currency='GBP'" in err and "rate=-0.8" in err
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        shown = health.test_warnings(con)
+    assert set(zip(shown["model"], shown["status"], shown["failing_rows"], strict=True)) == {
+        ("staging.stg_fx__eur_reference_rates", "fail", 1), ("staging.stg_openai__costs", "warn", 1),
+        ("marts.openai_billing_daily", "warn", 1)}
