@@ -25,7 +25,6 @@ import pandas as pd
 MINUS = "\u2212"
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CHF": "CHF\u00a0"}
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-DURATION_UNITS = ("ms", "s")
 UNITS = ("count", "tokens", "fraction", "percent", "pt", "ms", "s", "hours", "date", "month", "datetime", "bool", "p",
          "number", "text", "ratio")
 

@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
 
-from statex_bi import display, sources, warehouse
+from statex_bi import display, warehouse
 from statex_bi.display import Column
+from statex_bi.ingest import record_watermark
 from statex_bi.periods import Period
+from statex_bi.sources.contract import SourceSpec
 
 PERIOD = Period(date(2026, 10, 5), date(2026, 10, 11))
 GENERATED = datetime(2026, 10, 12, 6, 30, tzinfo=UTC)
 
 
-@pytest.fixture
-def shop_registry(tmp_path, monkeypatch):
-    """A source registry holding one test source, `shop`, whose watermark is max(raw_shop.orders.created)."""
-    module = tmp_path / "statex_test_shop_source.py"
-    module.write_text(
-        "from statex_bi.sources.contract import SourceSpec\n"
-        "SPEC = SourceSpec('shop', lambda request: [], 'SELECT max(created) FROM raw_shop.orders')\n",
-        encoding="utf-8",
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(sources, "REGISTRY", {"shop": "statex_test_shop_source"})
+SHOP = SourceSpec("shop", lambda request: [], "SELECT max(created) FROM raw_shop.orders")
 
 
 @pytest.fixture
@@ -41,7 +35,7 @@ def _text(markup: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", markup)).strip()
 
 
-def test_header_of_an_empty_warehouse_says_nothing_is_loaded(db_file, shop_registry):
+def test_header_of_an_empty_warehouse_says_nothing_is_loaded(db_file):
     with warehouse.writer(db_file):
         pass
     con = display.open_warehouse()
@@ -58,13 +52,14 @@ def test_header_of_an_empty_warehouse_says_nothing_is_loaded(db_file, shop_regis
     assert markup.startswith("<style>")
 
 
-def test_header_shows_each_sources_watermark_and_the_demo_badge(db_file, shop_registry):
+def test_header_shows_each_sources_watermark_and_the_demo_badge(db_file):
     created = [datetime(2026, 10, 9, 17, 45), datetime(2026, 10, 11, 22, 5), datetime(2026, 10, 1, 8, 0)]
     with warehouse.writer(db_file) as con:
         con.execute("CREATE SCHEMA raw_shop")
         con.execute("CREATE TABLE raw_shop.orders (id INTEGER, created TIMESTAMP)")
         con.executemany("INSERT INTO raw_shop.orders VALUES (?, ?)", list(enumerate(created)))
         con.execute("INSERT INTO ops.warehouse_info VALUES ('kind', 'demo')")
+        record_watermark(con, SHOP)  # what every ingest does after loading a source
     con = display.open_warehouse()
     text = _text(display.header_html("Weekly <review>", PERIOD, {"key_events": ["sign_up", "a<b"]}, con, GENERATED))
     assert f"shop {max(created):%Y-%m-%d %H:%M}" in text
@@ -119,3 +114,13 @@ def test_open_warehouse_without_a_file_can_stand_in_an_empty_database(db_file):
         (0,)
     ]
     assert not db_file.exists()
+
+
+def test_a_report_kernel_imports_no_connector_to_show_its_header():
+    """The header reads watermarks from ops.source_watermarks: a kernel never pays for the connectors."""
+    code = ("import sys; from statex_bi import charts, display, publish, lab; "
+            "from statex_bi.kpis import ai_costs, data_health, executive_summary, growth_revenue, "
+            "infrastructure_savings, test_productivity, web_api_performance; "
+            "print(sorted(m for m in sys.modules if m.startswith(('statex_bi.sources', 'statex_bi.ingest', 'dlt'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

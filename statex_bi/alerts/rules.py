@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from statex_bi import targets
 from statex_bi.exceptions import ParamsError
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -125,7 +126,7 @@ def load(path: Path) -> AlertConfig:
 
 
 def _number(raw: dict, key: str, where: str, default: float | None = None, positive: bool = False) -> float | None:
-    value = raw.get(key, default)
+    value = targets.resolve(raw.get(key, default), f"{where}: {key!r}")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -28,6 +28,7 @@ import duckdb
 import pandas as pd
 import yaml
 
+from statex_bi import targets
 from statex_bi.config import PARAMS_DIR
 from statex_bi.exceptions import ParamsError
 from statex_bi.formatting import value_or_na
@@ -47,7 +48,16 @@ def _read(path: str | Path, key: str) -> list[dict[str, Any]]:
     entries = data.get(key) if isinstance(data, dict) else None
     if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("metric") for e in entries):
         raise ParamsError(f"{file}: must hold a '{key}' list whose entries each name a 'metric'")
-    return entries
+    return [_resolved(entry, f"{file}: {entry['metric']}") for entry in entries]
+
+
+def _resolved(entry: dict[str, Any], where: str) -> dict[str, Any]:
+    """The entry with each `{target: NAME}` (params/targets.yaml) replaced by its number."""
+    out = {key: targets.resolve(value, f"{where}: {key}") for key, value in entry.items()}
+    if isinstance(out.get("holds_if"), dict):
+        out["holds_if"] = {key: targets.resolve(value, f"{where}: holds_if.{key}")
+                           for key, value in out["holds_if"].items()}
+    return out
 
 
 def resolve_run(con: duckdb.DuckDBPyConnection, period: Period, run_id: str) -> tuple[str | None, str]:

@@ -20,17 +20,14 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from statex_bi import warehouse
+from statex_bi import targets, warehouse
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
 
 ALL = "(all)"
 SOURCE = "sentry"
-P95_TARGET_MS = 100.0  # the seed: API responses under 100 ms
-MAX_ERROR_RATE = 0.05  # the seed's alert: error rate above 5%
 VITALS = ("lcp", "inp", "cls")
 EXACT, UPPER_BOUND = "exact", "at most"
-MARTS = ("api_route_performance", "web_vitals", "sentry_issues", "sentry_event_volumes")
 
 
 def exact_grain(period: Period) -> str | None:
@@ -53,8 +50,13 @@ def _bounds(period: Period) -> list[Any]:
     return [period.start, period.end + timedelta(days=1)]
 
 
-def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: float = P95_TARGET_MS,
-                max_error_rate: float = MAX_ERROR_RATE, **_: Any) -> pd.DataFrame:
+def _target(value: float | None, name: str) -> float:
+    """A parameter, else the plan's target of that name (params/targets.yaml)."""
+    return targets.values()[name] if value is None else float(value)
+
+
+def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: float | None = None,
+                max_error_rate: float | None = None, **_: Any) -> pd.DataFrame:
     """One row per route, `(all)` first: requests, throughput, error rate, p50/p95 and the targets met.
 
     Returns:
@@ -79,6 +81,8 @@ def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: f
             group by route having sum(requests) > 0"""
         frame = _frame(con, sql, _bounds(period))
     frame["throughput_rpm"] = frame["requests"] / minutes
+    p95_target_ms = _target(p95_target_ms, "api_p95_ms")
+    max_error_rate = _target(max_error_rate, "api_error_rate")
     frame["meets_p95_target"] = frame["p95_ms"] < p95_target_ms
     frame["meets_error_target"] = frame["error_rate"] < max_error_rate
     frame["_order"] = (frame["route"] != ALL).astype(int)
@@ -241,9 +245,10 @@ def notes(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> list[str]
     return found
 
 
-def headline(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: float = P95_TARGET_MS,
+def headline(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: float | None = None,
              **params: Any) -> str:
     """e.g. "API p95 was 87 ms (target < 100 ms); 2 of 8 routes missed it; 3 of 5 pages pass Web Vitals on mobile.\""""
+    p95_target_ms = _target(p95_target_ms, "api_p95_ms")
     routes = route_table(con, period, p95_target_ms=p95_target_ms, **params)
     overall = routes[routes["route"] == ALL]
     if overall.empty:

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from statex_bi import targets
 from statex_bi.alerts.rules import AlertConfig
 from statex_bi.alerts.rules import load as load_alerts
 from statex_bi.config import NOTEBOOKS_DIR, PARAMS_DIR
@@ -338,7 +339,7 @@ def _parameters(raw: Any, key: str, fail) -> dict[str, Any]:
             raise fail(f"{key}.{name}", "a parameter name must be a Python identifier")
         if name in RESERVED:
             raise fail(f"{key}.{name}", "is set by the runner (use the period, --start/--end or --run-id)")
-        out[name] = _plain(value)
+        out[name] = _plain(targets.resolve(value, f"{key}.{name}"))
     return out
 
 

@@ -42,8 +42,6 @@ PROVIDERS = ("stripe", "paypal", "coinbase")
 # The raw table whose presence means a provider is loaded.
 PROVIDER_TABLES = {"stripe": "charges", "paypal": "transactions", "coinbase": "charges"}
 PROVIDERS_WITHOUT_FEES = frozenset({"coinbase"})
-FAILED_STATUSES = ("failed", "expired", "canceled")
-REFUND_STATUSES = ("succeeded", "pending")
 NOT_SET = "(not set)"
 REVENUE_MODELS = ["marts.payments_eur", "marts.refunds_eur", "core.fx_daily_eur_rates"]
 # The raw tables behind them: a source that is not loaded leaves its models built but empty (dbt).

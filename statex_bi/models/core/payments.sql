@@ -61,14 +61,8 @@ paypal as (
         transaction_id as payment_id,
         customer_id,
         initiated_at as created_at,
-        case status
-            when 'S' then 'succeeded'
-            when 'P' then 'pending'
-            when 'D' then 'failed'
-            when 'V' then 'reversed'
-            else 'other'
-        end as status,
-        status as provider_status,
+        status,
+        provider_status,
         currency,
         currency_exponent,
         amount_minor,

@@ -13,9 +13,17 @@ renamed as (
         invoice_id,
         customer_id,
 
-        -- classification: event code T00xx = payment received, T1107 = refund; status S/P/D/V
+        -- classification: event code T00xx = payment received, T1107 = refund
         event_code,
-        status,
+        -- PayPal's status S/P/D/V, and what it means among the house's payment states
+        status as provider_status,
+        case status
+            when 'S' then 'succeeded'
+            when 'P' then 'pending'
+            when 'D' then 'failed'
+            when 'V' then 'reversed'
+            else 'other'
+        end as status,
 
         -- money, in minor units of `currency`, signed as PayPal signs it: refunds negative,
         -- fees negative when charged (positive when PayPal gives a fee back on a refund)

@@ -70,7 +70,6 @@ ALL = "(all)"  # the route / page / device of a row aggregated over all of them
 # Activity types that resolve an issue (sentry/types/activity.py, lowercased enum names).
 RESOLVE_ACTIVITIES = ("set_resolved", "set_resolved_in_release", "set_resolved_in_commit",
                       "set_resolved_in_pull_request", "set_resolved_by_age")
-ROUTE_QUERY = "span.op:http.server"
 ROUTE_FIELD = "transaction"  # the span's segment name: the Fastify route, e.g. "GET /api/prototypes/:id"
 ROUTE_AGGREGATES = {
     "requests": "count()",
