@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
-from statex_bi.exceptions import ConfigError
+import yaml
+
+from statex_bi.exceptions import ConfigError, ParamsError, StatexError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -64,3 +67,25 @@ def outputs_dir() -> Path:
 def secret_env_values() -> dict[str, str]:
     """Environment variables whose names look secret, with values long enough to search for."""
     return {k: v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v.strip()) >= 6}
+
+
+def read_yaml(path: Path, *, loader: type[yaml.SafeLoader] = yaml.SafeLoader,
+              error: type[StatexError] = ParamsError) -> Any:
+    """A YAML file's content (None when empty): the one reader of every params, rules and catalog file.
+
+    Raises:
+        `error` (ParamsError unless told): in one line naming the file, and the line and column where the
+        YAML is malformed.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - always a SafeLoader (or a subclass)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise error(f"{path}{where}: not valid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None

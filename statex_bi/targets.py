@@ -12,9 +12,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from statex_bi.config import PARAMS_DIR
+from statex_bi.config import PARAMS_DIR, read_yaml
 from statex_bi.exceptions import ParamsError
 
 TARGETS_FILE = PARAMS_DIR / "targets.yaml"
@@ -31,10 +29,7 @@ def values(path: Path | None = None) -> dict[str, float]:
 
 @functools.cache
 def _values(path: Path) -> dict[str, float]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ParamsError(f"{path}: cannot read the targets: {exc}") from None
+    data = read_yaml(path) or {}
     entries = data.get("values") if isinstance(data, dict) else None
     if not isinstance(entries, dict):
         raise ParamsError(f"{path}: must hold a 'values' mapping of target name to {{value, unit, source}}")

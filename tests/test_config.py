@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from statex_bi import config
+from statex_bi.config import read_yaml
+from statex_bi.exceptions import ParamsError
 
 
 def test_the_default_warehouse_is_under_the_project_root_even_from_notebooks(monkeypatch):
@@ -17,3 +21,13 @@ def test_statex_bi_db_wins_and_a_relative_one_is_taken_from_the_working_director
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("STATEX_BI_DB", "mine/w.duckdb")
     assert config.db_path() == tmp_path / "mine" / "w.duckdb"
+
+
+def test_malformed_yaml_is_one_line_naming_the_file_and_line(tmp_path):
+    path = tmp_path / "alerts.yaml"
+    path.write_text("rules:\n  - name: x\n    above: [1, 2\n", encoding="utf-8")
+    with pytest.raises(ParamsError) as raised:
+        read_yaml(path)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}, line 4, column 1: not valid YAML")

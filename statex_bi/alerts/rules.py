@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from statex_bi import targets
+from statex_bi.config import read_yaml
 from statex_bi.exceptions import ParamsError
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -104,12 +103,7 @@ def load(path: Path) -> AlertConfig:
     Raises:
         ParamsError: naming the file, the rule and the key at fault.
     """
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ParamsError(f"alert rules {path}: cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"alert rules {path}: not valid YAML: {exc}") from None
+    data = read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         raise ParamsError(f"alert rules {path}: must be a mapping with a 'rules' list")
     unknown = sorted(set(map(str, data)) - {"rules", "notify"})

@@ -26,10 +26,9 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-import yaml
 
 from statex_bi import targets
-from statex_bi.config import PARAMS_DIR
+from statex_bi.config import PARAMS_DIR, read_yaml
 from statex_bi.exceptions import ParamsError
 from statex_bi.formatting import value_or_na
 from statex_bi.metrics.record import Metric
@@ -41,10 +40,7 @@ HOLDS, FAILS, NOT_MEASURABLE = "holds", "fails", "not measurable from the data l
 
 def _read(path: str | Path, key: str) -> list[dict[str, Any]]:
     file = Path(path) if Path(path).is_absolute() else PARAMS_DIR.parent / path
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ParamsError(f"{file}: cannot read: {exc}") from None
+    data = read_yaml(file)
     entries = data.get(key) if isinstance(data, dict) else None
     if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("metric") for e in entries):
         raise ParamsError(f"{file}: must hold a '{key}' list whose entries each name a 'metric'")

@@ -22,10 +22,9 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-import yaml
 
 from statex_bi import formatting, warehouse
-from statex_bi.config import PROJECT_ROOT
+from statex_bi.config import PROJECT_ROOT, read_yaml
 from statex_bi.exceptions import ParamsError
 from statex_bi.periods import Period
 from statex_bi.tables import Column, Kpi
@@ -111,7 +110,7 @@ class ReportDef:
 
 def _load_file(path: Path) -> ReportDef:
     where = f"KPI registry {path.relative_to(DEFINITIONS.parent.parent.parent)}"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_yaml(path) or {}
     for key in ("report", "title", "notebook", "kpis"):
         if key not in data:
             raise ParamsError(f"{where}: missing top-level field {key!r}")

@@ -16,9 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from statex_bi.config import PARAMS_DIR, PROJECT_ROOT
+from statex_bi.config import PARAMS_DIR, PROJECT_ROOT, read_yaml
 from statex_bi.exceptions import PricingError
 from statex_bi.pricing.bundled import bundled_price
 from statex_bi.pricing.prices import Price, PriceRow, Unpriced
@@ -126,10 +124,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
 
 
 def _read_file(file: Path) -> tuple[list[PriceRow], set[str]]:
-    try:
-        doc = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise PricingError(f"{file}: not valid YAML: {exc}") from None
+    doc = read_yaml(file, error=PricingError) or {}
     if not isinstance(doc, dict):
         raise PricingError(f"{file}: expected a mapping with `rows`")
     unknown = set(doc) - _FILE_KEYS

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from statex_bi.config import PARAMS_DIR, PROJECT_ROOT
+from statex_bi.config import PARAMS_DIR, PROJECT_ROOT, read_yaml
 from statex_bi.exceptions import PricingError
 
 DEFAULT_PATH = PARAMS_DIR / "prices" / "infra" / "catalog.yaml"
@@ -107,12 +106,7 @@ def load_infra_catalog(path: str | Path | None = None) -> InfraCatalog:
     """
     target = Path(path).expanduser() if path else DEFAULT_PATH
     target = target if target.is_absolute() else PROJECT_ROOT / target
-    try:
-        doc = yaml.safe_load(target.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise PricingError(f"infra price catalog {target} cannot be read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise PricingError(f"{target}: not valid YAML: {exc}") from None
+    doc = read_yaml(target, error=PricingError) or {}
     if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
         raise PricingError(f"{target}: expected a mapping with `rules` and `rows`")
     rows = tuple(_row(raw, target, n) for n, raw in enumerate(doc["rows"], start=1))

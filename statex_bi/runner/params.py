@@ -33,7 +33,7 @@ import yaml
 from statex_bi import targets
 from statex_bi.alerts.rules import AlertConfig
 from statex_bi.alerts.rules import load as load_alerts
-from statex_bi.config import NOTEBOOKS_DIR, PARAMS_DIR
+from statex_bi.config import NOTEBOOKS_DIR, PARAMS_DIR, read_yaml
 from statex_bi.exceptions import ParamsError
 from statex_bi.periods import Period, parse_date, resolve
 
@@ -177,10 +177,7 @@ def load(spec: str | Path) -> ReportParams:
         ParamsError: naming the file and the offending key.
     """
     path = find(spec)
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_DatesAsText)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    data = read_yaml(path, loader=_DatesAsText)
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: must be a mapping with at least a 'notebooks' key")
     unknown = sorted(set(map(str, data)) - set(KEYS))

@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import yaml
 
 from statex_bi import warehouse
-from statex_bi.config import MODELS_DIR, db_path
+from statex_bi.config import MODELS_DIR, db_path, read_yaml
 from statex_bi.exceptions import DataTestError, ModelError
 
 PROJECT_DIR = MODELS_DIR
@@ -50,7 +49,7 @@ def declared_sources(root: Path = PROJECT_DIR) -> dict[tuple[str, str], dict[str
     """(source, table) -> its entry in staging/_<source>__sources.yml (schema, columns, freshness)."""
     declared = {}
     for path in sorted((root / "staging").glob("_*__sources.yml")):
-        for source in (yaml.safe_load(path.read_text()) or {}).get("sources", []):
+        for source in (read_yaml(path, error=ModelError) or {}).get("sources", []):
             schema = source.get("schema", source["name"])
             for table in source.get("tables", []):
                 declared[(source["name"], table["name"])] = {**table, "schema": schema, "file": path.name}
