@@ -55,6 +55,7 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_runner.py
 	$(BIN)/python bench/bench_build.py
+	$(BIN)/python bench/bench_kernel_start.py
 
 # Keeps data/ (the warehouse: real loads cannot always be fetched again) and the lock.
 clean:
