@@ -20,8 +20,6 @@ rates as (
 
 converted as (
 
-    -- amounts use the decimals the provider sent them with (PayPal: HUF 0), ISO 4217's for rows
-    -- loaded before the connector recorded them
     select
         payments.provider,
         payments.payment_id,
@@ -32,33 +30,12 @@ converted as (
         payments.provider_status,
         payments.is_first_successful,
 
-        -- the payment, in its own currency
-        payments.currency,
-        payments.amount_minor,
-        {{ minor_to_major('payments.amount_minor', 'coalesce(payments.currency_exponent, amount_exponent.exponent)') }} as amount,
-        amount_rate.rate as eur_rate,
-        amount_rate.rate_date as eur_rate_date,
-        {{ minor_to_eur('payments.amount_minor', 'coalesce(payments.currency_exponent, amount_exponent.exponent)', 'amount_rate.rate') }} as amount_eur,
-
-        -- the provider's fee (NULL when the provider does not report it)
-        payments.fee_currency,
-        payments.fee_minor,
-        {{ minor_to_major('payments.fee_minor', 'coalesce(payments.fee_currency_exponent, fee_exponent.exponent)') }} as fee,
-        fee_rate.rate as fee_eur_rate,
-        {{ minor_to_eur('payments.fee_minor', 'coalesce(payments.fee_currency_exponent, fee_exponent.exponent)', 'fee_rate.rate') }} as fee_eur,
+        -- the payment and the provider's fee (NULL when not reported), in its own currency and in euros
+        {{ eur_columns('payments') }},
 
         payments.metadata_json
     from payments
-    left join exponents as amount_exponent
-        on payments.currency = amount_exponent.currency
-    left join exponents as fee_exponent
-        on payments.fee_currency = fee_exponent.currency
-    left join rates as amount_rate
-        on payments.currency = amount_rate.currency
-        and cast(payments.created_at as date) = amount_rate.rate_day
-    left join rates as fee_rate
-        on payments.fee_currency = fee_rate.currency
-        and cast(payments.created_at as date) = fee_rate.rate_day
+    {{ eur_joins('payments', 'exponents', 'rates') }}
 
 )
 

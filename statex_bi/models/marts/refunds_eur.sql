@@ -26,8 +26,6 @@ rates as (
 
 converted as (
 
-    -- amounts use the decimals the provider sent them with (PayPal: HUF 0), ISO 4217's for rows
-    -- loaded before the connector recorded them
     select
         refunds.provider,
         refunds.refund_id,
@@ -37,20 +35,8 @@ converted as (
         refunds.status,
         refunds.provider_status,
 
-        -- the refund, in its own currency
-        refunds.currency,
-        refunds.amount_minor,
-        {{ minor_to_major('refunds.amount_minor', 'coalesce(refunds.currency_exponent, amount_exponent.exponent)') }} as amount,
-        amount_rate.rate as eur_rate,
-        amount_rate.rate_date as eur_rate_date,
-        {{ minor_to_eur('refunds.amount_minor', 'coalesce(refunds.currency_exponent, amount_exponent.exponent)', 'amount_rate.rate') }} as amount_eur,
-
-        -- the fee cost of the refund itself (negative: a fee given back)
-        refunds.fee_currency,
-        refunds.fee_minor,
-        {{ minor_to_major('refunds.fee_minor', 'coalesce(refunds.fee_currency_exponent, fee_exponent.exponent)') }} as fee,
-        fee_rate.rate as fee_eur_rate,
-        {{ minor_to_eur('refunds.fee_minor', 'coalesce(refunds.fee_currency_exponent, fee_exponent.exponent)', 'fee_rate.rate') }} as fee_eur,
+        -- the refund and the fee cost of the refund itself (negative: a fee given back), in its currency and euros
+        {{ eur_columns('refunds') }},
 
         -- the refunded payment (NULL when it is not loaded)
         payments.created_at as payment_created_at,
@@ -60,16 +46,7 @@ converted as (
     left join payments
         on refunds.provider = payments.provider
         and refunds.payment_id = payments.payment_id
-    left join exponents as amount_exponent
-        on refunds.currency = amount_exponent.currency
-    left join exponents as fee_exponent
-        on refunds.fee_currency = fee_exponent.currency
-    left join rates as amount_rate
-        on refunds.currency = amount_rate.currency
-        and cast(refunds.created_at as date) = amount_rate.rate_day
-    left join rates as fee_rate
-        on refunds.fee_currency = fee_rate.currency
-        and cast(refunds.created_at as date) = fee_rate.rate_day
+    {{ eur_joins('refunds', 'exponents', 'rates') }}
 
 )
 
