@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from statex_bi.sources.sentry.settings import SPAN_COLUMNS
+from statex_bi.sources.sentry.settings import GEN_AI_ATTRIBUTES, SPAN_COLUMNS
 
 SOURCE = "ai-calls"
 TABLE = "calls"
@@ -17,11 +17,7 @@ RECORD_KEYS: dict[str, str] = {
     "duration_ms": "duration_ms",
     "op": "op",
     "status": "status",
-    "system": "gen_ai.system",
-    "request_model": "gen_ai.request.model",
-    "input_tokens": "gen_ai.usage.input_tokens",
-    "cached_input_tokens": "gen_ai.usage.input_tokens.cached",
-    "output_tokens": "gen_ai.usage.output_tokens",
+    **GEN_AI_ATTRIBUTES,
     "prototype_id": "prototype_id",  # $SENTRY_PROTOTYPE_ATTRIBUTE (sentry.helpers.span_fields)
     "ai_tier": "ai_tier",  # $SENTRY_TIER_ATTRIBUTE
     "project": "project",

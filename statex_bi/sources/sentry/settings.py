@@ -35,6 +35,15 @@ AZURE_SYSTEM_PREFIX = "azure."
 # ai_tier are the app's own string attributes, named by the settings above (`helpers.span_fields`).
 # `precise.start_ts` is the start in epoch seconds with sub-second precision (`timestamp` is only to
 # the second).
+# The gen_ai attributes, by column: the same names in the events endpoint's fields and in the app's own
+# JSONL export (statex_bi.sources.ai_calls).
+GEN_AI_ATTRIBUTES: dict[str, str] = {
+    "system": "gen_ai.system",
+    "request_model": "gen_ai.request.model",
+    "input_tokens": "gen_ai.usage.input_tokens",
+    "cached_input_tokens": "gen_ai.usage.input_tokens.cached",
+    "output_tokens": "gen_ai.usage.output_tokens",
+}
 SPAN_FIELDS: dict[str, str] = {
     "span_id": "id",
     "trace_id": "trace",
@@ -42,11 +51,7 @@ SPAN_FIELDS: dict[str, str] = {
     "duration_ms": "span.duration",
     "op": "span.op",
     "status": "span.status",
-    "system": "gen_ai.system",
-    "request_model": "gen_ai.request.model",
-    "input_tokens": "gen_ai.usage.input_tokens",
-    "cached_input_tokens": "gen_ai.usage.input_tokens.cached",
-    "output_tokens": "gen_ai.usage.output_tokens",
+    **GEN_AI_ATTRIBUTES,
     "prototype_id": DEFAULT_PROTOTYPE_ATTRIBUTE,
     "ai_tier": DEFAULT_TIER_ATTRIBUTE,
     "project": "project",
