@@ -356,7 +356,7 @@ def test_empty_period_gives_empty_frames_and_no_undefined_metrics(con, params, t
     assert {json.loads(line)["metric_type"] for line in sidecar.read_text().splitlines()} == {"GAUGE"}
 
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "ai_costs.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[3] / "notebooks" / "ai_costs.ipynb"
 PUBLISHED = {
     "ai.calls", "ai.tokens.input", "ai.tokens.output", "ai.cost", "ai.cost_per_prototype",
     "ai.cost_per_successful_prototype", "ai.generation_success_rate", "ai.latency_p95_ms", "ai.billing_gap_pct",

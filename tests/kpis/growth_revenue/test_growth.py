@@ -537,7 +537,7 @@ def test_undefined_values_are_not_published(con, tmp_path, monkeypatch):
 
 # --- the notebook -----------------------------------------------------------------------------------
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "growth_revenue.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[3] / "notebooks" / "growth_revenue.ipynb"
 PUBLISHED = {
     "ga4.sessions", "ga4.daily_active_users", "conversion.signup_rate", "conversion.prototype_request_rate",
     "conversion.first_payment_rate", "revenue.gross", "revenue.refunds", "revenue.fees", "revenue.net",

@@ -19,7 +19,7 @@ from statex_bi.kpis import test_productivity as testing_report
 from statex_bi.kpis.test_productivity import measures as testing
 from statex_bi.periods import Period
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REPORTS = ROOT / "tests" / "fixtures" / "test_reports"
 NOTEBOOK = ROOT / "notebooks" / "test_productivity.ipynb"
 PERIOD = Period(date(2026, 11, 30), date(2026, 12, 6))  # the fixtures ran on 2026-12-01
