@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 import pytest
 
+from statex_bi import targets
 from statex_bi.demo import ops as ops_simulation
 from statex_bi.demo.apis import sentry as sentry_api
 from statex_bi.demo.sandbox import Response
@@ -116,7 +117,7 @@ def test_db_queries_per_query_and_route_agree_with_the_simulated_spans(world, lo
     assert calls == len(durations) > 0
     assert p95 == pytest.approx(np.percentile(durations, 95), rel=1e-9)
     assert total == pytest.approx(durations.sum(), rel=1e-9)
-    assert slow == (durations > 500).sum() > 0
+    assert slow == (durations > targets.values()["slow_query_ms"]).sum() > 0
     # a query run by two routes has a row per route, and they add up to its (all) row
     shared = _rows(loaded, """
         SELECT a.calls, sum(r.calls), count(*) FROM raw_sentry.db_queries a JOIN raw_sentry.db_queries r
