@@ -169,8 +169,8 @@ def notes(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> list[str]
 
 
 def headline(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> str:
-    """e.g. "412 jobs waited in prototype-generation at its deepest; the slowest query took 1,480 ms (p95);
-    48 feedback messages (6.9 a day).\""""
+    """e.g. "1,207 jobs processed with 1.1% of attempts failing; 412 jobs waited in prototype-generation at its
+    deepest; the slowest query took 1,480 ms (p95); 48 feedback messages (6.9 a day).\""""
     queues = queue_table(con, period)
     queries = slowest_queries(con, period, limit=1)
     messages = feedback_total(con, period)
@@ -180,8 +180,10 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> s
     if not queues.empty:
         deepest = queues.iloc[0]
         failed = (queues["failure_rate"].fillna(0) * queues["attempts"]).sum() / max(queues["attempts"].sum(), 1)
-        parts.append(f"{int(queues['processed'].sum()):,} jobs processed with {failed:.1%} of attempts failing; "
-                     f"{int(deepest['peak_depth'] or 0):,} jobs waited in {deepest['queue']} at its deepest")
+        parts.append(f"{int(queues['processed'].sum()):,} jobs processed with {failed:.1%} of attempts failing")
+        peak = 0 if pd.isna(deepest["peak_depth"]) else int(deepest["peak_depth"])
+        parts.append(f"{peak:,} jobs waited in {deepest['queue']} at its deepest" if peak > 0
+                     else "no queue fell behind")
     if not queries.empty:
         bound = "at most " if queries.iloc[0]["basis"] == UPPER_BOUND else ""
         parts.append(f"the slowest query took {bound}{queries.iloc[0]['p95_ms']:,.0f} ms (p95)")
@@ -194,7 +196,20 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
     """The KPIs the report publishes (docs/metrics.md), for `publish.publish`."""
     records: list[Metric] = []
     exact = exact_grain(period) is not None
-    for row in queue_table(con, period).itertuples():
+    queues = queue_table(con, period)
+    if not queues.empty:  # over every queue: what a card and the history show
+        attempts = int(queues["attempts"].sum())
+        failed = float((queues["failure_rate"].fillna(0) * queues["attempts"]).sum())
+        tags = {"queue": "all", "attempts": attempts}
+        records += [
+            Metric("jobs.processed", float(queues["processed"].sum()), "count", SOURCE, tags, "COUNTER"),
+            Metric("jobs.failure_rate", failed / attempts if attempts else None, "fraction", SOURCE, tags,
+                   reason="" if attempts else "no attempt in the period"),
+            Metric("jobs.retries", float(queues["retries"].sum()), "count", SOURCE, tags, "COUNTER"),
+            Metric("jobs.backlog_growth", float(queues["backlog_growth"].sum()), "count", SOURCE,
+                   {**tags, "published": int(queues["published"].sum())}),
+        ]
+    for row in queues.itertuples():
         tags = {"queue": row.queue, "attempts": int(row.attempts)}
         records += [
             Metric("jobs.processed", float(row.processed), "count", SOURCE, tags, "COUNTER"),
@@ -210,7 +225,11 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
             Metric("jobs.wait_p95_ms", float(row.wait_p95_ms) if exact else None, "ms", SOURCE, tags,
                    reason="" if exact else WHY_BOUND),
         ]
-    for row in slowest_queries(con, period, limit=1000).itertuples():
+    queries = slowest_queries(con, period, limit=1000)
+    if not queries.empty:
+        records.append(Metric("db.slow_calls", float(queries["slow_calls"].sum()), "count", SOURCE,
+                              {"query": "all", "calls": int(queries["calls"].sum())}, "COUNTER"))
+    for row in queries.itertuples():
         tags = {"query": row.query, "calls": int(row.calls)}
         records += [
             Metric("db.query_p95_ms", float(row.p95_ms) if exact else None, "ms", SOURCE, tags,
