@@ -13,7 +13,7 @@ from receivers import HangingReceiver, HttpReceiver, PagerDutyEvents, TwilioMess
 from statex_bi.alerts import rules
 from statex_bi.alerts.channels import dedup_key
 from statex_bi.alerts.lifecycle import OPENED, RESOLVED, Event
-from statex_bi.alerts.notify import FAILED, SENT, notify
+from statex_bi.alerts.notify import FAILED, SENT, SKIPPED, notify
 from statex_bi.alerts.rules import Routing
 from statex_bi.exceptions import ParamsError
 from statex_bi.periods import Period
@@ -185,6 +185,14 @@ def test_a_hanging_twilio_times_out_and_is_reported(monkeypatch) -> None:
             monkeypatch.setenv(name, value)
         (delivery,) = notify([_event()], _routing("sms", retries=0, timeout_s=0.3), {})
     assert delivery.status == FAILED and "Timeout" in delivery.detail
+
+
+def test_unconfigured_pagerduty_and_sms_are_skipped_naming_what_is_missing() -> None:
+    deliveries = {d.channel: d for d in notify([_event()], Routing({"CRITICAL": ("pagerduty", "sms")}), {})}
+    assert {name: d.status for name, d in deliveries.items()} == {"pagerduty": SKIPPED, "sms": SKIPPED}
+    assert "STATEX_BI_PAGERDUTY_ROUTING_KEY" in deliveries["pagerduty"].detail
+    assert all(name in deliveries["sms"].detail for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
+                                                               "STATEX_BI_SMS_FROM", "STATEX_BI_SMS_TO"))
 
 
 def test_sms_may_be_routed_for_critical_alerts_only(tmp_path: Path) -> None:

@@ -20,6 +20,11 @@ period_start, queue | query_group and route). Incremental like the route and Web
 complete days up to yesterday after the last loaded one; --start reads exactly [--start, --end].
 Feedback is incremental on `received_at` (the issue's firstSeen) with an hour of lag, merged on
 feedback_id. A record that does not parse goes to raw_sentry.quarantine naming endpoint, record and field.
+
+Every query asks for `project=-1` (all projects the token can read: the API, the workers and the web app
+report to different projects). Counts and percentiles are Sentry's extrapolated ones (its default: each
+sampled span weighs 1/sample rate), so with sampled traces they estimate all jobs and calls; published
+minus processed stays unbiased when both sides are sampled alike.
 """
 
 from __future__ import annotations
@@ -172,7 +177,7 @@ def user_feedback(client: RESTClient, config: helpers.SentryConfig, request: Ing
         if first >= end:
             return
         guard = RecordGuard(settings.SOURCE, endpoint, ("feedback_id",), timestamps=("received_at",))
-        params = {"query": settings.FEEDBACK_QUERY, "limit": settings.PER_PAGE, "sort": "date",
+        params = {"query": settings.FEEDBACK_QUERY, "limit": settings.PER_PAGE, "sort": "date", "project": "-1",
                   "start": first.isoformat() + "Z", "end": end.isoformat() + "Z"}
         path = settings.ISSUES_PATH.format(org=config.org)
         for page in helpers.paginate(client, path, params, endpoint, data_selector="$"):
