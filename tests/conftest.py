@@ -99,6 +99,7 @@ def operations_warehouse(tmp_path_factory):
     from statex_bi.ingest import load_source
     from statex_bi.sources import sentry
     from statex_bi.sources.contract import IngestRequest
+    from statex_bi.sources.sentry import operations
     from statex_bi.transform.build import invoke
 
     end = date.today() - timedelta(days=1)
@@ -110,6 +111,7 @@ def operations_warehouse(tmp_path_factory):
         for key, value in {**sentry_api.environment(box.url), "STATEX_BI_DB": str(db),
                            "STATEX_BI_PSEUDONYM_KEY": "test-pseudonym-key"}.items():
             patch.setenv(key, value)
+        patch.setattr(sentry, "RESOURCES", operations.RESOURCES)  # what the operations report reads
         result = load_source(sentry.SPEC, IngestRequest(start=start, end=end, progress=lambda m: None), db)
         assert result.status == "succeeded", result.error
         built = invoke(["build", "--select", "+bullmq_queue_jobs", "+prisma_queries", "+feedback_messages"], db)

@@ -18,7 +18,7 @@ from statex_bi.demo.world import World, WorldConfig
 from statex_bi.ingest import load_source
 from statex_bi.sources import sentry
 from statex_bi.sources.contract import IngestRequest
-from statex_bi.sources.sentry import performance, settings
+from statex_bi.sources.sentry import operations, performance, settings
 
 END = datetime.now(UTC).date() - timedelta(days=1)
 PLANTED = ops_simulation.planted_week(END)
@@ -31,7 +31,9 @@ def world():
 
 
 @pytest.fixture(autouse=True)
-def short_backoff(monkeypatch):
+def operations_resources_only(monkeypatch):
+    """Only the resources under test load (the others have their own tests), with short retry waits."""
+    monkeypatch.setattr(sentry, "RESOURCES", operations.RESOURCES)
     monkeypatch.setattr(settings, "RETRY_BACKOFF_S", 0.01)
 
 
@@ -48,6 +50,7 @@ def loaded(world, tmp_path_factory):
     db = tmp_path_factory.mktemp("sentry_operations") / "warehouse.duckdb"
     with pytest.MonkeyPatch.context() as patch, sentry_api.serve(world.ai, world.perf, world.ops) as box:
         patch.setattr(settings, "PER_PAGE", 5)  # several pages per query
+        patch.setattr(sentry, "RESOURCES", operations.RESOURCES)
         for key, value in {**sentry_api.environment(box.url), "STATEX_BI_DB": str(db),
                            "STATEX_BI_PSEUDONYM_KEY": "test-pseudonym-key"}.items():
             patch.setenv(key, value)
