@@ -41,6 +41,8 @@ reports: $(STAMP)
 	$(BIN)/statex-bi demo
 	# the week before, for the growth KPIs the conversion_drop alert compares with (params/alerts.yaml)
 	$(BIN)/statex-bi backfill weekly --periods 1 --only growth_revenue
+	# the operations weeks from the demo's planted week (at most four weeks back) on: its alerts open, then resolve
+	$(BIN)/statex-bi backfill weekly --periods 4 --only operations
 	$(BIN)/statex-bi run weekly
 	$(BIN)/statex-bi run monthly
 

@@ -48,6 +48,19 @@ class Period:
 _LAST_N_DAYS = re.compile(r"^last (\d+) days?$")
 
 
+def exact_grain(period: Period) -> str | None:
+    """`day`, `week` or `month` when the period is one UTC day, ISO week or calendar month; else None: the
+    grains whose percentiles the Sentry connector loads as Sentry computed them over the whole period."""
+    following = period.end + timedelta(days=1)
+    if period.days == 1:
+        return "day"
+    if period.days == 7 and period.start.weekday() == 0:
+        return "week"
+    if period.start.day == 1 and following.day == 1 and following - period.start <= timedelta(days=31):
+        return "month"
+    return None
+
+
 def resolve(spec: str, today: date | None = None) -> Period:
     """Turn a relative form into a period ending before `today`.
 

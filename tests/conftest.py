@@ -85,3 +85,35 @@ def lab_notebooks(small_demo, tmp_path_factory, worker_id):
                         run.result()
             (folder / "done").write_text("")
     return folder
+
+
+@pytest.fixture(scope="session")
+def operations_warehouse(tmp_path_factory):
+    """A warehouse holding the simulated app's Sentry data (jobs, queries, feedback included) from the start of
+    the month of the planted operations week to yesterday, built up to the operations marts. Read it only."""
+    from datetime import date, timedelta
+
+    from statex_bi.demo import ops
+    from statex_bi.demo.apis import sentry as sentry_api
+    from statex_bi.demo.world import World, WorldConfig
+    from statex_bi.ingest import load_source
+    from statex_bi.sources import sentry
+    from statex_bi.sources.contract import IngestRequest
+    from statex_bi.sources.sentry import operations
+    from statex_bi.transform.build import invoke
+
+    end = date.today() - timedelta(days=1)
+    planted = ops.planted_week(end)
+    start = min(planted[0] - timedelta(days=7), planted[0].replace(day=1))
+    world = World(WorldConfig(start, end, seed=5, scale=0.25))
+    db = tmp_path_factory.mktemp("operations") / "warehouse.duckdb"
+    with pytest.MonkeyPatch.context() as patch, sentry_api.serve(world.ai, world.perf, world.ops) as box:
+        for key, value in {**sentry_api.environment(box.url), "STATEX_BI_DB": str(db),
+                           "STATEX_BI_PSEUDONYM_KEY": "test-pseudonym-key"}.items():
+            patch.setenv(key, value)
+        patch.setattr(sentry, "RESOURCES", operations.RESOURCES)  # what the operations report reads
+        result = load_source(sentry.SPEC, IngestRequest(start=start, end=end, progress=lambda m: None), db)
+        assert result.status == "succeeded", result.error
+        built = invoke(["build", "--select", "+bullmq_queue_jobs", "+prisma_queries", "+feedback_messages"], db)
+        assert built.success, built.exception
+    return db, world, planted

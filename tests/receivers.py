@@ -1,16 +1,23 @@
 """Loopback receivers speaking the real wire formats: an HTTP endpoint with scripted answers, a Sentry
-envelope endpoint, and an SMTP server (aiosmtpd) that requires STARTTLS with a self-signed certificate."""
+envelope endpoint, PagerDuty's Events API v2 and Twilio's Messages API (validating requests as the real
+services document), an endpoint that never answers, and an SMTP server (aiosmtpd) that requires STARTTLS
+with a self-signed certificate."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
+import re
 import socket
 import threading
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 
 @dataclass
@@ -20,11 +27,18 @@ class Request:
     body: bytes
 
 
-class HttpReceiver:
-    """Answers POSTs with the scripted statuses in turn (the last one repeats) and records each request."""
+# An API's answer to one request: status and JSON body.
+Responder = Callable[[Request], tuple[int, dict[str, Any]]]
 
-    def __init__(self, statuses: list[int] | None = None, body: bytes = b"ok") -> None:
-        self.statuses = list(statuses or [200])
+
+class HttpReceiver:
+    """Answers POSTs with the scripted statuses in turn (the last one repeats) and records each request.
+    With `respond`, a scripted status of 0 (the default) lets that API answer instead."""
+
+    def __init__(
+        self, statuses: list[int] | None = None, body: bytes = b"ok", respond: Responder | None = None
+    ) -> None:
+        self.statuses = list(statuses or [0 if respond else 200])
         self.requests: list[Request] = []
         receiver = self
 
@@ -33,8 +47,16 @@ class HttpReceiver:
                 data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.headers.get("Content-Encoding") == "gzip":
                     data = gzip.decompress(data)
-                receiver.requests.append(Request(self.path, dict(self.headers.items()), data))
+                request = Request(self.path, dict(self.headers.items()), data)
+                receiver.requests.append(request)
                 status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                if respond and not status:
+                    status, answer = respond(request)
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(json.dumps(answer).encode())
+                    return
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
                 self.end_headers()
@@ -76,6 +98,130 @@ class HttpReceiver:
     def __exit__(self, *exc: Any) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@dataclass
+class PagerDutyEvents:
+    """PagerDuty's Events API v2 (`POST /v2/enqueue`) as documented: validates each event, answers 202 or
+    400 with PagerDuty's bodies, and keeps the incidents: a trigger opens one per (routing key, dedup key)
+    unless it is open, a resolve closes an open one and is otherwise dropped."""
+
+    open: set[tuple[str, str]] = field(default_factory=set)
+    log: list[tuple[str, str]] = field(default_factory=list)  # (action, dedup_key) of each accepted event
+
+    def __call__(self, request: Request) -> tuple[int, dict[str, Any]]:
+        errors = []
+        try:
+            event = json.loads(request.body)
+        except ValueError:
+            event, errors = {}, ["Invalid JSON"]
+        if request.path != "/v2/enqueue":
+            errors.append(f"Unknown path {request.path}")
+        if not request.headers.get("Content-Type", "").startswith("application/json"):
+            errors.append("Content-Type must be application/json")
+        if not (isinstance(event.get("routing_key"), str) and len(event["routing_key"]) == 32):
+            errors.append("'routing_key' is missing or not 32 characters")
+        action, key = event.get("event_action"), event.get("dedup_key")
+        if action not in ("trigger", "acknowledge", "resolve"):
+            errors.append("'event_action' is invalid")
+        if key is not None and (not isinstance(key, str) or len(key) > 255):
+            errors.append("'dedup_key' must be a string of at most 255 characters")
+        if action in ("acknowledge", "resolve") and not key:
+            errors.append("'dedup_key' is required for acknowledge and resolve")
+        payload = event.get("payload") or {}
+        if action == "trigger":
+            if not isinstance(payload.get("summary"), str) or not 0 < len(payload["summary"]) <= 1024:
+                errors.append("'payload.summary' is missing or longer than 1024 characters")
+            if not payload.get("source"):
+                errors.append("'payload.source' is missing")
+            if payload.get("severity") not in ("critical", "error", "warning", "info"):
+                errors.append("'payload.severity' is invalid")
+        if errors:
+            return 400, {"status": "invalid event", "message": "Event object is invalid", "errors": errors}
+        key = key or uuid.uuid4().hex
+        incident = (event["routing_key"], key)
+        if action == "trigger":
+            self.open.add(incident)
+        elif action == "resolve":
+            self.open.discard(incident)
+        self.log.append((action, key))
+        return 202, {"status": "success", "message": "Event processed", "dedup_key": key}
+
+
+@dataclass
+class TwilioMessages:
+    """Twilio's Messages API (`POST /2010-04-01/Accounts/{Sid}/Messages.json`): HTTP Basic with the account
+    SID and auth token, a form body with To, From or MessagingServiceSid, and Body; answers 201 with the
+    message resource or Twilio's error object (20003, 21211, 21602, 21604, 21617)."""
+
+    account_sid: str
+    auth_token: str
+    sent: list[dict[str, str]] = field(default_factory=list)
+
+    def _error(self, status: int, code: int, message: str) -> tuple[int, dict[str, Any]]:
+        return status, {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                        "status": status}
+
+    def __call__(self, request: Request) -> tuple[int, dict[str, Any]]:
+        credentials = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if request.headers.get("Authorization") != f"Basic {credentials}":
+            return self._error(401, 20003, "Authenticate")
+        if request.path != f"/2010-04-01/Accounts/{self.account_sid}/Messages.json":
+            return self._error(404, 20404, "The requested resource was not found")
+        if request.headers.get("Content-Type") != "application/x-www-form-urlencoded":
+            return self._error(400, 21604, "A 'To' phone number is required.")  # a JSON body reads as empty
+        form = {name: values[0] for name, values in parse_qs(request.body.decode()).items()}
+        to = form.get("To", "")
+        if not to:
+            return self._error(400, 21604, "A 'To' phone number is required.")
+        if not re.fullmatch(r"\+[1-9]\d{1,14}", to):
+            return self._error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if not form.get("From") and not form.get("MessagingServiceSid"):
+            return self._error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required.")
+        body = form.get("Body", "")
+        if not body:
+            return self._error(400, 21602, "Message body is required.")
+        if len(body) > 1600:
+            return self._error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+        self.sent.append(form)
+        sid = f"SM{uuid.uuid4().hex}"
+        return 201, {"sid": sid, "account_sid": self.account_sid, "to": to, "from": form.get("From"),
+                     "messaging_service_sid": form.get("MessagingServiceSid"), "body": body, "status": "queued",
+                     "num_segments": str(-(-len(body) // 153)), "direction": "outbound-api",
+                     "api_version": "2010-04-01", "error_code": None, "error_message": None,
+                     "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json"}
+
+
+class HangingReceiver:
+    """Accepts connections and reads the request, then never answers (a server that hangs)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.connections: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def __enter__(self) -> HangingReceiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.sock.close()
+        for connection in self.connections:
+            connection.close()
 
 
 def free_port() -> int:

@@ -1,4 +1,5 @@
-"""Notification channels: Slack incoming webhook, e-mail over SMTP with STARTTLS, signed JSON webhook, Sentry.
+"""Notification channels: Slack incoming webhook, e-mail over SMTP with STARTTLS, signed JSON webhook, Sentry,
+PagerDuty (Events API v2) and SMS (Twilio Messages API).
 
 Each channel is configured by environment variables only (docs/alerts.md) and sends one message per
 run holding the events routed to it (Sentry: one event per alert, so each alert is its own issue).
@@ -14,6 +15,12 @@ Environment:
     STATEX_BI_ALERT_WEBHOOK_URL       generic webhook
     STATEX_BI_ALERT_WEBHOOK_SECRET    HMAC-SHA256 key of the webhook signature (required with the URL)
     SENTRY_DSN                        Sentry project
+    STATEX_BI_PAGERDUTY_ROUTING_KEY   PagerDuty integration key (Events API v2) of the service to page
+    STATEX_BI_PAGERDUTY_URL           optional Events API base, default https://events.pagerduty.com
+    TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN  Twilio account (HTTP Basic credentials of the Messages API)
+    STATEX_BI_SMS_FROM                sending number (E.164) or Messaging Service SID (MG...)
+    STATEX_BI_SMS_TO                  recipients' numbers (E.164) separated by commas
+    STATEX_BI_TWILIO_URL              optional API base, default https://api.twilio.com
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ SENTRY_LEVELS = {"LOW": "info", "MEDIUM": "warning", "HIGH": "error", "CRITICAL"
 ICONS = {"LOW": ":large_blue_circle:", "MEDIUM": ":large_yellow_circle:", "HIGH": ":large_orange_circle:",
          "CRITICAL": ":red_circle:"}
 URL_VARIABLES = ("STATEX_BI_SLACK_WEBHOOK_URL", "STATEX_BI_ALERT_WEBHOOK_URL")
+PAGERDUTY_SEVERITIES = {"LOW": "info", "MEDIUM": "warning", "HIGH": "error", "CRITICAL": "critical"}
+PAGERDUTY_URL = "https://events.pagerduty.com"
+TWILIO_URL = "https://api.twilio.com"
+SMS_MAX_CHARS = 1600  # Twilio's limit on a message body
 
 
 class Transient(Exception):
@@ -64,15 +75,28 @@ def _line(event: Event) -> str:
     return f"[{event.severity}] {state} {event.title} [{event.subject}]: {event.message}"
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float, what: str) -> None:
+def _response_text(response: requests.Response) -> str:
+    """An API's own explanation of an error (PagerDuty: message and errors; Twilio: code and message)."""
     try:
-        response = requests.post(url, data=body, headers=headers, timeout=timeout)
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if not isinstance(body, dict):
+        return response.text[:200]
+    if "code" in body:
+        return f"error {body['code']}: {body.get('message', '')}"[:300]
+    return f"{body.get('message', '')} {body.get('errors', '')}".strip()[:300]
+
+
+def _post(what: str, timeout: float, url: str, **kwargs: Any) -> None:
+    try:
+        response = requests.post(url, timeout=timeout, **kwargs)
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise Transient(f"{what}: {type(exc).__name__}") from None
     if response.status_code == 429 or response.status_code >= 500:
         raise Transient(f"{what}: HTTP {response.status_code}")
     if response.status_code >= 400:
-        raise Permanent(f"{what}: HTTP {response.status_code} {response.text[:200]}")
+        raise Permanent(f"{what}: HTTP {response.status_code} {_response_text(response)}")
 
 
 def slack_payload(events: list[Event]) -> dict[str, Any]:
@@ -96,7 +120,7 @@ def slack_payload(events: list[Event]) -> dict[str, Any]:
 def send_slack(events: list[Event], timeout: float) -> None:
     url = env("STATEX_BI_SLACK_WEBHOOK_URL")
     body = json.dumps(slack_payload(events)).encode()
-    _post(url, body, {"Content-Type": "application/json"}, timeout, "Slack webhook")
+    _post("Slack webhook", timeout, url, data=body, headers={"Content-Type": "application/json"})
 
 
 def webhook_payload(events: list[Event]) -> dict[str, Any]:
@@ -118,7 +142,7 @@ def send_webhook(events: list[Event], timeout: float) -> None:
     timestamp = str(int(time.time()))
     headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
                SIGNATURE_HEADER: sign(secret, timestamp, body), "User-Agent": f"statex-bi/{__version__}"}
-    _post(url, body, headers, timeout, "alert webhook")
+    _post("alert webhook", timeout, url, data=body, headers=headers)
 
 
 def email_message(events: list[Event]) -> EmailMessage:
@@ -179,12 +203,78 @@ def send_sentry(events: list[Event], timeout: float, secrets: dict[str, str]) ->
         sentry_sdk.get_client().close(timeout=timeout)
 
 
+def dedup_key(event: Event) -> str:
+    """The alert's identity (params file, rule, subject) as PagerDuty's `dedup_key` (at most 255 characters):
+    the resolve closes the incident the trigger opened, and a re-opened alert opens a new one."""
+    key = f"statex-bi/{event.params}/{event.rule}/{event.subject}"
+    if len(key) <= 255:
+        return key
+    return f"{key[:238]}#{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def pagerduty_event(event: Event, routing_key: str) -> dict[str, Any]:
+    """The Events API v2 event: `trigger` for an opened alert, `resolve` (key only) for a resolved one."""
+    if event.kind != OPENED:
+        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key(event)}
+    return {
+        "routing_key": routing_key, "event_action": "trigger", "dedup_key": dedup_key(event),
+        "payload": {"summary": f"{event.title} [{event.subject}]: {event.message}"[:1024], "source": "statex-bi",
+                    "severity": PAGERDUTY_SEVERITIES[event.severity], "component": event.report or "statex-bi",
+                    "group": event.params, "class": event.rule, "custom_details": event.as_dict()},
+    }
+
+
+def send_pagerduty(events: list[Event], timeout: float, accepted: set[tuple[str, str]]) -> None:
+    """One Events API v2 event per alert event. `accepted` holds the (action, key) pairs PagerDuty took in an
+    earlier attempt, so a retry does not send them again; an event it rejects does not stop the others."""
+    routing_key = env("STATEX_BI_PAGERDUTY_ROUTING_KEY")
+    url = f"{env('STATEX_BI_PAGERDUTY_URL', PAGERDUTY_URL).rstrip('/')}/v2/enqueue"
+    rejected = []
+    for event in events:
+        body = pagerduty_event(event, routing_key)
+        sent = (body["event_action"], body["dedup_key"])
+        if sent in accepted:
+            continue
+        try:
+            _post(f"PagerDuty {sent[0]} {sent[1]}", timeout, url, json=body)
+        except Permanent as exc:
+            rejected.append(str(exc))
+            continue
+        accepted.add(sent)
+    if rejected:
+        raise Permanent("; ".join(rejected))
+
+
+def sms_text(events: list[Event]) -> str:
+    """One short text for all the run's critical alerts (Twilio takes at most 1600 characters)."""
+    lines = [f"{'OPEN' if e.kind == OPENED else 'RESOLVED'} {e.title} [{e.subject}]" for e in events]
+    text = f"statex-bi {events[0].params} {events[0].period}: " + "; ".join(lines)
+    return text if len(text) <= SMS_MAX_CHARS else text[: SMS_MAX_CHARS - 3] + "..."
+
+
+def send_sms(events: list[Event], timeout: float, delivered: set[str]) -> None:
+    """One SMS per recipient through Twilio's Messages API (form POST, HTTP Basic with the account SID and
+    token). `delivered` holds the recipients Twilio accepted in an earlier attempt, so a retry skips them."""
+    sid, token = env("TWILIO_ACCOUNT_SID"), env("TWILIO_AUTH_TOKEN")
+    url = f"{env('STATEX_BI_TWILIO_URL', TWILIO_URL).rstrip('/')}/2010-04-01/Accounts/{sid}/Messages.json"
+    sender = env("STATEX_BI_SMS_FROM")
+    origin = {"MessagingServiceSid": sender} if sender.startswith("MG") else {"From": sender}
+    text = sms_text(events)
+    for number in (n.strip() for n in env("STATEX_BI_SMS_TO").split(",")):
+        if number and number not in delivered:
+            _post(f"Twilio SMS to {number}", timeout, url, auth=(sid, token),
+                      data={"To": number, **origin, "Body": text})
+            delivered.add(number)
+
+
 # channel -> (variables it needs, sender)
 REQUIRED = {
     "slack": ("STATEX_BI_SLACK_WEBHOOK_URL",),
     "email": ("STATEX_BI_SMTP_HOST", "STATEX_BI_ALERT_EMAIL_FROM", "STATEX_BI_ALERT_EMAIL_TO"),
     "webhook": ("STATEX_BI_ALERT_WEBHOOK_URL", "STATEX_BI_ALERT_WEBHOOK_SECRET"),
     "sentry": ("SENTRY_DSN",),
+    "pagerduty": ("STATEX_BI_PAGERDUTY_ROUTING_KEY",),
+    "sms": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "STATEX_BI_SMS_FROM", "STATEX_BI_SMS_TO"),
 }
 
 

@@ -81,6 +81,8 @@ def notify(
     secrets = {**secrets, **{name: value for name in channels.URL_VARIABLES if (value := env(name))}}
     safe = [_redacted(event, secrets) for event in events]
     deliveries = []
+    pagerduty_accepted: set[tuple[str, str]] = set()
+    sms_delivered: set[str] = set()
     for channel in CHANNELS:
         mine = [e for e in safe if channel in routing.channels(e.severity)]
         if not mine:
@@ -94,6 +96,8 @@ def notify(
             "email": lambda m=mine: channels.send_email(m, routing.timeout_s),
             "webhook": lambda m=mine: channels.send_webhook(m, routing.timeout_s),
             "sentry": lambda m=mine: channels.send_sentry(m, routing.timeout_s, secrets),
+            "pagerduty": lambda m=mine: channels.send_pagerduty(m, routing.timeout_s, pagerduty_accepted),
+            "sms": lambda m=mine: channels.send_sms(m, routing.timeout_s, sms_delivered),
         }
         attempts, error = _with_retries(senders[channel], routing, sleep)
         status = FAILED if error else SENT

@@ -12,7 +12,7 @@ A rules file (see params/alerts.yaml)::
         severity: CRITICAL              # LOW | MEDIUM | HIGH | CRITICAL
         title: API error rate above 5%  # optional, for people
     notify:
-      routes: {CRITICAL: [slack, email, webhook, sentry], HIGH: [slack, email], MEDIUM: [slack], LOW: []}
+      routes: {CRITICAL: [slack, email, pagerduty, sms], HIGH: [slack, email, pagerduty], MEDIUM: [slack], LOW: []}
       retries: 3                        # attempts after the first, per channel and message
       backoff_s: 1.0                    # first wait; doubles each retry
 
@@ -41,7 +41,8 @@ from statex_bi.exceptions import ParamsError
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 KINDS = ("threshold", "change", "anomaly")
-CHANNELS = ("slack", "email", "webhook", "sentry")
+CHANNELS = ("slack", "email", "webhook", "sentry", "pagerduty", "sms")
+SMS_SEVERITIES = ("CRITICAL",)  # a text message wakes someone: the seed keeps it for critical alerts
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 _TAG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -222,6 +223,8 @@ def _routing(raw: Any, where: str) -> Routing:
         bad = [c for c in channels if c not in CHANNELS] if isinstance(channels, list) else [channels]
         if bad:
             raise ParamsError(f"{where}.routes.{severity}: {bad[0]!r} is not a channel ({', '.join(CHANNELS)})")
+        if "sms" in channels and severity not in SMS_SEVERITIES:
+            raise ParamsError(f"{where}.routes.{severity}: 'sms' is for CRITICAL alerts only")
         routes[severity] = tuple(channels)
     retries = raw.get("retries", 3)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:

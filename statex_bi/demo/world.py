@@ -10,6 +10,7 @@ the others produce. Modules:
     ai       AI calls per prototype across the Ollama / OpenAI / Azure tiers (ai.py)
     infra    AWS and Azure FOCUS bills, Cloudflare R2 usage (infra.py)
     perf     the web app's requests per route, page loads with Web Vitals, errors and issues (perf.py)
+    ops      the app's BullMQ jobs, Prisma queries and user feedback (ops.py)
     ci       the app's commits, its test suite and the CI runs of Jest and Vitest on GitHub Actions (ci.py)
 
 The configuration and the entities modules share (WorldConfig, Customer, PrototypeRequest) live in
@@ -26,6 +27,7 @@ from statex_bi.demo.entities import Customer, PrototypeRequest, WorldConfig
 from statex_bi.demo.fx import simulate_fx
 from statex_bi.demo.growth import simulate_growth
 from statex_bi.demo.infra import simulate_infra
+from statex_bi.demo.ops import simulate_operations
 from statex_bi.demo.payments import simulate_payments
 from statex_bi.demo.perf import simulate_performance
 
@@ -59,6 +61,10 @@ class World:
     @cached_property
     def perf(self):
         return simulate_performance(self.config)
+
+    @cached_property
+    def ops(self):
+        return simulate_operations(self.config)
 
     @cached_property
     def ci(self):

@@ -22,24 +22,12 @@ import pandas as pd
 
 from statex_bi import targets, warehouse
 from statex_bi.metrics.record import Metric
-from statex_bi.periods import Period
+from statex_bi.periods import Period, exact_grain
 
 ALL = "(all)"
 SOURCE = "sentry"
 VITALS = ("lcp", "inp", "cls")
 EXACT, UPPER_BOUND = "exact", "at most"
-
-
-def exact_grain(period: Period) -> str | None:
-    """`day`, `week` or `month` when the period is one UTC day, ISO week or calendar month; else None."""
-    following = period.end + timedelta(days=1)
-    if period.days == 1:
-        return "day"
-    if period.days == 7 and period.start.weekday() == 0:
-        return "week"
-    if period.start.day == 1 and following.day == 1 and following - period.start <= timedelta(days=31):
-        return "month"
-    return None
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pd.DataFrame:

@@ -28,7 +28,7 @@ def _html(nb) -> str:
 
 def test_every_notebook_is_tested():
     assert NOTEBOOKS == ["ai_costs", "data_health", "executive_summary", "growth_revenue", "infrastructure_savings",
-                         "test_productivity", "web_api_performance"]
+                         "operations", "test_productivity", "web_api_performance"]
 
 
 @pytest.mark.parametrize("stem", NOTEBOOKS)

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
+from statex_bi.demo import ops as ops_simulation
 from statex_bi.demo import perf as perf_simulation
 from statex_bi.demo.ai import PROTOTYPE_ATTRIBUTE, TIER_ATTRIBUTE, AiData
 from statex_bi.demo.apis import sentry_perf
@@ -61,7 +62,7 @@ TERM = re.compile(r'^(?P<neg>!?)(?P<key>[\w.\[\], ]+?):(?P<value>.*)$')
 
 def build(world) -> Sandbox:
     """The Sentry sandbox serving the world's spans, issues and event volumes (not started)."""
-    return serve(world.ai, world.perf)
+    return serve(world.ai, world.perf, world.ops)
 
 
 def environment(url: str) -> dict[str, str]:
@@ -153,7 +154,8 @@ def _auth(request: Request) -> Response | None:
     return None
 
 
-def serve(ai: AiData, perf: perf_simulation.PerfData | None = None) -> Sandbox:
+def serve(ai: AiData, perf: perf_simulation.PerfData | None = None,
+          ops: ops_simulation.OpsData | None = None) -> Sandbox:
     """A Sentry sandbox over the spans of `ai` (not started).
 
     Args:
@@ -161,12 +163,15 @@ def serve(ai: AiData, perf: perf_simulation.PerfData | None = None) -> Sandbox:
         perf: the simulated app's requests, page loads, issues and event volumes (statex_bi.demo.perf):
             aggregate span queries, issues and stats_v2 (statex_bi.demo.apis.sentry_perf). None serves
             an organization that has none of them.
+        ops: the simulated app's BullMQ jobs, Prisma queries and user feedback (statex_bi.demo.ops), served
+            as queue and db spans and feedback issues (statex_bi.demo.apis.sentry_ops). None: none of them.
 
     Returns:
         The sandbox; start it with `with sandbox:` or `sandbox.start()`.
     """
     rows = span_rows(ai)
     perf = perf or perf_simulation.no_performance(date.today())
+    ops = ops or ops_simulation.no_operations(date.today())
     sandbox = Sandbox("sentry", auth=_auth, error_body=_error_body, headers=_RateCounter().headers)
     # Paging re-sends the same query with another cursor: filter and sort once per query.
     selections: dict[tuple, list[dict]] = {}
@@ -178,7 +183,7 @@ def serve(ai: AiData, perf: perf_simulation.PerfData | None = None) -> Sandbox:
             if request.arg("dataset") != "spans":
                 raise _BadRequest("dataset: the sandbox serves dataset=spans only")
             try:
-                return sentry_perf.aggregate(request, perf, _window(request))
+                return sentry_perf.aggregate(request, perf, ops, _window(request))
             except sentry_perf.BadRequest as exc:
                 raise _BadRequest(str(exc)) from None
         if request.arg("statsPeriod") or not request.arg("start"):
@@ -199,7 +204,7 @@ def serve(ai: AiData, perf: perf_simulation.PerfData | None = None) -> Sandbox:
         except _BadRequest as exc:
             return Response(400, {"detail": str(exc)})
 
-    sentry_perf.register(sandbox, perf, ORG, _link_header, _perf_window, _error_body)
+    sentry_perf.register(sandbox, perf, ops, ORG, _link_header, _perf_window, _error_body)
     return sandbox
 
 

@@ -8,13 +8,16 @@ What it speaks (docs.sentry.io/api; ../shared api-wire-formats section 1, trimme
   with conditions `less`, `lessOrEquals`, `greater`, `greaterOrEquals`, `equals`. Aggregates are over
   `http.server` spans (field `span.duration`), `pageload` spans (`measurements.lcp`, `measurements.cls`)
   and `ui.interaction.click` spans (`measurements.inp`), chosen by the query `span.op:<op>`;
-  `transaction:<name>` filters further. Percentiles are numpy's (linear interpolation).
+  `transaction:<name>` filters further. Percentiles are numpy's (linear interpolation). Queue and db
+  spans (`span.op:queue.publish|queue.process`, `span.category:db`) and `sum(<field>)` are in
+  sentry_ops.py's terms.
 - `GET /api/0/organizations/{org}/events-timeseries/?dataset=spans`: one `yAxis` aggregate in buckets of
   `interval` seconds over `start`/`end`, per top group (`groupBy` repeatable, `topEvents` 1-10, by
   count); `{"timeSeries":[{"values":[{"timestamp": ms, "value", "incomplete"}], "yAxis", "groupBy":
   [{"key","value"}], "meta"}], "meta"}`; an empty bucket's value is 0.
 - `GET /api/0/organizations/{org}/issues/`: an array, Link-paged (`limit` <= 100), `query` empty for
-  every status or `is:resolved` / `is:unresolved`; `start`/`end` keep issues seen in the window;
+  every status or `is:resolved` / `is:unresolved` (error issues), or `issue.category:feedback` (feedback);
+  `start`/`end` keep issues seen in the window;
   `count` is a string, `userCount` an int. `GET .../issues/{id}/` adds `activity[]`.
 - `GET /api/0/organizations/{org}/stats_v2/`: `field=sum(quantity)`, `groupBy` category / outcome,
   `interval=1d`, `start`/`end`; `{"start","end","intervals","groups":[{"by","totals","series"}]}`.
@@ -29,6 +32,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from statex_bi.demo.apis import sentry_ops
+from statex_bi.demo.ops import OpsData
 from statex_bi.demo.perf import DEVICES, PAGES, Issue, PerfData
 from statex_bi.demo.sandbox import Request, Response, Sandbox
 
@@ -58,7 +63,11 @@ class _Spans:
     labels: dict[str, tuple[str, ...]]
 
 
-def _spans(perf: PerfData, op: str) -> _Spans:
+def _spans(perf: PerfData, ops: OpsData, op: str) -> _Spans:
+    if op in ("queue.publish", "queue.process"):
+        return _Spans(*sentry_ops.queue_columns(ops, op))
+    if op == "db":
+        return _Spans(*sentry_ops.db_columns(ops))
     if op == "http.server":
         r = perf.requests
         return _Spans({"start": r.start, "transaction": r.route, "span.duration": r.duration_ms,
@@ -72,15 +81,21 @@ def _spans(perf: PerfData, op: str) -> _Spans:
         return _Spans({**columns, "measurements.lcp": p.lcp_ms, "measurements.cls": p.cls}, labels)
     if op == "ui.interaction.click":
         return _Spans({**columns, "measurements.inp": p.inp_ms}, labels)
-    raise BadRequest(f"the sandbox aggregates span.op http.server, pageload or ui.interaction.click, not {op!r}")
+    raise BadRequest(f"the sandbox aggregates span.op http.server, pageload, ui.interaction.click, queue.publish or "
+                     f"queue.process, or span.category:db, not {op!r}")
 
 
-def _grouped(request: Request, perf: PerfData, window: tuple[datetime, datetime], groups: list[str]):
+def _grouped(request: Request, perf: PerfData, ops: OpsData, window: tuple[datetime, datetime], groups: list[str]):
     """(spans, selected span indices, group code per selected span, code -> group labels) of a query."""
     terms = dict(_terms(request.arg("query", "") or ""))
+    if terms.get("span.category") == "db" and "span.op" not in terms:
+        terms.pop("span.category")
+        terms["span.op"] = "db"
     if "span.op" not in terms:
-        raise BadRequest("the sandbox needs span.op:<op> in an aggregate query")
-    spans = _spans(perf, terms.pop("span.op"))
+        raise BadRequest("the sandbox needs span.op:<op> or span.category:db in an aggregate query")
+    spans = _spans(perf, ops, terms.pop("span.op"))
+    if terms.get("has") in spans.labels:  # every sandbox span has its group fields
+        terms.pop("has")
     columns = spans.columns
     start, end = (moment.timestamp() for moment in window)
     # Span starts are sorted: the window is a slice.
@@ -107,11 +122,11 @@ def _grouped(request: Request, perf: PerfData, window: tuple[datetime, datetime]
     return spans, selected, codes, labels
 
 
-def aggregate(request: Request, perf: PerfData, window: tuple[datetime, datetime]) -> list[dict]:
+def aggregate(request: Request, perf: PerfData, ops: OpsData, window: tuple[datetime, datetime]) -> list[dict]:
     """The rows of an aggregate events query, sorted as asked (every page of it)."""
     fields = request.query["field"]
     groups = [name for name in fields if not AGGREGATE.match(name)]
-    spans, selected, codes, labels = _grouped(request, perf, window, groups)
+    spans, selected, codes, labels = _grouped(request, perf, ops, window, groups)
     minutes = (window[1] - window[0]).total_seconds() / 60.0
     rows = []
     for code in np.unique(codes):
@@ -129,7 +144,7 @@ def aggregate(request: Request, perf: PerfData, window: tuple[datetime, datetime
     return rows
 
 
-def timeseries(request: Request, perf: PerfData, window: tuple[datetime, datetime]) -> dict:
+def timeseries(request: Request, perf: PerfData, ops: OpsData, window: tuple[datetime, datetime]) -> dict:
     """An `events-timeseries` body: one series per top group (by count), buckets of `interval` seconds."""
     if request.arg("dataset") != "spans":
         raise BadRequest("dataset: the sandbox serves dataset=spans only")
@@ -141,7 +156,7 @@ def timeseries(request: Request, perf: PerfData, window: tuple[datetime, datetim
     top = int(request.arg("topEvents", "0") or 0)
     if groups and not 1 <= top <= 10:
         raise BadRequest("topEvents must be between 1 and 10 with groupBy")
-    spans, selected, codes, labels = _grouped(request, perf, window, groups)
+    spans, selected, codes, labels = _grouped(request, perf, ops, window, groups)
     start, end = (moment.timestamp() for moment in window)
     buckets = int(np.ceil((end - start) / interval))
     bucket = ((spans.columns["start"][selected] - start) // interval).astype(np.int64)
@@ -183,6 +198,8 @@ def _aggregate(name: str, spans: dict[str, np.ndarray], chosen: np.ndarray, minu
         return float(np.percentile(values, PERCENTILES[fn]))
     if fn == "avg":
         return float(values.mean())
+    if fn == "sum":
+        return float(values.sum())
     if fn == "count_if" and len(args) == 3 and args[1] in CONDITIONS:
         return int(CONDITIONS[args[1]](values, float(args[2])).sum())
     raise BadRequest(f"{name} is not a valid function")
@@ -195,6 +212,8 @@ def field_type(name: str) -> str:
     fn, args = match["fn"], match["args"]
     if fn in ("count", "count_if"):
         return "integer"
+    if "messaging.message.retry.count" in args:
+        return "number"
     if fn == "failure_rate":
         return "percentage"
     if fn == "epm":
@@ -217,10 +236,11 @@ def _terms(query: str) -> list[tuple[str, str]]:
     return terms
 
 
-def register(sandbox: Sandbox, perf: PerfData, org: str, link_header: Callable, window: Callable,
+def register(sandbox: Sandbox, perf: PerfData, ops: OpsData, org: str, link_header: Callable, window: Callable,
              error_body: Callable[[int], dict]) -> None:
-    """Add the issues and stats_v2 routes to the Sentry sandbox."""
+    """Add the issues (errors and feedback), events-timeseries and stats_v2 routes to the Sentry sandbox."""
     issues = sorted(perf.issues, key=lambda issue: issue.last_seen, reverse=True)
+    feedback = sorted(enumerate(ops.feedback), key=lambda item: item[1].received_at, reverse=True)
     by_id = {issue.issue_id: issue for issue in issues}
 
     @sandbox.route("GET", r"/api/0/organizations/(?P<org>[^/]+)/issues/")
@@ -235,13 +255,19 @@ def register(sandbox: Sandbox, perf: PerfData, org: str, link_header: Callable, 
         if not 1 <= limit <= MAX_LIMIT:
             return Response(400, {"detail": f"limit must be between 1 and {MAX_LIMIT}"})
         query = (request.arg("query", "is:unresolved") or "").strip()
+        naive = (start.replace(tzinfo=None), end.replace(tzinfo=None))
+        offset = _offset(request.arg("cursor"))
+        if query == "issue.category:feedback":
+            chosen = [(n, f) for n, f in feedback if naive[0] <= f.received_at < naive[1]]
+            links = link_header(request, offset, limit, len(chosen) > offset + limit)
+            return Response(200, [sentry_ops.feedback_issue(f, n) for n, f in chosen[offset: offset + limit]],
+                            {"Link": links})
         wanted = {"": None, "is:unresolved": "unresolved", "is:resolved": "resolved"}
         if query not in wanted:
-            return Response(400, {"detail": f"the sandbox understands an empty query or is:(un)resolved: {query!r}"})
-        naive = (start.replace(tzinfo=None), end.replace(tzinfo=None))
+            return Response(400, {"detail": "the sandbox understands an empty query, is:(un)resolved or "
+                                            f"issue.category:feedback: {query!r}"})
         selected = [i for i in issues if i.last_seen >= naive[0] and i.first_seen < naive[1]
                     and (wanted[query] is None or i.status == wanted[query])]
-        offset = _offset(request.arg("cursor"))
         page = selected[offset: offset + limit]
         links = link_header(request, offset, limit, len(selected) > offset + limit)
         return Response(200, [issue_json(issue) for issue in page], {"Link": links})
@@ -258,7 +284,7 @@ def register(sandbox: Sandbox, perf: PerfData, org: str, link_header: Callable, 
         if request.match["org"] != org:
             return Response(404, error_body(404))
         try:
-            return Response(200, timeseries(request, perf, window(request)))
+            return Response(200, timeseries(request, perf, ops, window(request)))
         except (BadRequest, ValueError) as exc:
             return Response(400, {"detail": str(exc)})
 

@@ -21,7 +21,8 @@ https://sentry.io), SENTRY_PROTOTYPE_ATTRIBUTE and SENTRY_TIER_ATTRIBUTE (the sp
 the prototype and the tier; default prototype_id and ai_tier). A span without a tier gets it from
 gen_ai.system (`ai_tier_inferred` true).
 The web and API performance resources (issues, event volumes, route performance, Web Vitals) are in
-`performance.py`; every resource is listed in `RESOURCES`.
+`performance.py`, the operations resources (queue jobs, database queries, user feedback) in
+`operations.py`; every resource is listed in `RESOURCES`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 from statex_bi.exceptions import RecordError
 from statex_bi.sources.common import quarantined, screened
 from statex_bi.sources.contract import IngestRequest, SourceSpec
-from statex_bi.sources.sentry import helpers, performance, settings
+from statex_bi.sources.sentry import helpers, operations, performance, settings
 
 
 def build(request: IngestRequest):
@@ -122,6 +123,6 @@ def _iso_utc(moment: datetime) -> str:
 
 
 # Each entry builds one resource of the source from (client, config, request).
-RESOURCES = (gen_ai_spans, *performance.RESOURCES)
+RESOURCES = (gen_ai_spans, *performance.RESOURCES, *operations.RESOURCES)
 
 SPEC = SourceSpec(name="sentry", build=build, watermark_sql="SELECT max(started_at) FROM raw_sentry.gen_ai_spans")

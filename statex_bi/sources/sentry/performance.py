@@ -76,7 +76,7 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-def _day_window(request: IngestRequest, cursor_field: str):
+def day_window(request: IngestRequest, cursor_field: str):
     """(incremental, last day): complete days up to yesterday, stateless when --start is given."""
     yesterday = _today() - timedelta(days=1)
     last = min(yesterday, request.end) if request.end else yesterday
@@ -90,7 +90,7 @@ def _day_window(request: IngestRequest, cursor_field: str):
     return cursor, last
 
 
-def _retained(first: date, progress: Callable[[str], None], resource: str) -> date:
+def retained(first: date, progress: Callable[[str], None], resource: str) -> date:
     oldest = _today() - timedelta(days=settings.RETENTION_DAYS)
     if first < oldest:
         progress(f"sentry: {resource}: Sentry keeps {settings.RETENTION_DAYS} days; reading from {oldest}")
@@ -98,22 +98,27 @@ def _retained(first: date, progress: Callable[[str], None], resource: str) -> da
     return first
 
 
-def _quarantine(endpoint: str, exc: RecordError, raw: Any, progress: Callable[[str], None]):
+def quarantine(endpoint: str, exc: RecordError, raw: Any, progress: Callable[[str], None]):
     progress(f"sentry: quarantined: {exc}")
     return quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc), raw)
 
 
-def _number(raw: dict, name: str, endpoint: str, record: str, whole: bool = False) -> float | int | None:
+def number(raw: dict, name: str, endpoint: str, record: str, whole: bool = False) -> float | int | None:
+    """`raw[name]` as a non-negative number (a whole one for a count); None when absent.
+
+    Raises:
+        RecordError: naming the endpoint, record and field, when it is anything else.
+    """
     value = raw.get(name)
     if value is None:
         return None
     try:
-        number = float(value) if not isinstance(value, bool) else float("nan")
+        parsed = float(value) if not isinstance(value, bool) else float("nan")
     except (TypeError, ValueError):
-        number = float("nan")
-    if not (number >= 0 and number != float("inf")) or (whole and not number.is_integer()):
+        parsed = float("nan")
+    if not (parsed >= 0 and parsed != float("inf")) or (whole and not parsed.is_integer()):
         raise RecordError(settings.SOURCE, endpoint, record, name, f"not a {'count' if whole else 'number'}: {value!r}")
-    return int(number) if whole else number
+    return int(parsed) if whole else parsed
 
 
 def _daily(client: RESTClient, config: helpers.SentryConfig, query: Query, first: date,
@@ -164,13 +169,13 @@ def _aggregated(client: RESTClient, config: helpers.SentryConfig, query: Query, 
 
 def route_performance(client: RESTClient, config: helpers.SentryConfig, request: IngestRequest):
     """The `route_performance` resource: requests, p50/p95 duration and failure rate per route and period."""
-    cursor, last = _day_window(request, "period_end")
+    cursor, last = day_window(request, "period_end")
     endpoint = settings.ROUTES_ENDPOINT
     queries = (Query("http.server", (settings.ROUTE_FIELD,), settings.ROUTE_AGGREGATES),
                Query("http.server", (), settings.ROUTE_AGGREGATES))
 
     def rows(cursor=cursor) -> Iterator[dict]:
-        first = _retained(cursor.start_value, request.progress, "route_performance")
+        first = retained(cursor.start_value, request.progress, "route_performance")
         for query in queries:
             for period, labels, values in _aggregated(client, config, query, first, last, endpoint):
                 route = labels.get(settings.ROUTE_FIELD, settings.ALL)
@@ -180,10 +185,10 @@ def route_performance(client: RESTClient, config: helpers.SentryConfig, request:
                         raise RecordError(settings.SOURCE, endpoint, record, settings.ROUTE_FIELD, "missing route")
                     yield {"grain": period.grain, "period_start": period.start, "period_end": period.end,
                            "route": route,
-                           **{column: _number(values, name, endpoint, record, whole=column == "requests")
+                           **{column: number(values, name, endpoint, record, whole=column == "requests")
                               for column, name in settings.ROUTE_AGGREGATES.items()}}
                 except RecordError as exc:
-                    yield _quarantine(endpoint, exc, values, request.progress)
+                    yield quarantine(endpoint, exc, values, request.progress)
         request.progress(f"sentry: route_performance loaded up to {last}")
 
     return dlt.resource(rows, name="route_performance", write_disposition="merge",
@@ -209,12 +214,12 @@ def _vitals_queries(device_field: str) -> list[tuple[Query, list[str]]]:
 
 def web_vitals(client: RESTClient, config: helpers.SentryConfig, request: IngestRequest):
     """The `web_vitals` resource: p75 and good samples of LCP, CLS, INP per page, device and period."""
-    cursor, last = _day_window(request, "period_end")
+    cursor, last = day_window(request, "period_end")
     endpoint = settings.VITALS_ENDPOINT
     device_field = env("SENTRY_DEVICE_ATTRIBUTE", settings.DEFAULT_DEVICE_ATTRIBUTE)
 
     def rows(cursor=cursor) -> Iterator[dict]:
-        first = _retained(cursor.start_value, request.progress, "web_vitals")
+        first = retained(cursor.start_value, request.progress, "web_vitals")
         for query, metrics in _vitals_queries(device_field):
             for period, labels, values in _aggregated(client, config, query, first, last, endpoint):
                 page = labels.get(settings.ROUTE_FIELD, settings.ALL)
@@ -224,16 +229,16 @@ def web_vitals(client: RESTClient, config: helpers.SentryConfig, request: Ingest
                     for field, value in ((settings.ROUTE_FIELD, page), (device_field, device)):
                         if not isinstance(value, str) or not value:
                             raise RecordError(settings.SOURCE, endpoint, record, field, "missing value")
-                    samples = _number(values, "count()", endpoint, record, whole=True)
+                    samples = number(values, "count()", endpoint, record, whole=True)
                     parsed = [{
                         "grain": period.grain, "period_start": period.start, "period_end": period.end,
                         "page": page, "device": device, "metric": metric, "samples": samples,
-                        "p75": _number(values, query.aggregates[f"{metric}.p75"], endpoint, record),
-                        "good_samples": _number(values, query.aggregates[f"{metric}.good"], endpoint, record,
+                        "p75": number(values, query.aggregates[f"{metric}.p75"], endpoint, record),
+                        "good_samples": number(values, query.aggregates[f"{metric}.good"], endpoint, record,
                                                 whole=True),
                     } for metric in metrics]
                 except RecordError as exc:
-                    yield _quarantine(endpoint, exc, values, request.progress)
+                    yield quarantine(endpoint, exc, values, request.progress)
                     continue
                 yield from parsed
         request.progress(f"sentry: web_vitals loaded up to {last}")
@@ -245,7 +250,7 @@ def web_vitals(client: RESTClient, config: helpers.SentryConfig, request: Ingest
 
 def event_volumes(client: RESTClient, config: helpers.SentryConfig, request: IngestRequest):
     """The `event_volumes` resource: events per day, category and outcome (what the quota is spent on)."""
-    cursor, last = _day_window(request, "day")
+    cursor, last = day_window(request, "day")
     path = settings.STATS_PATH.format(org=config.org)
     endpoint = settings.STATS_ENDPOINT
 
@@ -268,9 +273,9 @@ def event_volumes(client: RESTClient, config: helpers.SentryConfig, request: Ing
                     if moment.date() < first or moment.date() > last:
                         continue
                     yield {"day": moment.date(), "category": by.get("category"), "outcome": by.get("outcome"),
-                           "quantity": _number({"q": quantity}, "q", endpoint, record, whole=True)}
+                           "quantity": number({"q": quantity}, "q", endpoint, record, whole=True)}
             except RecordError as exc:
-                yield _quarantine(endpoint, exc, group, request.progress)
+                yield quarantine(endpoint, exc, group, request.progress)
 
     return dlt.resource(rows, name="event_volumes", write_disposition="merge",
                         primary_key=("day", "category", "outcome"), columns=settings.EVENT_VOLUME_COLUMNS)
@@ -300,7 +305,7 @@ def issues(client: RESTClient, config: helpers.SentryConfig, request: IngestRequ
                     if row["status"] == "resolved":
                         row["resolved_at"], row["resolved_by"] = _resolution(client, config, raw, row, known)
                 except RecordError as exc:
-                    yield _quarantine(settings.ISSUES_ENDPOINT, exc, raw, request.progress)
+                    yield quarantine(settings.ISSUES_ENDPOINT, exc, raw, request.progress)
                     continue
                 yield row
 
@@ -332,7 +337,7 @@ def _issue_row(raw: dict) -> dict:
     return {
         "issue_id": issue_id, "short_id": raw.get("shortId"), "title": raw.get("title"), "level": raw.get("level"),
         "status": raw["status"], "first_seen": seen["firstSeen"], "last_seen": seen["lastSeen"],
-        "event_count": int(count), "user_count": _number(raw, "userCount", endpoint, record, whole=True),
+        "event_count": int(count), "user_count": number(raw, "userCount", endpoint, record, whole=True),
         "project": (raw.get("project") or {}).get("slug"), "resolved_at": None, "resolved_by": None,
     }
 

@@ -150,3 +150,66 @@ SPAN_COLUMNS: dict[str, dict] = {
     "project": {"data_type": "text"},
     "ai_tier_inferred": {"data_type": "bool"},
 }
+
+# --- Background jobs, database queries, user feedback (operations.py) ---
+QUEUE_FIELD = "messaging.destination.name"  # the BullMQ queue
+JOBS_ENDPOINT = "events?dataset=spans&query=span.op:queue.process|queue.publish"
+QUERIES_ENDPOINT = "events?dataset=spans&query=span.category:db"
+FEEDBACK_ENDPOINT = "issues?query=issue.category:feedback"
+# Sentry's Queries page: db spans with a normalised description (wave3-facts 2b); the sandbox knows the
+# first two terms, real Sentry also excludes Room and Redis spans, which a Node app does not send.
+DB_QUERY = "span.category:db has:sentry.normalized_description"
+FEEDBACK_QUERY = "issue.category:feedback"
+SLOW_QUERY_TARGET = "slow_query_ms"  # params/targets.yaml: the seed's "Prisma queries >500ms", counted by Sentry
+# raw column -> aggregate of queue.process spans; a first attempt has retry count 0.
+PROCESS_AGGREGATES = {
+    "attempts": "count()",
+    "processed": "count_if(messaging.message.retry.count,equals,0)",
+    "retries": "count_if(messaging.message.retry.count,greater,0)",
+    "failure_rate": "failure_rate()",
+    "p50_ms": "p50(span.duration)",
+    "p95_ms": "p95(span.duration)",
+    "wait_p95_ms": "p95(messaging.message.receive.latency)",
+}
+PUBLISH_AGGREGATES = {"published": "count()"}
+# raw column -> aggregate of db spans; `slow_calls` is added with the slow-query target (operations.py).
+QUERY_AGGREGATES = {
+    "calls": "count()",
+    "p95_ms": "p95(span.duration)",
+    "total_ms": "sum(span.duration)",
+}
+JOB_COLUMNS: dict[str, dict] = {
+    "grain": {"data_type": "text"},
+    "period_start": {"data_type": "date"},
+    "period_end": {"data_type": "date"},
+    "queue": {"data_type": "text"},
+    "published": {"data_type": "bigint"},
+    "processed": {"data_type": "bigint"},
+    "attempts": {"data_type": "bigint"},
+    "retries": {"data_type": "bigint"},
+    "failure_rate": {"data_type": "double"},
+    "p50_ms": {"data_type": "double"},
+    "p95_ms": {"data_type": "double"},
+    "wait_p95_ms": {"data_type": "double"},
+}
+QUERY_COLUMNS: dict[str, dict] = {
+    "grain": {"data_type": "text"},
+    "period_start": {"data_type": "date"},
+    "period_end": {"data_type": "date"},
+    "query_group": {"data_type": "text"},
+    "query": {"data_type": "text"},
+    "route": {"data_type": "text"},
+    "calls": {"data_type": "bigint"},
+    "p95_ms": {"data_type": "double"},
+    "total_ms": {"data_type": "double"},
+    "slow_calls": {"data_type": "bigint"},
+}
+FEEDBACK_COLUMNS: dict[str, dict] = {
+    "feedback_id": {"data_type": "text"},
+    "received_at": {"data_type": "timestamp", "timezone": False},
+    "page": {"data_type": "text"},
+    "message": {"data_type": "text"},
+    "contact": {"data_type": "text"},
+    "project": {"data_type": "text"},
+    "status": {"data_type": "text"},
+}
