@@ -39,8 +39,8 @@ lock:
 
 reports: $(STAMP)
 	$(BIN)/statex-bi demo
-	# the week before, for the growth KPIs the conversion_drop alert compares with (params/alerts.yaml)
-	$(BIN)/statex-bi backfill weekly --periods 1 --only growth_revenue
+	# two weeks of growth KPIs: the demo's campaign week (a mix change) and the week the conversion drop compares with
+	$(BIN)/statex-bi backfill weekly --periods 2 --only growth_revenue
 	# the operations weeks from the demo's planted week (at most four weeks back) on: its alerts open, then resolve
 	$(BIN)/statex-bi backfill weekly --periods 4 --only operations
 	$(BIN)/statex-bi run weekly

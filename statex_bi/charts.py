@@ -452,3 +452,40 @@ def waterfall(steps: pd.DataFrame, *, title: str | None = None, empty: str = "No
         .properties(width=320)
     )
     return chart.properties(title=title) if title else chart
+
+
+def change_waterfall(steps: pd.DataFrame, *, title: str | None = None, y_title: str = "",
+                     y_format: str = ",.2f") -> alt.Chart:
+    """A KPI's change from the previous period to this one, bar by driver (statex_bi.kpis.drivers).
+
+    The axis starts near the smaller total rather than at 0, so changes of a few tenths of a point show.
+
+    Args:
+        steps: step, amount (signed), start, end, kind (total | increase | decrease), in order
+            (`drivers.waterfall_steps`).
+        title: chart title.
+        y_title: the axis title (the KPI's unit).
+        y_format: d3 format of the axis and tooltip.
+    """
+    spans = pd.concat([steps.loc[steps["kind"] != "total", ["start", "end"]].stack(),
+                       steps.loc[steps["kind"] == "total", "end"]])
+    low, high = float(spans.min()), float(spans.max())
+    floor = low - 0.25 * ((high - low) or abs(high) or 1.0)
+    if low >= 0:
+        floor = max(floor, 0.0)
+    frame = steps.assign(start=steps["start"].where(steps["kind"] != "total", floor))
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("step:N", sort=None, title=None, axis=alt.Axis(labelAngle=0, labelLimit=140)),
+            y=alt.Y("start:Q", title=y_title, axis=alt.Axis(format=y_format),
+                    scale=alt.Scale(zero=False, domain=[floor, high + 0.05 * ((high - low) or 1.0)])),
+            y2="end:Q",
+            color=alt.Color("kind:N", legend=None, scale=alt.Scale(
+                domain=["total", "decrease", "increase"], range=[PRIMARY, BAD, GOOD])),
+            tooltip=["step", alt.Tooltip("amount:Q", format=y_format)],
+        )
+        .properties(width=max(320, 90 * len(frame)))
+    )
+    return chart.properties(title=title) if title else chart

@@ -15,12 +15,15 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import duckdb
 import pandas as pd
 
-from statex_bi import warehouse
+from statex_bi import charts, formatting, provenance, warehouse
 from statex_bi.config import db_path, load_dotenv_file
+from statex_bi.kpis import drivers as split
+from statex_bi.kpis.changes import Comparison, Explained
 from statex_bi.metrics import registry
 from statex_bi.periods import Period, parse_date
 from statex_bi.tables import CSS, Column, Kpi, kpis_html, table_html
@@ -316,6 +319,12 @@ def kpis(published: pd.DataFrame) -> None:
     _display_html(kpis_html(registry.headline_cards(published)))
 
 
+def lineage(published: pd.DataFrame, con: duckdb.DuckDBPyConnection) -> None:
+    """Under the KPI cards: each headline KPI's models (linked to the run's dbt docs site), sources with
+    their newest data and freshness, and the price rows behind a cost (statex_bi.provenance)."""
+    _display_html(provenance.lineage_html(con, published))
+
+
 def history(con: duckdb.DuckDBPyConnection, report: str, report_period: Period, published: pd.DataFrame) -> None:
     """The report's headline KPIs over the last 12 periods of the same kind (read-only query).
 
@@ -346,11 +355,16 @@ def _dot(label: str) -> str:
             f'margin-right:0.4em;vertical-align:middle"></span>{html.escape(label)}')
 
 
-def _link(report: str | None, available: set[str] | None) -> str:
-    """A link to the report's page next to this one, named by the report's title."""
+def _link(report: str | None, available: set[str] | None, page_run: str | None = None,
+          run_id: str | None = None) -> str:
+    """A link to the report's page, named by the report's title: next to this one, or in the folder of
+    the earlier run that published the value (`page_run`) when this run (`run_id`) did not."""
     if not isinstance(report, str) or not report:
         return ""
     title = html.escape(next((r.title for r in registry.reports() if r.report == report), report))
+    if isinstance(page_run, str) and page_run and run_id and page_run != run_id:
+        href = f"../{quote(page_run)}/{quote(report)}.html"
+        return f'<a href="{html.escape(href)}">{title}</a> (run {html.escape(page_run)})'
     if available is not None and report not in available:
         return f"{title} (not in this run)"
     return f'<a href="{html.escape(report)}.html">{title}</a>'
@@ -363,31 +377,104 @@ def _table(headers: list[str], rows: list[list[str]], caption: str) -> str:
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def scorecard_html(card: pd.DataFrame, reports: set[str] | None = None) -> str:
-    """The scorecard as an HTML table with coloured traffic lights and links to the reports."""
+def scorecard_html(card: pd.DataFrame, reports: set[str] | None = None, run_id: str | None = None) -> str:
+    """The scorecard as an HTML table with coloured traffic lights and links to the reports.
+
+    `run_id` is the run the summary belongs to: a value another run published links to that run's page.
+    """
     rows = [[_dot(r.light), html.escape(r.label), html.escape(r.value_text), html.escape(r.target_text),
-             html.escape(r.change_text), _link(r.report, reports)] for r in card.itertuples()]
+             html.escape(r.change_text), _link(r.report, reports, getattr(r, "run_id", None), run_id)]
+            for r in card.itertuples()]
     return _table(["Status", "KPI", "Value", "Target", "Change since the previous period", "Report"], rows,
                   "Headline KPIs against their targets")
 
 
-def ledger_html(ledger: pd.DataFrame, reports: set[str] | None = None) -> str:
+def drivers_html(card: pd.DataFrame, run_id: str | None = None) -> str:
+    """Each headline KPI whose change its report split over a dimension: the change and its top driver in
+    words, with a link to the report that shows the split (its table and waterfall)."""
+    items = [f"<li><strong>{html.escape(r.label)}</strong>: {html.escape(r.driver)} "
+             f"{_link(r.report, None, r.run_id, run_id)}</li>"
+             for r in card.itertuples() if getattr(r, "driver", "")]
+    if not items:
+        return '<p class="statex-note">No headline KPI changed in a way its report could split.</p>'
+    return f'<ul class="statex-drivers">{"".join(items)}</ul>'
+
+
+def ledger_html(ledger: pd.DataFrame, reports: set[str] | None = None, run_id: str | None = None) -> str:
     """The claims ledger as an HTML table; each measured claim links to the report that measured it.
 
     The KPI names (the `metric` column) stay out of the stakeholder table; params/claims.yaml has them.
     """
     rows = [[html.escape(r.claim), html.escape(r.measured_text), html.escape(r.criterion), _dot(r.verdict),
-             _link(r.report, reports if not r.measured_by_run else None),
+             _link(r.report, reports if not r.measured_by_run else None, getattr(r, "run_id", None), run_id),
              html.escape(r.note)] for r in ledger.itertuples()]
     return _table(["Claim", "Measured", "Holds if", "Verdict", "Report", "Note"], rows,
                   "The plan's claims against the data")
 
 
-def scorecard(card: pd.DataFrame, reports: set[str] | None = None) -> None:
+def scorecard(card: pd.DataFrame, reports: set[str] | None = None, run_id: str | None = None) -> None:
     """Show the executive summary's scorecard (`scorecard_html`)."""
-    _display_html(scorecard_html(card, reports))
+    _display_html(scorecard_html(card, reports, run_id))
 
 
-def ledger(claims: pd.DataFrame, reports: set[str] | None = None) -> None:
+def headline_drivers(card: pd.DataFrame, run_id: str | None = None) -> None:
+    """Show why the executive summary's headline KPIs moved (`drivers_html`)."""
+    _display_html(drivers_html(card, run_id))
+
+
+def ledger(claims: pd.DataFrame, reports: set[str] | None = None, run_id: str | None = None) -> None:
     """Show the executive summary's claims ledger (`ledger_html`)."""
-    _display_html(ledger_html(claims, reports))
+    _display_html(ledger_html(claims, reports, run_id))
+
+
+def _drivers_columns(explained: Explained) -> tuple[pd.DataFrame, dict[str, Column]]:
+    """One explained change as a table: rates and their changes in percentage points for ratio KPIs."""
+    result, unit, dimension = explained.decomposition, explained.unit, explained.dimension
+    frame = result.table.copy()
+    change_unit = "pt" if unit == "fraction" else unit
+    scale = 100.0 if unit == "fraction" else 1.0
+    first = {"segment": Column(dimension.capitalize(), "text")}
+    if result.kind == split.SHIFT_SHARE:
+        for column in ("mix", "rate", "contribution"):
+            frame[column] = frame[column] * scale
+        return frame, {**first, "weight_before": Column("Share before", "fraction"),
+                       "weight_after": Column("Share now", "fraction"),
+                       "rate_before": Column("Rate before", unit), "rate_after": Column("Rate now", unit),
+                       "mix": Column("Mix", change_unit), "rate": Column("Own rate", change_unit),
+                       "contribution": Column("Total", change_unit),
+                       "share_of_change": Column("Share of the change", "fraction")}
+    if result.kind == split.CONTRIBUTIONS:
+        return frame, {**first, "before": Column("Before", unit), "after": Column("Now", unit),
+                       "contribution": Column("Change", unit),
+                       "share_of_change": Column("Share of the change", "fraction")}
+    name = result.quantile
+    return frame, {**first, "share_before": Column("Share before", "fraction"),
+                   "share_after": Column("Share now", "fraction"), "value_before": Column(f"{name} before", unit),
+                   "value_after": Column(f"{name} now", unit),
+                   "impact": Column(f"Effect on the {name} (with last period's mix)", unit)}
+
+
+def drivers(comparison: Comparison) -> None:
+    """Under the KPI cards: for each headline KPI that moved and has a main dimension, the change and its
+    top driver in words, a table of the segments and a waterfall from the previous value to this one.
+
+    Args:
+        comparison: what `statex_bi.kpis.changes.compare(...)` returned.
+    """
+    if not comparison.explained:
+        note(f"No headline KPI changed since the previous period ({comparison.previous}) in a way that splits.")
+        return
+    for item in comparison.explained:
+        result = item.decomposition
+        _display_html(f'<h3 class="statex-driver">{html.escape(item.label)}</h3>')
+        _display_html(f'<p class="statex-headline">{html.escape(item.sentence)}</p>')
+        if not result.exact:
+            note("A percentile does not split exactly over its segments: each segment's distribution is taken as "
+                 "log-normal (through its median and p95, or its p75 and its share of good page loads), and what "
+                 "that leaves unexplained is shown as such.")
+        frame, columns = _drivers_columns(item)
+        _display_html(table_html(frame, columns, caption=f"{item.label}: the change by {item.dimension}"))
+        steps = split.waterfall_steps(result, item.unit)
+        axis = "%" if item.unit == "fraction" else formatting.unit_label(item.unit) or (item.unit or "")
+        show(charts.change_waterfall(steps, title=f"{item.label}: from the previous period to this one",
+                                     y_title=axis))

@@ -7,9 +7,13 @@ never resolves an open alert.
 
 - threshold: the run's value of each subject against the limit (several rows of one subject: the
   worst one counts).
-- change: the run's `numerator`/`denominator` tags against those of the previous period (the newest
-  run whose period ends the day before this one starts and is as long, within 3 days) by a
-  one-sided two-proportion z test with the pooled standard error.
+- change: the run's `numerator`/`denominator` tags against those of the previous period by a
+  one-sided two-proportion z test with the pooled standard error. The previous counts are the row's
+  own `previous_numerator`/`previous_denominator` tags (computed from the warehouse when the report
+  ran, so a first run is tested too), else those of the newest run whose period ends the day before
+  this one starts and is as long (within 3 days).
+- every finding whose KPI row of the run (or, with `explained_by`, that KPI's row) carries a `driver`
+  tag (statex_bi.kpis.changes: the change's top driver in words) quotes it at the end of its message.
 - anomaly: each point of the run's period against the `window` points before it. A series point is
   a `series_tag` value (a date, e.g. `day`) or, without one, a period as long as this run's; when
   several runs published a point the newest one counts. Robust z = 0.6745 (x - median) / MAD; when
@@ -19,7 +23,7 @@ never resolves an open alert.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from statistics import NormalDist
 from typing import Any
@@ -140,17 +144,22 @@ def _change(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str, period: Per
     subject = _subject(rule)
     counts = ("TRY_CAST(json_extract_string(tags, '$.numerator') AS DOUBLE) AS x, "
               "TRY_CAST(json_extract_string(tags, '$.denominator') AS DOUBLE) AS n")
+    own_previous = ("TRY_CAST(json_extract_string(tags, '$.previous_numerator') AS DOUBLE) AS px, "
+                    "TRY_CAST(json_extract_string(tags, '$.previous_denominator') AS DOUBLE) AS pn")
     sql = f"""
         WITH cur AS (
-            SELECT {subject} AS subject, {counts}, report, unit FROM {TABLE} WHERE run_id = ? AND {where}
+            SELECT {subject} AS subject, {counts}, {own_previous}, report, unit FROM {TABLE}
+            WHERE run_id = ? AND {where}
         ), prev AS (
             SELECT {subject} AS subject, {counts}, run_id,
                    row_number() OVER (PARTITION BY {subject} ORDER BY recorded_at DESC, run_id DESC) AS rn
             FROM {TABLE}
             WHERE {where} AND run_id <> ? AND period_end = ? AND abs(datediff('day', period_start, period_end) - ?) <= 3
         ), pair AS (
-            SELECT cur.subject, cur.report, cur.unit, cur.x AS x1, cur.n AS n1, prev.x AS x0, prev.n AS n0,
-                   prev.run_id AS previous_run_id
+            SELECT cur.subject, cur.report, cur.unit, cur.x AS x1, cur.n AS n1,
+                   CASE WHEN cur.pn IS NOT NULL THEN cur.px ELSE prev.x END AS x0,
+                   CASE WHEN cur.pn IS NOT NULL THEN cur.pn ELSE prev.n END AS n0,
+                   CASE WHEN cur.pn IS NULL THEN prev.run_id END AS previous_run_id
             FROM cur LEFT JOIN prev ON prev.subject = cur.subject AND prev.rn = 1
         )
         SELECT *, x1 / n1 AS p1, x0 / n0 AS p0, (x1 + x0) / (n1 + n0) AS pooled,
@@ -265,6 +274,32 @@ def _anomaly(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str, period: Pe
     return Evaluation(rule, findings)
 
 
+def _driver(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str, subject: str) -> str | None:
+    """Why the finding's KPI moved, as its report worded it (the `driver` tag), or None."""
+    if rule.explained_by:
+        clauses, args = "metric_name = ?", [rule.explained_by]
+    else:
+        where, args = _filters(rule)
+        clauses = f"{where} AND {_subject(rule)} = ?"
+        args = [*args, subject]
+    rows = con.execute(
+        f"SELECT json_extract_string(tags, '$.driver') FROM {TABLE} WHERE run_id = ? AND {clauses} "
+        "AND json_extract_string(tags, '$.driver') IS NOT NULL ORDER BY CAST(tags AS VARCHAR) LIMIT 1",
+        [run_id, *args]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _explained(con: duckdb.DuckDBPyConnection, evaluation: Evaluation, run_id: str) -> Evaluation:
+    findings = []
+    for finding in evaluation.findings:
+        why = _driver(con, evaluation.rule, run_id, finding.subject)
+        if why:
+            finding = replace(finding, message=f"{finding.message}. Why: {why}",
+                              context={**finding.context, "driver": why})
+        findings.append(finding)
+    return replace(evaluation, findings=findings)
+
+
 def evaluate(con: duckdb.DuckDBPyConnection, rules: list[Rule], run_id: str, period: Period) -> list[Evaluation]:
     """Evaluate every rule against the run's published KPIs and the history before them.
 
@@ -283,11 +318,11 @@ def evaluate(con: duckdb.DuckDBPyConnection, rules: list[Rule], run_id: str, per
         if why:
             out.append(Evaluation(rule, [], why))
         elif rule.kind == "threshold":
-            out.append(_threshold(con, rule, run_id))
+            out.append(_explained(con, _threshold(con, rule, run_id), run_id))
         elif rule.kind == "change":
-            out.append(_change(con, rule, run_id, period))
+            out.append(_explained(con, _change(con, rule, run_id, period), run_id))
         else:
-            out.append(_anomaly(con, rule, run_id, period))
+            out.append(_explained(con, _anomaly(con, rule, run_id, period), run_id))
     return out
 
 

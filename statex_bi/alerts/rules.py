@@ -11,6 +11,8 @@ A rules file (see params/alerts.yaml)::
         above: 0.05                     # threshold: above / below a number, or above_tag / below_tag
         severity: CRITICAL              # LOW | MEDIUM | HIGH | CRITICAL
         title: API error rate above 5%  # optional, for people
+        explained_by: ai.cost           # optional: the KPI whose `driver` tag (why it moved) the message
+                                        # quotes; default the rule's own metric
     notify:
       routes: {CRITICAL: [slack, email, pagerduty, sms], HIGH: [slack, email, pagerduty], MEDIUM: [slack], LOW: []}
       retries: 3                        # attempts after the first, per channel and message
@@ -46,7 +48,7 @@ SMS_SEVERITIES = ("CRITICAL",)  # a text message wakes someone: the seed keeps i
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 _TAG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
-_COMMON = {"name", "kind", "metric", "where", "subject", "severity", "title"}
+_COMMON = {"name", "kind", "metric", "where", "subject", "severity", "title", "explained_by"}
 _ALLOWED = {
     "threshold": _COMMON | {"above", "below", "above_tag", "below_tag"},
     "change": _COMMON | {"direction", "alpha", "min_change"},
@@ -76,6 +78,7 @@ class Rule:
     window: int = 28
     min_history: int = 14
     series_tag: str | None = None
+    explained_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,8 +162,12 @@ def _rule(raw: Any, where: str) -> Rule:
         subject = [subject]
     if not isinstance(subject, list) or not all(isinstance(s, str) and _TAG.match(s) for s in subject):
         raise ParamsError(f"{where}: 'subject' must be a tag name or a list of them, got {subject!r}")
+    explained_by = raw.get("explained_by")
+    if explained_by is not None and (not isinstance(explained_by, str) or not explained_by.strip()):
+        raise ParamsError(f"{where}: 'explained_by' must be a KPI name such as 'ai.cost', got {explained_by!r}")
     rule: dict[str, Any] = {
         "name": name, "kind": kind, "metric": metric.strip(), "severity": severity,
+        "explained_by": explained_by.strip() if explained_by else None,
         "title": str(raw.get("title") or name.replace("_", " ")),
         "where": {str(k): str(v) for k, v in filters.items()}, "subject": tuple(subject),
     }

@@ -120,6 +120,24 @@ def conversion_drop_week(config: WorldConfig) -> tuple[date, date] | None:
     return (monday, monday + timedelta(days=6)) if monday - timedelta(days=7) >= config.start else None
 
 
+# Planted incident (drivers demo): two weeks before the conversion drop, a campaign goes viral on
+# social media and floods Organic Social, the channel that converts worst, with CAMPAIGN_FACTOR times
+# its usual sessions. No channel's own rates change: overall conversion falls by the mix of channels
+# alone, which the reports' drivers (statex_bi.kpis.drivers) name as a mix change in that channel. A
+# normal week lies between the two, so the drop is still tested against an ordinary week.
+CAMPAIGN_CHANNEL = "Organic Social"
+CAMPAIGN_FACTOR = 8.0
+
+
+def campaign_week(config: WorldConfig) -> tuple[date, date] | None:
+    """Monday and Sunday of the planted campaign, or None when the simulation has no week before it."""
+    drop = conversion_drop_week(config)
+    if drop is None:
+        return None
+    monday = drop[0] - timedelta(days=14)
+    return (monday, monday + timedelta(days=6)) if monday - timedelta(days=7) >= config.start else None
+
+
 def simulate_growth(config: WorldConfig) -> GrowthData:
     """Simulate GA4 traffic, key events, customers and prototype requests for every day of the period.
 
@@ -138,6 +156,7 @@ def simulate_growth(config: WorldConfig) -> GrowthData:
     requests: list[PrototypeRequest] = []
 
     drop = conversion_drop_week(config)
+    campaign = campaign_week(config)
     for day_index, day in enumerate(config.days()):
         months = day_index / 30.44
         # Planted incident (alerts demo): see conversion_drop_week.
@@ -148,6 +167,8 @@ def simulate_growth(config: WorldConfig) -> GrowthData:
         earlier_customers = len(customers)
         for channel in CHANNELS:
             expected = day_level * channel.share * (1 + channel.monthly_growth) ** months * rng.lognormal(0.0, 0.12)
+            if campaign and campaign[0] <= day <= campaign[1] and channel.name == CAMPAIGN_CHANNEL:
+                expected *= CAMPAIGN_FACTOR  # planted: see campaign_week
             sessions = int(rng.poisson(expected))
             if sessions == 0:
                 continue

@@ -7,10 +7,16 @@ change. The runner runs the summary after the run's other reports have published
 rules were evaluated (notebook metadata `statex_bi.runs_after_reports`), and lists it first.
 
 Definitions:
-- *Current value*: the KPI row of the run (`run_id`); rows with more tags than the entry names are
-  matched on the named tags only, and the first by report then tags is taken.
-- *Previous value*: the newest row of another run whose period ends the day before this period
-  starts and is as long (within 3 days, so months compare with months).
+- *Current value*: the KPI row of the run (`run_id`), else the newest row any run published for this
+  very period (the summary run on its own shows what the reports last published, linking to that
+  run's pages); rows with more tags than the entry names are matched on the named tags only, and the
+  first by report then tags is taken.
+- *Previous value*: the row's `previous_value` tag: the report computed the KPI for the previous
+  period from the warehouse when it ran (statex_bi.kpis.changes), so a first run or one after a
+  skipped period has it too. A row without the tag (published before it existed) falls back to the
+  newest row of another run whose period ends the day before this period starts and is as long
+  (within 3 days, so months compare with months).
+- *Driver*: the row's `driver` tag, the change's top driver in words (statex_bi.kpis.drivers).
 - *Traffic light*: green when the target is met; amber when missed by at most `tolerance` of the
   target (relative; absolute for a target of 0: `tolerance` itself); red otherwise; "no data" when
   the run published no such KPI; "no target" when the entry sets none.
@@ -31,6 +37,7 @@ from statex_bi import targets
 from statex_bi.config import PARAMS_DIR, read_yaml
 from statex_bi.exceptions import ParamsError
 from statex_bi.formatting import value_or_na
+from statex_bi.kpis.drivers import DRIVER_TAG, PREVIOUS_TAG
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
 
@@ -74,27 +81,38 @@ def resolve_run(con: duckdb.DuckDBPyConnection, period: Period, run_id: str) -> 
 
 def _lookup(con: duckdb.DuckDBPyConnection, run_id: str | None, period: Period, metric: str,
             tags: dict[str, Any]) -> tuple[dict[str, Any] | None, float | None]:
-    """The run's row of a KPI (value, unit, tags, report) and the previous period's value."""
+    """The KPI's row for the period (value, unit, tags, report, run_id) and the previous period's value.
+
+    The row is the run's own when it published one, else the newest one any run published for this
+    very period: the summary run on its own (`--only executive_summary`) shows what the reports last
+    published. The previous value is the row's `previous_value` tag (computed from the warehouse when
+    the report ran, statex_bi.kpis.changes), else the newest row of an earlier run for the period before.
+    """
     where = " AND ".join(["metric_name = ?", *(f"json_extract_string(tags, '$.{k}') = ?" for k in tags)])
     args = [metric, *(str(v) for v in tags.values())]
     current = con.execute(
-        f"SELECT CAST(value AS DOUBLE), unit, CAST(tags AS VARCHAR), report FROM monitoring.monitoring_metrics "
-        f"WHERE run_id = ? AND {where} ORDER BY report, CAST(tags AS VARCHAR) LIMIT 1", [run_id, *args]).fetchall()
+        f"SELECT CAST(value AS DOUBLE), unit, CAST(tags AS VARCHAR), report, run_id "
+        f"FROM monitoring.monitoring_metrics WHERE period_start = ? AND period_end = ? AND {where} "
+        "ORDER BY run_id IS NOT DISTINCT FROM ? DESC, recorded_at DESC, report, CAST(tags AS VARCHAR) LIMIT 1",
+        [period.start, period.end, *args, run_id]).fetchall()
     if not current:
         return None, None
-    value, unit, tag_text, report = current[0]
-    previous = con.execute(
+    value, unit, tag_text, report, row_run = current[0]
+    row = {"value": value, "unit": unit, "tags": json.loads(tag_text or "{}"), "report": report, "run_id": row_run}
+    if PREVIOUS_TAG in row["tags"]:
+        previous = row["tags"][PREVIOUS_TAG]
+        return row, None if previous is None else float(previous)
+    earlier = con.execute(
         f"SELECT CAST(value AS DOUBLE) FROM monitoring.monitoring_metrics WHERE {where} AND run_id <> ? "
         "AND period_end = ? AND abs(datediff('day', period_start, period_end) - ?) <= 3 "
         "ORDER BY recorded_at DESC LIMIT 1",
-        [*args, run_id, period.start - pd.Timedelta(days=1), (period.end - period.start).days]).fetchall()
-    row = {"value": value, "unit": unit, "tags": json.loads(tag_text or "{}"), "report": report}
-    return row, (previous[0][0] if previous else None)
+        [*args, row_run, period.start - pd.Timedelta(days=1), (period.end - period.start).days]).fetchall()
+    return row, (earlier[0][0] if earlier else None)
 
 
 def _change_text(value: float, previous: float | None, unit: str | None) -> str:
     if previous is None:
-        return "no previous period in the history"
+        return "no value for the previous period"
     delta = value - previous
     if unit == "fraction":
         return f"{delta * 100:+.2f} pt (was {value_or_na(previous, unit)})"
@@ -124,20 +142,22 @@ def scorecard(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | None
     """Headline KPIs of every report against their targets, with the change since the previous period.
 
     Returns:
-        One row per target entry: label, report, metric, value, unit, value_text, target, target_text,
-        light, previous, change_text.
+        One row per target entry: label, report, run_id (the run that published the value), metric,
+        value, unit, driver (the change's top driver in words, "" when not split), value_text, target,
+        target_text, light, previous, change_text.
     """
     rows = []
     for entry in _read(targets, "targets"):
         row, previous = _lookup(con, run_id, period, entry["metric"], entry.get("tags") or {})
         base = {"label": entry.get("label", entry["metric"]), "metric": entry["metric"]}
         if row is None:
-            rows.append({**base, "report": entry.get("report"), "value": None, "unit": None,
-                         "value_text": "no data", "target": None, "target_text": "", "light": NO_DATA,
-                         "previous": None, "change_text": "not published by this run"})
+            rows.append({**base, "report": entry.get("report"), "run_id": None, "value": None, "unit": None,
+                         "driver": "", "value_text": "no data", "target": None, "target_text": "",
+                         "light": NO_DATA, "previous": None, "change_text": "not published for this period"})
             continue
         light, target, word = _light(entry, row["value"], row["tags"])
-        rows.append({**base, "report": row["report"], "value": row["value"], "unit": row["unit"],
+        rows.append({**base, "report": row["report"], "run_id": row["run_id"], "value": row["value"],
+                     "unit": row["unit"], "driver": str(row["tags"].get(DRIVER_TAG) or ""),
                      "value_text": value_or_na(row["value"], row["unit"]), "target": target,
                      "target_text": f"{word} {value_or_na(target, row['unit'])}" if word else "", "light": light,
                      "previous": previous, "change_text": _change_text(row["value"], previous, row["unit"])})
@@ -161,7 +181,7 @@ def claims_ledger(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | 
 
     Returns:
         One row per claim: claim, source, metric, measured, unit, measured_text, criterion, verdict,
-        report, note.
+        report, run_id (the run that measured it), note.
     """
     rows = []
     for entry in _read(claims, "claims"):
@@ -172,13 +192,13 @@ def claims_ledger(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | 
         if row is None:
             _, criterion = _verdict(entry.get("holds_if") or {}, 0.0)
             rows.append({**base, "measured": None, "unit": None, "measured_text": "—", "criterion": criterion,
-                         "verdict": NOT_MEASURABLE, "report": entry.get("report"), "measured_by_run": False})
+                         "verdict": NOT_MEASURABLE, "report": entry.get("report"), "run_id": None,
+                         "measured_by_run": False})
             continue
         verdict, criterion = _verdict(entry.get("holds_if") or {}, row["value"])
         rows.append({**base, "measured": row["value"], "unit": row["unit"],
                      "measured_text": value_or_na(row["value"], row["unit"]), "criterion": criterion,
-                     "verdict": verdict,
-                     "report": row["report"], "measured_by_run": True})
+                     "verdict": verdict, "report": row["report"], "run_id": row["run_id"], "measured_by_run": True})
     return pd.DataFrame(rows)
 
 

@@ -34,7 +34,7 @@ DOC = PROJECT_ROOT / "docs" / "metrics.md"
 HISTORY_PERIODS = 12
 METRIC_TYPES = ("COUNTER", "GAUGE", "HISTOGRAM", "SUMMARY")
 _REQUIRED = ("name", "label", "unit", "definition", "source")
-_OPTIONAL = ("type", "breakdown", "headline")
+_OPTIONAL = ("type", "breakdown", "headline", "models")
 
 DOC_HEADER = """# Published KPIs
 
@@ -61,6 +61,7 @@ Each run also writes `outputs/metrics.html`: this list with each KPI's latest va
        definition: What it counts, over which period, from which model.
        breakdown: "provider: all|aws"    # optional: the tag that splits it (and its values)
        headline: true                    # optional: shown as a card and in the report's history
+       models: infra_costs_daily         # optional: the dbt models it reads (metrics.html links them)
        type: GAUGE                       # optional: COUNTER, GAUGE (default), HISTOGRAM, SUMMARY
    ```
 
@@ -83,6 +84,7 @@ class KpiDef:
     metric_type: str = "GAUGE"
     breakdown: str | None = None
     headline: bool = False
+    models: tuple[str, ...] = ()
 
     @property
     def breakdown_key(self) -> str | None:
@@ -131,6 +133,7 @@ def _load_file(path: Path) -> ReportDef:
             name=str(entry["name"]), label=str(entry["label"]), unit=unit, definition=str(entry["definition"]),
             source=str(entry["source"]), report=str(data["report"]), metric_type=metric_type,
             breakdown=entry.get("breakdown"), headline=bool(entry.get("headline", False)),
+            models=tuple(name.strip() for name in str(entry.get("models") or "").split(",") if name.strip()),
         ))
     return ReportDef(
         report=str(data["report"]), title=str(data["title"]), notebook=str(data["notebook"]),

@@ -1,7 +1,10 @@
-"""outputs/metrics.html: every KPI of the registry with its definition, unit, source and latest value.
+"""outputs/metrics.html: every KPI of the registry with its definition, unit, lineage and latest value.
 
 Written after each run from the KPI registry (statex_bi.metrics.registry) and the warehouse's
 monitoring.monitoring_metrics (read-only); each latest value links to the report page that published it.
+Lineage: the dbt models each KPI reads (registry `models`), each linked to its node in the newest
+published docs site (`<run>/lineage/index.html`), the sources it comes from, and the reports that show
+it: its own, and the executive summary when params/targets.yaml or params/claims.yaml names it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from statex_bi import formatting, warehouse
-from statex_bi.config import db_path
+from statex_bi.config import PARAMS_DIR, db_path, read_yaml
 from statex_bi.exceptions import WarehouseError
 from statex_bi.metrics import registry
 from statex_bi.runner import manifest as manifests
@@ -40,19 +43,59 @@ def _code(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
-def render(latest: pd.DataFrame, pages: dict[tuple[str, str], str], problem: str | None = None) -> str:
-    """outputs/metrics.html: every KPI of the registry with its latest value and a link to its report.
+SUMMARY = "executive_summary"
+# A model's node in the dbt docs site (the node id dbt gives a model of the statex_bi project).
+NODE = "#!/model/model.statex_bi.{}"
+
+
+def summarised() -> set[str]:
+    """The KPIs the executive summary shows: those params/targets.yaml or params/claims.yaml names."""
+    names = set()
+    for file, key in (("targets.yaml", "targets"), ("claims.yaml", "claims")):
+        data = read_yaml(PARAMS_DIR / file) or {}
+        names |= {str(entry.get("metric")) for entry in data.get(key) or [] if isinstance(entry, dict)}
+    return names
+
+
+def model_links(kpi: registry.KpiDef, lineage: str | None) -> str:
+    """The KPI's models, each linked to its node in the docs site at `lineage` (relative to outputs/)."""
+    if not kpi.models:
+        return '<span class="note">the raw tables and load records (no model)</span>'
+    if not lineage:
+        return ", ".join(f"<code>{html.escape(name)}</code>" for name in kpi.models)
+    return ", ".join(f'<a href="{html.escape(lineage + NODE.format(quote(name)))}"><code>{html.escape(name)}</code></a>'
+                     for name in kpi.models)
+
+
+def _reports(kpi: registry.KpiDef, titles: dict[str, str], pages: dict[tuple[str, str], str],
+             latest_run: str | None, summary: set[str]) -> str:
+    shown = [kpi.report] + ([SUMMARY] if kpi.name in summary else [])
+    parts = []
+    for stem in shown:
+        page = pages.get((latest_run, stem)) if latest_run else None
+        title = html.escape(titles.get(stem, stem))
+        parts.append(f'<a href="{html.escape(page)}">{title}</a>' if page else title)
+    return ", ".join(parts)
+
+
+def render(latest: pd.DataFrame, pages: dict[tuple[str, str], str], problem: str | None = None,
+           lineage: str | None = None, summary: set[str] | None = None) -> str:
+    """outputs/metrics.html: every KPI of the registry with its lineage, latest value and report links.
 
     Args:
         latest: `registry.latest_values(...)` (may be empty).
         pages: (run_id, report) -> the report page's path relative to outputs/, for runs that have one.
         problem: why there are no latest values (e.g. the warehouse is locked), shown at the top.
+        lineage: the newest published docs site, relative to outputs/ (None: no run published one).
+        summary: the KPIs the executive summary shows (`summarised()`).
     """
+    titles = {r.report: r.title for r in registry.reports()} | {SUMMARY: "Executive summary"}
     sections = []
     for report in registry.reports():
         rows = []
         for kpi in report.kpis:
             mine = latest[latest["metric_name"] == kpi.name] if len(latest) else latest
+            latest_run = str(mine.iloc[0]["run_id"]) if len(mine) else None
             if len(mine):
                 first = mine.iloc[0]
                 period = f"{first['period_start']:%d %b %Y} – {first['period_end']:%d %b %Y}"
@@ -67,11 +110,13 @@ def render(latest: pd.DataFrame, pages: dict[tuple[str, str], str], problem: str
             rows.append(
                 f"<tr><td><strong>{html.escape(kpi.label)}</strong><div class=\"note\"><code>"
                 f"{html.escape(kpi.name)}</code></div>{split}</td><td>{_code(kpi.definition)}</td>"
-                f"<td>{html.escape(unit)}</td><td>{html.escape(kpi.source)}</td><td>{value}</td></tr>"
+                f"<td>{html.escape(unit)}</td><td>{html.escape(kpi.source)}</td>"
+                f'<td class="models">{model_links(kpi, lineage)}</td>'
+                f"<td>{_reports(kpi, titles, pages, latest_run, summary or set())}</td><td>{value}</td></tr>"
             )
         sections.append(
             f"<h2>{html.escape(report.title)}</h2><table><tr><th>KPI</th><th>Definition</th><th>Unit</th>"
-            f"<th>Source</th><th>Latest value</th></tr>{''.join(rows)}</table>"
+            f"<th>Sources</th><th>Models</th><th>Reports</th><th>Latest value</th></tr>{''.join(rows)}</table>"
         )
     notice = f'<p class="problem">{html.escape(problem)}</p>' if problem else ""
     return _PAGE.format(body=notice + "\n".join(sections))
@@ -114,6 +159,14 @@ def report_pages(outputs: Path) -> dict[tuple[str, str], str]:
     return pages
 
 
+def newest_lineage(outputs: Path) -> str | None:
+    """The newest run's published docs site, relative to `outputs` (None when no run published one)."""
+    for run in manifests.read_all(outputs):
+        if run.get("lineage") and (outputs / run["run_id"] / run["lineage"]).exists():
+            return f"{quote(run['run_id'])}/{quote(run['lineage'])}"
+    return None
+
+
 def write_metrics_page(outputs: Path, secrets: dict[str, str], db: Path | None = None) -> Path:
     """Rewrite outputs/metrics.html.
 
@@ -134,7 +187,7 @@ def write_metrics_page(outputs: Path, secrets: dict[str, str], db: Path | None =
         latest, problem = pd.DataFrame(columns=["metric_name"]), f"Latest values unavailable: {exc}"
     path = outputs / PAGE_NAME
     partial = path.with_suffix(".html.partial")
-    page = render(latest, report_pages(outputs), problem)
+    page = render(latest, report_pages(outputs), problem, newest_lineage(outputs), summarised())
     partial.write_text(redact(page, secrets), encoding="utf-8")
     partial.replace(path)
     return path

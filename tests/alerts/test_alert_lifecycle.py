@@ -146,6 +146,38 @@ def test_conversion_drop_is_a_two_proportion_z_test_against_the_previous_period(
         assert context["z"] == pytest.approx(z) and context["p_value"] == pytest.approx(p)
 
 
+def test_a_first_run_is_tested_against_the_previous_counts_its_report_computed(tmp_path: Path) -> None:
+    """No earlier run in the history: the row's previous_numerator/denominator tags (statex_bi.kpis.changes)
+    stand for the previous period, and the message quotes the row's driver."""
+    db = tmp_path / "w.duckdb"
+    config = _rules(tmp_path, {"name": "conversion_drop", "kind": "change", "direction": "down", "alpha": 0.01,
+                               "metric": "conversion.prototype_request_rate", "severity": "HIGH"})
+    why = "Prototype-request conversion fell 0.74 pt; Direct explains 40%: its rate fell from 1.4% to 0.30%."
+    row = _rate(18, 4700)
+    row["tags"] |= {"previous_numerator": 52, "previous_denominator": 4600, "driver": why}
+    _publish(db, "first", WEEKS[1], "growth_revenue", [row])
+    (opened,) = _evaluate(db, config, "first", WEEKS[1])["opened"]
+    z, p = proportions_ztest([18, 52], [4700, 4600], alternative="smaller")
+    assert "went from 1.13% (52 of 4,600)" in opened["message"]
+    assert opened["message"].endswith(f"Why: {why}")
+    con = duckdb.connect(str(db), read_only=True)
+    context = json.loads(con.execute("SELECT fastify_context FROM monitoring.monitoring_alerts").fetchall()[0][0])
+    con.close()
+    assert context["z"] == pytest.approx(z) and context["p_value"] == pytest.approx(p) and context["driver"] == why
+
+
+def test_an_alert_quotes_the_driver_of_the_kpi_it_is_explained_by(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    config = _rules(tmp_path, {"name": "budget", "kind": "threshold", "metric": "ai.budget.forecast_usd",
+                               "above_tag": "budget_usd", "severity": "HIGH", "explained_by": "ai.cost"})
+    why = "AI cost rose $3.20; gpt-4o (openai) explains 80%: from $0.1730 to $2.73."
+    _publish(db, "r", WEEKS[0], "ai_costs", [
+        {"metric_name": "ai.budget.forecast_usd", "value": 12.5, "unit": "USD", "tags": {"budget_usd": 10.0}},
+        {"metric_name": "ai.cost", "value": 4.1, "unit": "USD", "tags": {"tier": "all", "driver": why}}])
+    (opened,) = _evaluate(db, config, "r", WEEKS[0])["opened"]
+    assert opened["message"].endswith(f"Why: {why}")
+
+
 def test_no_previous_period_in_the_history_is_no_data_not_an_alert(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     config = _rules(tmp_path, {"name": "conversion_drop", "kind": "change",

@@ -19,8 +19,9 @@ CHROMIUM = shutil.which("chromium")
 CONSOLE = re.compile(r":CONSOLE[(:]")
 
 
-def chromium_dom(page: Path, profile: Path) -> tuple[str, list[str]]:
-    """The DOM after scripts ran, and the console lines, of `page` opened offline."""
+def chromium_dom(page: Path, profile: Path, fragment: str = "") -> tuple[str, list[str]]:
+    """The DOM after scripts ran, and the console lines, of `page` opened offline (at `fragment`, e.g. a
+    route of a single-page site: "#!/model/...")."""
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (Debian package `chromium`; .ci/run installs it)")
     command = [
@@ -41,7 +42,7 @@ def chromium_dom(page: Path, profile: Path) -> tuple[str, list[str]]:
         "--v=0",
         "--virtual-time-budget=5000",
         "--dump-dom",
-        page.as_uri(),
+        page.as_uri() + fragment,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -6,9 +6,14 @@ from __future__ import annotations
 import re
 
 import growth_warehouse as fx
+import pandas as pd
 import pytest
+from chromium import chromium_dom
 from test_offline_report import _chromium
 
+from statex_bi import provenance
+from statex_bi.metrics import registry
+from statex_bi.runner import kpi_page
 from statex_bi.transform import build as project
 
 pytestmark = pytest.mark.browser
@@ -35,3 +40,33 @@ def test_published_docs_site_is_offline_and_lists_every_model(tmp_path, tmp_path
 
 def test_nothing_is_published_for_a_warehouse_never_built(tmp_path):
     assert project.publish_docs(tmp_path / "never.duckdb", tmp_path / "lineage") is None
+
+
+def test_every_model_link_of_the_metrics_page_names_a_node_of_the_published_docs_site(tmp_path, tmp_path_factory):
+    db, _ = fx.built(tmp_path_factory)
+    site = project.publish_docs(db, tmp_path / "run" / "lineage").read_text()
+    page = kpi_page.render(pd.DataFrame(columns=["metric_name"]), {}, lineage="run/lineage/index.html")
+    nodes = set(re.findall(r'href="run/lineage/index\.html#!/model/(model\.statex_bi\.\w+)"', page))
+    assert len(nodes) >= 15
+    missing = sorted(node for node in nodes if f'"{node}"' not in site)
+    assert missing == [], f"the docs site has no node {missing}"
+
+
+def _model_title(dom: str) -> str:
+    """The heading of the docs site's model page (empty when the route names no node)."""
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", re.sub(r"<script.*?</script>", "", dom, flags=re.S), re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", heading.group(1)).split()) if heading else ""
+
+
+def test_a_model_link_opens_that_models_page_in_the_docs_site(tmp_path, tmp_path_factory):
+    """The links' route (every node id is checked above) opens the model's page in a browser; a node that
+    does not exist opens an empty one, so the check can fail."""
+    db, _ = fx.built(tmp_path_factory)
+    site = project.publish_docs(db, tmp_path / "lineage")
+    model = registry.kpis()["conversion.prototype_request_rate"].models[0]
+    link = provenance.model_links((model,), "index.html")
+    fragment = re.search(r'href="index\.html(#[^"]+)"', link).group(1)
+    dom, _ = chromium_dom(site, tmp_path / "profile", fragment)
+    assert _model_title(dom).startswith(model)
+    dom, _ = chromium_dom(site, tmp_path / "profile", fragment.replace(model, "no_such_model"))
+    assert _model_title(dom) == ""

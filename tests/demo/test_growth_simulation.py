@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from statex_bi.demo.growth import CHANNEL_NAMES, simulate_growth
+from statex_bi.demo.growth import CAMPAIGN_CHANNEL, CHANNEL_NAMES, CHANNELS, campaign_week, simulate_growth
 from statex_bi.demo.world import WorldConfig
 
 SIX_WEEKS = WorldConfig(date(2026, 3, 2), date(2026, 4, 12), seed=11)
@@ -117,10 +117,35 @@ def test_weekdays_are_busier_and_traffic_grows(year):
     for row in year.daily_users:
         by_weekday[row["date"].weekday() < 5].append(row["sessions"])
     assert sum(by_weekday[True]) / len(by_weekday[True]) > 1.2 * sum(by_weekday[False]) / len(by_weekday[False])
-    first = sum(r["sessions"] for r in year.daily_users if r["date"] < date(2025, 7, 1))
-    last = sum(r["sessions"] for r in year.daily_users if r["date"] >= date(2026, 5, 2))
+    campaign = campaign_week(WorldConfig(date(2025, 6, 2), date(2026, 5, 31), seed=3))
+    assert campaign is not None and campaign[0] >= date(2026, 5, 2)  # the planted flood: not the trend
+
+    def per_day(rows: list[dict]) -> float:
+        return sum(r["sessions"] for r in rows) / len(rows)
+
+    first = per_day([r for r in year.daily_users if r["date"] < date(2025, 7, 1)])
+    last = per_day([r for r in year.daily_users if r["date"] >= date(2026, 5, 2)
+                    and not campaign[0] <= r["date"] <= campaign[1]])
     growth_per_month = (last / first) ** (1 / 11) - 1
     assert 0.03 <= growth_per_month <= 0.06
+
+
+def test_the_campaign_week_floods_one_low_converting_channel_and_no_channel_converts_differently(year):
+    campaign = campaign_week(WorldConfig(date(2025, 6, 2), date(2026, 5, 31), seed=3))
+    before = (campaign[0] - timedelta(days=7), campaign[1] - timedelta(days=7))
+
+    def sessions(channel: str, week: tuple[date, date]) -> int:
+        return sum(r["sessions"] for r in year.traffic if r["channel"] == channel and week[0] <= r["date"] <= week[1])
+
+    others = [c for c in CHANNEL_NAMES if c != CAMPAIGN_CHANNEL]
+    assert sessions(CAMPAIGN_CHANNEL, campaign) > 5 * sessions(CAMPAIGN_CHANNEL, before)
+    assert all(0.6 < sessions(c, campaign) / sessions(c, before) < 1.6 for c in others)
+    # the flooded channel is the one that converts worst: the mix alone lowers overall conversion
+    assert min(CHANNELS, key=lambda c: c.sign_up_rate * c.prototype_rate).name == CAMPAIGN_CHANNEL
+    sign_ups = sum(r["sessions"] for r in year.event_sessions if r["channel"] == CAMPAIGN_CHANNEL
+                   and r["event_name"] == "sign_up" and campaign[0] <= r["date"] <= campaign[1])
+    assert sign_ups / sessions(CAMPAIGN_CHANNEL, campaign) == pytest.approx(
+        next(c.sign_up_rate for c in CHANNELS if c.name == CAMPAIGN_CHANNEL), abs=0.008)
 
 
 def test_scale_multiplies_traffic():

@@ -58,10 +58,49 @@ def test_scorecard_lights_and_changes(tmp_path: Path) -> None:
     assert card.loc["Conversion", "change_text"] == "-0.70 pt (was 1.1%)"
     assert (card.loc["Conversion", "value_text"], card.loc["Budget", "value_text"]) == ("0.40%", "$10.60")
     assert card.loc["Budget", "light"] == summary.AMBER  # $10.60 against $10.00: within 10%
-    assert card.loc["Budget", "change_text"] == "no previous period in the history"
+    assert card.loc["Budget", "change_text"] == "no value for the previous period"
     assert card.loc["p95", "light"] == summary.NO_DATA
     html = display.scorecard_html(card.reset_index(), {"growth_revenue", "ai_costs"})
     assert '<a href="growth_revenue.html">Growth and revenue</a>' in html  # the report's title, not its file
+
+
+def test_the_summary_run_on_its_own_shows_what_the_reports_published_for_its_period(tmp_path: Path) -> None:
+    """`run weekly --only executive_summary`: its own run published nothing, the reports' run did."""
+    db = tmp_path / "w.duckdb"
+    _seed(db)
+    targets = _write(tmp_path, "targets.yaml", "targets", [
+        {"label": "Conversion", "metric": "conversion.prototype_request_rate", "at_least": 0.01, "better": "up"},
+        {"label": "Budget", "metric": "ai.budget.forecast_usd", "at_most_tag": "budget_usd", "better": "down"}])
+    claims = _write(tmp_path, "claims.yaml", "claims", [
+        {"claim": "R2 66% cheaper", "metric": "infra.savings_pct", "tags": {"service": "storage"},
+         "holds_if": {"at_least": 66}, "report": "infrastructure_savings"}])
+    con = duckdb.connect(str(db), read_only=True)
+    card = summary.scorecard(con, WEEK, "summary-only", targets).set_index("label")
+    ledger = summary.claims_ledger(con, WEEK, "summary-only", claims)
+    assert card.loc["Conversion", "value"] == 0.004 and card.loc["Conversion", "run_id"] == "now"
+    assert card.loc["Conversion", "change_text"] == "-0.70 pt (was 1.1%)"
+    assert summary.sentence(card.reset_index(), summary.open_alerts(con), ledger).startswith(
+        "0 of 2 KPIs with a target meet it; 0 open alerts; 1 of 1 measurable seed claims hold")
+    html = display.scorecard_html(card.reset_index(), summary.run_reports(con, "summary-only"), "summary-only")
+    assert '<a href="../now/growth_revenue.html">Growth and revenue</a> (run now)' in html
+    assert summary.scorecard(con, BEFORE, "summary-only", targets).set_index("label").loc[
+        "Conversion", "run_id"] == "prev"  # each period its own values
+
+
+def test_the_previous_value_comes_from_the_warehouse_when_no_earlier_run_published_it(tmp_path: Path) -> None:
+    """A first run: the report computed the previous period itself (tag previous_value) and split the change."""
+    db = tmp_path / "w.duckdb"
+    why = "Sessions fell 120; Paid Search explains 80%: from 900 to 804."
+    with warehouse.writer(db) as con:
+        replace_metrics(con, "first", WEEK, {"growth_revenue": [
+            {"metric_name": "ga4.sessions", "metric_type": "GAUGE", "value": 4580.0, "unit": "count",
+             "tags": {"previous_value": 4700.0, "driver": why}, "source": "ga4"}]})
+    targets = _write(tmp_path, "targets.yaml", "targets", [{"label": "Sessions", "metric": "ga4.sessions"}])
+    con = duckdb.connect(str(db), read_only=True)
+    card = summary.scorecard(con, WEEK, "first", targets)
+    assert card.loc[0, "change_text"] == "-120, -3% (was 4,700)"
+    assert card.loc[0, "driver"] == why
+    assert why in display.drivers_html(card, "first")
 
 
 def test_open_alerts_are_listed_most_severe_first(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from statex_bi import publish, warehouse
+from statex_bi.config import PROJECT_ROOT
 from statex_bi.exceptions import ParamsError
 from statex_bi.metrics import registry
 from statex_bi.metrics.record import Metric
@@ -129,3 +130,29 @@ def test_metrics_page_lists_every_kpi_with_its_latest_value_and_report(db_file):
     assert '<a href="run-202611300000/ai_costs.html">23 Nov 2026 – 29 Nov 2026</a>' in page
     assert "$1.25" not in page, "only the newest period's value"
     assert page.count("not published yet") == len(registry.kpis()) - 1
+
+
+def test_every_model_a_kpi_names_is_a_model_of_the_dbt_project():
+    models = {path.stem for path in (PROJECT_ROOT / "statex_bi" / "models").rglob("*.sql")}
+    named = {name for kpi in registry.kpis().values() for name in kpi.models}
+    assert named and named <= models, sorted(named - models)
+    without = {kpi.name for kpi in registry.kpis().values() if not kpi.models}
+    assert {name.split(".")[0] for name in without} == {"health"}, "only data health reads no model"
+
+
+def test_metrics_page_lists_each_kpis_models_sources_and_reports(db_file):
+    with warehouse.writer(db_file) as con:
+        _insert(con, "growth_revenue", "conversion.prototype_request_rate", 0.01, WEEK.start, WEEK.end, {},
+                datetime(2026, 11, 30))
+    with warehouse.connect(db_file, read_only=True) as con:
+        latest = registry.latest_values(con)
+    pages = {("run-202611300000", "growth_revenue"): "run-1/growth_revenue.html",
+             ("run-202611300000", "executive_summary"): "run-1/executive_summary.html"}
+    page = kpi_page.render(latest, pages, lineage="run-1/lineage/index.html", summary=kpi_page.summarised())
+    row = page[page.index("<code>conversion.prototype_request_rate</code>"):]
+    row = row[:row.index("</tr>")]
+    for model in ("ga4_daily_traffic", "ga4_daily_key_events"):
+        assert f'href="run-1/lineage/index.html#!/model/model.statex_bi.{model}"' in row
+    assert '<a href="run-1/growth_revenue.html">Growth and revenue</a>' in row
+    assert '<a href="run-1/executive_summary.html">Executive summary</a>' in row  # a headline of the summary
+    assert "<td>ga4</td>" in row
