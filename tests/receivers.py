@@ -280,3 +280,49 @@ class SmtpReceiver:
 
     def __exit__(self, *exc: Any) -> None:
         self.controller.stop()
+
+
+class SlowDrip:
+    """A TCP server on loopback that drips its answer one byte every `interval` seconds to each client.
+
+    `listen_first`: read the client's first bytes before answering (HTTP), else greet at once (an SMTP
+    banner). Each byte arrives well within any socket timeout, so only a deadline on the whole
+    exchange ends it.
+    """
+
+    def __init__(self, answer: bytes, interval: float = 0.05, listen_first: bool = True) -> None:
+        self.answer, self.interval, self.listen_first = answer, interval, listen_first
+        self.clients = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/services/T000/B000/slow"
+        self.stopped = threading.Event()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            self.clients += 1
+            threading.Thread(target=self._drip, args=(client,), daemon=True).start()
+
+    def _drip(self, client: socket.socket) -> None:
+        with client:
+            try:
+                if self.listen_first:
+                    client.recv(65536)
+                for byte in self.answer:
+                    if self.stopped.wait(self.interval):
+                        return
+                    client.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    def __enter__(self) -> SlowDrip:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stopped.set()
+        self.sock.close()

@@ -17,6 +17,8 @@ A rules file (see params/alerts.yaml)::
       routes: {CRITICAL: [slack, email, pagerduty, sms], HIGH: [slack, email, pagerduty], MEDIUM: [slack], LOW: []}
       retries: 3                        # attempts after the first, per channel and message
       backoff_s: 1.0                    # first wait; doubles each retry
+      timeout_s: 10                     # one send, connect to answer, TLS included
+      deadline_s: 60                    # every send and wait of one run together
 
 Kinds:
   threshold  the current run's value against a fixed number (`above`/`below`) or against one of the
@@ -89,6 +91,7 @@ class Routing:
     retries: int = 3
     backoff_s: float = 1.0
     timeout_s: float = 10.0
+    deadline_s: float = 60.0
 
     def channels(self, severity: str) -> tuple[str, ...]:
         return self.routes.get(severity, ())
@@ -216,9 +219,10 @@ def _choice(raw: dict, key: str, allowed: tuple[str, ...], default: str, where: 
 def _routing(raw: Any, where: str) -> Routing:
     if not isinstance(raw, dict):
         raise ParamsError(f"{where}: must be a mapping with 'routes'")
-    unknown = sorted(set(map(str, raw)) - {"routes", "retries", "backoff_s", "timeout_s"})
+    allowed = ("routes", "retries", "backoff_s", "timeout_s", "deadline_s")
+    unknown = sorted(set(map(str, raw)) - set(allowed))
     if unknown:
-        raise ParamsError(f"{where}: unknown key {unknown[0]!r}; allowed: routes, retries, backoff_s, timeout_s")
+        raise ParamsError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
     routes_raw = raw.get("routes") or {}
     if not isinstance(routes_raw, dict):
         raise ParamsError(f"{where}.routes: must map a severity to a list of channels")
@@ -238,6 +242,7 @@ def _routing(raw: Any, where: str) -> Routing:
         raise ParamsError(f"{where}.retries: must be a whole number from 0 to 10, got {retries!r}")
     backoff = _number(raw, "backoff_s", where, 1.0)
     timeout = _number(raw, "timeout_s", where, 10.0, positive=True)
+    deadline = _number(raw, "deadline_s", where, 60.0, positive=True)
     if backoff < 0:
         raise ParamsError(f"{where}.backoff_s: must not be negative, got {backoff}")
-    return Routing(routes, retries, backoff, timeout)
+    return Routing(routes, retries, backoff, timeout, deadline)

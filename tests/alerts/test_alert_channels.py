@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
+import time
 from datetime import date
 
 import pytest
-from receivers import HttpReceiver, SmtpReceiver
+from receivers import HttpReceiver, SlowDrip, SmtpReceiver
 
 from statex_bi.alerts.lifecycle import OPENED, RESOLVED, Event
 from statex_bi.alerts.notify import FAILED, SENT, SKIPPED, notify
@@ -177,3 +179,41 @@ def test_severity_routing_sends_low_alerts_nowhere(monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv("STATEX_BI_SLACK_WEBHOOK_URL", slack.url)
         assert notify([_event(severity="LOW")], _routing("slack"), {}) == []
     assert slack.requests == []
+
+
+# A valid answer, padded so that dripping it takes about 20 s (400 bytes, one every 0.05 s).
+SLOW_HTTP = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Pad: " + b"." * 340 + b"\r\nContent-Length: 2\r\n\r\nok"
+SLOW_SMTP = b"220-" + b"." * 380 + b"\r\n220 slow.example ESMTP\r\n"
+
+
+def test_a_receiver_dripping_its_answer_cannot_hold_a_send_past_its_timeout(monkeypatch) -> None:
+    routing = Routing({"CRITICAL": ("slack",)}, retries=1, backoff_s=0.1, timeout_s=0.5)
+    with SlowDrip(SLOW_HTTP) as slack:
+        monkeypatch.setenv("STATEX_BI_SLACK_WEBHOOK_URL", slack.url)
+        started = time.monotonic()
+        (delivery,) = notify([_event()], routing, {}, sleep=lambda s: None)
+        elapsed = time.monotonic() - started
+    assert delivery.status == FAILED and delivery.attempts == 2 and slack.clients == 2
+    assert "no answer within 0.5 s" in delivery.detail
+    assert elapsed < 5  # two sends of 0.5 s; without a deadline each lasts the whole 20 s drip
+
+
+def test_an_smtp_banner_dripped_byte_by_byte_times_out_and_the_run_deadline_stops_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    routing = Routing({"CRITICAL": ("email", "webhook")}, retries=3, backoff_s=0.1, timeout_s=0.5, deadline_s=1.0)
+    with SlowDrip(SLOW_SMTP, listen_first=False) as smtp, SlowDrip(SLOW_HTTP) as hook:
+        for name, value in {"STATEX_BI_SMTP_HOST": "127.0.0.1", "STATEX_BI_SMTP_PORT": str(smtp.port),
+                            "STATEX_BI_ALERT_EMAIL_FROM": "alerts@statex.example",
+                            "STATEX_BI_ALERT_EMAIL_TO": "cfo@statex.example",
+                            "STATEX_BI_ALERT_WEBHOOK_URL": hook.url,
+                            "STATEX_BI_ALERT_WEBHOOK_SECRET": SECRET}.items():
+            monkeypatch.setenv(name, value)
+        started = time.monotonic()
+        email, webhook = notify([_event()], routing, {}, sleep=time.sleep)
+        elapsed = time.monotonic() - started
+    # 0.5 s, a 0.1 s wait, then what is left of the run's second: the deadline ends the retries early
+    assert email.status == FAILED and email.attempts == 2 and re.search(r"no answer within 0\.[34]\d* s", email.detail)
+    assert (webhook.status, webhook.attempts) == (FAILED, 0)
+    assert webhook.detail == "not sent: notify.deadline_s (1 s for the run) reached"
+    assert elapsed < 3  # the old code: 4 attempts of a 20 s banner for e-mail, then the webhook's
