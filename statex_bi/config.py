@@ -58,6 +58,23 @@ def db_path() -> Path:
     return Path(value).expanduser().resolve() if value else PROJECT_ROOT / "data" / "statex.duckdb"
 
 
+# Seconds each process of a report run waits for a locked warehouse (`run --wait`); the runner sets it
+# for the notebooks it starts.
+WAIT_ENV = "STATEX_BI_WAIT"
+
+
+def lock_wait() -> float:
+    """$STATEX_BI_WAIT as seconds (0 when unset): how long opening the warehouse waits for a lock."""
+    value = env(WAIT_ENV, "0")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"${WAIT_ENV} must be a number of seconds, got {value!r}") from None
+    if not 0 <= seconds < float("inf"):
+        raise ConfigError(f"${WAIT_ENV} must be a number of seconds, 0 or more, got {value!r}")
+    return seconds
+
+
 def outputs_dir() -> Path:
     """Where reports are published: $STATEX_BI_OUTPUTS, else outputs/ under the project root."""
     value = env("STATEX_BI_OUTPUTS")

@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from statex_bi import charts, formatting, provenance, warehouse
-from statex_bi.config import db_path, load_dotenv_file
+from statex_bi.config import db_path, load_dotenv_file, lock_wait
 from statex_bi.kpis import drivers as split
 from statex_bi.kpis.changes import Comparison, Explained
 from statex_bi.metrics import registry
@@ -76,6 +76,9 @@ TOC_MARKER = "data-statex-toc"
 def open_warehouse(*, missing_ok: bool = False) -> duckdb.DuckDBPyConnection:
     """The warehouse, read-only: notebooks never write. Reads the project's `.env` first (JupyterLab kernels).
 
+    A notebook of `statex-bi run --wait N` waits up to N seconds for a warehouse another process holds
+    ($STATEX_BI_WAIT), like the runner's own opens.
+
     Args:
         missing_ok: when no warehouse file exists yet, show a warning naming the path that was looked
             for and return an empty in-memory database, so the report still renders and says that
@@ -86,13 +89,15 @@ def open_warehouse(*, missing_ok: bool = False) -> duckdb.DuckDBPyConnection:
 
     Raises:
         WarehouseError: the file does not exist (and not `missing_ok`) or cannot be opened.
+        WarehouseLockedError: another process held the file for longer than $STATEX_BI_WAIT.
     """
     load_dotenv_file()
     path = db_path()
     if missing_ok and not path.exists():
         notice(missing_warehouse_text(path), warning=True)
         return duckdb.connect(":memory:")
-    return warehouse.connect(path, read_only=True)
+    # The wait is not printed: a notebook's stderr would end up in the report.
+    return warehouse.connect(path, read_only=True, wait=lock_wait(), on_wait=lambda message: None)
 
 
 def missing_warehouse_text(path: Path) -> str:

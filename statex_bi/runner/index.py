@@ -206,12 +206,13 @@ def render(runs: list[dict[str, Any]]) -> str:
 """
 
 
-def write_index(outputs: Path, secrets: dict[str, str]) -> Path:
+def write_index(outputs: Path, secrets: dict[str, str], wait: float = 0.0) -> Path:
     """Rewrite outputs/index.html from every run's manifest, and the KPI catalog outputs/metrics.html.
 
     Args:
         outputs: the outputs folder.
         secrets: values to redact (manifests written before a secret was set could hold one).
+        wait: seconds the KPI catalog waits for a warehouse another process holds (`run --wait`).
 
     Returns:
         The index path.
@@ -220,5 +221,5 @@ def write_index(outputs: Path, secrets: dict[str, str]) -> Path:
     partial = path.with_suffix(".html.partial")
     partial.write_text(redact(render(manifests.read_all(outputs)), secrets), encoding="utf-8")
     partial.replace(path)
-    write_metrics_page(outputs, secrets)
+    write_metrics_page(outputs, secrets, wait=wait)
     return path

@@ -167,7 +167,7 @@ def newest_lineage(outputs: Path) -> str | None:
     return None
 
 
-def write_metrics_page(outputs: Path, secrets: dict[str, str], db: Path | None = None) -> Path:
+def write_metrics_page(outputs: Path, secrets: dict[str, str], db: Path | None = None, wait: float = 0.0) -> Path:
     """Rewrite outputs/metrics.html.
 
     Args:
@@ -175,13 +175,14 @@ def write_metrics_page(outputs: Path, secrets: dict[str, str], db: Path | None =
         secrets: values to redact (tags hold report text).
         db: the warehouse, opened read-only for the latest values (default: $STATEX_BI_DB). When it
             cannot be opened the page still lists every KPI and says why the values are missing.
+        wait: seconds to wait for a warehouse another process holds (`run --wait`).
 
     Returns:
         The page's path.
     """
     problem = None
     try:
-        with warehouse.connect(db or db_path(), read_only=True) as con:
+        with warehouse.connect(db or db_path(), read_only=True, wait=wait) as con:
             latest = registry.latest_values(con)
     except WarehouseError as exc:
         latest, problem = pd.DataFrame(columns=["metric_name"]), f"Latest values unavailable: {exc}"

@@ -51,7 +51,7 @@ import nbformat
 from statex_bi import __version__, warehouse
 from statex_bi.alerts.hook import record_alerts, send_notifications
 from statex_bi.alerts.lifecycle import Event
-from statex_bi.config import db_path, outputs_dir, secret_env_values
+from statex_bi.config import WAIT_ENV, db_path, outputs_dir, secret_env_values
 from statex_bi.exceptions import ParamsError, SidecarError, StatexError
 from statex_bi.periods import Period
 from statex_bi.publish import SIDECAR_ENV, read_sidecar
@@ -132,7 +132,8 @@ class RunContext:
         stage = self.stage(stem)
         stage.create()
         notebook = self.params.notebook_path(stem)
-        env = {**os.environ, "STATEX_BI_DB": str(self.db), SIDECAR_ENV: str(stage.metrics), FILES_ENV: str(stage.files)}
+        env = {**os.environ, "STATEX_BI_DB": str(self.db), WAIT_ENV: str(self.wait),
+               SIDECAR_ENV: str(stage.metrics), FILES_ENV: str(stage.files)}
         job = execute.Job(
             notebook=str(notebook),
             output=str(stage.ipynb),
@@ -489,7 +490,7 @@ def _record(context: RunContext, stems: list[str], started_at: datetime) -> int:
     }
     merged = manifests.merge(manifests.read(context.run_dir), current)
     manifests.write(context.run_dir, merged, context.secrets)
-    index = write_index(context.run_dir.parent, context.secrets)
+    index = write_index(context.run_dir.parent, context.secrets, wait=context.wait)
 
     ok = not failures and not context.leaks and not context.errors
     done = len(stems) - len(failures)

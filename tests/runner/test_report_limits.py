@@ -68,3 +68,24 @@ def test_locked_warehouse_is_named_and_wait_retries_until_it_is_free(db_file, tm
     finally:
         holder.wait()
     assert len(list((db_file.parent / "outputs").glob("*/quick.html"))) == 1
+
+
+def test_wait_covers_the_notebooks_when_another_process_takes_the_warehouse_mid_run(db_file, tmp_path):
+    # Another writer (an ingest, a second run) takes the lock after the runner's own open, while the
+    # notebooks run: the notebook opening the warehouse waits for it like the runner does.
+    cells = [
+        "import subprocess, sys\n"
+        f"holder = subprocess.Popen([sys.executable, '-c', {HOLD_WAREHOUSE!r}, os.environ['STATEX_BI_DB'], '2'],\n"
+        "                          stdout=subprocess.PIPE, text=True)\n"
+        "assert holder.stdout.readline().strip() == 'locked'",
+        "from statex_bi import display\ncon = display.open_warehouse()\n"
+        "print('opened', con.execute('SELECT 42').fetchone())",
+        "holder.wait()",
+    ]
+    write_notebook(tmp_path / "notebooks", "reads", ["import os"] + cells)
+    params = write_params(tmp_path / "waits.yaml", {"reads": None})
+
+    assert cli.main(["run", str(params), "--quiet", "--wait", "60"]) == 0
+    (run_dir,) = [p for p in (db_file.parent / "outputs").iterdir() if p.is_dir()]
+    assert json.loads((run_dir / "manifest.json").read_text())["notebooks"]["reads"]["status"] == "succeeded"
+    assert "opened (42,)" in (run_dir / "reads.html").read_text()
