@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     except StatexError as exc:
         print(f"statex-bi: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         return 130
     return 2

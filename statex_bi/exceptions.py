@@ -5,6 +5,7 @@
     ├── ParamsError            a params file or papermill parameter is invalid
     │   └── SecretParameterError   a secret-looking name was passed as a parameter
     ├── SidecarError           a line of a notebook's published metrics is invalid (names file, line, field)
+    ├── DiskFullError          a run's outputs did not fit on the disk (exit code 1; outputs/ untouched)
     ├── WarehouseError
     │   ├── WarehouseLockedError   another process holds the DuckDB file
     │   └── MissingDataError       a KPI needs models whose source is not loaded (names them)
@@ -49,6 +50,16 @@ class SidecarError(StatexError):
         self.path = path
         self.line = line
         super().__init__(f"{path}, line {line}: {message}")
+
+
+class DiskFullError(StatexError):
+    """A run could not write its outputs for want of space; what was published before is left as it was."""
+
+    exit_code = 1  # the run failed, like a failed report; the command itself was valid
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"disk full: could not write {path}; outputs/ is left as it was before this run")
 
 
 class WarehouseError(StatexError):

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from statex_bi.formatting import duration
 from statex_bi.runner import manifest as manifests
-from statex_bi.runner.kpi_page import write_metrics_page
+from statex_bi.runner.kpi_page import PAGE_NAME, metrics_page
 from statex_bi.runner.lineage import model_links
 from statex_bi.secrets import redact
 
@@ -209,6 +209,9 @@ def render(runs: list[dict[str, Any]]) -> str:
 def write_index(outputs: Path, secrets: dict[str, str], wait: float = 0.0) -> Path:
     """Rewrite outputs/index.html from every run's manifest, and the KPI catalog outputs/metrics.html.
 
+    Both pages are written under hidden names first and renamed only once both are whole: a write that
+    fails (a full disk) leaves the earlier pages as they were and no partial file behind.
+
     Args:
         outputs: the outputs folder.
         secrets: values to redact (manifests written before a secret was set could hold one).
@@ -216,10 +219,22 @@ def write_index(outputs: Path, secrets: dict[str, str], wait: float = 0.0) -> Pa
 
     Returns:
         The index path.
+
+    Raises:
+        OSError: a page could not be written.
     """
-    path = outputs / INDEX_NAME
-    partial = path.with_suffix(".html.partial")
-    partial.write_text(redact(render(manifests.read_all(outputs)), secrets), encoding="utf-8")
-    partial.replace(path)
-    write_metrics_page(outputs, secrets, wait=wait)
-    return path
+    pages = {
+        outputs / INDEX_NAME: redact(render(manifests.read_all(outputs)), secrets),
+        outputs / PAGE_NAME: metrics_page(outputs, secrets, wait=wait),
+    }
+    partials = {path: path.with_name(f".{path.name}.partial") for path in pages}
+    try:
+        for path, text in pages.items():
+            partials[path].write_text(text, encoding="utf-8")
+    except OSError:
+        for partial in partials.values():
+            partial.unlink(missing_ok=True)
+        raise
+    for path, partial in partials.items():
+        partial.replace(path)
+    return outputs / INDEX_NAME

@@ -167,8 +167,8 @@ def newest_lineage(outputs: Path) -> str | None:
     return None
 
 
-def write_metrics_page(outputs: Path, secrets: dict[str, str], db: Path | None = None, wait: float = 0.0) -> Path:
-    """Rewrite outputs/metrics.html.
+def metrics_page(outputs: Path, secrets: dict[str, str], db: Path | None = None, wait: float = 0.0) -> str:
+    """The markup of outputs/metrics.html, redacted (statex_bi.runner.index writes it beside the index).
 
     Args:
         outputs: the outputs folder.
@@ -176,9 +176,6 @@ def write_metrics_page(outputs: Path, secrets: dict[str, str], db: Path | None =
         db: the warehouse, opened read-only for the latest values (default: $STATEX_BI_DB). When it
             cannot be opened the page still lists every KPI and says why the values are missing.
         wait: seconds to wait for a warehouse another process holds (`run --wait`).
-
-    Returns:
-        The page's path.
     """
     problem = None
     try:
@@ -186,9 +183,4 @@ def write_metrics_page(outputs: Path, secrets: dict[str, str], db: Path | None =
             latest = registry.latest_values(con)
     except WarehouseError as exc:
         latest, problem = pd.DataFrame(columns=["metric_name"]), f"Latest values unavailable: {exc}"
-    path = outputs / PAGE_NAME
-    partial = path.with_suffix(".html.partial")
-    page = render(latest, report_pages(outputs), problem, newest_lineage(outputs), summarised())
-    partial.write_text(redact(page, secrets), encoding="utf-8")
-    partial.replace(path)
-    return path
+    return redact(render(latest, report_pages(outputs), problem, newest_lineage(outputs), summarised()), secrets)

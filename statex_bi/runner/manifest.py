@@ -83,5 +83,7 @@ def write(run_dir: Path, manifest: dict[str, Any], secrets: dict[str, str]) -> P
 
 def read_all(outputs: Path) -> list[dict[str, Any]]:
     """Every run's manifest under `outputs`, newest first (by start time)."""
-    runs = [m for m in (read(p.parent) for p in outputs.glob(f"*/{MANIFEST_NAME}")) if m and m.get("run_id")]
+    # A hidden folder is a run's work in progress (statex_bi.reports.staging), not a published run.
+    folders = [p.parent for p in outputs.glob(f"*/{MANIFEST_NAME}") if not p.parent.name.startswith(".")]
+    runs = [m for m in map(read, folders) if m and m.get("run_id")]
     return sorted(runs, key=lambda m: (str(m.get("started_at", "")), str(m["run_id"])), reverse=True)

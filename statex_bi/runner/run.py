@@ -7,7 +7,7 @@
    one writing process or several reading ones. The models are not rebuilt here: every ingest (and
    `statex-bi build`) builds and tests them with dbt, so a run reads models whose tests passed.
 3. Reserve the run folder outputs/<run_id> (created atomically: two runs started in the same second
-   get different ids).
+   get different ids); the run writes into its hidden work folder outputs/.<run_id>.partial.
 4. Run each notebook under papermill in a process of its own, --jobs at a time, with the params
    file's cell and notebook timeouts (statex_bi.runner.pool), in a private staging folder
    (statex_bi.runner.staging), and export its HTML there as soon as it finishes, while the others run.
@@ -20,7 +20,11 @@
    fails the run), sentry (report failed notebooks to $SENTRY_DSN). Notebooks whose metadata sets
    `statex_bi.runs_after_reports` (the executive summary) run after this as a second batch, with
    its own publish and metrics steps, so they read this run's KPIs and alerts.
-6. Always write manifest.json and rebuild outputs/index.html.
+6. Always publish the lineage page (built in staging, scanned), write manifest.json, put the work
+   folder in the place of outputs/<run_id> and rebuild outputs/index.html and metrics.html.
+
+A full disk stops the run with DiskFullError (one line, exit code 1): the work folder is deleted and
+outputs/ is left as it was before the run, earlier pages and index included.
 
 Exit code: 0 only when every notebook run this time succeeded and nothing leaked or failed; 1 otherwise.
 Invalid params, secret parameters, a malformed DSN and a locked warehouse raise a StatexError (the
@@ -37,6 +41,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -52,7 +57,7 @@ from statex_bi import __version__, warehouse
 from statex_bi.alerts.hook import record_alerts, send_notifications
 from statex_bi.alerts.lifecycle import Event
 from statex_bi.config import WAIT_ENV, db_path, outputs_dir, secret_env_values
-from statex_bi.exceptions import ParamsError, SidecarError, StatexError
+from statex_bi.exceptions import DiskFullError, ParamsError, SidecarError, StatexError
 from statex_bi.periods import Period
 from statex_bi.publish import SIDECAR_ENV, read_sidecar
 from statex_bi.runner import execute, pdf, pool, staging
@@ -398,10 +403,12 @@ def run_params(
         db = db_path()
         marks = _watermarks(db, wait)
         run_dir, created = _reserve_run_dir(outputs, spec.name, started_at, run_id)
+        work_dir = None
         try:
+            work_dir = staging.work_folder(run_dir)
             with tempfile.TemporaryDirectory(prefix="statex-bi-run-") as staging_dir:
                 context = RunContext(
-                    spec, period, run_dir.name, run_dir, Path(staging_dir), db, marks, console,
+                    spec, period, run_dir.name, work_dir, Path(staging_dir), db, marks, console,
                     _progress_tty(quiet), secrets, wait=wait, pdf=pdf,
                 )
                 # Notebooks that read this run's KPIs and alerts (the executive summary) run in a second
@@ -413,11 +420,17 @@ def run_params(
                     context.last_batch = number == len(batches) - 1
                     _run_notebooks(context, batch, jobs)
                     _after_notebooks(context)
-        except BaseException:
-            if created and not any(run_dir.iterdir()):
+                return _record(context, stems, started_at, run_dir)
+        except BaseException as exc:
+            if work_dir is not None:
+                shutil.rmtree(work_dir, ignore_errors=True)
+            if created and run_dir.is_dir() and not any(run_dir.iterdir()):
                 run_dir.rmdir()  # an interrupted run leaves nothing behind
+            if staging.disk_full(exc):
+                # A copy names its source first and the file it was writing second.
+                written = getattr(exc, "filename2", None) or getattr(exc, "filename", None) or outputs
+                raise DiskFullError(str(written)) from None
             raise
-        return _record(context, stems, started_at)
 
 
 def _progress_tty(quiet: bool) -> str | None:
@@ -449,15 +462,21 @@ def _after_notebooks(context: RunContext) -> None:
         try:
             step()
         except Exception as exc:  # noqa: BLE001 - recorded; the next steps and the manifest still run
+            if staging.disk_full(exc):
+                raise  # nothing more can be written: the run stops and publishes nothing
             message = redact(f"{name}: {exc}", context.secrets)
             context.errors.append(message)
             context.console.failure(f"ERROR   {message}")
 
 
 def _publish_lineage(context: RunContext) -> str | None:
-    """Publish the dbt docs site of the last build under the run (lineage/index.html); its relative path."""
+    """Publish the dbt docs site of the last build under the run (lineage/index.html); its relative path.
+
+    The page is built in the staging folder and scanned for secrets like every report before it moves.
+    """
+    folder = LINEAGE_PAGE.split("/")[0]
     try:
-        page = project.publish_docs(context.db, context.run_dir / LINEAGE_PAGE.split("/")[0])
+        page = project.publish_docs(context.db, context.staging / folder)
     except StatexError as exc:
         context.errors.append(f"lineage not published: {exc}")
         context.console.failure(f"ERROR   lineage not published: {exc}")
@@ -465,11 +484,18 @@ def _publish_lineage(context: RunContext) -> str | None:
     if page is None:
         context.console.info("lineage not published: the models were never built (statex-bi build)")
         return None
+    leak = staging.publish_file(page, context.run_dir / LINEAGE_PAGE, context.secrets)
+    if leak is not None:
+        message = f"the value of ${leak.variable} appears in {LINEAGE_PAGE}; the file was deleted, not published"
+        context.leaks.append({"notebook": None, "file": LINEAGE_PAGE, "variable": leak.variable, "action": "deleted"})
+        context.console.failure(f"SECRET  lineage: {message}")
+        return None
     return LINEAGE_PAGE
 
 
-def _record(context: RunContext, stems: list[str], started_at: datetime) -> int:
-    """Write manifest.json and the index; print the summary; return the exit code."""
+def _record(context: RunContext, stems: list[str], started_at: datetime, run_dir: Path) -> int:
+    """Write manifest.json, put the work folder in the place of `run_dir`, rebuild the index; print the
+    summary; return the exit code."""
     lineage = _publish_lineage(context)
     failures = [stem for stem in stems if context.entries[stem]["status"] != SUCCEEDED]
     current = {
@@ -490,11 +516,17 @@ def _record(context: RunContext, stems: list[str], started_at: datetime) -> int:
     }
     merged = manifests.merge(manifests.read(context.run_dir), current)
     manifests.write(context.run_dir, merged, context.secrets)
-    index = write_index(context.run_dir.parent, context.secrets, wait=context.wait)
+    earlier = staging.swap_in(context.run_dir, run_dir)
+    try:
+        index = write_index(run_dir.parent, context.secrets, wait=context.wait)
+    except OSError:
+        staging.swap_back(run_dir, earlier)  # the index still lists what it listed: so does outputs/
+        raise
+    staging.discard(earlier)
 
     ok = not failures and not context.leaks and not context.errors
     done = len(stems) - len(failures)
-    summary = f"run {context.run_id}: {done} of {len(stems)} notebook(s) succeeded -> {context.run_dir}"
+    summary = f"run {context.run_id}: {done} of {len(stems)} notebook(s) succeeded -> {run_dir}"
     if ok:
         context.console.info(f"{summary}; index {index}")
     else:

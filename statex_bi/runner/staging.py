@@ -4,13 +4,17 @@ Each notebook runs into a folder of its own inside the run's staging folder (a t
 mode 0700, outside outputs/): the executed notebook, its HTML page, its published metrics, its log,
 and the files the notebook writes itself into $STATEX_BI_REPORT_FILES. Once every notebook has
 finished, every file in there is searched for secrets (statex_bi.secrets.scan); a file that
-holds one is deleted, and only the others are moved into outputs/<run_id>/, each appearing whole
-(written under a hidden name, then renamed). An interrupted run publishes nothing: its staging folder
-goes with it.
+holds one is deleted, and only the others are moved into the run's work folder, outputs/.<run_id>.partial/
+(hidden, on the same disk as outputs/), where the lineage page, the PDFs and manifest.json join them.
+Only when all of it is written does the work folder take the place of outputs/<run_id> (one rename;
+a re-run's work folder starts as hard links to the earlier files, so nothing is copied). A run that
+fails to write (a full disk) or is interrupted deletes its work folder and publishes nothing: its
+staging folder goes with it.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from dataclasses import dataclass
@@ -94,6 +98,65 @@ def _unpublish(run_dir: Path, relative: list[str]) -> None:
                 folder.rmdir()
             except OSError:  # not empty
                 break
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error is a write that found no space left (or the quota used up)."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def work_folder(run_dir: Path) -> Path:
+    """The hidden folder a run writes its outputs into before they replace `run_dir` (see swap_in).
+
+    A re-run's work folder starts as hard links to the earlier run's files: what this run replaces is
+    renamed over, never written in place, so the earlier folder stays as it was until the swap.
+    """
+    work = run_dir.with_name(f".{run_dir.name}.partial")
+    shutil.rmtree(work, ignore_errors=True)  # left by a run that was killed
+    if any(run_dir.iterdir()):
+        shutil.copytree(run_dir, work, symlinks=True, copy_function=os.link)
+    else:
+        work.mkdir()
+    return work
+
+
+def swap_in(work: Path, run_dir: Path) -> Path | None:
+    """Put the finished work folder in the place of `run_dir` (the empty reserved folder, or the earlier run).
+
+    Returns:
+        The earlier run's folder, moved aside under a hidden name (None for a new run): `discard` it
+        once the index is written, or `swap_back` if that fails.
+    """
+    if not any(run_dir.iterdir()):
+        os.replace(work, run_dir)  # rename(2) replaces an empty folder
+        return None
+    earlier = run_dir.with_name(f".{run_dir.name}.earlier")
+    shutil.rmtree(earlier, ignore_errors=True)
+    os.replace(run_dir, earlier)
+    os.replace(work, run_dir)
+    return earlier
+
+
+def swap_back(run_dir: Path, earlier: Path | None) -> None:
+    """Undo `swap_in`: the earlier run's folder back in place, or the new run's folder gone."""
+    shutil.rmtree(run_dir)
+    if earlier is not None:
+        os.replace(earlier, run_dir)
+
+
+def discard(earlier: Path | None) -> None:
+    if earlier is not None:
+        shutil.rmtree(earlier, ignore_errors=True)
+
+
+def publish_file(source: Path, target: Path, secrets: dict[str, str]) -> Leak | None:
+    """Scan one staged file; delete it if it holds a secret, else move it to `target` (the work folder)."""
+    leaks = scan([source], secrets)
+    if leaks:
+        source.unlink()
+        return leaks[0]
+    _move(source, target)
+    return None
 
 
 def _move(source: Path, target: Path) -> None:

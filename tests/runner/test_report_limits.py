@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
 import subprocess
 import sys
 
 import psutil
+import pytest
 from reportkit import write_notebook, write_params
 
 from statex_bi import cli
+from statex_bi.runner import staging
 from statex_bi.runner.run import run_params
 
 HOLD_WAREHOUSE = """
@@ -89,3 +93,52 @@ def test_wait_covers_the_notebooks_when_another_process_takes_the_warehouse_mid_
     (run_dir,) = [p for p in (db_file.parent / "outputs").iterdir() if p.is_dir()]
     assert json.loads((run_dir / "manifest.json").read_text())["notebooks"]["reads"]["status"] == "succeeded"
     assert "opened (42,)" in (run_dir / "reads.html").read_text()
+
+
+@pytest.fixture
+def small_outputs(tmp_path, monkeypatch):
+    """outputs/ on a 2 MB tmpfs (root), or, where nothing can be mounted, a disk that refuses files over 1 MB."""
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    monkeypatch.setenv("STATEX_BI_OUTPUTS", str(outputs))
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(outputs)], capture_output=True, check=False
+    ).returncode == 0
+    if not mounted:
+        real_move = staging._move
+
+        def fills_up(source, target):
+            if source.stat().st_size > 1_000_000:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+            real_move(source, target)
+
+        monkeypatch.setattr(staging, "_move", fills_up)
+    yield outputs
+    if mounted:
+        subprocess.run(["umount", str(outputs)], check=True)
+
+
+def _tree(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_full_disk_leaves_the_previous_outputs_untouched_says_so_in_one_line_and_exits_1(
+    db_file, tmp_path, small_outputs, capsys
+):
+    big = "open(os.path.join(os.environ['STATEX_BI_REPORT_FILES'], 'extract.bin'), 'wb').write(os.urandom(3_000_000))"
+    write_notebook(tmp_path / "notebooks", "small", ["print('ok')"])
+    write_notebook(tmp_path / "notebooks", "large", ["import os", big])
+    first = write_params(tmp_path / "first.yaml", {"small": None})
+    assert cli.main(["run", str(first), "--quiet", "--run-id", "kept"]) == 0
+    before = _tree(small_outputs)
+    assert "kept/small.html" in before and "index.html" in before
+
+    second = write_params(tmp_path / "second.yaml", {"small": None, "large": None})
+    for run_id in ([], ["--run-id", "kept"]):  # a new run, and a re-run of the run already published
+        capsys.readouterr()
+        assert cli.main(["run", str(second), "--quiet", *run_id]) == 1
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1, error
+        assert error.startswith(f"statex-bi: error: disk full: could not write {small_outputs}/")
+        assert _tree(small_outputs) == before
+        assert sorted(p.name for p in small_outputs.iterdir()) == ["index.html", "kept", "metrics.html"]

@@ -12,6 +12,7 @@ from reportkit import write_notebook, write_params
 
 from statex_bi.runner.run import run_params
 from statex_bi.secrets import PREFIX_CHARS, redact, scan
+from statex_bi.transform import build as project
 
 # Its first 12 characters hold a backslash, both quotes, <, &, >, a non-ASCII letter and '/':
 # every escape below writes them differently.
@@ -71,6 +72,15 @@ FORMS = {
 }
 
 
+def _lineage_quoting_the_secret(db: Path, folder: Path) -> Path:
+    """Stands in for the dbt docs page (project.publish_docs), here quoting the secret as docs of a
+    profile reading it with env_var() would."""
+    folder.mkdir(parents=True, exist_ok=True)
+    page = folder / "index.html"
+    page.write_text(f"<html><body><pre>{html.escape(SECRET)}</pre></body></html>", encoding="utf-8")
+    return page
+
+
 @pytest.fixture(scope="module")
 def scanned_run(tmp_path_factory) -> tuple[int, Path, dict]:
     root = tmp_path_factory.mktemp("scanned")
@@ -83,6 +93,7 @@ def scanned_run(tmp_path_factory) -> tuple[int, Path, dict]:
         patch.setenv("STATEX_BI_OUTPUTS", str(outputs))
         patch.setenv("STATEX_SCAN_TOKEN", SECRET)
         patch.delenv("SENTRY_DSN", raising=False)
+        patch.setattr(project, "publish_docs", _lineage_quoting_the_secret)
         code = run_params(params, jobs=2, run_id="scan", quiet=True)
     return code, outputs, json.loads((outputs / "scan" / "manifest.json").read_text())
 
@@ -101,7 +112,9 @@ def test_no_published_file_holds_the_secret_in_any_form(scanned_run):
         ("as_url", "as_url.ipynb"), ("as_url", "as_url.html"),
         ("truncated", "truncated.ipynb"), ("truncated", "truncated.html"),
         ("own_files", "own_files_files/nested/dump.txt"),
+        (None, "lineage/index.html"),  # the lineage page is scanned like the reports
     }
+    assert manifest["lineage"] is None
     statuses = {stem: entry["status"] for stem, entry in manifest["notebooks"].items()}
     assert statuses == {stem: "succeeded" if stem == "clean" else "failed" for stem in FORMS}
 
