@@ -172,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
             from statex_bi.runner.crons import monitored
             from statex_bi.runner.run import run_params
 
-            return monitored(args.params, lambda: run_params(
+            return monitored(args.params, lambda started: run_params(
                 args.params, start=args.start, end=args.end, only=args.only, jobs=args.jobs,
-                run_id=args.run_id, quiet=args.quiet, wait=args.wait, pdf=args.pdf,
+                run_id=args.run_id, quiet=args.quiet, wait=args.wait, pdf=args.pdf, started=started,
             ))
         if args.command == "backfill":
             from statex_bi.runner.backfill import backfill

@@ -363,6 +363,7 @@ def run_params(
     quiet: bool = False,
     wait: float = 0.0,
     pdf: bool = False,
+    started: Callable[[], None] | None = None,
 ) -> int:
     """Run a params file's report notebooks and publish them.
 
@@ -376,6 +377,8 @@ def run_params(
         quiet: print nothing but failures (for cron).
         wait: seconds to wait for a locked warehouse, at each open (before and after the notebooks).
         pdf: also print each report page to a PDF with headless Chromium (statex_bi.runner.pdf).
+        started: called once the run has passed its checks and read the watermarks, before any
+            notebook runs (the Sentry Crons in_progress check-in); a refused run never calls it.
 
     Returns:
         The exit code: 0 when every notebook succeeded and nothing leaked or failed, else 1.
@@ -402,6 +405,8 @@ def run_params(
         pool.start_server()  # its imports overlap reading the watermarks below
         db = db_path()
         marks = _watermarks(db, wait)
+        if started is not None:
+            started()
         run_dir, created = _reserve_run_dir(outputs, spec.name, started_at, run_id)
         work_dir = None
         try:
