@@ -81,9 +81,25 @@ def outputs_dir() -> Path:
     return Path(value).expanduser().resolve() if value else PROJECT_ROOT / "outputs"
 
 
+def _names_a_file(value: str) -> bool:
+    """Whether a value is the path of an existing file or folder (GOOGLE_APPLICATION_CREDENTIALS=/srv/key.json)."""
+    try:
+        return Path(value.strip()).expanduser().exists()
+    except (OSError, ValueError):  # too long for a path, or holding a NUL: not one
+        return False
+
+
 def secret_env_values() -> dict[str, str]:
-    """Environment variables whose names look secret, with values long enough to search for."""
-    return {k: v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v.strip()) >= 6}
+    """Environment variables whose names look secret, with values long enough to search for.
+
+    A value that is the path of a file (a credentials file) is left out: the path is no secret, the
+    file's content is, and its first characters are those of every other path in the project, so
+    searching for it would fail every report.
+    """
+    return {
+        k: v for k, v in os.environ.items()
+        if SECRET_NAME.search(k) and len(v.strip()) >= 6 and not _names_a_file(v)
+    }
 
 
 def read_yaml(path: Path, *, loader: type[yaml.SafeLoader] = yaml.SafeLoader,

@@ -127,3 +127,16 @@ def test_files_a_notebook_writes_itself_are_scanned_then_published_beside_its_re
     assert not (outputs / "scan" / "own_files_files" / "nested").exists()
     assert entry["html"] == "own_files.html" and entry["error"]["ename"] == "SecretLeakError"
     assert "own_files_files/nested/dump.txt" in entry["error"]["message"]
+
+
+def test_a_credentials_file_path_is_no_secret_to_search_for(db_file, tmp_path, monkeypatch):
+    # Its first characters are those of the notebooks' own paths, which every executed notebook records.
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text('{"type": "service_account"}')
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    write_notebook(tmp_path / "notebooks", "paths", ["import os\nprint(os.getcwd())"])
+    params = write_params(tmp_path / "paths.yaml", {"paths": None})
+    assert run_params(params, run_id="paths", quiet=True) == 0
+    manifest = json.loads((db_file.parent / "outputs" / "paths" / "manifest.json").read_text())
+    assert manifest["secret_leaks"] == [] and manifest["notebooks"]["paths"]["status"] == "succeeded"
+    assert str(tmp_path)[:PREFIX_CHARS] in (db_file.parent / "outputs" / "paths" / "paths.ipynb").read_text()
