@@ -34,6 +34,8 @@ Kinds:
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,7 @@ from typing import Any
 from statex_bi import targets
 from statex_bi.config import read_yaml
 from statex_bi.exceptions import ParamsError
+from statex_bi.metrics import registry
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 KINDS = ("threshold", "change", "anomaly")
@@ -49,6 +52,11 @@ CHANNELS = ("slack", "email", "webhook", "sentry", "pagerduty", "sms")
 SMS_SEVERITIES = ("CRITICAL",)  # a text message wakes someone: the seed keeps it for critical alerts
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 _TAG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+# The values a KPI of each unit can take (docs/metrics.md: rates are fractions between 0 and 1); a
+# threshold outside them would fire on every run or never.
+_UNIT_RANGES = {"fraction": (0.0, 1.0), "count": (0.0, math.inf), "tokens": (0.0, math.inf),
+                "ms": (0.0, math.inf), "s": (0.0, math.inf), "hours": (0.0, math.inf)}
 
 _COMMON = {"name", "kind", "metric", "where", "subject", "severity", "title", "explained_by"}
 _ALLOWED = {
@@ -130,8 +138,8 @@ def _number(raw: dict, key: str, where: str, default: float | None = None, posit
     value = targets.resolve(raw.get(key, default), f"{where}: {key!r}")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ParamsError(f"{where}: {key!r} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ParamsError(f"{where}: {key!r} must be a finite number, got {value!r}")
     if positive and value <= 0:
         raise ParamsError(f"{where}: {key!r} must be positive, got {value!r}")
     return float(value)
@@ -154,6 +162,7 @@ def _rule(raw: Any, where: str) -> Rule:
     metric = raw.get("metric")
     if not isinstance(metric, str) or not metric.strip():
         raise ParamsError(f"{where}: 'metric' must be a KPI name such as 'api.error_rate'")
+    kpi = _kpi(metric.strip(), where)
     severity = raw.get("severity")
     if severity not in SEVERITIES:
         raise ParamsError(f"{where}: 'severity' must be one of {', '.join(SEVERITIES)}, got {severity!r}")
@@ -184,14 +193,16 @@ def _rule(raw: Any, where: str) -> Rule:
                 raise ParamsError(f"{where}: {key!r} must be a tag name, got {value!r}")
             rule[key] = value
         else:
-            rule[key] = _number(raw, key, where)
+            rule[key] = _within_unit(_number(raw, key, where), kpi, f"{where}: {key!r}")
     elif kind == "change":
         rule["direction"] = _choice(raw, "direction", ("down", "up"), "down", where)
         alpha = _number(raw, "alpha", where, 0.01, positive=True)
         if alpha >= 0.5:
             raise ParamsError(f"{where}: 'alpha' must be below 0.5, got {alpha}")
         rule["alpha"] = alpha
-        rule["min_change"] = _number(raw, "min_change", where, 0.0)
+        rule["min_change"] = min_change = _number(raw, "min_change", where, 0.0)
+        if not 0 <= min_change < 1:
+            raise ParamsError(f"{where}: 'min_change' is a difference of rates, from 0 to below 1, got {min_change}")
     else:
         rule["direction"] = _choice(raw, "direction", ("up", "down", "both"), "up", where)
         rule["z"] = _number(raw, "z", where, 3.5, positive=True)
@@ -207,6 +218,24 @@ def _rule(raw: Any, where: str) -> Rule:
             raise ParamsError(f"{where}: 'series_tag' must be a tag name, got {tag!r}")
         rule["series_tag"] = tag
     return Rule(**rule)
+
+
+def _kpi(name: str, where: str) -> registry.KpiDef:
+    """The registry's KPI of that name; a misspelt name would show "no data" forever, so it is refused."""
+    known = registry.kpis()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "; see docs/metrics.md"
+        raise ParamsError(f"{where}: 'metric' {name!r} is not a KPI of the registry{hint}")
+    return known[name]
+
+
+def _within_unit(value: float, kpi: registry.KpiDef, where: str) -> float:
+    low, high = _UNIT_RANGES.get(kpi.unit, (-math.inf, math.inf))
+    if not low <= value <= high:
+        span = f"from {low:g} to {high:g}" if high < math.inf else f"{low:g} or more"
+        raise ParamsError(f"{where}: {value:g} is outside what {kpi.name} ({kpi.unit}) can be, {span}")
+    return value
 
 
 def _choice(raw: dict, key: str, allowed: tuple[str, ...], default: str, where: str) -> str:

@@ -8,12 +8,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import nbformat
 import numpy as np
 import pytest
 import yaml
 from statsmodels.stats.proportion import proportions_ztest
 
-from statex_bi import warehouse
+from statex_bi import cli, warehouse
 from statex_bi.alerts import rules
 from statex_bi.alerts.hook import after_run
 from statex_bi.periods import Period
@@ -239,11 +240,50 @@ def test_a_metric_nobody_publishes_yet_is_no_data(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("entry", "message"), [
-    ({"kind": "threshold", "metric": "m", "severity": "HIGH"}, "exactly one of above"),
-    ({"kind": "threshold", "metric": "m", "above": 1, "severity": "URGENT"}, "'severity' must be one of"),
-    ({"kind": "anomaly", "metric": "m", "severity": "LOW", "min_history": 30}, "exceeds 'window'"),
-    ({"kind": "change", "metric": "m", "severity": "LOW", "above": 1}, "key 'above' is not allowed"),
+    ({"kind": "threshold", "metric": "api.error_rate", "severity": "HIGH"}, "exactly one of above"),
+    ({"kind": "threshold", "metric": "api.error_rate", "above": 0.1, "severity": "URGENT"},
+     "'severity' must be one of"),
+    ({"kind": "anomaly", "metric": "ai.cost.daily", "severity": "LOW", "min_history": 30}, "exceeds 'window'"),
+    ({"kind": "change", "metric": "conversion.prototype_request_rate", "severity": "LOW", "above": 1},
+     "key 'above' is not allowed"),
+    # Accepted silently before: a limit no value can cross the other way, one that never compares, a name
+    # that is no KPI (it showed "no data" forever), a minimum change no rate difference reaches.
+    ({"kind": "threshold", "metric": "api.error_rate", "above": -0.05, "severity": "CRITICAL"},
+     r"'above': -0.05 is outside what api.error_rate \(fraction\) can be, from 0 to 1"),
+    ({"kind": "threshold", "metric": "api.p95_ms", "below": -1, "severity": "LOW"}, "0 or more"),
+    ({"kind": "threshold", "metric": "api.error_rate", "above": float("nan"), "severity": "HIGH"},
+     "'above' must be a finite number, got nan"),
+    ({"kind": "anomaly", "metric": "ai.cost.daily", "z": float("inf"), "severity": "LOW"}, "finite number"),
+    ({"kind": "threshold", "metric": "api.eror_rate", "above": 0.05, "severity": "HIGH"},
+     "'metric' 'api.eror_rate' is not a KPI of the registry; did you mean 'api.error_rate'"),
+    ({"kind": "change", "metric": "conversion.prototype_request_rate", "severity": "LOW", "min_change": 5},
+     "'min_change' is a difference of rates"),
 ])
 def test_invalid_rules_name_the_rule_and_key(tmp_path: Path, entry: dict, message: str) -> None:
-    with pytest.raises(rules.ParamsError, match=message):
+    with pytest.raises(rules.ParamsError, match=message) as refused:
         _rules(tmp_path, {"name": "broken", **entry})
+    assert str(refused.value).startswith(f"alert rules {tmp_path / 'alerts.yaml'}: rules[0] (broken): ")
+    assert "\n" not in str(refused.value)
+
+
+def test_a_yaml_error_is_one_line_naming_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.yaml"
+    path.write_text("rules:\n  - name: api_error_rate\n    kind: threshold\n   metric: api.error_rate\n")
+    with pytest.raises(rules.ParamsError) as refused:
+        rules.load(path)
+    assert str(refused.value) == (f"{path}, line 4, column 4: not valid YAML: expected <block end>, "
+                                  "but found '<block mapping start>'")
+
+
+def test_the_cli_refuses_a_bad_rule_in_one_line_with_exit_code_2(tmp_path: Path, capsys) -> None:
+    (tmp_path / "alerts.yaml").write_text(yaml.safe_dump({"rules": [
+        {"name": "api_errors", "kind": "threshold", "metric": "api.error_rate", "above": -0.05, "severity": "HIGH"}]}))
+    (tmp_path / "notebooks").mkdir()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})])
+    nbformat.write(notebook, tmp_path / "notebooks" / "report.ipynb")
+    params = tmp_path / "weekly.yaml"
+    params.write_text(yaml.safe_dump({"title": "T", "notebooks_dir": "notebooks", "alerts": "alerts.yaml",
+                                      "notebooks": {"report": {}}}))
+    assert cli.main(["run", str(params), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1 and "'above': -0.05 is outside what api.error_rate" in error, error

@@ -157,7 +157,7 @@ def test_the_summary_is_listed_first_and_runs_after_the_others_published(tmp_pat
     folder.mkdir()
     publisher = new_notebook(cells=[new_code_cell(PARAMS_CELL, metadata={"tags": ["parameters"]}),
                                     new_code_cell("from statex_bi import publish\n"
-                                                  "publish.metric('orders.count', 7, unit='count')")])
+                                                  "publish.metric('health.stale_tables', 7, unit='count')")])
     reader = new_notebook(cells=[new_code_cell(PARAMS_CELL, metadata={"tags": ["parameters"]}), new_code_cell(
         "import duckdb, os\ncon = duckdb.connect(os.environ['STATEX_BI_DB'], read_only=True)\n"
         "seen = con.execute('SELECT count(*) FROM monitoring.monitoring_metrics WHERE run_id = ?', [run_id]).fetchall()"
@@ -169,7 +169,7 @@ def test_the_summary_is_listed_first_and_runs_after_the_others_published(tmp_pat
     nbformat.write(reader, folder / "summary.ipynb")
     nbformat.write(publisher, folder / "orders.ipynb")
     (tmp_path / "alerts.yaml").write_text(yaml.safe_dump({"rules": [
-        {"name": "many_orders", "kind": "threshold", "metric": "orders.count", "above": 5, "severity": "LOW"}]}))
+        {"name": "many_orders", "kind": "threshold", "metric": "health.stale_tables", "above": 5, "severity": "LOW"}]}))
     params = tmp_path / "p.yaml"
     spec = {"title": "T", "start": "2026-03-02", "end": "2026-03-08", "notebooks_dir": "notebooks",
             "alerts": "alerts.yaml", "notebooks": {"summary": {}, "orders": {}}}
