@@ -33,6 +33,7 @@ whatever the file's size (bench/bench_ai_calls_memory.py).
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -75,17 +76,28 @@ def build(request: IngestRequest):
                         columns=settings.COLUMNS, file_format="jsonl")
 
 
+def _utf16(head: bytes) -> bool:
+    """UTF-16 text: a byte-order mark, or (without one) a NUL beside every character of ASCII text."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    pairs = len(head) // 2
+    return pairs > 0 and pairs in (head[0:pairs * 2:2].count(0), head[1:pairs * 2:2].count(0))
+
+
 def _check_jsonl(path: Path) -> None:
     """Refuse, with one message, a file that is not a JSONL log at all, before anything loads.
 
     Raises:
-        ConfigError: the file's start holds a NUL byte or is not UTF-8, or its first line is not a JSON object.
+        ConfigError: the file's start is UTF-16, holds a NUL byte or is not UTF-8, or its first line is not
+            a JSON object.
     """
     with path.open("rb") as file:
         head = file.read(settings.SNIFF_BYTES)
     why = None
     nul = head.find(b"\0")
-    if nul >= 0:
+    if _utf16(head):
+        why = "it is UTF-16 text, not UTF-8 (save or export it as UTF-8)"
+    elif nul >= 0:
         why = f"it holds binary data (a NUL byte at offset {nul})"
     else:
         try:

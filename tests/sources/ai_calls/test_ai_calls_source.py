@@ -105,7 +105,9 @@ def test_a_file_is_required(tmp_path):
 @pytest.mark.parametrize(("content", "reason"), [
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 40, "binary data"),
     (b"span_id,start_timestamp\nabc,2026-03-02\n" * 500, "first line is not a JSON object"),
-    (b"\xff\xfe{\x00\"\x00" * 100, "binary data"),
+    # Windows tools export UTF-16: say so, rather than "binary data" (with a byte-order mark, and without)
+    (b"\xff\xfe{\x00\"\x00" * 100, "it is UTF-16 text, not UTF-8"),
+    ('{"span_id": "a1"}\n'.encode("utf-16-be") * 50, "it is UTF-16 text, not UTF-8"),
 ])
 def test_a_file_that_is_not_jsonl_is_refused_at_once_with_one_message(tmp_path, db_file, content, reason):
     """Before: every line of it became a quarantine row."""
