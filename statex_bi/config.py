@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -89,17 +90,35 @@ def _names_a_file(value: str) -> bool:
         return False
 
 
+# Webhook URLs are their own credentials though their names do not say so. Their secret part is the
+# path and query, which is also what error texts quote ("Max retries exceeded with url: /services/...").
+CREDENTIAL_URLS = ("STATEX_BI_SLACK_WEBHOOK_URL", "STATEX_BI_ALERT_WEBHOOK_URL")
+
+
+def credential_url_paths() -> dict[str, str]:
+    """Each webhook URL variable that is set -> its URL's path and query (the part that grants access)."""
+    found = {}
+    for name in CREDENTIAL_URLS:
+        parts = urlsplit((env(name) or "").strip())
+        secret = parts.path + (f"?{parts.query}" if parts.query else "")
+        if len(secret) >= 6:
+            found[name] = secret
+    return found
+
+
 def secret_env_values() -> dict[str, str]:
     """Environment variables whose names look secret, with values long enough to search for.
 
     A value that is the path of a file (a credentials file) is left out: the path is no secret, the
     file's content is, and its first characters are those of every other path in the project, so
-    searching for it would fail every report.
+    searching for it would fail every report. The webhook URLs are in, by their path and query
+    (`credential_url_paths`).
     """
-    return {
+    named = {
         k: v for k, v in os.environ.items()
         if SECRET_NAME.search(k) and len(v.strip()) >= 6 and not _names_a_file(v)
     }
+    return {**named, **credential_url_paths()}
 
 
 def read_yaml(path: Path, *, loader: type[yaml.SafeLoader] = yaml.SafeLoader,

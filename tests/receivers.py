@@ -33,10 +33,12 @@ Responder = Callable[[Request], tuple[int, dict[str, Any]]]
 
 class HttpReceiver:
     """Answers POSTs with the scripted statuses in turn (the last one repeats) and records each request.
-    With `respond`, a scripted status of 0 (the default) lets that API answer instead."""
+    With `respond`, a scripted status of 0 (the default) lets that API answer instead. With `echo_path`,
+    an error answer quotes the request's path, as Express's "Cannot POST /path" does."""
 
     def __init__(
-        self, statuses: list[int] | None = None, body: bytes = b"ok", respond: Responder | None = None
+        self, statuses: list[int] | None = None, body: bytes = b"ok", respond: Responder | None = None,
+        echo_path: bool = False,
     ) -> None:
         self.statuses = list(statuses or [0 if respond else 200])
         self.requests: list[Request] = []
@@ -60,7 +62,8 @@ class HttpReceiver:
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
                 self.end_headers()
-                self.wfile.write(body if status < 400 else b"error")
+                error = f"Cannot POST {self.path}".encode() if echo_path else b"error"
+                self.wfile.write(body if status < 400 else error)
 
             def log_message(self, *args: Any) -> None:
                 pass

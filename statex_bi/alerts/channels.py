@@ -46,7 +46,6 @@ TIMESTAMP_HEADER = "X-Statex-Timestamp"
 SENTRY_LEVELS = {"LOW": "info", "MEDIUM": "warning", "HIGH": "error", "CRITICAL": "fatal"}
 ICONS = {"LOW": ":large_blue_circle:", "MEDIUM": ":large_yellow_circle:", "HIGH": ":large_orange_circle:",
          "CRITICAL": ":red_circle:"}
-URL_VARIABLES = ("STATEX_BI_SLACK_WEBHOOK_URL", "STATEX_BI_ALERT_WEBHOOK_URL")
 PAGERDUTY_SEVERITIES = {"LOW": "info", "MEDIUM": "warning", "HIGH": "error", "CRITICAL": "critical"}
 PAGERDUTY_URL = "https://events.pagerduty.com"
 TWILIO_URL = "https://api.twilio.com"

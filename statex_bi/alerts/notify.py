@@ -6,7 +6,8 @@ first wait `notify.backoff_s`) for transient errors and then reported as failed;
 run or the other channels. Each send has `notify.timeout_s` from connecting to the last byte of the
 answer (a receiver dripping its answer byte by byte cannot stretch it), and all sends and waits of a
 run together have `notify.deadline_s`: past it, the channels left are reported as failed untried.
-Texts are redacted of every secret-looking environment variable's value and of the channel URLs before they leave.
+Texts are redacted of every secret-looking environment variable's value and of the webhook URLs' paths
+before they leave.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, replace
 from statex_bi.alerts import channels
 from statex_bi.alerts.lifecycle import Event
 from statex_bi.alerts.rules import CHANNELS, Routing
-from statex_bi.config import env
+from statex_bi.config import credential_url_paths
 from statex_bi.secrets import redact
 
 SENT, SKIPPED, FAILED = "sent", "skipped", "failed"
@@ -116,7 +117,7 @@ def notify(
     Returns:
         One Delivery per channel that had something to send.
     """
-    secrets = {**secrets, **{name: value for name in channels.URL_VARIABLES if (value := env(name))}}
+    secrets = {**secrets, **credential_url_paths()}  # a webhook URL's path is its credential
     safe = [_redacted(event, secrets) for event in events]
     deadline = time.monotonic() + routing.deadline_s
     deliveries = []

@@ -85,6 +85,15 @@ def test_a_client_error_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     assert delivery.status == FAILED and delivery.attempts == 1 and len(gone.requests) == 1
 
 
+def test_a_webhook_url_path_quoted_in_an_error_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    with HttpReceiver([404], echo_path=True) as gone:
+        monkeypatch.setenv("STATEX_BI_SLACK_WEBHOOK_URL", gone.url)
+        (delivery,) = notify([_event()], _routing("slack"), {}, sleep=lambda s: None)
+    assert delivery.status == FAILED and "HTTP 404 Cannot POST" in delivery.detail
+    assert "/hook/T000/B000" not in delivery.detail and "B000" not in delivery.detail
+    assert "[redacted $STATEX_BI_SLACK_WEBHOOK_URL]" in delivery.detail
+
+
 def test_webhook_body_is_signed_with_hmac_sha256(monkeypatch: pytest.MonkeyPatch) -> None:
     with HttpReceiver([200]) as hook:
         monkeypatch.setenv("STATEX_BI_ALERT_WEBHOOK_URL", hook.url)

@@ -10,8 +10,9 @@ from urllib.parse import quote, quote_plus
 import pytest
 from reportkit import write_notebook, write_params
 
+from statex_bi.config import secret_env_values
 from statex_bi.runner.run import run_params
-from statex_bi.secrets import PREFIX_CHARS, redact, scan
+from statex_bi.secrets import PREFIX_CHARS, Leak, redact, scan
 from statex_bi.transform import build as project
 
 # Its first 12 characters hold a backslash, both quotes, <, &, >, a non-ASCII letter and '/':
@@ -140,3 +141,13 @@ def test_a_credentials_file_path_is_no_secret_to_search_for(db_file, tmp_path, m
     manifest = json.loads((db_file.parent / "outputs" / "paths" / "manifest.json").read_text())
     assert manifest["secret_leaks"] == [] and manifest["notebooks"]["paths"]["status"] == "succeeded"
     assert str(tmp_path)[:PREFIX_CHARS] in (db_file.parent / "outputs" / "paths" / "paths.ipynb").read_text()
+
+
+def test_the_scan_looks_for_a_webhook_url_by_the_path_that_grants_access(tmp_path, monkeypatch):
+    url = "https://hooks.slack.com/services/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"
+    monkeypatch.setenv("STATEX_BI_SLACK_WEBHOOK_URL", url)
+    quoted = tmp_path / "quoted.html"  # an HTTP library's error text, printed by a notebook
+    quoted.write_text(f"<pre>Max retries exceeded with url: {url.removeprefix('https://hooks.slack.com')}</pre>")
+    clean = tmp_path / "clean.html"
+    clean.write_text("<p>Alerts go to Slack (https://hooks.slack.com).</p>")
+    assert scan([quoted, clean], secret_env_values()) == [Leak(quoted, "STATEX_BI_SLACK_WEBHOOK_URL")]
