@@ -37,7 +37,6 @@ Notebook processes come from multiprocessing (statex_bi.runner.pool): a script t
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -312,31 +311,6 @@ class RunContext:
         report_failures(self.run_id, self.params.name, failures, self.secrets)
 
 
-def _reserve_run_dir(outputs: Path, name: str, started: datetime, run_id: str | None) -> tuple[Path, bool]:
-    """The run folder: `run_id`'s, or a new one named like 20261127T103000Z-weekly, created atomically.
-
-    Two runs started in the same second get different folders (the later one gets a -2 suffix).
-
-    Returns:
-        The folder, and whether this call created it.
-    """
-    outputs.mkdir(parents=True, exist_ok=True)
-    if run_id is not None:
-        run_dir = outputs / run_id
-        created = not run_dir.exists()
-        run_dir.mkdir(exist_ok=True)
-        return run_dir, created
-    base = f"{started:%Y%m%dT%H%M%SZ}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}"
-    for n in itertools.count(1):
-        run_dir = outputs / (base if n == 1 else f"{base}-{n}")
-        try:
-            run_dir.mkdir()
-        except FileExistsError:
-            continue
-        return run_dir, True
-    raise AssertionError("unreachable")
-
-
 def _watermarks(db: Path, wait: float) -> dict[str, str | None]:
     """Each source's newest data, read with the warehouse opened read-write, then let go of it.
 
@@ -407,7 +381,7 @@ def run_params(
         marks = _watermarks(db, wait)
         if started is not None:
             started()
-        run_dir, created = _reserve_run_dir(outputs, spec.name, started_at, run_id)
+        run_dir, created = staging.reserve_run_dir(outputs, spec.name, started_at, run_id)
         work_dir = None
         try:
             work_dir = staging.work_folder(run_dir)

@@ -15,9 +15,12 @@ staging folder goes with it.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
+import re
 import shutil
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +108,31 @@ def disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+def reserve_run_dir(outputs: Path, name: str, started: datetime, run_id: str | None) -> tuple[Path, bool]:
+    """The run folder: `run_id`'s, or a new one named like 20261127T103000Z-weekly, created atomically.
+
+    Two runs started in the same second get different folders (the later one gets a -2 suffix).
+
+    Returns:
+        The folder, and whether this call created it.
+    """
+    outputs.mkdir(parents=True, exist_ok=True)
+    if run_id is not None:
+        run_dir = outputs / run_id
+        created = not run_dir.exists()
+        run_dir.mkdir(exist_ok=True)
+        return run_dir, created
+    base = f"{started:%Y%m%dT%H%M%SZ}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}"
+    for n in itertools.count(1):
+        run_dir = outputs / (base if n == 1 else f"{base}-{n}")
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            continue
+        return run_dir, True
+    raise AssertionError("unreachable")
+
+
 def work_folder(run_dir: Path) -> Path:
     """The hidden folder a run writes its outputs into before they replace `run_dir` (see swap_in).
 
@@ -114,10 +142,19 @@ def work_folder(run_dir: Path) -> Path:
     work = run_dir.with_name(f".{run_dir.name}.partial")
     shutil.rmtree(work, ignore_errors=True)  # left by a run that was killed
     if any(run_dir.iterdir()):
-        shutil.copytree(run_dir, work, symlinks=True, copy_function=os.link)
+        shutil.copytree(run_dir, work, symlinks=True, copy_function=_link_or_copy)
     else:
         work.mkdir()
     return work
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if disk_full(exc):
+            raise
+        shutil.copy2(source, target)  # a filesystem without hard links
 
 
 def swap_in(work: Path, run_dir: Path) -> Path | None:
