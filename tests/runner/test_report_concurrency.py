@@ -80,7 +80,7 @@ SAME_SECOND = """
 import sys
 from datetime import UTC, datetime
 
-from statex_bi.runner import runner
+from statex_bi.runner import run as runner
 
 
 class Frozen(datetime):
