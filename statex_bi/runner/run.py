@@ -455,7 +455,7 @@ def _publish_lineage(context: RunContext) -> str | None:
     """
     folder = LINEAGE_PAGE.split("/")[0]
     try:
-        page = project.publish_docs(context.db, context.staging / folder)
+        page = project.publish_docs(context.db, context.staging / folder, wait=context.wait)
     except StatexError as exc:
         context.errors.append(f"lineage not published: {exc}")
         context.console.failure(f"ERROR   lineage not published: {exc}")

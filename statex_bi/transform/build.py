@@ -244,14 +244,21 @@ def build(
     return BuildResult(models, len(tests), seconds, empty, warnings)
 
 
-def publish_docs(db: Path, folder: Path) -> Path | None:
+def publish_docs(db: Path, folder: Path, wait: float = 0.0) -> Path | None:
     """The dbt docs site of the warehouse's last build (every model, its SQL, columns, tests and lineage
     graph) as one offline page, `folder/index.html`: no script, style or font from another host.
+
+    Args:
+        db: the warehouse.
+        folder: where the page goes.
+        wait: seconds to wait for a warehouse another process holds, when the docs must be generated
+            (dbt opens the warehouse itself, after each build once).
 
     Returns:
         The page, or None when the warehouse was never built (no manifest to describe).
 
     Raises:
+        WarehouseLockedError: another process held the warehouse for `wait` seconds.
         ModelError: `dbt docs generate` failed.
     """
     target = state_dir(db) / "target"
@@ -259,6 +266,8 @@ def publish_docs(db: Path, folder: Path) -> Path | None:
         return None
     page = target / DOCS_PAGE
     if not page.exists():
+        with warehouse.writer(db, wait=wait):  # as build does: wait for the lock here, dbt would fail at once
+            pass
         outcome = invoke(["docs", "generate", "--static"], db)
         if not outcome.success:
             raise ModelError(str(PROJECT_DIR), f"dbt docs generate failed: {outcome.exception or 'see dbt.log'}")

@@ -3,17 +3,28 @@ the sources' declared columns, and the state folder next to the warehouse."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+
 import duckdb
+import growth_warehouse
 import pytest
 import yaml
 from connector_columns import connector_columns
 
 from statex_bi.cli import main
 from statex_bi.config import MODELS_DIR
+from statex_bi.exceptions import WarehouseLockedError
 from statex_bi.kpis import data_health as health
 from statex_bi.transform import build as project
 
 LAYERS = {"staging": "VIEW", "core": "VIEW", "marts": "BASE TABLE"}
+
+
+# Another writer (an ingest) holding the warehouse for argv[2] seconds.
+HOLD_WAREHOUSE = "import sys, time, duckdb\ncon = duckdb.connect(sys.argv[1])\nprint('locked', flush=True)\n" \
+    "time.sleep(float(sys.argv[2]))"
 
 
 def _shipped_models() -> dict[str, str]:
@@ -100,3 +111,23 @@ def test_build_command_runs_dbt_and_fails_on_a_broken_test(db_file, capsys):
     assert set(zip(shown["model"], shown["status"], shown["failing_rows"], strict=True)) == {
         ("staging.stg_fx__eur_reference_rates", "fail", 1), ("staging.stg_openai__costs", "warn", 1),
         ("marts.openai_billing_daily", "warn", 1)}
+
+
+def test_docs_generation_waits_for_a_warehouse_another_process_holds(tmp_path, tmp_path_factory):
+    """`run --wait` covers the lineage page too: the first run after a build generates dbt's docs, which
+    open the warehouse; a writer holding it meanwhile (an ingest) is waited for, not a failed run."""
+    built, _ = growth_warehouse.built(tmp_path_factory)  # shared: this test works on a copy
+    db = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built, db)
+    shutil.copytree(project.state_dir(built), project.state_dir(db))
+    (project.state_dir(db) / "target" / project.DOCS_PAGE).unlink(missing_ok=True)  # as after a build
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WAREHOUSE, str(db), "2"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(WarehouseLockedError):
+            project.publish_docs(db, tmp_path / "refused")
+        page = project.publish_docs(db, tmp_path / "lineage", wait=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert page == tmp_path / "lineage" / "index.html" and "stg_stripe__charges" in page.read_text()
