@@ -73,7 +73,7 @@ FORMS = {
 }
 
 
-def _lineage_quoting_the_secret(db: Path, folder: Path) -> Path:
+def _lineage_quoting_the_secret(db: Path, folder: Path, wait: float = 0.0) -> Path:
     """Stands in for the dbt docs page (project.publish_docs), here quoting the secret as docs of a
     profile reading it with env_var() would."""
     folder.mkdir(parents=True, exist_ok=True)
