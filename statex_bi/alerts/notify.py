@@ -66,7 +66,7 @@ def _within(send: Callable[[float], None], seconds: float) -> None:
     worker.start()
     worker.join(seconds)
     if not outcome:
-        raise channels.Transient(f"no answer within {seconds:.3g} s")
+        raise channels.Transient(f"Timeout: no answer within {seconds:.3g} s")
     if outcome[0] is not None:
         raise outcome[0]
 
