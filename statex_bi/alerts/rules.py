@@ -177,6 +177,8 @@ def _rule(raw: Any, where: str) -> Rule:
     explained_by = raw.get("explained_by")
     if explained_by is not None and (not isinstance(explained_by, str) or not explained_by.strip()):
         raise ParamsError(f"{where}: 'explained_by' must be a KPI name such as 'ai.cost', got {explained_by!r}")
+    if explained_by is not None:
+        _kpi(explained_by.strip(), where, "explained_by")
     rule: dict[str, Any] = {
         "name": name, "kind": kind, "metric": metric.strip(), "severity": severity,
         "explained_by": explained_by.strip() if explained_by else None,
@@ -220,13 +222,13 @@ def _rule(raw: Any, where: str) -> Rule:
     return Rule(**rule)
 
 
-def _kpi(name: str, where: str) -> registry.KpiDef:
+def _kpi(name: str, where: str, key: str = "metric") -> registry.KpiDef:
     """The registry's KPI of that name; a misspelt name would show "no data" forever, so it is refused."""
     known = registry.kpis()
     if name not in known:
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else "; see docs/metrics.md"
-        raise ParamsError(f"{where}: 'metric' {name!r} is not a KPI of the registry{hint}")
+        raise ParamsError(f"{where}: {key!r} {name!r} is not a KPI of the registry{hint}")
     return known[name]
 
 

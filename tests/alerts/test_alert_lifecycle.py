@@ -256,6 +256,8 @@ def test_a_metric_nobody_publishes_yet_is_no_data(tmp_path: Path) -> None:
     ({"kind": "anomaly", "metric": "ai.cost.daily", "z": float("inf"), "severity": "LOW"}, "finite number"),
     ({"kind": "threshold", "metric": "api.eror_rate", "above": 0.05, "severity": "HIGH"},
      "'metric' 'api.eror_rate' is not a KPI of the registry; did you mean 'api.error_rate'"),
+    ({"kind": "threshold", "metric": "ai.cost", "above": 100, "severity": "HIGH", "explained_by": "ai.costs"},
+     "'explained_by' 'ai.costs' is not a KPI of the registry; did you mean 'ai.cost'"),
     ({"kind": "change", "metric": "conversion.prototype_request_rate", "severity": "LOW", "min_change": 5},
      "'min_change' is a difference of rates"),
 ])
