@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -136,6 +136,15 @@ def quarantined(source: str, endpoint: str, record_id: str | None, field: str, e
         ),
         create_table_variant=True,
     )
+
+
+def declared_fields(record: Any, names: Iterable[str]) -> dict:
+    """The fields of `record` that its source reads, for a quarantine payload: they say what is wrong
+    with it; its other keys are never needed and may hold anything (a user's name, a phone number in
+    free text). Not a mapping (a line that is not a JSON object): nothing."""
+    if not isinstance(record, Mapping):
+        return {}
+    return {name: record[name] for name in names if name in record}
 
 
 def screened(items: Iterable[Any]) -> Iterator[Any]:

@@ -22,7 +22,8 @@ Missing optional keys load as NULL; other keys are ignored. Rows merge on span_i
 file, or a later file repeating a call, replaces it) and keep `source_file` (the resolved path) and
 `source_line`. A line that is not valid JSON, not an object, has no span_id, a token count that is not
 a whole number or a start that is not a timestamp goes to raw_ai_calls.quarantine with the file and
-line number in its error (endpoint = the file, record = `line N`, payload = the line); the other
+line number in its error (endpoint = the file, record = `line N`, payload = the record's fields
+listed above, never the line: a log line may carry a user's name or address); the other
 lines load. So does a start more than a day in the future or before 2000, or a span id repeated with
 other content. A file that is not a JSONL log at all (binary, not UTF-8, or a first line that is not
 a JSON object) is refused before anything loads, with one message.
@@ -42,7 +43,7 @@ import dlt
 
 from statex_bi.exceptions import ConfigError, RecordError
 from statex_bi.sources.ai_calls import settings
-from statex_bi.sources.common import RecordGuard, quarantined
+from statex_bi.sources.common import RecordGuard, declared_fields, quarantined
 from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.sources.sentry.helpers import parse_span, span_fields
 
@@ -125,17 +126,21 @@ def _read(lines: Iterable[bytes], endpoint: str, fields: dict[str, str],
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
+        record = None
         try:
-            row = guard.check(_parse_line(raw, endpoint, number, fields), f"line {number}")
+            record = _json_object(raw, endpoint, number)
+            row = parse_span(record, fields, settings.SOURCE, endpoint, f"line {number}")
+            row = guard.check({**row, "source_file": endpoint, "source_line": number}, f"line {number}")
         except RecordError as exc:
             progress(f"ai-calls: quarantined: {exc}")
-            payload = {"source_file": endpoint, "source_line": number, "line": raw.decode("utf-8", "replace")}
+            payload = {"source_file": endpoint, "source_line": number,
+                       "record": declared_fields(record, fields.values())}
             yield quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc), payload)
             continue
         yield row
 
 
-def _parse_line(raw: bytes, endpoint: str, number: int, fields: dict[str, str]) -> dict:
+def _json_object(raw: bytes, endpoint: str, number: int) -> dict:
     record_id = f"line {number}"
     try:
         record = json.loads(raw)
@@ -143,8 +148,7 @@ def _parse_line(raw: bytes, endpoint: str, number: int, fields: dict[str, str]) 
         raise RecordError(settings.SOURCE, endpoint, record_id, "line", f"invalid JSON: {exc}") from None
     if not isinstance(record, dict):
         raise RecordError(settings.SOURCE, endpoint, record_id, "line", "not a JSON object")
-    row = parse_span(record, fields, settings.SOURCE, endpoint, record_id)
-    return {**row, "source_file": endpoint, "source_line": number}
+    return record
 
 
 SPEC = SourceSpec(name="ai-calls", build=build, watermark_sql="SELECT max(started_at) FROM raw_ai_calls.calls")

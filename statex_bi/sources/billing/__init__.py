@@ -14,7 +14,8 @@ providers really write it:
 Validation. A file that lacks a required column (provider, BillingCurrency, ChargePeriodStart/End,
 ChargeCategory, ServiceName, BilledCost) or cannot be read is rejected. A row with a required value
 missing, a number or datetime that does not parse, or a value FOCUS does not allow goes to
-raw_billing.quarantine (endpoint = the file, record = `line N`, the CSV line; `row N` for Parquet), and
+raw_billing.quarantine (endpoint = the file, record = `line N`, the CSV line; `row N` for Parquet; payload =
+the record's FOCUS columns read here, never its other columns), and
 its file is rejected: a file is loaded whole or not at all, since part of an invoice would misstate it.
 raw_billing.files records every file read, loaded or rejected, with the reason.
 
@@ -32,7 +33,7 @@ import dlt
 
 from statex_bi.exceptions import ConfigError, RecordError
 from statex_bi.sources.billing import helpers, settings
-from statex_bi.sources.common import declared_schema, quarantined
+from statex_bi.sources.common import declared_fields, declared_schema, quarantined
 from statex_bi.sources.contract import IngestRequest, SourceSpec
 
 
@@ -110,7 +111,8 @@ def _load_file(path: Path, progress: Callable[[str], None]) -> Iterator[object]:
     if bad:
         for line, raw, exc in bad:
             progress(f"billing: quarantined: {exc}")
-            payload = {"source_file": endpoint, "source_line": line, "record": raw}
+            payload = {"source_file": endpoint, "source_line": line,
+                       "record": declared_fields(raw, (name for names in columns.values() for name in names))}
             yield quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc), payload)
         error = f"{len(bad)} of {count} rows break the FOCUS spec (first: {bad[0][2]}); the file is not loaded"
         progress(f"billing: rejected {endpoint}: {error}")

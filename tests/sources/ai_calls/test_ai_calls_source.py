@@ -87,7 +87,12 @@ def test_good_lines_load_and_bad_lines_are_quarantined_with_file_and_line(calls,
         assert (source, endpoint, field) == ("ai-calls", str(path), bad[number][0])
         assert str(path) in error and f"line {number}" in error and bad[number][1] in error
         assert json.loads(payload)["source_line"] == number
-        assert json.loads(payload)["line"].strip() == lines[number - 1]
+        kept = json.loads(payload)["record"]
+        try:
+            written = json.loads(lines[number - 1])
+        except ValueError:
+            written = None
+        assert kept == (written if isinstance(written, dict) else {}), "the record's declared fields, as written"
 
     # Re-importing the file replaces rows and quarantine entries instead of adding them.
     assert _load(db_file, path).status == "succeeded"
@@ -169,3 +174,23 @@ def test_a_start_far_in_the_future_and_a_conflicting_repeat_are_quarantined(call
     assert _rows(db_file, "SELECT record_id, field FROM raw_ai_calls.quarantine ORDER BY record_id") == [
         ("line 2", "started_at"), ("line 6", "span_id")]
     assert _rows(db_file, "SELECT rows_loaded, rows_quarantined FROM ops.source_loads") == [(4, 2)]
+
+
+def test_quarantine_keeps_a_records_declared_fields_never_the_line_or_personal_data(calls, tmp_path, db_file):
+    """Before: the raw line was the payload, with the user's name, address and free-text numbers."""
+    personal = {"first_name": "Alice", "last_name": "Liddell", "username": "aliddell", "ip_address": "203.0.113.9",
+                "user_note": "call +44 20 7946 0958, card 4111 1111 1111 1111"}
+    record = {**call_record(calls[0]), **personal, "gen_ai.usage.output_tokens": "twelve"}
+    path = tmp_path / "calls.jsonl"
+    broken = '{"span_id": "x", "first_name": "Alice", "note": "4111 1111 1111 1111"'
+    path.write_text(json.dumps(record) + "\n" + broken + "\n" + json.dumps(call_record(calls[1])) + "\n")
+    result = _load(db_file, path)
+    assert (result.status, result.rows, result.quarantined) == ("succeeded", 1, 2)
+    stored = _rows(db_file, "SELECT record_id, field, error, payload FROM raw_ai_calls.quarantine ORDER BY record_id")
+    assert [(record_id, field) for record_id, field, _, _ in stored] == [
+        ("line 1", "gen_ai.usage.output_tokens"), ("line 2", "line")]
+    text = json.dumps(stored)
+    for value in ("Alice", "Liddell", "aliddell", "203.0.113.9", "7946", "4111", "first_name", "ip_address"):
+        assert value not in text
+    kept = json.loads(stored[0][3])["record"]
+    assert kept["gen_ai.usage.output_tokens"] == "twelve" and kept["span_id"] == calls[0].span_id

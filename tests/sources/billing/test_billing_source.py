@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import shutil
 from datetime import datetime
 from decimal import Decimal
@@ -142,3 +143,18 @@ def test_a_row_takes_the_first_alternative_column_that_holds_a_value(tmp_path, d
     _load(db_file, folder)
     assert _rows(db_file, "SELECT provider, sku_meter FROM raw_billing.charges ORDER BY source_line") == [
         ("AWS", "USE1-Recipients"), ("Amazon Web Services", "Recipients")]
+
+
+def test_quarantine_keeps_the_focus_columns_of_a_row_never_its_other_columns(tmp_path, db_file):
+    """Before: the whole CSV row was the payload, an owner's e-mail and phone in an x_ column included."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "owners.csv").write_text(
+        "BilledCost,BillingCurrency,ChargeCategory,ChargePeriodStart,ChargePeriodEnd,ServiceName,ProviderName,"
+        "x_OwnerContact\n"
+        "lots,USD,Usage,2026-11-01,2026-11-02,Amazon S3,AWS,Alice Liddell +44 20 7946 0958\n")
+    assert _load(db_file, folder).status == "succeeded"
+    [(field, payload)] = _rows(db_file, "SELECT field, payload FROM raw_billing.quarantine")
+    assert field == "BilledCost"
+    assert "Alice" not in payload and "7946" not in payload and "x_OwnerContact" not in payload
+    assert json.loads(payload)["record"]["BilledCost"] == "lots"
