@@ -21,7 +21,7 @@ import duckdb
 from statex_bi import sources, warehouse
 from statex_bi.config import db_path
 from statex_bi.exceptions import StatexError
-from statex_bi.sources.common import QUARANTINE_TABLE
+from statex_bi.sources.common import QUARANTINE_TABLE, public_error
 from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.transform import build as project
 from statex_bi.transform import freshness
@@ -74,7 +74,11 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
         cause = exc
         while getattr(cause, "__cause__", None) is not None and not isinstance(cause, StatexError):
             cause = cause.__cause__
-        message = str(cause) if isinstance(cause, StatexError) else f"{type(cause).__name__}: {cause}"
+        # The message is stored and shown on pages: no e-mail address, no row a library quotes.
+        if isinstance(cause, StatexError):
+            message = public_error(str(cause), foreign=False)
+        else:
+            message = public_error(f"{type(cause).__name__}: {cause}", foreign=True)
         result = LoadResult(spec.name, "failed", 0, time.monotonic() - t0, message)
     with warehouse.writer(db) as con:
         con.execute(

@@ -77,3 +77,40 @@ def test_when_every_source_fails_the_models_are_left_as_they_were(db_file, monke
     assert [r.status for r in results] == ["failed", "failed"]
     assert "models: not rebuilt, no source loaded (`statex-bi build` rebuilds them)" in messages
     assert _table(db_file, "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'marts'") == [(0,)]
+
+
+def test_a_failed_load_stores_and_shows_its_error_without_the_row_or_an_address(db_file):
+    """Before: DuckDB's error quoted the INSERT row, e-mail address and name included, into ops.source_loads
+    and every report's header."""
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from statex_bi import display, warehouse
+    from statex_bi.periods import Period
+
+    @dlt.resource(name="charges", columns={"cost": {"data_type": "decimal", "precision": 38, "scale": 18}})
+    def charges():
+        yield {"cost": Decimal("1E+25"), "owner": "alice@example.com Alice Liddell"}
+
+    spec = SourceSpec("shop", lambda request: charges(), "SELECT 1")
+    result = load_source(spec, _quiet([]), db_file)
+    assert result.status == "failed" and "Conversion Error" in result.error
+    [(stored,)] = _table(db_file, "SELECT error FROM ops.source_loads")
+    with warehouse.writer(db_file) as con:
+        page = display.header_html("Weekly", Period(date(2026, 2, 23), date(2026, 3, 1)), {}, con,
+                                   datetime(2026, 3, 2, 7, tzinfo=UTC))
+    assert "last load failed" in page
+    for text in (result.error, stored, page):
+        assert "alice@example.com" not in text and "Liddell" not in text and "LINE" not in text
+
+
+def test_a_source_error_naming_an_address_is_stored_with_its_pseudonym(db_file):
+    from statex_bi.exceptions import SourceError
+    from statex_bi.sources.common import pseudonymise
+
+    def build(request):
+        raise SourceError("shop", "/customers", "no customer alice@example.com\nsecond line kept")
+
+    result = load_source(SourceSpec("shop", build, "SELECT 1"), _quiet([]), db_file)
+    assert _table(db_file, "SELECT error FROM ops.source_loads") == [(result.error,)]
+    assert result.error == f"shop: /customers: no customer {pseudonymise('alice@example.com')}\nsecond line kept"

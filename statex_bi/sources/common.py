@@ -227,6 +227,19 @@ def cut(text: str, limit: int) -> str:
     return f"{kept[:limit - split]}… [{len(text) - limit + split:,} characters cut]"
 
 
+def public_error(message: str, foreign: bool) -> str:
+    """An error message as it may be stored (ops.source_loads) and shown on a page: e-mail addresses
+    pseudonymised, cut to ERROR_CHARS, like a quarantine record's error.
+
+    Args:
+        foreign: the message comes from a library (DuckDB, dlt, pyarrow), not from statex-bi: only its
+            first line is kept, since what follows quotes the data (DuckDB prints the failing INSERT row).
+    """
+    if foreign:
+        message = message.strip().split("\n", 1)[0]
+    return scrub(cut(message, ERROR_CHARS))
+
+
 def redact(value: Any, depth: int = 0) -> Any:
     """A quarantine payload without personal data: identifying keys pseudonymised (as in the loaded
     tables), names, addresses, phones and card details dropped, e-mails inside any text pseudonymised.
