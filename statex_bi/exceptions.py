@@ -10,7 +10,8 @@
     │   ├── WarehouseLockedError   another process holds the DuckDB file
     │   └── MissingDataError       a KPI needs models whose source is not loaded (names them)
     ├── SourceError            an API call failed for good (names source and endpoint)
-    │   └── RecordError        one record could not be parsed (names source, field, record)
+    │   ├── RecordError        one record could not be parsed (names source, field, record)
+    │   └── FileTooLargeError  an input file holds more than the size allowed (names source and file)
     ├── ModelError             a SQL model failed to build (names the model file)
     ├── DataTestError          a dbt data test of severity error failed (names model, test, rows)
     └── PricingError           the price catalog is malformed
@@ -105,6 +106,10 @@ class RecordError(SourceError):
         self.record_id = record_id
         self.field = field
         super().__init__(source, endpoint, f"record {record_id}: field {field!r}: {message}")
+
+
+class FileTooLargeError(SourceError):
+    """An input file holds more than $STATEX_BI_MAX_FILE_MB after decompression: refused, not read on."""
 
 
 class ModelError(StatexError):

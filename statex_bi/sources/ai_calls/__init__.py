@@ -29,7 +29,9 @@ other content. A file that is not a JSONL log at all (binary, not UTF-8, or a fi
 a JSON object) is refused before anything loads, with one message.
 
 The file is streamed a line at a time and staged as JSONL (not SQL INSERTs): memory stays flat
-whatever the file's size (bench/bench_ai_calls_memory.py).
+whatever the file's size (bench/bench_ai_calls_memory.py). A line over 1 MB is quarantined without
+being held; only the first $STATEX_BI_QUARANTINE_PER_FILE bad lines are quarantined, then one record
+counting them all; a file over $STATEX_BI_MAX_FILE_MB is refused (sources/files.py).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from pathlib import Path
 import dlt
 
 from statex_bi.exceptions import ConfigError, RecordError
+from statex_bi.sources import files
 from statex_bi.sources.ai_calls import settings
 from statex_bi.sources.common import RecordGuard, declared_fields, quarantined
 from statex_bi.sources.contract import IngestRequest, SourceSpec
@@ -65,12 +68,16 @@ def build(request: IngestRequest):
     path = Path(request.file).expanduser().resolve()
     if not path.is_file():
         raise ConfigError(f"ai-calls: {path} is not a file")
+    limit, keep = files.max_file_bytes(), files.quarantine_per_file()
+    if path.stat().st_size > limit:
+        raise files.too_large(settings.SOURCE, path, limit)
     _check_jsonl(path)
     fields = span_fields(settings.RECORD_KEYS)
 
     def calls() -> Iterator[dict]:
-        with path.open("rb") as lines:
-            yield from _read(lines, str(path), fields, request.progress)
+        with path.open("rb") as stream:
+            yield from _read(files.Lines(stream, settings.SOURCE, path, limit), str(path), fields, request.progress,
+                             keep)
         request.progress(f"ai-calls: read {path}")
 
     return dlt.resource(calls, name=settings.TABLE, write_disposition="merge", primary_key="span_id",
@@ -119,25 +126,37 @@ def _check_jsonl(path: Path) -> None:
                           "pass the app's JSONL export (one JSON object a line, see docs/sources.md).")
 
 
-def _read(lines: Iterable[bytes], endpoint: str, fields: dict[str, str],
-          progress: Callable[[str], None]) -> Iterator[dict]:
-    """A row for each good line, a quarantined record for each bad one, a line at a time."""
+def _read(lines: Iterable[bytes | files.LongLine], endpoint: str, fields: dict[str, str],
+          progress: Callable[[str], None], keep: int = files.DEFAULT_QUARANTINE_PER_FILE) -> Iterator[dict]:
+    """A row for each good line, a quarantined record for each of the first `keep` bad ones (then one
+    counting them all), a line at a time."""
     guard = RecordGuard(settings.SOURCE, endpoint, ("span_id",), timestamps=("started_at",))
+    bad = 0
     for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
+        if not isinstance(raw, files.LongLine) and not raw.strip():
             continue
         record = None
         try:
+            if isinstance(raw, files.LongLine):
+                raise RecordError(settings.SOURCE, endpoint, f"line {number}", "line", files.long_line_message(raw))
             record = _json_object(raw, endpoint, number)
             row = parse_span(record, fields, settings.SOURCE, endpoint, f"line {number}")
             row = guard.check({**row, "source_file": endpoint, "source_line": number}, f"line {number}")
         except RecordError as exc:
-            progress(f"ai-calls: quarantined: {exc}")
-            payload = {"source_file": endpoint, "source_line": number,
-                       "record": declared_fields(record, fields.values())}
-            yield quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc), payload)
+            bad += 1
+            if bad <= keep:
+                progress(f"ai-calls: quarantined: {exc}")
+                payload = {"source_file": endpoint, "source_line": number,
+                           "record": declared_fields(record, fields.values())}
+                yield quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc), payload)
             continue
         yield row
+    if bad > keep:
+        message = (f"{bad:,} bad lines in {endpoint}; the first {keep} are quarantined "
+                   "($STATEX_BI_QUARANTINE_PER_FILE), the others only counted")
+        progress(f"ai-calls: {message}")
+        yield quarantined(settings.SOURCE, endpoint, "file", "(lines)", message,
+                          {"source_file": endpoint, "bad_lines": bad})
 
 
 def _json_object(raw: bytes, endpoint: str, number: int) -> dict:

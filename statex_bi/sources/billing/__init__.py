@@ -17,7 +17,12 @@ missing, a number or datetime that does not parse, or a value FOCUS does not all
 raw_billing.quarantine (endpoint = the file, record = `line N`, the CSV line; `row N` for Parquet; payload =
 the record's FOCUS columns read here, never its other columns), and
 its file is rejected: a file is loaded whole or not at all, since part of an invoice would misstate it.
-raw_billing.files records every file read, loaded or rejected, with the reason.
+Only the first $STATEX_BI_QUARANTINE_PER_FILE bad rows of a file are quarantined; raw_billing.files counts
+them all. raw_billing.files records every file read, loaded or rejected, with the reason.
+
+Bounded input (sources/files.py). Files are read a record at a time, twice (validate, then load). A CSV
+line over 1 MB, one not UTF-8 or with more cells than the header is quarantined by its line and ends the
+file's reading; a file that holds more than $STATEX_BI_MAX_FILE_MB after decompression is refused.
 
 Idempotence. Rows merge on (file_hash, source_line), the SHA-256 of the file's bytes and the line: re-
 loading a file, or a copy of it elsewhere in the folder, adds nothing. --start/--end do not apply: a
@@ -31,7 +36,8 @@ from pathlib import Path
 
 import dlt
 
-from statex_bi.exceptions import ConfigError, RecordError
+from statex_bi.exceptions import ConfigError, FileTooLargeError, RecordError
+from statex_bi.sources import files
 from statex_bi.sources.billing import helpers, settings
 from statex_bi.sources.common import declared_fields, declared_schema, quarantined
 from statex_bi.sources.contract import IngestRequest, SourceSpec
@@ -65,60 +71,78 @@ def build(request: IngestRequest):
     @dlt.source(schema=declared_schema(settings.SOURCE, {
         settings.TABLE: settings.CHARGE_COLUMNS, settings.FILES_TABLE: settings.FILE_COLUMNS}), max_table_nesting=0)
     def billing():
-        return dlt.resource(charges, name=settings.TABLE, write_disposition="merge", primary_key=settings.CHARGE_KEY)
+        return dlt.resource(charges, name=settings.TABLE, write_disposition="merge", primary_key=settings.CHARGE_KEY,
+                            file_format=settings.FILE_FORMAT)
 
     return billing()
 
 
 def _load_file(path: Path, progress: Callable[[str], None]) -> Iterator[object]:
-    """A file's rows, or its quarantined rows and nothing else; then its raw_billing.files record."""
+    """A file's rows, or its quarantined rows and nothing else; then its raw_billing.files record.
+
+    Two passes, a record at a time: the first validates every row (so that a bad row rejects the file
+    before any row of it is yielded) and keeps only the first `quarantine_per_file()` bad ones, the
+    second yields the rows. Memory does not grow with the file.
+    """
     endpoint = str(path)
     digest = helpers.file_hash(path)
     record = {"file_hash": digest, "source_file": endpoint, "file_format": helpers.file_format(path),
               "focus_version": None, "status": "rejected", "rows": 0, "quarantined_rows": 0,
               "first_charge_period": None, "last_charge_period": None, "error": None}
+    limit, keep = files.max_file_bytes(), files.quarantine_per_file()
+    bad, bad_count, count, first, last = [], 0, 0, None, None
     try:
-        header = helpers.read_header(path)
+        header = helpers.read_header(path, limit)
         columns = helpers.column_map(header)
         record["focus_version"] = helpers.focus_version(header)
         missing = helpers.missing_columns(columns)
         if missing:
             raise RecordError(settings.SOURCE, endpoint, "line 1", missing[0],
                               f"required FOCUS column missing: {', '.join(missing)}")
-        # First pass: validate every row, so that a bad row rejects the file before any row of it is yielded.
-        bad, count, periods = [], 0, []
-        for line, raw in helpers.read_rows(path):
+        declared = [name for names in columns.values() for name in names]
+        for line, raw in helpers.read_rows(path, limit):
             count += 1
             try:
+                if isinstance(raw, RecordError):
+                    raise raw
                 row = helpers.parse_row(raw, columns, endpoint, _record_id(path, line))
             except RecordError as exc:
-                bad.append((line, raw, exc))
+                bad_count += 1
+                if len(bad) < keep:  # made into its (cut, redacted) quarantine record now: the raw row is let go
+                    progress(f"billing: quarantined: {exc}")
+                    payload = {"source_file": endpoint, "source_line": line,
+                               "record": declared_fields(raw, declared)}
+                    bad.append((exc, quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc),
+                                                 payload)))
                 continue
-            periods.append(row["charge_period_start"])
+            start = row["charge_period_start"]
+            first, last = min(first or start, start), max(last or start, start)
     except RecordError as exc:
         progress(f"billing: rejected {endpoint}: {exc}")
         yield quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc), {"source_file": endpoint})
         yield _file_row({**record, "error": str(exc)})
         return
-    except (ValueError, OSError) as exc:  # unreadable: bad gzip or Parquet, not UTF-8, a ragged CSV line
+    except FileTooLargeError as exc:
+        progress(str(exc))
+        yield quarantined(settings.SOURCE, endpoint, "file", "file", str(exc), {"source_file": endpoint})
+        yield _file_row({**record, "error": str(exc)})
+        return
+    except (ValueError, OSError, EOFError) as exc:  # unreadable: bad gzip or Parquet
         message = f"billing: {endpoint}: unreadable: {type(exc).__name__}: {exc}"
         progress(f"billing: rejected {endpoint}: {message}")
         yield quarantined(settings.SOURCE, endpoint, "file", "file", message, {"source_file": endpoint})
         yield _file_row({**record, "error": message})
         return
-    record.update(rows=count, first_charge_period=min(periods, default=None),
-                  last_charge_period=max(periods, default=None))
+    record.update(rows=count, first_charge_period=first, last_charge_period=last)
     if bad:
-        for line, raw, exc in bad:
-            progress(f"billing: quarantined: {exc}")
-            payload = {"source_file": endpoint, "source_line": line,
-                       "record": declared_fields(raw, (name for names in columns.values() for name in names))}
-            yield quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc), payload)
-        error = f"{len(bad)} of {count} rows break the FOCUS spec (first: {bad[0][2]}); the file is not loaded"
+        yield from (item for _, item in bad)
+        more = f"; the first {keep} are quarantined" if bad_count > keep else ""
+        error = (f"{bad_count:,} of {count:,} rows break the FOCUS spec{more} (first: {bad[0][0]}); "
+                 "the file is not loaded")
         progress(f"billing: rejected {endpoint}: {error}")
-        yield _file_row({**record, "quarantined_rows": len(bad), "error": error})
+        yield _file_row({**record, "quarantined_rows": bad_count, "error": error})
         return
-    for line, raw in helpers.read_rows(path):
+    for line, raw in helpers.read_rows(path, limit):
         row = helpers.parse_row(raw, columns, endpoint, _record_id(path, line))
         yield {"file_hash": digest, "source_line": line, "source_file": endpoint,
                "focus_version": record["focus_version"], **row}

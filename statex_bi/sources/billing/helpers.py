@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
-import gzip
 import hashlib
-import io
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from statex_bi.exceptions import RecordError
+from statex_bi.sources import files
 from statex_bi.sources.billing import settings
 
 _ALLOWED_LOWER = {column: {v.lower(): v for v in values} for column, values in settings.ALLOWED.items()}
@@ -40,52 +40,115 @@ def file_format(path: Path) -> str:
     return "parquet" if path.name.lower().endswith(".parquet") else "csv"
 
 
-def read_header(path: Path) -> list[str]:
-    """The file's column names."""
-    if file_format(path) == "parquet":
-        import pyarrow.parquet as pq
-
-        return list(pq.read_schema(path).names)
-    with _open_text(path) as handle:
-        return next(csv.reader(handle), [])
-
-
-def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line, record) for each data row: the CSV line the record starts on (the header is line 1), or the
-    Parquet row number (1-based). Empty CSV cells are None.
+def read_header(path: Path, limit: int) -> list[str]:
+    """The file's column names.
 
     Raises:
-        ValueError, OSError: the file cannot be read (bad gzip, not UTF-8, a broken Parquet file, a CSV
-            line with more cells than the header).
+        RecordError: the header line is over MAX_LINE_BYTES or not UTF-8 (UTF-16 is named as such).
+        FileTooLargeError: a Parquet file holds more than `limit` bytes uncompressed.
     """
     if file_format(path) == "parquet":
         import pyarrow.parquet as pq
 
+        return list(pq.read_schema(path).names)
+    for _, record in _csv_records(path, limit):
+        if isinstance(record, RecordError):
+            raise record
+        return record
+    return []
+
+
+def read_rows(path: Path, limit: int) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
+    """(line, record) for each data row: the CSV line the record starts on (the header is line 1), or the
+    Parquet row number (1-based). Empty CSV cells are None. A CSV record that cannot be read (a line over
+    MAX_LINE_BYTES, not UTF-8, more cells than the header) comes as a RecordError naming its line, and
+    ends the file: where the next record starts is not known.
+
+    Args:
+        limit: the most bytes the file may hold after decompression.
+
+    Raises:
+        FileTooLargeError: the file holds more than `limit` bytes after decompression.
+        ValueError, OSError, EOFError: the file cannot be read at all (bad gzip, a broken Parquet file).
+    """
+    endpoint = str(path)
+    if file_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        metadata = parquet.metadata
+        if sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)) > limit:
+            raise files.too_large(settings.SOURCE, path, limit)
         number = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+        for batch in parquet.iter_batches(batch_size=10_000):
             for record in batch.to_pylist():
                 number += 1
                 yield number, record
         return
-    with _open_text(path) as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
+    records = _csv_records(path, limit)
+    _, header = next(records, (1, []))
+    if isinstance(header, RecordError):
+        return
+    for line, cells in records:
+        if isinstance(cells, RecordError):
+            yield line, cells
             return
-        start = reader.line_num + 1
-        for cells in reader:
-            line, start = start, reader.line_num + 1
-            if not cells:
-                continue
-            if len(cells) > len(header):
-                raise ValueError(f"line {line}: {len(cells)} cells, the header has {len(header)}")
-            yield line, {name: (cell if cell != "" else None) for name, cell in zip(header, cells, strict=False)}
+        if not cells:
+            continue
+        if len(cells) > len(header):
+            yield line, RecordError(settings.SOURCE, endpoint, f"line {line}", "(line)",
+                                    f"{len(cells)} cells, the header has {len(header)}")
+            return
+        yield line, {name: (cell if cell != "" else None) for name, cell in zip(header, cells, strict=False)}
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return path.open(encoding="utf-8-sig", newline="")
+class _Unreadable(Exception):
+    """A CSV line that cannot be read, raised out of the csv reader's input."""
+
+    def __init__(self, line: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.line, self.field = line, field
+
+
+def _csv_records(path: Path, limit: int) -> Iterator[tuple[int, list[str] | RecordError]]:
+    """(first line, cells) of each CSV record, read a line at a time, each record at most MAX_LINE_BYTES
+    (a quoted cell may span lines); a RecordError instead ends the file."""
+    endpoint, number, record_bytes = str(path), 0, 0
+
+    def text() -> Iterator[str]:
+        nonlocal number, record_bytes
+        with files.open_binary(path) as stream:
+            for raw in files.Lines(stream, settings.SOURCE, path, limit):
+                number += 1
+                if isinstance(raw, files.LongLine):
+                    raise _Unreadable(number, "(line)", files.long_line_message(raw))
+                record_bytes += len(raw)
+                if record_bytes > files.MAX_LINE_BYTES:
+                    raise _Unreadable(number, "(line)", f"a record over {files.MAX_LINE_BYTES:,} bytes "
+                                      "(a quote never closed?)")
+                if number == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                    raise _Unreadable(number, "(encoding)", "UTF-16 text, not UTF-8: export the file as UTF-8")
+                try:
+                    yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _Unreadable(number, "(encoding)", f"not UTF-8 text (byte {exc.start} of the line)") \
+                        from None
+
+    reader = csv.reader(text())
+    while True:
+        start = number + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except _Unreadable as exc:
+            yield exc.line, RecordError(settings.SOURCE, endpoint, f"line {exc.line}", exc.field, str(exc))
+            return
+        except csv.Error as exc:
+            yield start, RecordError(settings.SOURCE, endpoint, f"line {start}", "(line)", f"not CSV: {exc}")
+            return
+        record_bytes = 0
+        yield start, cells
 
 
 def column_map(header: list[str]) -> dict[str, list[str]]:

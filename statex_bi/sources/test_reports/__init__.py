@@ -15,7 +15,8 @@ test per run: file, full name, status, duration in ms), `coverage` (one row per 
 merge on keys made from run.json's runner, sha, branch, attempt and started_at, so loading the same
 folder twice adds nothing. A run folder whose files do not parse goes whole to
 raw_test_reports.quarantine (endpoint = the file, record = the folder, field = the field at fault),
-and the other folders still load.
+and the other folders still load. Each file is read whole, so one over MAX_FILE_BYTES (settings.py)
+quarantines its folder unread.
 """
 
 from __future__ import annotations
@@ -74,8 +75,14 @@ def read_folder(folder: Path) -> helpers.ParsedRun:
     Raises:
         RecordError: naming the file and the field at fault.
     """
-    files = {name: path.read_bytes() for name, path in _files(folder).items()}
     fail = helpers.Fail(settings.SOURCE, str(folder), str(folder))
+    found = _files(folder)
+    for name, path in found.items():
+        size = path.stat().st_size
+        if size > settings.MAX_FILE_BYTES:  # read whole and parsed in memory: never a file of any size
+            raise fail(name, "(file)", f"{size / 1e6:,.0f} MB, over the {settings.MAX_FILE_BYTES / 1e6:,.0f} MB a "
+                       "test report file may hold; it was not read")
+    files = {name: path.read_bytes() for name, path in found.items()}
     meta = helpers.parse_run_meta(files.pop(settings.RUN_FILE), fail)
     return helpers.parse_run(files, meta, settings.SOURCE, str(folder), str(folder), helpers.run_key(meta))
 

@@ -14,6 +14,9 @@ REPORT_FILES = {"vitest": "vitest.json", "jest": "jest.json"}  # runner -> the J
 JUNIT_FILE = "junit.xml"
 COVERAGE_FILE = "coverage/coverage-summary.json"
 RUNNERS = tuple(REPORT_FILES)
+# The largest report file read (whole: JSON and XML are parsed in memory, several times their size).
+# A Vitest JSON report of 20,000 tests is about 10 MB.
+MAX_FILE_BYTES = 64_000_000
 
 # The runners' test statuses -> ours. Vitest: passed/failed/skipped/pending/todo/disabled; Jest:
 # passed/failed/pending (= skipped)/todo/disabled/focused. "focused" is a passed `it.only` sibling.

@@ -194,3 +194,32 @@ def test_quarantine_keeps_a_records_declared_fields_never_the_line_or_personal_d
         assert value not in text
     kept = json.loads(stored[0][3])["record"]
     assert kept["gen_ai.usage.output_tokens"] == "twelve" and kept["span_id"] == calls[0].span_id
+
+
+def test_a_huge_line_is_quarantined_unread_and_bad_lines_past_the_limit_are_only_counted(
+        calls, tmp_path, db_file, monkeypatch):
+    """Before: a line was read whole whatever its size, and every bad line kept and printed."""
+    monkeypatch.setenv("STATEX_BI_QUARANTINE_PER_FILE", "5")
+    huge = json.dumps({**call_record(calls[0]), "op": "x" * 3_000_000})
+    path = tmp_path / "calls.jsonl"
+    path.write_text("\n".join([json.dumps(call_record(calls[1])), huge, *["{broken"] * 40,
+                               json.dumps(call_record(calls[2]))]) + "\n")
+    printed = []
+    result = load_source(ai_calls.SPEC, IngestRequest(file=path, progress=printed.append), db_file)
+    assert (result.status, result.rows, result.quarantined) == ("succeeded", 2, 6)
+    assert len(printed) < 15
+    kept = dict(_rows(db_file, "SELECT record_id, error FROM raw_ai_calls.quarantine"))
+    assert sorted(kept) == ["file", "line 2", "line 3", "line 4", "line 5", "line 6"]
+    assert "a line of 3,0" in kept["line 2"] and "it was not read" in kept["line 2"]
+    assert "41 bad lines" in kept["file"] and "the first 5 are quarantined" in kept["file"]
+
+
+def test_a_file_past_the_size_cap_is_refused_before_anything_loads(calls, tmp_path, db_file, monkeypatch):
+    monkeypatch.setenv("STATEX_BI_MAX_FILE_MB", "1")
+    path = tmp_path / "calls.jsonl"
+    path.write_text("".join(json.dumps(call_record(call)) + "\n" for call in calls) * 50)
+    assert path.stat().st_size > 1_000_000
+    result = _load(db_file, path)
+    assert result.status == "failed" and "$STATEX_BI_MAX_FILE_MB" in result.error and "\n" not in result.error
+    assert _rows(db_file, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw_ai_calls'") == [
+        (0,)]
