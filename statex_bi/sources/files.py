@@ -22,7 +22,7 @@ from statex_bi.exceptions import ConfigError, FileTooLargeError
 MAX_LINE_BYTES = 1 << 20
 DEFAULT_MAX_FILE_MB = 2_048
 DEFAULT_QUARANTINE_PER_FILE = 100
-_SKIP_BLOCK = 1 << 16  # what is read at a time past an over-long line
+_BLOCK = 1 << 16  # what is read at a time: a line longer than this is put together from blocks
 
 
 def _whole_number(name: str, default: int) -> int:
@@ -95,18 +95,22 @@ class Lines:
         return data
 
     def __next__(self) -> bytes | LongLine:
-        line = self._take(MAX_LINE_BYTES + 1)
-        if not line:
+        part = self._take(_BLOCK)
+        if not part:
             raise StopIteration
-        if len(line) <= MAX_LINE_BYTES or line.endswith(b"\n"):
-            return line
-        size = len(line)
-        while not line.endswith(b"\n"):
-            line = self._take(_SKIP_BLOCK)
-            if not line:
+        if part.endswith(b"\n") or len(part) < _BLOCK:  # the whole line, or the last one
+            return part
+        parts, size = [part], len(part)
+        while not part.endswith(b"\n"):
+            part = self._take(_BLOCK)
+            if not part:
                 break
-            size += len(line)
-        return LongLine(size)
+            size += len(part)
+            if size > MAX_LINE_BYTES + 1:
+                parts.clear()  # too long: counted from here on, not kept
+            else:
+                parts.append(part)
+        return LongLine(size) if size > MAX_LINE_BYTES + 1 else b"".join(parts)
 
 
 def long_line_message(line: LongLine) -> str:

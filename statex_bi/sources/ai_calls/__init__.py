@@ -165,6 +165,8 @@ def _json_object(raw: bytes, endpoint: str, number: int) -> dict:
         record = json.loads(raw)
     except ValueError as exc:  # also invalid UTF-8
         raise RecordError(settings.SOURCE, endpoint, record_id, "line", f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise RecordError(settings.SOURCE, endpoint, record_id, "line", "JSON nested too deeply to read") from None
     if not isinstance(record, dict):
         raise RecordError(settings.SOURCE, endpoint, record_id, "line", "not a JSON object")
     return record

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -16,6 +17,9 @@ from statex_bi.sources import files
 from statex_bi.sources.billing import settings
 
 _ALLOWED_LOWER = {column: {v.lower(): v for v in values} for column, values in settings.ALLOWED.items()}
+# csv refuses a cell over 128 KB with an error that names no column and leaves the reader mid-record; a
+# record is bounded by MAX_LINE_BYTES here instead, and parse_row names the column of a cell that is too long.
+csv.field_size_limit(files.MAX_LINE_BYTES)
 
 
 def find_files(folder: Path) -> list[Path]:
@@ -198,6 +202,9 @@ def parse_row(record: Mapping[str, Any], columns: Mapping[str, list[str]], endpo
             if value is not None:
                 name = candidate
                 break
+        if isinstance(value, str) and len(value) > settings.MAX_CELL_CHARS:
+            raise RecordError(settings.SOURCE, endpoint, record_id, name,
+                              f"a value of {len(value):,} characters, over the {settings.MAX_CELL_CHARS:,} allowed")
         if value is None:
             if column in settings.NOT_NULL:
                 raise RecordError(settings.SOURCE, endpoint, record_id, name or column, "required value is missing")
@@ -218,6 +225,13 @@ def _convert(column: str, value: Any) -> Any:
         return to_decimal(value)
     if column in settings.DATETIMES:
         return to_utc(value)
+    if column == "tags" and isinstance(value, dict | list):  # a Parquet map or struct: stored as JSON text
+        try:
+            return json.dumps(dict(value), default=str, sort_keys=True)
+        except (TypeError, ValueError, RecursionError):
+            raise ValueError("expected key-value tags") from None
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError(f"expected text, got a {type(value).__name__}")
     text = str(value)
     if column in _ALLOWED_LOWER:
         allowed = _ALLOWED_LOWER[column]
@@ -241,6 +255,8 @@ def to_decimal(value: Any) -> Decimal:
         raise ValueError(f"not a number: {value!r}") from None
     if not number.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
+    if abs(number) >= settings.DECIMAL_LIMIT:
+        raise ValueError(f"{value} is out of range: an amount or quantity must be below 1E+20 in magnitude")
     return number
 
 

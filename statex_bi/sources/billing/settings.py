@@ -72,6 +72,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 _MONEY = {"data_type": "decimal", "precision": 38, "scale": 18}
+# DECIMAL(38, 18) holds magnitudes below 1E+20: a larger amount is a bad record, not a failed load.
+DECIMAL_LIMIT = 10 ** (38 - 18)
+# The longest value a FOCUS cell may hold (csv's own default field limit); a longer one is a bad record.
+MAX_CELL_CHARS = 131_072
 _TIME = {"data_type": "timestamp", "timezone": False}
 CHARGE_COLUMNS: dict[str, dict] = {
     "file_hash": {"data_type": "text"},

@@ -6,6 +6,7 @@ import io
 import math
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -213,7 +214,17 @@ def read_zip(data: bytes, fail: reports.Fail) -> dict[str, bytes]:
         for name in archive.namelist():
             for candidate in wanted:
                 if name == candidate or name.endswith("/" + candidate) and name.count("/") == candidate.count("/") + 1:
-                    files[candidate] = archive.read(name)
+                    # zipfile stops at the size a member declares (a CRC error past it), so checking the
+                    # declared size bounds what a zip bomb can expand to in memory.
+                    size = archive.getinfo(name).file_size
+                    if size > report_settings.MAX_FILE_BYTES:
+                        raise fail(candidate, "(file)", f"{size / 1e6:,.0f} MB, over the "
+                                   f"{report_settings.MAX_FILE_BYTES / 1e6:,.0f} MB a test report file may hold; "
+                                   "it was not read")
+                    try:
+                        files[candidate] = archive.read(name)
+                    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+                        raise fail(candidate, "(zip)", f"cannot be extracted: {exc}") from None
     return files
 
 

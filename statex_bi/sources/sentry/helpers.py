@@ -222,15 +222,23 @@ def parse_timestamp(value: Any) -> datetime | None:
     return moment.replace(tzinfo=None) if 2000 <= moment.year <= 2100 else None
 
 
+# A token count is stored as BIGINT: a larger one is a bad record, not a failed load.
+MAX_COUNT = 2 ** 63 - 1
+
+
 def _count(value: Any) -> int | None:
     """A token count (None when absent); integral floats and digit strings are accepted."""
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer() and value >= 0:
-        return int(value)
-    raise ValueError("not a whole number of tokens")
+    digits = isinstance(value, str) and value.strip().isdigit()
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) \
+        and float(value).is_integer() and value >= 0
+    if not (digits or number):
+        raise ValueError("not a whole number of tokens")
+    count = int(value)
+    if count > MAX_COUNT:
+        raise ValueError("out of range for a token count")
+    return count
 
 
 def _number(value: Any) -> float | None:

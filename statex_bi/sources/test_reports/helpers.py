@@ -55,11 +55,22 @@ def make_id(*parts: Any) -> str:
     return hashlib.sha256("|".join(str(part) for part in parts).encode()).hexdigest()[:32]
 
 
+# The range of the BIGINT columns a whole number from a report is stored in.
+INT64 = range(-(2 ** 63), 2 ** 63)
+
+
 def _json(data: bytes, file: str, fail: Fail) -> Any:
     try:
         return json.loads(data)
     except ValueError as exc:  # also invalid UTF-8
         raise fail(file, "(file)", f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise fail(file, "(file)", "JSON nested too deeply to read") from None
+
+
+def _whole(value: Any, low: int = INT64.start) -> bool:
+    """`value` is a whole number from `low` up that a BIGINT column holds."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value < INT64.stop
 
 
 def parse_run_meta(data: bytes, fail: Fail) -> dict:
@@ -78,10 +89,10 @@ def parse_run_meta(data: bytes, fail: Fail) -> dict:
         if not isinstance(meta.get(name), str) or not meta[name].strip():
             raise fail(file, name, f"expected a non-empty string, got {meta.get(name)!r}")
     attempt = meta.get("attempt")
-    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+    if not _whole(attempt, 1):
         raise fail(file, "attempt", f"expected a whole number >= 1, got {attempt!r}")
     exit_code = meta.get("exit_code")
-    if isinstance(exit_code, bool) or not isinstance(exit_code, int):
+    if not _whole(exit_code):
         raise fail(file, "exit_code", f"expected a whole number, got {exit_code!r}")
     started = parse_timestamp(meta.get("started_at"))
     if not isinstance(meta.get("started_at"), str) or started is None:
@@ -130,6 +141,8 @@ def parse_json_report(data: bytes, runner: str, fail: Fail, root: str | None = N
             raise fail(file, key, f"says {report[key]} but the report lists {counts[status]} {status} tests")
     if report.get("numTotalTests") is not None and report["numTotalTests"] != len(rows):
         raise fail(file, "numTotalTests", f"says {report['numTotalTests']} but the report lists {len(rows)} tests")
+    if report.get("numTotalTestSuites") is not None and not _whole(report["numTotalTestSuites"], 0):
+        raise fail(file, "numTotalTestSuites", f"expected a whole number >= 0, got {report['numTotalTestSuites']!r}")
     summary = {
         "tests_total": len(rows), "tests_passed": counts["passed"], "tests_failed": counts["failed"],
         "tests_skipped": counts["skipped"], "tests_todo": counts["todo"],
@@ -144,13 +157,15 @@ def parse_json_report(data: bytes, runner: str, fail: Fail, root: str | None = N
 def _test_row(test: Any, file_name: str, fail: Fail, file: str, where: str) -> dict:
     if not isinstance(test, dict):
         raise fail(file, where, "not an object")
-    status = settings.STATUSES.get(test.get("status"))
+    status = settings.STATUSES.get(test.get("status")) if isinstance(test.get("status"), str) else None
     if status is None:
         raise fail(file, f"{where}.status", f"unknown test status {test.get('status')!r}")
     title = test.get("title")
     full_name = test.get("fullName")
     if not isinstance(full_name, str) or not full_name:
         ancestors = test.get("ancestorTitles") or []
+        if not isinstance(ancestors, list) or not all(isinstance(name, str) for name in ancestors):
+            raise fail(file, f"{where}.ancestorTitles", "expected a list of names")
         full_name = " ".join([*ancestors, title]) if isinstance(title, str) else None
     if not full_name:
         raise fail(file, f"{where}.fullName", "missing test name")
@@ -235,7 +250,7 @@ def parse_coverage(data: bytes, fail: Fail) -> list[dict]:
         counts = {}
         for key in ("total", "covered", "skipped"):
             value = block.get(key, 0)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if not _whole(value, 0):
                 raise fail(file, f"total.{metric}.{key}", f"expected a whole number >= 0, got {value!r}")
             counts[key] = value
         pct = block.get("pct")
