@@ -46,7 +46,7 @@ import dlt
 from statex_bi.exceptions import ConfigError, RecordError
 from statex_bi.sources import files
 from statex_bi.sources.ai_calls import settings
-from statex_bi.sources.common import RecordGuard, declared_fields, quarantined
+from statex_bi.sources.common import RecordGuard, declared_fields, public_error, quarantined
 from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.sources.sentry.helpers import parse_span, span_fields
 
@@ -145,7 +145,7 @@ def _read(lines: Iterable[bytes | files.LongLine], endpoint: str, fields: dict[s
         except RecordError as exc:
             bad += 1
             if bad <= keep:
-                progress(f"ai-calls: quarantined: {exc}")
+                progress(f"ai-calls: quarantined: {public_error(str(exc), foreign=False)}")
                 payload = {"source_file": endpoint, "source_line": number,
                            "record": declared_fields(record, fields.values())}
                 yield quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc), payload)

@@ -39,7 +39,7 @@ import dlt
 from statex_bi.exceptions import ConfigError, FileTooLargeError, RecordError
 from statex_bi.sources import files
 from statex_bi.sources.billing import helpers, settings
-from statex_bi.sources.common import declared_fields, declared_schema, quarantined
+from statex_bi.sources.common import declared_fields, declared_schema, public_error, quarantined
 from statex_bi.sources.contract import IngestRequest, SourceSpec
 
 
@@ -109,7 +109,7 @@ def _load_file(path: Path, progress: Callable[[str], None]) -> Iterator[object]:
             except RecordError as exc:
                 bad_count += 1
                 if len(bad) < keep:  # made into its (cut, redacted) quarantine record now: the raw row is let go
-                    progress(f"billing: quarantined: {exc}")
+                    progress(f"billing: quarantined: {public_error(str(exc), foreign=False)}")
                     payload = {"source_file": endpoint, "source_line": line,
                                "record": declared_fields(raw, declared)}
                     bad.append((exc, quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc),
@@ -118,9 +118,10 @@ def _load_file(path: Path, progress: Callable[[str], None]) -> Iterator[object]:
             start = row["charge_period_start"]
             first, last = min(first or start, start), max(last or start, start)
     except RecordError as exc:
-        progress(f"billing: rejected {endpoint}: {exc}")
+        said = public_error(str(exc), foreign=False)
+        progress(f"billing: rejected {endpoint}: {said}")
         yield quarantined(settings.SOURCE, endpoint, exc.record_id, exc.field, str(exc), {"source_file": endpoint})
-        yield _file_row({**record, "error": str(exc)})
+        yield _file_row({**record, "error": said})
         return
     except FileTooLargeError as exc:
         progress(str(exc))
@@ -128,7 +129,7 @@ def _load_file(path: Path, progress: Callable[[str], None]) -> Iterator[object]:
         yield _file_row({**record, "error": str(exc)})
         return
     except (ValueError, OSError, EOFError) as exc:  # unreadable: bad gzip or Parquet
-        message = f"billing: {endpoint}: unreadable: {type(exc).__name__}: {exc}"
+        message = public_error(f"billing: {endpoint}: unreadable: {type(exc).__name__}: {exc}", foreign=True)
         progress(f"billing: rejected {endpoint}: {message}")
         yield quarantined(settings.SOURCE, endpoint, "file", "file", message, {"source_file": endpoint})
         yield _file_row({**record, "error": message})
@@ -137,7 +138,8 @@ def _load_file(path: Path, progress: Callable[[str], None]) -> Iterator[object]:
     if bad:
         yield from (item for _, item in bad)
         more = f"; the first {keep} are quarantined" if bad_count > keep else ""
-        error = (f"{bad_count:,} of {count:,} rows break the FOCUS spec{more} (first: {bad[0][0]}); "
+        first_error = public_error(str(bad[0][0]), foreign=False)
+        error = (f"{bad_count:,} of {count:,} rows break the FOCUS spec{more} (first: {first_error}); "
                  "the file is not loaded")
         progress(f"billing: rejected {endpoint}: {error}")
         yield _file_row({**record, "quarantined_rows": bad_count, "error": error})

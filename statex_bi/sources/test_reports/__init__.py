@@ -27,7 +27,7 @@ from pathlib import Path
 import dlt
 
 from statex_bi.exceptions import ConfigError, RecordError
-from statex_bi.sources.common import declared_schema, quarantined
+from statex_bi.sources.common import declared_schema, public_error, quarantined
 from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.sources.test_reports import helpers, settings
 
@@ -58,7 +58,7 @@ def read_folders(folders: list[Path], progress: Callable[[str], None]) -> tuple[
         try:
             parsed.append(read_folder(folder))
         except RecordError as exc:
-            progress(f"test-reports: quarantined: {exc}")
+            progress(f"test-reports: quarantined: {public_error(str(exc), foreign=False)}")
             payload = {"folder": str(folder), "files": sorted(_files(folder))}
             bad.append(quarantined(settings.SOURCE, exc.endpoint, exc.record_id, exc.field, str(exc), payload))
     return parsed, bad
