@@ -1,5 +1,5 @@
-"""Files from outside, read with bounded memory whatever they hold: the file sources (billing, ai-calls,
-test-reports) read through here.
+"""Files from outside, read with bounded memory whatever they hold: billing and ai-calls read through
+here (test reports, parsed whole, have a size limit of their own: test_reports/settings.py).
 
 - A line longer than MAX_LINE_BYTES is a bad record: it is read past in blocks, never held whole.
 - A file is refused, with one line, once it holds more than $STATEX_BI_MAX_FILE_MB megabytes after
