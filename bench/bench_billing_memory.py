@@ -1,9 +1,11 @@
-"""Benchmark: peak memory of `statex-bi ingest billing --dir` on a large export and on decompression bombs.
+"""Benchmark: peak memory of loading billing exports, a large one and decompression bombs.
 
-    .venv/bin/python bench/bench_billing_memory.py [--mb 500] [--keep]
+    .venv/bin/python bench/bench_billing_memory.py [--mb 500] [--with-build] [--keep]
 
-Writes, in a temporary folder, three cases and ingests each in a child process with a fresh warehouse,
-sampling the child's resident memory (its whole process tree) every 50 ms:
+Writes, in a temporary folder, three cases and loads each in a child process with a fresh warehouse
+(the billing source's load, as `statex-bi ingest billing --dir` runs it; with --with-build the whole
+command, whose `dbt build` afterwards runs the models on DuckDB), sampling the child's resident memory
+(its whole process tree) every 50 ms:
 
 - valid: a .csv.gz of --mb megabytes (uncompressed) of valid FOCUS 1.4 rows, which loads;
 - bad rows: the issue's bomb, a small .csv.gz expanding to 24 MB of rows that break the spec (before:
@@ -29,6 +31,16 @@ from pathlib import Path
 import psutil
 
 BUDGET_MB = 500.0
+# The child that loads one folder: the billing source alone, into a fresh warehouse.
+LOAD = """
+import sys
+from pathlib import Path
+from statex_bi.ingest import load_source
+from statex_bi.sources import billing
+from statex_bi.sources.contract import IngestRequest
+result = load_source(billing.SPEC, IngestRequest(dir=Path(sys.argv[1])), Path(sys.argv[2]))
+sys.exit(0 if result.status == "succeeded" else 1)
+"""
 HEADER = ("BilledCost,BillingAccountId,BillingCurrency,BillingPeriodEnd,BillingPeriodStart,ChargeCategory,"
           "ChargeDescription,ChargeFrequency,ChargePeriodEnd,ChargePeriodStart,ConsumedQuantity,ConsumedUnit,"
           "EffectiveCost,ListCost,PricingQuantity,PricingUnit,ServiceCategory,ServiceName,ServiceProviderName,"
@@ -80,11 +92,15 @@ def peak_rss_mb(command: list[str], env: dict[str, str]) -> tuple[float, float, 
     return peak / 1e6, time.monotonic() - started, child.returncode, stderr
 
 
-def run_case(name: str, folder: Path, env: dict[str, str]) -> None:
+def run_case(name: str, folder: Path, env: dict[str, str], with_build: bool) -> None:
     files = sorted(folder.glob("*.csv.gz"))
     compressed = sum(path.stat().st_size for path in files) / 1e6
-    command = [str(Path(sys.executable).parent / "statex-bi"), "ingest", "billing", "--dir", str(folder)]
-    run_env = {**env, "STATEX_BI_DB": str(folder.parent / f"{name}.duckdb")}
+    db = folder.parent / f"{name}.duckdb"
+    if with_build:
+        command = [str(Path(sys.executable).parent / "statex-bi"), "ingest", "billing", "--dir", str(folder)]
+    else:
+        command = [sys.executable, "-c", LOAD, str(folder), str(db)]
+    run_env = {**env, "STATEX_BI_DB": str(db)}
     peak, seconds, code, stderr = peak_rss_mb(command, run_env)
     billing_lines = [line for line in stderr.splitlines() if line.startswith("billing")]
     print(f"{name}: {compressed:,.1f} MB gzipped; exit {code}; peak RSS {peak:,.0f} MB in {seconds:,.0f} s; "
@@ -98,6 +114,8 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=500.0, help="uncompressed size of the valid export (default 500)")
     parser.add_argument("--zeros-mb", type=float, default=2_100.0,
                         help="uncompressed size of the NUL bomb (default 2100, over the 2048 MB default cap)")
+    parser.add_argument("--with-build", action="store_true",
+                        help="run the whole `statex-bi ingest billing` (dbt build of the models included)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench_billing_"))
@@ -111,7 +129,7 @@ def main() -> None:
         write_gzip(cases["bad rows"] / "bomb.csv.gz", 24, lambda n: valid_row(n).replace(",Usage,", ",Refund,"))
         write_zeros(cases["zeros"] / "zeros.csv.gz", args.zeros_mb)
         for name, folder in cases.items():
-            run_case(name.replace(" ", "_"), folder, env)
+            run_case(name.replace(" ", "_"), folder, env, args.with_build)
     finally:
         if args.keep:
             print(f"kept {root}")
