@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dlt
 import duckdb
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from statex_bi import sources, warehouse
 from statex_bi.config import db_path
@@ -42,11 +43,18 @@ class LoadResult:
     quarantined: int = 0  # routed to raw_<source>.quarantine instead
 
 
+# DuckDB keeps what a load sorts and merges in memory up to 80% of the machine's by default: a 100 MB
+# billing export took 951 MB, 421 MB with this cap (bench/bench_billing_memory.py); past it DuckDB spills
+# to `<warehouse>.tmp`. The cap is the database's, so it holds for the rest of the command (dbt's build too).
+LOAD_MEMORY_LIMIT = "200MB"
+
+
 def pipeline_for(spec: SourceSpec, db: Path) -> dlt.Pipeline:
     """The dlt pipeline of one source; its local working folder sits next to the warehouse file."""
+    credentials = DuckDbCredentials(str(db), global_config={"memory_limit": LOAD_MEMORY_LIMIT})
     return dlt.pipeline(
         pipeline_name=f"statex_{spec.dataset}",
-        destination=dlt.destinations.duckdb(str(db)),
+        destination=dlt.destinations.duckdb(credentials),
         dataset_name=spec.dataset,
         pipelines_dir=str(db.parent / f".{db.stem}.dlt"),
     )
