@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -45,6 +46,21 @@ class Period:
         return f"{self.start.isoformat()} to {self.end.isoformat()}"
 
 
+TODAY_VARIABLE = "STATEX_BI_TODAY"
+
+
+def reference_day() -> date:
+    """The day relative periods count back from: $STATEX_BI_TODAY (YYYY-MM-DD) when set, to see the periods
+    (and a default demo) as on that day, in every process the variable reaches; otherwise today."""
+    pinned = os.environ.get(TODAY_VARIABLE, "").strip()
+    if not pinned:
+        return date.today()
+    try:
+        return date.fromisoformat(pinned)
+    except ValueError:
+        raise ParamsError(f"${TODAY_VARIABLE} {pinned!r} is not a date (YYYY-MM-DD)") from None
+
+
 _LAST_N_DAYS = re.compile(r"^last (\d+) days?$")
 
 
@@ -67,7 +83,7 @@ def resolve(spec: str, today: date | None = None) -> Period:
     Forms: "last full week" (Monday-Sunday), "last full month", "month to date",
     "last N days" (ending yesterday), "yesterday".
     """
-    today = today or date.today()
+    today = today or reference_day()
     text = spec.strip().lower()
     yesterday = today - timedelta(days=1)
     if text == "last full week":

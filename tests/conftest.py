@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from demo_window import SMALL_DEMO_END, SMALL_DEMO_START, SMALL_DEMO_TODAY
 
 
 @pytest.fixture(autouse=True)
@@ -20,20 +23,14 @@ def db_file(tmp_path, monkeypatch):
     return path
 
 
-# A small demo warehouse shared by every test (and xdist worker) that needs one: the last 15 days up to
-# yesterday, so the params files' "last full week" lies inside it. Loaded once through the real CLI.
-SMALL_DEMO_DAYS = 15
-
-
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory, worker_id):
-    """The path of a demo warehouse loaded by `statex-bi demo --start --end` (read it, never write it)."""
+    """The path of a demo warehouse of tests/demo_window.py's days, loaded once by `statex-bi demo --start --end`
+    for every test (and xdist worker) that needs one: read it, never write it (`demo_copy` gives a copy)."""
     import fcntl
     import os
     import subprocess
     import sys
-    from datetime import date, timedelta
-    from pathlib import Path
 
     shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
     db = shared / "small-demo" / "statex.duckdb"
@@ -41,16 +38,31 @@ def small_demo(tmp_path_factory, worker_id):
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (db.parent / "loaded").exists():
             db.parent.mkdir(exist_ok=True)
-            end = date.today() - timedelta(days=1)
-            start = end - timedelta(days=SMALL_DEMO_DAYS - 1)
             env = {**os.environ, "STATEX_BI_DB": str(db), "STATEX_BI_PSEUDONYM_KEY": "test-pseudonym-key"}
             cli = Path(sys.executable).with_name("statex-bi")
             done = subprocess.run(
-                [str(cli), "demo", "--start", start.isoformat(), "--end", end.isoformat()],
+                [str(cli), "demo", "--start", SMALL_DEMO_START.isoformat(), "--end", SMALL_DEMO_END.isoformat()],
                 env=env, capture_output=True, text=True, timeout=600, check=False,
             )
             assert done.returncode == 0, done.stderr[-3000:]
             (db.parent / "loaded").write_text(done.stderr)
+    return db
+
+
+@pytest.fixture
+def demo_copy(small_demo, tmp_path, monkeypatch) -> Path:
+    """A writable copy of the small demo with its dlt and dbt state (cursors, the last build's manifest), set as
+    $STATEX_BI_DB: for a test that loads, builds or runs on a demo warehouse without simulating one."""
+    import shutil
+
+    db = tmp_path / "demo" / small_demo.name
+    db.parent.mkdir()
+    shutil.copyfile(small_demo, db)
+    for state in (f".{small_demo.stem}.dbt", f".{small_demo.stem}.dlt"):
+        if (small_demo.parent / state).exists():
+            shutil.copytree(small_demo.parent / state, db.parent / state, symlinks=True)
+    monkeypatch.setenv("STATEX_BI_DB", str(db))
+    monkeypatch.setenv("STATEX_BI_OUTPUTS", str(tmp_path / "outputs"))
     return db
 
 
@@ -76,6 +88,7 @@ def lab_notebooks(small_demo, tmp_path_factory, worker_id):
             folder.mkdir(exist_ok=True)
             with pytest.MonkeyPatch.context() as patch:
                 patch.setenv("STATEX_BI_DB", str(small_demo))
+                patch.setenv("STATEX_BI_TODAY", SMALL_DEMO_TODAY.isoformat())
                 patch.delenv("STATEX_BI_SIDECAR", raising=False)  # the lab publishes nothing
                 # spawned processes read the environment as it is when the pool starts them
                 with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -54,3 +54,16 @@ def test_bad_input_names_what_is_wrong():
         parse_date("2026-13-01", "period_end")
     with pytest.raises(ParamsError, match="before its start"):
         Period(date(2026, 2, 1), date(2026, 1, 1))
+
+
+def test_statex_bi_today_pins_the_day_relative_periods_and_the_default_demo_count_back_from(monkeypatch):
+    from statex_bi.demo.entities import WorldConfig
+
+    monkeypatch.setenv("STATEX_BI_TODAY", "2026-12-01")
+    assert resolve("last full week") == Period(date(2026, 11, 23), date(2026, 11, 29))
+    assert resolve("month to date") == Period(date(2026, 11, 1), date(2026, 11, 30))
+    assert WorldConfig.default().end == date(2026, 11, 30)
+
+    monkeypatch.setenv("STATEX_BI_TODAY", "1 December")
+    with pytest.raises(ParamsError, match=r"\$STATEX_BI_TODAY '1 December' is not a date"):
+        resolve("yesterday")

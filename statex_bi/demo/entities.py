@@ -8,6 +8,8 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
+from statex_bi.periods import reference_day
+
 
 @dataclass(frozen=True)
 class WorldConfig:
@@ -21,7 +23,7 @@ class WorldConfig:
     @classmethod
     def default(cls, today: date | None = None, seed: int = 7, scale: float = 1.0) -> WorldConfig:
         """The last 13 months up to yesterday."""
-        today = today or date.today()
+        today = today or reference_day()
         end = today - timedelta(days=1)
         return cls(start=_months_before(end, 13) + timedelta(days=1), end=end, seed=seed, scale=scale)
 

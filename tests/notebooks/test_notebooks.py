@@ -10,6 +10,7 @@ import re
 import nbformat
 import papermill
 import pytest
+from demo_window import SMALL_DEMO_TODAY
 
 from statex_bi import charts
 from statex_bi.config import NOTEBOOKS_DIR
@@ -40,7 +41,7 @@ def test_each_notebook_shows_data_for_the_weekly_period(lab_notebooks, stem):
     assert "No warehouse at" not in html and "No source is loaded yet" not in html
     # The period and the values are those `statex-bi run weekly` uses: the lab and the report agree.
     weekly = load("weekly")
-    period = weekly.period()
+    period = weekly.period(today=SMALL_DEMO_TODAY)  # the lab's clock (the lab_notebooks fixture)
     assert f"{period.start:%a %d %b %Y} – {period.end:%a %d %b %Y}" in html
     for name, value in weekly.notebooks[stem].items():
         shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
