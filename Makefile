@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_runner.py
 	$(BIN)/python bench/bench_build.py
 	$(BIN)/python bench/bench_kernel_start.py
+	$(BIN)/python bench/bench_incremental_build.py
 
 # Keeps data/ (the warehouse: real loads cannot always be fetched again) and the lock.
 clean:

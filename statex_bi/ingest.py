@@ -116,8 +116,9 @@ def record_watermark(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
 def ingest(
     names: list[str], request: IngestRequest, db: Path | None = None, wait: float = 0.0, kind: str = warehouse.REAL
 ) -> list[LoadResult]:
-    """Load each named source, then `dbt build` the models and their tests (unless every source failed: the
-    models are left as they were), then `dbt source freshness`. Failed sources do not stop the others.
+    """Load each named source, then `dbt build` the models downstream of the sources that loaded new rows,
+    and their tests (everything on a warehouse never built; nothing when every source failed: the models
+    are left as they were), then `dbt source freshness`. Failed sources do not stop the others.
 
     Args:
         names: source names (statex_bi.sources.REGISTRY).
@@ -142,7 +143,11 @@ def ingest(
         warehouse.claim(con, kind, db)
         results = [load_source(spec, request, db) for spec in specs]
         if any(result.status == "succeeded" for result in results):
-            project.build(db, progress=request.progress, wait=wait)
+            # Only the models downstream of sources with new rows (or quarantined ones) can change.
+            fresh = sorted({name for spec, result in zip(specs, results, strict=True)
+                            if result.status == "succeeded" and (result.rows or result.quarantined)
+                            for name in project.dbt_sources_of(spec.dataset)})
+            project.build(db, progress=request.progress, wait=wait, sources=fresh)
         else:  # nothing new to build from: a failed cron load should not also spend a rebuild
             request.progress("models: not rebuilt, no source loaded (`statex-bi build` rebuilds them)")
         # After every ingest, loaded or not: a source whose loads keep failing is what falls behind.

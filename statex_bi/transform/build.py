@@ -8,15 +8,22 @@ logs/ go to `.<warehouse stem>.dbt/` next to the warehouse file, never into the 
 `dbt build` runs every model and, right after each, the data tests its `.yml` declares, on the real
 warehouse. A test of severity error that fails stops the build (its dependents are skipped) and
 `build` raises DataTestError naming the model, the test and the failing rows; warnings are returned.
+
+An ingest builds only what its new rows can change: the models downstream of the sources that loaded
+rows (`source:<name>+`) and of whatever in the project changed since the last build that succeeded
+(`state:modified+`, against that build's manifest, kept in the state folder's last-build/). Without such
+a build (a new warehouse, or the last build failed) it builds everything, as `statex-bi build` always does.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +52,11 @@ def state_dir(db: Path) -> Path:
     return db.parent / f".{db.stem}.dbt"
 
 
+def last_build_dir(db: Path) -> Path:
+    """The manifest of the last build that succeeded on `db`: what `state:modified` compares the project with."""
+    return state_dir(db) / "last-build"
+
+
 def declared_sources(root: Path = PROJECT_DIR) -> dict[tuple[str, str], dict[str, Any]]:
     """(source, table) -> its entry in staging/_<source>__sources.yml (schema, columns, freshness)."""
     declared = {}
@@ -54,6 +66,11 @@ def declared_sources(root: Path = PROJECT_DIR) -> dict[tuple[str, str], dict[str
             for table in source.get("tables", []):
                 declared[(source["name"], table["name"])] = {**table, "schema": schema, "file": path.name}
     return declared
+
+
+def dbt_sources_of(dataset: str) -> list[str]:
+    """The dbt sources (staging/_<source>__sources.yml) whose tables a connector's dataset (`raw_<name>`) holds."""
+    return sorted({source for (source, _), entry in declared_sources().items() if entry["schema"] == dataset})
 
 
 def missing_sources(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -184,8 +201,10 @@ def _outcome(result, nodes: dict[str, Any], db: Path) -> TestOutcome:
 TEST_RESULTS_TABLE = "ops.dbt_test_results"
 
 
-def _record_tests(db: Path, tests: list, nodes: dict[str, Any]) -> None:
-    """Keep the last build's test results in the warehouse, for the data-health report to read."""
+def _record_tests(db: Path, tests: list, nodes: dict[str, Any], everything: bool) -> None:
+    """Keep each test's latest result in the warehouse, for the data-health report to read: a build of
+    everything replaces them all; a build of part replaces the results of the tests it ran, and drops
+    those of tests the project no longer has."""
     built_at = datetime.now(UTC).replace(tzinfo=None)
     rows = [
         (built_at, r.node.name, _model_of(r.node, nodes), r.node.original_file_path,
@@ -194,16 +213,41 @@ def _record_tests(db: Path, tests: list, nodes: dict[str, Any]) -> None:
         for r in tests
     ]
     with warehouse.writer(db) as con:
-        con.execute(f"""CREATE OR REPLACE TABLE {TEST_RESULTS_TABLE} (built_at TIMESTAMP, test VARCHAR,
-            model VARCHAR, yml VARCHAR, severity VARCHAR, status VARCHAR, failures BIGINT, message VARCHAR)""")
+        con.execute(f"""CREATE {'OR REPLACE TABLE' if everything else 'TABLE IF NOT EXISTS'} {TEST_RESULTS_TABLE}
+            (built_at TIMESTAMP, test VARCHAR, model VARCHAR, yml VARCHAR, severity VARCHAR, status VARCHAR,
+            failures BIGINT, message VARCHAR)""")
+        if not everything:
+            ran = [row[1] for row in rows]
+            con.execute(f"DELETE FROM {TEST_RESULTS_TABLE} WHERE list_contains(?, test)"
+                        " OR NOT list_contains(?, test)", [ran, _project_tests(db)])
         if rows:
             con.executemany(f"INSERT INTO {TEST_RESULTS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
+def _project_tests(db: Path) -> list[str]:
+    """The names of the project's data tests, from the manifest the build just wrote."""
+    manifest = json.loads((state_dir(db) / "target" / "manifest.json").read_text())
+    return [node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "test"]
+
+
+def _selection(previous: Path, sources: Collection[str] | None) -> list[str]:
+    """dbt's arguments selecting what to build: nothing (everything) without `sources` or a previous build."""
+    if sources is None or not (previous / "manifest.json").is_file():
+        return []
+    selectors = [*(f"source:{name}+" for name in sorted(sources)), "state:modified+"]
+    return ["--select", " ".join(selectors), "--state", str(previous)]
+
+
 def build(
-    db: Path | None = None, progress: Callable[[str], None] = _print_progress, wait: float = 0.0
+    db: Path | None = None,
+    progress: Callable[[str], None] = _print_progress,
+    wait: float = 0.0,
+    sources: Collection[str] | None = None,
 ) -> BuildResult:
     """`dbt build` on the warehouse: every model, then its tests, in dependency order.
+
+    `sources` (dbt source names) builds only the models downstream of them and of what the project
+    changed since the last build that succeeded; everything when there was none. None: everything.
 
     Raises:
         WarehouseLockedError: another process holds the warehouse for `wait` seconds.
@@ -213,8 +257,17 @@ def build(
     db = db or db_path()
     with warehouse.writer(db, wait=wait) as con:  # creates and migrates it; fails fast when it is locked
         empty = missing_sources(con)
+    # Until this build succeeds, the next one starts from nothing: what it skips or leaves broken is rebuilt.
+    previous = state_dir(db) / "previous-build"
+    shutil.rmtree(previous, ignore_errors=True)
+    if last_build_dir(db).exists():
+        last_build_dir(db).rename(previous)
+    selection = _selection(previous, sources)
     started = time.monotonic()
-    outcome = invoke(["build"], db)
+    try:
+        outcome = invoke(["build", *selection], db)
+    finally:
+        shutil.rmtree(previous, ignore_errors=True)
     seconds = time.monotonic() - started
     if outcome.exception is not None:
         raise ModelError(str(PROJECT_DIR), f"dbt build could not run: {outcome.exception}")
@@ -226,16 +279,19 @@ def build(
         message = (first.message or "").strip().splitlines()
         raise ModelError(first.node.original_file_path, " ".join(line.strip() for line in message[:3]))
     tests = [r for r in results if r.node.resource_type == "test"]
-    _record_tests(db, tests, nodes)
+    _record_tests(db, tests, nodes, everything=not selection)
     failed = [_outcome(r, nodes, db) for r in tests if str(r.status) in ("fail", "error")]
     if failed:
         skipped = sum(1 for r in results if str(r.status) == "skipped")
         raise DataTestError([f.describe() for f in failed], skipped)
     (state_dir(db) / "target" / DOCS_PAGE).unlink(missing_ok=True)  # the docs describe the previous build
+    last_build_dir(db).mkdir()
+    shutil.copyfile(state_dir(db) / "target" / "manifest.json", last_build_dir(db) / "manifest.json")
     warnings = [_outcome(r, nodes, db) for r in tests if str(r.status) == "warn"]
     models = sum(1 for r in results if r.node.resource_type == "model")
+    part = f" (downstream of {', '.join(sorted(sources or ())) or 'project changes'})" if selection else ""
     progress(
-        f"models: {models} built and {len(tests)} tests run by dbt in {seconds:.1f}s"
+        f"models: {models} built and {len(tests)} tests run by dbt{part} in {seconds:.1f}s"
         + (f"; {len(warnings)} test warning(s)" if warnings else "")
         + (f"; not loaded yet, so their models are empty: {', '.join(empty)}" if empty else "")
     )

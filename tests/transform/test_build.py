@@ -3,6 +3,7 @@ the sources' declared columns, and the state folder next to the warehouse."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -12,11 +13,17 @@ import growth_warehouse
 import pytest
 import yaml
 from connector_columns import connector_columns
+from demo_window import SMALL_DEMO_END, SMALL_DEMO_START
 
+from statex_bi import warehouse
 from statex_bi.cli import main
 from statex_bi.config import MODELS_DIR
+from statex_bi.demo.ai import simulate_ai, write_calls_jsonl
+from statex_bi.demo.world import World, WorldConfig
 from statex_bi.exceptions import WarehouseLockedError
+from statex_bi.ingest import ingest
 from statex_bi.kpis import data_health as health
+from statex_bi.sources.contract import IngestRequest
 from statex_bi.transform import build as project
 
 LAYERS = {"staging": "VIEW", "core": "VIEW", "marts": "BASE TABLE"}
@@ -131,3 +138,40 @@ def test_docs_generation_waits_for_a_warehouse_another_process_holds(tmp_path, t
         holder.kill()
         holder.wait()
     assert page == tmp_path / "lineage" / "index.html" and "stg_stripe__charges" in page.read_text()
+
+
+def _downstream_models(manifest: dict, node: str) -> set[str]:
+    children, seen = manifest["child_map"], set()
+    stack = [node]
+    while stack:
+        for child in children[stack.pop()]:
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return {n for n in seen if n.startswith("model.")}
+
+
+def test_an_ingest_builds_and_tests_only_the_models_downstream_of_the_sources_it_loaded_rows_into(demo_copy, tmp_path):
+    config = WorldConfig(SMALL_DEMO_START, SMALL_DEMO_END, seed=11)  # calls the demo's seed did not make
+    calls = write_calls_jsonl(simulate_ai(config, World(config).growth.prototype_requests).calls[:20],
+                              tmp_path / "calls.jsonl")
+    with duckdb.connect(str(demo_copy), read_only=True) as con:
+        before = con.execute("SELECT count(*) FROM core.ai_calls").fetchone()[0]
+    messages: list[str] = []
+
+    ingest(["ai-calls"], IngestRequest(file=calls, progress=messages.append), db=demo_copy, kind=warehouse.DEMO)
+
+    target = project.state_dir(demo_copy) / "target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    ran = {r["unique_id"] for r in json.loads((target / "run_results.json").read_text())["results"]}
+    models = {n for n in manifest["nodes"] if n.startswith("model.")}
+    downstream = _downstream_models(manifest, "source.statex_bi.ai_calls.calls")
+    assert {n for n in ran if n.startswith("model.")} == downstream
+    assert len(downstream) < len(models) / 2
+    assert any(m.startswith(f"models: {len(downstream)} built") and "(downstream of ai_calls)" in m for m in messages)
+    tests = {n for n in manifest["nodes"] if n.startswith("test.")}
+    with duckdb.connect(str(demo_copy), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM core.ai_calls").fetchone()[0] == before + 20
+        # every test's latest result is kept, those of the tests this build did not run included
+        recorded = con.execute(f"SELECT count(*), count(DISTINCT test) FROM {project.TEST_RESULTS_TABLE}").fetchone()
+    assert recorded == (len(tests), len(tests)) and len(ran & tests) < len(tests)
