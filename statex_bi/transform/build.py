@@ -94,12 +94,50 @@ def _environment(name: str, value: str) -> Iterator[None]:
             os.environ[name] = before
 
 
+# The projects this process parsed, as dbt's partial-parse state, by what the parse depends on (see _parse_key).
+_PARSED: dict[tuple, bytes] = {}
+
+
+def _parse_key(db: Path, target: str) -> tuple | None:
+    """What a parse of the project depends on: its files, dbt's version and the warehouse's catalog name (dbt-duckdb
+    names it after the file, and every node carries it). dbt itself refuses its saved parse for another warehouse
+    path (the path is part of the profile it hashes), so without this each new warehouse costs a full parse.
+    None for Spark, whose parse also reads environment variables (macros/raw_tables.sql)."""
+    if target != "duckdb":
+        return None
+    from dbt.version import __version__
+
+    files = tuple(sorted(
+        (str(path.relative_to(PROJECT_DIR)), path.stat().st_mtime_ns, path.stat().st_size)
+        for path in PROJECT_DIR.rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc")
+    ))
+    return (db.name.lstrip(".").split(".")[0], __version__, files)
+
+
+def _parsed_manifest(key: tuple | None):
+    """A fresh copy of the manifest this process parsed for `key`, ready to run; None if it parsed none."""
+    saved = _PARSED.get(key) if key is not None else None
+    if saved is None:
+        return None
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt.parser.manifest import extended_mashumuro_decoder
+
+    manifest = Manifest.from_msgpack(saved, decoder=extended_mashumuro_decoder)
+    # what dbt's own load of a saved parse does before running on it
+    manifest.metadata.generated_at = datetime.now(UTC).replace(tzinfo=None)
+    manifest.build_parent_and_child_maps()
+    manifest.build_flat_graph()
+    return manifest
+
+
 def invoke(args: list[str], db: Path, target: str = "duckdb", state: Path | None = None):
     """Run one dbt command on the project against the warehouse `db`; returns dbt's dbtRunnerResult.
 
     dbt prints nothing (its log goes to the state folder's logs/dbt.log); callers report from the result.
     `state` holds target/ and logs/ (default: state_dir(db)); another target keeps its own, so that the
-    two do not overwrite each other's manifest and partial-parse state.
+    two do not overwrite each other's manifest and partial-parse state. The project is parsed once per
+    process and warehouse name: later commands, on any warehouse of that name, reuse the parse.
     """
     from dbt.cli.main import dbtRunner
 
@@ -116,11 +154,18 @@ def invoke(args: list[str], db: Path, target: str = "duckdb", state: Path | None
         "--no-use-colors",
     ]
     state.mkdir(parents=True, exist_ok=True)
+    key = _parse_key(db, target)
+    manifest = _parsed_manifest(key)
+    saved = state / "target" / "partial_parse.msgpack"
+    started = time.time()
     with _environment("STATEX_BI_DB", str(db)):
         try:
-            return dbtRunner().invoke(argv)
+            outcome = dbtRunner(manifest=manifest).invoke(argv)
         finally:
             _release_connections()
+    if key is not None and manifest is None and saved.exists() and saved.stat().st_mtime >= started:
+        _PARSED[key] = saved.read_bytes()  # dbt wrote it after parsing the project as it is now
+    return outcome
 
 
 def _release_connections() -> None:

@@ -95,7 +95,7 @@ def test_yml_beside_each_model_states_its_grain():
         assert "One row per" in entry["description"], model
 
 
-def test_build_command_runs_dbt_and_fails_on_a_broken_test(db_file, capsys):
+def test_build_command_runs_dbt_and_fails_on_a_broken_test(db_file, capsys, empty_build):
     with duckdb.connect(str(db_file)) as con:
         con.execute("CREATE SCHEMA raw_fx")
         con.execute("CREATE TABLE raw_fx.eur_reference_rates (date DATE, currency VARCHAR, rate DOUBLE)")
@@ -109,6 +109,8 @@ def test_build_command_runs_dbt_and_fails_on_a_broken_test(db_file, capsys):
 
     assert main(["build"]) == 2
 
+    # the project was parsed for another warehouse of the same name (empty_build) in this process: not again
+    assert "Starting full parse" not in (db_file.parent / ".warehouse.dbt" / "logs" / "dbt.log").read_text()
     err = capsys.readouterr().err
     assert "expression_is_true_stg_fx__eur_reference_rates_rate_0" in err
     assert "staging.stg_fx__eur_reference_rates" in err
