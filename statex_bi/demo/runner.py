@@ -8,7 +8,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from statex_bi import sources, warehouse
@@ -16,6 +16,7 @@ from statex_bi.config import db_path
 from statex_bi.demo.apis import REGISTRY
 from statex_bi.demo.world import World, WorldConfig
 from statex_bi.ingest import ingest
+from statex_bi.periods import TODAY_VARIABLE
 from statex_bi.sources.contract import IngestRequest
 from statex_bi.transform.build import state_dir
 
@@ -43,11 +44,16 @@ def patched_environ(values: dict[str, str]) -> Iterator[None]:
 
 @contextmanager
 def served(world: World, names: list[str], progress: Callable[[str], None] = _print) -> Iterator[None]:
-    """Serve `world` from the named sandbox APIs, with the environment pointing connectors at them."""
+    """Serve `world` from the named sandbox APIs, with the environment pointing connectors at them.
+
+    The connectors' clock is the simulated company's: the day after the world's last day ($STATEX_BI_TODAY),
+    so a window in the past loads the same whatever the day (no retention clamp counted back from today).
+    """
     with ExitStack() as stack:
         # Simulated people need no secret key; a key the user set for real data is left alone.
         key = os.environ.get("STATEX_BI_PSEUDONYM_KEY") or DEMO_PSEUDONYM_KEY
-        env: dict[str, str] = {"STATEX_BI_PSEUDONYM_KEY": key}
+        env: dict[str, str] = {"STATEX_BI_PSEUDONYM_KEY": key,
+                               TODAY_VARIABLE: (world.config.end + timedelta(days=1)).isoformat()}
         for name in names:
             api = importlib.import_module(REGISTRY[name])
             sandbox = stack.enter_context(api.build(world))

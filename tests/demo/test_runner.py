@@ -49,6 +49,10 @@ def test_demo_loads_every_source_once_then_another_demo_starts_from_scratch(db_f
     with duckdb.connect(str(db_file), read_only=True) as con:
         assert con.execute("SELECT value FROM ops.warehouse_info WHERE key = 'kind'").fetchall() == [("demo",)]
         assert con.execute("SELECT count(*) FROM marts.payments_eur").fetchall()[0][0] > 0
+        # Read as on the window's next day: Sentry's 90-day retention counted back from today (more than 90 days
+        # after START) would have dropped its first days.
+        first_day = con.execute("SELECT min(period_start) FROM raw_sentry.route_performance WHERE grain = 'day'")
+        assert first_day.fetchone()[0] == START
 
     # Another seed and window replace the first demo: nothing of it is left.
     second = WorldConfig(date(2026, 9, 20), date(2026, 9, 22), seed=8)

@@ -24,6 +24,7 @@ A record that does not parse goes to raw_sentry.quarantine naming the endpoint, 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -34,6 +35,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 
 from statex_bi.config import env
 from statex_bi.exceptions import RecordError
+from statex_bi.periods import TODAY_VARIABLE, reference_day
 from statex_bi.sources.common import quarantined
 from statex_bi.sources.contract import IngestRequest
 from statex_bi.sources.sentry import helpers, settings
@@ -73,7 +75,9 @@ class Query:
 
 
 def _today() -> date:
-    return datetime.now(UTC).date()
+    """Today, or $STATEX_BI_TODAY: the demo's sandboxes set it to the day after the simulated window, so that a
+    past window is read whole, as on its own next day, rather than clamped to the retention counted from now."""
+    return reference_day() if os.environ.get(TODAY_VARIABLE) else datetime.now(UTC).date()
 
 
 def day_window(request: IngestRequest, cursor_field: str):
