@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/bench_incremental_build.py [--days 90] [--repeat 3]
 
-It creates a demo warehouse of `--days` days up to the last business day before today (`statex-bi demo`),
+It creates a demo warehouse of `--days` days up to two business days before today (`statex-bi demo`),
 then times, each `--repeat` times on that warehouse:
 - `statex-bi build` in a fresh process: Python start, dbt import, partial parse, every model and data test;
-- an ingest of the ECB rates' next business day from the demo's sandbox, in a fresh process, which builds
-  and tests only the models downstream of the `fx` source (statex_bi.transform.build: `source:fx+` and
+- an ingest of the ECB rates' next business day from the demo's sandbox, in a fresh process, into the
+  warehouse as the demo left it (restored before each round), which builds and tests only the models
+  downstream of the `fx` source (statex_bi.transform.build: `source:fx+` and
   `state:modified+`). The dbt part of it is read from the ingest's own progress line.
 Printed: the medians, the models each built, the incremental build's ratio to the 8 s target and to the
 full build. It is a benchmark, not a test: timings depend on the machine and its load.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -54,6 +56,19 @@ def _business_day_before(day: date) -> date:
     return day
 
 
+def _copy(paths: list[Path], folder: Path) -> None:
+    """Copy files and folders into `folder`, replacing what is there, times and all."""
+    folder.mkdir(exist_ok=True)
+    for path in paths:
+        target = folder / path.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        if path.is_dir():
+            shutil.copytree(path, target, symlinks=True)
+        else:
+            shutil.copy2(path, target)
+
+
 def _run(command: list[str], env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
@@ -80,6 +95,10 @@ def main() -> int:
         print(f"creating a demo warehouse of {start} to {end} ...", flush=True)
         subprocess.run([str(BIN / "statex-bi"), "demo", "--start", str(start), "--end", str(end)], env=env,
                        check=True, stderr=subprocess.DEVNULL)
+        # each round starts from this copy, in place: the new day is new again, dbt's saved parse still fits
+        saved = Path(tmp) / "saved"
+        state = [db, db.parent / f".{db.stem}.dbt", db.parent / f".{db.stem}.dlt"]
+        _copy(state, saved)
         full, full_dbt = [], []
         incremental, incremental_dbt = [], []
         for _ in range(args.repeat):
@@ -87,16 +106,12 @@ def main() -> int:
             full.append(seconds)
             full_models, _, dbt_seconds = _built(output)
             full_dbt.append(dbt_seconds)
-            # a fresh copy each time: the new day is new to it
-            copy = Path(tmp) / f"copy-{len(incremental)}" / db.name
-            copy.parent.mkdir()
-            subprocess.run(["cp", "-a", str(db), str(db.parent / f".{db.stem}.dbt"),
-                            str(db.parent / f".{db.stem}.dlt"), str(copy.parent)], check=True)
             new_day = _business_day_before(date.today())
-            seconds, output = _run([sys.executable, "-c", INGEST_ONE_DAY, str(start), str(new_day), str(copy)], env)
+            seconds, output = _run([sys.executable, "-c", INGEST_ONE_DAY, str(start), str(new_day), str(db)], env)
             incremental.append(seconds)
             models, _, dbt_seconds = _built(output)
             incremental_dbt.append(dbt_seconds)
+            _copy([saved / path.name for path in state], db.parent)
         full_median, incremental_median = statistics.median(full_dbt), statistics.median(incremental_dbt)
         print(f"statex-bi build: {full_models} models; dbt {full_median:.1f} s, whole command "
               f"{statistics.median(full):.1f} s (medians of {args.repeat})")
