@@ -126,7 +126,7 @@ def test_two_runs_started_in_the_same_second_get_different_run_ids(db_file, tmp_
     try:
         deadline = time.monotonic() + 300
         while not all(psutil.Process(run.pid).children() for run in runs):  # each started its fork server
-            assert time.monotonic() < deadline
+            assert time.monotonic() < deadline and all(run.poll() is None for run in runs), "both runs wait"
             time.sleep(0.1)
         time.sleep(1.5)
     finally:
