@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from statex_bi.alerts.evaluate import Evaluation, Finding, context_json
+from statex_bi.alerts.findings import Evaluation, Finding, context_json
 from statex_bi.periods import Period
 
 OPENED, RESOLVED = "opened", "resolved"

@@ -9,6 +9,9 @@ A rules file (see params/alerts.yaml)::
         where: {route: all}             # optional tag filter (equality)
         subject: [route]                # optional tags naming the subject: one alert per value
         above: 0.05                     # threshold: above / below a number, or above_tag / below_tag
+        sample_tag: requests            # optional: the tag holding the sample size ...
+        min_sample: 100                 # ... below which the subject has too little data
+        events_tag: failed              # optional, rates: the events counted, for an exact test at `alpha`
         severity: CRITICAL              # LOW | MEDIUM | HIGH | CRITICAL
         title: API error rate above 5%  # optional, for people
         explained_by: ai.cost           # optional: the KPI whose `driver` tag (why it moved) the message
@@ -22,14 +25,24 @@ A rules file (see params/alerts.yaml)::
 
 Kinds:
   threshold  the current run's value against a fixed number (`above`/`below`) or against one of the
-             row's own tags (`above_tag: budget_usd`).
-  change     a rate against the previous period's, by a one-sided two-proportion z test on the
-             `numerator`/`denominator` tags (`direction: down|up`, `alpha`, optional `min_change`,
-             an absolute difference of rates that must also be exceeded).
-  anomaly    each point of the current period against the `window` points before it: robust
-             z = 0.6745 (x - median) / MAD, `z` the limit, `min_history` points needed,
-             `direction: up|down|both`. Points are the `series_tag` values (e.g. a `day` tag) or,
-             without one, the periods of earlier runs.
+             row's own tags (`above_tag: budget_usd`). `sample_tag` names the tag holding the sample
+             size and `min_sample` its minimum: a smaller sample is "too little data" (no alert opens or
+             resolves). For a rate, `events_tag` names the tag counting the events (failures): the rule
+             then fires when an exact one-sided binomial test at `alpha` (default 0.05) puts the rate
+             beyond the limit (its one-sided exact bound clears the limit), with the false discovery
+             rate controlled across the rule's subjects (Benjamini-Hochberg).
+  change     a rate against the previous period's (`direction: down|up`), on the `numerator`/
+             `denominator` tags and the `previous_numerator`/`previous_denominator` tags (the report
+             reads both periods from the warehouse; without them, the previous period's run): one-sided
+             score test widened by the row's `dispersion` tag (over-dispersion), Fisher's exact test
+             for small counts, false discovery rate controlled at `alpha` across subjects. The change
+             must also reach `min_change` (absolute, in rate units) and `min_relative_change` (a share
+             of the previous rate).
+  anomaly    each point of the current period against its trailing history (alerts/anomaly.py):
+             for a daily `series_tag`, the residual of a weekly-seasonal robust STL fit over the
+             `window` calendar days before the period (`min_history` days needed); without one, the
+             periods of earlier runs against their median. Robust z (MAD), `direction: up|down|both`;
+             `z` sets the level, Benjamini-Hochberg adjusted over every point of the period.
 """
 
 from __future__ import annotations
@@ -60,8 +73,9 @@ _UNIT_RANGES = {"fraction": (0.0, 1.0), "count": (0.0, math.inf), "tokens": (0.0
 
 _COMMON = {"name", "kind", "metric", "where", "subject", "severity", "title", "explained_by"}
 _ALLOWED = {
-    "threshold": _COMMON | {"above", "below", "above_tag", "below_tag"},
-    "change": _COMMON | {"direction", "alpha", "min_change"},
+    "threshold": _COMMON | {"above", "below", "above_tag", "below_tag", "sample_tag", "min_sample", "events_tag",
+                            "alpha"},
+    "change": _COMMON | {"direction", "alpha", "min_change", "min_relative_change"},
     "anomaly": _COMMON | {"direction", "z", "window", "min_history", "series_tag"},
 }
 
@@ -84,6 +98,10 @@ class Rule:
     direction: str = "down"
     alpha: float = 0.01
     min_change: float = 0.0
+    min_relative_change: float = 0.0
+    sample_tag: str | None = None
+    min_sample: int = 0
+    events_tag: str | None = None
     z: float = 3.5
     window: int = 28
     min_history: int = 14
@@ -196,15 +214,14 @@ def _rule(raw: Any, where: str) -> Rule:
             rule[key] = value
         else:
             rule[key] = _within_unit(_number(raw, key, where), kpi, f"{where}: {key!r}")
+        rule |= _sample_keys(raw, where)
     elif kind == "change":
         rule["direction"] = _choice(raw, "direction", ("down", "up"), "down", where)
-        alpha = _number(raw, "alpha", where, 0.01, positive=True)
-        if alpha >= 0.5:
-            raise ParamsError(f"{where}: 'alpha' must be below 0.5, got {alpha}")
-        rule["alpha"] = alpha
+        rule["alpha"] = _alpha(raw, where, 0.01)
         rule["min_change"] = min_change = _number(raw, "min_change", where, 0.0)
         if not 0 <= min_change < 1:
             raise ParamsError(f"{where}: 'min_change' is a difference of rates, from 0 to below 1, got {min_change}")
+        rule["min_relative_change"] = _number(raw, "min_relative_change", where, 0.0)
     else:
         rule["direction"] = _choice(raw, "direction", ("up", "down", "both"), "up", where)
         rule["z"] = _number(raw, "z", where, 3.5, positive=True)
@@ -238,6 +255,37 @@ def _within_unit(value: float, kpi: registry.KpiDef, where: str) -> float:
         span = f"from {low:g} to {high:g}" if high < math.inf else f"{low:g} or more"
         raise ParamsError(f"{where}: {value:g} is outside what {kpi.name} ({kpi.unit}) can be, {span}")
     return value
+
+
+def _alpha(raw: dict, where: str, default: float) -> float:
+    alpha = _number(raw, "alpha", where, default, positive=True)
+    if alpha >= 0.5:
+        raise ParamsError(f"{where}: 'alpha' must be below 0.5, got {alpha}")
+    return alpha
+
+
+def _sample_keys(raw: dict, where: str) -> dict[str, Any]:
+    """A threshold's sample: `sample_tag` and `min_sample` (below it: too little data), and for a rate
+    `events_tag`, which makes the rule an exact test at `alpha` (false-discovery controlled over subjects)."""
+    keys: dict[str, Any] = {}
+    for key in ("sample_tag", "events_tag"):
+        tag = raw.get(key)
+        if tag is not None and (not isinstance(tag, str) or not _TAG.match(tag)):
+            raise ParamsError(f"{where}: {key!r} must be a tag name, got {tag!r}")
+        keys[key] = tag
+    minimum = raw.get("min_sample", 0)
+    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0:
+        raise ParamsError(f"{where}: 'min_sample' must be a whole number, got {minimum!r}")
+    keys["min_sample"] = minimum
+    if (minimum or keys["events_tag"]) and not keys["sample_tag"]:
+        raise ParamsError(f"{where}: 'min_sample' and 'events_tag' need 'sample_tag' (the tag holding the sample size)")
+    if keys["events_tag"] and any(k in raw for k in ("above_tag", "below_tag")):
+        raise ParamsError(f"{where}: a rate test ('events_tag') needs a fixed 'above' or 'below' limit")
+    if "alpha" in raw and not keys["events_tag"]:
+        raise ParamsError(f"{where}: 'alpha' is the rate test's level: it needs 'events_tag'")
+    if keys["events_tag"]:
+        keys["alpha"] = _alpha(raw, where, 0.05)
+    return keys
 
 
 def _choice(raw: dict, key: str, allowed: tuple[str, ...], default: str, where: str) -> str:

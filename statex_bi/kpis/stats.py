@@ -1,67 +1,160 @@
-"""Small-sample statistics for conversion rates, in plain Python (statsmodels is a dev dependency only).
+"""Statistics of rates for verdicts and alerts, on statsmodels and scipy (no hand-written copies).
 
-- `wilson_interval`: the Wilson score interval of a proportion, as
-  `statsmodels.stats.proportion.proportion_confint(count, nobs, method="wilson")`.
-- `two_proportion_ztest`: the pooled two-sided z test of two proportions, as
-  `statsmodels.stats.proportion.proportions_ztest([x1, x2], [n1, n2])`.
+- `wilson_interval`: the Wilson score interval of a proportion (`proportion_confint(method="wilson")`).
+- `exceedance`: an exact one-sided binomial test that a rate is above (or below) a limit, with the
+  matching exact (Clopper-Pearson) one-sided confidence bound: the bound clears the limit exactly
+  when the p-value is below 1 - confidence.
+- `rate_change`: two periods' rates compared by the score test (`test_proportions_2indep`), or by
+  Fisher's exact test when an expected cell count is below 5; the score statistic is divided by the
+  square root of an over-dispersion factor.
+- `rate_dispersion`: that factor, from daily counts by a quasi-binomial GLM (Pearson chi-square over
+  residual degrees of freedom, never below 1): sessions are not independent trials, so daily rates
+  scatter more than a binomial allows, and a plain test fires on noise.
+- `false_discovery`: Benjamini-Hochberg adjusted p-values across the subjects of one rule.
 
-Undefined cases return NaN, as statsmodels does: an interval with no trials, a test with an empty
-group or with both groups at 0 % (or both at 100 %), where the pooled variance is zero.
+Undefined cases return NaN: an interval with no trials, a test with an empty group or with both groups
+at 0 % (or both at 100 %).
 """
 
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-_NORMAL = NormalDist()
+import numpy as np
+import statsmodels.api as sm
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint, test_proportions_2indep
+
+ALTERNATIVES = ("two-sided", "smaller", "larger")
+# Below this expected count in any cell of the 2x2 table the normal approximation is poor: exact test.
+MIN_EXPECTED_COUNT = 5
 
 
-def z_critical(confidence: float = 0.95) -> float:
-    """The two-sided standard normal quantile for a confidence level (1.96 for 0.95)."""
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
-    return _NORMAL.inv_cdf(1 - (1 - confidence) / 2)
+def _check(successes: int, trials: int) -> None:
+    if trials < 0 or successes < 0 or successes > trials:
+        raise ValueError(f"need 0 <= successes <= trials, got {successes} of {trials}")
 
 
 def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of `successes` out of `trials`.
-
-    Args:
-        successes: 0 <= successes <= trials.
-        trials: number of trials; 0 gives (NaN, NaN).
-        confidence: e.g. 0.95.
-
-    Returns:
-        (low, high) as fractions within [0, 1].
-    """
-    if trials < 0 or successes < 0 or successes > trials:
-        raise ValueError(f"need 0 <= successes <= trials, got {successes} of {trials}")
+    """Wilson score interval of `successes` out of `trials` ((NaN, NaN) without trials)."""
+    _check(successes, trials)
     if trials == 0:
         return math.nan, math.nan
-    z = z_critical(confidence)
-    p = successes / trials
-    z2n = z * z / trials
-    centre = (p + z2n / 2) / (1 + z2n)
-    half = z / (1 + z2n) * math.sqrt(p * (1 - p) / trials + z2n / (4 * trials))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low, high = proportion_confint(successes, trials, alpha=1 - confidence, method="wilson")
+    return max(0.0, float(low)), min(1.0, float(high))
 
 
-def two_proportion_ztest(successes_a: int, trials_a: int, successes_b: int, trials_b: int) -> tuple[float, float]:
-    """Two-sided z test that two proportions are equal, with the pooled proportion's variance.
+@dataclass(frozen=True)
+class Exceedance:
+    """An exact one-sided test of a rate against a limit."""
 
-    Args:
-        successes_a, trials_a: the first group (e.g. this period).
-        successes_b, trials_b: the second group (e.g. the previous period).
+    p_value: float
+    bound: float  # the one-sided exact confidence bound on the rate's side of the limit
+    direction: str  # "above" or "below"
+
+
+def exceedance(successes: int, trials: int, limit: float, direction: str = "above",
+               confidence: float = 0.95) -> Exceedance:
+    """Whether `successes` of `trials` show a rate above (or below) `limit`: exact binomial test.
 
     Returns:
-        (z, p_value); z > 0 when the first proportion is the larger. NaN when undefined.
+        The one-sided p-value and the one-sided exact lower bound (direction "above") or upper bound
+        ("below") at `confidence`; NaN without trials.
     """
-    if trials_a <= 0 or trials_b <= 0:
-        return math.nan, math.nan
-    pooled = (successes_a + successes_b) / (trials_a + trials_b)
-    variance = pooled * (1 - pooled) * (1 / trials_a + 1 / trials_b)
-    if variance <= 0:
-        return math.nan, math.nan
-    z = (successes_a / trials_a - successes_b / trials_b) / math.sqrt(variance)
-    return z, math.erfc(abs(z) / math.sqrt(2))
+    _check(successes, trials)
+    if direction not in ("above", "below"):
+        raise ValueError(f"direction must be 'above' or 'below', got {direction!r}")
+    if trials == 0:
+        return Exceedance(math.nan, math.nan, direction)
+    limit = min(max(limit, 0.0), 1.0)
+    test = stats.binomtest(successes, trials, limit, alternative="greater" if direction == "above" else "less")
+    ci = test.proportion_ci(confidence_level=confidence, method="exact")
+    return Exceedance(float(test.pvalue), float(ci.low if direction == "above" else ci.high), direction)
+
+
+@dataclass(frozen=True)
+class RateChange:
+    """Two rates compared: the first (this period) against the second (the previous one)."""
+
+    difference: float  # rate1 - rate0
+    statistic: float  # score z, divided by sqrt(dispersion)
+    p_value: float
+    method: str
+    dispersion: float
+
+
+def rate_change(x1: int, n1: int, x0: int, n0: int, *, dispersion: float = 1.0,
+                alternative: str = "two-sided") -> RateChange:
+    """Test whether x1/n1 differs from x0/n0 ("smaller": is below it, "larger": above it).
+
+    Args:
+        x1, n1: this period's events and trials.
+        x0, n0: the previous period's.
+        dispersion: the over-dispersion factor (>= 1) of the trials (`rate_dispersion`).
+        alternative: "two-sided", "smaller" or "larger".
+
+    Returns:
+        A RateChange; NaN statistic and p-value when undefined.
+    """
+    _check(x1, n1)
+    _check(x0, n0)
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {', '.join(ALTERNATIVES)}, got {alternative!r}")
+    dispersion = max(1.0, float(dispersion)) if math.isfinite(dispersion) else 1.0
+    if n1 == 0 or n0 == 0 or x1 + x0 in (0, n1 + n0):
+        return RateChange(math.nan, math.nan, math.nan, "undefined", dispersion)
+    difference = x1 / n1 - x0 / n0
+    pooled = (x1 + x0) / (n1 + n0)
+    expected = min(n * share for n in (n1, n0) for share in (pooled, 1 - pooled))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        score = test_proportions_2indep(x1, n1, x0, n0, method="score", compare="diff", alternative="two-sided")
+    z = float(score.statistic) / math.sqrt(dispersion)
+    if expected < MIN_EXPECTED_COUNT:
+        side = {"two-sided": "two-sided", "smaller": "less", "larger": "greater"}[alternative]
+        p_value = float(stats.fisher_exact([[x1, n1 - x1], [x0, n0 - x0]], alternative=side).pvalue)
+        return RateChange(difference, z, p_value, "Fisher's exact test", dispersion)
+    p_value = {"two-sided": 2 * stats.norm.sf(abs(z)), "smaller": stats.norm.cdf(z), "larger": stats.norm.sf(z)}
+    method = "score test" + (f" (over-dispersion {dispersion:.2f})" if dispersion > 1 else "")
+    return RateChange(difference, z, float(p_value[alternative]), method, dispersion)
+
+
+def rate_dispersion(successes: Sequence[int], trials: Sequence[int], design: Sequence[Sequence[float]]) -> float:
+    """The over-dispersion factor of daily counts: quasi-binomial GLM scale, at least 1.
+
+    Args:
+        successes, trials: one entry per day.
+        design: one row of explanatory values per day (e.g. a period indicator and weekday dummies,
+            without the intercept, which is added).
+
+    Returns:
+        Pearson chi-square / residual degrees of freedom of the binomial GLM (weights = trials), or 1
+        when there are fewer than 3 residual degrees of freedom or the fit is degenerate.
+    """
+    x = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    keep = n > 0
+    exog = sm.add_constant(np.asarray(design, dtype=float)[keep], has_constant="add")
+    x, n = x[keep], n[keep]
+    if len(n) - np.linalg.matrix_rank(exog) < 3 or x.sum() in (0, n.sum()):
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # var_weights, not a (successes, failures) pair: only this form gives scale = chi2 / df (statsmodels 0.15)
+        fit = sm.GLM(x / n, exog, family=sm.families.Binomial(), var_weights=n).fit(scale="X2")
+    scale = float(fit.scale)
+    return max(1.0, scale) if math.isfinite(scale) else 1.0
+
+
+def false_discovery(p_values: Sequence[float], alpha: float) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (NaN stays NaN): reject where adjusted < alpha."""
+    values = np.asarray(p_values, dtype=float)
+    adjusted = np.full(len(values), math.nan)
+    finite = np.isfinite(values)
+    if finite.any():
+        adjusted[finite] = multipletests(values[finite], alpha=alpha, method="fdr_bh")[1]
+    return [float(v) for v in adjusted]

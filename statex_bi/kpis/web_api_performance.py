@@ -264,7 +264,8 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
         records += [
             Metric("api.p95_ms", float(row.p95_ms), "ms", SOURCE, tags, reason="" if exact else why_bound),
             Metric("api.throughput_rpm", float(row.throughput_rpm), "number", SOURCE, tags),
-            Metric("api.error_rate", float(row.error_rate), "fraction", SOURCE, tags),
+            Metric("api.error_rate", float(row.error_rate), "fraction", SOURCE,
+                   tags | {"failed": round(row.error_rate * row.requests)}),
         ]
     vitals = vitals_table(con, period)
     for row in vitals[vitals["page"] == ALL].itertuples():

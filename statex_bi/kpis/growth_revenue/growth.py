@@ -36,12 +36,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from statex_bi import warehouse
 from statex_bi.exceptions import MissingDataError, ParamsError
 from statex_bi.kpis.growth_revenue import revenue as rev
-from statex_bi.kpis.stats import two_proportion_ztest, wilson_interval
+from statex_bi.kpis.stats import rate_change, rate_dispersion, wilson_interval
 from statex_bi.periods import Period
 
 KEY_EVENTS = ("sign_up", "prototype_request")
@@ -341,17 +342,61 @@ def funnel(
     return frame
 
 
+def _daily_counts(con: duckdb.DuckDBPyConnection, period: Period, event: str) -> pd.DataFrame:
+    """day, sessions, events (sessions with the event) of each day of the period with sessions."""
+    # a day without a key-event row had none (0); a row whose count is NULL was loaded before the
+    # connector read sessions-with-event (unknown, left out)
+    return con.execute(
+        """
+        with traffic as (
+            select date_day, sum(sessions) as sessions from marts.ga4_daily_traffic
+            where date_day between $start and $end group by date_day
+        ), events as (
+            select date_day, sum(sessions_with_event) as events, count(*) as row_count
+            from marts.ga4_daily_key_events
+            where date_day between $start and $end and event_name = $event group by date_day
+        )
+        select traffic.date_day as day, traffic.sessions,
+               case when events.row_count is null then 0 else events.events end as events
+        from traffic left join events using (date_day) order by day
+        """,
+        {"start": period.start, "end": period.end, "event": event},
+    ).df()
+
+
+def funnel_dispersion(con: duckdb.DuckDBPyConnection, period: Period, event: str) -> float:
+    """Over-dispersion of an event's daily rate per session over `period` and the period before it.
+
+    A quasi-binomial GLM of the daily counts with a period indicator and weekday effects
+    (`stats.rate_dispersion`): 1 for binomial scatter, more when days vary more than independent
+    sessions would (the weekly totals' comparison is widened by its square root).
+    """
+    frames = []
+    for later, span in enumerate((period.previous(), period)):
+        frame = _daily_counts(con, span, event)
+        frame["later"] = later
+        frames.append(frame)
+    days = pd.concat(frames, ignore_index=True).dropna(subset=["events"])
+    if days.empty:
+        return 1.0
+    weekday = pd.to_datetime(days["day"]).dt.day_of_week
+    dummies = [(weekday == w).astype(float) for w in range(1, 7) if (weekday == w).any()]
+    design = np.column_stack([days["later"], *dummies])
+    return rate_dispersion(days["events"].astype(int), days["sessions"].astype(int), design)
+
+
 def conversion_comparison(
     con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS,
     payment_window_days: int = PAYMENT_WINDOW_DAYS,
 ) -> pd.DataFrame:
-    """Each funnel rate against the previous period (`Period.previous`), with a two-proportion z test.
+    """Each funnel rate against the previous period (`Period.previous`), with a two-sided test
+    (`stats.rate_change`: score test widened for over-dispersion, Fisher's exact test for small counts).
 
     Returns:
         One row per rate: metric, label, period_start, period_end, previous_start, previous_end,
         numerator, denominator, rate, ci_low, ci_high, previous_numerator, previous_denominator,
-        previous_rate, change_pt (percentage points), z, p_value, significant (p < 0.05; False when the
-        test is undefined).
+        previous_rate, change_pt (percentage points), z, p_value, test (its method), dispersion,
+        significant (p < 0.05; False when the test is undefined).
     """
     rev.require(con, "the conversion comparison", GA4_MODELS, GA4_HINT, GA4_TABLES)
     events = _check_key_events(key_events)
@@ -364,13 +409,17 @@ def conversion_comparison(
         rate, low, high = _rate(x1, n1)
         previous_rate = _rate(x0, n0)[0]
         testable = None not in (x1, n1, x0, n0) and x1 <= n1 and x0 <= n0
-        z, p = two_proportion_ztest(x1, n1, x0, n0) if testable else (math.nan, math.nan)
+        # first payments form one cohort per period, not a daily series: no dispersion estimate
+        dispersion = funnel_dispersion(con, period, step) if testable and denominator == "sessions" else 1.0
+        test = rate_change(x1, n1, x0, n0, dispersion=dispersion) if testable else None
+        p = test.p_value if test else math.nan
         rows.append({
             "metric": metric, "label": label, "period_start": period.start, "period_end": period.end,
             "previous_start": previous.start, "previous_end": previous.end, "numerator": x1, "denominator": n1,
             "rate": rate, "ci_low": low, "ci_high": high,
             "previous_numerator": x0, "previous_denominator": n0, "previous_rate": previous_rate,
-            "change_pt": (rate - previous_rate) * 100, "z": z, "p_value": p,
+            "change_pt": (rate - previous_rate) * 100, "z": test.statistic if test else math.nan, "p_value": p,
+            "test": test.method if test else "undefined", "dispersion": dispersion,
             "significant": bool(p < SIGNIFICANCE) if not math.isnan(p) else False,
         })
     return pd.DataFrame(rows)

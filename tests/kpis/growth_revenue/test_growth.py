@@ -13,7 +13,8 @@ import duckdb
 import growth_warehouse as fx
 import pandas as pd
 import pytest
-from statsmodels.stats.proportion import proportion_confint, proportions_ztest
+from statsmodels.stats import proportion
+from statsmodels.stats.proportion import proportion_confint
 
 from statex_bi import publish
 from statex_bi.exceptions import MissingDataError, ParamsError
@@ -256,7 +257,25 @@ def test_first_payment_rate_is_a_cohort_of_prototypes_paid_within_the_window(con
         growth.first_payment_cohort(con, PERIOD, payment_window_days=0)
 
 
-def test_comparison_with_previous_period_uses_the_two_proportion_z_test(con):
+def hand_dispersion(step: str) -> float:
+    """Quasi-binomial scale of the daily counts of PREVIOUS and PERIOD (period + weekday terms), at least 1."""
+    import numpy as np
+    import statsmodels.api as sm
+
+    days = sorted({r[0] for r in fx.TRAFFIC if in_period(r[0]) or in_period(r[0], PREVIOUS)})
+    n = np.array([sum(r[2] for r in fx.TRAFFIC if r[0] == d) for d in days], dtype=float)
+    x = np.array([sum(r[3] for r in fx.EVENT_SESSIONS if r[0] == d and r[2] == step) for d in days], dtype=float)
+    weekdays = sorted({d.weekday() for d in days})[1:]
+    design = sm.add_constant(np.array([[in_period(d)] + [d.weekday() == w for w in weekdays] for d in days], float))
+    if len(days) - np.linalg.matrix_rank(design) < 3:
+        return 1.0
+    fit = sm.GLM(x / n, design, family=sm.families.Binomial(), var_weights=n).fit()
+    return max(1.0, float(fit.pearson_chi2 / fit.df_resid))
+
+
+def test_comparison_with_previous_period_uses_a_score_or_exact_test_allowing_for_over_dispersion(con):
+    from scipy.stats import fisher_exact, norm
+
     now, before = counts(PERIOD), counts(PREVIOUS)
     frame = growth.conversion_comparison(con, PERIOD).set_index("metric")
 
@@ -268,12 +287,21 @@ def test_comparison_with_previous_period_uses_the_two_proportion_z_test(con):
         row = frame.loc[metric]
         assert (row["period_start"], row["period_end"]) == (PERIOD.start, PERIOD.end)
         assert (row["previous_start"], row["previous_end"]) == (PREVIOUS.start, PREVIOUS.end)
-        z, p = proportions_ztest([now[step], before[step]], [now[denominator], before[denominator]])
-        assert (row["numerator"], row["denominator"]) == (now[step], now[denominator])
-        assert row["previous_rate"] == pytest.approx(before[step] / before[denominator])
-        change = now[step] / now[denominator] - before[step] / before[denominator]
-        assert row["change_pt"] == pytest.approx(change * 100)
-        assert row["z"] == pytest.approx(float(z), rel=1e-9)
+        x1, n1, x0, n0 = now[step], now[denominator], before[step], before[denominator]
+        assert (row["numerator"], row["denominator"]) == (x1, n1)
+        assert (row["previous_numerator"], row["previous_denominator"]) == (x0, n0)
+        assert row["previous_rate"] == pytest.approx(x0 / n0)
+        assert row["change_pt"] == pytest.approx((x1 / n1 - x0 / n0) * 100)
+        dispersion = hand_dispersion(step) if denominator == "sessions" else 1.0
+        assert row["dispersion"] == pytest.approx(dispersion, rel=1e-6)
+        pooled = (x1 + x0) / (n1 + n0)
+        small = min(n * q for n in (n1, n0) for q in (pooled, 1 - pooled)) < 5
+        if small:
+            p = fisher_exact([[x1, n1 - x1], [x0, n0 - x0]]).pvalue
+        else:
+            z = proportion.test_proportions_2indep(x1, n1, x0, n0, method="score", compare="diff").statistic
+            p = 2 * norm.sf(abs(z) / dispersion ** 0.5)
+        assert (row["test"] == "Fisher's exact test") is small
         assert row["p_value"] == pytest.approx(float(p), rel=1e-9)
         assert row["significant"] == (p < 0.05)
 
