@@ -16,6 +16,8 @@ error and never resolves an open alert.
   over subjects; and the change must reach the rule's minimum.
 - every finding whose KPI row of the run (or, with `explained_by`, that KPI's row) carries a `driver`
   tag (statex_bi.kpis.changes: the change's top driver in words) quotes it at the end of its message.
+- forecast: a spend forecast's chance of exceeding its budget (tags of the row) against the rule's
+  `probability`, or the spend so far against the budget.
 - anomaly: each point of the run's period against its trailing history (alerts/anomaly.py: STL
   residuals over calendar days for a daily series), false discovery controlled over the points.
 """
@@ -237,6 +239,39 @@ def _explained(con: duckdb.DuckDBPyConnection, evaluation: Evaluation, run_id: s
     return replace(evaluation, findings=findings)
 
 
+def _forecast(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str) -> Evaluation:
+    where, args = filters(rule)
+    tags = ", ".join(_tag(key, key) for key in ("budget_usd", "mtd_cost_usd", "exceed_probability",
+                                                 "forecast_low_usd", "forecast_high_usd"))
+    sql = f"""
+        SELECT {subject_sql(rule)} AS subject, CAST(value AS DOUBLE) AS value, unit, report, {tags}
+        FROM {TABLE} WHERE run_id = ? AND {where} ORDER BY subject
+    """
+    findings, missing = [], []
+    for row in rows_of(con, sql, [run_id, *args]):
+        if row["budget_usd"] is None or row["mtd_cost_usd"] is None or row["exceed_probability"] is None:
+            missing.append(f"[{row['subject']}] carries no budget_usd, mtd_cost_usd and exceed_probability tags")
+            continue
+        unit, budget, spent = row["unit"], row["budget_usd"], row["mtd_cost_usd"]
+        chance = row["exceed_probability"]
+        holds = spent >= budget or chance >= rule.probability
+        interval = (f" (90% prediction interval {value_or_na(row['forecast_low_usd'], unit)} to "
+                    f"{value_or_na(row['forecast_high_usd'], unit)})" if row["forecast_low_usd"] is not None else "")
+        message = (
+            f"{about(rule, row['subject'])}: {value_or_na(spent, unit)} spent of a {value_or_na(budget, unit)} "
+            f"budget{' (already over it)' if spent >= budget else ''}; month-end forecast "
+            f"{value_or_na(row['value'], unit)}{interval}, a {chance:.0%} chance of exceeding the budget "
+            f"(alert at {rule.probability:.0%})"
+        )
+        context = {"unit": unit, "budget_usd": budget, "mtd_cost_usd": spent, "exceed_probability": chance,
+                   "forecast_low_usd": row["forecast_low_usd"], "forecast_high_usd": row["forecast_high_usd"]}
+        findings.append(Finding(rule, row["subject"], bool(holds), row["value"], budget, message, row["report"],
+                                context))
+    if not findings:
+        return Evaluation(rule, [], "; ".join(missing) or "no rows")
+    return Evaluation(rule, findings)
+
+
 def evaluate(con: duckdb.DuckDBPyConnection, rules: list[Rule], run_id: str, period: Period) -> list[Evaluation]:
     """Evaluate every rule against the run's published KPIs and the history before them.
 
@@ -258,6 +293,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, rules: list[Rule], run_id: str, per
             out.append(_explained(con, _threshold(con, rule, run_id), run_id))
         elif rule.kind == "change":
             out.append(_explained(con, _change(con, rule, run_id, period), run_id))
+        elif rule.kind == "forecast":
+            out.append(_explained(con, _forecast(con, rule, run_id), run_id))
         else:
             out.append(_explained(con, anomaly(con, rule, run_id, period), run_id))
     return out

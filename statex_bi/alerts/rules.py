@@ -4,7 +4,7 @@ A rules file (see params/alerts.yaml)::
 
     rules:
       - name: api_error_rate            # unique; becomes monitoring_alerts.alert_name
-        kind: threshold                 # threshold | change | anomaly
+        kind: threshold                 # threshold | change | anomaly | forecast
         metric: api.error_rate          # a KPI name of docs/metrics.md
         where: {route: all}             # optional tag filter (equality)
         subject: [route]                # optional tags naming the subject: one alert per value
@@ -38,6 +38,10 @@ Kinds:
              for small counts, false discovery rate controlled at `alpha` across subjects. The change
              must also reach `min_change` (absolute, in rate units) and `min_relative_change` (a share
              of the previous rate).
+  forecast   a month-end spend forecast against its budget (tags `budget_usd`, `mtd_cost_usd`,
+             `exceed_probability`, `forecast_low_usd`, `forecast_high_usd`): fires when the chance of
+             exceeding the budget reaches `probability` (default 0.8), or when the spend so far
+             alone has reached the budget.
   anomaly    each point of the current period against its trailing history (alerts/anomaly.py):
              for a daily `series_tag`, the residual of a weekly-seasonal robust STL fit over the
              `window` calendar days before the period (`min_history` days needed); without one, the
@@ -60,7 +64,7 @@ from statex_bi.exceptions import ParamsError
 from statex_bi.metrics import registry
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
-KINDS = ("threshold", "change", "anomaly")
+KINDS = ("threshold", "change", "anomaly", "forecast")
 CHANNELS = ("slack", "email", "webhook", "sentry", "pagerduty", "sms")
 SMS_SEVERITIES = ("CRITICAL",)  # a text message wakes someone: the seed keeps it for critical alerts
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
@@ -77,6 +81,7 @@ _ALLOWED = {
                             "alpha"},
     "change": _COMMON | {"direction", "alpha", "min_change", "min_relative_change"},
     "anomaly": _COMMON | {"direction", "z", "window", "min_history", "series_tag"},
+    "forecast": _COMMON | {"probability"},
 }
 
 
@@ -107,6 +112,7 @@ class Rule:
     min_history: int = 14
     series_tag: str | None = None
     explained_by: str | None = None
+    probability: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -222,6 +228,11 @@ def _rule(raw: Any, where: str) -> Rule:
         if not 0 <= min_change < 1:
             raise ParamsError(f"{where}: 'min_change' is a difference of rates, from 0 to below 1, got {min_change}")
         rule["min_relative_change"] = _number(raw, "min_relative_change", where, 0.0)
+    elif kind == "forecast":
+        probability = _number(raw, "probability", where, 0.8, positive=True)
+        if probability >= 1:
+            raise ParamsError(f"{where}: 'probability' must be between 0 and 1, got {probability}")
+        rule["probability"] = probability
     else:
         rule["direction"] = _choice(raw, "direction", ("up", "down", "both"), "up", where)
         rule["z"] = _number(raw, "z", where, 3.5, positive=True)

@@ -142,3 +142,30 @@ def test_a_significant_but_small_drop_does_not_wake_anyone(tmp_path: Path) -> No
 def test_invalid_sample_keys_name_the_rule_and_key(tmp_path: Path, entry: dict, message: str) -> None:
     with pytest.raises(rules.ParamsError, match=message):
         rules_file(tmp_path, {"name": "broken", "kind": "threshold", "metric": "m", "severity": "LOW", **entry})
+
+
+BUDGET = {"name": "ai_budget_forecast", "kind": "forecast", "metric": "ai.budget.forecast_usd", "probability": 0.8,
+          "severity": "HIGH"}
+
+
+def _forecast(value: float, spent: float, chance: float, low: float, high: float) -> list[dict]:
+    return [{"metric_name": "ai.budget.forecast_usd", "value": value, "unit": "USD",
+             "tags": {"budget_usd": 10.0, "mtd_cost_usd": spent, "exceed_probability": chance,
+                      "forecast_low_usd": low, "forecast_high_usd": high, "month_start": "2026-11-01"}}]
+
+
+@pytest.mark.parametrize(("spent", "value", "chance", "fires"), [
+    (1.0, 12.5, 0.55, False),  # a point forecast over budget, on day 1: a coin toss, no page
+    (6.0, 11.0, 0.86, True),   # likely over budget
+    (10.5, 10.5, 1.0, True),   # already over it
+    (3.0, 9.0, 0.30, False),
+])
+def test_the_budget_alert_fires_on_the_chance_of_going_over(tmp_path: Path, spent: float, value: float,
+                                                            chance: float, fires: bool) -> None:
+    db = tmp_path / "w.duckdb"
+    publish(db, "now", WEEKS[0], "ai_costs", _forecast(value, spent, chance, value * 0.8, value * 1.2))
+    opened = evaluate(db, rules_file(tmp_path, BUDGET), "now", WEEKS[0])["opened"]
+    assert bool(opened) is fires
+    if opened:
+        assert f"{chance:.0%} chance of exceeding the budget (alert at 80%)" in opened[0]["message"]
+        assert "90% prediction interval" in opened[0]["message"]

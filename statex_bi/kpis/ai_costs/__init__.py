@@ -12,12 +12,12 @@ import duckdb
 import pandas as pd
 
 from statex_bi import formatting, warehouse
+from statex_bi.kpis.ai_costs.budget import budget_status
 from statex_bi.kpis.ai_costs.measures import (
     PAID_TIERS,
     TIERS,
     USAGE_UNKNOWN,
     billing_reconciliation,
-    budget_status,
     summary,
     tier_inference,
     tier_performance,
@@ -159,7 +159,9 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
     if params.get("monthly_budget_usd") and numbers["calls"] > 0:  # no forecast from no data
         budget = budget_status(con, period, **params).iloc[0]
         emit("ai.budget.forecast_usd", budget["forecast_usd"], "USD", budget_usd=float(budget["budget_usd"]),
-             mtd_cost_usd=float(budget["mtd_cost_usd"]), month_start=f"{budget['month_start']:%Y-%m-%d}")
+             mtd_cost_usd=float(budget["mtd_cost_usd"]), month_start=f"{budget['month_start']:%Y-%m-%d}",
+             forecast_low_usd=float(budget["forecast_low_usd"]), forecast_high_usd=float(budget["forecast_high_usd"]),
+             exceed_probability=float(budget["exceed_probability"]))
     # OpenAI's bill from its Costs API; Azure's from the FOCUS export (`billing`), in USD at the ECB rate.
     for provider, source, name in (("openai", "openai", "OpenAI"), ("azure", "billing", "Azure")):
         gap = billing_reconciliation(con, period, provider=provider, **params)

@@ -31,13 +31,11 @@ Definitions (docs/metrics.md repeats them):
   that tier used most in the period (the fallback's model), minus what Ollama cost.
 - *Month to date*: from the 1st of period_end's month to period_end, whatever the period's start.
   Its OpenAI spend is the bill on the days the bill covers (its first to its last cost bucket),
-  the priced calls on other days. *Forecast* = month-to-date cost + run rate (month-to-date cost /
-  days elapsed) x days left.
+  the priced calls on other days. The month-end *forecast* and its prediction interval: budget.py.
 """
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
 from typing import Any
 
@@ -378,44 +376,23 @@ def _most_used_model(con: duckdb.DuckDBPyConnection, relation: str, tier: str, p
     return None
 
 
-def budget_burn(
-    con: duckdb.DuckDBPyConnection, period: Period, monthly_budget_usd: float | None = None, **params: Any
-) -> pd.DataFrame:
-    """Cumulative spend over the month of period_end: actual to period_end, then the run-rate forecast.
-
-    Actual spend is the OpenAI bill on the days the bill covers (from its first to its last cost
-    bucket) and the priced calls elsewhere (other tiers, and OpenAI days the bill does not cover yet).
-
-    Returns:
-        One row per day and series: day, series ("actual", "forecast", "budget"), cumulative_usd.
-        The forecast starts at period_end's actual value; the budget series is left out without a budget.
-    """
-    month_start = period.end.replace(day=1)
-    month_end = period.end.replace(day=calendar.monthrange(period.end.year, period.end.month)[1])
-    calls = _calls_sql(con, month_start, period.end, params)
+def daily_spend(con: duckdb.DuckDBPyConnection, window: Period, **params: Any) -> dict[date, float]:
+    """AI spend per calendar day of `window` (0 on a day without spend): the OpenAI bill on the days the
+    bill covers (from its first to its last cost bucket), the priced calls elsewhere (other tiers, and
+    OpenAI days the bill does not cover yet)."""
+    calls = _calls_sql(con, window.start, window.end, params)
     covered = _bill_coverage(con)
     bill_from, bill_to = covered if covered else (date.max, date.min)
-    # OpenAI's own bill replaces its priced calls on the days the bill covers.
     daily = con.execute(f"""
         SELECT day, coalesce(sum(cost_usd), 0) AS cost_usd FROM ({calls}) c
         WHERE provider <> 'openai' OR day NOT BETWEEN $bill_from AND $bill_to GROUP BY day""",
-                        {"start": month_start, "end": period.end, "bill_from": bill_from, "bill_to": bill_to}).df()
-    by_day = dict(zip(pd.to_datetime(daily["day"]).dt.date, daily["cost_usd"], strict=True))
-    for day, billed in zip(*_billed_days(con, Period(month_start, period.end)), strict=True):
-        by_day[day] = by_day.get(day, 0.0) + billed
-    elapsed = [month_start + timedelta(days=i) for i in range((period.end - month_start).days + 1)]
-    cumulative, rows = 0.0, []
-    for day in elapsed:
-        cumulative += float(by_day.get(day, 0.0))
-        rows.append((day, "actual", cumulative))
-    run_rate = cumulative / len(elapsed)
-    for i in range((month_end - period.end).days + 1):
-        rows.append((period.end + timedelta(days=i), "forecast", cumulative + run_rate * i))
-    if monthly_budget_usd is not None:
-        rows += [(month_start, "budget", float(monthly_budget_usd)), (month_end, "budget", float(monthly_budget_usd))]
-    out = pd.DataFrame(rows, columns=["day", "series", "cumulative_usd"])
-    out["day"] = pd.to_datetime(out["day"])
-    return out
+                        {"start": window.start, "end": window.end, "bill_from": bill_from, "bill_to": bill_to}).df()
+    by_day = {day: 0.0 for day in (window.start + timedelta(days=i) for i in range(window.days))}
+    for day, cost in zip(pd.to_datetime(daily["day"]).dt.date, daily["cost_usd"], strict=True):
+        by_day[day] += float(cost)
+    for day, billed in zip(*billed_days(con, window), strict=True):
+        by_day[day] += billed
+    return by_day
 
 
 def _bill_coverage(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
@@ -427,7 +404,7 @@ def _bill_coverage(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
     return None if first is None else (first, last)
 
 
-def _billed_days(con: duckdb.DuckDBPyConnection, window: Period) -> tuple[list[date], list[float]]:
+def billed_days(con: duckdb.DuckDBPyConnection, window: Period) -> tuple[list[date], list[float]]:
     """The OpenAI bill per day of `window` within the bill's coverage (0 on a covered day without costs)."""
     covered = _bill_coverage(con)
     if covered is None:
@@ -437,31 +414,6 @@ def _billed_days(con: duckdb.DuckDBPyConnection, window: Period) -> tuple[list[d
     first, last = max(covered[0], window.start), min(covered[1], window.end)
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     return days, [float(amounts.get(day, 0.0)) for day in days]
-
-
-def budget_status(
-    con: duckdb.DuckDBPyConnection, period: Period, monthly_budget_usd: float | None = None, **params: Any
-) -> pd.DataFrame:
-    """Month-to-date spend against the monthly budget, with the month-end forecast.
-
-    Returns:
-        One row: month_start, as_of (period_end), days_elapsed, days_in_month, mtd_cost_usd,
-        run_rate_usd_per_day, forecast_usd, budget_usd, mtd_share_of_budget, forecast_share_of_budget,
-        billed_days (days of the month whose OpenAI spend is the bill's).
-    """
-    burn = budget_burn(con, period, monthly_budget_usd, **params)
-    actual = burn[burn["series"] == "actual"]
-    mtd = float(actual["cumulative_usd"].iloc[-1])
-    forecast = float(burn.loc[burn["series"] == "forecast", "cumulative_usd"].iloc[-1])
-    budget = float(monthly_budget_usd) if monthly_budget_usd else float("nan")
-    month_start = period.end.replace(day=1)
-    return pd.DataFrame([{
-        "month_start": month_start, "as_of": period.end, "days_elapsed": len(actual),
-        "days_in_month": calendar.monthrange(period.end.year, period.end.month)[1], "mtd_cost_usd": mtd,
-        "run_rate_usd_per_day": mtd / len(actual), "forecast_usd": forecast, "budget_usd": budget,
-        "mtd_share_of_budget": mtd / budget, "forecast_share_of_budget": forecast / budget,
-        "billed_days": len(_billed_days(con, Period(month_start, period.end))[0]),
-    }])
 
 
 def azure_ai_bill(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:

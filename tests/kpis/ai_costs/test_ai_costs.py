@@ -7,16 +7,19 @@ follows from the prices written in PRICES_YAML and the calls in CALLS, with plai
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+import math
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
 from statex_bi import publish, warehouse
 from statex_bi.exceptions import ParamsError
 from statex_bi.kpis import ai_costs as ai_costs_report
+from statex_bi.kpis.ai_costs import budget
 from statex_bi.kpis.ai_costs import measures as ai_costs
 from statex_bi.periods import Period
 from statex_bi.transform import build as project
@@ -307,23 +310,75 @@ def test_free_tier_value_prices_ollama_tokens_at_the_paid_tiers_model(con, param
     assert value.loc["openai", "value_usd"] == pytest.approx(as_openai - actual)
 
 
+def _daily_spend_by_hand(window: Period, covered: Period) -> dict[date, float]:
+    """Spend per calendar day: the OpenAI bill on the covered days, priced calls elsewhere (0 without any)."""
+    days = {window.start + timedelta(days=i): 0.0 for i in range(window.days)}
+    for c in CALLS:
+        day = date.fromisoformat(c[1][:10])
+        if day in days and _cost(c) is not None and not (c[2] == "openai" and _in(covered, c)):
+            days[day] += _cost(c)
+    for day, amount in BILL.items():
+        days[date.fromisoformat(day)] += amount
+    return days
+
+
 def test_month_to_date_and_forecast(con, params):
     """OpenAI's spend is its bill on the days the bill covers (10-15 March), priced calls elsewhere.
-    Before: priced calls only, though the bill (what is actually paid) was loaded."""
-    status = ai_costs.budget_status(con, PERIOD, **params).iloc[0]
+    The days left cost what their weekday cost in the 28 days before (not the month's run rate)."""
+    status = budget.budget_status(con, PERIOD, **params).iloc[0]
     month = Period(date(2026, 3, 1), PERIOD.end)
     covered = Period(date(2026, 3, 10), date(2026, 3, 15))
-    priced = sum(_cost(c) for c in CALLS if _in(month, c) and _cost(c) is not None
-                 and not (c[2] == "openai" and _in(covered, c)))
-    mtd = priced + sum(BILL.values())
+    spend = _daily_spend_by_hand(Period(PERIOD.end - timedelta(days=27), PERIOD.end), covered)
+    mtd = sum(v for d, v in spend.items() if d >= month.start)
     assert mtd != pytest.approx(sum(_cost(c) for c in CALLS if _in(month, c) and _cost(c) is not None))
     assert status["mtd_cost_usd"] == pytest.approx(mtd)
     assert status["billed_days"] == 6
     assert status["days_elapsed"] == 15 and status["days_in_month"] == 31
-    assert status["forecast_usd"] == pytest.approx(mtd + mtd / 15 * 16)
-    assert status["forecast_share_of_budget"] == pytest.approx((mtd + mtd / 15 * 16) / 0.01)
-    burn = ai_costs.budget_burn(con, PERIOD, **params)
-    assert burn.loc[burn["series"] == "forecast", "day"].max() == pd.Timestamp("2026-03-31")
+    rest = [date(2026, 3, 16) + timedelta(days=i) for i in range(16)]
+    expected = mtd + sum(sum(v for d, v in spend.items() if d.weekday() == day.weekday()) / 4 for day in rest)
+    assert status["forecast_usd"] == pytest.approx(expected)
+    assert status["forecast_usd"] != pytest.approx(mtd + mtd / 15 * 16)  # the run rate it replaces
+    assert status["forecast_low_usd"] <= status["forecast_usd"] <= status["forecast_high_usd"]
+    assert status["forecast_low_usd"] >= mtd
+    assert status["exceed_probability"] == (1.0 if mtd > 0.01 else status["exceed_probability"])
+    burn = budget.budget_burn(con, PERIOD, **params)
+    forecast = burn[burn["series"] == "forecast"]
+    assert forecast["day"].max() == pd.Timestamp("2026-03-31")
+    assert forecast["cumulative_usd"].iloc[-1] == pytest.approx(expected)
+
+
+def test_the_forecast_follows_the_weekdays_from_the_first_day_of_the_month():
+    """The audit: a run-rate forecast was +38 % on day 1 and -31 % on day 7 of the same month."""
+    costs = {0: 0.30, 1: 0.30, 2: 0.24, 3: 0.17, 4: 0.17, 5: 0.12, 6: 0.12}
+    june = [date(2026, 6, 1) + timedelta(days=i) for i in range(30)]
+    may = [date(2026, 5, 4) + timedelta(days=i) for i in range(28)]
+    truth = sum(costs[d.weekday()] for d in june)
+    errors, run_rate_errors = [], []
+    for elapsed in range(1, 30):
+        spent = sum(costs[d.weekday()] for d in june[:elapsed])
+        history = {d: costs[d.weekday()] for d in (may + june[:elapsed])[-28:]}
+        result = budget.outlook(history, spent, june[elapsed:], budget=truth * 1.1)
+        errors.append(result["forecast_usd"] / truth - 1)
+        run_rate_errors.append(spent / elapsed * 30 / truth - 1)
+        assert result["exceed_probability"] == 0.0
+    assert max(map(abs, errors)) < 1e-9
+    assert max(run_rate_errors) > 0.4  # Monday the 1st, extrapolated
+
+
+def test_the_prediction_interval_and_the_chance_of_going_over_come_from_the_days_spread():
+    rng = np.random.default_rng(1)
+    history = {date(2026, 5, 4) + timedelta(days=i): float(rng.gamma(4.0, 0.05)) for i in range(28)}
+    rest = [date(2026, 6, 11) + timedelta(days=i) for i in range(20)]
+    middle = budget.outlook(history, 2.0, rest, budget=float("nan"))["forecast_usd"]
+    result = budget.outlook(history, 2.0, rest, budget=middle)
+    assert result["forecast_low_usd"] < middle < result["forecast_high_usd"]
+    assert 0.3 < result["exceed_probability"] < 0.7
+    assert budget.outlook(history, 2.0, rest, budget=result["forecast_high_usd"])["exceed_probability"] == \
+        pytest.approx(0.05, abs=0.01)
+    assert math.isnan(budget.outlook(history, 2.0, rest, budget=float("nan"))["exceed_probability"])
+    again = budget.outlook(history, 2.0, rest, budget=middle)  # deterministic
+    assert (again["forecast_low_usd"], again["exceed_probability"]) == (result["forecast_low_usd"],
+                                                                       result["exceed_probability"])
 
 
 def test_seed_prices_against_actual_prices(con, params):
