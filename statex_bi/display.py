@@ -351,7 +351,7 @@ def history(con: duckdb.DuckDBPyConnection, report: str, report_period: Period, 
 
 # The executive summary's tables: coloured lights and verdicts, each row linking to its report.
 _COLOURS = {"green": "#1a7f37", "amber": "#bf8700", "red": "#cf222e", "no data": "#8c959f", "no target": "#d0d7de",
-            "holds": "#1a7f37", "fails": "#cf222e"}
+            "holds": "#1a7f37", "fails": "#cf222e", "inconclusive": "#bf8700"}
 
 
 def _dot(label: str) -> str:
@@ -410,11 +410,13 @@ def ledger_html(ledger: pd.DataFrame, reports: set[str] | None = None, run_id: s
 
     The KPI names (the `metric` column) stay out of the stakeholder table; params/claims.yaml has them.
     """
-    rows = [[html.escape(r.claim), html.escape(r.measured_text), html.escape(r.criterion), _dot(r.verdict),
+    rows = [[html.escape(r.claim), html.escape(r.measured_text), html.escape(r.interval_text),
+             html.escape(r.criterion), _dot(r.verdict),
              _link(r.report, reports if not r.measured_by_run else None, getattr(r, "run_id", None), run_id),
              html.escape(r.note)] for r in ledger.itertuples()]
-    return _table(["Claim", "Measured", "Holds if", "Verdict", "Report", "Note"], rows,
-                  "The plan's claims against the data")
+    return _table(["Claim", "Measured", "Interval", "Holds if", "Verdict", "Report", "Note"], rows,
+                  "The plan's claims against the data: holds when the whole interval meets the criterion, "
+                  "fails when none of it does, inconclusive otherwise")
 
 
 def scorecard(card: pd.DataFrame, reports: set[str] | None = None, run_id: str | None = None) -> None:

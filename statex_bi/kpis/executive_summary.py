@@ -17,11 +17,19 @@ Definitions:
   newest row of another run whose period ends the day before this period starts and is as long
   (within 3 days, so months compare with months).
 - *Driver*: the row's `driver` tag, the change's top driver in words (statex_bi.kpis.drivers).
-- *Traffic light*: green when the target is met; amber when missed by at most `tolerance` of the
-  target (relative; absolute for a target of 0: `tolerance` itself); red otherwise; "no data" when
-  the run published no such KPI; "no target" when the entry sets none.
-- *Claim verdict*: holds / fails by `holds_if`; "not measurable from the data loaded" when the run
-  published no such KPI.
+- *Interval* of a KPI row: its `ci_low`/`ci_high` tags (a statistical KPI's 95 % confidence
+  interval), else its `range_low`/`range_high` tags (a savings KPI's scenario range from the price
+  catalog); none for the others.
+- *Edges*, one convention for every target: "at least T" is met by a value equal to T, "at most T"
+  too (T itself is on the good side), "near N within w" by N x (1 +- w) inclusive.
+- *Verdict* (claims and targets): with an interval, *holds* when the whole interval meets the
+  target, *fails* when none of it does, *inconclusive* otherwise; without one, holds / fails on the
+  value itself. "Not measurable from the data loaded" when the run published no such KPI.
+- *Traffic light*: green when the target holds; red when it fails, unless the value (without an
+  interval) misses by at most `tolerance` of the target (relative; absolute for a target of 0:
+  `tolerance` itself), then amber; amber too when inconclusive. "No data" when the run published
+  no such KPI; "no target" when the entry sets none.
+- Criteria are printed in the KPI's unit (the registry's, docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -38,11 +46,15 @@ from statex_bi.config import PARAMS_DIR, read_yaml
 from statex_bi.exceptions import ParamsError
 from statex_bi.formatting import value_or_na
 from statex_bi.kpis.drivers import DRIVER_TAG, PREVIOUS_TAG
+from statex_bi.metrics import registry
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
 
 GREEN, AMBER, RED, NO_DATA, NO_TARGET = "green", "amber", "red", "no data", "no target"
-HOLDS, FAILS, NOT_MEASURABLE = "holds", "fails", "not measurable from the data loaded"
+HOLDS, FAILS, INCONCLUSIVE = "holds", "fails", "inconclusive"
+NOT_MEASURABLE = "not measurable from the data loaded"
+# Tags carrying a KPI row's interval, most specific first, and how the interval is named.
+INTERVAL_TAGS = (("ci_low", "ci_high", "95% CI"), ("range_low", "range_high", "scenario range"))
 
 
 def _read(path: str | Path, key: str) -> list[dict[str, Any]]:
@@ -120,8 +132,43 @@ def _change_text(value: float, previous: float | None, unit: str | None) -> str:
     return f"{'+' if delta >= 0 else '-'}{value_or_na(abs(delta), unit)}{relative} (was {value_or_na(previous, unit)})"
 
 
+def interval(tags: dict[str, Any]) -> tuple[float, float, str] | None:
+    """A row's interval (low, high, name) from its tags (INTERVAL_TAGS), or None."""
+    for low_key, high_key, name in INTERVAL_TAGS:
+        low, high = tags.get(low_key), tags.get(high_key)
+        if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
+            return float(low), float(high), name
+    return None
+
+
+def judge(kind: str, target: float, value: float, bounds: tuple[float, float, str] | None = None,
+          within: float = 0.0) -> str:
+    """Three-way verdict of a value (and its interval) against a target: HOLDS, FAILS or INCONCLUSIVE.
+
+    kind: "at_least", "at_most" or "near" (target +- within x |target|); edges count as met.
+    """
+    low, high = (bounds[0], bounds[1]) if bounds else (value, value)
+    if kind == "near":
+        lower, upper = target - within * abs(target), target + within * abs(target)
+        if lower <= low and high <= upper:
+            return HOLDS
+        return FAILS if high < lower or low > upper else INCONCLUSIVE
+    if kind == "at_least":
+        return HOLDS if low >= target else FAILS if high < target else INCONCLUSIVE
+    if kind == "at_most":
+        return HOLDS if high <= target else FAILS if low > target else INCONCLUSIVE
+    raise ParamsError(f"unknown target kind {kind!r}: at_least, at_most or near")
+
+
+def interval_text(bounds: tuple[float, float, str] | None, unit: str | None) -> str:
+    """"95% CI 3.1% to 5.6%", or "" without an interval."""
+    if bounds is None:
+        return ""
+    return f"{bounds[2]} {value_or_na(bounds[0], unit)} to {value_or_na(bounds[1], unit)}"
+
+
 def _light(entry: dict[str, Any], value: float, row_tags: dict[str, Any]) -> tuple[str, float | None, str]:
-    """Traffic light, target value and the target as text."""
+    """Traffic light, target value and the target's sign."""
     for key, word in (("at_least", "≥"), ("at_most", "≤")):
         target = entry.get(key)
         if f"{key}_tag" in entry:
@@ -129,11 +176,14 @@ def _light(entry: dict[str, Any], value: float, row_tags: dict[str, Any]) -> tup
         if target is None:
             continue
         target = float(target)
+        bounds = interval(row_tags)
+        verdict = judge(key, target, value, bounds)
+        if verdict != FAILS or bounds is not None:
+            return {HOLDS: GREEN, INCONCLUSIVE: AMBER, FAILS: RED}[verdict], target, word
         tolerance = float(entry.get("tolerance", 0.1))
-        met = value >= target if key == "at_least" else value <= target
         miss = (target - value) if key == "at_least" else (value - target)
         band = tolerance * abs(target) if target else tolerance
-        return (GREEN if met else AMBER if miss <= band else RED), target, word
+        return (AMBER if miss <= band else RED), target, word
     return NO_TARGET, None, ""
 
 
@@ -143,8 +193,8 @@ def scorecard(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | None
 
     Returns:
         One row per target entry: label, report, run_id (the run that published the value), metric,
-        value, unit, driver (the change's top driver in words, "" when not split), value_text, target,
-        target_text, light, previous, change_text.
+        value, unit, driver (the change's top driver in words, "" when not split), value_text (with the
+        interval, when the row has one), target, target_text, light, previous, change_text.
     """
     rows = []
     for entry in _read(targets, "targets"):
@@ -156,49 +206,59 @@ def scorecard(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | None
                          "light": NO_DATA, "previous": None, "change_text": "not published for this period"})
             continue
         light, target, word = _light(entry, row["value"], row["tags"])
+        spread = interval_text(interval(row["tags"]), row["unit"])
         rows.append({**base, "report": row["report"], "run_id": row["run_id"], "value": row["value"],
                      "unit": row["unit"], "driver": str(row["tags"].get(DRIVER_TAG) or ""),
-                     "value_text": value_or_na(row["value"], row["unit"]), "target": target,
+                     "value_text": value_or_na(row["value"], row["unit"]) + (f" ({spread})" if spread else ""),
+                     "target": target,
                      "target_text": f"{word} {value_or_na(target, row['unit'])}" if word else "", "light": light,
                      "previous": previous, "change_text": _change_text(row["value"], previous, row["unit"])})
     return pd.DataFrame(rows)
 
 
-def _verdict(rule: dict[str, Any], value: float) -> tuple[str, str]:
-    if "at_least" in rule:
-        return (HOLDS if value >= rule["at_least"] else FAILS), f"≥ {rule['at_least']:g}"
-    if "at_most" in rule:
-        return (HOLDS if value <= rule["at_most"] else FAILS), f"≤ {rule['at_most']:g}"
+def _criterion(rule: dict[str, Any], unit: str | None) -> tuple[str, float, float, str]:
+    """The claim's target kind, target, tolerance and the criterion as text in the KPI's unit."""
+    for kind, word in (("at_least", "≥"), ("at_most", "≤")):
+        if kind in rule:
+            return kind, float(rule[kind]), 0.0, f"{word} {value_or_na(float(rule[kind]), unit)}"
     if "near" in rule:
         near, within = float(rule["near"]), float(rule.get("within", 0.1))
-        return (HOLDS if abs(value - near) <= within * abs(near) else FAILS), f"{near:g} ± {within:.0%}"
+        low, high = near - within * abs(near), near + within * abs(near)
+        return "near", near, within, (f"{value_or_na(near, unit)} ± {within:.0%} "
+                                      f"({value_or_na(low, unit)} to {value_or_na(high, unit)})")
     raise ParamsError(f"claims: holds_if must give at_least, at_most or near, got {rule!r}")
 
 
 def claims_ledger(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | None,
                   claims: str | Path = "params/claims.yaml") -> pd.DataFrame:
-    """Each seed claim beside the measured value, a verdict and the report that measured it.
+    """Each seed claim beside the measured value and its interval, a three-way verdict and the report
+    that measured it.
 
     Returns:
-        One row per claim: claim, source, metric, measured, unit, measured_text, criterion, verdict,
-        report, run_id (the run that measured it), note.
+        One row per claim: claim, source, metric, measured, unit, measured_text, interval_text,
+        criterion (in the KPI's unit), verdict (holds | fails | inconclusive | not measurable), report,
+        run_id (the run that measured it), note, measured_by_run.
     """
+    units = {name: kpi.unit for name, kpi in registry.kpis().items()}
     rows = []
     for entry in _read(claims, "claims"):
         row, _ = _lookup(con, run_id, period, entry["metric"], entry.get("tags") or {})
         tags = ", ".join(f"{k}={v}" for k, v in (entry.get("tags") or {}).items())
         base = {"claim": entry.get("claim", entry["metric"]), "source": entry.get("source", ""),
                 "metric": f"{entry['metric']}" + (f" [{tags}]" if tags else ""), "note": entry.get("note", "")}
+        unit = row["unit"] if row else units.get(entry["metric"])
+        kind, target, within, criterion = _criterion(entry.get("holds_if") or {}, unit)
         if row is None:
-            _, criterion = _verdict(entry.get("holds_if") or {}, 0.0)
-            rows.append({**base, "measured": None, "unit": None, "measured_text": "—", "criterion": criterion,
-                         "verdict": NOT_MEASURABLE, "report": entry.get("report"), "run_id": None,
-                         "measured_by_run": False})
+            rows.append({**base, "measured": None, "unit": unit, "measured_text": "—", "interval_text": "",
+                         "criterion": criterion, "verdict": NOT_MEASURABLE, "report": entry.get("report"),
+                         "run_id": None, "measured_by_run": False})
             continue
-        verdict, criterion = _verdict(entry.get("holds_if") or {}, row["value"])
-        rows.append({**base, "measured": row["value"], "unit": row["unit"],
-                     "measured_text": value_or_na(row["value"], row["unit"]), "criterion": criterion,
-                     "verdict": verdict, "report": row["report"], "run_id": row["run_id"], "measured_by_run": True})
+        bounds = interval(row["tags"])
+        rows.append({**base, "measured": row["value"], "unit": unit,
+                     "measured_text": value_or_na(row["value"], unit),
+                     "interval_text": interval_text(bounds, unit) or "no interval published",
+                     "criterion": criterion, "verdict": judge(kind, target, row["value"], bounds, within),
+                     "report": row["report"], "run_id": row["run_id"], "measured_by_run": True})
     return pd.DataFrame(rows)
 
 
@@ -222,7 +282,9 @@ def sentence(card: pd.DataFrame, alerts: pd.DataFrame, ledger: pd.DataFrame) -> 
     text = f"{int(lights.get(GREEN, 0))} of {judged} KPIs with a target meet it"
     text += f"; {len(alerts)} open alert{'s' if len(alerts) != 1 else ''}"
     text += f" ({critical} high or critical)" if critical else ""
-    text += (f"; {int((measured['verdict'] == HOLDS).sum())} of {len(measured)} measurable seed claims hold"
+    counts = measured["verdict"].value_counts()
+    text += (f"; of {len(measured)} measurable seed claims {int(counts.get(HOLDS, 0))} hold, "
+             f"{int(counts.get(FAILS, 0))} fail and {int(counts.get(INCONCLUSIVE, 0))} are inconclusive"
              f" ({len(ledger) - len(measured)} not measurable from the data loaded).")
     return text
 

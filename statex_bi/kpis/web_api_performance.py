@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from statex_bi import targets, warehouse
+from statex_bi.kpis.stats import wilson_interval
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period, exact_grain
 
@@ -28,6 +29,7 @@ ALL = "(all)"
 SOURCE = "sentry"
 VITALS = ("lcp", "inp", "cls")
 EXACT, UPPER_BOUND = "exact", "at most"
+NOT_MEASURED = "not measured"
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pd.DataFrame:
@@ -49,7 +51,8 @@ def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: f
 
     Returns:
         route, requests, throughput_rpm (requests / minutes in the period), error_rate (failed / requests),
-        p50_ms, p95_ms, basis (exact | at most), meets_p95_target (p95 < target), meets_error_target.
+        p50_ms, p95_ms, basis (exact | at most), meets_p95_target (p95 <= target), meets_error_target (<= the
+        maximum).
     """
     grain = exact_grain(period)
     minutes = period.days * 1440.0
@@ -71,8 +74,9 @@ def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: f
     frame["throughput_rpm"] = frame["requests"] / minutes
     p95_target_ms = _target(p95_target_ms, "api_p95_ms")
     max_error_rate = _target(max_error_rate, "api_error_rate")
-    frame["meets_p95_target"] = frame["p95_ms"] < p95_target_ms
-    frame["meets_error_target"] = frame["error_rate"] < max_error_rate
+    # one edge convention for every target (executive_summary): the target itself is met
+    frame["meets_p95_target"] = frame["p95_ms"] <= p95_target_ms
+    frame["meets_error_target"] = frame["error_rate"] <= max_error_rate
     frame["_order"] = (frame["route"] != ALL).astype(int)
     frame = frame.sort_values(["_order", "p95_ms"], ascending=[True, False]).drop(columns="_order")
     columns = ["route", "requests", "throughput_rpm", "error_rate", "p50_ms", "p95_ms", "basis",
@@ -107,8 +111,9 @@ def vitals_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd
     three are good (web.dev thresholds: LCP <= 2.5 s, INP <= 200 ms, CLS <= 0.1).
 
     Returns:
-        page, device, page_loads, lcp_p75_ms, inp_p75_ms, cls_p75, lcp_good, inp_good, cls_good, passes,
-        basis.
+        page, device, page_loads, lcp_p75_ms, inp_p75_ms, cls_p75, lcp_good, inp_good, cls_good, passes
+        (NA when a vital has no samples and the others are good), status ("passes", "fails",
+        "not measured"), basis.
     """
     grain = exact_grain(period)
     where = ("grain = ? and period_start = ? and period_end = ?" if grain
@@ -135,7 +140,15 @@ def vitals_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd
         from per_metric group by page, device
     """
     frame = _frame(con, sql, params)
-    frame["passes"] = frame[["lcp_good", "inp_good", "cls_good"]].fillna(False).all(axis=1)
+    # A vital without samples is not measured, not failed: a page passes when all three are good, fails
+    # when a measured one is not, and is "not measured" (passes NA) otherwise.
+    goods = frame[["lcp_good", "inp_good", "cls_good"]].astype("boolean")
+    failed = (goods == False).any(axis=1)  # noqa: E712 (NA-aware comparison)
+    passes = pd.Series(pd.NA, index=frame.index, dtype="boolean")
+    passes[failed] = False
+    passes[~failed & goods.notna().all(axis=1)] = True
+    frame["passes"] = passes
+    frame["status"] = passes.map({True: "passes", False: "fails"}).fillna(NOT_MEASURED)
     frame["basis"] = EXACT if grain else UPPER_BOUND
     frame["_order"] = list(zip(frame["page"] != ALL, frame["device"] != ALL, strict=True))
     return frame.sort_values(["_order", "page", "device"]).drop(columns="_order").reset_index(drop=True)
@@ -244,12 +257,14 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: floa
     row = overall.iloc[0]
     bound = "at most " if row["basis"] == UPPER_BOUND else ""
     missed = routes[(routes["route"] != ALL) & ~routes["meets_p95_target"]]
-    text = (f"API p95 response time was {bound}{row['p95_ms']:,.0f} ms (target under {p95_target_ms:,.0f} ms) "
+    text = (f"API p95 response time was {bound}{row['p95_ms']:,.0f} ms (target at most {p95_target_ms:,.0f} ms) "
             f"with {row['error_rate']:.2%} errors; {len(missed)} of {len(routes) - 1} routes missed the target")
     vitals = vitals_table(con, period)
     pages = vitals[(vitals["page"] != ALL) & (vitals["device"] == "mobile")]
     if not pages.empty:
-        text += f"; {int(pages['passes'].sum())} of {len(pages)} pages pass all Core Web Vitals on mobile"
+        measured = pages[pages["passes"].notna()]
+        text += (f"; {int(measured['passes'].sum())} of {len(measured)} measured pages pass all Core Web Vitals "
+                 "on mobile")
     return text + "."
 
 
@@ -261,11 +276,13 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
     for row in route_table(con, period, **params).itertuples():
         route = "all" if row.route == ALL else row.route
         tags = {"route": route, "requests": int(row.requests)}
+        failed = min(int(round(row.error_rate * row.requests)), int(row.requests))
+        low, high = wilson_interval(failed, int(row.requests))
         records += [
             Metric("api.p95_ms", float(row.p95_ms), "ms", SOURCE, tags, reason="" if exact else why_bound),
             Metric("api.throughput_rpm", float(row.throughput_rpm), "number", SOURCE, tags),
             Metric("api.error_rate", float(row.error_rate), "fraction", SOURCE,
-                   tags | {"failed": round(row.error_rate * row.requests)}),
+                   tags | {"failed": failed, "ci_low": low, "ci_high": high}),
         ]
     vitals = vitals_table(con, period)
     for row in vitals[vitals["page"] == ALL].itertuples():

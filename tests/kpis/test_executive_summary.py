@@ -181,3 +181,79 @@ def test_the_summary_is_listed_first_and_runs_after_the_others_published(tmp_pat
     assert list(manifest["notebooks"]) == ["summary", "orders"]
     assert manifest["notebooks"]["summary"]["started_at"] >= manifest["notebooks"]["orders"]["finished_at"]
     assert [a["rule"] for a in manifest["alerts"]["opened"]] == ["many_orders"]
+
+
+def _interval_seed(db: Path) -> None:
+    rows = [
+        ("conversion.prototype_request_rate", 0.004, "fraction",
+         {"numerator": 19, "denominator": 4700, "ci_low": 0.0026, "ci_high": 0.0063}),
+        ("conversion.signup_rate", 0.031, "fraction", {"ci_low": 0.026, "ci_high": 0.036}),
+        ("payments.failure_rate", 0.02, "fraction", {"provider": "stripe", "ci_low": 0.011, "ci_high": 0.034}),
+        ("infra.savings_pct", 89.6, "percent", {"service": "email", "range_low": 84.1, "range_high": 92.3}),
+        ("api.p95_ms", 100.0, "ms", {"route": "all"}),
+    ]
+    with warehouse.writer(db) as con:
+        replace_metrics(con, "now", WEEK, {"mixed": [
+            {"metric_name": n, "metric_type": "GAUGE", "value": v, "unit": u, "tags": t, "source": "test"}
+            for n, v, u, t in rows]})
+
+
+def test_claims_are_holds_fails_or_inconclusive_by_their_interval_in_the_kpis_unit(tmp_path: Path) -> None:
+    """The audit: verdicts used the point estimate only ("SES 90%: fails by 0.4 pt" inside the catalog's own
+    uncertainty); criteria printed 0.005 for half a percent."""
+    db = tmp_path / "w.duckdb"
+    _interval_seed(db)
+    claims = _write(tmp_path, "claims.yaml", "claims", [
+        {"claim": "conversion at least 0.5%", "metric": "conversion.prototype_request_rate",
+         "holds_if": {"at_least": 0.005}},
+        {"claim": "conversion at least 1%", "metric": "conversion.prototype_request_rate",
+         "holds_if": {"at_least": 0.01}},
+        {"claim": "sign-ups at least 2%", "metric": "conversion.signup_rate", "holds_if": {"at_least": 0.02}},
+        {"claim": "SES 90% cheaper", "metric": "infra.savings_pct", "tags": {"service": "email"},
+         "holds_if": {"at_least": 90}},
+        {"claim": "under 100 ms", "metric": "api.p95_ms", "tags": {"route": "all"}, "holds_if": {"at_most": 100}},
+        {"claim": "failures near 3%", "metric": "payments.failure_rate", "tags": {"provider": "stripe"},
+         "holds_if": {"near": 0.03, "within": 0.5}},
+    ])
+    con = duckdb.connect(str(db), read_only=True)
+    ledger = summary.claims_ledger(con, WEEK, "now", claims).set_index("claim")
+    con.close()
+    assert ledger.loc["conversion at least 0.5%", "verdict"] == summary.INCONCLUSIVE  # 0.4%, CI 0.26-0.63%
+    assert ledger.loc["conversion at least 1%", "verdict"] == summary.FAILS
+    assert ledger.loc["sign-ups at least 2%", "verdict"] == summary.HOLDS
+    assert ledger.loc["SES 90% cheaper", "verdict"] == summary.INCONCLUSIVE
+    assert ledger.loc["under 100 ms", "verdict"] == summary.HOLDS  # the edge is met, here as everywhere
+    assert ledger.loc["failures near 3%", "verdict"] == summary.INCONCLUSIVE  # 1.1-3.4% against 1.5-4.5%
+    assert ledger.loc["conversion at least 0.5%", "criterion"] == "≥ 0.50%"
+    assert ledger.loc["conversion at least 0.5%", "interval_text"] == "95% CI 0.26% to 0.63%"
+    assert ledger.loc["SES 90% cheaper", "interval_text"] == "scenario range 84.1% to 92.3%"
+    assert ledger.loc["under 100 ms", "interval_text"] == "no interval published"
+    html = display.ledger_html(ledger.reset_index())
+    assert "<th>Interval</th>" in html and "inconclusive" in html
+
+
+def test_a_target_whose_interval_straddles_it_is_amber_and_shows_the_interval(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    _interval_seed(db)
+    targets = _write(tmp_path, "targets.yaml", "targets", [
+        {"label": "Conversion", "metric": "conversion.prototype_request_rate", "at_least": 0.005,
+         "tolerance": 0.0},
+        {"label": "Failures", "metric": "payments.failure_rate", "tags": {"provider": "stripe"}, "at_most": 0.05},
+        {"label": "Sign-ups", "metric": "conversion.signup_rate", "at_least": 0.04},
+    ])
+    con = duckdb.connect(str(db), read_only=True)
+    card = summary.scorecard(con, WEEK, "now", targets).set_index("label")
+    con.close()
+    assert card.loc["Conversion", "light"] == summary.AMBER  # missed as a point, not by the interval
+    assert card.loc["Conversion", "value_text"] == "0.40% (95% CI 0.26% to 0.63%)"
+    assert card.loc["Failures", "light"] == summary.GREEN
+    assert card.loc["Sign-ups", "light"] == summary.RED  # the whole interval is below 4%, tolerance or not
+
+
+def test_unmeasured_claims_print_their_criterion_in_the_registry_unit(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "empty.duckdb"))
+    warehouse.migrate(con)
+    ledger = summary.claims_ledger(con, WEEK, "none").set_index("metric")
+    con.close()
+    assert ledger.loc["api.error_rate [route=all]", "criterion"] == "≤ 5.0%"
+    assert ledger.loc["api.p95_ms [route=all]", "criterion"].startswith("≤ 100")

@@ -1,0 +1,51 @@
+"""One edge convention for every target, and a vital without samples is "not measured", not a failure
+(over hand-made mart rows: the rules, not the simulation)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import duckdb
+import pandas as pd
+import pytest
+
+from statex_bi.kpis import web_api_performance as performance
+from statex_bi.periods import Period
+
+WEEK = Period(date(2026, 11, 23), date(2026, 11, 29))
+BOUNDS = (datetime(2026, 11, 23), datetime(2026, 11, 30))
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    connection.execute("CREATE SCHEMA marts")
+    connection.execute("""CREATE TABLE marts.web_vitals (grain VARCHAR, period_start TIMESTAMP, period_end TIMESTAMP,
+        page VARCHAR, device VARCHAR, metric VARCHAR, p75 DOUBLE, samples BIGINT, good_threshold DOUBLE)""")
+    vitals = [("/a", "mobile", "lcp", 2000, 40, 2500), ("/a", "mobile", "cls", 0.05, 40, 0.1),  # no INP samples
+              ("/b", "mobile", "lcp", 3100, 40, 2500), ("/b", "mobile", "cls", 0.05, 40, 0.1),
+              ("/c", "mobile", "lcp", 2500, 40, 2500), ("/c", "mobile", "inp", 200, 40, 200),
+              ("/c", "mobile", "cls", 0.1, 40, 0.1)]
+    for row in vitals:
+        connection.execute("INSERT INTO marts.web_vitals VALUES ('week', ?, ?, ?, ?, ?, ?, ?, ?)", [*BOUNDS, *row])
+    connection.execute("""CREATE TABLE marts.api_route_performance (grain VARCHAR, period_start TIMESTAMP,
+        period_end TIMESTAMP, route VARCHAR, requests BIGINT, failed_requests BIGINT, p50_ms DOUBLE, p95_ms DOUBLE)""")
+    for route, requests, failed, p95 in [("(all)", 300, 15, 100.0), ("GET /x", 200, 10, 100.0),
+                                         ("GET /y", 100, 5, 100.5)]:
+        connection.execute("INSERT INTO marts.api_route_performance VALUES ('week', ?, ?, ?, ?, ?, 20, ?)",
+                           [*BOUNDS, route, requests, failed, p95])
+    yield connection
+    connection.close()
+
+
+def test_a_page_without_inp_samples_is_not_measured_rather_than_failed(con) -> None:
+    table = performance.vitals_table(con, WEEK).set_index("page")
+    assert table.loc["/a", "status"] == performance.NOT_MEASURED and pd.isna(table.loc["/a", "passes"])
+    assert table.loc["/b", "status"] == "fails" and not table.loc["/b", "passes"]
+    assert table.loc["/c", "status"] == "passes"  # every vital exactly at its threshold: good
+
+
+def test_a_target_met_exactly_is_met_in_the_report_as_in_the_ledger_and_the_alert(con) -> None:
+    routes = performance.route_table(con, WEEK, p95_target_ms=100, max_error_rate=0.05).set_index("route")
+    assert bool(routes.loc["GET /x", "meets_p95_target"]) and bool(routes.loc["GET /x", "meets_error_target"])
+    assert not routes.loc["GET /y", "meets_p95_target"]
