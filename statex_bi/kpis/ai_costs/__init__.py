@@ -14,16 +14,15 @@ import pandas as pd
 from statex_bi import formatting, warehouse
 from statex_bi.kpis.ai_costs.budget import budget_status
 from statex_bi.kpis.ai_costs.measures import (
-    PAID_TIERS,
     TIERS,
     USAGE_UNKNOWN,
     billing_reconciliation,
+    price_per_1k_tokens,
     summary,
     tier_inference,
     tier_performance,
     unpriced_calls,
     usage_by_day,
-    usage_by_model,
 )
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
@@ -141,15 +140,14 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
         emit("ai.generation_success_rate", row["generation_success_rate"], "fraction", tier=tier,
              prototypes=int(row["prototypes"]))
         emit("ai.latency_p95_ms", row["latency_p95_ms"], "ms", tier=tier, calls=int(row["calls"]))
-    # Effective price per 1K tokens (input, cached input and output together) of each paid tier, over the
-    # models whose calls are all priced: what the seed's $0.03 / $0.06 per 1K tokens claims compare with.
-    models = usage_by_model(con, period, **params)
-    priced = models[(models["unpriced_calls"] == 0) & models["tier"].isin(PAID_TIERS)]
-    for tier, rows in priced.groupby("tier"):
-        tokens = float(rows["input_tokens"].sum() + rows["output_tokens"].sum())
-        if tokens > 0:
-            emit("ai.usd_per_1k_tokens", 1000 * float(rows["cost_usd"].sum()) / tokens, "USD", tier=tier,
-                 tokens=int(tokens))
+    # Effective price per 1K tokens of each paid tier over its priced calls, the unpriced share beside it:
+    # what the seed's $0.03 / $0.06 per 1K tokens claims compare with.
+    for row in price_per_1k_tokens(con, period, **params).itertuples():
+        why = (f"only {row.priced_calls} of {row.calls} calls are priced" if not row.measurable
+               else "undefined for the period (nothing to divide by)")
+        emit("ai.usd_per_1k_tokens", row.usd_per_1k_tokens if row.measurable else None, "USD", why=why,
+             tier=row.tier, tokens=int(row.priced_tokens), priced_calls=int(row.priced_calls), calls=int(row.calls),
+             unpriced_share=float(row.unpriced_share))
     # Daily cost over the period and the DAILY_HISTORY_DAYS before it: the trailing history the
     # ai_cost_spike alert rule (params/alerts.yaml) compares each day of the period against.
     window = Period(period.start - timedelta(days=DAILY_HISTORY_DAYS), period.end)

@@ -133,6 +133,32 @@ def usage_by_model(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
         FROM ({calls}) c GROUP BY tier, model ORDER BY cost_usd DESC, tier, model""", period.start, period.end)
 
 
+# A tier's price per 1K tokens is measurable when more than this share of its calls is priced.
+MEASURABLE_PRICED_SHARE = 0.5
+
+
+def price_per_1k_tokens(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
+    """Each paid tier's effective price per 1,000 tokens over its priced calls, with the unpriced share.
+
+    Returns:
+        tier, calls, priced_calls, unpriced_share (of calls), priced_tokens (input, cached input
+        included, + output of the priced calls), cost_usd, usd_per_1k_tokens (NaN without priced
+        tokens), measurable (more than MEASURABLE_PRICED_SHARE of the calls priced).
+    """
+    calls = _calls_sql(con, period.start, period.end, params)
+    frame = _query(con, f"""
+        SELECT tier, count(*) AS calls, count(*) FILTER (WHERE priced) AS priced_calls,
+               CAST(coalesce(sum(input_tokens + output_tokens) FILTER (WHERE priced), 0) AS BIGINT) AS priced_tokens,
+               coalesce(sum(cost_usd) FILTER (WHERE priced), 0) AS cost_usd
+        FROM ({calls}) c WHERE tier IN ({", ".join(f"'{t}'" for t in PAID_TIERS)}) GROUP BY tier ORDER BY tier""",
+                   period.start, period.end)
+    frame["unpriced_share"] = 1 - frame["priced_calls"] / frame["calls"]
+    frame["usd_per_1k_tokens"] = (1000 * frame["cost_usd"] / frame["priced_tokens"]).where(frame["priced_tokens"] > 0)
+    frame["measurable"] = frame["priced_calls"] > MEASURABLE_PRICED_SHARE * frame["calls"]
+    return frame[["tier", "calls", "priced_calls", "unpriced_share", "priced_tokens", "cost_usd",
+                  "usd_per_1k_tokens", "measurable"]]
+
+
 _SUMMARY_SQL = """
     WITH calls AS ({calls}),
     prototypes AS (

@@ -134,6 +134,42 @@ def params(fixture_db) -> dict:
     return {"price_overrides": str(fixture_db[1]), "monthly_budget_usd": 0.01, "cost_currency": "USD"}
 
 
+def test_the_price_per_1k_tokens_is_over_every_priced_call_with_the_unpriced_share_beside_it(tmp_path, params):
+    """The audit: the price was measured over models with no unpriced call only (in November gpt-4o-mini, 5.4 %
+    of the tier's tokens); one unpriced call took its whole model out."""
+    db = tmp_path / "one-unknown.duckdb"
+    with warehouse.writer(db) as writer:
+        create_raw_tables(writer)
+        writer.execute("UPDATE raw_sentry.gen_ai_spans SET request_model = 'gpt-4o-mini', input_tokens = NULL, "
+                       "cached_input_tokens = NULL, output_tokens = NULL WHERE span_id = 's7'")
+    project.build(db, progress=lambda _: None)
+    with warehouse.connect(db, read_only=True) as con:
+        frame = ai_costs.price_per_1k_tokens(con, PERIOD, **params).set_index("tier")
+        published = {r.tags["tier"]: r for r in ai_costs_report.metrics(con, PERIOD, **params)
+                     if r.name == "ai.usd_per_1k_tokens"}
+    openai = [c for c in CALLS if _in(PERIOD, c) and c[2] == "openai" and c[0] != "s7"]  # s2, s3, s5: priced
+    tokens = sum(c[6] + c[8] for c in openai)
+    assert frame.loc["openai", "usd_per_1k_tokens"] == pytest.approx(1000 * sum(_cost(c) for c in openai) / tokens)
+    assert (frame.loc["openai", "calls"], frame.loc["openai", "priced_calls"]) == (4, 3)
+    assert frame.loc["openai", "unpriced_share"] == pytest.approx(0.25)
+    assert published["openai"].value == pytest.approx(frame.loc["openai", "usd_per_1k_tokens"])
+    assert published["openai"].tags["unpriced_share"] == pytest.approx(0.25)
+    assert published["azure"].value is not None  # its one call is priced
+
+
+def test_a_tier_with_mostly_unpriced_calls_has_no_price_per_1k_tokens(tmp_path, params):
+    db = tmp_path / "mostly-unknown.duckdb"
+    with warehouse.writer(db) as writer:
+        create_raw_tables(writer)
+        writer.execute("UPDATE raw_sentry.gen_ai_spans SET input_tokens = NULL, cached_input_tokens = NULL, "
+                       "output_tokens = NULL WHERE span_id = 's6'")
+    project.build(db, progress=lambda _: None)
+    with warehouse.connect(db, read_only=True) as con:
+        (azure,) = [r for r in ai_costs_report.metrics(con, PERIOD, **params)
+                    if r.name == "ai.usd_per_1k_tokens" and r.tags["tier"] == "azure"]
+    assert azure.value is None and azure.reason == "only 0 of 1 calls are priced"
+
+
 # --- hand computation -----------------------------------------------------------------------------------
 
 def _cost(call) -> float | None:
