@@ -61,15 +61,15 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str
     runner = primary_runner if primary_runner in durations.index else durations.index[0]
     row = durations.loc[runner]
     text = f"The {runner.capitalize()} suite took {row['median_wall_s']:,.1f} s (median of {int(row['runs']):,} runs)"
-    ratio = measures.speedup(con, period, **params).set_index("scope").loc["all runs"]
+    ratio = measures.speedup(con, period, **params).set_index("scope").loc[measures.SAME_COMMITS]
     if pd.notna(ratio["speedup"]):
-        text += (f"; Jest took {_times(ratio['speedup'])} as long "
-                 f"(95% CI {_times(ratio['ci_low'])}-{_times(ratio['ci_high'])})")
+        interval = (f"95% CI {_times(ratio['ci_low'])}-{_times(ratio['ci_high'])}" if pd.notna(ratio["ci_low"])
+                    else "no interval from a single commit")
+        text += (f"; on the {int(ratio['jest_n'])} commit(s) both ran green, Jest took {_times(ratio['speedup'])} "
+                 f"as long ({interval})")
         if claimed_speedup:
             text += f", against the claimed {claimed_speedup:g}x"
-    flaky = measures.flakiness(con, period, **params)
-    count = int(flaky["flaky"].sum())
-    broken = int(flaky["broken"].sum())
+    _, count, broken = measures.flaky_tests(measures.flakiness(con, period, **params))
     text += f"; {count} flaky test{'s' if count != 1 else ''}"
     if broken:
         text += f" and {broken} broken (failing in every run)"
@@ -93,11 +93,12 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str 
 
     for row in measures.suite_duration(con, period, **params).itertuples():
         emit("tests.suite_duration_s", row.median_wall_s, "s", runner=row.runner, runs=int(row.runs),
-             commits=int(row.commits), trend_s_per_week=float(row.trend_s_per_week))
-    ratio = measures.speedup(con, period, **params).set_index("scope").loc["all runs"]
-    emit("tests.speedup_vs_jest", ratio["speedup"], "ratio", "needs runs of both Jest and Vitest in the period",
-         ci_low=float(ratio["ci_low"]), ci_high=float(ratio["ci_high"]), jest_runs=int(ratio["jest_n"]),
-         vitest_runs=int(ratio["vitest_n"]))
+             commits=int(row.commits), trend_s_per_week=float(row.trend_s_per_week),
+             trend_low=float(row.trend_low), trend_high=float(row.trend_high), trend_commits=int(row.trend_commits))
+    ratio = measures.speedup(con, period, **params).set_index("scope").loc[measures.SAME_COMMITS]
+    emit("tests.speedup_vs_jest", ratio["speedup"], "ratio",
+         "needs a commit both Jest and Vitest ran green in the period",
+         ci_low=float(ratio["ci_low"]), ci_high=float(ratio["ci_high"]), commits=int(ratio["jest_n"]))
     coverage = measures.coverage_latest(con, period, primary_runner=primary_runner).set_index("metric")
     for metric, name in COVERAGE_METRICS.items():
         if metric in coverage.index:
@@ -107,10 +108,9 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str 
         else:
             emit(name, None, "percent", f"no {primary_runner} run of the period wrote a coverage summary",
                  runner=primary_runner)
-    flaky = measures.flakiness(con, period, **params)
-    if len(flaky):
-        emit("tests.flaky_tests", int(flaky["flaky"].sum()), "count", tests=len(flaky),
-             broken=int(flaky["broken"].sum()))
+    tests, flaky, broken = measures.flaky_tests(measures.flakiness(con, period, **params))
+    if tests:
+        emit("tests.flaky_tests", flaky, "count", tests=tests, broken=broken)
     else:
         emit("tests.flaky_tests", None, "count", "no test passed or failed in the period")
     for row in measures.runner_summary(con, period, **params).itertuples():

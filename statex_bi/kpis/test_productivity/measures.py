@@ -4,37 +4,48 @@ Every number is over the test runs whose `started_at` falls in the period (UTC d
 `core.test_runs`, `core.test_results` and `core.test_coverage` (GitHub Actions artifacts and
 `test-reports` folders alike). Definitions (docs/metrics.md repeats the published ones):
 
-- *Suite duration* [runner]: the median of `wall_s` over all attempts. Per commit: the median of the
-  commit's attempts; its trend is the least-squares slope of those per-commit medians over time.
-- *Speedup vs Jest*: median Jest `wall_s` / median Vitest `wall_s` (above 1: Vitest is faster), with
-  a seeded percentile bootstrap 95 % interval that resamples each runner's runs. The same ratio on
-  the commits both runners ran ("same commits") resamples commits instead, keeping each pair.
+- *Suite duration* [runner]: the median of `wall_s` over all attempts. Its *trend*: the Theil-Sen
+  slope (with its 95 % interval, `scipy.stats.theilslopes`) of the per-commit medians of green runs
+  (exit code 0) against time, over the `TREND_WEEKS` weeks up to period_end (3 commits needed).
+- *Speedup vs Jest*: over the commits both runners ran green in the period, each commit's Jest
+  median green wall time / its Vitest one (above 1: Vitest is faster); the speedup is their geometric
+  mean, with a BCa bootstrap 95 % interval over commits (`scipy.stats.bootstrap`, commits in sha
+  order, fixed seed: the same data give the same interval; 2 commits needed). Re-runs happen only
+  after failures, so failed attempts are left out, and commits only one runner ran are not compared.
+  The unpaired ratio of the runners' green medians ("all green runs") is shown beside it.
 - *Coverage*: the newest run of the primary runner (param `primary_runner`, default vitest) that
   wrote a coverage summary: its `total` percentages (0-100). Vitest writes none when a test fails.
-- *Flaky test*: a test (file + full name) that both passed and failed on the same sha.
-- *Failure rate* of a test: failed / (passed + failed) runs, with a Wilson 95 % interval; *flip rate*:
-  status changes between consecutive runs (by start time, passed/failed only) / (runs - 1); *broken*:
-  failed in every one of at least `broken_min_runs` runs (default 3).
+- *Flaky test* [runner]: a test (file + full name) that both passed and failed on the same sha under
+  the same runner (a test that fails under Jest and passes under Vitest differs by runner, not by
+  chance). The report counts the tests flaky under at least one runner.
+- *Failure rate* of a test under a runner: failed / (passed + failed) runs, with a Wilson 95 %
+  interval; *flip rate*: status changes between the runner's consecutive runs (by start time,
+  passed/failed only) / (runs - 1); *broken*: failed in every one of at least `broken_min_runs` runs
+  (default 3).
 - *Pass rate* [runner]: passed tests / (passed + failed) over all runs. *Reliability* [runner]: the
   share of runs with exit code 0. The report also shows the share of runs with no flaky failure.
 """
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from statex_bi import warehouse
 from statex_bi.kpis.stats import wilson_interval
 from statex_bi.periods import Period
 
 RUNNERS = ("vitest", "jest")
-BOOTSTRAP_SAMPLES = 2000
+BOOTSTRAP_SAMPLES = 4999
 BOOTSTRAP_SEED = 20261127
+TREND_WEEKS = 12
+SAME_COMMITS, ALL_GREEN_RUNS = "same commits", "all green runs"
 # The models read, with their columns' types: a warehouse without them (nothing loaded or built yet)
 # reads as empty relations of the same shape, so every function returns an empty frame, not an error.
 MODELS: dict[str, dict[str, str]] = {
@@ -74,30 +85,36 @@ def _window(period: Period) -> list:
 
 
 def suite_duration(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """Per runner: runs, commits, median / p90 wall time over all attempts, and the per-commit trend.
+    """Per runner: runs, commits, median / p90 wall time over all attempts, and the trend.
 
     Returns:
-        runner, runs, commits, median_wall_s, p90_wall_s, trend_s_per_week (slope of the per-commit
-        medians against time; NaN with fewer than 3 commits).
+        runner, runs, commits, median_wall_s, p90_wall_s, trend_s_per_week, trend_low, trend_high (the
+        Theil-Sen slope of the green per-commit medians over the TREND_WEEKS weeks to period_end, and its
+        95 % interval; NaN with fewer than 3 commits), trend_commits.
     """
-    return con.execute(_sql(con, """
-        WITH runs AS (SELECT * FROM {runs} WHERE started_at >= ? AND started_at < ?),
-        commits AS (
-            SELECT runner, sha, min(started_at) AS first_started_at, median(wall_s) AS wall_s
-            FROM runs GROUP BY runner, sha
-        ),
-        trend AS (
-            SELECT runner, count(*) AS commits,
-                   CASE WHEN count(*) >= 3 THEN regr_slope(wall_s, epoch(first_started_at) / 604800.0) END
-                       AS trend_s_per_week
-            FROM commits GROUP BY runner
-        )
-        SELECT runs.runner, count(*) AS runs, any_value(trend.commits) AS commits,
-               median(wall_s) AS median_wall_s, quantile_cont(wall_s, 0.9) AS p90_wall_s,
-               any_value(trend.trend_s_per_week) AS trend_s_per_week
-        FROM runs JOIN trend USING (runner)
-        GROUP BY runs.runner ORDER BY runs.runner DESC
+    table = con.execute(_sql(con, """
+        WITH runs AS (SELECT * FROM {runs} WHERE started_at >= ? AND started_at < ?)
+        SELECT runner, count(*) AS runs, count(DISTINCT sha) AS commits,
+               median(wall_s) AS median_wall_s, quantile_cont(wall_s, 0.9) AS p90_wall_s
+        FROM runs GROUP BY runner ORDER BY runner DESC
     """), _window(period)).df()
+    trailing = Period(period.end - timedelta(weeks=TREND_WEEKS) + timedelta(days=1), period.end)
+    commits = con.execute(_sql(con, """
+        SELECT runner, sha, epoch(min(started_at)) / 604800.0 AS week, median(wall_s) AS wall_s
+        FROM {runs} WHERE exit_code = 0 AND started_at >= ? AND started_at < ?
+        GROUP BY runner, sha ORDER BY runner, week, sha
+    """), _window(trailing)).df()
+    trends = []
+    for runner in table["runner"]:
+        points = commits[commits["runner"] == runner]
+        slope = low = high = np.nan
+        if len(points) >= 3 and points["week"].nunique() > 1:
+            fit = stats.theilslopes(points["wall_s"].to_numpy(float), points["week"].to_numpy(float), alpha=0.95)
+            slope, low, high = float(fit.slope), float(fit.low_slope), float(fit.high_slope)
+        trends.append({"runner": runner, "trend_s_per_week": slope, "trend_low": low, "trend_high": high,
+                       "trend_commits": len(points)})
+    return table.merge(pd.DataFrame(trends, columns=["runner", "trend_s_per_week", "trend_low", "trend_high",
+                                                     "trend_commits"]), on="runner", how="left")
 
 
 def commit_durations(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
@@ -137,58 +154,66 @@ def slowest_tests(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 1
     """), [period.start, primary_runner, previous.start, period.end + timedelta(days=1), int(limit)]).df()
 
 
-def _bootstrap_ratio(jest: np.ndarray, vitest: np.ndarray, rng: np.random.Generator,
-                     samples: int) -> tuple[float, float]:
-    """Percentile 95 % interval of median(jest) / median(vitest), resampling each group independently."""
-    jest_medians = np.median(rng.choice(jest, size=(samples, len(jest))), axis=1)
-    vitest_medians = np.median(rng.choice(vitest, size=(samples, len(vitest))), axis=1)
-    low, high = np.percentile(jest_medians / vitest_medians, [2.5, 97.5])
-    return float(low), float(high)
+def _empty_speedup(scope: str, jest_n: int = 0, vitest_n: int = 0) -> dict[str, Any]:
+    return {"scope": scope, "jest_n": jest_n, "vitest_n": vitest_n, "jest_median_s": np.nan, "vitest_median_s": np.nan,
+            "speedup": np.nan, "ci_low": np.nan, "ci_high": np.nan}
 
 
-def _paired_ratio(pairs: pd.DataFrame, rng: np.random.Generator, samples: int) -> tuple[float, float]:
-    """Percentile 95 % interval of the ratio of medians, resampling commits (each keeps its pair)."""
-    index = rng.integers(0, len(pairs), size=(samples, len(pairs)))
-    jest = np.median(pairs["jest"].to_numpy()[index], axis=1)
-    vitest = np.median(pairs["vitest"].to_numpy()[index], axis=1)
-    low, high = np.percentile(jest / vitest, [2.5, 97.5])
-    return float(low), float(high)
+def _paired(pairs: pd.DataFrame, seed: int, samples: int) -> dict[str, Any]:
+    """The geometric mean of the per-commit ratios, with a BCa bootstrap interval over commits."""
+    row = _empty_speedup(SAME_COMMITS, len(pairs), len(pairs))
+    if pairs.empty:
+        return row
+    logs = np.log(pairs["jest"].to_numpy(float) / pairs["vitest"].to_numpy(float))
+    row.update(jest_median_s=float(pairs["jest"].median()), vitest_median_s=float(pairs["vitest"].median()),
+               speedup=float(np.exp(logs.mean())))
+    if len(logs) >= 2 and np.ptp(logs) > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # BCa on few commits warns about its own accuracy
+            ci = stats.bootstrap((logs,), np.mean, n_resamples=samples, method="BCa",
+                                 rng=np.random.default_rng(seed)).confidence_interval
+        row.update(ci_low=float(np.exp(ci.low)), ci_high=float(np.exp(ci.high)))
+    return row
+
+
+def _unpaired(jest: np.ndarray, vitest: np.ndarray, seed: int, samples: int) -> dict[str, Any]:
+    """The ratio of the runners' median green wall times, with a percentile bootstrap interval."""
+    row = _empty_speedup(ALL_GREEN_RUNS, len(jest), len(vitest))
+    if not (len(jest) and len(vitest)):
+        return row
+    row.update(jest_median_s=float(np.median(jest)), vitest_median_s=float(np.median(vitest)))
+    row["speedup"] = row["jest_median_s"] / row["vitest_median_s"]
+    if len(jest) >= 2 and len(vitest) >= 2:
+        ci = stats.bootstrap((jest, vitest), lambda j, v, axis=-1: np.median(j, axis=axis) / np.median(v, axis=axis),
+                             n_resamples=samples, method="percentile",
+                             rng=np.random.default_rng(seed)).confidence_interval
+        row.update(ci_low=float(ci.low), ci_high=float(ci.high))
+    return row
 
 
 def speedup(con: duckdb.DuckDBPyConnection, period: Period, bootstrap_seed: int = BOOTSTRAP_SEED,
             bootstrap_samples: int = BOOTSTRAP_SAMPLES, **params: Any) -> pd.DataFrame:
-    """Vitest against Jest: median Jest wall time / median Vitest wall time, with bootstrap 95 % intervals.
+    """Vitest against Jest on green runs: the per-commit paired ratio (the KPI) and the unpaired one.
 
     Returns:
-        Two rows, scope `all runs` (the published KPI) and `same commits` (per-commit medians of the
-        commits both runners ran): jest_runs (or commits), vitest_runs, jest_median_s, vitest_median_s,
-        speedup, ci_low, ci_high. NaN where a runner has no run.
+        Two rows, scope `same commits` (geometric mean of the commits' Jest / Vitest median green wall
+        times, BCa interval; jest_n = vitest_n = commits) and `all green runs` (median Jest / median
+        Vitest green wall time, percentile interval): jest_n, vitest_n, jest_median_s, vitest_median_s,
+        speedup, ci_low, ci_high. NaN where undefined.
     """
+    # sorted before any resampling: the same data always give the same interval
     runs = con.execute(_sql(con, """
         SELECT runner, sha, wall_s FROM {runs}
-        WHERE started_at >= ? AND started_at < ? AND runner IN ('jest', 'vitest')
+        WHERE started_at >= ? AND started_at < ? AND runner IN ('jest', 'vitest') AND exit_code = 0
+        ORDER BY runner, sha, started_at, test_run_id
     """), _window(period)).df()
-    rng = np.random.default_rng(bootstrap_seed)
-    rows = []
     jest = runs.loc[runs["runner"] == "jest", "wall_s"].to_numpy(dtype=float)
     vitest = runs.loc[runs["runner"] == "vitest", "wall_s"].to_numpy(dtype=float)
-    row = {"scope": "all runs", "jest_n": len(jest), "vitest_n": len(vitest), "jest_median_s": np.nan,
-           "vitest_median_s": np.nan, "speedup": np.nan, "ci_low": np.nan, "ci_high": np.nan}
-    if len(jest) and len(vitest):
-        row.update(jest_median_s=float(np.median(jest)), vitest_median_s=float(np.median(vitest)))
-        row["speedup"] = row["jest_median_s"] / row["vitest_median_s"]
-        row["ci_low"], row["ci_high"] = _bootstrap_ratio(jest, vitest, rng, bootstrap_samples)
-    rows.append(row)
     pairs = runs.groupby(["sha", "runner"])["wall_s"].median().unstack()
-    pairs = pairs.dropna() if {"jest", "vitest"} <= set(pairs.columns) else pd.DataFrame(columns=["jest", "vitest"])
-    paired = {"scope": "same commits", "jest_n": len(pairs), "vitest_n": len(pairs), "jest_median_s": np.nan,
-              "vitest_median_s": np.nan, "speedup": np.nan, "ci_low": np.nan, "ci_high": np.nan}
-    if len(pairs):
-        paired.update(jest_median_s=float(pairs["jest"].median()), vitest_median_s=float(pairs["vitest"].median()))
-        paired["speedup"] = paired["jest_median_s"] / paired["vitest_median_s"]
-        paired["ci_low"], paired["ci_high"] = _paired_ratio(pairs, rng, bootstrap_samples)
-    rows.append(paired)
-    return pd.DataFrame(rows)
+    pairs = (pairs.dropna().sort_index() if {"jest", "vitest"} <= set(pairs.columns)
+             else pd.DataFrame(columns=["jest", "vitest"]))
+    return pd.DataFrame([_paired(pairs, bootstrap_seed, bootstrap_samples),
+                         _unpaired(jest, vitest, bootstrap_seed, bootstrap_samples)])
 
 
 def coverage_latest(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str = "vitest",
@@ -222,34 +247,39 @@ def coverage_trend(con: duckdb.DuckDBPyConnection, period: Period, primary_runne
 
 
 def flakiness(con: duckdb.DuckDBPyConnection, period: Period, broken_min_runs: int = 3,
-                **params: Any) -> pd.DataFrame:
-    """Per test (file + full name) that ran in the period: runs, failures, failure and flip rates, flags.
+              **params: Any) -> pd.DataFrame:
+    """Per runner and test (file + full name) that ran in the period: runs, failures, failure and flip
+    rates, flags, all within that runner.
 
     Returns:
-        file, full_name, runs, failed, failure_rate, ci_low, ci_high (Wilson 95 %), flips, flip_rate,
-        flaky_shas (commits where it both passed and failed), flaky, broken; flaky and broken first.
+        runner, file, full_name, runs, failed, failure_rate, ci_low, ci_high (Wilson 95 %), flips,
+        flip_rate, flaky_shas (commits where it both passed and failed under the runner), flaky, broken;
+        flaky and broken first.
     """
     table = con.execute(_sql(con, """
         WITH ran AS (
-            SELECT file, full_name, sha, status, started_at, test_run_id
+            SELECT runner, file, full_name, sha, status, started_at, test_run_id
             FROM {results}
             WHERE status IN ('passed', 'failed') AND started_at >= ? AND started_at < ?
         ),
         ordered AS (
-            SELECT *, lag(status) OVER (PARTITION BY file, full_name ORDER BY started_at, test_run_id) AS before
+            SELECT *, lag(status) OVER (PARTITION BY runner, file, full_name ORDER BY started_at, test_run_id)
+                AS before
             FROM ran
         ),
         per_sha AS (
-            SELECT file, full_name, sha, bool_or(status = 'passed') AND bool_or(status = 'failed') AS mixed
-            FROM ran GROUP BY file, full_name, sha
+            SELECT runner, file, full_name, sha, bool_or(status = 'passed') AND bool_or(status = 'failed') AS mixed
+            FROM ran GROUP BY runner, file, full_name, sha
+        ),
+        flaky AS (
+            SELECT runner, file, full_name, count(*) FILTER (mixed) AS flaky_shas
+            FROM per_sha GROUP BY runner, file, full_name
         )
-        SELECT o.file, o.full_name, count(*) AS runs, count(*) FILTER (status = 'failed') AS failed,
+        SELECT o.runner, o.file, o.full_name, count(*) AS runs, count(*) FILTER (status = 'failed') AS failed,
                count(*) FILTER (before IS NOT NULL AND before <> status) AS flips,
-               any_value(s.flaky_shas) AS flaky_shas
-        FROM ordered o
-        JOIN (SELECT file, full_name, count(*) FILTER (mixed) AS flaky_shas FROM per_sha GROUP BY file, full_name) s
-            USING (file, full_name)
-        GROUP BY o.file, o.full_name
+               any_value(f.flaky_shas) AS flaky_shas
+        FROM ordered o JOIN flaky f USING (runner, file, full_name)
+        GROUP BY o.runner, o.file, o.full_name
     """), _window(period)).df()
     table["failure_rate"] = table["failed"] / table["runs"]
     intervals = [wilson_interval(int(f), int(n)) for f, n in zip(table["failed"], table["runs"], strict=True)]
@@ -258,27 +288,34 @@ def flakiness(con: duckdb.DuckDBPyConnection, period: Period, broken_min_runs: i
     table["flip_rate"] = np.where(table["runs"] > 1, table["flips"] / (table["runs"] - 1).clip(lower=1), np.nan)
     table["flaky"] = table["flaky_shas"] > 0
     table["broken"] = (table["failed"] == table["runs"]) & (table["runs"] >= broken_min_runs)
-    table = table.sort_values(["broken", "flaky", "failure_rate", "file", "full_name"],
-                              ascending=[False, False, False, True, True]).reset_index(drop=True)
-    return table[["file", "full_name", "runs", "failed", "failure_rate", "ci_low", "ci_high", "flips", "flip_rate",
-                  "flaky_shas", "flaky", "broken"]]
+    table = table.sort_values(["broken", "flaky", "failure_rate", "runner", "file", "full_name"],
+                              ascending=[False, False, False, True, True, True]).reset_index(drop=True)
+    return table[["runner", "file", "full_name", "runs", "failed", "failure_rate", "ci_low", "ci_high", "flips",
+                  "flip_rate", "flaky_shas", "flaky", "broken"]]
+
+
+def flaky_tests(table: pd.DataFrame) -> tuple[int, int, int]:
+    """From `flakiness`: tests (file + full name) that ran, are flaky under some runner, broken under some."""
+    tests = table.groupby(["file", "full_name"])[["flaky", "broken"]].any()
+    return len(tests), int(tests["flaky"].sum()), int(tests["broken"].sum())
 
 
 def runner_summary(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Per runner: runs, green runs, reliability, passed and failed tests, pass rate, runs without a flaky failure.
 
-    A run has a flaky failure when a test it failed is flaky in the period (passed and failed on one sha).
+    A run has a flaky failure when a test it failed is flaky under its runner in the period (passed and
+    failed on one sha).
     """
     table = con.execute(_sql(con, """
         WITH results AS (
             SELECT * FROM {results} WHERE status IN ('passed', 'failed') AND started_at >= ? AND started_at < ?
         ),
         flaky AS (
-            SELECT file, full_name FROM results GROUP BY file, full_name, sha
+            SELECT runner, file, full_name FROM results GROUP BY runner, file, full_name, sha
             HAVING bool_or(status = 'passed') AND bool_or(status = 'failed')
         ),
         flaky_runs AS (
-            SELECT DISTINCT r.test_run_id FROM results r SEMI JOIN flaky f USING (file, full_name)
+            SELECT DISTINCT r.test_run_id FROM results r SEMI JOIN flaky f USING (runner, file, full_name)
             WHERE r.status = 'failed'
         ),
         tests AS (

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import duckdb
+import numpy as np
 import pytest
 
 from statex_bi.kpis.test_productivity import measures as testing
@@ -54,20 +55,22 @@ def con(tmp_path):
     con.close()
 
 
-def test_flaky_broken_and_flip_rates_match_a_hand_count(con):
-    table = testing.flakiness(con, PERIOD).set_index("full_name")
-    # t1 failed then passed on A (flaky); t2 failed under Vitest and passed under Jest on B (flaky);
-    # t3 failed in all five runs (broken, not flaky); r0 is before the period and does not count.
-    assert table["flaky"].to_dict() == {"t1": True, "t2": True, "t3": False}
-    assert table["broken"].to_dict() == {"t1": False, "t2": False, "t3": True}
-    assert table.loc["t1", "flaky_shas"] == 1 and table.loc["t2", "flaky_shas"] == 1
-    # By start time: t1 = F(r1) P(r5) P(r2) P(r3): 1 flip in 3 steps; t2 = P P F P: 2 flips in 3.
-    assert table.loc["t1", "flip_rate"] == pytest.approx(1 / 3)
-    assert table.loc["t2", "flip_rate"] == pytest.approx(2 / 3)
-    assert table.loc["t3", "flip_rate"] == 0
-    assert (table.loc["t1", "runs"], table.loc["t1", "failed"]) == (4, 1)
-    low, high = table.loc["t1", ["ci_low", "ci_high"]]
-    assert low < 0.25 < high
+def test_flaky_broken_and_flip_rates_are_counted_within_one_runner(con):
+    table = testing.flakiness(con, PERIOD).set_index(["runner", "full_name"])
+    # Vitest: t1 failed (r1) then passed (r2) on A: flaky. t2 failed under Vitest on B and passed under Jest
+    # on B: a difference between runners, not flakiness (the old count mixed runners and called it flaky).
+    # t3 failed in all three Vitest runs (broken) and both Jest runs (2 < 3 runs: not broken there).
+    assert table["flaky"].to_dict() == {("vitest", "t1"): True, ("vitest", "t2"): False, ("vitest", "t3"): False,
+                                        ("jest", "t1"): False, ("jest", "t2"): False, ("jest", "t3"): False}
+    assert table["broken"][table["broken"]].index.tolist() == [("vitest", "t3")]
+    # Vitest by start time: t1 = F(r1) P(r2) P(r3): 1 flip in 2 steps; t2 = P P F: 1 in 2 (Jest's r5 and r4
+    # no longer sit between them).
+    assert table.loc[("vitest", "t1"), "flip_rate"] == pytest.approx(1 / 2)
+    assert table.loc[("vitest", "t2"), "flip_rate"] == pytest.approx(1 / 2)
+    assert (table.loc[("vitest", "t1"), "runs"], table.loc[("vitest", "t1"), "failed"]) == (3, 1)
+    low, high = table.loc[("vitest", "t1"), ["ci_low", "ci_high"]]
+    assert low < 1 / 3 < high
+    assert testing.flaky_tests(testing.flakiness(con, PERIOD)) == (3, 1, 1)
 
 
 def test_pass_rate_reliability_and_runs_without_flaky_failures(con):
@@ -76,8 +79,8 @@ def test_pass_rate_reliability_and_runs_without_flaky_failures(con):
     assert summary.loc["vitest", "pass_rate"] == pytest.approx(4 / 9)
     assert summary.loc["jest", "pass_rate"] == pytest.approx(2 / 4)
     assert summary.loc["vitest", "reliability"] == 0  # every run in the period exited 1
-    # Flaky failures: r1 (t1) and r3 (t2); r2 failed only t3, which is broken, not flaky.
-    assert summary.loc["vitest", "runs_without_flaky"] == 1
+    # Flaky failures: r1 (t1, flaky under Vitest); r3 failed t2, which is not flaky within Vitest.
+    assert summary.loc["vitest", "runs_without_flaky"] == 2
     assert summary.loc["jest", "runs_without_flaky"] == 2
 
 
@@ -87,12 +90,57 @@ def test_suite_duration_is_the_median_over_all_attempts(con):
     assert table.loc["jest", "median_wall_s"] == 10.5
 
 
-def test_speedup_is_the_ratio_of_medians_with_a_seeded_interval(con):
+def _runs_db(path, runs: list[tuple]) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA core")
+    con.execute("CREATE TABLE core.test_runs (test_run_id TEXT, runner TEXT, sha TEXT, attempt BIGINT, "
+                "started_at TIMESTAMP, exit_code BIGINT, wall_s DOUBLE)")
+    con.executemany("INSERT INTO core.test_runs VALUES (?, ?, ?, ?, ?, ?, ?)", runs)
+    return con
+
+
+# Six commits both runners ran green, Jest 1.8-2.2x as long; failed first attempts (slow, aborted or not) and a
+# commit only Jest ran, which the old pooled ratio of medians mixed in.
+RATIOS = {"c1": 2.0, "c2": 2.2, "c3": 1.8, "c4": 2.1, "c5": 1.9, "c6": 2.0}
+SPEED_RUNS = [run for i, (sha, ratio) in enumerate(RATIOS.items()) for run in (
+    (f"v-{sha}", "vitest", sha, 1, datetime(2026, 11, 23 + i % 6, 9), 0, 4.0 + i),
+    (f"j-{sha}", "jest", sha, 2, datetime(2026, 11, 23 + i % 6, 10), 0, (4.0 + i) * ratio),
+    (f"jf-{sha}", "jest", sha, 1, datetime(2026, 11, 23 + i % 6, 9, 30), 1, 1.0),
+)] + [("j-only", "jest", "c7", 1, datetime(2026, 11, 29, 9), 0, 80.0)]
+
+
+def test_speedup_is_the_per_commit_paired_ratio_on_green_runs_with_a_deterministic_bca_interval(tmp_path):
+    con = _runs_db(tmp_path / "a.duckdb", SPEED_RUNS)
     table = testing.speedup(con, PERIOD).set_index("scope")
-    assert table.loc["all runs", "speedup"] == pytest.approx(10.5 / 5.0)
-    # Same commits: A = jest 9 / vitest median(4, 6) = 5; B = 12 / 5 -> median 10.5 / 5.
-    assert table.loc["same commits", "speedup"] == pytest.approx(10.5 / 5.0)
-    low, high = table.loc["all runs", ["ci_low", "ci_high"]]
-    assert low <= table.loc["all runs", "speedup"] <= high
-    again = testing.speedup(con, PERIOD).set_index("scope")
-    assert again.loc["all runs", "ci_low"] == low  # seeded
+    con.close()
+    paired = table.loc[testing.SAME_COMMITS]
+    geometric = float(np.exp(np.mean(np.log(list(RATIOS.values())))))
+    assert paired["speedup"] == pytest.approx(geometric) and paired["jest_n"] == 6
+    assert paired["ci_low"] < geometric < paired["ci_high"] and paired["ci_high"] < 2.2
+    # the same runs stored in another order give the same interval (the old one resampled by position)
+    shuffled = _runs_db(tmp_path / "b.duckdb", list(reversed(SPEED_RUNS)))
+    again = testing.speedup(shuffled, PERIOD).set_index("scope").loc[testing.SAME_COMMITS]
+    shuffled.close()
+    assert (again["ci_low"], again["ci_high"]) == (paired["ci_low"], paired["ci_high"])
+    unpaired = table.loc[testing.ALL_GREEN_RUNS]
+    assert unpaired["jest_n"] == 7 and unpaired["ci_low"] <= unpaired["speedup"] <= unpaired["ci_high"]
+
+
+def test_the_suite_trend_is_a_theil_sen_slope_over_the_trailing_twelve_weeks(tmp_path):
+    from scipy.stats import theilslopes
+
+    start = datetime(2026, 9, 7, 9)  # 12 weeks before the period ends, Monday
+    steady = [(f"r{i}", "vitest", f"s{i}", 1, start + timedelta(days=7 * i), 0, 10.0 + 0.1 * i) for i in range(12)]
+    outlier = [("fast", "vitest", "s12", 1, datetime(2026, 11, 29, 9), 0, 2.0)]  # one odd commit at the end
+    old = [(f"o{i}", "vitest", f"o{i}", 1, datetime(2026, 6, 1 + i, 9), 0, 90.0) for i in range(5)]  # too old
+    failed = [("f", "vitest", "s11", 2, datetime(2026, 11, 23, 10), 1, 400.0)]  # a failed attempt: not green
+    con = _runs_db(tmp_path / "t.duckdb", steady + outlier + old + failed)
+    row = testing.suite_duration(con, PERIOD).set_index("runner").loc["vitest"]
+    con.close()
+    points = steady + outlier
+    weeks = [(run[4] - datetime(1970, 1, 1)).total_seconds() / 604800 for run in points]
+    fit = theilslopes([run[6] for run in points], weeks)
+    assert row["trend_s_per_week"] == pytest.approx(fit.slope) and row["trend_s_per_week"] > 0
+    assert row["trend_low"] <= row["trend_s_per_week"] <= row["trend_high"]
+    assert row["trend_commits"] == 13
+    assert np.polyfit(weeks, [run[6] for run in points], 1)[0] < 0  # least squares: the outlier wins
