@@ -14,11 +14,14 @@ throughput add up over days and are always exact.
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from statex_bi import targets, warehouse
 from statex_bi.kpis.stats import wilson_interval
@@ -183,13 +186,36 @@ def event_volumes(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> p
     return _frame(con, sql, _bounds(period))
 
 
+def _kaplan_meier_median(done: np.ndarray, still_open: np.ndarray) -> tuple[float, float, float]:
+    """Median time to resolve and its 95 % interval (log-log) from resolved and right-censored (still
+    open) durations; inf where the survival curve (or its band) never falls to one half."""
+    if len(done) == 0:
+        return math.nan, math.nan, math.nan
+    survival = stats.ecdf(stats.CensoredData(uncensored=done, right=still_open)).sf
+    band = survival.confidence_interval(0.95, method="log-log")
+
+    def first_half(probabilities: np.ndarray) -> float:
+        below = probabilities <= 0.5
+        return float(survival.quantiles[np.argmax(below)]) if below.any() else math.inf
+
+    return (first_half(survival.probabilities), first_half(band.low.probabilities),
+            first_half(band.high.probabilities))
+
+
 def resolution(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
-    """Issues resolved in the period and the time it took them (first seen -> the resolving activity).
+    """Issues resolved in the period, those still open at its end, and the time it takes to resolve one.
+
+    *Time to resolve* (first seen -> the resolving activity) is a Kaplan-Meier median over the issues
+    resolved in the period and those open at its end (first seen by then, not ignored), the open ones
+    right-censored at their age at the period's end: an issue open for weeks says resolution takes at
+    least that long, which a mean over the resolved ones alone leaves out.
 
     Returns:
-        One row: resolved (with a known time), mttr_hours (mean), median_hours, p90_hours,
-        resolved_without_activity (status resolved, last seen in the period, no resolution time kept),
-        unresolved_at_end (first seen by the period's end and not resolved by then).
+        One row: resolved (with a known time), censored (open at the end), km_median_hours, km_ci_low,
+        km_ci_high (95 %, log-log; inf when the curve or its band never falls to one half),
+        mttr_hours (mean over the resolved ones only), median_hours, p90_hours, resolved_without_activity
+        (status resolved, last seen in the period, no resolution time kept), unresolved_at_end (first
+        seen by the period's end and not resolved by then).
     """
     sql = """
         with resolved as (
@@ -205,7 +231,22 @@ def resolution(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.D
                     and (status = 'unresolved' or resolved_at >= ?)) as unresolved_at_end
     """
     start, stop = _bounds(period)
-    return _frame(con, sql, [start, stop, start, stop, stop, stop])
+    frame = _frame(con, sql, [start, stop, start, stop, stop, stop])
+    durations = _frame(con, """
+        select hours_to_resolve as hours, true as resolved from marts.sentry_issues
+        where resolved_at >= ? and resolved_at < ? and hours_to_resolve is not null
+        union all
+        select date_diff('second', first_seen, ?::timestamp) / 3600.0, false from marts.sentry_issues
+        where first_seen < ? and status != 'ignored' and (status = 'unresolved' or resolved_at >= ?)
+    """, [start, stop, stop, stop, stop])
+    done = durations.loc[durations["resolved"], "hours"].to_numpy(float)
+    still_open = durations.loc[~durations["resolved"], "hours"].to_numpy(float)
+    median, low, high = _kaplan_meier_median(done, still_open)
+    frame.insert(1, "censored", len(still_open))
+    frame.insert(2, "km_median_hours", median)
+    frame.insert(3, "km_ci_low", low)
+    frame.insert(4, "km_ci_high", high)
+    return frame
 
 
 def mttr_trend(con: duckdb.DuckDBPyConnection, period: Period, weeks: int = 12, **_: Any) -> pd.DataFrame:
@@ -268,6 +309,11 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: floa
     return text + "."
 
 
+def _finite(value: Any) -> float | None:
+    """A finite number as float, else None (NaN: undefined; inf: an unbounded interval end)."""
+    return float(value) if value is not None and not pd.isna(value) and math.isfinite(value) else None
+
+
 def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[Metric]:
     """The KPIs the report publishes (docs/metrics.md), for `publish.publish`."""
     records: list[Metric] = []
@@ -301,11 +347,16 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
         records.append(Metric("sentry.events", float(row.events), "count", SOURCE,
                               {"category": row.category, "outcome": row.outcome}, "COUNTER"))
     issues = resolution(con, period).iloc[0]
-    mttr = issues["mttr_hours"]
-    records.append(Metric("sentry.mttr_hours", None if pd.isna(mttr) else float(mttr), "hours", SOURCE,
-                          {"resolved": int(issues["resolved"]),
+    median = issues["km_median_hours"]
+    defined = _finite(median) is not None
+    why = ("no issue was resolved in the period" if pd.isna(median)
+           else "fewer than half the issues were resolved: the median is beyond the longest open one")
+    records.append(Metric("sentry.mttr_hours", float(median) if defined else None, "hours", SOURCE,
+                          {"resolved": int(issues["resolved"]), "censored": int(issues["censored"]),
+                           "ci_low": _finite(issues["km_ci_low"]), "ci_high": _finite(issues["km_ci_high"]),
+                           "mean_of_resolved_hours": _finite(issues["mttr_hours"]),
                            "resolved_without_activity": int(issues["resolved_without_activity"])},
-                          reason="" if not pd.isna(mttr) else "no issue was resolved in the period"))
+                          reason="" if defined else why))
     records.append(Metric("sentry.unresolved_issues", float(issues["unresolved_at_end"]), "count", SOURCE,
                           {"as_of": (period.end + timedelta(days=1)).isoformat()}))
     return records

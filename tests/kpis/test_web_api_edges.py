@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -49,3 +49,33 @@ def test_a_target_met_exactly_is_met_in_the_report_as_in_the_ledger_and_the_aler
     routes = performance.route_table(con, WEEK, p95_target_ms=100, max_error_rate=0.05).set_index("route")
     assert bool(routes.loc["GET /x", "meets_p95_target"]) and bool(routes.loc["GET /x", "meets_error_target"])
     assert not routes.loc["GET /y", "meets_p95_target"]
+
+
+def _issues(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
+    con.execute("""CREATE TABLE marts.sentry_issues (short_id VARCHAR, status VARCHAR, first_seen TIMESTAMP,
+        last_seen TIMESTAMP, resolved_at TIMESTAMP, hours_to_resolve DOUBLE)""")
+    con.executemany("INSERT INTO marts.sentry_issues VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def test_time_to_resolve_counts_the_open_issues_as_censored(con) -> None:
+    """The audit: the mean over resolved issues ignored open ones up to 1,852 h old (3 issues, mean 39.5 h)."""
+    stop = datetime(2026, 11, 30)
+    resolved = [(f"R{i}", "resolved", stop - timedelta(hours=h + 20), stop - timedelta(hours=20),
+                 stop - timedelta(hours=20), float(h)) for i, h in enumerate((10, 16, 90))]
+    still_open = [(f"O{i}", "unresolved", stop - timedelta(hours=h), stop, None, None)
+                  for i, h in enumerate((400, 1852))]
+    ignored = [("I", "ignored", stop - timedelta(hours=5000), stop, None, None)]
+    _issues(con, resolved + still_open + ignored)
+    row = performance.resolution(con, WEEK).iloc[0]
+    # Kaplan-Meier by hand over 10, 16, 90 (resolved) and 400+, 1852+ (open): S = 4/5, 3/5, 2/5 -> median 90 h.
+    assert (row["resolved"], row["censored"]) == (3, 2)
+    assert row["km_median_hours"] == pytest.approx(90.0)
+    assert row["mttr_hours"] == pytest.approx((10 + 16 + 90) / 3)  # what was published before
+    assert row["km_ci_low"] <= 90.0 <= row["km_ci_high"]
+
+
+def test_time_to_resolve_is_undefined_when_fewer_than_half_are_resolved(con) -> None:
+    stop = datetime(2026, 11, 30)
+    _issues(con, [("R", "resolved", stop - timedelta(hours=30), stop, stop - timedelta(hours=20), 10.0)]
+            + [(f"O{i}", "unresolved", stop - timedelta(hours=500), stop, None, None) for i in range(3)])
+    assert performance.resolution(con, WEEK).iloc[0]["km_median_hours"] == float("inf")
