@@ -10,7 +10,8 @@ Definitions (docs/metrics.md repeats them; the catalog's `rules` state the prici
 - *Actual cost* of a service line: the signed sum of FOCUS BilledCost (credits, refunds and
   corrections included) in USD at the ECB rate of ChargePeriodStart's day; for Cloudflare R2, which
   exports no bill, its usage priced from the catalog as R2 bills it.
-- *Service lines with a comparator*: Cloudflare R2 (storage) -> S3 Standard us-east-1; Amazon SES
+- *Service lines with a comparator*: Cloudflare R2 (storage) -> S3 us-east-1 like for like (R2
+  Standard -> S3 Standard, R2 Infrequent Access -> S3 Standard-IA); Amazon SES
   (email) -> the cheapest fitting plan of each named e-mail provider. For a month-to-date month the
   e-mail volume is projected to the whole month to choose the plan and the plan's cost is counted
   for the elapsed share of the month.
@@ -38,10 +39,12 @@ from statex_bi.pricing.infra import (
     load_infra_catalog,
     r2_cost,
     s3_cost,
+    s3_like_for_like,
 )
 
 SEED_CLAIMS = {"storage": 66.0, "email": 90.0, "all": 57.0}  # the seed's claimed savings, percent
 R2_LINE = ("storage", "Cloudflare", "Cloudflare R2")
+S3_COMPARATOR = "S3, matching class"
 SES_LINE = ("email", "AWS", "Amazon Simple Email Service")
 EGRESS_SHARES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # monthly egress / stored data
 EMAIL_VOLUMES = (1_000, 3_000, 10_000, 30_000, 50_000, 100_000, 300_000, 1_000_000)
@@ -68,12 +71,14 @@ def _elapsed(month: date, end: date) -> int:
 
 
 def r2_months(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """R2 usage per month and storage class in the window, priced at R2 and at S3 Standard.
+    """R2 usage per month and storage class in the window, priced at R2 and at the matching S3 class.
 
     Returns:
         month, storage_class, gb_months (decimal GB), class_a, class_b, free_operations,
-        unlisted_operations, auth_failures, egress_gb (decimal GB, estimate), r2_usd; one extra row per
-        month with storage_class "all" carrying s3_usd (S3 tiers and its free transfer are per account).
+        unlisted_operations, auth_failures, egress_gb (decimal GB, estimate), r2_usd, s3_usd (the class
+        at its matching S3 class, without transfer out); one extra row per month with storage_class "all"
+        whose s3_usd is every class like for like plus the transfer out of all of them (S3's free
+        transfer is per account).
     """
     if not warehouse.loaded(con, _R2_MART):
         return pd.DataFrame()
@@ -96,6 +101,10 @@ def r2_months(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> 
             rows.append({**row._asdict(), "month": month, "gb_months": float(usage_month.gb_months(10**9)),
                          "egress_gb": row.egress_bytes / 1e9, "r2_usd": r2_cost(usage_month, prices)["usd"].sum(),
                          "s3_usd": float("nan")})
+        classes = [StorageMonth(month, row.storage_class, int(row.byte_days), days, int(row.class_a),
+                                int(row.class_b), int(row.egress_bytes)) for row in part.itertuples()]
+        for entry, usage_month in zip(rows[-len(classes):], classes, strict=True):
+            entry["s3_usd"] = float(s3_cost(usage_month, prices, transfer=False)["usd"].sum())
         total = StorageMonth(month, "all", int(part["byte_days"].sum()), days, int(part["class_a"].sum()),
                              int(part["class_b"].sum()), int(part["egress_bytes"].sum()))
         rows.append({"month": month, "storage_class": "all", "gb_months": float(total.gb_months(10**9)),
@@ -104,7 +113,7 @@ def r2_months(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> 
                      "unlisted_operations": int(part["unlisted_operations"].sum()),
                      "auth_failures": int(part["auth_failures"].sum()), "egress_gb": total.egress_bytes / 1e9,
                      "r2_usd": sum(r["r2_usd"] for r in rows if r["month"] == month),
-                     "s3_usd": s3_cost(total, prices)["usd"].sum()})
+                     "s3_usd": s3_like_for_like(classes, prices)})
     columns = ["month", "storage_class", "gb_months", "class_a", "class_b", "free_operations", "unlisted_operations",
                "auth_failures", "egress_gb", "r2_usd", "s3_usd"]
     return pd.DataFrame(rows, columns=columns)
@@ -183,8 +192,9 @@ def counterfactuals(con: duckdb.DuckDBPyConnection, period: Period, **params: An
     prices, rows = catalog(**params), []
     r2 = r2_months(con, period, **params)
     for row in r2[r2["storage_class"] == "all"].itertuples() if not r2.empty else []:
-        rows.append({"month": row.month, "service": "storage", "comparator": "S3 Standard",
-                     "detail": "S3 Standard us-east-1, same usage", "actual_usd": row.r2_usd,
+        rows.append({"month": row.month, "service": "storage", "comparator": S3_COMPARATOR,
+                     "detail": "S3 us-east-1, same usage, each R2 class at its match (Standard, Standard-IA)",
+                     "actual_usd": row.r2_usd,
                      "counterfactual_usd": row.s3_usd})
     for row in email_months(con, period).itertuples():
         month = pd.Timestamp(row.month).date()
@@ -211,7 +221,7 @@ def savings(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd
     lines = counterfactuals(con, period, **params)
     chosen = lines.loc[lines.groupby(["month", "service"])["counterfactual_usd"].idxmin()] if not lines.empty else lines
     rows = []
-    for service, comparator in (("storage", "S3 Standard"), ("email", "cheapest named provider"), ("all", "both")):
+    for service, comparator in (("storage", S3_COMPARATOR), ("email", "cheapest named provider"), ("all", "both")):
         part = chosen if service == "all" else chosen[chosen["service"] == service]
         if part.empty:
             continue
@@ -252,16 +262,16 @@ def sensitivity_egress(con: duckdb.DuckDBPyConnection, period: Period, **params:
     stored_bytes = float(part["gb_months"].sum()) * 1e9
     actual_share = float(part["egress_gb"].sum()) * 1e9 / stored_bytes if stored_bytes else 0.0
     for share in sorted({*EGRESS_SHARES, round(actual_share, 3)}):
-        r2_usd = s3_usd = 0.0
+        r2_usd = 0.0
         egress = int(stored_bytes * share)
+        classes = []
         for row in part.itertuples():
             weight = row.gb_months / part["gb_months"].sum() if part["gb_months"].sum() else 0.0
             usage = StorageMonth(month, row.storage_class, int(row.gb_months * 1e9 * days), days, int(row.class_a),
                                  int(row.class_b), int(egress * weight))
             r2_usd += r2_cost(usage, prices)["usd"].sum()
-        total = StorageMonth(month, "all", int(stored_bytes * days), days, int(part["class_a"].sum()),
-                             int(part["class_b"].sum()), egress)
-        s3_usd = s3_cost(total, prices)["usd"].sum()
+            classes.append(usage)
+        s3_usd = s3_like_for_like(classes, prices)
         measured = share == round(actual_share, 3)
         rows.append({"egress_share": share, "egress_gb": egress / 1e9,
                      "label": f"egress {share:.0%} of stored data" + (" (measured)" if measured else ""),

@@ -1,8 +1,9 @@
 """The infrastructure price catalog (params/prices/infra/) and the pricing of a month's usage.
 
 R2 has no billing export, so its cost is its usage priced here, as R2 bills it: each quantity after its
-free allowance, rounded up to its billing unit. The S3 counterfactual prices the same usage at S3
-Standard us-east-1 list prices, tiered, without rounding. E-mail counterfactuals take the cheapest
+free allowance, rounded up to its billing unit. The S3 counterfactual prices the same usage like for
+like at us-east-1 list prices, tiered, without rounding: R2 Standard at S3 Standard, R2 Infrequent
+Access at S3 Standard-IA. E-mail counterfactuals take the cheapest
 plan of each named provider that can send the month's e-mails. The catalog file states these rules
 (`rules`); the savings report prints them.
 
@@ -28,6 +29,8 @@ DEFAULT_PATH = PARAMS_DIR / "prices" / "infra" / "catalog.yaml"
 GB = 10**9  # R2's GB
 GIB = 2**30  # AWS's GB
 R2_CLASSES = ("standard", "infrequentaccess")
+# Like for like: each R2 storage class against the S3 class made for the same access pattern.
+S3_CLASS_OF_R2 = {"standard": "standard", "all": "standard", "infrequentaccess": "standard_ia"}
 
 _REQUIRED = {"id", "item", "effective_from", "source", "retrieved_at"}
 _OPTIONAL = {"usd", "per", "unit", "free", "round_up", "from", "to", "provider", "plan", "monthly_usd", "included",
@@ -207,19 +210,31 @@ def r2_cost(month: StorageMonth, catalog: InfraCatalog) -> pd.DataFrame:
     return pd.DataFrame(lines)
 
 
-def s3_cost(month: StorageMonth, catalog: InfraCatalog) -> pd.DataFrame:
-    """The same usage at S3 Standard us-east-1: binary GB, tiers, 100 GB transfer free, no rounding.
+def s3_cost(month: StorageMonth, catalog: InfraCatalog, transfer: bool = True) -> pd.DataFrame:
+    """The same usage at the matching S3 class, us-east-1: binary GB, tiers, no rounding.
+
+    R2 Standard (and "all") is priced at S3 Standard; R2 Infrequent Access at S3 Standard-IA, whose
+    retrieval is the R2 class's bytes served. Data transfer out to the internet (100 GB a month free
+    per account) is included unless `transfer` is False (`s3_like_for_like` prices it once over the
+    classes' total).
 
     Returns:
         One row per line: item, quantity (GB-months, requests, GB), usd.
     """
     day = month.month
+    klass = S3_CLASS_OF_R2.get(month.storage_class.lower())
+    if klass is None:
+        raise PricingError(f"R2 storage class {month.storage_class!r} has no S3 match "
+                           f"(known: {', '.join(S3_CLASS_OF_R2)})")
     lines = [
-        ("s3.standard.storage", float(month.gb_months(GIB))),
-        ("s3.standard.tier1", month.class_a),
-        ("s3.standard.tier2", month.class_b),
-        ("s3.data_transfer_out", month.egress_bytes / GIB),
+        (f"s3.{klass}.storage", float(month.gb_months(GIB))),
+        (f"s3.{klass}.tier1", month.class_a),
+        (f"s3.{klass}.tier2", month.class_b),
     ]
+    if klass == "standard_ia":
+        lines.append(("s3.standard_ia.retrieval", month.egress_bytes / GIB))
+    if transfer:
+        lines.append(("s3.data_transfer_out", month.egress_bytes / GIB))
     out = []
     for item, quantity in lines:
         rows = catalog.effective(item, day)
@@ -227,6 +242,19 @@ def s3_cost(month: StorageMonth, catalog: InfraCatalog) -> pd.DataFrame:
             raise PricingError(f"{catalog.file}: no {item} price in effect on {day}")
         out.append({"item": item, "quantity": quantity, "usd": _tiered(quantity, rows)})
     return pd.DataFrame(out)
+
+
+def s3_like_for_like(classes: list[StorageMonth], catalog: InfraCatalog) -> float:
+    """A month of every R2 storage class at its matching S3 class, plus the transfer out of all of them
+    (the free 100 GB a month is per account, so it is applied once, to the total)."""
+    if not classes:
+        return 0.0
+    usd = sum(float(s3_cost(part, catalog, transfer=False)["usd"].sum()) for part in classes)
+    egress = sum(part.egress_bytes for part in classes) / GIB
+    rows = catalog.effective("s3.data_transfer_out", classes[0].month)
+    if not rows:
+        raise PricingError(f"{catalog.file}: no s3.data_transfer_out price in effect on {classes[0].month}")
+    return usd + _tiered(egress, rows)
 
 
 def plan_cost(plan: PriceRow, emails: float) -> float | None:

@@ -16,6 +16,7 @@ from statex_bi.pricing.infra import (
     load_infra_catalog,
     r2_cost,
     s3_cost,
+    s3_like_for_like,
 )
 
 NOV = date(2026, 11, 1)  # 30 days
@@ -96,3 +97,24 @@ def test_a_malformed_row_names_file_and_row(tmp_path):
                     "effective_from: 2024-01-01}\n")
     with pytest.raises(PricingError, match=r"catalog.yaml: row 1 \(x\): missing \['retrieved_at', 'source'\]"):
         load_infra_catalog(path)
+
+
+def test_infrequent_access_is_priced_at_s3_standard_ia_like_for_like(prices):
+    """The audit: the R2 Infrequent Access bucket was repriced at S3 Standard (70.3% savings; 67.8% like for like)."""
+    month = _month("InfrequentAccess", gb_months=100, unit=GIB, class_a=20_000, class_b=1_000_000, egress=50 * GIB)
+    usd = s3_cost(month, prices).set_index("item")["usd"].to_dict()
+    assert usd == pytest.approx({"s3.standard_ia.storage": 100 * 0.0125, "s3.standard_ia.tier1": 20 * 0.01,
+                                 "s3.standard_ia.tier2": 1000 * 0.001, "s3.standard_ia.retrieval": 50 * 0.01,
+                                 "s3.data_transfer_out": 0.0})
+
+
+def test_every_class_at_its_match_and_the_free_transfer_counted_once(prices):
+    standard = _month("standard", gb_months=100, unit=GIB, class_a=10_000, class_b=100_000, egress=80 * GIB)
+    rare = _month("infrequentaccess", gb_months=300, unit=GIB, class_a=1_000, class_b=10_000, egress=70 * GIB)
+    total = s3_like_for_like([standard, rare], prices)
+    by_hand = (100 * 0.023 + 10 * 0.005 + 100 * 0.0004  # S3 Standard
+               + 300 * 0.0125 + 1 * 0.01 + 10 * 0.001 + 70 * 0.01  # S3 Standard-IA with its retrieval
+               + (80 + 70 - 100) * 0.09)  # one account's transfer out: 100 GB free once
+    assert total == pytest.approx(by_hand)
+    with pytest.raises(PricingError, match="no S3 match"):
+        s3_cost(_month("glacier"), prices)
