@@ -15,9 +15,9 @@ Definitions (docs/metrics.md repeats them; the catalog's `rules` state the prici
   (email) -> the cheapest fitting plan of each named e-mail provider. For a month-to-date month the
   e-mail volume is projected to the whole month to choose the plan and the plan's cost is counted
   for the elapsed share of the month.
-- *Savings* = sum(counterfactual - actual) / sum(counterfactual), in percent; per service and over
-  every line with a comparator ("all"; e-mail at its cheapest rival). Lines without a comparator are
-  listed at actual cost on both sides and left out of the ratio.
+- *Savings* = sum(counterfactual - actual) / sum(counterfactual), in percent: per service; over the
+  lines with a comparator ("comparable", e-mail at its cheapest rival); and overall over every line
+  ("all"), the lines without a comparator (compute, Azure AI) at actual cost on both sides.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from statex_bi.pricing.infra import (
 SEED_CLAIMS = {"storage": 66.0, "email": 90.0, "all": 57.0}  # the seed's claimed savings, percent
 R2_LINE = ("storage", "Cloudflare", "Cloudflare R2")
 S3_COMPARATOR = "S3, matching class"
+COMPARABLE = "comparable"  # the subtotal over the services that have a rival
 SES_LINE = ("email", "AWS", "Amazon Simple Email Service")
 EGRESS_SHARES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # monthly egress / stored data
 EMAIL_VOLUMES = (1_000, 3_000, 10_000, 30_000, 50_000, 100_000, 300_000, 1_000_000)
@@ -212,7 +213,9 @@ def counterfactuals(con: duckdb.DuckDBPyConnection, period: Period, **params: An
 
 
 def savings(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """Savings per service (storage, email at its cheapest rival each month) and overall ("all").
+    """Savings per service (storage, e-mail at its cheapest rival each month), over the services that have
+    a rival ("comparable"), and overall over every service ("all": those without a rival at actual cost
+    on both sides, which is what they would cost anywhere).
 
     Returns:
         service, comparator, actual_usd, counterfactual_usd, savings_usd, savings_pct (NaN without a
@@ -220,12 +223,17 @@ def savings(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd
     """
     lines = counterfactuals(con, period, **params)
     chosen = lines.loc[lines.groupby(["month", "service"])["counterfactual_usd"].idxmin()] if not lines.empty else lines
+    others = float(services_without_comparator(con, period, **params)["actual_usd"].sum()) if not lines.empty else 0.0
     rows = []
-    for service, comparator in (("storage", S3_COMPARATOR), ("email", "cheapest named provider"), ("all", "both")):
-        part = chosen if service == "all" else chosen[chosen["service"] == service]
+    for service, comparator, extra in (
+            ("storage", S3_COMPARATOR, 0.0), ("email", "cheapest named provider", 0.0),
+            (COMPARABLE, "storage and e-mail only (the services with a rival)", 0.0),
+            ("all", "every service; those without a rival at actual cost on both sides", others)):
+        part = chosen if service in (COMPARABLE, "all") else chosen[chosen["service"] == service]
         if part.empty:
             continue
-        actual, counterfactual = float(part["actual_usd"].sum()), float(part["counterfactual_usd"].sum())
+        actual = float(part["actual_usd"].sum()) + extra
+        counterfactual = float(part["counterfactual_usd"].sum()) + extra
         pct = 100 * (counterfactual - actual) / counterfactual if counterfactual else float("nan")
         rows.append({"service": service, "comparator": comparator, "actual_usd": actual,
                      "counterfactual_usd": counterfactual, "savings_usd": counterfactual - actual, "savings_pct": pct})
@@ -379,16 +387,18 @@ def notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list
 
 
 def headline(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> str:
-    """e.g. "Storage and e-mail cost $41.20 against $212.75 elsewhere: 81% saved (storage 84%, e-mail 62%)."."""
+    """e.g. "Infrastructure cost $71.20 against $242.75 elsewhere: 71% saved overall, the seed claimed 57%; storage
+    and e-mail alone, the services with a rival: 81% (storage 84%, e-mail 62%)."."""
     table = savings(con, period, **params).set_index("service")
     if "all" not in table.index:
         return "No storage or e-mail usage to compare in this window."
-    total = table.loc["all"]
+    total, comparable = table.loc["all"], table.loc[COMPARABLE]
     parts = [f"{name} {table.loc[key, 'savings_pct']:.0f}%" for key, name in (("storage", "storage"),
                                                                              ("email", "e-mail"))
              if key in table.index]
-    return (f"Storage and e-mail cost ${total['actual_usd']:,.2f} against ${total['counterfactual_usd']:,.2f} "
-            f"elsewhere: {total['savings_pct']:.0f}% saved ({', '.join(parts)}); the seed claimed 57%.")
+    return (f"Infrastructure cost ${total['actual_usd']:,.2f} against ${total['counterfactual_usd']:,.2f} "
+            f"elsewhere: {total['savings_pct']:.0f}% saved overall, the seed claimed 57%; storage and e-mail alone, "
+            f"the services with a rival: {comparable['savings_pct']:.0f}% ({', '.join(parts)}).")
 
 
 def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[Metric]:
@@ -413,6 +423,6 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
         defined = pd.notna(row.savings_pct)
         records.append(Metric("infra.savings_pct", float(row.savings_pct) if defined else None, "percent",
                                       source, {"service": row.service, "comparator": row.comparator,
-                                               "seed_claim_pct": SEED_CLAIMS[row.service], **window}, "GAUGE",
+                                               "seed_claim_pct": SEED_CLAIMS.get(row.service), **window}, "GAUGE",
                                       "" if defined else "no counterfactual cost in the window"))
     return records

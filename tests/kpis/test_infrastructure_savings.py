@@ -154,11 +154,18 @@ def test_email_counterfactuals_and_the_overall_savings(con):
     ses, mailgun = 5.5, 35 + 5 * 1.30
     assert savings.loc["storage", "savings_pct"] == pytest.approx(100 * (s3 - r2) / s3)
     assert savings.loc["email", "savings_pct"] == pytest.approx(100 * (mailgun - ses) / mailgun)
-    assert savings.loc["all", "savings_pct"] == pytest.approx(100 * (s3 + mailgun - r2 - ses) / (s3 + mailgun))
-    others = infra.services_without_comparator(con, NOV)
-    assert set(others["service_name"]) == {"Amazon Elastic Compute Cloud", "Azure AI Services"}
+    assert savings.loc["comparable", "savings_pct"] == pytest.approx(100 * (s3 + mailgun - r2 - ses) / (s3 + mailgun))
+    others = infra.services_without_comparator(con, NOV).set_index("service_name")["actual_usd"]
+    assert set(others.index) == {"Amazon Elastic Compute Cloud", "Azure AI Services"}
+    assert others["Amazon Elastic Compute Cloud"] == pytest.approx(30 * 1.0 - 10)
+    # The audit: "57% overall" was computed over storage and e-mail only. Over every service, the ones
+    # without a rival count at actual cost on both sides.
+    everything = s3 + mailgun + others.sum()
+    assert savings.loc["all", "savings_pct"] == pytest.approx(100 * (s3 + mailgun - r2 - ses) / everything)
+    assert savings.loc["all", "savings_pct"] < savings.loc["comparable", "savings_pct"]
     published = {(m.name, m.tags["service"]): m.value for m in infra.metrics(con, NOV)}
     assert published[("infra.savings_pct", "all")] == pytest.approx(savings.loc["all", "savings_pct"])
+    assert published[("infra.savings_pct", "comparable")] == pytest.approx(savings.loc["comparable", "savings_pct"])
 
 
 def test_azure_s_eur_bill_feeds_the_ai_billing_reconciliation_in_usd(con, warehouse_file):
