@@ -386,9 +386,21 @@ def notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list
     return out
 
 
+def window_name(period: Period) -> str:
+    """What the figures cover, named everywhere they appear: "month to date (1-7 June 2026)" when the
+    window ends inside a month (monthly bills and free allowances are not prorated: the figures move
+    with the day of the month), else "calendar months (June 2026)" or "(May to June 2026)"."""
+    start, end = _window(period)
+    if end.day != _month_days(end):
+        return f"month to date ({start:%-d %B %Y} to {end:%-d %B %Y})"
+    first, last = f"{start:%B %Y}", f"{end:%B %Y}"
+    return f"calendar months ({first})" if first == last else f"calendar months ({first} to {last})"
+
+
 def headline(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> str:
-    """e.g. "Infrastructure cost $71.20 against $242.75 elsewhere: 71% saved overall, the seed claimed 57%; storage
-    and e-mail alone, the services with a rival: 81% (storage 84%, e-mail 62%)."."""
+    """e.g. "Month to date (1 June 2026 to 7 June 2026): infrastructure cost $71.20 against $242.75 elsewhere: 71%
+    saved overall, the seed claimed 57%; storage and e-mail alone, the services with a rival: 81% (storage
+    84%, e-mail 62%)."."""
     table = savings(con, period, **params).set_index("service")
     if "all" not in table.index:
         return "No storage or e-mail usage to compare in this window."
@@ -396,7 +408,9 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> s
     parts = [f"{name} {table.loc[key, 'savings_pct']:.0f}%" for key, name in (("storage", "storage"),
                                                                              ("email", "e-mail"))
              if key in table.index]
-    return (f"Infrastructure cost ${total['actual_usd']:,.2f} against ${total['counterfactual_usd']:,.2f} "
+    name = window_name(period)
+    return (f"{name[0].upper()}{name[1:]}: infrastructure cost ${total['actual_usd']:,.2f} against "
+            f"${total['counterfactual_usd']:,.2f} "
             f"elsewhere: {total['savings_pct']:.0f}% saved overall, the seed claimed 57%; storage and e-mail alone, "
             f"the services with a rival: {comparable['savings_pct']:.0f}% ({', '.join(parts)}).")
 
@@ -408,7 +422,8 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
         Metric records for `publish.publish`; an undefined savings ratio carries its reason.
     """
     records = []
-    window = {"window_start": _window(period)[0].isoformat(), "window_end": period.end.isoformat()}
+    window = {"window_start": _window(period)[0].isoformat(), "window_end": period.end.isoformat(),
+              "window": window_name(period)}
     source = "billing/cloudflare"
     actual = actual_costs(con, period, **params)
     if not actual.empty:

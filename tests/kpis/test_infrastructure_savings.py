@@ -176,3 +176,13 @@ def test_azure_s_eur_bill_feeds_the_ai_billing_reconciliation_in_usd(con, wareho
     assert bill.iloc[0] == pytest.approx(1.00 * rate)
     period = ai_costs.billing_reconciliation(con, NOV, provider="azure")
     assert period.loc[period["scope"] == "period", "billed_usd"].iloc[0] == pytest.approx(bill.sum())
+
+
+def test_a_window_ending_inside_a_month_is_named_month_to_date_everywhere(con):
+    """The audit: weekly infra KPIs were month-to-date without saying so (48.4% for 1-7 June, 72.4% for June)."""
+    week = Period(date(2026, 11, 2), date(2026, 11, 8))
+    published = [m for m in infra.metrics(con, week) if m.name == "infra.savings_pct"]
+    assert published and {m.tags["window"] for m in published} == {"month to date (1 November 2026 to 8 November 2026)"}
+    assert infra.headline(con, week).startswith("Month to date (1 November 2026 to 8 November 2026): ")
+    assert {m.tags["window"] for m in infra.metrics(con, NOV) if m.name == "infra.savings_pct"} == {
+        "calendar months (November 2026)"}
