@@ -1,0 +1,135 @@
+"""Back-test: replay the 13-month demo history, week by week, through the alert rules of params/alerts.yaml.
+
+    .venv/bin/python bench/bench_alert_backtest.py [--end 2026-11-29] [--seed 7]
+
+Each ISO week of the simulated company (statex_bi.demo, the same world `statex-bi demo` loads) becomes
+one weekly run: the KPI rows its reports would publish are written to a scratch warehouse's
+monitoring.monitoring_metrics and the rules are evaluated on it exactly as `statex-bi run` does. Per
+rule it prints the planted problems caught and the false alarms raised (a finding that holds in a week
+without a planted problem), against the goal: every planted problem caught, at most one false alarm per
+rule per quarter.
+
+Rules replayed, from the simulation's own data (no warehouse build, so the whole year runs in seconds):
+- conversion_drop, signup_drop: the week's GA4 sessions and sessions with the key event, the week
+  before's, and the over-dispersion of the 14 days' rates (as the growth report publishes them).
+  Planted: the prototype-request form breaks for one week (demo.growth.conversion_drop_week).
+- ai_cost_spike: the daily OpenAI cost (the bill the demo's Costs API serves) of the week and the 28
+  days before. Planted: one day's deploy points every paid step at gpt-4o (demo.ai.cost_spike_day).
+It is a benchmark, not a test: it prints, it does not assert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections import defaultdict
+from datetime import date, timedelta
+from pathlib import Path
+
+from statex_bi import warehouse
+from statex_bi.alerts import rules as alert_rules
+from statex_bi.alerts.evaluate import evaluate
+from statex_bi.config import PARAMS_DIR
+from statex_bi.demo.ai import cost_spike_day
+from statex_bi.demo.growth import conversion_drop_week
+from statex_bi.demo.world import World, WorldConfig
+from statex_bi.kpis.stats import rate_dispersion
+from statex_bi.periods import Period
+from statex_bi.runner.metrics import replace_metrics
+
+REPLAYED = ("conversion_drop", "signup_drop", "ai_cost_spike")
+EVENTS = {"conversion.prototype_request_rate": "prototype_request", "conversion.signup_rate": "sign_up"}
+HISTORY_DAYS = 28
+WEEKS_PER_QUARTER = 13
+
+
+def _daily_counts(world: World) -> tuple[dict[date, int], dict[str, dict[date, int]]]:
+    sessions: dict[date, int] = defaultdict(int)
+    for row in world.growth.traffic:
+        sessions[row["date"]] += row["sessions"]
+    events: dict[str, dict[date, int]] = {name: defaultdict(int) for name in EVENTS.values()}
+    for row in world.growth.event_sessions:
+        events[row["event_name"]][row["date"]] += row["sessions"]
+    return sessions, events
+
+
+def _rate_rows(week: Period, sessions: dict[date, int], events: dict[str, dict[date, int]]) -> list[dict]:
+    days = [week.start - timedelta(days=7) + timedelta(days=i) for i in range(14)]
+    rows = []
+    for metric, event in EVENTS.items():
+        x = [events[event].get(d, 0) for d in days]
+        n = [sessions.get(d, 0) for d in days]
+        design = [[float(i >= 7)] + [float(d.weekday() == w) for w in range(1, 7)] for i, d in enumerate(days)]
+        x0, n0, x1, n1 = sum(x[:7]), sum(n[:7]), sum(x[7:]), sum(n[7:])
+        rows.append({"metric_name": metric, "metric_type": "GAUGE", "value": x1 / n1, "unit": "fraction",
+                     "source": "backtest", "tags": {"numerator": x1, "denominator": n1, "previous_numerator": x0,
+                                                    "previous_denominator": n0,
+                                                    "dispersion": rate_dispersion(x, n, design)}})
+    return rows
+
+
+def _cost_rows(week: Period, cost: dict[date, float], first_day: date) -> list[dict]:
+    days = [week.start - timedelta(days=HISTORY_DAYS) + timedelta(days=i) for i in range(HISTORY_DAYS + 7)]
+    return [{"metric_name": "ai.cost.daily", "metric_type": "COUNTER", "value": round(cost.get(d, 0.0), 4),
+             "unit": "USD", "source": "backtest", "tags": {"tier": "all", "day": d.isoformat()}}
+            for d in days if d >= first_day]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 29), help="the demo's last day")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    config = WorldConfig.default(today=args.end + timedelta(days=1), seed=args.seed)
+    world = World(config)
+    sessions, events = _daily_counts(world)
+    cost: dict[date, float] = defaultdict(float)
+    for line in world.ai.costs:
+        cost[line.day] += line.amount_usd
+    drop, spike = conversion_drop_week(config), cost_spike_day(config)
+    planted = {"conversion_drop": {drop[0]} if drop else set(), "signup_drop": set(),
+               "ai_cost_spike": {spike - timedelta(days=spike.weekday())} if spike else set()}
+    config_rules = alert_rules.load(PARAMS_DIR / "alerts.yaml")
+    chosen = [rule for rule in config_rules.rules if rule.name in REPLAYED]
+    first_monday = config.start + timedelta(days=(7 - config.start.weekday()) % 7 + 7)  # a full week before it
+    weeks = []
+    monday = first_monday
+    while monday + timedelta(days=6) <= config.end:
+        weeks.append(Period(monday, monday + timedelta(days=6)))
+        monday += timedelta(days=7)
+    fired: dict[str, set[date]] = defaultdict(set)
+    no_data: dict[str, int] = defaultdict(int)
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "backtest.duckdb"
+        with warehouse.writer(db) as con:
+            for week in weeks:
+                run_id = f"week-{week.start}"
+                replace_metrics(con, run_id, week, {"growth_revenue": _rate_rows(week, sessions, events),
+                                                    "ai_costs": _cost_rows(week, cost, config.start)})
+                for evaluation in evaluate(con, chosen, run_id, week):
+                    if evaluation.no_data and not evaluation.findings:
+                        no_data[evaluation.rule.name] += 1
+                    if any(finding.holds for finding in evaluation.findings):
+                        fired[evaluation.rule.name].add(week.start)
+    quarters = len(weeks) / WEEKS_PER_QUARTER
+    print(f"back-test of {len(weeks)} weeks ({weeks[0].start} to {weeks[-1].end}, {quarters:.1f} quarters), "
+          f"seed {args.seed}")
+    print(f"{'rule':<18} {'planted':>7} {'caught':>6} {'false alarms':>12} {'per quarter':>11} "
+          f"{'no data':>7}  goal met")
+    met_all = True
+    for rule in chosen:
+        caught = len(planted[rule.name] & fired[rule.name])
+        false = len(fired[rule.name] - planted[rule.name])
+        met = caught == len(planted[rule.name]) and false / quarters <= 1
+        met_all &= met
+        print(f"{rule.name:<18} {len(planted[rule.name]):>7} {caught:>6} {false:>12} {false / quarters:>11.2f} "
+              f"{no_data[rule.name]:>7}  {'yes' if met else 'NO'}")
+        for start in sorted(fired[rule.name] - planted[rule.name]):
+            print(f"    false alarm in the week of {start}")
+    print("goal met by every replayed rule" if met_all else "goal NOT met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
