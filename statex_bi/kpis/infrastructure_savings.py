@@ -79,7 +79,7 @@ def r2_months(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> 
         unlisted_operations, auth_failures, egress_gb (decimal GB, estimate), r2_usd, s3_usd (the class
         at its matching S3 class, without transfer out); one extra row per month with storage_class "all"
         whose s3_usd is every class like for like plus the transfer out of all of them (S3's free
-        transfer is per account).
+        transfer is per account), and s3_without_egress_usd the same without that transfer.
     """
     if not warehouse.loaded(con, _R2_MART):
         return pd.DataFrame()
@@ -114,9 +114,10 @@ def r2_months(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> 
                      "unlisted_operations": int(part["unlisted_operations"].sum()),
                      "auth_failures": int(part["auth_failures"].sum()), "egress_gb": total.egress_bytes / 1e9,
                      "r2_usd": sum(r["r2_usd"] for r in rows if r["month"] == month),
-                     "s3_usd": s3_like_for_like(classes, prices)})
+                     "s3_usd": s3_like_for_like(classes, prices),
+                     "s3_without_egress_usd": sum(r["s3_usd"] for r in rows[-len(classes):])})
     columns = ["month", "storage_class", "gb_months", "class_a", "class_b", "free_operations", "unlisted_operations",
-               "auth_failures", "egress_gb", "r2_usd", "s3_usd"]
+               "auth_failures", "egress_gb", "r2_usd", "s3_usd", "s3_without_egress_usd"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -188,15 +189,17 @@ def counterfactuals(con: duckdb.DuckDBPyConnection, period: Period, **params: An
 
     Returns:
         month, service, comparator, detail (the plan or price list used), actual_usd,
-        counterfactual_usd, savings_usd. An e-mail provider with no plan for the volume is left out.
+        counterfactual_usd, counterfactual_low_usd (the low scenario: storage without S3's internet
+        egress, as if a CDN served the bytes, its own price not counted; e-mail as is), savings_usd. An
+        e-mail provider with no plan for the volume is left out.
     """
     prices, rows = catalog(**params), []
     r2 = r2_months(con, period, **params)
     for row in r2[r2["storage_class"] == "all"].itertuples() if not r2.empty else []:
         rows.append({"month": row.month, "service": "storage", "comparator": S3_COMPARATOR,
                      "detail": "S3 us-east-1, same usage, each R2 class at its match (Standard, Standard-IA)",
-                     "actual_usd": row.r2_usd,
-                     "counterfactual_usd": row.s3_usd})
+                     "actual_usd": row.r2_usd, "counterfactual_usd": row.s3_usd,
+                     "counterfactual_low_usd": row.s3_without_egress_usd})
     for row in email_months(con, period).itertuples():
         month = pd.Timestamp(row.month).date()
         for provider in prices.providers(month):
@@ -205,8 +208,10 @@ def counterfactuals(con: duckdb.DuckDBPyConnection, period: Period, **params: An
             priced = email_counterfactual(prices, provider, month, row.emails, row.days_elapsed, row.days_in_month)
             if priced is not None:
                 rows.append({"month": month, "service": "email", "comparator": provider.title(),
-                             "detail": priced[1], "actual_usd": row.actual_usd, "counterfactual_usd": priced[0]})
-    out = pd.DataFrame(rows, columns=["month", "service", "comparator", "detail", "actual_usd", "counterfactual_usd"])
+                             "detail": priced[1], "actual_usd": row.actual_usd, "counterfactual_usd": priced[0],
+                             "counterfactual_low_usd": priced[0]})
+    out = pd.DataFrame(rows, columns=["month", "service", "comparator", "detail", "actual_usd", "counterfactual_usd",
+                                      "counterfactual_low_usd"])
     out["month"] = pd.to_datetime(out["month"])
     out["savings_usd"] = out["counterfactual_usd"] - out["actual_usd"]
     return out
@@ -219,7 +224,9 @@ def savings(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd
 
     Returns:
         service, comparator, actual_usd, counterfactual_usd, savings_usd, savings_pct (NaN without a
-        counterfactual); services without data are left out.
+        counterfactual), range_low and range_high (the scenario range: the base case, and storage served
+        without S3's internet egress, an upper bound of what a CDN path would charge being unknown here);
+        services without data are left out.
     """
     lines = counterfactuals(con, period, **params)
     chosen = lines.loc[lines.groupby(["month", "service"])["counterfactual_usd"].idxmin()] if not lines.empty else lines
@@ -234,11 +241,14 @@ def savings(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd
             continue
         actual = float(part["actual_usd"].sum()) + extra
         counterfactual = float(part["counterfactual_usd"].sum()) + extra
+        low = float(part["counterfactual_low_usd"].sum()) + extra
         pct = 100 * (counterfactual - actual) / counterfactual if counterfactual else float("nan")
+        pct_low = 100 * (low - actual) / low if low else float("nan")
         rows.append({"service": service, "comparator": comparator, "actual_usd": actual,
-                     "counterfactual_usd": counterfactual, "savings_usd": counterfactual - actual, "savings_pct": pct})
+                     "counterfactual_usd": counterfactual, "savings_usd": counterfactual - actual, "savings_pct": pct,
+                     "range_low": min(pct, pct_low), "range_high": max(pct, pct_low)})
     return pd.DataFrame(rows, columns=["service", "comparator", "actual_usd", "counterfactual_usd", "savings_usd",
-                                       "savings_pct"])
+                                       "savings_pct", "range_low", "range_high"])
 
 
 def services_without_comparator(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
@@ -438,6 +448,9 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
         defined = pd.notna(row.savings_pct)
         records.append(Metric("infra.savings_pct", float(row.savings_pct) if defined else None, "percent",
                                       source, {"service": row.service, "comparator": row.comparator,
-                                               "seed_claim_pct": SEED_CLAIMS.get(row.service), **window}, "GAUGE",
+                                               "seed_claim_pct": SEED_CLAIMS.get(row.service),
+                                               "range_low": float(row.range_low) if defined else None,
+                                               "range_high": float(row.range_high) if defined else None,
+                                               **window}, "GAUGE",
                                       "" if defined else "no counterfactual cost in the window"))
     return records

@@ -168,6 +168,20 @@ def test_email_counterfactuals_and_the_overall_savings(con):
     assert published[("infra.savings_pct", "comparable")] == pytest.approx(savings.loc["comparable", "savings_pct"])
 
 
+def test_the_savings_carry_a_scenario_range_from_direct_egress_to_none(con):
+    """The audit: about 61% of the S3 counterfactual is direct internet egress, an upper bound (a CDN in front
+    has other prices): the verdict needs the range, not the point."""
+    savings = infra.savings(con, NOV).set_index("service")
+    r2 = 16 * 0.015 + 4.50 + 2 * 0.36
+    without_egress = 25.3e9 / GIB * 0.023 + 7.5 + 4.8  # S3 storage and requests, no transfer out
+    assert savings.loc["storage", "range_low"] == pytest.approx(100 * (without_egress - r2) / without_egress)
+    assert savings.loc["storage", "range_high"] == pytest.approx(savings.loc["storage", "savings_pct"])
+    assert savings.loc["email", "range_low"] == pytest.approx(savings.loc["email", "savings_pct"])  # no egress
+    tags = {m.tags["service"]: m.tags for m in infra.metrics(con, NOV) if m.name == "infra.savings_pct"}
+    assert tags["storage"]["range_low"] == pytest.approx(savings.loc["storage", "range_low"])
+    assert tags["all"]["range_low"] < tags["all"]["range_high"]
+
+
 def test_azure_s_eur_bill_feeds_the_ai_billing_reconciliation_in_usd(con, warehouse_file):
     world = warehouse_file[1]
     usd_per_eur = {d: world.fx.rates.get((d, "USD")) for d in (date(2026, 11, 6), date(2026, 11, 7))}
