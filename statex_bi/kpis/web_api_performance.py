@@ -33,6 +33,8 @@ SOURCE = "sentry"
 VITALS = ("lcp", "inp", "cls")
 EXACT, UPPER_BOUND = "exact", "at most"
 NOT_MEASURED = "not measured"
+# The fewest requests whose largest one is an upper 95 % confidence bound of the p95: 1 - 0.95^n >= 0.95.
+P95_BOUND_MIN_REQUESTS = math.ceil(math.log(0.05) / math.log(0.95))
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pd.DataFrame:
@@ -55,7 +57,8 @@ def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: f
     Returns:
         route, requests, throughput_rpm (requests / minutes in the period), error_rate (failed / requests),
         p50_ms, p95_ms, basis (exact | at most), meets_p95_target (p95 <= target), meets_error_target (<= the
-        maximum).
+        maximum), small_sample (fewer requests than P95_BOUND_MIN_REQUESTS: no order statistic bounds the
+        p95 from above at 95 %, so its verdict rests on too few requests).
     """
     grain = exact_grain(period)
     minutes = period.days * 1440.0
@@ -80,10 +83,11 @@ def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: f
     # one edge convention for every target (executive_summary): the target itself is met
     frame["meets_p95_target"] = frame["p95_ms"] <= p95_target_ms
     frame["meets_error_target"] = frame["error_rate"] <= max_error_rate
+    frame["small_sample"] = frame["requests"] < P95_BOUND_MIN_REQUESTS
     frame["_order"] = (frame["route"] != ALL).astype(int)
     frame = frame.sort_values(["_order", "p95_ms"], ascending=[True, False]).drop(columns="_order")
     columns = ["route", "requests", "throughput_rpm", "error_rate", "p50_ms", "p95_ms", "basis",
-               "meets_p95_target", "meets_error_target"]
+               "meets_p95_target", "meets_error_target", "small_sample"]
     return frame[columns].reset_index(drop=True)
 
 

@@ -79,3 +79,12 @@ def test_time_to_resolve_is_undefined_when_fewer_than_half_are_resolved(con) -> 
     _issues(con, [("R", "resolved", stop - timedelta(hours=30), stop, stop - timedelta(hours=20), 10.0)]
             + [(f"O{i}", "unresolved", stop - timedelta(hours=500), stop, None, None) for i in range(3)])
     assert performance.resolution(con, WEEK).iloc[0]["km_median_hours"] == float("inf")
+
+
+def test_a_route_with_too_few_requests_for_a_p95_bound_is_flagged(con) -> None:
+    con.execute("INSERT INTO marts.api_route_performance VALUES ('week', ?, ?, 'GET /rare', 58, 0, 20, 90.0)",
+                list(BOUNDS))
+    routes = performance.route_table(con, WEEK).set_index("route")
+    # 1 - 0.95^58 < 0.95 <= 1 - 0.95^59: 58 requests cannot bound their p95 from above
+    assert 1 - 0.95 ** 58 < 0.95 <= 1 - 0.95 ** 59
+    assert bool(routes.loc["GET /rare", "small_sample"]) and not routes.loc["GET /x", "small_sample"]
