@@ -15,6 +15,9 @@ Rules replayed, from the simulation's own data (no warehouse build, so the whole
   Planted: the prototype-request form breaks for one week (demo.growth.conversion_drop_week).
 - ai_cost_spike: the daily OpenAI cost (the bill the demo's Costs API serves) of the week and the 28
   days before. Planted: one day's deploy points every paid step at gpt-4o (demo.ai.cost_spike_day).
+- payment_failure_rate: the week's payment attempts and failures per provider and in all (Stripe
+  charges, PayPal payments denied, Coinbase charges expired or canceled). Nothing is planted: every
+  alert is a false alarm.
 It is a benchmark, not a test: it prints, it does not assert.
 """
 
@@ -38,7 +41,8 @@ from statex_bi.kpis.stats import rate_dispersion
 from statex_bi.periods import Period
 from statex_bi.runner.metrics import replace_metrics
 
-REPLAYED = ("conversion_drop", "signup_drop", "ai_cost_spike")
+REPLAYED = ("conversion_drop", "signup_drop", "ai_cost_spike", "payment_failure_rate")
+COINBASE_FAILED = ("EXPIRED", "CANCELED", "FAILED")
 EVENTS = {"conversion.prototype_request_rate": "prototype_request", "conversion.signup_rate": "sign_up"}
 HISTORY_DAYS = 28
 WEEKS_PER_QUARTER = 13
@@ -69,6 +73,28 @@ def _rate_rows(week: Period, sessions: dict[date, int], events: dict[str, dict[d
     return rows
 
 
+def _attempts(world: World) -> list[tuple[date, str, bool]]:
+    """(day, provider, failed) of every payment attempt of the simulation."""
+    out = [(c.created.date(), "stripe", c.status == "failed") for c in world.payments.stripe_charges]
+    out += [(t.initiated_at.date(), "paypal", t.status == "D") for t in world.payments.paypal_transactions
+            if t.event_code == "T0006"]
+    out += [(c.created_at.date(), "coinbase", c.status in COINBASE_FAILED) for c in world.payments.coinbase_charges]
+    return out
+
+
+def _payment_rows(week: Period, attempts: list[tuple[date, str, bool]]) -> list[dict]:
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for day, provider, failed in attempts:
+        if week.start <= day <= week.end:
+            for key in (provider, "all"):
+                counts[key][0] += 1
+                counts[key][1] += failed
+    return [{"metric_name": "payments.failure_rate", "metric_type": "GAUGE", "value": failed / tried,
+             "unit": "fraction", "source": "backtest", "tags": {"provider": provider, "attempts": tried,
+                                                                "failed": failed}}
+            for provider, (tried, failed) in sorted(counts.items()) if tried]
+
+
 def _cost_rows(week: Period, cost: dict[date, float], first_day: date) -> list[dict]:
     days = [week.start - timedelta(days=HISTORY_DAYS) + timedelta(days=i) for i in range(HISTORY_DAYS + 7)]
     return [{"metric_name": "ai.cost.daily", "metric_type": "COUNTER", "value": round(cost.get(d, 0.0), 4),
@@ -88,7 +114,8 @@ def main() -> int:
     for line in world.ai.costs:
         cost[line.day] += line.amount_usd
     drop, spike = conversion_drop_week(config), cost_spike_day(config)
-    planted = {"conversion_drop": {drop[0]} if drop else set(), "signup_drop": set(),
+    attempts = _attempts(world)
+    planted = {"conversion_drop": {drop[0]} if drop else set(), "signup_drop": set(), "payment_failure_rate": set(),
                "ai_cost_spike": {spike - timedelta(days=spike.weekday())} if spike else set()}
     config_rules = alert_rules.load(PARAMS_DIR / "alerts.yaml")
     chosen = [rule for rule in config_rules.rules if rule.name in REPLAYED]
@@ -99,14 +126,18 @@ def main() -> int:
         weeks.append(Period(monday, monday + timedelta(days=6)))
         monday += timedelta(days=7)
     fired: dict[str, set[date]] = defaultdict(set)
+    point_alarms = 0  # weeks in which a point comparison (the rule before it knew its sample) would fire
+    limit = next(rule.above for rule in chosen if rule.name == "payment_failure_rate")
     no_data: dict[str, int] = defaultdict(int)
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "backtest.duckdb"
         with warehouse.writer(db) as con:
             for week in weeks:
                 run_id = f"week-{week.start}"
-                replace_metrics(con, run_id, week, {"growth_revenue": _rate_rows(week, sessions, events),
-                                                    "ai_costs": _cost_rows(week, cost, config.start)})
+                replace_metrics(con, run_id, week, {
+                    "growth_revenue": _rate_rows(week, sessions, events) + _payment_rows(week, attempts),
+                    "ai_costs": _cost_rows(week, cost, config.start)})
+                point_alarms += any(row["value"] > limit for row in _payment_rows(week, attempts))
                 for evaluation in evaluate(con, chosen, run_id, week):
                     if evaluation.no_data and not evaluation.findings:
                         no_data[evaluation.rule.name] += 1
@@ -127,6 +158,8 @@ def main() -> int:
               f"{no_data[rule.name]:>7}  {'yes' if met else 'NO'}")
         for start in sorted(fired[rule.name] - planted[rule.name]):
             print(f"    false alarm in the week of {start}")
+    print(f"payment_failure_rate as a point comparison (value above {limit:.0%}, any sample) would have fired in "
+          f"{point_alarms} of the {len(weeks)} weeks")
     print("goal met by every replayed rule" if met_all else "goal NOT met")
     return 0
 
