@@ -361,18 +361,20 @@ def _dot(label: str) -> str:
 
 
 def _link(report: str | None, available: set[str] | None, page_run: str | None = None,
-          run_id: str | None = None) -> str:
-    """A link to the report's page, named by the report's title: next to this one, or in the folder of
-    the earlier run that published the value (`page_run`) when this run (`run_id`) did not."""
+          run_id: str | None = None, table: str = "") -> str:
+    """A link to the report's page (to its table `table`, an id), named by the report's title: next to this
+    one, or in the folder of the earlier run that published the value (`page_run`) when this run
+    (`run_id`) did not."""
     if not isinstance(report, str) or not report:
         return ""
     title = html.escape(next((r.title for r in registry.reports() if r.report == report), report))
+    fragment = f"#{table}" if table else ""
     if isinstance(page_run, str) and page_run and run_id and page_run != run_id:
-        href = f"../{quote(page_run)}/{quote(report)}.html"
+        href = f"../{quote(page_run)}/{quote(report)}.html{fragment}"
         return f'<a href="{html.escape(href)}">{title}</a> (run {html.escape(page_run)})'
     if available is not None and report not in available:
         return f"{title} (not in this run)"
-    return f'<a href="{html.escape(report)}.html">{title}</a>'
+    return f'<a href="{html.escape(f"{report}.html{fragment}")}">{title}</a>'
 
 
 def _table(headers: list[str], rows: list[list[str]], caption: str) -> str:
@@ -412,7 +414,8 @@ def ledger_html(ledger: pd.DataFrame, reports: set[str] | None = None, run_id: s
     """
     rows = [[html.escape(r.claim), html.escape(r.measured_text), html.escape(r.interval_text),
              html.escape(r.criterion), _dot(r.verdict),
-             _link(r.report, reports if not r.measured_by_run else None, getattr(r, "run_id", None), run_id),
+             _link(r.report, reports if not r.measured_by_run else None, getattr(r, "run_id", None), run_id,
+                   r.anchor if r.measured_by_run else ""),
              html.escape(r.note)] for r in ledger.itertuples()]
     return _table(["Claim", "Measured", "Interval", "Holds if", "Verdict", "Report", "Note"], rows,
                   "The plan's claims against the data: holds when the whole interval meets the criterion, "

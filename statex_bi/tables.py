@@ -115,8 +115,10 @@ def csv_text(frame: pd.DataFrame, columns: Mapping[str, Column | str] | None = N
     return data.to_csv(index=False, lineterminator="\n")
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "table"
+def anchor(caption: str) -> str:
+    """The id a captioned table carries on its page (and its CSV file's name): e.g. "savings-by-service",
+    so that other pages (the claims ledger) can link to the very table that measured a number."""
+    return re.sub(r"[^a-z0-9]+", "-", caption.lower()).strip("-")[:60] or "table"
 
 
 def table_html(
@@ -154,7 +156,8 @@ def table_html(
         for row in frame.to_dict("records")
     )
     title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    name = f"{_slug(caption or 'table')}.csv"
+    name = f"{anchor(caption or 'table')}.csv"
+    identity = f' id="{html.escape(anchor(caption))}"' if caption else ""
     href = "data:text/csv;charset=utf-8," + quote(csv_text(frame, specs), safe="")
     formulas = _formula_cells(frame[list(specs)])
     guard = (
@@ -163,7 +166,7 @@ def table_html(
         if formulas else ""
     )
     return (
-        f'<div class="statex-table-wrap"><table class="statex-table">{title}<thead><tr>{head}</tr></thead>'
+        f'<div class="statex-table-wrap"{identity}><table class="statex-table">{title}<thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table></div>"
         f'<p class="statex-csv"><a class="statex-csv-link" download="{html.escape(name)}" href="{href}">'
         f"Download this table as CSV</a>{html.escape(guard)}</p>"

@@ -49,6 +49,7 @@ from statex_bi.kpis.drivers import DRIVER_TAG, PREVIOUS_TAG
 from statex_bi.metrics import registry
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
+from statex_bi.tables import anchor
 
 GREEN, AMBER, RED, NO_DATA, NO_TARGET = "green", "amber", "red", "no data", "no target"
 HOLDS, FAILS, INCONCLUSIVE = "holds", "fails", "inconclusive"
@@ -237,7 +238,8 @@ def claims_ledger(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | 
     Returns:
         One row per claim: claim, source, metric, measured, unit, measured_text, interval_text,
         criterion (in the KPI's unit), verdict (holds | fails | inconclusive | not measurable), report,
-        run_id (the run that measured it), note, measured_by_run.
+        run_id (the run that measured it), anchor (the id of the report's table that shows it, from the
+        claim's `table`), note, measured_by_run.
     """
     units = {name: kpi.unit for name, kpi in registry.kpis().items()}
     rows = []
@@ -245,7 +247,8 @@ def claims_ledger(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | 
         row, _ = _lookup(con, run_id, period, entry["metric"], entry.get("tags") or {})
         tags = ", ".join(f"{k}={v}" for k, v in (entry.get("tags") or {}).items())
         base = {"claim": entry.get("claim", entry["metric"]), "source": entry.get("source", ""),
-                "metric": f"{entry['metric']}" + (f" [{tags}]" if tags else ""), "note": entry.get("note", "")}
+                "metric": f"{entry['metric']}" + (f" [{tags}]" if tags else ""), "note": entry.get("note", ""),
+                "anchor": anchor(entry["table"]) if entry.get("table") else ""}
         unit = row["unit"] if row else units.get(entry["metric"])
         kind, target, within, criterion = _criterion(entry.get("holds_if") or {}, unit)
         if row is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import nbformat
+import pandas as pd
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -257,3 +258,27 @@ def test_unmeasured_claims_print_their_criterion_in_the_registry_unit(tmp_path: 
     con.close()
     assert ledger.loc["api.error_rate [route=all]", "criterion"] == "≤ 5.0%"
     assert ledger.loc["api.p95_ms [route=all]", "criterion"].startswith("≤ 100")
+
+
+def test_each_claim_links_to_the_table_that_measured_it(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    _seed(db)
+    con = duckdb.connect(str(db), read_only=True)
+    ledger = summary.claims_ledger(con, WEEK, "now").set_index("metric")
+    con.close()
+    assert ledger.loc["infra.savings_pct [service=storage]", "anchor"] == "savings-by-service"
+    html = display.ledger_html(ledger.reset_index(), {"infrastructure_savings", "ai_costs"})
+    assert '<a href="infrastructure_savings.html#savings-by-service">' in html
+    assert 'id="savings-by-service"' in display.table_html(pd.DataFrame({"x": [1]}), caption="Savings by service")
+
+
+def test_every_claims_table_is_a_caption_of_its_report() -> None:
+    import re
+
+    from statex_bi.config import NOTEBOOKS_DIR, PARAMS_DIR
+
+    for claim in yaml.safe_load((PARAMS_DIR / "claims.yaml").read_text())["claims"]:
+        notebook = nbformat.read(NOTEBOOKS_DIR / f"{claim['report']}.ipynb", as_version=4)
+        code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+        captions = set(re.findall(r'caption="([^"]+)"', code))
+        assert claim.get("table") in captions, f"{claim['claim']}: no table captioned {claim.get('table')!r}"
