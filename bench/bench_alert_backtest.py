@@ -18,6 +18,9 @@ Rules replayed, from the simulation's own data (no warehouse build, so the whole
 - payment_failure_rate: the week's payment attempts and failures per provider and in all (Stripe
   charges, PayPal payments denied, Coinbase charges expired or canceled). Nothing is planted: every
   alert is a false alarm.
+- ai_budget_forecast: the month-end forecast of that daily cost at each week's end against the weekly
+  params file's `monthly_budget_usd` (kpis.ai_costs.budget.outlook). Nothing is planted; a week whose
+  month did end over budget counts as a problem to catch, any other alert as a false alarm.
 It is a benchmark, not a test: it prints, it does not assert.
 """
 
@@ -37,11 +40,13 @@ from statex_bi.config import PARAMS_DIR
 from statex_bi.demo.ai import cost_spike_day
 from statex_bi.demo.growth import conversion_drop_week
 from statex_bi.demo.world import World, WorldConfig
+from statex_bi.kpis.ai_costs.budget import outlook
 from statex_bi.kpis.stats import rate_dispersion
 from statex_bi.periods import Period
 from statex_bi.runner.metrics import replace_metrics
+from statex_bi.runner.params import load as load_params
 
-REPLAYED = ("conversion_drop", "signup_drop", "ai_cost_spike", "payment_failure_rate")
+REPLAYED = ("conversion_drop", "signup_drop", "ai_cost_spike", "payment_failure_rate", "ai_budget_forecast")
 COINBASE_FAILED = ("EXPIRED", "CANCELED", "FAILED")
 EVENTS = {"conversion.prototype_request_rate": "prototype_request", "conversion.signup_rate": "sign_up"}
 HISTORY_DAYS = 28
@@ -95,6 +100,28 @@ def _payment_rows(week: Period, attempts: list[tuple[date, str, bool]]) -> list[
             for provider, (tried, failed) in sorted(counts.items()) if tried]
 
 
+def _forecast_rows(week: Period, cost: dict[date, float], budget: float) -> list[dict]:
+    month_start = week.end.replace(day=1)
+    month_end = (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    spent = sum(v for d, v in cost.items() if month_start <= d <= week.end)
+    history = {week.end - timedelta(days=i): cost.get(week.end - timedelta(days=i), 0.0) for i in range(HISTORY_DAYS)}
+    rest = [week.end + timedelta(days=i) for i in range(1, (month_end - week.end).days + 1)]
+    result = outlook(history, spent, rest, budget)
+    return [{"metric_name": "ai.budget.forecast_usd", "metric_type": "GAUGE", "value": result["forecast_usd"],
+             "unit": "USD", "source": "backtest",
+             "tags": {"budget_usd": budget, "mtd_cost_usd": spent, "exceed_probability": result["exceed_probability"],
+                      "forecast_low_usd": result["forecast_low_usd"],
+                      "forecast_high_usd": result["forecast_high_usd"]}}]
+
+
+def _over_budget_weeks(weeks: list[Period], cost: dict[date, float], budget: float) -> set[date]:
+    """Weeks whose month's spend ended over the budget: the problem the forecast should announce."""
+    totals: dict[date, float] = defaultdict(float)
+    for day, value in cost.items():
+        totals[day.replace(day=1)] += value
+    return {week.start for week in weeks if totals[week.end.replace(day=1)] > budget}
+
+
 def _cost_rows(week: Period, cost: dict[date, float], first_day: date) -> list[dict]:
     days = [week.start - timedelta(days=HISTORY_DAYS) + timedelta(days=i) for i in range(HISTORY_DAYS + 7)]
     return [{"metric_name": "ai.cost.daily", "metric_type": "COUNTER", "value": round(cost.get(d, 0.0), 4),
@@ -115,7 +142,10 @@ def main() -> int:
         cost[line.day] += line.amount_usd
     drop, spike = conversion_drop_week(config), cost_spike_day(config)
     attempts = _attempts(world)
+    sample_week = Period(config.end - timedelta(days=6), config.end)
+    budget = float(load_params("weekly").parameters("ai_costs", sample_week, run_id="")["monthly_budget_usd"])
     planted = {"conversion_drop": {drop[0]} if drop else set(), "signup_drop": set(), "payment_failure_rate": set(),
+               "ai_budget_forecast": set(),
                "ai_cost_spike": {spike - timedelta(days=spike.weekday())} if spike else set()}
     config_rules = alert_rules.load(PARAMS_DIR / "alerts.yaml")
     chosen = [rule for rule in config_rules.rules if rule.name in REPLAYED]
@@ -125,6 +155,7 @@ def main() -> int:
     while monday + timedelta(days=6) <= config.end:
         weeks.append(Period(monday, monday + timedelta(days=6)))
         monday += timedelta(days=7)
+    planted["ai_budget_forecast"] = _over_budget_weeks(weeks, cost, budget)
     fired: dict[str, set[date]] = defaultdict(set)
     point_alarms = 0  # weeks in which a point comparison (the rule before it knew its sample) would fire
     limit = next(rule.above for rule in chosen if rule.name == "payment_failure_rate")
@@ -136,7 +167,7 @@ def main() -> int:
                 run_id = f"week-{week.start}"
                 replace_metrics(con, run_id, week, {
                     "growth_revenue": _rate_rows(week, sessions, events) + _payment_rows(week, attempts),
-                    "ai_costs": _cost_rows(week, cost, config.start)})
+                    "ai_costs": _cost_rows(week, cost, config.start) + _forecast_rows(week, cost, budget)})
                 point_alarms += any(row["value"] > limit for row in _payment_rows(week, attempts))
                 for evaluation in evaluate(con, chosen, run_id, week):
                     if evaluation.no_data and not evaluation.findings:
@@ -146,7 +177,7 @@ def main() -> int:
     quarters = len(weeks) / WEEKS_PER_QUARTER
     print(f"back-test of {len(weeks)} weeks ({weeks[0].start} to {weeks[-1].end}, {quarters:.1f} quarters), "
           f"seed {args.seed}")
-    print(f"{'rule':<18} {'planted':>7} {'caught':>6} {'false alarms':>12} {'per quarter':>11} "
+    print(f"{'rule':<22} {'planted':>7} {'caught':>6} {'false alarms':>12} {'per quarter':>11} "
           f"{'no data':>7}  goal met")
     met_all = True
     for rule in chosen:
@@ -154,7 +185,7 @@ def main() -> int:
         false = len(fired[rule.name] - planted[rule.name])
         met = caught == len(planted[rule.name]) and false / quarters <= 1
         met_all &= met
-        print(f"{rule.name:<18} {len(planted[rule.name]):>7} {caught:>6} {false:>12} {false / quarters:>11.2f} "
+        print(f"{rule.name:<22} {len(planted[rule.name]):>7} {caught:>6} {false:>12} {false / quarters:>11.2f} "
               f"{no_data[rule.name]:>7}  {'yes' if met else 'NO'}")
         for start in sorted(fired[rule.name] - planted[rule.name]):
             print(f"    false alarm in the week of {start}")
