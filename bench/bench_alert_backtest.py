@@ -18,6 +18,11 @@ Rules replayed, from the simulation's own data (no warehouse build, so the whole
 - payment_failure_rate: the week's payment attempts and failures per provider and in all (Stripe
   charges, PayPal payments denied, Coinbase charges expired or canceled). Nothing is planted: every
   alert is a false alarm.
+- api_error_rate: each route's requests and failed requests of the week, over the days Sentry keeps
+  (demo.perf: the last 90). Planted: the checkout route answers 503 to a third of its calls for a day
+  (demo.perf.INCIDENT_DAYS_AGO). Measured: diluted over its week that is 31 failures in 540 requests
+  (5.7 %, exact p = 0.24 against 5 %): the weekly rule does not and should not call it; a one-day
+  incident needs a daily series (not replayed here: no report publishes one yet).
 - ai_budget_forecast: the month-end forecast of that daily cost at each week's end against the weekly
   params file's `monthly_budget_usd` (kpis.ai_costs.budget.outlook). Nothing is planted; a week whose
   month did end over budget counts as a problem to catch, any other alert as a false alarm.
@@ -30,7 +35,7 @@ import argparse
 import sys
 import tempfile
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from statex_bi import warehouse
@@ -39,6 +44,7 @@ from statex_bi.alerts.evaluate import evaluate
 from statex_bi.config import PARAMS_DIR
 from statex_bi.demo.ai import cost_spike_day
 from statex_bi.demo.growth import conversion_drop_week
+from statex_bi.demo.perf import INCIDENT_DAYS_AGO
 from statex_bi.demo.world import World, WorldConfig
 from statex_bi.kpis.ai_costs.budget import outlook
 from statex_bi.kpis.stats import rate_dispersion
@@ -46,7 +52,8 @@ from statex_bi.periods import Period
 from statex_bi.runner.metrics import replace_metrics
 from statex_bi.runner.params import load as load_params
 
-REPLAYED = ("conversion_drop", "signup_drop", "ai_cost_spike", "payment_failure_rate", "ai_budget_forecast")
+REPLAYED = ("conversion_drop", "signup_drop", "ai_cost_spike", "payment_failure_rate", "ai_budget_forecast",
+            "api_error_rate")
 COINBASE_FAILED = ("EXPIRED", "CANCELED", "FAILED")
 EVENTS = {"conversion.prototype_request_rate": "prototype_request", "conversion.signup_rate": "sign_up"}
 HISTORY_DAYS = 28
@@ -122,6 +129,21 @@ def _over_budget_weeks(weeks: list[Period], cost: dict[date, float], budget: flo
     return {week.start for week in weeks if totals[week.end.replace(day=1)] > budget}
 
 
+def _error_rows(week: Period, world: World) -> list[dict]:
+    requests = world.perf.requests
+    start = datetime.combine(week.start, time(), UTC).timestamp()
+    inside = (requests.start >= start) & (requests.start < start + 7 * 86400)
+    rows = []
+    for index, route in [(None, "all"), *enumerate(world.perf.routes)]:
+        mask = inside if index is None else inside & (requests.route == index)
+        tried, failed = int(mask.sum()), int(requests.failed[mask].sum())
+        if tried:
+            rows.append({"metric_name": "api.error_rate", "metric_type": "GAUGE", "value": failed / tried,
+                         "unit": "fraction", "source": "backtest",
+                         "tags": {"route": route, "requests": tried, "failed": failed}})
+    return rows
+
+
 def _cost_rows(week: Period, cost: dict[date, float], first_day: date) -> list[dict]:
     days = [week.start - timedelta(days=HISTORY_DAYS) + timedelta(days=i) for i in range(HISTORY_DAYS + 7)]
     return [{"metric_name": "ai.cost.daily", "metric_type": "COUNTER", "value": round(cost.get(d, 0.0), 4),
@@ -144,8 +166,9 @@ def main() -> int:
     attempts = _attempts(world)
     sample_week = Period(config.end - timedelta(days=6), config.end)
     budget = float(load_params("weekly").parameters("ai_costs", sample_week, run_id="")["monthly_budget_usd"])
+    incident = config.end - timedelta(days=INCIDENT_DAYS_AGO)
     planted = {"conversion_drop": {drop[0]} if drop else set(), "signup_drop": set(), "payment_failure_rate": set(),
-               "ai_budget_forecast": set(),
+               "ai_budget_forecast": set(), "api_error_rate": {incident - timedelta(days=incident.weekday())},
                "ai_cost_spike": {spike - timedelta(days=spike.weekday())} if spike else set()}
     config_rules = alert_rules.load(PARAMS_DIR / "alerts.yaml")
     chosen = [rule for rule in config_rules.rules if rule.name in REPLAYED]
@@ -167,6 +190,7 @@ def main() -> int:
                 run_id = f"week-{week.start}"
                 replace_metrics(con, run_id, week, {
                     "growth_revenue": _rate_rows(week, sessions, events) + _payment_rows(week, attempts),
+                    "web_api_performance": _error_rows(week, world),
                     "ai_costs": _cost_rows(week, cost, config.start) + _forecast_rows(week, cost, budget)})
                 point_alarms += any(row["value"] > limit for row in _payment_rows(week, attempts))
                 for evaluation in evaluate(con, chosen, run_id, week):
