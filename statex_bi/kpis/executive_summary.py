@@ -286,7 +286,7 @@ def sentence(card: pd.DataFrame, alerts: pd.DataFrame, ledger: pd.DataFrame) -> 
     text += f"; {len(alerts)} open alert{'s' if len(alerts) != 1 else ''}"
     text += f" ({critical} high or critical)" if critical else ""
     counts = measured["verdict"].value_counts()
-    text += (f"; of {len(measured)} measurable seed claims {int(counts.get(HOLDS, 0))} hold, "
+    text += (f"; {int(counts.get(HOLDS, 0))} of {len(measured)} measurable seed claims hold, "
              f"{int(counts.get(FAILS, 0))} fail and {int(counts.get(INCONCLUSIVE, 0))} are inconclusive"
              f" ({len(ledger) - len(measured)} not measurable from the data loaded).")
     return text

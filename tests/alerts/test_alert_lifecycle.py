@@ -128,7 +128,9 @@ def test_a_first_run_is_tested_against_the_previous_counts_its_report_computed(t
     row["tags"] |= {"previous_numerator": 52, "previous_denominator": 4600, "driver": why}
     _publish(db, "first", WEEKS[1], "growth_revenue", [row])
     (opened,) = _evaluate(db, config, "first", WEEKS[1])["opened"]
-    z, p = proportions_ztest([18, 52], [4700, 4600], alternative="smaller")
+    score = proportion.test_proportions_2indep(18, 4700, 52, 4600, method="score", compare="diff",
+                                               alternative="smaller")
+    z, p = score.statistic, score.pvalue
     assert "went from 1.13% (52 of 4,600)" in opened["message"]
     assert opened["message"].endswith(f"Why: {why}")
     con = duckdb.connect(str(db), read_only=True)
