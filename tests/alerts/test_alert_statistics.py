@@ -141,7 +141,8 @@ def test_a_significant_but_small_drop_does_not_wake_anyone(tmp_path: Path) -> No
 ])
 def test_invalid_sample_keys_name_the_rule_and_key(tmp_path: Path, entry: dict, message: str) -> None:
     with pytest.raises(rules.ParamsError, match=message):
-        rules_file(tmp_path, {"name": "broken", "kind": "threshold", "metric": "m", "severity": "LOW", **entry})
+        rules_file(tmp_path, {"name": "broken", "kind": "threshold", "metric": "payments.failure_rate",
+                              "severity": "LOW", **entry})
 
 
 BUDGET = {"name": "ai_budget_forecast", "kind": "forecast", "metric": "ai.budget.forecast_usd", "probability": 0.8,
