@@ -67,9 +67,8 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str
                  f"(95% CI {_times(ratio['ci_low'])}-{_times(ratio['ci_high'])})")
         if claimed_speedup:
             text += f", against the claimed {claimed_speedup:g}x"
-    flaky = measures.flakiness(con, period, **params)
-    count = int(flaky["flaky"].sum())
-    broken = int(flaky["broken"].sum())
+    counts = measures.test_counts(measures.flakiness(con, period, **params))
+    count, broken = counts["flaky"], counts["broken"]
     text += f"; {count} flaky test{'s' if count != 1 else ''}"
     if broken:
         text += f" and {broken} broken (failing in every run)"
@@ -109,8 +108,8 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str 
                  runner=primary_runner)
     flaky = measures.flakiness(con, period, **params)
     if len(flaky):
-        emit("tests.flaky_tests", int(flaky["flaky"].sum()), "count", tests=len(flaky),
-             broken=int(flaky["broken"].sum()))
+        counts = measures.test_counts(flaky)
+        emit("tests.flaky_tests", counts["flaky"], "count", tests=counts["tests"], broken=counts["broken"])
     else:
         emit("tests.flaky_tests", None, "count", "no test passed or failed in the period")
     for row in measures.runner_summary(con, period, **params).itertuples():

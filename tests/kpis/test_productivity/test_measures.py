@@ -45,7 +45,8 @@ def con(tmp_path):
                 "duration_ms DOUBLE)")
     con.executemany("INSERT INTO core.test_results VALUES (?, ?, ?, ?, ?)", RESULTS)
     con.execute("""CREATE TABLE core.test_results_wide AS SELECT r.*, runs.runner, runs.sha, runs.started_at,
-                   runs.attempt FROM core.test_results r JOIN core.test_runs runs USING (test_run_id)""")
+                   runs.attempt, to_json([r.file, r.full_name])::TEXT AS test_key
+                   FROM core.test_results r JOIN core.test_runs runs USING (test_run_id)""")
     con.execute("DROP TABLE core.test_results")
     con.execute("ALTER TABLE core.test_results_wide RENAME TO test_results")
     con.execute("CREATE TABLE core.test_coverage (test_run_id TEXT, runner TEXT, sha TEXT, started_at TIMESTAMP, "
@@ -55,19 +56,33 @@ def con(tmp_path):
 
 
 def test_flaky_broken_and_flip_rates_match_a_hand_count(con):
-    table = testing.flakiness(con, PERIOD).set_index("full_name")
-    # t1 failed then passed on A (flaky); t2 failed under Vitest and passed under Jest on B (flaky);
-    # t3 failed in all five runs (broken, not flaky); r0 is before the period and does not count.
-    assert table["flaky"].to_dict() == {"t1": True, "t2": True, "t3": False}
-    assert table["broken"].to_dict() == {"t1": False, "t2": False, "t3": True}
-    assert table.loc["t1", "flaky_shas"] == 1 and table.loc["t2", "flaky_shas"] == 1
-    # By start time: t1 = F(r1) P(r5) P(r2) P(r3): 1 flip in 3 steps; t2 = P P F P: 2 flips in 3.
-    assert table.loc["t1", "flip_rate"] == pytest.approx(1 / 3)
-    assert table.loc["t2", "flip_rate"] == pytest.approx(2 / 3)
-    assert table.loc["t3", "flip_rate"] == 0
-    assert (table.loc["t1", "runs"], table.loc["t1", "failed"]) == (4, 1)
-    low, high = table.loc["t1", ["ci_low", "ci_high"]]
-    assert low < 0.25 < high
+    table = testing.flakiness(con, PERIOD).set_index(["runner", "full_name"])
+    # Within each runner. Vitest: t1 failed in r1 and passed in r2 on A (flaky); t2 passed on A and failed on
+    # B (not flaky: no commit saw both); t3 failed in all three runs (broken). Jest ran each test at most
+    # twice: nothing flaky or broken. A failure under Vitest and a pass under Jest on one commit (t2 on B) is
+    # not flakiness. r0 is before the period and does not count.
+    assert table["flaky"][table["flaky"]].index.tolist() == [("vitest", "t1")]
+    assert table["broken"][table["broken"]].index.tolist() == [("vitest", "t3")]
+    assert table.loc[("vitest", "t1"), "flaky_shas"] == 1 and table.loc[("vitest", "t2"), "flaky_shas"] == 0
+    # By start time: Vitest t1 = F(r1) P(r2) P(r3): 1 flip in 2 steps; t2 = P P F: 1 in 2.
+    assert table.loc[("vitest", "t1"), "flip_rate"] == pytest.approx(1 / 2)
+    assert table.loc[("vitest", "t2"), "flip_rate"] == pytest.approx(1 / 2)
+    assert table.loc[("vitest", "t3"), "flip_rate"] == 0
+    assert (table.loc[("vitest", "t1"), "runs"], table.loc[("vitest", "t1"), "failed"]) == (3, 1)
+    assert (table.loc[("jest", "t3"), "runs"], table.loc[("jest", "t3"), "failed"]) == (2, 2)
+    low, high = table.loc[("vitest", "t1"), ["ci_low", "ci_high"]]
+    assert low < 1 / 3 < high
+
+
+def test_one_run_alone_never_makes_a_test_flaky(con):
+    # The same test passed and failed inside one run (a report listing it twice): not flaky.
+    con.execute("""INSERT INTO core.test_runs VALUES ('r6', 'vitest', 'C', 1, '2026-11-25 09:00', 1, 5.0)""")
+    con.execute("""INSERT INTO core.test_results SELECT 'r6', file, full_name, status, 1.0, 'vitest', 'C',
+                   TIMESTAMP '2026-11-25 09:00', 1, to_json([file, full_name])::TEXT
+                   FROM (VALUES ('c.test.ts', 't5', 'passed'), ('c.test.ts', 't5', 'failed')) AS t(file, full_name,
+                   status)""")
+    table = testing.flakiness(con, PERIOD).set_index(["runner", "full_name"])
+    assert not table.loc[("vitest", "t5"), "flaky"]
 
 
 def test_pass_rate_reliability_and_runs_without_flaky_failures(con):
@@ -76,8 +91,8 @@ def test_pass_rate_reliability_and_runs_without_flaky_failures(con):
     assert summary.loc["vitest", "pass_rate"] == pytest.approx(4 / 9)
     assert summary.loc["jest", "pass_rate"] == pytest.approx(2 / 4)
     assert summary.loc["vitest", "reliability"] == 0  # every run in the period exited 1
-    # Flaky failures: r1 (t1) and r3 (t2); r2 failed only t3, which is broken, not flaky.
-    assert summary.loc["vitest", "runs_without_flaky"] == 1
+    # Flaky failures: r1 (t1) only; r2 and r3 failed only t3 (broken) and t2 (not flaky).
+    assert summary.loc["vitest", "runs_without_flaky"] == 2
     assert summary.loc["jest", "runs_without_flaky"] == 2
 
 
