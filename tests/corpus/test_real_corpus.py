@@ -15,11 +15,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from statex_bi.ingest import IngestRequest, load_source
-from statex_bi.kpis import infra, testing_report
-from statex_bi.models import project
+from statex_bi.ingest import load_source
+from statex_bi.kpis import infrastructure_savings as infra
+from statex_bi.kpis import test_productivity
+from statex_bi.kpis.ai_costs import measures as ai_costs
 from statex_bi.periods import Period
 from statex_bi.sources import billing, test_reports
+from statex_bi.sources.contract import IngestRequest
+from statex_bi.transform import build as project
 
 TESTS = Path(__file__).parents[1] / "fixtures" / "test_identity"
 
@@ -74,7 +77,7 @@ def test_only_azure_ai_services_feed_the_ai_reconciliation_while_infra_keeps_the
     rows = _focus_rows()
     machine_learning = [r for r in rows if r["ServiceName"] == "Azure Machine Learning"]
     assert machine_learning and all(r["ServiceCategory"] == "AI and Machine Learning" for r in machine_learning)
-    assert infra.azure_ai_bill(con, SEPTEMBER_2024).empty
+    assert ai_costs.azure_ai_bill(con, SEPTEMBER_2024).empty
     actual = infra.actual_costs(con, SEPTEMBER_2024)
     ai = actual.loc[actual["service"] == "ai", "cost_usd"].sum()
     truth = sum(Decimal(r["BilledCost"]) for r in rows if r["ServiceCategory"] == "AI and Machine Learning")
@@ -93,7 +96,7 @@ def test_colliding_names_are_distinct_tests_none_flaky_and_a_broken_file_is_a_fa
     load_failures = sum(1 for s in report["testResults"] if s["status"] == "failed" and not s["assertionResults"])
     passed = sum(t["status"] == "passed" for t in tests)
     failed = sum(t["status"] == "failed" for t in tests) + load_failures
-    published = {(m.name, m.tags.get("runner")): m for m in testing_report.metrics(con, _test_period())}
+    published = {(m.name, m.tags.get("runner")): m for m in test_productivity.metrics(con, _test_period())}
     # One run per runner: nothing can be flaky. Tests: 4 in identity.test.js and the file that failed to load.
     assert published[("tests.flaky_tests", None)].value == 0
     assert published[("tests.flaky_tests", None)].tags["tests"] == len(tests) + load_failures == 5

@@ -11,8 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from statex_bi.ingest import IngestRequest, load_source
+from statex_bi.ingest import load_source
 from statex_bi.sources import test_reports
+from statex_bi.sources.contract import IngestRequest
 
 REPORTS = Path(__file__).resolve().parents[2] / "fixtures" / "test_identity"
 
