@@ -47,7 +47,7 @@ def connector_columns() -> dict[str, dict[str, dict[str, str]]]:
     """
     return {
         "ga4": {**{report.table: _ga4(report) for report in ga4.REPORTS},
-                ga4.PROPERTY_TABLE: _sql(ga4.PROPERTY_COLUMNS)},
+                ga4.PROPERTY_TABLE: _sql(ga4.PROPERTY_COLUMNS), ga4.FLAGS_TABLE: _sql(ga4.FLAG_COLUMNS)},
         "fx": {"eur_reference_rates": {"date": "date", "currency": "string", "rate": "double"}},
         "stripe": {table: _sql(columns) for table, columns in stripe.COLUMNS.items()},
         "paypal": {table: _sql(columns) for table, columns in paypal.COLUMNS.items()},

@@ -21,6 +21,7 @@ from statex_bi.kpis.growth_revenue.growth import (
     availability,
     conversion_comparison,
     first_payment_cohort,
+    ga4_warnings,
     headline_text,
     new_paying_customers,
     traffic_summary,
@@ -55,7 +56,8 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequ
 def notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[str]:
     """What the reader must know about the data: missing sources first, then caveats about loaded ones."""
     available = availability(con)
-    return [*available.notes, *available.caveats]
+    warnings = ga4_warnings(con, period)["notes"] if available.ga4 else []
+    return [*available.notes, *available.caveats, *warnings]
 
 
 def metrics(
@@ -84,9 +86,11 @@ def metrics(
 
     if available.ga4:
         summary = traffic_summary(con, period).iloc[0]
-        emit("ga4.sessions", summary["sessions"], "count", "ga4")
+        warned = ga4_warnings(con, period)
+        flags = {key: warned[key] for key in ("thresholded_days", "other_row_days", "other_sessions")}
+        emit("ga4.sessions", summary["sessions"], "count", "ga4", flags)
         emit("ga4.daily_active_users", summary["daily_active_users"], "count", "ga4",
-             {"days": int(summary["days_with_users"])})
+             {"days": int(summary["days_with_users"]), **flags})
         comparison = conversion_comparison(con, period, key_events=key_events,
                                            payment_window_days=payment_window_days)
         for _, row in comparison.iterrows():

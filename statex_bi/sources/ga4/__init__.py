@@ -13,7 +13,9 @@ offset/limit until `rowCount` rows were read:
     daily_users            date: activeUsers (de-duplicated across channels), sessions
 
 Days are the property's days, in its time zone: each response's `metadata.timeZone` (and currency)
-is kept in raw_ga4.property, one row per property, merged on property_id.
+is kept in raw_ga4.property, one row per property, merged on property_id. The responses' warnings,
+`subjectToThresholding` (rows withheld for privacy) and `dataLossFromOtherRow` (rows rolled into
+"(other)"), are kept per report and day read in raw_ga4.report_flags, merged on (report, date).
 
 Incremental on `date`, merged on the report's dimensions. GA4 keeps revising the last days
 (late-arriving hits, attribution, thresholding), so a run does not start at the last loaded date + 1:
@@ -92,9 +94,12 @@ def _resource(report: Report, client, config: helpers.Ga4Config, start: date | N
             return
         # Checked before the incremental sees them: a bad row moves no cursor.
         guard = RecordGuard(settings.SOURCE, f"runReport:{report.table}", report.primary_key, timestamps=("date",))
+        flags = {"subject_to_thresholding": False, "data_loss_from_other_row": False}
         for number, response in enumerate(helpers.fetch_pages(client, config, report, first, end, progress)):
             if number == 0:
                 yield _property_row(config, response)
+            flags["subject_to_thresholding"] |= bool(response.metadata.subject_to_thresholding)
+            flags["data_loss_from_other_row"] |= bool(response.metadata.data_loss_from_other_row)
             for row in response.rows:
                 try:
                     yield guard.check(helpers.parse_row(report, row))
@@ -102,6 +107,7 @@ def _resource(report: Report, client, config: helpers.Ga4Config, start: date | N
                     progress(f"ga4: quarantined: {exc}")
                     yield quarantined(settings.SOURCE, exc.endpoint, exc.record_id, exc.field, str(exc),
                                       _row_payload(report, row))
+        yield from _flag_rows(report, first, end, flags)
 
     # Column types come from the parsed values (date, str, int, float). No column hints: the quarantine
     # table is a variant of this resource and would inherit them.
@@ -120,6 +126,17 @@ def _property_row(config: helpers.Ga4Config, response) -> Any:
         table_name=settings.PROPERTY_TABLE, write_disposition="merge", primary_key="property_id", merge_key=(),
         columns={name: dict(hints) for name, hints in settings.PROPERTY_COLUMNS.items()},
     ), create_table_variant=True)
+
+
+def _flag_rows(report: Report, first: date, end: date, flags: dict[str, bool]) -> Iterator[Any]:
+    """The request's thresholding and (other) flags for each day it read (the API states them per request)."""
+    checked = datetime.now(UTC).replace(tzinfo=None)
+    hints = dlt.mark.make_hints(table_name=settings.FLAGS_TABLE, write_disposition="merge",
+                                primary_key=("report", "date"), merge_key=(),
+                                columns={name: dict(h) for name, h in settings.FLAG_COLUMNS.items()})
+    for offset in range((end - first).days + 1):
+        row = {"report": report.table, "date": first + timedelta(days=offset), **flags, "checked_at": checked}
+        yield dlt.mark.with_hints(row, hints, create_table_variant=True)
 
 
 def _row_payload(report: Report, row) -> dict:
