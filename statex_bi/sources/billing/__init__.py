@@ -247,5 +247,12 @@ def _file_row(record: dict):
     )
 
 
-SPEC = SourceSpec(name="billing", build=build,
-                  watermark_sql="SELECT max(charge_period_start) FROM raw_billing.charges")
+SPEC = SourceSpec(
+    name="billing", build=build, watermark_sql="SELECT max(charge_period_start) FROM raw_billing.charges",
+    bookkeeping=(settings.FILES_TABLE, settings.CORRECTIONS_TABLE),
+    # A file none of whose rows could be loaded fails the ingest (the other files still load).
+    failures_sql=f"""SELECT source_file, 'all ' || rows || ' rows quarantined; ' || error
+                     FROM raw_billing.{settings.FILES_TABLE}
+                     WHERE _dlt_load_id = ? AND status = 'rejected' AND rows > 0 AND quarantined_rows = rows
+                     ORDER BY source_file""",
+)

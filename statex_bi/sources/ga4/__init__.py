@@ -146,4 +146,5 @@ def _row_payload(report: Report, row) -> dict:
     }
 
 
-SPEC = SourceSpec(name="ga4", build=build, watermark_sql="SELECT max(date) FROM raw_ga4.daily_users")
+SPEC = SourceSpec(name="ga4", build=build, watermark_sql="SELECT max(date) FROM raw_ga4.daily_users",
+                  bookkeeping=(settings.PROPERTY_TABLE, settings.FLAGS_TABLE))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import os
 from datetime import datetime
@@ -16,6 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from statex_bi.cli import main
 from statex_bi.ingest import load_source
 from statex_bi.sources import billing
 from statex_bi.sources.contract import IngestRequest
@@ -164,3 +166,44 @@ def test_csv_tags_and_null_cells_of_the_public_sample_load_as_json_and_nulls(tmp
               for (t,) in _rows(db, "SELECT tags FROM raw_billing.charges ORDER BY source_line")]
     assert stored == expected
     assert _rows(db, "SELECT count(*) FROM raw_billing.charges WHERE charge_class IS NOT NULL") == [(0,)]
+
+
+def test_rows_loaded_counts_data_rows_only(tmp_path):
+    folder, db = tmp_path / "exports", tmp_path / "w.duckdb"
+    _write(folder / "focus.csv", _sample_lines(), "2024-09-21T08:00:00")
+    data_rows = len(list(csv.DictReader(_sample_lines().splitlines())))
+    assert _load(db, folder).rows == data_rows  # not the raw_billing.files bookkeeping row
+
+
+def _quarantined_only(lines: list[str]) -> str:
+    """The sample's header and the given data lines with ChargeCategory replaced by a value FOCUS forbids."""
+    header, *rows = _sample_lines().splitlines(keepends=True)
+    index = next(csv.reader([header])).index("ChargeCategory")
+    broken = []
+    for line in lines:
+        cells = next(csv.reader([rows[int(line)]]))
+        cells[index] = "Refund"
+        out = io.StringIO()
+        csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerow(cells)
+        broken.append(out.getvalue())
+    return header + "".join(broken)
+
+
+def test_a_file_whose_every_row_is_quarantined_exits_1_with_one_line(tmp_path, db_file, capsys):
+    folder = tmp_path / "exports"
+    _write(folder / "good.csv", _sample_lines(5), "2024-09-21T08:00:00")
+    _write(folder / "refunds.csv", _quarantined_only(["0", "1", "2"]), "2024-09-21T08:00:00")
+    assert main(["ingest", "billing", "--dir", str(folder)]) == 1
+    summary = [line for line in capsys.readouterr().err.splitlines() if line.startswith("billing: failed")]
+    assert len(summary) == 1
+    assert "refunds.csv: all 3 rows quarantined" in summary[0] and "commonest: ChargeCategory on 3 rows" in summary[0]
+    # The good file still loaded.
+    assert _rows(db_file, "SELECT count(*) FROM raw_billing.charges") == [(5,)]
+
+
+def test_an_ingest_that_loads_nothing_but_quarantine_fails(tmp_path):
+    folder, db = tmp_path / "exports", tmp_path / "w.duckdb"
+    _write(folder / "broken.csv.gz", "not gzip at all", "2024-09-21T08:00:00")
+    result = _load(db, folder)
+    assert (result.status, result.rows, result.quarantined) == ("failed", 0, 1)
+    assert result.error.startswith(f"{folder / 'broken.csv.gz'}: nothing loaded; commonest reason (1 of 1 ")
