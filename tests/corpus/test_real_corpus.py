@@ -209,3 +209,10 @@ def test_ga4_warnings_are_kept_and_shown_beside_its_numbers(con, warehouse):
     published = {m.name: m for m in growth_revenue.metrics(con, GA4_DAYS)}
     assert published["ga4.sessions"].tags["thresholded_days"] == GA4_DAYS.days
     assert published["ga4.sessions"].tags["other_sessions"] == other_sessions
+
+
+def test_ga4_publishes_nothing_for_a_period_before_its_data(con):
+    before = Period(GA4_DAYS.start - timedelta(days=14), GA4_DAYS.start - timedelta(days=8))
+    published = {m.name: m for m in growth_revenue.metrics(con, before)}
+    for name in ("ga4.sessions", "ga4.daily_active_users"):
+        assert published[name].value is None and published[name].reason == "GA4 holds no data for the period"
