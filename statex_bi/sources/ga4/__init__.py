@@ -95,6 +95,7 @@ def _resource(report: Report, client, config: helpers.Ga4Config, start: date | N
         # Checked before the incremental sees them: a bad row moves no cursor.
         guard = RecordGuard(settings.SOURCE, f"runReport:{report.table}", report.primary_key, timestamps=("date",))
         flags = {"subject_to_thresholding": False, "data_loss_from_other_row": False}
+        days: set[date] = set()
         for number, response in enumerate(helpers.fetch_pages(client, config, report, first, end, progress)):
             if number == 0:
                 yield _property_row(config, response)
@@ -102,12 +103,14 @@ def _resource(report: Report, client, config: helpers.Ga4Config, start: date | N
             flags["data_loss_from_other_row"] |= bool(response.metadata.data_loss_from_other_row)
             for row in response.rows:
                 try:
-                    yield guard.check(helpers.parse_row(report, row))
+                    parsed = guard.check(helpers.parse_row(report, row))
+                    days.add(parsed["date"])
+                    yield parsed
                 except RecordError as exc:
                     progress(f"ga4: quarantined: {exc}")
                     yield quarantined(settings.SOURCE, exc.endpoint, exc.record_id, exc.field, str(exc),
                                       _row_payload(report, row))
-        yield from _flag_rows(report, first, end, flags)
+        yield from _flag_rows(report, sorted(days), flags)
 
     # Column types come from the parsed values (date, str, int, float). No column hints: the quarantine
     # table is a variant of this resource and would inherit them.
@@ -128,14 +131,15 @@ def _property_row(config: helpers.Ga4Config, response) -> Any:
     ), create_table_variant=True)
 
 
-def _flag_rows(report: Report, first: date, end: date, flags: dict[str, bool]) -> Iterator[Any]:
-    """The request's thresholding and (other) flags for each day it read (the API states them per request)."""
+def _flag_rows(report: Report, days: list[date], flags: dict[str, bool]) -> Iterator[Any]:
+    """The request's thresholding and (other) flags (the API states them per request) for each day it returned
+    rows for: a day without rows would move the date cursor past data GA4 has not finished."""
     checked = datetime.now(UTC).replace(tzinfo=None)
     hints = dlt.mark.make_hints(table_name=settings.FLAGS_TABLE, write_disposition="merge",
                                 primary_key=("report", "date"), merge_key=(),
                                 columns={name: dict(h) for name, h in settings.FLAG_COLUMNS.items()})
-    for offset in range((end - first).days + 1):
-        row = {"report": report.table, "date": first + timedelta(days=offset), **flags, "checked_at": checked}
+    for day in days:
+        row = {"report": report.table, "date": day, **flags, "checked_at": checked}
         yield dlt.mark.with_hints(row, hints, create_table_variant=True)
 
 
