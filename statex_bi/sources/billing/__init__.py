@@ -151,7 +151,7 @@ def _corrections(delivery: deliveries.Delivery, before: dict[str, Decimal], afte
         )
 
 
-def _load_file(path: Path, progress: Callable[[str], None], slot: str) -> Iterator[object]:
+def _load_file(path: Path, progress: Callable[[str], None], slot: str | None = None) -> Iterator[object]:
     """A file's rows, or its quarantined rows and nothing else; then its raw_billing.files record.
 
     Two passes, a record at a time: the first validates every row (so that a bad row rejects the file
@@ -163,6 +163,7 @@ def _load_file(path: Path, progress: Callable[[str], None], slot: str) -> Iterat
     """
     endpoint = str(path)
     digest = helpers.file_hash(path)
+    slot = slot or deliveries.slot_of(path)[0]  # the file read alone: the slot its path puts it in
     record = {**_FILE_RECORD, "file_hash": digest, "source_file": endpoint, "file_format": helpers.file_format(path),
               "delivery_slot": slot, "status": "rejected"}
     limit, keep = files.max_file_bytes(), files.quarantine_per_file()
