@@ -70,12 +70,14 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
     request.progress(f"{spec.name}: loading")
     try:
         data = spec.build(request)
-        pipeline.run(data, refresh="drop_sources" if request.full_refresh else None)
+        info = pipeline.run(data, refresh="drop_sources" if request.full_refresh else None)
         counts = {table: count for table, count in pipeline.last_trace.last_normalize_info.row_counts.items()
                   if not table.startswith("_dlt")}
         quarantined = counts.pop(QUARANTINE_TABLE, 0)
-        result = LoadResult(spec.name, "succeeded", sum(counts.values()), time.monotonic() - t0,
-                            quarantined=quarantined)
+        rows = sum(count for table, count in counts.items() if table not in spec.bookkeeping)
+        failure = _load_failure(db, spec, info.loads_ids, rows, quarantined)
+        result = LoadResult(spec.name, "failed" if failure else "succeeded", rows, time.monotonic() - t0,
+                            failure, quarantined)
     except Exception as exc:  # noqa: BLE001 - reported per source, the others still load
         # Roll back what this attempt extracted, and the local state with it: the cursor stays put.
         pipeline.abort_packages()
@@ -100,6 +102,34 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
         + (f": {result.error}" if result.error else "")
     )
     return result
+
+
+def _load_failure(db: Path, spec: SourceSpec, load_ids: list[str], rows: int, quarantined: int) -> str | None:
+    """One line when a load that ran must still fail: it loaded nothing but quarantine (naming the endpoint and
+    the commonest reason), or the source's `failures_sql` names something (a file whose every row was
+    quarantined). None when the load is sound. What was loaded stays loaded either way."""
+    if not load_ids or (quarantined == 0 and spec.failures_sql is None):
+        return None
+    found: list[tuple] = []
+    with warehouse.writer(db) as con:  # the one connection this process shares (ingest holds the writer)
+        for load_id in load_ids if spec.failures_sql is not None else []:
+            try:
+                found += con.execute(spec.failures_sql, [load_id]).fetchall()
+            except duckdb.CatalogException:  # its table was never created: nothing of the kind was read
+                break
+        if not found and rows == 0 and quarantined:
+            marks = ", ".join("?" * len(load_ids))
+            found = con.execute(f"""
+                SELECT endpoint, count(*) || ' of ' || sum(count(*)) OVER () || ' quarantined records: '
+                       || any_value(error)
+                FROM {spec.dataset}.{QUARANTINE_TABLE} WHERE _dlt_load_id IN ({marks})
+                GROUP BY endpoint, field ORDER BY count(*) DESC, endpoint LIMIT 1""", load_ids).fetchall()
+            found = [(what, f"nothing loaded; commonest reason ({why})") for what, why in found]
+    if not found:
+        return None
+    what, why = found[0]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return f"{what}: {why}{more}"
 
 
 def record_watermark(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:

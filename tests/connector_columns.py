@@ -47,7 +47,7 @@ def connector_columns() -> dict[str, dict[str, dict[str, str]]]:
     """
     return {
         "ga4": {**{report.table: _ga4(report) for report in ga4.REPORTS},
-                ga4.PROPERTY_TABLE: _sql(ga4.PROPERTY_COLUMNS)},
+                ga4.PROPERTY_TABLE: _sql(ga4.PROPERTY_COLUMNS), ga4.FLAGS_TABLE: _sql(ga4.FLAG_COLUMNS)},
         "fx": {"eur_reference_rates": {"date": "date", "currency": "string", "rate": "double"}},
         "stripe": {table: _sql(columns) for table, columns in stripe.COLUMNS.items()},
         "paypal": {table: _sql(columns) for table, columns in paypal.COLUMNS.items()},
@@ -58,7 +58,8 @@ def connector_columns() -> dict[str, dict[str, dict[str, str]]]:
                    "db_queries": _sql(sentry.QUERY_COLUMNS), "user_feedback": _sql(sentry.FEEDBACK_COLUMNS)},
         "ai_calls": {ai_calls.TABLE: _sql(ai_calls.COLUMNS)},
         "openai": {"usage_completions": _sql(openai.USAGE_COLUMNS), "costs": _sql(openai.COSTS_COLUMNS)},
-        "billing": {billing.TABLE: _sql(billing.CHARGE_COLUMNS), billing.FILES_TABLE: _sql(billing.FILE_COLUMNS)},
+        "billing": {billing.TABLE: _sql(billing.CHARGE_COLUMNS), billing.FILES_TABLE: _sql(billing.FILE_COLUMNS),
+                    billing.CORRECTIONS_TABLE: _sql(billing.CORRECTION_COLUMNS)},
         "cloudflare": {table: _sql(columns) for table, columns in cloudflare.COLUMNS.items()},
         "github": {table: _sql(columns) for table, columns in github.COLUMNS.items()},
         "test_reports": {table: _sql(columns) for table, columns in test_reports.COLUMNS.items()},

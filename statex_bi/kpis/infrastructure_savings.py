@@ -373,6 +373,22 @@ def claims_side_by_side(claims: pd.DataFrame) -> pd.DataFrame:
     return figures.assign(bar=figures["claim"] + ": " + figures["figure"])
 
 
+def closed_period_corrections(con: duckdb.DuckDBPyConnection, period: Period) -> list[str]:
+    """One sentence per closed billing period in the window that a later delivery changed (the costs
+    shown are the newer delivery's)."""
+    if not warehouse.loaded(con, "staging.stg_billing__corrections"):
+        return []
+    rows = con.execute("""SELECT billing_period_start, delivery_slot, billing_currency, previous_billed_cost,
+                                 billed_cost, delivered_at
+                          FROM staging.stg_billing__corrections
+                          WHERE billing_period_start <= $end AND billing_period_end > $start
+                          ORDER BY billing_period_start, delivery_slot, delivered_at""",
+                       {"start": _window(period)[0], "end": period.end}).fetchall()
+    return [f"The closed billing period {start:%B %Y} of {slot} was re-delivered on {delivered:%Y-%m-%d}: billed "
+            f"{previous:,.2f} then {billed:,.2f} {currency}; the costs shown are the later delivery's."
+            for start, slot, currency, previous, billed, delivered in rows]
+
+
 def notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[str]:
     """What the reader must know about the data: missing sources, unconverted rows, partial months."""
     out = []
@@ -382,6 +398,7 @@ def notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list
     if not warehouse.loaded(con, "raw_cloudflare.r2_storage"):
         out.append("Cloudflare R2 usage is not loaded (`statex-bi ingest cloudflare`): the storage comparison is "
                    "empty.")
+    out.extend(closed_period_corrections(con, period))
     actual = actual_costs(con, period, **params)
     missing = int(actual["unconverted_rows"].sum()) if not actual.empty else 0
     if missing:

@@ -180,11 +180,12 @@ def event_volumes(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> p
     """Sentry events by category and outcome (what the quota is spent on) and each outcome's share.
 
     Returns:
-        category, outcome, events, share_of_category.
+        category, outcome, events (items: attachments counted, never their bytes), attachment_bytes (bytes of
+        the attachments; NULL for other categories), share_of_category.
     """
     sql = """
-        select category, outcome, sum(quantity) as events,
-               sum(quantity) / sum(sum(quantity)) over (partition by category) as share_of_category
+        select category, outcome, sum(events) as events, sum(attachment_bytes) as attachment_bytes,
+               sum(events) / sum(sum(events)) over (partition by category) as share_of_category
         from marts.sentry_event_volumes where day >= ? and day < ?
         group by category, outcome order by category, events desc"""
     return _frame(con, sql, _bounds(period))
@@ -277,11 +278,19 @@ def oldest_unresolved(con: duckdb.DuckDBPyConnection, period: Period, limit: int
     return _frame(con, sql, [stop, stop, limit])
 
 
-def notes(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> list[str]:
-    """What the reader must know: data not loaded, periods whose percentiles are bounds."""
+def notes(con: duckdb.DuckDBPyConnection, period: Period, traces_sample_rate: float | None = None,
+          **_: Any) -> list[str]:
+    """What the reader must know: data not loaded, periods whose percentiles are bounds, what request counts are.
+
+    Args:
+        traces_sample_rate: the app's Sentry SDK `tracesSampleRate` (0-1), stated beside the request counts.
+    """
     if not warehouse.table_exists(con, "raw_sentry", "route_performance"):
         return ["Sentry performance data is not loaded (`statex-bi ingest sentry`): every number below is empty."]
-    found = []
+    rate = (f"the app samples {traces_sample_rate:.0%} of traces (param `traces_sample_rate`)"
+            if traces_sample_rate is not None else "the app's sample rate is not stated (param `traces_sample_rate`)")
+    found = [f"Requests and throughput are Sentry's extrapolated counts, not raw spans: each sampled `http.server` "
+             f"span weighted by 1 / its sample rate (Sentry's `count()` with extrapolation on); {rate}."]
     if exact_grain(period) is None:
         found.append(f"{period} is not a calendar week or month: percentiles below are the highest daily "
                      "value (an upper bound) and are not published as KPIs.")
@@ -347,9 +356,21 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
     for row in good_share(con, period).itertuples():
         records.append(Metric("web_vitals.good_share", float(row.good_share), "fraction", SOURCE,
                               {"metric": row.metric, "samples": int(row.samples)}))
+    held = sentry_days(con)
+    if held is None or held[0] > period.end or held[1] < period.start:
+        # Before Sentry's first loaded day, or after its last: no data, so no count (never a made-up 0).
+        why = (f"Sentry holds no data for the period (its loaded days: {held[0]} to {held[1]})" if held
+               else "Sentry is not loaded (`statex-bi ingest sentry`)")
+        records.append(Metric("sentry.events", None, "count", SOURCE, {}, "COUNTER", why))
+        records.append(Metric("sentry.unresolved_issues", None, "count", SOURCE,
+                              {"as_of": (period.end + timedelta(days=1)).isoformat()}, reason=why))
+        return records
     for row in event_volumes(con, period).itertuples():
-        records.append(Metric("sentry.events", float(row.events), "count", SOURCE,
-                              {"category": row.category, "outcome": row.outcome}, "COUNTER"))
+        known = not pd.isna(row.events)
+        records.append(Metric("sentry.events", float(row.events) if known else None, "count", SOURCE,
+                              {"category": row.category, "outcome": row.outcome}, "COUNTER",
+                              "" if known else "attachment counts were not loaded (stats_v2 sum(times_seen)); "
+                              "reload the period"))
     issues = resolution(con, period).iloc[0]
     median = issues["km_median_hours"]
     defined = _finite(median) is not None
@@ -364,6 +385,15 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
     records.append(Metric("sentry.unresolved_issues", float(issues["unresolved_at_end"]), "count", SOURCE,
                           {"as_of": (period.end + timedelta(days=1)).isoformat()}))
     return records
+
+
+def sentry_days(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
+    """The first and last UTC day of Sentry data loaded (stats_v2 reports every day of a loaded window), or
+    None when nothing is."""
+    if not warehouse.loaded(con, "marts.sentry_event_volumes"):
+        return None
+    first, last = con.execute("select min(day), max(day) from marts.sentry_event_volumes").fetchall()[0]
+    return None if first is None else (first, last)
 
 
 def loaded_until(con: duckdb.DuckDBPyConnection) -> date | None:

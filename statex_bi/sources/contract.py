@@ -38,11 +38,16 @@ class SourceSpec:
         name: the CLI name, also `raw_<name>` (dashes become underscores) as the dataset.
         build: returns the dlt source or resource for a request.
         watermark_sql: one value: the newest date or timestamp of data this source holds.
+        bookkeeping: tables that record the load itself (files read, flags), not data: not counted as rows loaded.
+        failures_sql: rows (what, reason) of the load whose id is the one `?` that fail the ingest although
+            other data loaded, e.g. a file whose every row was quarantined.
     """
 
     name: str
     build: Callable[[IngestRequest], Any]
     watermark_sql: str
+    bookkeeping: tuple[str, ...] = ()
+    failures_sql: str | None = None
 
     @property
     def dataset(self) -> str:

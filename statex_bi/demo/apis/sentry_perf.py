@@ -19,7 +19,8 @@ What it speaks (docs.sentry.io/api; ../shared api-wire-formats section 1, trimme
   every status or `is:resolved` / `is:unresolved` (error issues), or `issue.category:feedback` (feedback);
   `start`/`end` keep issues seen in the window;
   `count` is a string, `userCount` an int. `GET .../issues/{id}/` adds `activity[]`.
-- `GET /api/0/organizations/{org}/stats_v2/`: `field=sum(quantity)`, `groupBy` category / outcome,
+- `GET /api/0/organizations/{org}/stats_v2/`: `field=sum(quantity)` (attachments in bytes, ATTACHMENT_BYTES
+  each) or `sum(times_seen)` (items), `groupBy` category / outcome,
   `interval=1d`, `start`/`end`; `{"start","end","intervals","groups":[{"by","totals","series"}]}`.
 """
 
@@ -45,6 +46,7 @@ CONDITIONS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
 PERCENTILES = {"p50": 50, "p75": 75, "p90": 90, "p95": 95, "p99": 99}
 DEVICE_FIELD = "device.type"
 MAX_LIMIT = 100
+ATTACHMENT_BYTES = 48_000  # the size of each simulated attachment
 
 
 class BadRequest(Exception):
@@ -364,8 +366,9 @@ def _activity(issue: Issue) -> list[dict]:
 
 
 def stats_body(request: Request, perf: PerfData, window: tuple[datetime, datetime]) -> dict:
-    if request.arg("field") != "sum(quantity)":
-        raise BadRequest("field must be sum(quantity) in the sandbox")
+    field = request.arg("field")
+    if field not in ("sum(quantity)", "sum(times_seen)"):
+        raise BadRequest("field must be sum(quantity) or sum(times_seen) in the sandbox")
     if request.arg("interval", "1h") != "1d":
         raise BadRequest("the sandbox serves interval=1d only")
     group_by = request.query.get("groupBy", [])
@@ -383,11 +386,13 @@ def stats_body(request: Request, perf: PerfData, window: tuple[datetime, datetim
             continue
         key = tuple(("category", category) if g == "category" else ("outcome", outcome) for g in group_by)
         series = groups.setdefault(key, [0] * len(intervals))
-        series[days[day]] += quantity
+        # The simulation counts items; Sentry's sum(quantity) of attachments is their bytes.
+        bytes_each = ATTACHMENT_BYTES if category == "attachment" and field == "sum(quantity)" else 1
+        series[days[day]] += quantity * bytes_each
     return {
         "start": _iso(intervals[0].replace(tzinfo=None)) if intervals else _iso(window[0].replace(tzinfo=None)),
         "end": _iso(window[1].astimezone(UTC).replace(tzinfo=None)),
         "intervals": [moment.strftime("%Y-%m-%dT%H:%M:%SZ") for moment in intervals],
-        "groups": [{"by": dict(key), "totals": {"sum(quantity)": sum(series)}, "series": {"sum(quantity)": series}}
+        "groups": [{"by": dict(key), "totals": {field: sum(series)}, "series": {field: series}}
                    for key, series in sorted(groups.items())],
     }

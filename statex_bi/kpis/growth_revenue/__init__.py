@@ -21,6 +21,7 @@ from statex_bi.kpis.growth_revenue.growth import (
     availability,
     conversion_comparison,
     first_payment_cohort,
+    ga4_warnings,
     headline_text,
     new_paying_customers,
     traffic_summary,
@@ -60,7 +61,8 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequ
 def notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list[str]:
     """What the reader must know about the data: missing sources first, then caveats about loaded ones."""
     available = availability(con)
-    return [*available.notes, *available.caveats]
+    warnings = ga4_warnings(con, period)["notes"] if available.ga4 else []
+    return [*available.notes, *available.caveats, *warnings]
 
 
 def metrics(
@@ -89,9 +91,13 @@ def metrics(
 
     if available.ga4:
         summary = traffic_summary(con, period).iloc[0]
-        emit("ga4.sessions", summary["sessions"], "count", "ga4")
+        warned = ga4_warnings(con, period)
+        flags = {key: warned[key] for key in ("thresholded_days", "other_row_days", "other_sessions")}
+        # No GA4 day in the period (before the first load, or past what GA4 keeps): nothing, never a 0.
+        no_data = "" if int(summary["days_with_users"]) else "GA4 holds no data for the period"
+        emit("ga4.sessions", summary["sessions"], "count", "ga4", flags, no_data)
         emit("ga4.daily_active_users", summary["daily_active_users"], "count", "ga4",
-             {"days": int(summary["days_with_users"])})
+             {"days": int(summary["days_with_users"]), **flags}, no_data)
         comparison = conversion_comparison(con, period, key_events=key_events,
                                            payment_window_days=payment_window_days)
         for _, row in comparison.iterrows():
@@ -104,8 +110,9 @@ def metrics(
                     why = "AI calls (the prototypes) are not loaded"
                 tags |= {"payment_window_days": int(cohort["payment_window_days"]),
                          "window_closed": bool(cohort["window_closed"])}
-            emit(row["metric"], row["rate"], "fraction", "ai-calls+payments" if needs_payments else "ga4", tags, why)
-        emit("ga4.avg_session_duration_s", summary["avg_session_duration_s"], "s", "ga4")
+            emit(row["metric"], row["rate"], "fraction", "ai-calls+payments" if needs_payments else "ga4", tags,
+                 why or no_data)
+        emit("ga4.avg_session_duration_s", summary["avg_session_duration_s"], "s", "ga4", why=no_data)
     else:
         units = {"ga4.sessions": "count", "ga4.daily_active_users": "count", "ga4.avg_session_duration_s": "s"}
         for name in ("ga4.sessions", "ga4.daily_active_users", *(r[0] for r in RATES), "ga4.avg_session_duration_s"):

@@ -34,6 +34,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -76,6 +77,37 @@ class Availability:
     providers: list[str]
     notes: list[str] = field(default_factory=list)  # something is missing
     caveats: list[str] = field(default_factory=list)  # everything is there, read it with this in mind
+
+
+def ga4_warnings(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str, Any]:
+    """GA4's own warnings over the period's days: days on which a report's response said rows were withheld
+    for privacy (thresholding) or rolled into "(other)", and the sessions the "(other)" channel holds.
+
+    Returns:
+        thresholded_days, other_row_days, other_sessions (0 when nothing is flagged or loaded), and
+        `notes`: one sentence per warning, for the report to show beside the GA4 numbers.
+    """
+    found: dict[str, Any] = {"thresholded_days": 0, "other_row_days": 0, "other_sessions": 0, "notes": []}
+    if not warehouse.table_exists(con, "staging", "stg_ga4__report_flags"):
+        return found
+    days = con.execute("""
+        select count(distinct date) filter (subject_to_thresholding),
+               count(distinct date) filter (data_loss_from_other_row)
+        from staging.stg_ga4__report_flags where date between ? and ?""", [period.start, period.end]).fetchall()[0]
+    found["thresholded_days"], found["other_row_days"] = int(days[0]), int(days[1])
+    if warehouse.table_exists(con, "marts", "ga4_daily_traffic"):
+        found["other_sessions"] = int(con.execute(
+            "select coalesce(sum(sessions), 0) from marts.ga4_daily_traffic where channel = '(other)' "
+            "and date_day between ? and ?", [period.start, period.end]).fetchall()[0][0])
+    if found["thresholded_days"]:
+        found["notes"].append(
+            f"GA4 withheld data for privacy (thresholding) on {found['thresholded_days']} of the period's "
+            f"{period.days} days: users, sessions and key events on those days are lower bounds.")
+    if found["other_row_days"] or found["other_sessions"]:
+        found["notes"].append(
+            f"GA4 rolled rows into \"(other)\" on {found['other_row_days']} of the period's days: "
+            f"{found['other_sessions']:,} sessions are counted in totals but belong to no named channel.")
+    return found
 
 
 def availability(con: duckdb.DuckDBPyConnection) -> Availability:

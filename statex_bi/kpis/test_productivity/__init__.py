@@ -69,7 +69,8 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str
                  f"as long ({interval})")
         if claimed_speedup:
             text += f", against the claimed {claimed_speedup:g}x"
-    _, count, broken = measures.flaky_tests(measures.flakiness(con, period, **params))
+    counts = measures.test_counts(measures.flakiness(con, period, **params))
+    count, broken = counts["flaky"], counts["broken"]
     text += f"; {count} flaky test{'s' if count != 1 else ''}"
     if broken:
         text += f" and {broken} broken (failing in every run)"
@@ -108,9 +109,10 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str 
         else:
             emit(name, None, "percent", f"no {primary_runner} run of the period wrote a coverage summary",
                  runner=primary_runner)
-    tests, flaky, broken = measures.flaky_tests(measures.flakiness(con, period, **params))
-    if tests:
-        emit("tests.flaky_tests", flaky, "count", tests=tests, broken=broken)
+    flaky = measures.flakiness(con, period, **params)
+    if len(flaky):
+        counts = measures.test_counts(flaky)
+        emit("tests.flaky_tests", counts["flaky"], "count", tests=counts["tests"], broken=counts["broken"])
     else:
         emit("tests.flaky_tests", None, "count", "no test passed or failed in the period")
     for row in measures.runner_summary(con, period, **params).itertuples():

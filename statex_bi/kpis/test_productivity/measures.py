@@ -15,13 +15,14 @@ Every number is over the test runs whose `started_at` falls in the period (UTC d
   The unpaired ratio of the runners' green medians ("all green runs") is shown beside it.
 - *Coverage*: the newest run of the primary runner (param `primary_runner`, default vitest) that
   wrote a coverage summary: its `total` percentages (0-100). Vitest writes none when a test fails.
-- *Flaky test* [runner]: a test (file + full name) that both passed and failed on the same sha under
-  the same runner (a test that fails under Jest and passes under Vitest differs by runner, not by
-  chance). The report counts the tests flaky under at least one runner.
-- *Failure rate* of a test under a runner: failed / (passed + failed) runs, with a Wilson 95 %
-  interval; *flip rate*: status changes between the runner's consecutive runs (by start time,
-  passed/failed only) / (runs - 1); *broken*: failed in every one of at least `broken_min_runs` runs
-  (default 3).
+- *Test*: its `test_key`, file + describe path + title (with its ordinal where those collide), under one
+  runner: the runner's full name joins titles with spaces, so it can name two tests.
+- *Flaky test*: a test that passed in one run and failed in another run of the same runner on the same
+  sha (one run alone never makes a test flaky). A test file that failed to load counts as one failed test.
+- *Failure rate* of a test: failed / (passed + failed) runs, with a Wilson 95 % interval; *flip rate*:
+  status changes between consecutive runs of its runner (by start time, passed/failed only) / (runs - 1);
+  *broken*:
+  failed in every one of at least `broken_min_runs` runs (default 3).
 - *Pass rate* [runner]: passed tests / (passed + failed) over all runs. *Reliability* [runner]: the
   share of runs with exit code 0. The report also shows the share of runs with no flaky failure.
 """
@@ -52,7 +53,8 @@ MODELS: dict[str, dict[str, str]] = {
     "core.test_runs": {"test_run_id": "VARCHAR", "runner": "VARCHAR", "sha": "VARCHAR", "attempt": "BIGINT",
                        "started_at": "TIMESTAMP", "exit_code": "BIGINT", "wall_s": "DOUBLE"},
     "core.test_results": {"test_run_id": "VARCHAR", "runner": "VARCHAR", "sha": "VARCHAR", "started_at": "TIMESTAMP",
-                          "file": "VARCHAR", "full_name": "VARCHAR", "status": "VARCHAR", "duration_ms": "DOUBLE"},
+                          "file": "VARCHAR", "full_name": "VARCHAR", "test_key": "VARCHAR", "status": "VARCHAR",
+                          "duration_ms": "DOUBLE"},
     "core.test_coverage": {"test_run_id": "VARCHAR", "runner": "VARCHAR", "sha": "VARCHAR",
                            "started_at": "TIMESTAMP", "metric": "VARCHAR", "total": "BIGINT", "covered": "BIGINT",
                            "pct": "DOUBLE"},
@@ -137,20 +139,20 @@ def slowest_tests(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 1
     previous = period.previous()
     return con.execute(_sql(con, """
         WITH timed AS (
-            SELECT file, full_name, duration_ms, started_at >= ? AS current
+            SELECT file, full_name, test_key, duration_ms, started_at >= ? AS current
             FROM {results}
             WHERE runner = ? AND duration_ms IS NOT NULL AND started_at >= ? AND started_at < ?
         ),
         stats AS (
-            SELECT file, full_name,
+            SELECT file, any_value(full_name) AS full_name, test_key,
                    count(*) FILTER (current) AS runs,
                    median(duration_ms) FILTER (current) AS median_ms,
                    quantile_cont(duration_ms, 0.95) FILTER (current) AS p95_ms,
                    max(duration_ms) FILTER (current) AS max_ms,
                    median(duration_ms) FILTER (NOT current) AS previous_median_ms
-            FROM timed GROUP BY file, full_name
+            FROM timed GROUP BY file, test_key
         )
-        SELECT * FROM stats WHERE runs > 0 ORDER BY median_ms DESC, file, full_name LIMIT ?
+        SELECT * EXCLUDE (test_key) FROM stats WHERE runs > 0 ORDER BY median_ms DESC, file, test_key LIMIT ?
     """), [period.start, primary_runner, previous.start, period.end + timedelta(days=1), int(limit)]).df()
 
 
@@ -247,40 +249,42 @@ def coverage_trend(con: duckdb.DuckDBPyConnection, period: Period, primary_runne
 
 
 def flakiness(con: duckdb.DuckDBPyConnection, period: Period, broken_min_runs: int = 3,
-              **params: Any) -> pd.DataFrame:
-    """Per runner and test (file + full name) that ran in the period: runs, failures, failure and flip
-    rates, flags, all within that runner.
+                **params: Any) -> pd.DataFrame:
+    """Per test (runner + test_key) that ran in the period: runs, failures, failure and flip rates, flags.
 
     Returns:
-        runner, file, full_name, runs, failed, failure_rate, ci_low, ci_high (Wilson 95 %), flips,
-        flip_rate, flaky_shas (commits where it both passed and failed under the runner), flaky, broken;
-        flaky and broken first.
+        runner, file, full_name (with "#n" when the test shares its name with others in its file), test_key, runs,
+        failed,
+        failure_rate, ci_low, ci_high (Wilson 95 %), flips, flip_rate, flaky_shas (commits where it passed in
+        one run and failed in another), flaky, broken; flaky and broken first.
     """
     table = con.execute(_sql(con, """
         WITH ran AS (
-            SELECT runner, file, full_name, sha, status, started_at, test_run_id
+            SELECT runner, file, full_name, test_key, sha, status, started_at, test_run_id
             FROM {results}
             WHERE status IN ('passed', 'failed') AND started_at >= ? AND started_at < ?
         ),
         ordered AS (
-            SELECT *, lag(status) OVER (PARTITION BY runner, file, full_name ORDER BY started_at, test_run_id)
-                AS before
+            SELECT *, lag(status) OVER (PARTITION BY runner, test_key ORDER BY started_at, test_run_id) AS before
             FROM ran
         ),
         per_sha AS (
-            SELECT runner, file, full_name, sha, bool_or(status = 'passed') AND bool_or(status = 'failed') AS mixed
-            FROM ran GROUP BY runner, file, full_name, sha
-        ),
-        flaky AS (
-            SELECT runner, file, full_name, count(*) FILTER (mixed) AS flaky_shas
-            FROM per_sha GROUP BY runner, file, full_name
+            -- passed in one run and failed in another: one run alone is never flaky
+            SELECT runner, test_key, bool_or(status = 'passed') AND bool_or(status = 'failed')
+                   AND count(DISTINCT test_run_id) > 1 AS mixed
+            FROM ran GROUP BY runner, test_key, sha
         )
-        SELECT o.runner, o.file, o.full_name, count(*) AS runs, count(*) FILTER (status = 'failed') AS failed,
+        SELECT o.runner, any_value(o.file) AS file, any_value(o.full_name) AS full_name, o.test_key,
+               count(*) AS runs, count(*) FILTER (status = 'failed') AS failed,
                count(*) FILTER (before IS NOT NULL AND before <> status) AS flips,
-               any_value(f.flaky_shas) AS flaky_shas
-        FROM ordered o JOIN flaky f USING (runner, file, full_name)
-        GROUP BY o.runner, o.file, o.full_name
+               any_value(s.flaky_shas) AS flaky_shas
+        FROM ordered o
+        JOIN (SELECT runner, test_key, count(*) FILTER (mixed) AS flaky_shas FROM per_sha GROUP BY runner, test_key) s
+            USING (runner, test_key)
+        GROUP BY o.runner, o.test_key
     """), _window(period)).df()
+    ordinal = table["test_key"].str.extract(r"\]#(\d+)$", expand=False)
+    table["full_name"] = table["full_name"].where(ordinal.isna(), table["full_name"] + " #" + ordinal.fillna(""))
     table["failure_rate"] = table["failed"] / table["runs"]
     intervals = [wilson_interval(int(f), int(n)) for f, n in zip(table["failed"], table["runs"], strict=True)]
     table["ci_low"] = [low for low, _ in intervals]
@@ -288,16 +292,17 @@ def flakiness(con: duckdb.DuckDBPyConnection, period: Period, broken_min_runs: i
     table["flip_rate"] = np.where(table["runs"] > 1, table["flips"] / (table["runs"] - 1).clip(lower=1), np.nan)
     table["flaky"] = table["flaky_shas"] > 0
     table["broken"] = (table["failed"] == table["runs"]) & (table["runs"] >= broken_min_runs)
-    table = table.sort_values(["broken", "flaky", "failure_rate", "runner", "file", "full_name"],
+    table = table.sort_values(["broken", "flaky", "failure_rate", "runner", "file", "test_key"],
                               ascending=[False, False, False, True, True, True]).reset_index(drop=True)
-    return table[["runner", "file", "full_name", "runs", "failed", "failure_rate", "ci_low", "ci_high", "flips",
-                  "flip_rate", "flaky_shas", "flaky", "broken"]]
+    return table[["runner", "file", "full_name", "test_key", "runs", "failed", "failure_rate", "ci_low", "ci_high",
+                  "flips", "flip_rate", "flaky_shas", "flaky", "broken"]]
 
 
-def flaky_tests(table: pd.DataFrame) -> tuple[int, int, int]:
-    """From `flakiness`: tests (file + full name) that ran, are flaky under some runner, broken under some."""
-    tests = table.groupby(["file", "full_name"])[["flaky", "broken"]].any()
-    return len(tests), int(tests["flaky"].sum()), int(tests["broken"].sum())
+def test_counts(table: pd.DataFrame) -> dict[str, int]:
+    """From `flakiness`: distinct tests that ran, are flaky or broken under some runner (a test flaky under
+    both runners is one flaky test)."""
+    return {"tests": table["test_key"].nunique(), "flaky": table.loc[table["flaky"], "test_key"].nunique(),
+            "broken": table.loc[table["broken"], "test_key"].nunique()}
 
 
 def runner_summary(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
@@ -311,11 +316,11 @@ def runner_summary(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
             SELECT * FROM {results} WHERE status IN ('passed', 'failed') AND started_at >= ? AND started_at < ?
         ),
         flaky AS (
-            SELECT runner, file, full_name FROM results GROUP BY runner, file, full_name, sha
-            HAVING bool_or(status = 'passed') AND bool_or(status = 'failed')
+            SELECT runner, test_key FROM results GROUP BY runner, test_key, sha
+            HAVING bool_or(status = 'passed') AND bool_or(status = 'failed') AND count(DISTINCT test_run_id) > 1
         ),
         flaky_runs AS (
-            SELECT DISTINCT r.test_run_id FROM results r SEMI JOIN flaky f USING (runner, file, full_name)
+            SELECT DISTINCT r.test_run_id FROM results r SEMI JOIN flaky f USING (runner, test_key)
             WHERE r.status = 'failed'
         ),
         tests AS (

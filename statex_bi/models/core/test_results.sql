@@ -16,7 +16,10 @@ select
     results.position,
     results.file,
     results.full_name,
+    results.test_key,
     results.status,
-    results.duration_ms
+    results.runner_status,
+    results.duration_ms,
+    results.message
 from results
 inner join {{ ref('test_runs') }} as runs using (test_run_id)

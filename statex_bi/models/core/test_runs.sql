@@ -17,6 +17,6 @@ ranked as (
 
 select
     test_run_id, origin, runner, sha, branch, attempt, started_at, exit_code, wall_s, tests_total, tests_passed,
-    tests_failed, tests_skipped, tests_todo, test_files, suites_reported, has_coverage
+    tests_failed, tests_skipped, tests_todo, test_files, files_failed, suites_reported, has_coverage
 from ranked
 where copy_rank = 1

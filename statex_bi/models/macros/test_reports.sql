@@ -18,6 +18,7 @@ select
     cast(tests_skipped as bigint) as tests_skipped,
     cast(tests_todo as bigint) as tests_todo,
     cast(test_files as bigint) as test_files,
+    coalesce(cast(files_failed as bigint), 0) as files_failed,
     cast(suites_reported as bigint) as suites_reported,
     cast(has_coverage as boolean) as has_coverage
 from {{ source(source_name, 'test_runs') }}
@@ -31,8 +32,12 @@ select
     cast(position as bigint) as position,
     cast(file as string) as file,
     cast(full_name as string) as full_name,
+    {#- rows loaded before test_key existed keep their old identity, file + full name #}
+    coalesce(cast(test_key as string), concat(cast(file as string), ' ', cast(full_name as string))) as test_key,
     cast(status as string) as status,
-    cast(duration_ms as double) as duration_ms
+    cast(runner_status as string) as runner_status,
+    cast(duration_ms as double) as duration_ms,
+    cast(message as string) as message
 from {{ source(source_name, 'test_results') }}
 {% endmacro %}
 

@@ -1,10 +1,12 @@
 -- One row per FOCUS cost row of a loaded export file (raw_billing.charges: files that passed
--- validation, loaded whole). Amounts keep their sign: credits, refunds and corrections are rows.
+-- validation, loaded whole, of each export billing period's current delivery). Amounts keep their
+-- sign: credits, refunds and corrections are rows.
 select
     file_hash,
     source_line,
     source_file,
     focus_version,
+    delivery_slot,
     provider,
     invoice_issuer,
     billing_account_id,

@@ -7,7 +7,7 @@ import csv
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,20 @@ def find_files(folder: Path) -> list[Path]:
     """
     files = {path for pattern in settings.FILE_PATTERNS for path in folder.rglob(pattern) if path.is_file()}
     return sorted(files)
+
+
+def find_manifests(folder: Path) -> list[Path]:
+    """Every provider manifest (AWS `<export>-Manifest.json`, Azure `manifest.json`) under `folder`."""
+    return sorted(path for path in folder.rglob(settings.MANIFEST_PATTERN) if path.is_file())
+
+
+def billing_period_key(row: Mapping[str, Any]) -> str:
+    """"start|end|currency" of a row's billing period (its charge's calendar month when the file has no
+    BillingPeriodStart/End): the unit a re-delivery's totals are compared by."""
+    start = row["billing_period_start"] or row["charge_period_start"].replace(day=1, hour=0, minute=0, second=0,
+                                                                               microsecond=0)
+    end = row["billing_period_end"] or (start + timedelta(days=32)).replace(day=1)
+    return f"{start.isoformat()}|{end.isoformat()}|{row['billing_currency']}"
 
 
 def file_hash(path: Path) -> str:
@@ -198,7 +212,8 @@ def parse_row(record: Mapping[str, Any], columns: Mapping[str, list[str]], endpo
         for candidate in names:
             value = record.get(candidate)
             if isinstance(value, str):
-                value = value.strip() or None
+                value = value.strip()
+                value = None if value in ("", settings.NULL_TEXT) else value
             if value is not None:
                 name = candidate
                 break
@@ -225,11 +240,8 @@ def _convert(column: str, value: Any) -> Any:
         return to_decimal(value)
     if column in settings.DATETIMES:
         return to_utc(value)
-    if column == "tags" and isinstance(value, dict | list):  # a Parquet map or struct: stored as JSON text
-        try:
-            return json.dumps(dict(value), default=str, sort_keys=True)
-        except (TypeError, ValueError, RecursionError):
-            raise ValueError("expected key-value tags") from None
+    if column == "tags":
+        return tags_json(value)
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError(f"expected text, got a {type(value).__name__}")
     text = str(value)
@@ -274,3 +286,28 @@ def to_utc(value: Any) -> datetime:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
+
+
+def tags_json(value: Any) -> str:
+    """FOCUS Tags as a JSON object text, whatever the file wrote: CSV's JSON text, Parquet's
+    `map<string,string>` (read as (key, value) pairs) or struct (a dict).
+
+    Raises:
+        ValueError: the value is not a JSON object of tags.
+    """
+    if isinstance(value, str):
+        try:
+            tags = json.loads(value)
+        except ValueError:
+            raise ValueError(f"Tags is not JSON: {value[:80]!r}") from None
+    else:
+        try:  # a Parquet map reads as (key, value) pairs, a struct as a dict
+            tags = dict(value)
+        except (TypeError, ValueError):
+            raise ValueError("expected key-value tags") from None
+    if not isinstance(tags, dict):
+        raise ValueError(f"Tags is not a JSON object: {str(value)[:80]!r}")
+    try:
+        return json.dumps(tags, ensure_ascii=False, sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):
+        raise ValueError("expected key-value tags") from None

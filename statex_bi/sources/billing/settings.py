@@ -5,6 +5,13 @@ from __future__ import annotations
 SOURCE = "billing"
 TABLE = "charges"
 FILES_TABLE = "files"
+CORRECTIONS_TABLE = "corrections"
+MANIFEST_PATTERN = "*anifest.json"  # AWS <export>-Manifest.json, Azure manifest.json
+# AWS may still update a billing period during the first two weeks after it ends (Data Exports delivery
+# docs); later changes to it are corrections and are listed as such.
+PERIOD_CLOSES_AFTER_DAYS = 14
+# Cells written as the SQL null (the FinOps Foundation's FOCUS sample writes NULL unquoted) are empty.
+NULL_TEXT = "NULL"
 FILE_PATTERNS = ("*.csv", "*.csv.gz", "*.parquet")
 
 # raw_billing.charges column -> the FOCUS column names that fill it, first present wins. Names are
@@ -82,16 +89,19 @@ CHARGE_COLUMNS: dict[str, dict] = {
     "source_line": {"data_type": "bigint"},
     "source_file": {"data_type": "text"},
     "focus_version": {"data_type": "text"},
+    "delivery_slot": {"data_type": "text"},
     **{name: (_MONEY if name in DECIMALS else _TIME if name in DATETIMES else {"data_type": "text"})
        for name in COLUMN_NAMES},
 }
 CHARGE_KEY = ("file_hash", "source_line")
+SLOT_KEY = "delivery_slot"  # an export's billing period, or a file's path: what a newer delivery replaces
 
 FILE_COLUMNS: dict[str, dict] = {
     "file_hash": {"data_type": "text"},
     "source_file": {"data_type": "text"},
     "file_format": {"data_type": "text"},
     "focus_version": {"data_type": "text"},
+    "delivery_slot": {"data_type": "text"},
     "status": {"data_type": "text"},
     "rows": {"data_type": "bigint"},
     "quarantined_rows": {"data_type": "bigint"},
@@ -102,3 +112,15 @@ FILE_COLUMNS: dict[str, dict] = {
 # Staged as JSONL, not dlt's default INSERT statements, which DuckDB loads with gigabytes of memory (an
 # 80,000-row export took 3.7 GB and 4 minutes; bench/bench_billing_memory.py). Decimals stay exact text.
 FILE_FORMAT = "jsonl"
+
+CORRECTION_COLUMNS: dict[str, dict] = {
+    "delivery_slot": {"data_type": "text"},
+    "billing_period_start": _TIME,
+    "billing_period_end": _TIME,
+    "billing_currency": {"data_type": "text"},
+    "previous_billed_cost": _MONEY,
+    "billed_cost": _MONEY,
+    "delivered_at": _TIME,
+    "detected_at": _TIME,
+}
+CORRECTION_KEY = ("delivery_slot", "billing_period_start", "billing_currency", "delivered_at")

@@ -13,7 +13,9 @@ offset/limit until `rowCount` rows were read:
     daily_users            date: activeUsers (de-duplicated across channels), sessions
 
 Days are the property's days, in its time zone: each response's `metadata.timeZone` (and currency)
-is kept in raw_ga4.property, one row per property, merged on property_id.
+is kept in raw_ga4.property, one row per property, merged on property_id. The responses' warnings,
+`subjectToThresholding` (rows withheld for privacy) and `dataLossFromOtherRow` (rows rolled into
+"(other)"), are kept per report and day read in raw_ga4.report_flags, merged on (report, date).
 
 Incremental on `date`, merged on the report's dimensions. GA4 keeps revising the last days
 (late-arriving hits, attribution, thresholding), so a run does not start at the last loaded date + 1:
@@ -92,16 +94,23 @@ def _resource(report: Report, client, config: helpers.Ga4Config, start: date | N
             return
         # Checked before the incremental sees them: a bad row moves no cursor.
         guard = RecordGuard(settings.SOURCE, f"runReport:{report.table}", report.primary_key, timestamps=("date",))
+        flags = {"subject_to_thresholding": False, "data_loss_from_other_row": False}
+        days: set[date] = set()
         for number, response in enumerate(helpers.fetch_pages(client, config, report, first, end, progress)):
             if number == 0:
                 yield _property_row(config, response)
+            flags["subject_to_thresholding"] |= bool(response.metadata.subject_to_thresholding)
+            flags["data_loss_from_other_row"] |= bool(response.metadata.data_loss_from_other_row)
             for row in response.rows:
                 try:
-                    yield guard.check(helpers.parse_row(report, row))
+                    parsed = guard.check(helpers.parse_row(report, row))
+                    days.add(parsed["date"])
+                    yield parsed
                 except RecordError as exc:
                     progress(f"ga4: quarantined: {exc}")
                     yield quarantined(settings.SOURCE, exc.endpoint, exc.record_id, exc.field, str(exc),
                                       _row_payload(report, row))
+        yield from _flag_rows(report, sorted(days), flags)
 
     # Column types come from the parsed values (date, str, int, float). No column hints: the quarantine
     # table is a variant of this resource and would inherit them.
@@ -122,6 +131,18 @@ def _property_row(config: helpers.Ga4Config, response) -> Any:
     ), create_table_variant=True)
 
 
+def _flag_rows(report: Report, days: list[date], flags: dict[str, bool]) -> Iterator[Any]:
+    """The request's thresholding and (other) flags (the API states them per request) for each day it returned
+    rows for: a day without rows would move the date cursor past data GA4 has not finished."""
+    checked = datetime.now(UTC).replace(tzinfo=None)
+    hints = dlt.mark.make_hints(table_name=settings.FLAGS_TABLE, write_disposition="merge",
+                                primary_key=("report", "date"), merge_key=(),
+                                columns={name: dict(h) for name, h in settings.FLAG_COLUMNS.items()})
+    for day in days:
+        row = {"report": report.table, "date": day, **flags, "checked_at": checked}
+        yield dlt.mark.with_hints(row, hints, create_table_variant=True)
+
+
 def _row_payload(report: Report, row) -> dict:
     return {
         "dimensions": {name: v.value for (name, _), v in zip(report.dimensions, row.dimension_values, strict=True)},
@@ -129,4 +150,5 @@ def _row_payload(report: Report, row) -> dict:
     }
 
 
-SPEC = SourceSpec(name="ga4", build=build, watermark_sql="SELECT max(date) FROM raw_ga4.daily_users")
+SPEC = SourceSpec(name="ga4", build=build, watermark_sql="SELECT max(date) FROM raw_ga4.daily_users",
+                  bookkeeping=(settings.PROPERTY_TABLE, settings.FLAGS_TABLE))

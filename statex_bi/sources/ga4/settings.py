@@ -81,3 +81,14 @@ PROPERTY_COLUMNS: dict[str, dict] = {
     "currency_code": {"data_type": "text"},
     "checked_at": {"data_type": "timestamp", "timezone": False},
 }
+# Per report and day: whether GA4 withheld rows to protect privacy (`subjectToThresholding`) or rolled
+# rows into an "(other)" row (`dataLossFromOtherRow`), from the response metadata of the request that
+# read the day. Merged on (report, date): a re-read day takes the newer response's flags.
+FLAGS_TABLE = "report_flags"
+FLAG_COLUMNS: dict[str, dict] = {
+    "report": {"data_type": "text"},
+    "date": {"data_type": "date"},
+    "subject_to_thresholding": {"data_type": "bool"},
+    "data_loss_from_other_row": {"data_type": "bool"},
+    "checked_at": {"data_type": "timestamp", "timezone": False},
+}

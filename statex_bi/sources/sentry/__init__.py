@@ -94,6 +94,7 @@ def gen_ai_spans(client: RESTClient, config: helpers.SentryConfig, request: Inge
             "dataset": "spans",
             "field": list(fields.values()),
             "query": settings.GEN_AI_QUERY,
+            "project": list(config.projects),
             "sort": settings.SORT_FIELD,
             "per_page": settings.PER_PAGE,
             "start": _iso_utc(first),

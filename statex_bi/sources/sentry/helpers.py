@@ -29,17 +29,20 @@ class SentryConfig:
     token: str
     org: str
     base_url: str
+    projects: tuple[str, ...] = (settings.ALL_PROJECTS,)  # the `project` query values of every request
 
 
 def read_config() -> SentryConfig:
     """The Sentry settings from the environment.
 
     Returns:
-        Token ($SENTRY_AUTH_TOKEN), organization slug ($SENTRY_ORG) and base URL ($SENTRY_BASE_URL,
-        default https://sentry.io; https://de.sentry.io for the EU region).
+        Token ($SENTRY_AUTH_TOKEN), organization slug ($SENTRY_ORG), base URL ($SENTRY_BASE_URL,
+        default https://sentry.io; https://de.sentry.io for the EU region) and projects: $SENTRY_PROJECTS,
+        comma-separated project ids, else -1 (every project the token can see; Sentry reads a request without
+        `project` as "my projects" only).
 
     Raises:
-        ConfigError: naming every required variable that is not set.
+        ConfigError: naming every required variable that is not set, or a project that is not an id.
     """
     missing = [name for name in ("SENTRY_AUTH_TOKEN", "SENTRY_ORG") if env(name) is None]
     if missing:
@@ -47,10 +50,16 @@ def read_config() -> SentryConfig:
             f"{' and '.join('$' + name for name in missing)} not set; the sentry source needs an auth token "
             "with org:read and the organization slug (see docs/configuration.md)"
         )
+    projects = tuple(p.strip() for p in (env("SENTRY_PROJECTS") or "").split(",") if p.strip())
+    bad = [p for p in projects if not p.lstrip("-").isdigit()]
+    if bad:
+        raise ConfigError(f"$SENTRY_PROJECTS: {', '.join(bad)} is not a project id (Settings > Projects > the "
+                          "project's ID; comma-separated)")
     return SentryConfig(
         token=env("SENTRY_AUTH_TOKEN"),
         org=env("SENTRY_ORG"),
         base_url=env("SENTRY_BASE_URL", settings.DEFAULT_BASE_URL).rstrip("/"),
+        projects=projects or (settings.ALL_PROJECTS,),
     )
 
 

@@ -55,7 +55,7 @@ def _rows(client: RESTClient, config: helpers.SentryConfig, period: Period, quer
           aggregates: dict[str, str], endpoint: str) -> Iterator[dict[str, Any]]:
     """Every row of one aggregate query over `period`, across pages."""
     params = {"dataset": "spans", "field": [*groups, *aggregates.values()], "query": query,
-              "per_page": settings.PER_PAGE, "project": "-1", **period.window()}
+              "per_page": settings.PER_PAGE, "project": list(config.projects), **period.window()}
     for page in helpers.paginate(client, settings.EVENTS_PATH.format(org=config.org), params, endpoint):
         yield from page
 
@@ -177,7 +177,8 @@ def user_feedback(client: RESTClient, config: helpers.SentryConfig, request: Ing
         if first >= end:
             return
         guard = RecordGuard(settings.SOURCE, endpoint, ("feedback_id",), timestamps=("received_at",))
-        params = {"query": settings.FEEDBACK_QUERY, "limit": settings.PER_PAGE, "sort": "date", "project": "-1",
+        params = {"query": settings.FEEDBACK_QUERY, "limit": settings.PER_PAGE, "sort": "date",
+                  "project": list(config.projects),
                   "start": first.isoformat() + "Z", "end": end.isoformat() + "Z"}
         path = settings.ISSUES_PATH.format(org=config.org)
         for page in helpers.paginate(client, path, params, endpoint, data_selector="$"):

@@ -3,8 +3,8 @@
     issues             `GET /issues/?query=` (every status) for the issues seen in the window, Link-paged;
                        each resolved issue's `activity` (`GET /issues/{id}/`) gives its resolution time
                        (the last `set_resolved*` entry). Merged on issue_id: issues change status.
-    event_volumes      `GET /stats_v2/` `sum(quantity)` by category and outcome, daily. Merged on
-                       (day, category, outcome).
+    event_volumes      `GET /stats_v2/` `sum(quantity)` (bytes for attachments) and `sum(times_seen)`
+                       (items) by category and outcome, daily. Merged on (day, category, outcome).
     route_performance  `GET /events/?dataset=spans&query=span.op:http.server` per route: `count()`,
                        `p50`/`p95(span.duration)`, `failure_rate()`; and the same over all routes.
     web_vitals         `pageload` spans (LCP, CLS) and `ui.interaction.click` spans (INP): `p75` and
@@ -137,7 +137,7 @@ def _daily(client: RESTClient, config: helpers.SentryConfig, query: Query, first
     cells: dict[tuple, dict[str, Any]] = {}
     for aggregate in dict.fromkeys(["count()", *query.aggregates.values()]):
         params: dict[str, Any] = {"dataset": "spans", "yAxis": aggregate, "interval": 86400,
-                                  "query": f"span.op:{query.op}", **window}
+                                  "query": f"span.op:{query.op}", "project": list(config.projects), **window}
         if query.groups:
             params.update(groupBy=list(query.groups), topEvents=settings.TOP_GROUPS, sort="-count()",
                           excludeOther=1)
@@ -165,7 +165,7 @@ def _aggregated(client: RESTClient, config: helpers.SentryConfig, query: Query, 
     aggregates = list(dict.fromkeys(["count()", *query.aggregates.values()]))
     for period in closing_periods(first, last):
         params = {"dataset": "spans", "field": [*query.groups, *aggregates], "query": f"span.op:{query.op}",
-                  "per_page": settings.PER_PAGE, **period.window()}
+                  "per_page": settings.PER_PAGE, "project": list(config.projects), **period.window()}
         for page in helpers.paginate(client, path, params, endpoint):
             for raw in page:
                 yield period, {name: raw.get(name) for name in query.groups}, raw
@@ -262,24 +262,29 @@ def event_volumes(client: RESTClient, config: helpers.SentryConfig, request: Ing
         first = cursor.start_value
         if first > last:
             return
-        params = {"field": "sum(quantity)", "groupBy": ["category", "outcome"], "interval": "1d",
-                  "start": f"{first.isoformat()}T00:00:00Z", "end": f"{last.isoformat()}T23:59:59Z"}
-        body = helpers.get_json(client, path, params, endpoint)
-        days = [helpers.parse_timestamp(moment) for moment in body.get("intervals", [])]
-        for group in body.get("groups", []):
-            by = group.get("by", {})
-            series = (group.get("series") or {}).get("sum(quantity)", [])
-            record = f"{by.get('category')}/{by.get('outcome')}"
-            try:
-                if len(series) != len(days) or None in days:
-                    raise RecordError(settings.SOURCE, endpoint, record, "series", "series and intervals differ")
-                for moment, quantity in zip(days, series, strict=True):
-                    if moment.date() < first or moment.date() > last:
-                        continue
-                    yield {"day": moment.date(), "category": by.get("category"), "outcome": by.get("outcome"),
-                           "quantity": number({"q": quantity}, "q", endpoint, record, whole=True)}
-            except RecordError as exc:
-                yield quarantine(endpoint, exc, group, request.progress)
+        values: dict[tuple, dict[str, Any]] = {}
+        for field in settings.STATS_FIELDS:  # one field per request: the API documents `field` as one value
+            params = {"field": field, "groupBy": ["category", "outcome"], "interval": "1d",
+                      "project": list(config.projects),
+                      "start": f"{first.isoformat()}T00:00:00Z", "end": f"{last.isoformat()}T23:59:59Z"}
+            body = helpers.get_json(client, path, params, endpoint)
+            days = [helpers.parse_timestamp(moment) for moment in body.get("intervals", [])]
+            for group in body.get("groups", []):
+                by = group.get("by", {})
+                series = (group.get("series") or {}).get(field, [])
+                record = f"{by.get('category')}/{by.get('outcome')}"
+                try:
+                    if len(series) != len(days) or None in days:
+                        raise RecordError(settings.SOURCE, endpoint, record, "series", "series and intervals differ")
+                    for moment, value in zip(days, series, strict=True):
+                        if first <= moment.date() <= last:
+                            values.setdefault((moment.date(), by.get("category"), by.get("outcome")), {})[field] = \
+                                number({"q": value}, "q", endpoint, record, whole=True)
+                except RecordError as exc:
+                    yield quarantine(endpoint, exc, group, request.progress)
+        for (day, category, outcome), numbers in values.items():
+            yield {"day": day, "category": category, "outcome": outcome, "quantity": numbers.get("sum(quantity)"),
+                   "times_seen": numbers.get("sum(times_seen)")}
 
     return dlt.resource(rows, name="event_volumes", write_disposition="merge",
                         primary_key=("day", "category", "outcome"), columns=settings.EVENT_VOLUME_COLUMNS)
@@ -300,7 +305,7 @@ def issues(client: RESTClient, config: helpers.SentryConfig, request: IngestRequ
 
     def rows() -> Iterator[dict]:
         known: dict[str, list] = dlt.current.resource_state().setdefault("resolutions", {})
-        params = {"query": "", "limit": settings.PER_PAGE, "sort": "date",
+        params = {"query": "", "limit": settings.PER_PAGE, "sort": "date", "project": list(config.projects),
                   "start": start.isoformat() + "Z", "end": end.isoformat() + "Z"}
         for page in helpers.paginate(client, path, params, settings.ISSUES_ENDPOINT, data_selector="$"):
             for raw in page:

@@ -62,6 +62,10 @@ SORT_FIELD = "precise.start_ts"
 ISSUES_PATH = "/api/0/organizations/{org}/issues/"
 ISSUE_PATH = "/api/0/organizations/{org}/issues/{issue_id}/"
 STATS_PATH = "/api/0/organizations/{org}/stats_v2/"
+# stats_v2 fields: sum(quantity) is bytes for attachments and the event count for other categories;
+# sum(times_seen) counts attachments (and unique sessions); for errors and transactions both agree.
+STATS_FIELDS = ("sum(quantity)", "sum(times_seen)")
+ALL_PROJECTS = "-1"  # Sentry's ALL_ACCESS_PROJECTS: every project the token can see
 TIMESERIES_PATH = "/api/0/organizations/{org}/events-timeseries/"
 TOP_GROUPS = 10  # events-timeseries returns at most 10 groups (topEvents), by count
 ISSUES_ENDPOINT = "issues"
@@ -129,6 +133,7 @@ EVENT_VOLUME_COLUMNS: dict[str, dict] = {
     "category": {"data_type": "text"},
     "outcome": {"data_type": "text"},
     "quantity": {"data_type": "bigint"},
+    "times_seen": {"data_type": "bigint"},
 }
 
 TOKEN_COLUMNS = ("input_tokens", "cached_input_tokens", "output_tokens")

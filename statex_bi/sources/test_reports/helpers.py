@@ -8,6 +8,14 @@ tools really write them (tests/fixtures/test_reports/ holds real outputs):
   in **milliseconds**). Skipped and todo tests carry no duration. `numTotalTestSuites` counts files
   under Jest but files *and describe blocks* under Vitest, so it is kept as `suites_reported` and
   the comparable count is `test_files`.
+- A test's identity (`test_key`) is its file, describe path (`ancestorTitles`) and title, never the
+  runner's `fullName` (titles joined by spaces: `test("a b")` and `describe("a") > test("b")` read the
+  same); tests that still collide (an `it.each` whose cases share a title) take their ordinal in the
+  file, in report order. The report's `location` is not used: it is there only with a reporter option,
+  and a test must keep its identity whether or not a run set it.
+- A test file that fails to load (a missing module, a syntax error) has `status: "failed"`, no
+  `assertionResults` and the error in `message`: it becomes one failed row of its own
+  (settings.LOAD_FAILURE, runner_status `load_error`, the message kept) and counts in `files_failed`.
 - JUnit XML (Vitest's `junit` reporter, jest-junit): `time` in **seconds**; names joined with " > ".
   Optional; when present its counts must agree with the JSON report.
 - `coverage/coverage-summary.json` (istanbul json-summary): `total.<metric>.pct` may be the string
@@ -133,20 +141,26 @@ def parse_json_report(data: bytes, runner: str, fail: Fail, root: str | None = N
         tests = suite.get("assertionResults")
         if not isinstance(tests, list):
             raise fail(file, f"{where}.assertionResults", "missing")
+        if not tests and suite.get("status") == "failed":
+            rows.append(_load_failure_row(relative(suite["name"], root), suite.get("message")))
+            continue
         for j, test in enumerate(tests):
             rows.append(_test_row(test, relative(suite["name"], root), fail, file, f"{where}.assertionResults[{j}]"))
-    counts = Counter(row["status"] for row in rows)
+    _assign_test_keys(rows)
+    load_failures = sum(1 for row in rows if row["runner_status"] == settings.LOAD_ERROR)
+    counts = Counter(row["status"] for row in rows if row["runner_status"] != settings.LOAD_ERROR)
     for key, status in (("numPassedTests", "passed"), ("numFailedTests", "failed")):
         if report.get(key) is not None and report[key] != counts[status]:
             raise fail(file, key, f"says {report[key]} but the report lists {counts[status]} {status} tests")
-    if report.get("numTotalTests") is not None and report["numTotalTests"] != len(rows):
-        raise fail(file, "numTotalTests", f"says {report['numTotalTests']} but the report lists {len(rows)} tests")
+    tests_total = len(rows) - load_failures
+    if report.get("numTotalTests") is not None and report["numTotalTests"] != tests_total:
+        raise fail(file, "numTotalTests", f"says {report['numTotalTests']} but the report lists {tests_total} tests")
     if report.get("numTotalTestSuites") is not None and not _whole(report["numTotalTestSuites"], 0):
         raise fail(file, "numTotalTestSuites", f"expected a whole number >= 0, got {report['numTotalTestSuites']!r}")
     summary = {
-        "tests_total": len(rows), "tests_passed": counts["passed"], "tests_failed": counts["failed"],
+        "tests_total": tests_total, "tests_passed": counts["passed"], "tests_failed": counts["failed"],
         "tests_skipped": counts["skipped"], "tests_todo": counts["todo"],
-        "test_files": len(report["testResults"]),
+        "test_files": len(report["testResults"]), "files_failed": load_failures,
         "suites_reported": report.get("numTotalTestSuites"),
         "success": report.get("success"),
         "report_wall_s": _report_wall_s(report),
@@ -177,8 +191,31 @@ def _test_row(test: Any, file_name: str, fail: Fail, file: str, where: str) -> d
         duration = float(duration)
     if status in ("skipped", "todo"):
         duration = None  # not run: a 0 here would pull medians down
+    ancestors = test.get("ancestorTitles")
+    if not isinstance(ancestors, list) or not all(isinstance(a, str) for a in ancestors):
+        ancestors = []
     return {"file": file_name, "full_name": full_name, "title": title if isinstance(title, str) else full_name,
-            "status": status, "runner_status": test["status"], "duration_ms": duration}
+            "ancestor_titles": json.dumps(ancestors, ensure_ascii=False), "status": status,
+            "runner_status": test["status"], "duration_ms": duration, "message": None}
+
+
+def _load_failure_row(file_name: str, message: Any) -> dict:
+    """A test file that failed to load, as one failed "test" of its own carrying the runner's message."""
+    text = message.strip() if isinstance(message, str) and message.strip() else "the runner gave no message"
+    return {"file": file_name, "full_name": settings.LOAD_FAILURE, "title": settings.LOAD_FAILURE,
+            "ancestor_titles": "[]", "status": "failed", "runner_status": settings.LOAD_ERROR, "duration_ms": None,
+            "message": text[:settings.MESSAGE_CHARS]}
+
+
+def _assign_test_keys(rows: list[dict]) -> None:
+    """test_key = [file, *describe path, title] as JSON, with "#n" (the n-th in report order) on the tests
+    of one run whose file, describe path and title all coincide."""
+    bases = [json.dumps([row["file"], *json.loads(row["ancestor_titles"]), row["title"]], ensure_ascii=False)
+             for row in rows]
+    repeated, seen = Counter(bases), Counter()
+    for row, base in zip(rows, bases, strict=True):
+        seen[base] += 1
+        row["test_key"] = f"{base}#{seen[base]}" if repeated[base] > 1 else base
 
 
 def _report_wall_s(report: Mapping[str, Any]) -> float | None:
@@ -220,11 +257,15 @@ def parse_junit(data: bytes, fail: Fail) -> list[dict]:
 
 
 def check_junit(junit: list[dict], results: list[dict], fail: Fail) -> None:
-    """JUnit and the JSON report describe the same run: the same counts of passed, failed and not run tests."""
-    expected = Counter("skipped" if row["status"] == "todo" else row["status"] for row in results)
+    """JUnit and the JSON report describe the same run: the same counts of passed, failed and not run tests
+    (a file that failed to load may or may not be a failed test case in JUnit)."""
+    tests = [row for row in results if row["runner_status"] != settings.LOAD_ERROR]
+    load_failures = len(results) - len(tests)
+    expected = Counter("skipped" if row["status"] == "todo" else row["status"] for row in tests)
     found = Counter(row["status"] for row in junit)
     for status in ("passed", "failed", "skipped"):
-        if found[status] != expected[status]:
+        extra = found[status] - expected[status]
+        if not (0 <= extra <= load_failures if status == "failed" else extra == 0):
             raise fail(settings.JUNIT_FILE, "testcase",
                        f"{found[status]} {status} test cases, but the JSON report has {expected[status]}")
 
@@ -298,7 +339,7 @@ def parse_run(files: Mapping[str, bytes], meta: dict, source: str, where: str, r
         "test_run_id": test_run_id, "runner": runner, "sha": meta["sha"], "branch": meta["branch"],
         "attempt": meta["attempt"], "started_at": meta["started_at"], "exit_code": exit_code, "wall_s": wall_s,
         **{key: summary[key] for key in ("tests_total", "tests_passed", "tests_failed", "tests_skipped",
-                                         "tests_todo", "test_files", "suites_reported")},
+                                         "tests_todo", "test_files", "files_failed", "suites_reported")},
         "has_junit": has_junit, "has_coverage": bool(coverage), "location": where,
     }
     for position, row in enumerate(results):

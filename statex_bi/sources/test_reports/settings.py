@@ -30,6 +30,10 @@ STATUSES = {
     "todo": "todo",
 }
 COVERAGE_METRICS = ("lines", "statements", "functions", "branches")
+# A test file that failed to load becomes one failed row with this name and runner_status.
+LOAD_FAILURE = "(test file failed to load)"
+LOAD_ERROR = "load_error"
+MESSAGE_CHARS = 2000  # of a load failure's message
 
 TEST_RUNS = "test_runs"
 TEST_RESULTS = "test_results"
@@ -51,6 +55,7 @@ COLUMNS: dict[str, dict[str, dict]] = {
         "tests_skipped": {"data_type": "bigint"},
         "tests_todo": {"data_type": "bigint"},
         "test_files": {"data_type": "bigint"},
+        "files_failed": {"data_type": "bigint"},
         "suites_reported": {"data_type": "bigint"},
         "has_junit": {"data_type": "bool"},
         "has_coverage": {"data_type": "bool"},
@@ -64,9 +69,12 @@ COLUMNS: dict[str, dict[str, dict]] = {
         "file": {"data_type": "text"},
         "full_name": {"data_type": "text"},
         "title": {"data_type": "text"},
+        "ancestor_titles": {"data_type": "text"},
+        "test_key": {"data_type": "text"},
         "status": {"data_type": "text"},
         "runner_status": {"data_type": "text"},
         "duration_ms": {"data_type": "double"},
+        "message": {"data_type": "text"},
     },
     COVERAGE: {
         "coverage_id": {"data_type": "text"},

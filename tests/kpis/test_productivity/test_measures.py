@@ -46,7 +46,8 @@ def con(tmp_path):
                 "duration_ms DOUBLE)")
     con.executemany("INSERT INTO core.test_results VALUES (?, ?, ?, ?, ?)", RESULTS)
     con.execute("""CREATE TABLE core.test_results_wide AS SELECT r.*, runs.runner, runs.sha, runs.started_at,
-                   runs.attempt FROM core.test_results r JOIN core.test_runs runs USING (test_run_id)""")
+                   runs.attempt, to_json([r.file, r.full_name])::TEXT AS test_key
+                   FROM core.test_results r JOIN core.test_runs runs USING (test_run_id)""")
     con.execute("DROP TABLE core.test_results")
     con.execute("ALTER TABLE core.test_results_wide RENAME TO test_results")
     con.execute("CREATE TABLE core.test_coverage (test_run_id TEXT, runner TEXT, sha TEXT, started_at TIMESTAMP, "
@@ -55,22 +56,34 @@ def con(tmp_path):
     con.close()
 
 
-def test_flaky_broken_and_flip_rates_are_counted_within_one_runner(con):
+def test_flaky_broken_and_flip_rates_match_a_hand_count(con):
     table = testing.flakiness(con, PERIOD).set_index(["runner", "full_name"])
-    # Vitest: t1 failed (r1) then passed (r2) on A: flaky. t2 failed under Vitest on B and passed under Jest
-    # on B: a difference between runners, not flakiness (the old count mixed runners and called it flaky).
-    # t3 failed in all three Vitest runs (broken) and both Jest runs (2 < 3 runs: not broken there).
-    assert table["flaky"].to_dict() == {("vitest", "t1"): True, ("vitest", "t2"): False, ("vitest", "t3"): False,
-                                        ("jest", "t1"): False, ("jest", "t2"): False, ("jest", "t3"): False}
+    # Within each runner. Vitest: t1 failed in r1 and passed in r2 on A (flaky); t2 passed on A and failed on
+    # B (not flaky: no commit saw both); t3 failed in all three runs (broken). Jest ran each test at most
+    # twice: nothing flaky or broken. A failure under Vitest and a pass under Jest on one commit (t2 on B) is
+    # not flakiness. r0 is before the period and does not count.
+    assert table["flaky"][table["flaky"]].index.tolist() == [("vitest", "t1")]
     assert table["broken"][table["broken"]].index.tolist() == [("vitest", "t3")]
-    # Vitest by start time: t1 = F(r1) P(r2) P(r3): 1 flip in 2 steps; t2 = P P F: 1 in 2 (Jest's r5 and r4
-    # no longer sit between them).
+    assert table.loc[("vitest", "t1"), "flaky_shas"] == 1 and table.loc[("vitest", "t2"), "flaky_shas"] == 0
+    # By start time: Vitest t1 = F(r1) P(r2) P(r3): 1 flip in 2 steps; t2 = P P F: 1 in 2.
     assert table.loc[("vitest", "t1"), "flip_rate"] == pytest.approx(1 / 2)
     assert table.loc[("vitest", "t2"), "flip_rate"] == pytest.approx(1 / 2)
+    assert table.loc[("vitest", "t3"), "flip_rate"] == 0
     assert (table.loc[("vitest", "t1"), "runs"], table.loc[("vitest", "t1"), "failed"]) == (3, 1)
+    assert (table.loc[("jest", "t3"), "runs"], table.loc[("jest", "t3"), "failed"]) == (2, 2)
     low, high = table.loc[("vitest", "t1"), ["ci_low", "ci_high"]]
     assert low < 1 / 3 < high
-    assert testing.flaky_tests(testing.flakiness(con, PERIOD)) == (3, 1, 1)
+
+
+def test_one_run_alone_never_makes_a_test_flaky(con):
+    # The same test passed and failed inside one run (a report listing it twice): not flaky.
+    con.execute("""INSERT INTO core.test_runs VALUES ('r6', 'vitest', 'C', 1, '2026-11-25 09:00', 1, 5.0)""")
+    con.execute("""INSERT INTO core.test_results SELECT 'r6', file, full_name, status, 1.0, 'vitest', 'C',
+                   TIMESTAMP '2026-11-25 09:00', 1, to_json([file, full_name])::TEXT
+                   FROM (VALUES ('c.test.ts', 't5', 'passed'), ('c.test.ts', 't5', 'failed')) AS t(file, full_name,
+                   status)""")
+    table = testing.flakiness(con, PERIOD).set_index(["runner", "full_name"])
+    assert not table.loc[("vitest", "t5"), "flaky"]
 
 
 def test_pass_rate_reliability_and_runs_without_flaky_failures(con):
@@ -79,7 +92,7 @@ def test_pass_rate_reliability_and_runs_without_flaky_failures(con):
     assert summary.loc["vitest", "pass_rate"] == pytest.approx(4 / 9)
     assert summary.loc["jest", "pass_rate"] == pytest.approx(2 / 4)
     assert summary.loc["vitest", "reliability"] == 0  # every run in the period exited 1
-    # Flaky failures: r1 (t1, flaky under Vitest); r3 failed t2, which is not flaky within Vitest.
+    # Flaky failures: r1 (t1) only; r2 and r3 failed only t3 (broken) and t2 (not flaky).
     assert summary.loc["vitest", "runs_without_flaky"] == 2
     assert summary.loc["jest", "runs_without_flaky"] == 2
 

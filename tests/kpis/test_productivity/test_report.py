@@ -80,7 +80,7 @@ def test_the_flaky_test_is_the_one_the_fixture_breaks(loaded):
     with warehouse.connect(loaded, read_only=True) as con:
         health = testing.flakiness(con, PERIOD)
     flaky = health[health["flaky"]]
-    # under each runner on its own: attempt 1 failed, attempt 2 passed: 1 flip in 1 step
+    # The same test under each runner, judged within the runner: attempt 1 failed, attempt 2 passed, 1 flip.
     assert list(zip(flaky["runner"], flaky["file"], flaky["full_name"], strict=True)) == [
         ("jest", "test/pricing.test.js", "quote rounding keeps full precision"),
         ("vitest", "test/pricing.test.js", "quote rounding keeps full precision")]

@@ -48,7 +48,9 @@ def test_a_bomb_of_bad_rows_keeps_the_first_ones_and_counts_the_rest(tmp_path, d
     _bomb(folder / "bomb.csv.gz", 20_000)
     printed = []
     result = load_source(billing.SPEC, IngestRequest(dir=folder, progress=printed.append), db_file)
-    assert (result.status, result.quarantined) == ("succeeded", 10)
+    # Every row of the bomb is quarantined: the ingest fails in one line naming it (the good file still loads).
+    assert (result.status, result.quarantined) == ("failed", 10)
+    assert result.error.startswith(f"{folder / 'bomb.csv.gz'}: all 20000 rows quarantined")
     assert len(printed) < 20
     [(status, counted, error)] = _rows(db_file, "SELECT status, quarantined_rows, error FROM raw_billing.files "
                                                 "WHERE source_file LIKE '%bomb.csv.gz'")

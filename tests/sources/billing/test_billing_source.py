@@ -153,7 +153,7 @@ def test_quarantine_keeps_the_focus_columns_of_a_row_never_its_other_columns(tmp
         "BilledCost,BillingCurrency,ChargeCategory,ChargePeriodStart,ChargePeriodEnd,ServiceName,ProviderName,"
         "x_OwnerContact\n"
         "lots,USD,Usage,2026-11-01,2026-11-02,Amazon S3,AWS,Alice Liddell +44 20 7946 0958\n")
-    assert _load(db_file, folder).status == "succeeded"
+    assert _load(db_file, folder).status == "failed"  # its only row is quarantined
     [(field, payload)] = _rows(db_file, "SELECT field, payload FROM raw_billing.quarantine")
     assert field == "BilledCost"
     assert "Alice" not in payload and "7946" not in payload and "x_OwnerContact" not in payload

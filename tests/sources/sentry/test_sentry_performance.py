@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from statex_bi.demo.apis import sentry as sentry_api
+from statex_bi.demo.apis import sentry_perf as sentry_perf_api
 from statex_bi.demo.perf import DEVICES, PAGES
 from statex_bi.demo.sandbox import Response
 from statex_bi.demo.world import World, WorldConfig
@@ -152,10 +153,15 @@ def test_issues_with_count_as_string_and_resolution_times_from_activity(world, l
 
 def test_event_volumes_by_category_and_outcome_per_day(world, loaded):
     db_file = loaded
-    got = sorted(_rows(db_file, "SELECT day, category, outcome, quantity FROM raw_sentry.event_volumes"))
-    expected = sorted((day, category, outcome, quantity) for day, category, outcome, quantity
+    got = sorted(_rows(db_file, "SELECT day, category, outcome, times_seen FROM raw_sentry.event_volumes"))
+    expected = sorted((day, category, outcome, items) for day, category, outcome, items
                       in world.perf.event_volumes if START <= day <= END)
     assert got == expected
+    # sum(quantity) is the events themselves, but bytes for attachments.
+    sizes = _rows(db_file, """SELECT bool_and(quantity = times_seen) FILTER (category <> 'attachment'),
+                                     bool_and(quantity = times_seen * ?) FILTER (category = 'attachment')
+                              FROM raw_sentry.event_volumes""", sentry_perf_api.ATTACHMENT_BYTES)
+    assert sizes == [(True, True)]
 
 
 def test_rate_limits_are_waited_out_and_a_rerun_adds_nothing(world, sandbox, db_file):
@@ -198,3 +204,21 @@ def test_an_issue_whose_count_does_not_parse_is_quarantined_and_the_rest_loads(w
     first = datetime.combine(START, datetime.min.time())
     served = sum(1 for i in world.perf.issues if i.last_seen >= first)
     assert _rows(db_file, "SELECT count(*) FROM raw_sentry.issues")[0][0] + len(quarantined) == served
+
+
+LISTS = ("/events/", "/events-timeseries/", "/issues/", "/stats_v2/")  # an issue's own page takes no project
+
+
+def test_requests_cover_every_project_unless_sentry_projects_narrows_them(sandbox, db_file, monkeypatch):
+    assert _load(db_file, start=END, end=END).status == "succeeded"
+    asked = {tuple(r.query.get("project", [])) for r in sandbox.requests if r.path.endswith(LISTS)}
+    assert asked == {(settings.ALL_PROJECTS,)}  # -1: all projects the token can see, not "my projects"
+    served = len(sandbox.requests)
+    chosen = sorted(str(i) for i in sentry_api.PROJECT_IDS.values())[:1]
+    monkeypatch.setenv("SENTRY_PROJECTS", ",".join(chosen))
+    assert _load(db_file, start=END, end=END).status == "succeeded"
+    narrowed = {tuple(r.query.get("project", [])) for r in sandbox.requests[served:] if r.path.endswith(LISTS)}
+    assert narrowed == {tuple(chosen)}
+    monkeypatch.setenv("SENTRY_PROJECTS", "statex-api")
+    result = _load(db_file, start=END, end=END)
+    assert result.status == "failed" and "SENTRY_PROJECTS" in result.error
