@@ -117,7 +117,12 @@ def metrics(
         units = {"ga4.sessions": "count", "ga4.daily_active_users": "count", "ga4.avg_session_duration_s": "s"}
         for name in ("ga4.sessions", "ga4.daily_active_users", *(r[0] for r in RATES), "ga4.avg_session_duration_s"):
             emit(name, None, units.get(name, "fraction"), "ga4", why="GA4 not loaded")
-    if available.revenue:
+    # A period outside the payments loaded (before the first, after the newest) is not a period without sales.
+    outside = revenue.outside_payments(con, period) if available.payments else ""
+    if available.revenue and outside:
+        for name in ("revenue.gross", "revenue.refunds", "revenue.fees", "revenue.net", "revenue.aov"):
+            emit(name, None, reporting_currency, "payments", {"provider": "all"}, why=outside)
+    elif available.revenue:
         money = revenue.revenue(con, period, reporting_currency=reporting_currency)
         for _, row in money.iterrows():
             tags = {"provider": row["provider"], "fees_reported": bool(row["fees_reported"])}
@@ -129,10 +134,12 @@ def metrics(
     else:
         for name in ("revenue.gross", "revenue.refunds", "revenue.fees", "revenue.net", "revenue.aov"):
             emit(name, None, reporting_currency, "payments", {"provider": "all"}, why="payments or fx not loaded")
-    new_paying = new_paying_customers(con, period) if available.payments else None
+    new_paying = new_paying_customers(con, period) if available.payments and not outside else None
     emit("customers.new_paying", new_paying, "count", "payments",
-         why="" if available.payments else "no payment provider loaded")
-    if available.payments:
+         why=outside or ("" if available.payments else "no payment provider loaded"))
+    if available.payments and outside:
+        emit("payments.failure_rate", None, "fraction", "payments", {"provider": "all"}, why=outside)
+    elif available.payments:
         for _, row in revenue.payment_failures(con, period).iterrows():
             tags = {"provider": row["provider"], "attempts": int(row["attempts"]), "failed": int(row["failed"])}
             if _finite(row["failure_rate"]):

@@ -56,6 +56,19 @@ def loaded_providers(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [p for p in PROVIDERS if warehouse.table_exists(con, f"raw_{p}", PROVIDER_TABLES[p])]
 
 
+def outside_payments(con: duckdb.DuckDBPyConnection, period: Period) -> str:
+    """Why the payments loaded say nothing about `period` (it ends before the first payment or starts
+    after the newest one), or "" when the period is within them."""
+    if not warehouse.loaded(con, "core.payments"):
+        return ""
+    first, last = con.execute("SELECT min(created_at)::DATE, max(created_at)::DATE FROM core.payments").fetchone()
+    if first is None:
+        return "no payment is loaded"
+    if period.end < first or period.start > last:
+        return f"the payments loaded cover {first:%Y-%m-%d} to {last:%Y-%m-%d}, not this period"
+    return ""
+
+
 def require(
     con: duckdb.DuckDBPyConnection, what: str, models: list[str], hint: str, sources: list[str] | None = None
 ) -> None:
