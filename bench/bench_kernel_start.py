@@ -24,20 +24,27 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
 KERNEL_CELLS = (
-    "import importlib, pkgutil, datetime\n"
+    "import time; started = time.perf_counter()\n"
+    "import importlib, pkgutil, datetime, sys\n"
     "from statex_bi import charts, display, publish, warehouse, kpis\n"
     "from statex_bi.periods import Period\n"
     "for module in pkgutil.iter_modules(kpis.__path__): importlib.import_module('statex_bi.kpis.' + module.name)\n"
+    "imported = time.perf_counter()\n"
     "con = display.open_warehouse()\n"
     "display.header('Bench', Period(datetime.date(2026, 11, 23), datetime.date(2026, 11, 29)), {}, con)\n"
+    "print(imported - started, time.perf_counter() - imported, file=sys.stderr)\n"
 )
 
 
-def _timed(checkout: Path, env: dict[str, str]) -> float:
+def _timed(checkout: Path, env: dict[str, str]) -> tuple[float, float, float]:
+    """(whole process, the report libraries' imports, the header) in seconds."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", KERNEL_CELLS], env={**env, "PYTHONPATH": str(checkout)}, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return time.perf_counter() - started
+    # cwd: `python -c` puts the working directory first on sys.path, before PYTHONPATH
+    done = subprocess.run([sys.executable, "-c", KERNEL_CELLS], env={**env, "PYTHONPATH": str(checkout)}, check=True,
+                          cwd=env["STATEX_BI_DB"].rsplit("/", 1)[0], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
+    imports, header = (float(part) for part in done.stderr.split()[-2:])
+    return time.perf_counter() - started, imports, header
 
 
 def main() -> int:
@@ -57,12 +64,15 @@ def main() -> int:
         for _ in range(args.repeat):  # interleaved, so a drift in the machine's load hits both alike
             for name, checkout in sides:
                 medians.setdefault(name, []).append(_timed(checkout, env))
-        for name, times in medians.items():
-            print(f"report kernel start ({name}): median {statistics.median(times):.2f} s over {args.repeat} runs "
-                  f"({', '.join(f'{t:.2f}' for t in times)})")
+        for name, runs in medians.items():
+            whole, imports, header = (statistics.median(part) for part in zip(*runs, strict=True))
+            print(f"report kernel start ({name}), medians over {args.repeat} runs: whole {whole:.2f} s, "
+                  f"report libraries' imports {imports:.2f} s, header (watermarks) {header:.2f} s")
         if args.old_checkout:
-            ratio = statistics.median(medians["this checkout"]) / statistics.median(medians["old checkout"])
-            print(f"this checkout / old checkout = {ratio:.2f}")
+            for index, part in enumerate(("whole", "imports", "header")):
+                mine = statistics.median(run[index] for run in medians["this checkout"])
+                old = statistics.median(run[index] for run in medians["old checkout"])
+                print(f"this checkout / old checkout, {part}: {mine / old:.2f}")
     return 0
 
 

@@ -24,10 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.genmod.families import Binomial
+from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint, test_proportions_2indep
+from statsmodels.tools.tools import add_constant  # the modules themselves: statsmodels.api imports all of it
 
 ALTERNATIVES = ("two-sided", "smaller", "larger")
 # Below this expected count in any cell of the 2x2 table the normal approximation is poor: exact test.
@@ -138,14 +140,14 @@ def rate_dispersion(successes: Sequence[int], trials: Sequence[int], design: Seq
     x = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
     keep = n > 0
-    exog = sm.add_constant(np.asarray(design, dtype=float)[keep], has_constant="add")
+    exog = add_constant(np.asarray(design, dtype=float)[keep], has_constant="add")
     x, n = x[keep], n[keep]
     if len(n) - np.linalg.matrix_rank(exog) < 3 or x.sum() in (0, n.sum()):
         return 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # var_weights, not a (successes, failures) pair: only this form gives scale = chi2 / df (statsmodels 0.15)
-        fit = sm.GLM(x / n, exog, family=sm.families.Binomial(), var_weights=n).fit(scale="X2")
+        fit = GLM(x / n, exog, family=Binomial(), var_weights=n).fit(scale="X2")
     scale = float(fit.scale)
     return max(1.0, scale) if math.isfinite(scale) else 1.0
 
