@@ -28,7 +28,7 @@ from statex_bi.ingest import load_source
 from statex_bi.kpis import growth_revenue, test_productivity
 from statex_bi.kpis import infrastructure_savings as infra
 from statex_bi.kpis import web_api_performance as performance
-from statex_bi.kpis.ai_costs import measures as ai_costs
+from statex_bi.kpis.ai_costs import bills
 from statex_bi.periods import Period
 from statex_bi.sources import billing, ga4, sentry, test_reports
 from statex_bi.sources.contract import IngestRequest
@@ -152,7 +152,7 @@ def test_only_azure_ai_services_feed_the_ai_reconciliation_while_infra_keeps_the
     rows = _focus_rows()
     machine_learning = [r for r in rows if r["ServiceName"] == "Azure Machine Learning"]
     assert machine_learning and all(r["ServiceCategory"] == "AI and Machine Learning" for r in machine_learning)
-    assert ai_costs.azure_ai_bill(con, SEPTEMBER_2024).empty
+    assert bills.azure_ai_bill(con, SEPTEMBER_2024).empty
     actual = infra.actual_costs(con, SEPTEMBER_2024)
     ai = actual.loc[actual["service"] == "ai", "cost_usd"].sum()
     truth = sum(Decimal(r["BilledCost"]) for r in rows if r["ServiceCategory"] == "AI and Machine Learning")

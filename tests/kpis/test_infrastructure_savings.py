@@ -15,7 +15,7 @@ from statex_bi.demo.infra import InfraData
 from statex_bi.demo.world import World, WorldConfig
 from statex_bi.ingest import load_source
 from statex_bi.kpis import infrastructure_savings as infra
-from statex_bi.kpis.ai_costs import measures as ai_costs
+from statex_bi.kpis.ai_costs import bills
 from statex_bi.periods import Period
 from statex_bi.sources import billing, cloudflare, fx
 from statex_bi.sources.contract import IngestRequest
@@ -186,9 +186,9 @@ def test_azure_s_eur_bill_feeds_the_ai_billing_reconciliation_in_usd(con, wareho
     world = warehouse_file[1]
     usd_per_eur = {d: world.fx.rates.get((d, "USD")) for d in (date(2026, 11, 6), date(2026, 11, 7))}
     rate = usd_per_eur[date(2026, 11, 6)] if usd_per_eur[date(2026, 11, 7)] is None else usd_per_eur[date(2026, 11, 7)]
-    bill = ai_costs.azure_ai_bill(con, NOV).set_index("day")["billed_usd"]
+    bill = bills.azure_ai_bill(con, NOV).set_index("day")["billed_usd"]
     assert bill.iloc[0] == pytest.approx(1.00 * rate)
-    period = ai_costs.billing_reconciliation(con, NOV, provider="azure")
+    period = bills.billing_reconciliation(con, NOV, provider="azure")
     assert period.loc[period["scope"] == "period", "billed_usd"].iloc[0] == pytest.approx(bill.sum())
 
 

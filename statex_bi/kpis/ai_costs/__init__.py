@@ -12,11 +12,11 @@ import duckdb
 import pandas as pd
 
 from statex_bi import formatting, warehouse
+from statex_bi.kpis.ai_costs.bills import billing_reconciliation
 from statex_bi.kpis.ai_costs.budget import budget_status
 from statex_bi.kpis.ai_costs.measures import (
     TIERS,
     USAGE_UNKNOWN,
-    billing_reconciliation,
     price_per_1k_tokens,
     summary,
     tier_inference,

@@ -2,7 +2,7 @@
 interval and the chance of going over.
 
 *Month to date*: from the 1st of period_end's month to period_end, whatever the period's start
-(`measures.daily_spend`: the OpenAI bill where it covers, priced calls elsewhere).
+(`bills.daily_spend`: the OpenAI bill where it covers, priced calls elsewhere).
 
 *Forecast*: each day left in the month costs what one of the same weekday cost in the
 `BUDGET_HISTORY_DAYS` calendar days up to period_end (a day without calls cost 0). The month-end total
@@ -24,7 +24,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from statex_bi.kpis.ai_costs.measures import billed_days, daily_spend
+from statex_bi.kpis.ai_costs.bills import billed_days, daily_spend
 from statex_bi.periods import Period
 
 BUDGET_HISTORY_DAYS = 28

@@ -36,17 +36,16 @@ Definitions (docs/metrics.md repeats them):
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from statex_bi import formatting, warehouse
+from statex_bi import formatting
 from statex_bi.exceptions import ParamsError
 from statex_bi.periods import Period
 from statex_bi.pricing import ACTUAL, SEED, Catalog, load_catalog, price_table, priced_calls_sql, register_prices
-from statex_bi.pricing.reconcile import RECONCILIATION_COLUMNS, reconcile
 from statex_bi.pricing.table import calls_relation
 
 TIERS = ("ollama", "openai", "azure")
@@ -68,7 +67,7 @@ def _catalog(params: dict[str, Any]) -> Catalog:
     return load_catalog(params.get("price_overrides"))
 
 
-def _calls_sql(con: duckdb.DuckDBPyConnection, start: date, end: date, params: dict, scenario: str = ACTUAL) -> str:
+def calls_sql(con: duckdb.DuckDBPyConnection, start: date, end: date, params: dict, scenario: str = ACTUAL) -> str:
     """Register the window's prices; the SQL of its priced calls (parameters $start, $end).
 
     A paid-tier call that reported no token usage and was not refused (a timeout: the provider may
@@ -110,7 +109,7 @@ def usage_by_day(con: duckdb.DuckDBPyConnection, period: Period, by: str = "tier
     keys = {"tier": "tier", "model": "tier, model"}
     if by not in keys:
         raise ParamsError(f"usage_by_day: by must be 'tier' or 'model', not {by!r}")
-    calls = _calls_sql(con, period.start, period.end, params)
+    calls = calls_sql(con, period.start, period.end, params)
     return _query(con, f"""
         SELECT day, {keys[by]}, count(*) AS calls, {_TOKEN_SUMS}, sum(cost_usd) AS cost_usd,
                count(*) FILTER (WHERE NOT priced) AS unpriced_calls
@@ -124,7 +123,7 @@ def usage_by_model(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
         tier, model, calls, successful_calls, input_tokens, cached_input_tokens, output_tokens,
         cost_usd, unpriced_calls, price_rows.
     """
-    calls = _calls_sql(con, period.start, period.end, params)
+    calls = calls_sql(con, period.start, period.end, params)
     return _query(con, f"""
         SELECT tier, model, count(*) AS calls, count(*) FILTER (WHERE is_success) AS successful_calls,
                {_TOKEN_SUMS}, sum(cost_usd) AS cost_usd,
@@ -145,7 +144,7 @@ def price_per_1k_tokens(con: duckdb.DuckDBPyConnection, period: Period, **params
         included, + output of the priced calls), cost_usd, usd_per_1k_tokens (NaN without priced
         tokens), measurable (more than MEASURABLE_PRICED_SHARE of the calls priced).
     """
-    calls = _calls_sql(con, period.start, period.end, params)
+    calls = calls_sql(con, period.start, period.end, params)
     frame = _query(con, f"""
         SELECT tier, count(*) AS calls, count(*) FILTER (WHERE priced) AS priced_calls,
                CAST(coalesce(sum(input_tokens + output_tokens) FILTER (WHERE priced), 0) AS BIGINT) AS priced_tokens,
@@ -192,7 +191,7 @@ def summary(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd
     """
     rows = []
     for label, window in (("current", period), ("previous", period.previous())):
-        calls = _calls_sql(con, window.start, window.end, params)
+        calls = calls_sql(con, window.start, window.end, params)
         row = _query(con, _SUMMARY_SQL.format(calls=calls), window.start, window.end)
         row.insert(0, "period_end", window.end)
         row.insert(0, "period_start", window.start)
@@ -214,7 +213,7 @@ def prototype_cost_distribution(con: duckdb.DuckDBPyConnection, period: Period, 
         statistic (p10, p25, median, p75, p90, p95, max, mean), cost_usd, prototypes (how many
         prototypes the statistic is over); no rows without priced prototypes.
     """
-    calls = _calls_sql(con, period.start, period.end, params)
+    calls = calls_sql(con, period.start, period.end, params)
     quantiles = {"p10": 0.1, "p25": 0.25, "median": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95}
     selects = ", ".join(f"quantile_cont(cost_usd, {q}) AS {name}" for name, q in quantiles.items())
     wide = _query(con, f"""
@@ -239,7 +238,7 @@ def prototype_cost_histogram(
     Returns:
         band (e.g. "$0.0000 - $0.0100"), band_start_usd, band_end_usd, prototypes; bands in order.
     """
-    calls = _calls_sql(con, period.start, period.end, params)
+    calls = calls_sql(con, period.start, period.end, params)
     costs = _query(con, f"""
         SELECT sum(cost_usd) AS cost_usd FROM ({calls}) c
         WHERE prototype_id IS NOT NULL GROUP BY prototype_id HAVING bool_and(priced)""", period.start, period.end)
@@ -267,7 +266,7 @@ def tier_performance(con: duckdb.DuckDBPyConnection, period: Period, **params: A
         latency_p50_ms, latency_p95_ms, cost_usd, unpriced_calls, prototypes_served, served_share
         (of all the period's prototypes).
     """
-    calls = _calls_sql(con, period.start, period.end, params)
+    calls = calls_sql(con, period.start, period.end, params)
     frame = _query(con, f"""
         WITH calls AS ({calls}),
         per_prototype_tier AS (
@@ -357,7 +356,7 @@ def free_tier_value(
     """
     catalog = _catalog(params)
     relation = calls_relation(con)
-    calls = _calls_sql(con, period.start, period.end, params)
+    calls = calls_sql(con, period.start, period.end, params)
     ollama = _query(con, f"""
         SELECT day, count(*) AS calls, CAST(sum(uncached_input_tokens) AS BIGINT) AS uncached_input_tokens,
                {_TOKEN_SUMS}, sum(cost_usd) AS cost_usd
@@ -402,107 +401,6 @@ def _most_used_model(con: duckdb.DuckDBPyConnection, relation: str, tier: str, p
     return None
 
 
-def daily_spend(con: duckdb.DuckDBPyConnection, window: Period, **params: Any) -> dict[date, float]:
-    """AI spend per calendar day of `window` (0 on a day without spend): the OpenAI bill on the days the
-    bill covers (from its first to its last cost bucket), the priced calls elsewhere (other tiers, and
-    OpenAI days the bill does not cover yet)."""
-    calls = _calls_sql(con, window.start, window.end, params)
-    covered = _bill_coverage(con)
-    bill_from, bill_to = covered if covered else (date.max, date.min)
-    daily = con.execute(f"""
-        SELECT day, coalesce(sum(cost_usd), 0) AS cost_usd FROM ({calls}) c
-        WHERE provider <> 'openai' OR day NOT BETWEEN $bill_from AND $bill_to GROUP BY day""",
-                        {"start": window.start, "end": window.end, "bill_from": bill_from, "bill_to": bill_to}).df()
-    by_day = {day: 0.0 for day in (window.start + timedelta(days=i) for i in range(window.days))}
-    for day, cost in zip(pd.to_datetime(daily["day"]).dt.date, daily["cost_usd"], strict=True):
-        by_day[day] += float(cost)
-    for day, billed in zip(*billed_days(con, window), strict=True):
-        by_day[day] += billed
-    return by_day
-
-
-def _bill_coverage(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
-    """First and last day of the loaded OpenAI bill (None without one): the days it covers."""
-    if not warehouse.table_exists(con, "marts", "openai_billing_daily"):
-        return None
-    first, last = con.execute("SELECT min(day), max(day) FROM marts.openai_billing_daily "
-                              "WHERE has_cost_bucket").fetchall()[0]
-    return None if first is None else (first, last)
-
-
-def billed_days(con: duckdb.DuckDBPyConnection, window: Period) -> tuple[list[date], list[float]]:
-    """The OpenAI bill per day of `window` within the bill's coverage (0 on a covered day without costs)."""
-    covered = _bill_coverage(con)
-    if covered is None:
-        return [], []
-    bill = _openai_bill(con, window)
-    amounts = dict(zip(pd.to_datetime(bill["day"]).dt.date, bill["billed_usd"], strict=True))
-    first, last = max(covered[0], window.start), min(covered[1], window.end)
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    return days, [float(amounts.get(day, 0.0)) for day in days]
-
-
-def azure_ai_bill(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
-    """Azure OpenAI's bill per day (FOCUS "Azure AI Services" rows, USD): the input of
-    ai.billing_gap_pct [provider: azure].
-
-    Returns:
-        day, billed_usd; empty without FOCUS data.
-    """
-    if not warehouse.loaded(con, "marts.azure_ai_billing_daily"):
-        return pd.DataFrame({"day": pd.Series(dtype="datetime64[ns]"), "billed_usd": pd.Series(dtype="float64")})
-    return con.execute("""SELECT day, billed_usd FROM marts.azure_ai_billing_daily
-                          WHERE day BETWEEN $start AND $end AND billed_usd IS NOT NULL ORDER BY day""",
-                       {"start": period.start, "end": period.end}).df()
-
-
-def billing_reconciliation(
-    con: duckdb.DuckDBPyConnection,
-    period: Period,
-    provider: str = "openai",
-    billed_daily: pd.DataFrame | None = None,
-    **params: Any,
-) -> pd.DataFrame:
-    """A provider's priced calls against its bill, per day and for the period.
-
-    Args:
-        con: the warehouse.
-        period: the report period.
-        provider: the pricing provider whose calls are reconciled.
-        billed_daily: the provider's bill as day, billed_usd; for "openai" it defaults to
-            marts.openai_billing_daily (days with a cost bucket), for "azure" to the FOCUS export's
-            Azure AI Services rows (marts.azure_ai_billing_daily). Other providers must pass theirs.
-        **params: price_overrides.
-
-    Returns:
-        statex_bi.pricing.reconcile.RECONCILIATION_COLUMNS; empty when there is no bill to compare.
-    """
-    if billed_daily is None:
-        if provider == "azure":
-            billed_daily = azure_ai_bill(con, period)
-        elif provider != "openai":
-            raise ParamsError(f"billing_reconciliation: pass the billed daily series of {provider!r}")
-        else:
-            billed_daily = _openai_bill(con, period)
-    if billed_daily.empty:
-        return pd.DataFrame(columns=RECONCILIATION_COLUMNS)
-    calls = _calls_sql(con, period.start, period.end, params)
-    priced = con.execute(f"""
-        SELECT day, count(*) FILTER (WHERE priced) AS priced_calls,
-               count(*) FILTER (WHERE NOT priced) AS unpriced_calls, coalesce(sum(cost_usd), 0) AS priced_usd
-        FROM ({calls}) c WHERE provider = $provider GROUP BY day""",
-        {"start": period.start, "end": period.end, "provider": provider}).df()
-    return reconcile(provider, priced, billed_daily)
-
-
-def _openai_bill(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
-    if not warehouse.table_exists(con, "marts", "openai_billing_daily"):
-        return pd.DataFrame({"day": pd.Series(dtype="datetime64[ns]"), "billed_usd": pd.Series(dtype="float64")})
-    return _query(con, """SELECT day, billed_usd FROM marts.openai_billing_daily
-                          WHERE has_cost_bucket AND day BETWEEN $start AND $end ORDER BY day""",
-                  period.start, period.end)
-
-
 def seed_vs_actual(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """The period's calls priced at the seed's planning prices and at the actual prices, per tier.
 
@@ -514,7 +412,7 @@ def seed_vs_actual(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
     """
     frames = {}
     for scenario in (SEED, ACTUAL):
-        sql = _calls_sql(con, period.start, period.end, params, scenario)
+        sql = calls_sql(con, period.start, period.end, params, scenario)
         frames[scenario] = _query(con, f"SELECT span_id, tier, total_tokens, cost_usd FROM ({sql}) c WHERE priced",
                                   period.start, period.end)
     both = frames[SEED].merge(frames[ACTUAL][["span_id", "cost_usd"]], on="span_id", suffixes=("_seed", "_actual"))
@@ -550,7 +448,7 @@ def unpriced_calls(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
     Returns:
         provider, model, first_day, last_day, calls, input_tokens, cached_input_tokens, output_tokens, reason.
     """
-    calls = _calls_sql(con, period.start, period.end, params)
+    calls = calls_sql(con, period.start, period.end, params)
     return _query(con, f"""
         SELECT provider, model, min(day) AS first_day, max(day) AS last_day, count(*) AS calls,
                {_TOKEN_SUMS}, min(unpriced_reason) AS reason
@@ -567,7 +465,7 @@ def catalog_rows_used(con: duckdb.DuckDBPyConnection, period: Period, **params: 
     """
     frames = []
     for scenario in (ACTUAL, SEED):
-        sql = _calls_sql(con, period.start, period.end, params, scenario)
+        sql = calls_sql(con, period.start, period.end, params, scenario)
         frame = _query(con, f"""
             SELECT price_row_id AS row_id, any_value(price_source) AS source,
                    any_value(price_effective_from) AS effective_from,

@@ -19,7 +19,7 @@ import pytest
 from statex_bi import publish, warehouse
 from statex_bi.exceptions import ParamsError
 from statex_bi.kpis import ai_costs as ai_costs_report
-from statex_bi.kpis.ai_costs import budget
+from statex_bi.kpis.ai_costs import bills, budget
 from statex_bi.kpis.ai_costs import measures as ai_costs
 from statex_bi.periods import Period
 from statex_bi.transform import build as project
@@ -309,7 +309,7 @@ def test_azure_is_priced_at_the_fixture_eu_rate(con, params):
 
 
 def test_billing_gap_per_day_and_period(con, params):
-    gap = ai_costs.billing_reconciliation(con, PERIOD, **params)
+    gap = bills.billing_reconciliation(con, PERIOD, **params)
     days = gap[gap["scope"] == "day"].set_index("day")
     priced_by_day: dict[str, float] = {}
     for call in CALLS:
@@ -503,7 +503,7 @@ def test_missing_sources_give_notes_and_empty_reconciliation(tmp_path, params):
     with warehouse.connect(db, read_only=True) as con:
         notes = " ".join(ai_costs_report.notes(con, PERIOD, **params))
         assert "OpenAI bill is not loaded" in notes
-        assert ai_costs.billing_reconciliation(con, PERIOD, **params).empty
+        assert bills.billing_reconciliation(con, PERIOD, **params).empty
         sentry_only = [c for c in CALLS if _in(PERIOD, c) and c[10]]
         assert ai_costs.summary(con, PERIOD, **params).loc[0, "calls"] == len(sentry_only)
         assert "bill" not in ai_costs_report.headline(con, PERIOD, **params)
