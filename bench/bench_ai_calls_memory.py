@@ -14,14 +14,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import date
 from pathlib import Path
 
-import psutil
+from measure import peak_rss_mb  # bench/, first on sys.path when a benchmark runs
 
 BUDGET_MB = 500.0
 
@@ -46,24 +44,6 @@ def write_log(path: Path, megabytes: float) -> int:
     return lines
 
 
-def peak_rss_mb(command: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    started = time.monotonic()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    process = psutil.Process(child.pid)
-    peak = 0
-    while child.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.NoSuchProcess:
-            pass
-        time.sleep(0.05)
-    stderr = child.stderr.read() if child.stderr else ""
-    if child.returncode != 0:
-        sys.exit(f"ingest failed ({child.returncode}):\n{stderr[-2000:]}")
-    return peak / 1e6, time.monotonic() - started, child.returncode
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=50.0, help="size of the JSONL log (default 50)")
@@ -77,7 +57,9 @@ def main() -> None:
         env = {**os.environ, "STATEX_BI_DB": str(folder / "warehouse.duckdb"),
                "STATEX_BI_PSEUDONYM_KEY": "bench-key"}
         command = [str(Path(sys.executable).parent / "statex-bi"), "ingest", "ai-calls", "--file", str(log)]
-        peak, seconds, _ = peak_rss_mb(command, env)
+        peak, seconds, code, stderr = peak_rss_mb(command, env)
+        if code != 0:
+            sys.exit(f"ingest failed ({code}):\n{stderr[-2000:]}")
         budget = BUDGET_MB * size / 50.0
         print(f"file: {size:.1f} MB, {lines:,} lines")
         print(f"ingest ai-calls: peak RSS {peak:,.0f} MB in {seconds:.1f}s")

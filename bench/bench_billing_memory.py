@@ -22,13 +22,11 @@ import argparse
 import gzip
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
+from measure import peak_rss_mb  # bench/, first on sys.path when a benchmark runs
 
 BUDGET_MB = 500.0
 # The child that loads one folder: the billing source alone, into a fresh warehouse.
@@ -74,22 +72,6 @@ def write_zeros(path: Path, megabytes: float) -> None:
     with gzip.open(path, "wb", compresslevel=9) as out:
         for _ in range(int(megabytes)):
             out.write(block)
-
-
-def peak_rss_mb(command: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
-    started = time.monotonic()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    process = psutil.Process(child.pid)
-    peak = 0
-    while child.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.NoSuchProcess:
-            pass
-        time.sleep(0.05)
-    stderr = child.stderr.read() if child.stderr else ""
-    return peak / 1e6, time.monotonic() - started, child.returncode, stderr
 
 
 def run_case(name: str, folder: Path, env: dict[str, str], with_build: bool) -> None:
