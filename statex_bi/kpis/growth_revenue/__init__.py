@@ -1,7 +1,8 @@
 """The growth and revenue report (notebooks/growth_revenue.ipynb): its headline, notes and KPIs.
 
-`growth` measures traffic, the funnel and conversion from GA4 and the payments; `revenue` measures
-revenue, fees, refunds and payment failures in the reporting currency.
+`growth` measures traffic and the first-payment cohort from GA4 and the payments, `conversion` the funnel
+and its rates against the previous period, `revenue` the revenue, fees, refunds and payment failures in the
+reporting currency.
 """
 
 from __future__ import annotations
@@ -13,23 +14,21 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from statex_bi.kpis.growth_revenue import growth, revenue
+from statex_bi.kpis.growth_revenue import conversion, growth, revenue
+from statex_bi.kpis.growth_revenue.conversion import RATES, conversion_comparison, headline_text
 from statex_bi.kpis.growth_revenue.growth import (
     KEY_EVENTS,
     PAYMENT_WINDOW_DAYS,
-    RATES,
     availability,
-    conversion_comparison,
     first_payment_cohort,
     ga4_warnings,
-    headline_text,
     new_paying_customers,
     traffic_summary,
 )
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
 
-__all__ = ["growth", "headline", "metrics", "notes", "revenue"]
+__all__ = ["conversion", "growth", "headline", "metrics", "notes", "revenue"]
 
 
 def _finite(value: object) -> bool:

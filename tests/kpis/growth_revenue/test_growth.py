@@ -19,7 +19,7 @@ from statsmodels.stats.proportion import proportion_confint
 from statex_bi import publish
 from statex_bi.exceptions import MissingDataError, ParamsError
 from statex_bi.kpis import growth_revenue
-from statex_bi.kpis.growth_revenue import growth, revenue
+from statex_bi.kpis.growth_revenue import conversion, growth, revenue
 from statex_bi.periods import Period
 from statex_bi.publish import read_sidecar
 
@@ -200,7 +200,7 @@ def test_daily_traffic_has_one_row_per_day_and_channel_of_the_period(con):
 
 def test_funnel_counts_and_wilson_rates(con):
     expected = counts(PERIOD)
-    frame = growth.funnel(con, PERIOD).set_index("step")
+    frame = conversion.funnel(con, PERIOD).set_index("step")
 
     for step, value in expected.items():
         if step != "prototype_cohort":
@@ -277,7 +277,7 @@ def test_comparison_with_previous_period_uses_a_score_or_exact_test_allowing_for
     from scipy.stats import fisher_exact, norm
 
     now, before = counts(PERIOD), counts(PREVIOUS)
-    frame = growth.conversion_comparison(con, PERIOD).set_index("metric")
+    frame = conversion.conversion_comparison(con, PERIOD).set_index("metric")
 
     for metric, step, denominator in [
         ("conversion.signup_rate", "sign_up", "sessions"),
@@ -307,14 +307,14 @@ def test_comparison_with_previous_period_uses_a_score_or_exact_test_allowing_for
 
 
 def test_conversion_trend_per_day_and_channel(con):
-    frame = growth.conversion_trend(con, PERIOD, key_event="prototype_request")
+    frame = conversion.conversion_trend(con, PERIOD, key_event="prototype_request")
 
     assert frame["bucket_start"].nunique() == len({r[0] for r in fx.TRAFFIC if in_period(r[0])})
     row = frame[(frame["channel"] == "Organic Search") & (pd.to_datetime(frame["bucket_start"]) == "2025-03-10")]
     # 6 key events but 5 sessions with the event: the rate is a proportion of sessions
     assert row["key_events"].item() == 5 and row["sessions"].item() == 500
     assert row["rate"].item() == pytest.approx(5 / 500)
-    weekly = growth.conversion_trend(con, Period(date(2025, 3, 3), date(2025, 3, 16)), grain="week")
+    weekly = conversion.conversion_trend(con, Period(date(2025, 3, 3), date(2025, 3, 16)), grain="week")
     organic = weekly[weekly["channel"] == "Organic Search"].sort_values("bucket_start")
     assert organic["sessions"].tolist() == [780, 1010]
     assert organic["key_events"].tolist() == [3, 7]
@@ -424,7 +424,7 @@ def test_unknown_reporting_currency_is_a_params_error(con):
 def test_an_empty_period_gives_zeros_and_undefined_rates(con):
     empty = Period(date(2024, 1, 1), date(2024, 1, 7))
 
-    funnel = growth.funnel(con, empty).set_index("step")
+    funnel = conversion.funnel(con, empty).set_index("step")
     money = revenue.revenue(con, empty).set_index("provider")
     failures = revenue.payment_failures(con, empty).set_index("provider")
 
@@ -433,7 +433,7 @@ def test_an_empty_period_gives_zeros_and_undefined_rates(con):
     assert money.loc["all", ["gross", "refunds", "fees", "net"]].tolist() == [0, 0, 0, 0]
     assert math.isnan(money.loc["all", "aov"])
     assert failures.loc["all", "attempts"] == 0 and math.isnan(failures.loc["all", "failure_rate"])
-    assert growth.headline_text(growth.conversion_comparison(con, empty)) == (
+    assert conversion.headline_text(conversion.conversion_comparison(con, empty)) == (
         "Prototype-request conversion: no data in the period to compute it."
     )
 
@@ -455,14 +455,14 @@ def test_only_some_providers_loaded(tmp_path_factory):
     assert frame.loc["all", "gross"] == pytest.approx(expected["gross"])
     stripe_first = {p["customer"] for p in payments() if p["provider"] == "stripe"} & first_payers(PERIOD)
     assert growth.new_paying_customers(partial, PERIOD) == len(stripe_first)
-    assert growth.funnel(partial, PERIOD).set_index("step").loc["first_payment", "count"] == 1  # p2 only
+    assert conversion.funnel(partial, PERIOD).set_index("step").loc["first_payment", "count"] == 1  # p2 only
 
 
 def test_without_payments_the_first_payment_step_is_unknown_not_zero(tmp_path_factory):
     partial = _partial(tmp_path_factory, ("ga4", "ai_calls"))
 
     available = growth.availability(partial)
-    funnel = growth.funnel(partial, PERIOD).set_index("step")
+    funnel = conversion.funnel(partial, PERIOD).set_index("step")
 
     assert not available.payments and not available.revenue
     assert pd.isna(funnel.loc["first_payment", "count"])
@@ -474,7 +474,7 @@ def test_without_ga4_the_funnel_says_what_to_load(tmp_path_factory):
     partial = _partial(tmp_path_factory, ("fx", "paypal"))
 
     with pytest.raises(MissingDataError, match="ingest ga4"):
-        growth.funnel(partial, PERIOD)
+        conversion.funnel(partial, PERIOD)
     assert not growth.availability(partial).ga4
 
 
@@ -510,7 +510,7 @@ def _comparison(rate, low, high, previous_rate, p_value, significant):
     ids=["up-significant", "down", "unchanged", "no-previous", "untestable"],
 )
 def test_headline_text(frame, text):
-    assert growth.headline_text(frame) == text
+    assert conversion.headline_text(frame) == text
 
 
 # --- publishing -------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from statex_bi.demo.apis.ga4 import TIME_ZONE
 from statex_bi.demo.runner import served
 from statex_bi.demo.world import World, WorldConfig
 from statex_bi.ingest import ingest
-from statex_bi.kpis.growth_revenue import growth, revenue
+from statex_bi.kpis.growth_revenue import conversion, growth, revenue
 from statex_bi.periods import Period
 from statex_bi.sources.contract import IngestRequest
 
@@ -57,7 +57,7 @@ def test_funnel_counts_are_the_simulated_ones(demo):
         if order.paid_at and (order.customer_key not in first_paid or order.paid_at < first_paid[order.customer_key]):
             first_paid[order.customer_key] = order.paid_at
 
-    funnel = growth.funnel(con, PERIOD).set_index("step")
+    funnel = conversion.funnel(con, PERIOD).set_index("step")
 
     assert funnel.loc["sessions", "count"] == sum(r["sessions"] for r in traffic)
     def sessions_with(event: str) -> int:
