@@ -6,8 +6,9 @@
    watermark and close it again: notebooks open it read-only from other processes, and DuckDB allows
    one writing process or several reading ones. The models are not rebuilt here: every ingest (and
    `statex-bi build`) builds and tests them with dbt, so a run reads models whose tests passed.
-3. Reserve the run folder outputs/<run_id> (created atomically: two runs started in the same second
-   get different ids); the run writes into its hidden work folder outputs/.<run_id>.partial.
+3. Remove what runs killed outright left behind (staging.sweep_abandoned). Reserve the run folder
+   outputs/<run_id> (created atomically: two runs started in the same second get different ids);
+   the run writes into its hidden work folder outputs/.<run_id>.partial.
 4. Run each notebook under papermill in a process of its own, --jobs at a time, with the params
    file's cell and notebook timeouts (statex_bi.runner.pool), in a private staging folder
    (statex_bi.runner.staging), and export its HTML there as soon as it finishes, while the others run.
@@ -141,6 +142,7 @@ def run_params(
         marks = _watermarks(db, wait)
         if started is not None:
             started()
+        staging.sweep_abandoned(outputs)
         run_dir, created = staging.reserve_run_dir(outputs, spec.name, started_at, run_id)
         work_dir = None
         try:

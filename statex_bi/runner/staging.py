@@ -9,16 +9,20 @@ holds one is deleted, and only the others are moved into the run's work folder, 
 Only when all of it is written does the work folder take the place of outputs/<run_id> (one rename;
 a re-run's work folder starts as hard links to the earlier files, so nothing is copied). A run that
 fails to write (a full disk) or is interrupted deletes its work folder and publishes nothing: its
-staging folder goes with it.
+staging folder goes with it. A run killed outright (SIGKILL, a power cut) cannot: its work folder names
+its runner (host and pid, `.owner`), and the next run removes the folders whose runner is gone
+(`sweep_abandoned`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import os
 import re
 import shutil
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +30,8 @@ from typing import Any
 
 from statex_bi.secrets import Leak, scan
 
+# In a work folder: "<host> <pid>" of the run writing it; removed before the folder is published.
+OWNER = ".owner"
 # The folder a notebook may write files into (CSV extracts, images); published as <stem>_files/.
 FILES_ENV = "STATEX_BI_REPORT_FILES"
 
@@ -145,7 +151,44 @@ def work_folder(run_dir: Path) -> Path:
         shutil.copytree(run_dir, work, symlinks=True, copy_function=_link_or_copy)
     else:
         work.mkdir()
+    (work / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}")
     return work
+
+
+def _runner_alive(work: Path) -> bool:
+    """Whether the run that owns a work folder may still be writing it (another host's run: assume so)."""
+    try:
+        host, pid = (work / OWNER).read_text().split()
+        owner = int(pid)
+    except (OSError, ValueError):
+        return False  # no owner file, or a malformed one: nothing is writing it
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(owner, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def sweep_abandoned(outputs: Path) -> list[str]:
+    """Remove the work folders of runs killed before they could clean up, and the empty run folders
+    reserved for them; a re-run's earlier outputs are never touched.
+
+    Returns:
+        The names of the work folders removed.
+    """
+    removed = []
+    for work in sorted(outputs.glob(".*.partial")) if outputs.is_dir() else []:
+        if not work.is_dir() or _runner_alive(work):
+            continue
+        shutil.rmtree(work, ignore_errors=True)
+        removed.append(work.name)
+        with contextlib.suppress(OSError):  # only an empty one: reserved, never published
+            (outputs / work.name[1 : -len(".partial")]).rmdir()
+    return removed
 
 
 def _link_or_copy(source: str, target: str) -> None:
@@ -164,6 +207,7 @@ def swap_in(work: Path, run_dir: Path) -> Path | None:
         The earlier run's folder, moved aside under a hidden name (None for a new run): `discard` it
         once the index is written, or `swap_back` if that fails.
     """
+    (work / OWNER).unlink(missing_ok=True)
     if not any(run_dir.iterdir()):
         os.replace(work, run_dir)  # rename(2) replaces an empty folder
         return None

@@ -40,10 +40,7 @@ def _rate_tags(row: pd.Series) -> dict[str, object]:
         "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]),
         "numerator": int(row["numerator"]), "denominator": int(row["denominator"]),
         "p_value_vs_previous": float(row["p_value"]) if _finite(row["p_value"]) else None,
-        # the previous period's counts, read from the warehouse with this period's: the change alert
-        # (params/alerts.yaml) tests these, whether or not a run of the previous period is in the history
-        "previous_numerator": int(row["previous_numerator"]) if _finite(row["previous_numerator"]) else None,
-        "previous_denominator": int(row["previous_denominator"]) if _finite(row["previous_denominator"]) else None,
+        # the previous period's counts are added by `changes.compare`, for every rate KPI alike
         "dispersion": float(row["dispersion"]),
     }
 
