@@ -113,6 +113,19 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        7,
+        r"""
+        -- Load errors stored before statex_bi.sources.common.public_error could quote the failing row (DuckDB
+        -- prints it on the lines after the first) and e-mail addresses, and every report header shows the
+        -- newest: keep the first line, mask addresses, cut to 1,000 characters, as new errors are stored.
+        UPDATE ops.source_loads
+        SET error = left(regexp_replace(split_part(error, chr(10), 1),
+                                        '[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+', '[address removed]', 'g'),
+                         1000)
+        WHERE error IS NOT NULL;
+        """,
+    ),
 ]
 
 _PID = re.compile(r"\(PID (\d+)\)")

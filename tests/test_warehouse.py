@@ -190,3 +190,24 @@ def test_a_warehouse_holds_one_kind_of_data(db_file):
             warehouse.claim(con, warehouse.DEMO, db_file)
         warehouse.claim(con, warehouse.REAL, db_file)
         assert warehouse.kind(con) == warehouse.REAL
+
+
+def test_load_errors_stored_by_older_versions_lose_the_quoted_row_and_addresses(db_file, monkeypatch):
+    # What versions before public_error stored: the library's message whole (a real DuckDB error).
+    probe = duckdb.connect()
+    probe.execute("CREATE TABLE t (x INTEGER)")
+    with pytest.raises(duckdb.ConversionException) as raised:
+        probe.execute("INSERT INTO t VALUES (CAST('alice@example.com Alice' AS INTEGER))")
+    stored = f"{type(raised.value).__name__}: {raised.value}"
+    assert "\nLINE 1:" in stored and "alice@example.com" in stored
+    with monkeypatch.context() as old:
+        old.setattr(warehouse, "MIGRATIONS", [m for m in warehouse.MIGRATIONS if m[0] <= 6])
+        with warehouse.writer(db_file) as con:
+            con.execute("INSERT INTO ops.source_loads VALUES ('shop', now(), now(), 'failed', 0, 0, ?)", [stored])
+
+    with warehouse.writer(db_file) as con:
+        [(error,)] = con.execute("SELECT error FROM ops.source_loads").fetchall()
+        [(shown,)] = [(e,) for _, _, e in warehouse.failed_last_loads(con)]
+    assert error == shown
+    assert "alice@example.com" not in error and "LINE" not in error and "\n" not in error
+    assert error.startswith("ConversionException: Conversion Error: Could not convert string '[address removed]")
