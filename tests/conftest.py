@@ -8,6 +8,15 @@ import pytest
 from demo_window import SMALL_DEMO_END, SMALL_DEMO_START, SMALL_DEMO_TODAY
 
 
+def pytest_collection_modifyitems(config, items):
+    """The tests of a module that share a module-scoped fixture (a Spark build, a loaded warehouse) run on one
+    xdist worker (`--dist loadgroup`, Makefile), so the fixture is built once, not once per worker."""
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        if fixtures and any(defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture(autouse=True)
 def pseudonym_key(monkeypatch):
     """Connectors refuse to load customer identifiers without a pseudonymisation key."""
