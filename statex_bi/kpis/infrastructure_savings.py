@@ -5,16 +5,22 @@ use: `infra_prices` (the catalog file, default params/prices/infra/catalog.yaml)
 
 Definitions (docs/metrics.md repeats them; the catalog's `rules` state the pricing):
 
-- *Window*: the calendar months the period touches, from the 1st of period_start's month to
-  period_end. A month cut by period_end is month-to-date: what its bill holds so far.
+- *Window*: the period itself. A month the period covers only in part (a week) is priced as its
+  covered days' usage projected to the whole month, billed as a month (free allowances, billing
+  increments, tiers, plan fees) and counted for the covered share of the month's days: monthly free
+  tiers and minimums are prorated by days, so with constant usage a week's figures do not depend on
+  where it falls in the month. FOCUS charges count on their ChargePeriodStart day.
 - *Actual cost* of a service line: the signed sum of FOCUS BilledCost (credits, refunds and
   corrections included) in USD at the ECB rate of ChargePeriodStart's day; for Cloudflare R2, which
   exports no bill, its usage priced from the catalog as R2 bills it.
 - *Service lines with a comparator*: Cloudflare R2 (storage) -> S3 us-east-1 like for like (R2
-  Standard -> S3 Standard, R2 Infrequent Access -> S3 Standard-IA); Amazon SES
-  (email) -> the cheapest fitting plan of each named e-mail provider. For a month-to-date month the
-  e-mail volume is projected to the whole month to choose the plan and the plan's cost is counted
-  for the elapsed share of the month.
+  Standard -> S3 Standard, R2 Infrequent Access -> S3 Standard-IA), the bytes served by direct egress
+  or through CloudFront; Amazon SES (email) -> the cheapest fitting plan of each named e-mail provider
+  (the month's volume, projected for part of a month, chooses the plan).
+- *Scenario range*: every priced alternative (`scenarios`): storage by both delivery paths, e-mail at
+  every fitting plan tier at both ends of quoted ranges, unverified catalog rows included. Base:
+  direct egress, the cheapest checked plan at its base price; low / high: the least and the most the
+  counterfactual can be (the catalog's `rules` say how). Unverified rows behind a figure are named.
 - *Savings* = sum(counterfactual - actual) / sum(counterfactual), in percent: per service; over the
   lines with a comparator ("comparable", e-mail at its cheapest rival); and overall over every line
   ("all"), the lines without a comparator (compute, Azure AI) at actual cost on both sides.
@@ -33,13 +39,18 @@ from statex_bi import warehouse
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
 from statex_bi.pricing.infra import (
+    BASE,
+    CDN,
+    DIRECT,
+    HIGH,
+    LOW,
     InfraCatalog,
     StorageMonth,
-    cheapest_plan,
     load_infra_catalog,
+    plan_options,
     r2_cost,
     s3_cost,
-    s3_like_for_like,
+    s3_paths,
 )
 
 SEED_CLAIMS = {"storage": 66.0, "email": 90.0, "all": 57.0}  # the seed's claimed savings, percent
@@ -47,8 +58,6 @@ R2_LINE = ("storage", "Cloudflare", "Cloudflare R2")
 S3_COMPARATOR = "S3, matching class"
 COMPARABLE = "comparable"  # the subtotal over the services that have a rival
 SES_LINE = ("email", "AWS", "Amazon Simple Email Service")
-EGRESS_SHARES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # monthly egress / stored data
-EMAIL_VOLUMES = (1_000, 3_000, 10_000, 30_000, 50_000, 100_000, 300_000, 1_000_000)
 _FOCUS_MART = "marts.infra_costs_daily"
 _R2_MART = "marts.r2_usage_daily"
 
@@ -57,33 +66,39 @@ def catalog(**params: Any) -> InfraCatalog:
     return load_infra_catalog(params.get("infra_prices"))
 
 
-def _window(period: Period) -> tuple[date, date]:
-    return period.start.replace(day=1), period.end
-
-
-def _month_days(month: date) -> int:
+def month_days(month: date) -> int:
     return calendar.monthrange(month.year, month.month)[1]
 
 
-def _elapsed(month: date, end: date) -> int:
-    """Days of `month` up to `end` (all of them when the month ended before `end`)."""
-    last = month.replace(day=_month_days(month))
-    return (min(last, end) - month).days + 1
+def _covered(month: date, period: Period) -> int:
+    """Days of `month` inside the period."""
+    last = month.replace(day=month_days(month))
+    return (min(last, period.end) - max(month, period.start)).days + 1
+
+
+def whole_months(period: Period) -> bool:
+    """The period is whole calendar months (nothing prorated)."""
+    return period.start.day == 1 and period.end.day == month_days(period.end)
+
+
+def _ids(ids: Any) -> str:
+    return ", ".join(sorted(set(ids)))
 
 
 def r2_months(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """R2 usage per month and storage class in the window, priced at R2 and at the matching S3 class.
+    """R2 usage per month and storage class in the period, priced at R2 and at the matching S3 class.
 
     Returns:
-        month, storage_class, gb_months (decimal GB), class_a, class_b, free_operations,
-        unlisted_operations, auth_failures, egress_gb (decimal GB, estimate), r2_usd, s3_usd (the class
-        at its matching S3 class, without transfer out); one extra row per month with storage_class "all"
-        whose s3_usd is every class like for like plus the transfer out of all of them (S3's free
-        transfer is per account), and s3_without_egress_usd the same without that transfer.
+        month, covered_days (of the month, in the period), storage_class, gb_months (decimal GB; the
+        covered days' part of the month's), class_a, class_b, free_operations, unlisted_operations,
+        auth_failures, egress_gb (decimal GB, estimate), r2_usd, s3_usd (the class at its matching S3
+        class, without transfer out), unverified (catalog rows not checked that price s3_usd); one extra
+        row per month with storage_class "all": every class like for like plus the delivery of all of
+        their bytes (free allowances are per account), s3_usd by direct egress and s3_cdn_usd through
+        CloudFront, unverified and unverified_cdn, price_rows and price_rows_cdn (catalog row ids) for each.
     """
     if not warehouse.loaded(con, _R2_MART):
         return pd.DataFrame()
-    start, end = _window(period)
     usage = con.execute("""
         SELECT CAST(date_trunc('month', day) AS DATE) AS month, lower(storage_class) AS storage_class,
                CAST(sum(peak_bytes) AS BIGINT) AS byte_days, CAST(sum(class_a) AS BIGINT) AS class_a,
@@ -91,33 +106,36 @@ def r2_months(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> 
                CAST(sum(unlisted_operations) AS BIGINT) AS unlisted_operations,
                CAST(sum(auth_failures) AS BIGINT) AS auth_failures, CAST(sum(egress_bytes) AS BIGINT) AS egress_bytes
         FROM marts.r2_usage_daily WHERE day BETWEEN $start AND $end GROUP BY ALL ORDER BY ALL""",
-                        {"start": start, "end": end}).df()
+                        {"start": period.start, "end": period.end}).df()
     prices, rows = catalog(**params), []
     for month, part in usage.groupby("month", sort=True):
         month = pd.Timestamp(month).date()
-        days = _month_days(month)
-        for row in part.itertuples():
-            usage_month = StorageMonth(month, row.storage_class, int(row.byte_days), days, int(row.class_a),
-                                       int(row.class_b), int(row.egress_bytes))
-            rows.append({**row._asdict(), "month": month, "gb_months": float(usage_month.gb_months(10**9)),
-                         "egress_gb": row.egress_bytes / 1e9, "r2_usd": r2_cost(usage_month, prices)["usd"].sum(),
-                         "s3_usd": float("nan")})
+        days, covered = month_days(month), _covered(month, period)
         classes = [StorageMonth(month, row.storage_class, int(row.byte_days), days, int(row.class_a),
-                                int(row.class_b), int(row.egress_bytes)) for row in part.itertuples()]
-        for entry, usage_month in zip(rows[-len(classes):], classes, strict=True):
-            entry["s3_usd"] = float(s3_cost(usage_month, prices, transfer=False)["usd"].sum())
+                                int(row.class_b), int(row.egress_bytes), covered) for row in part.itertuples()]
+        for row, usage_month in zip(part.itertuples(), classes, strict=True):
+            s3 = s3_cost(usage_month, prices, transfer=False)
+            rows.append({**row._asdict(), "month": month, "covered_days": covered,
+                         "gb_months": float(usage_month.gb_months(10**9)), "egress_gb": row.egress_bytes / 1e9,
+                         "r2_usd": r2_cost(usage_month, prices)["usd"].sum(), "s3_usd": float(s3["usd"].sum()),
+                         "unverified": _ids(prices.unverified([i for ids in s3["row_ids"] for i in ids]))})
         total = StorageMonth(month, "all", int(part["byte_days"].sum()), days, int(part["class_a"].sum()),
-                             int(part["class_b"].sum()), int(part["egress_bytes"].sum()))
-        rows.append({"month": month, "storage_class": "all", "gb_months": float(total.gb_months(10**9)),
-                     "class_a": total.class_a, "class_b": total.class_b,
+                             int(part["class_b"].sum()), int(part["egress_bytes"].sum()), covered)
+        paths = s3_paths(classes, prices).set_index("path")
+        rows.append({"month": month, "covered_days": covered, "storage_class": "all",
+                     "gb_months": float(total.gb_months(10**9)), "class_a": total.class_a, "class_b": total.class_b,
                      "free_operations": int(part["free_operations"].sum()),
                      "unlisted_operations": int(part["unlisted_operations"].sum()),
                      "auth_failures": int(part["auth_failures"].sum()), "egress_gb": total.egress_bytes / 1e9,
-                     "r2_usd": sum(r["r2_usd"] for r in rows if r["month"] == month),
-                     "s3_usd": s3_like_for_like(classes, prices),
-                     "s3_without_egress_usd": sum(r["s3_usd"] for r in rows[-len(classes):])})
-    columns = ["month", "storage_class", "gb_months", "class_a", "class_b", "free_operations", "unlisted_operations",
-               "auth_failures", "egress_gb", "r2_usd", "s3_usd", "s3_without_egress_usd"]
+                     "r2_usd": sum(r["r2_usd"] for r in rows[-len(classes):]),
+                     "s3_usd": paths.loc[DIRECT, "usd"], "s3_cdn_usd": paths.loc[CDN, "usd"],
+                     "unverified": _ids(prices.unverified(paths.loc[DIRECT, "row_ids"])),
+                     "unverified_cdn": _ids(prices.unverified(paths.loc[CDN, "row_ids"])),
+                     "price_rows": _ids(paths.loc[DIRECT, "row_ids"]),
+                     "price_rows_cdn": _ids(paths.loc[CDN, "row_ids"])})
+    columns = ["month", "covered_days", "storage_class", "gb_months", "class_a", "class_b", "free_operations",
+               "unlisted_operations", "auth_failures", "egress_gb", "r2_usd", "s3_usd", "s3_cdn_usd", "unverified",
+               "unverified_cdn", "price_rows", "price_rows_cdn"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -128,7 +146,6 @@ def actual_costs(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) 
         month, service, provider, service_name, cost_usd, credits_usd, corrections_usd,
         unconverted_rows (FOCUS rows without an ECB rate: left out of cost_usd), origin.
     """
-    start, end = _window(period)
     frames = []
     if warehouse.loaded(con, _FOCUS_MART):
         frames.append(con.execute("""
@@ -137,7 +154,7 @@ def actual_costs(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) 
                    coalesce(sum(corrections_usd), 0) AS corrections_usd,
                    CAST(sum(unconverted_rows) AS BIGINT) AS unconverted_rows, 'FOCUS BilledCost' AS origin
             FROM marts.infra_costs_daily WHERE day BETWEEN $start AND $end GROUP BY ALL ORDER BY ALL""",
-                                  {"start": start, "end": end}).df())
+                                  {"start": period.start, "end": period.end}).df())
     r2 = r2_months(con, period, **params)
     if not r2.empty:
         total = r2[r2["storage_class"] == "all"]
@@ -154,67 +171,145 @@ def actual_costs(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) 
 
 
 def email_months(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
-    """SES e-mails (recipients) and actual SES cost per month in the window.
+    """SES e-mails (recipients) and actual SES cost per month in the period.
 
     Returns:
-        month, emails, actual_usd, days_elapsed, days_in_month.
+        month, emails, actual_usd, covered_days (of the month, in the period), days_in_month.
     """
     if not warehouse.loaded(con, _FOCUS_MART):
-        return pd.DataFrame(columns=["month", "emails", "actual_usd", "days_elapsed", "days_in_month"])
-    start, end = _window(period)
+        return pd.DataFrame(columns=["month", "emails", "actual_usd", "covered_days", "days_in_month"])
     frame = con.execute("""
         SELECT CAST(date_trunc('month', day) AS DATE) AS month, coalesce(sum(emails), 0)::DOUBLE AS emails,
                coalesce(sum(billed_usd), 0) AS actual_usd
         FROM marts.infra_costs_daily WHERE day BETWEEN $start AND $end AND service = 'email'
-        GROUP BY ALL ORDER BY ALL""", {"start": start, "end": end}).df()
-    frame["days_elapsed"] = [_elapsed(pd.Timestamp(m).date(), end) for m in frame["month"]]
-    frame["days_in_month"] = [_month_days(pd.Timestamp(m).date()) for m in frame["month"]]
+        GROUP BY ALL ORDER BY ALL""", {"start": period.start, "end": period.end}).df()
+    frame["covered_days"] = [_covered(pd.Timestamp(m).date(), period) for m in frame["month"]]
+    frame["days_in_month"] = [month_days(pd.Timestamp(m).date()) for m in frame["month"]]
     return frame
 
 
-def email_counterfactual(prices: InfraCatalog, provider: str, month: date, emails: float, elapsed: int,
-                         days: int) -> tuple[float, str] | None:
-    """The provider's cheapest fitting plan for the month's e-mails (projected for a partial month) and
-    its cost for the elapsed share of the month; None when no plan of the provider can send them."""
-    projected = emails * days / elapsed
-    best = cheapest_plan(prices, provider, projected, month)
-    if best is None:
-        return None
-    plan, cost = best
-    return cost * elapsed / days, plan.plan or plan.row_id
+SCENARIO_COLUMNS = ["month", "service", "comparator", "scenario", "roles", "actual_usd", "counterfactual_usd",
+                    "savings_pct", "checked", "price_rows", "unverified", "source", "retrieved_at"]
 
 
-def counterfactuals(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """Per month, each service line with a comparator against each comparator.
+def _source(prices: InfraCatalog, ids: Any) -> tuple[str, Any]:
+    """The rows' distinct source pages and the earliest day they were read."""
+    rows = [r for r in prices.rows if r.row_id in set(ids)]
+    pages = list(dict.fromkeys(r.source.split(" (")[0] for r in rows))
+    return "; ".join(pages), min((r.retrieved_at for r in rows), default=None)
+
+
+def scenarios(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
+    """Every priced alternative of each service with a comparator, by month: the catalog's scenario rows.
+
+    Storage: S3 like for like (each class at its match) by direct egress and by the CloudFront path.
+    E-mail: every plan of every named provider that can send the month's e-mails (projected for part of
+    a month, its cost counted for the covered share), at its price, or at the base and both ends of a
+    quoted overage range.
 
     Returns:
-        month, service, comparator, detail (the plan or price list used), actual_usd,
-        counterfactual_usd, counterfactual_low_usd (the low scenario: storage without S3's internet
-        egress, as if a CDN served the bytes, its own price not counted; e-mail as is), savings_usd. An
-        e-mail provider with no plan for the volume is left out.
+        SCENARIO_COLUMNS: roles (which of low / base / high the row may set: "base" for direct egress
+        and for a range's base price, "low" and "high" for a range's ends, all three for a plan with one
+        price), savings_pct (of this row against the month's actual cost), checked (no unverified row
+        prices it), price_rows and unverified (catalog row ids), source (pages), retrieved_at
+        (earliest).
     """
     prices, rows = catalog(**params), []
     r2 = r2_months(con, period, **params)
     for row in r2[r2["storage_class"] == "all"].itertuples() if not r2.empty else []:
-        rows.append({"month": row.month, "service": "storage", "comparator": S3_COMPARATOR,
-                     "detail": "S3 us-east-1, same usage, each R2 class at its match (Standard, Standard-IA)",
-                     "actual_usd": row.r2_usd, "counterfactual_usd": row.s3_usd,
-                     "counterfactual_low_usd": row.s3_without_egress_usd})
+        for path, usd, flagged, ids in ((DIRECT, row.s3_usd, row.unverified, row.price_rows),
+                                        (CDN, row.s3_cdn_usd, row.unverified_cdn, row.price_rows_cdn)):
+            rows.append({"month": row.month, "service": "storage", "comparator": S3_COMPARATOR,
+                         "scenario": f"S3 like for like, {path}", "roles": (BASE, LOW, HIGH) if path == DIRECT
+                         else (LOW, HIGH), "actual_usd": row.r2_usd, "counterfactual_usd": usd, "unverified": flagged,
+                         "price_rows": ids})
     for row in email_months(con, period).itertuples():
         month = pd.Timestamp(row.month).date()
+        projected, share = row.emails * row.days_in_month / row.covered_days, row.covered_days / row.days_in_month
         for provider in prices.providers(month):
             if provider == "ses":
                 continue
-            priced = email_counterfactual(prices, provider, month, row.emails, row.days_elapsed, row.days_in_month)
-            if priced is not None:
+            for plan, end, cost in plan_options(prices, provider, projected, month):
+                ranged = plan.overage_range_per_1000 is not None
                 rows.append({"month": month, "service": "email", "comparator": provider.title(),
-                             "detail": priced[1], "actual_usd": row.actual_usd, "counterfactual_usd": priced[0],
-                             "counterfactual_low_usd": priced[0]})
-    out = pd.DataFrame(rows, columns=["month", "service", "comparator", "detail", "actual_usd", "counterfactual_usd",
-                                      "counterfactual_low_usd"])
+                             "scenario": plan.plan + (f", overage at {end} ${plan.overage(end):.2f} per 1,000"
+                                                      if ranged else ""),
+                             "roles": (end,) if ranged else (LOW, BASE, HIGH), "actual_usd": row.actual_usd,
+                             "counterfactual_usd": cost * share, "unverified": _ids(prices.unverified([plan.row_id])),
+                             "price_rows": plan.row_id})
+    for row in rows:
+        row["source"], row["retrieved_at"] = _source(prices, row["price_rows"].split(", "))
+    out = pd.DataFrame(rows, columns=SCENARIO_COLUMNS)
     out["month"] = pd.to_datetime(out["month"])
+    out["savings_pct"] = 100 * (out["counterfactual_usd"] - out["actual_usd"]) / out["counterfactual_usd"].where(
+        out["counterfactual_usd"] != 0)
+    out["checked"] = out["unverified"] == ""
+    return out
+
+
+ROLES = (LOW, BASE, HIGH)
+
+
+def _pick(options: pd.DataFrame, role: str) -> pd.Series:
+    """The option that sets `role` among one comparator's (or one service's) options of a month.
+
+    Storage: base is direct egress, low and high the cheaper and the dearer path. E-mail: the cheapest
+    option that may take the role; base and high among the checked ones when one fits (an unverified
+    tier may only lower the low end).
+    """
+    candidates = options[options["roles"].map(lambda roles: role in roles)]
+    if (options["service"] == "email").all() and role != LOW and candidates["checked"].any():
+        candidates = candidates[candidates["checked"]]
+    pick = candidates["counterfactual_usd"].idxmax() if role == HIGH and (
+        candidates["service"] == "storage").all() else candidates["counterfactual_usd"].idxmin()
+    return candidates.loc[pick]
+
+
+def _flagged(*rows: pd.Series) -> str:
+    return _ids(i for row in rows for i in str(row["unverified"]).split(", ") if i)
+
+
+def counterfactuals(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
+    """Per month, each service line with a comparator against each comparator, with its scenario range.
+
+    Returns:
+        month, service, comparator, detail (the base case's scenario), actual_usd, counterfactual_usd
+        (base), counterfactual_low_usd, counterfactual_high_usd (`_pick`), unverified (catalog rows not
+        checked that price any of the three), savings_usd (base). An e-mail provider with no plan for
+        the volume is left out.
+    """
+    options, rows = scenarios(con, period, **params), []
+    for (month, service, comparator), part in options.groupby(["month", "service", "comparator"], sort=True):
+        low, base, high = (_pick(part, role) for role in ROLES)
+        rows.append({"month": month, "service": service, "comparator": comparator, "detail": base["scenario"],
+                     "actual_usd": base["actual_usd"], "counterfactual_usd": base["counterfactual_usd"],
+                     "counterfactual_low_usd": low["counterfactual_usd"],
+                     "counterfactual_high_usd": high["counterfactual_usd"], "unverified": _flagged(low, base, high)})
+    out = pd.DataFrame(rows, columns=["month", "service", "comparator", "detail", "actual_usd", "counterfactual_usd",
+                                      "counterfactual_low_usd", "counterfactual_high_usd", "unverified"])
     out["savings_usd"] = out["counterfactual_usd"] - out["actual_usd"]
     return out
+
+
+def scenario_range(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
+    """The low, base and high rows of each service's counterfactual, month by month: which scenario sets
+    each (e-mail: the cheapest comparator at that end).
+
+    Returns:
+        month, service, role (low | base | high), comparator, scenario, actual_usd, counterfactual_usd,
+        savings_pct, unverified, source, retrieved_at.
+    """
+    options, rows = scenarios(con, period, **params), []
+    for (month, service), part in options.groupby(["month", "service"], sort=True):
+        for role in ROLES:
+            chosen = [_pick(group, role) for _, group in part.groupby("comparator")]
+            best = max(chosen, key=lambda r: r["counterfactual_usd"]) if service == "storage" and role == HIGH \
+                else min(chosen, key=lambda r: r["counterfactual_usd"])
+            rows.append({"month": month, "service": service, "role": role, **{
+                key: best[key] for key in ("comparator", "scenario", "actual_usd", "counterfactual_usd", "savings_pct",
+                                           "unverified", "source", "retrieved_at")}})
+    return pd.DataFrame(rows, columns=["month", "service", "role", "comparator", "scenario", "actual_usd",
+                                       "counterfactual_usd", "savings_pct", "unverified", "source", "retrieved_at"])
 
 
 def savings(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
@@ -224,31 +319,30 @@ def savings(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd
 
     Returns:
         service, comparator, actual_usd, counterfactual_usd, savings_usd, savings_pct (NaN without a
-        counterfactual), range_low and range_high (the scenario range: the base case, and storage served
-        without S3's internet egress, an upper bound of what a CDN path would charge being unknown here);
-        services without data are left out.
+        counterfactual), range_low and range_high (the savings at the low and the high rows of
+        `scenario_range`), unverified (catalog rows not checked behind any of them); services without
+        data are left out.
     """
-    lines = counterfactuals(con, period, **params)
-    chosen = lines.loc[lines.groupby(["month", "service"])["counterfactual_usd"].idxmin()] if not lines.empty else lines
-    others = float(services_without_comparator(con, period, **params)["actual_usd"].sum()) if not lines.empty else 0.0
+    ranges = scenario_range(con, period, **params)
+    others = float(services_without_comparator(con, period, **params)["actual_usd"].sum()) if not ranges.empty else 0.0
     rows = []
     for service, comparator, extra in (
             ("storage", S3_COMPARATOR, 0.0), ("email", "cheapest named provider", 0.0),
             (COMPARABLE, "storage and e-mail only (the services with a rival)", 0.0),
             ("all", "every service; those without a rival at actual cost on both sides", others)):
-        part = chosen if service in (COMPARABLE, "all") else chosen[chosen["service"] == service]
+        part = ranges if service in (COMPARABLE, "all") else ranges[ranges["service"] == service]
         if part.empty:
             continue
-        actual = float(part["actual_usd"].sum()) + extra
-        counterfactual = float(part["counterfactual_usd"].sum()) + extra
-        low = float(part["counterfactual_low_usd"].sum()) + extra
-        pct = 100 * (counterfactual - actual) / counterfactual if counterfactual else float("nan")
-        pct_low = 100 * (low - actual) / low if low else float("nan")
+        by_role = {role: part[part["role"] == role] for role in ROLES}
+        actual = float(by_role[BASE]["actual_usd"].sum()) + extra
+        usd = {role: float(rows_["counterfactual_usd"].sum()) + extra for role, rows_ in by_role.items()}
+        pct = {role: 100 * (value - actual) / value if value else float("nan") for role, value in usd.items()}
         rows.append({"service": service, "comparator": comparator, "actual_usd": actual,
-                     "counterfactual_usd": counterfactual, "savings_usd": counterfactual - actual, "savings_pct": pct,
-                     "range_low": min(pct, pct_low), "range_high": max(pct, pct_low)})
+                     "counterfactual_usd": usd[BASE], "savings_usd": usd[BASE] - actual, "savings_pct": pct[BASE],
+                     "range_low": pct[LOW], "range_high": pct[HIGH],
+                     "unverified": _ids(i for text in part["unverified"] for i in str(text).split(", ") if i)})
     return pd.DataFrame(rows, columns=["service", "comparator", "actual_usd", "counterfactual_usd", "savings_usd",
-                                       "savings_pct", "range_low", "range_high"])
+                                       "savings_pct", "range_low", "range_high", "unverified"])
 
 
 def services_without_comparator(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
@@ -262,79 +356,6 @@ def services_without_comparator(con: duckdb.DuckDBPyConnection, period: Period, 
     others = actual[~keyed.isin([R2_LINE]) & ~(actual["service_name"] == SES_LINE[2])]
     out = others.groupby(["service", "provider", "service_name"], as_index=False)["cost_usd"].sum()
     return out.rename(columns={"cost_usd": "actual_usd"}).assign(counterfactual_usd=lambda f: f["actual_usd"])
-
-
-def sensitivity_egress(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """Storage savings of the window's last month as its egress varies (storage and operations kept).
-
-    Returns:
-        egress_share (monthly egress / stored data), label, egress_gb, r2_usd, s3_usd, savings_pct,
-        measured (the row closest to the month's actual share).
-    """
-    r2 = r2_months(con, period, **params)
-    if r2.empty:
-        return pd.DataFrame()
-    prices, month = catalog(**params), r2["month"].max()
-    part = r2[(r2["month"] == month) & (r2["storage_class"] != "all")]
-    days, rows = _month_days(month), []
-    stored_bytes = float(part["gb_months"].sum()) * 1e9
-    actual_share = float(part["egress_gb"].sum()) * 1e9 / stored_bytes if stored_bytes else 0.0
-    for share in sorted({*EGRESS_SHARES, round(actual_share, 3)}):
-        r2_usd = 0.0
-        egress = int(stored_bytes * share)
-        classes = []
-        for row in part.itertuples():
-            weight = row.gb_months / part["gb_months"].sum() if part["gb_months"].sum() else 0.0
-            usage = StorageMonth(month, row.storage_class, int(row.gb_months * 1e9 * days), days, int(row.class_a),
-                                 int(row.class_b), int(egress * weight))
-            r2_usd += r2_cost(usage, prices)["usd"].sum()
-            classes.append(usage)
-        s3_usd = s3_like_for_like(classes, prices)
-        measured = share == round(actual_share, 3)
-        rows.append({"egress_share": share, "egress_gb": egress / 1e9,
-                     "label": f"egress {share:.0%} of stored data" + (" (measured)" if measured else ""),
-                     "r2_usd": r2_usd, "s3_usd": s3_usd,
-                     "savings_pct": 100 * (s3_usd - r2_usd) / s3_usd if s3_usd else float("nan"),
-                     "measured": measured})
-    return pd.DataFrame(rows)
-
-
-def sensitivity_email(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """SES against each rival's cheapest fitting plan as the monthly e-mail volume varies.
-
-    Returns:
-        One row per volume: emails, label, ses_payg_usd (pay-as-you-go), ses_plan_usd (cheapest 2026
-        plan), `<provider>_usd` per rival (NaN when no plan fits), cheapest_rival, savings_pct (SES
-        pay-as-you-go against the cheapest rival), measured (period_end's month, projected to the month).
-    """
-    prices = catalog(**params)
-    month = period.end.replace(day=1)
-    measured = email_months(con, period)
-    actual_volume = None
-    if not measured.empty:
-        last = measured.iloc[-1]
-        actual_volume = round(float(last["emails"]) * int(last["days_in_month"]) / int(last["days_elapsed"]))
-    ses_plans = prices.plans("ses", month)
-    rivals = [p for p in prices.providers(month) if p != "ses"]
-    rows = []
-    for volume in sorted({*EMAIL_VOLUMES, *([actual_volume] if actual_volume else [])}):
-        payg = cheapest_plan(prices, "ses", volume, month, only=[p for p in ses_plans if p.plan == "pay-as-you-go"])
-        plan = cheapest_plan(prices, "ses", volume, month, only=[p for p in ses_plans if p.plan != "pay-as-you-go"])
-        row: dict[str, Any] = {"emails": volume, "label": f"{volume:,} e-mails" + (" (measured)" if volume ==
-                                                                                 actual_volume else ""),
-                               "ses_payg_usd": payg[1] if payg else float("nan"),
-                               "ses_plan_usd": plan[1] if plan else float("nan")}
-        best = None
-        for provider in rivals:
-            fit = cheapest_plan(prices, provider, volume, month)
-            row[f"{provider}_usd"] = fit[1] if fit else float("nan")
-            if fit and (best is None or fit[1] < best[1]):
-                best = (f"{provider.title()} {fit[0].plan}", fit[1])
-        row["cheapest_rival"] = best[0] if best else None
-        row["savings_pct"] = 100 * (best[1] - row["ses_payg_usd"]) / best[1] if best and best[1] else float("nan")
-        row["measured"] = volume == actual_volume
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def seed_claims(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
@@ -383,7 +404,7 @@ def closed_period_corrections(con: duckdb.DuckDBPyConnection, period: Period) ->
                           FROM staging.stg_billing__corrections
                           WHERE billing_period_start <= $end AND billing_period_end > $start
                           ORDER BY billing_period_start, delivery_slot, delivered_at""",
-                       {"start": _window(period)[0], "end": period.end}).fetchall()
+                       {"start": period.start, "end": period.end}).fetchall()
     return [f"The closed billing period {start:%B %Y} of {slot} was re-delivered on {delivered:%Y-%m-%d}: billed "
             f"{previous:,.2f} then {billed:,.2f} {currency}; the costs shown are the later delivery's."
             for start, slot, currency, previous, billed, delivered in rows]
@@ -404,9 +425,15 @@ def notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list
     if missing:
         out.append(f"{missing:,} FOCUS rows have no ECB rate for their day (load `statex-bi ingest fx`): they are "
                    "left out of every cost, so costs are lower bounds.")
-    if period.end < period.end.replace(day=_month_days(period.end)):
-        out.append(f"{period.end:%B %Y} is month-to-date (to {period.end:%d %B}): R2 and S3 free allowances apply to "
-                   "the month so far; e-mail plans are chosen for the projected month and counted pro rata.")
+    if not whole_months(period):
+        out.append("The period covers part of a month: its usage is projected to the whole month, priced as billed "
+                   "(free allowances, billing increments, plan fees) and counted for the days covered, so monthly "
+                   "allowances and plan fees are prorated by days.")
+    flagged = savings(con, period, **params)
+    flagged = sorted({i for text in flagged["unverified"] for i in str(text).split(", ") if i}) if len(flagged) else []
+    if flagged:
+        out.append(f"Prices not checked against the reference material price these figures: {', '.join(flagged)} "
+                   "(see the price catalog's Status column).")
     r2 = r2_months(con, period, **params)
     if not r2.empty and int(r2.loc[r2["storage_class"] == "all", "unlisted_operations"].sum()):
         out.append("Some R2 operations are on no price list (e.g. GetBucketSippyConfiguration): counted, not priced.")
@@ -414,18 +441,18 @@ def notes(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> list
 
 
 def window_name(period: Period) -> str:
-    """What the figures cover, named everywhere they appear: "month to date (1-7 June 2026)" when the
-    window ends inside a month (monthly bills and free allowances are not prorated: the figures move
-    with the day of the month), else "calendar months (June 2026)" or "(May to June 2026)"."""
-    start, end = _window(period)
-    if end.day != _month_days(end):
-        return f"month to date ({start:%-d %B %Y} to {end:%-d %B %Y})"
+    """What the figures cover, named everywhere they appear: "calendar months (June 2026)" or "(May to June
+    2026)", else the period's days with the proration rule, e.g. "1 June 2026 to 7 June 2026 (monthly
+    allowances and plan fees prorated by days)"."""
+    start, end = period.start, period.end
+    if not whole_months(period):
+        return f"{start:%-d %B %Y} to {end:%-d %B %Y} (monthly allowances and plan fees prorated by days)"
     first, last = f"{start:%B %Y}", f"{end:%B %Y}"
     return f"calendar months ({first})" if first == last else f"calendar months ({first} to {last})"
 
 
 def headline(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> str:
-    """e.g. "Month to date (1 June 2026 to 7 June 2026): infrastructure cost $71.20 against $242.75 elsewhere: 71%
+    """e.g. "Calendar months (June 2026): infrastructure cost $71.20 against $242.75 elsewhere: 71%
     saved overall, the seed claimed 57%; storage and e-mail alone, the services with a rival: 81% (storage
     84%, e-mail 62%)."."""
     table = savings(con, period, **params).set_index("service")
@@ -449,7 +476,7 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
         Metric records for `publish.publish`; an undefined savings ratio carries its reason.
     """
     records = []
-    window = {"window_start": _window(period)[0].isoformat(), "window_end": period.end.isoformat(),
+    window = {"window_start": period.start.isoformat(), "window_end": period.end.isoformat(),
               "window": window_name(period)}
     source = "billing/cloudflare"
     actual = actual_costs(con, period, **params)
@@ -468,6 +495,6 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
                                                "seed_claim_pct": SEED_CLAIMS.get(row.service),
                                                "range_low": float(row.range_low) if defined else None,
                                                "range_high": float(row.range_high) if defined else None,
-                                               **window}, "GAUGE",
+                                               "unverified_prices": row.unverified, **window}, "GAUGE",
                                       "" if defined else "no counterfactual cost in the window"))
     return records

@@ -3,12 +3,21 @@
 R2 has no billing export, so its cost is its usage priced here, as R2 bills it: each quantity after its
 free allowance, rounded up to its billing unit. The S3 counterfactual prices the same usage like for
 like at us-east-1 list prices, tiered, without rounding: R2 Standard at S3 Standard, R2 Infrequent
-Access at S3 Standard-IA. E-mail counterfactuals take the cheapest
-plan of each named provider that can send the month's e-mails. The catalog file states these rules
-(`rules`); the savings report prints them.
+Access at S3 Standard-IA, the bytes served either straight from S3 to the internet or through a
+CloudFront distribution (the CDN path). E-mail counterfactuals take the cheapest plan of each named
+provider that can send the month's e-mails. The catalog file states these rules (`rules`); the
+savings report prints them.
+
+Part of a month (a week): the usage of the days covered is projected to the whole month, priced as a
+month (free allowances, billing increments, tiers and plan fees as billed), and the cost counted for
+the covered share of the month. With usage constant, a week costs the same wherever it falls in the
+month, and the full month is priced exactly as billed.
 
 Quantities: R2 storage in decimal GB-months (10^9 bytes), S3 storage and transfer in binary GB
 (2^30 bytes), as each provider bills them.
+
+Rows not checked against the reference material carry `unverified` (why): the report lists them, and
+any figure they price names them.
 """
 
 from __future__ import annotations
@@ -34,7 +43,8 @@ S3_CLASS_OF_R2 = {"standard": "standard", "all": "standard", "infrequentaccess":
 
 _REQUIRED = {"id", "item", "effective_from", "source", "retrieved_at"}
 _OPTIONAL = {"usd", "per", "unit", "free", "round_up", "from", "to", "provider", "plan", "monthly_usd", "included",
-             "overage_per_1000", "notes"}
+             "overage_per_1000", "overage_range_per_1000", "unverified", "notes"}
+BASE, LOW, HIGH = "base", "low", "high"  # the ends of a quoted price range, and the price used for the base case
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,14 @@ class PriceRow:
     monthly_usd: float = 0.0
     included: float = 0.0
     overage_per_1000: float | None = None
+    overage_range_per_1000: tuple[float, float] | None = None
+    unverified: str | None = None
+
+    def overage(self, end: str = BASE) -> float | None:
+        """The overage per 1,000 e-mails at `end` of its quoted range (BASE: the row's own price)."""
+        if end == BASE or self.overage_range_per_1000 is None:
+            return self.overage_per_1000
+        return self.overage_range_per_1000[0 if end == LOW else 1]
 
 
 @dataclass(frozen=True)
@@ -97,8 +115,16 @@ class InfraCatalog:
             "round_up": r.round_up, "tier_from": r.tier_from if r.tier_to or r.tier_from else None,
             "tier_to": r.tier_to, "monthly_usd": r.monthly_usd if r.plan else None,
             "included": r.included if r.plan else None, "overage_per_1000": r.overage_per_1000,
+            "overage_range": (f"{r.overage_range_per_1000[0]:.2f} to {r.overage_range_per_1000[1]:.2f}"
+                              if r.overage_range_per_1000 else None),
             "effective_from": r.effective_from, "source": r.source, "retrieved_at": r.retrieved_at,
+            "status": f"unverified: {r.unverified}" if r.unverified else "checked against the reference",
         } for r in self.rows])
+
+    def unverified(self, row_ids: set[str] | list[str]) -> list[str]:
+        """The ids among `row_ids` of rows not checked against the reference, sorted."""
+        flagged = {r.row_id for r in self.rows if r.unverified}
+        return sorted(flagged & set(row_ids))
 
 
 def load_infra_catalog(path: str | Path | None = None) -> InfraCatalog:
@@ -139,20 +165,38 @@ def _row(raw: Any, file: Path, number: int) -> PriceRow:
             raise PricingError(f"{where} ({raw['id']}): {key} must be a number >= 0, not {value!r}")
     if values["item"] == "email.plan" and not (values.get("provider") and values.get("plan")):
         raise PricingError(f"{where} ({raw['id']}): an email.plan row needs provider and plan")
+    if "overage_range_per_1000" in values:
+        values["overage_range_per_1000"] = _quoted_range(values, where)
+    if "unverified" in values:
+        values["unverified"] = str(values["unverified"]).strip() or None
     return PriceRow(**values)
+
+
+def _quoted_range(values: dict[str, Any], where: str) -> tuple[float, float]:
+    """[low, high], both numbers, holding the row's own overage price."""
+    quoted, base = values["overage_range_per_1000"], values.get("overage_per_1000")
+    if (not isinstance(quoted, list) or len(quoted) != 2 or base is None
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in quoted)
+            or not quoted[0] <= base <= quoted[1]):
+        raise PricingError(f"{where} ({values['row_id']}): overage_range_per_1000 must be [low, high] around "
+                           f"overage_per_1000 ({base!r}), not {quoted!r}")
+    return float(quoted[0]), float(quoted[1])
 
 
 @dataclass(frozen=True)
 class StorageMonth:
-    """A month of object-storage usage of one storage class, in bytes and operations.
+    """A month of object-storage usage of one storage class, in bytes and operations, or the part of
+    it a period covers.
 
     Attributes:
         month: the first day of the month.
         storage_class: "standard" or "infrequentaccess".
-        byte_days: sum over the month's days of each day's peak bytes (payload + metadata).
+        byte_days: sum over the covered days of each day's peak bytes (payload + metadata).
         days: days in the month (the divisor of the GB-month mean).
         class_a, class_b: billable operations (401/403 excluded).
         egress_bytes: GetObject responseBytes (estimate of bytes served).
+        covered_days: the days of the month the usage covers (0: all of them). Part of a month is
+            priced as its projection to the whole month, counted for the covered share.
     """
 
     month: date
@@ -162,9 +206,15 @@ class StorageMonth:
     class_a: int
     class_b: int
     egress_bytes: int
+    covered_days: int = 0
 
     def gb_months(self, unit: int) -> Fraction:
         return Fraction(int(self.byte_days), self.days * unit)
+
+    @property
+    def share(self) -> Fraction:
+        """The covered share of the month (1 for a whole month)."""
+        return Fraction(self.covered_days or self.days, self.days)
 
 
 def _billable(quantity: Fraction, row: PriceRow) -> Fraction:
@@ -176,23 +226,26 @@ def _billable(quantity: Fraction, row: PriceRow) -> Fraction:
     return math.ceil(after_free / step) * step
 
 
-def _tiered(quantity: float, rows: list[PriceRow]) -> float:
-    """Price of `quantity` across tiers [from, to), after the first tier's free allowance."""
-    billable = max(0.0, quantity - (rows[0].free if rows else 0.0))
+def _tiered(quantity: float, rows: list[PriceRow], share: Fraction = Fraction(1)) -> float:
+    """Price of `quantity` across tiers [from, to), after the first tier's free allowance; for part of a
+    month (`share` < 1), the quantity projected to the month, priced, and counted for the share."""
+    billable = max(0.0, quantity / float(share) - (rows[0].free if rows else 0.0))
     total = 0.0
     for row in rows:
         upper = row.tier_to if row.tier_to is not None else math.inf
         in_tier = max(0.0, min(billable, upper) - row.tier_from)
         total += in_tier * row.usd / row.per
-    return total
+    return total * float(share)
 
 
 def r2_cost(month: StorageMonth, catalog: InfraCatalog) -> pd.DataFrame:
-    """What R2 bills for a month of one storage class: storage, Class A, Class B (and IA retrieval).
+    """What R2 bills for a month of one storage class: storage, Class A, Class B (and IA retrieval); for
+    part of a month, its share of the projected month's bill.
 
     Returns:
         One row per line: item, quantity (GB-months or operations), billable (after the free
-        allowance, rounded up), usd, row_id.
+        allowance, rounded up; for part of a month the covered share of the projected month's),
+        usd, row_id.
     """
     klass = month.storage_class.lower()
     if klass not in R2_CLASSES:
@@ -204,10 +257,18 @@ def r2_cost(month: StorageMonth, catalog: InfraCatalog) -> pd.DataFrame:
     lines = []
     for name, quantity in quantities.items():
         row = catalog.one(f"r2.{klass}.{name}", month.month)
-        billable = _billable(quantity, row)
+        billable = _billable(quantity / month.share, row) * month.share
         lines.append({"item": f"r2.{klass}.{name}", "quantity": float(quantity), "billable": float(billable),
                       "usd": float(billable) * row.usd / row.per, "row_id": row.row_id})
     return pd.DataFrame(lines)
+
+
+def _priced(catalog: InfraCatalog, item: str, quantity: float, day: date, share: Fraction) -> dict[str, Any]:
+    rows = catalog.effective(item, day)
+    if not rows:
+        raise PricingError(f"{catalog.file}: no {item} price in effect on {day}")
+    return {"item": item, "quantity": quantity, "usd": _tiered(quantity, rows, share),
+            "row_ids": tuple(r.row_id for r in rows)}
 
 
 def s3_cost(month: StorageMonth, catalog: InfraCatalog, transfer: bool = True) -> pd.DataFrame:
@@ -215,13 +276,12 @@ def s3_cost(month: StorageMonth, catalog: InfraCatalog, transfer: bool = True) -
 
     R2 Standard (and "all") is priced at S3 Standard; R2 Infrequent Access at S3 Standard-IA, whose
     retrieval is the R2 class's bytes served. Data transfer out to the internet (100 GB a month free
-    per account) is included unless `transfer` is False (`s3_like_for_like` prices it once over the
-    classes' total).
+    per account) is included unless `transfer` is False (`s3_paths` prices it once over the classes'
+    total).
 
     Returns:
-        One row per line: item, quantity (GB-months, requests, GB), usd.
+        One row per line: item, quantity (GB-months, requests, GB), usd, row_ids (the rows that price it).
     """
-    day = month.month
     klass = S3_CLASS_OF_R2.get(month.storage_class.lower())
     if klass is None:
         raise PricingError(f"R2 storage class {month.storage_class!r} has no S3 match "
@@ -235,40 +295,79 @@ def s3_cost(month: StorageMonth, catalog: InfraCatalog, transfer: bool = True) -
         lines.append(("s3.standard_ia.retrieval", month.egress_bytes / GIB))
     if transfer:
         lines.append(("s3.data_transfer_out", month.egress_bytes / GIB))
+    return pd.DataFrame([_priced(catalog, item, quantity, month.month, month.share) for item, quantity in lines])
+
+
+# How the bytes served reach the internet in the S3 counterfactual, and the catalog items each path adds.
+DIRECT, CDN = "direct egress", "CloudFront path"
+DELIVERY = {
+    DIRECT: (("s3.data_transfer_out", "egress"),),
+    CDN: (("s3.data_transfer_to_cloudfront", "egress"), ("cloudfront.data_transfer_out", "egress"),
+          ("cloudfront.requests", "requests")),
+}
+
+
+def s3_paths(classes: list[StorageMonth], catalog: InfraCatalog) -> pd.DataFrame:
+    """A month (or part) of every R2 storage class at its matching S3 class, by delivery path.
+
+    Direct egress: S3's data transfer out to the internet. CloudFront path: S3 to CloudFront is free,
+    CloudFront's own transfer out and requests are charged (its requests counted as the Class B
+    operations that reached R2: requests Cloudflare's cache answered are not counted, as with the
+    bytes). Free allowances are per account, so each is applied once, to the classes' total.
+
+    Returns:
+        One row per path: path, usd, row_ids (every catalog row that priced it).
+    """
+    if not classes:
+        return pd.DataFrame(columns=["path", "usd", "row_ids"])
+    storage = pd.concat([s3_cost(part, catalog, transfer=False) for part in classes], ignore_index=True)
+    quantities = {"egress": sum(part.egress_bytes for part in classes) / GIB,
+                  "requests": sum(part.class_b for part in classes)}
+    first = classes[0]
     out = []
-    for item, quantity in lines:
-        rows = catalog.effective(item, day)
-        if not rows:
-            raise PricingError(f"{catalog.file}: no {item} price in effect on {day}")
-        out.append({"item": item, "quantity": quantity, "usd": _tiered(quantity, rows)})
+    for path, items in DELIVERY.items():
+        lines = [_priced(catalog, item, quantities[what], first.month, first.share) for item, what in items]
+        ids = {row_id for ids in [*storage["row_ids"], *(line["row_ids"] for line in lines)] for row_id in ids}
+        out.append({"path": path, "usd": float(storage["usd"].sum()) + sum(line["usd"] for line in lines),
+                    "row_ids": tuple(sorted(ids))})
     return pd.DataFrame(out)
 
 
-def s3_like_for_like(classes: list[StorageMonth], catalog: InfraCatalog) -> float:
-    """A month of every R2 storage class at its matching S3 class, plus the transfer out of all of them
-    (the free 100 GB a month is per account, so it is applied once, to the total)."""
+def s3_like_for_like(classes: list[StorageMonth], catalog: InfraCatalog, path: str = DIRECT) -> float:
+    """A month of every R2 storage class at its matching S3 class, served by `path` (`s3_paths`)."""
     if not classes:
         return 0.0
-    usd = sum(float(s3_cost(part, catalog, transfer=False)["usd"].sum()) for part in classes)
-    egress = sum(part.egress_bytes for part in classes) / GIB
-    rows = catalog.effective("s3.data_transfer_out", classes[0].month)
-    if not rows:
-        raise PricingError(f"{catalog.file}: no s3.data_transfer_out price in effect on {classes[0].month}")
-    return usd + _tiered(egress, rows)
+    paths = s3_paths(classes, catalog).set_index("path")
+    return float(paths.loc[path, "usd"])
 
 
-def plan_cost(plan: PriceRow, emails: float) -> float | None:
-    """A plan's monthly cost for `emails`; None when the plan cannot send that many (no overage)."""
+def plan_cost(plan: PriceRow, emails: float, end: str = BASE) -> float | None:
+    """A plan's monthly cost for `emails`, its overage at `end` of a quoted range; None when the plan cannot
+    send that many (no overage)."""
     extra = max(0.0, emails - plan.included)
-    if extra > 0 and plan.overage_per_1000 is None:
+    overage = plan.overage(end)
+    if extra > 0 and overage is None:
         return None
-    return plan.monthly_usd + extra * (plan.overage_per_1000 or 0.0) / 1000
+    return plan.monthly_usd + extra * (overage or 0.0) / 1000
 
 
 def cheapest_plan(catalog: InfraCatalog, provider: str, emails: float, day: date,
-                  only: list[PriceRow] | None = None) -> tuple[PriceRow, float] | None:
+                  only: list[PriceRow] | None = None, end: str = BASE) -> tuple[PriceRow, float] | None:
     """The provider's cheapest plan (among `only`, if given) that can send `emails` in the month of `day`,
-    and its cost; None when no plan can."""
+    and its cost (overage at `end` of a quoted range); None when no plan can."""
     plans = catalog.plans(provider, day) if only is None else only
-    priced = [(plan, cost) for plan in plans if (cost := plan_cost(plan, emails)) is not None]
+    priced = [(plan, cost) for plan in plans if (cost := plan_cost(plan, emails, end)) is not None]
     return min(priced, key=lambda pc: (pc[1], pc[0].row_id)) if priced else None
+
+
+def plan_options(catalog: InfraCatalog, provider: str, emails: float, day: date) -> list[tuple[PriceRow, str, float]]:
+    """Every plan of `provider` that can send `emails` in the month of `day`: (plan, end, monthly cost) at
+    its one price (BASE), or for a quoted overage range at its base price and at both ends (BASE, LOW,
+    HIGH); cheapest first."""
+    options = []
+    for plan in catalog.plans(provider, day):
+        for end in ((LOW, BASE, HIGH) if plan.overage_range_per_1000 else (BASE,)):
+            cost = plan_cost(plan, emails, end)
+            if cost is not None:
+                options.append((plan, end, cost))
+    return sorted(options, key=lambda option: (option[2], option[0].row_id, option[1]))

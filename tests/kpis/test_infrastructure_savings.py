@@ -144,14 +144,15 @@ def test_actual_costs_sum_signed_focus_rows_and_r2(con):
 def test_email_counterfactuals_and_the_overall_savings(con):
     lines = infra.counterfactuals(con, NOV)
     email = lines[lines["service"] == "email"].set_index("comparator")
-    # 60,000 recipients less the 5,000 corrected; the mailbox simulator is not mail.
-    assert email.loc["Mailgun", "detail"] == "Foundation 50K"
-    assert email.loc["Mailgun", "counterfactual_usd"] == pytest.approx(35 + 5 * 1.30)
+    # 60,000 recipients less the 5,000 corrected; the mailbox simulator is not mail. The base case: each
+    # provider's cheapest checked plan at its base price (Mailgun's quoted $1.00-1.30 overage at its midpoint).
+    assert email.loc["Mailgun", "detail"] == "Foundation 50K, overage at base $1.15 per 1,000"
+    assert email.loc["Mailgun", "counterfactual_usd"] == pytest.approx(35 + 5 * 1.15)
     assert email.loc["Postmark", "counterfactual_usd"] == pytest.approx(15 + 45 * 1.80)
     assert email.loc["Sendgrid", "counterfactual_usd"] == pytest.approx(89.95)
     savings = infra.savings(con, NOV).set_index("service")
     r2, s3 = 16 * 0.015 + 4.50 + 2 * 0.36, 25.3e9 / GIB * 0.023 + 7.5 + 4.8 + 45
-    ses, mailgun = 5.5, 35 + 5 * 1.30
+    ses, mailgun = 5.5, 35 + 5 * 1.15
     assert savings.loc["storage", "savings_pct"] == pytest.approx(100 * (s3 - r2) / s3)
     assert savings.loc["email", "savings_pct"] == pytest.approx(100 * (mailgun - ses) / mailgun)
     assert savings.loc["comparable", "savings_pct"] == pytest.approx(100 * (s3 + mailgun - r2 - ses) / (s3 + mailgun))
@@ -168,17 +169,37 @@ def test_email_counterfactuals_and_the_overall_savings(con):
     assert published[("infra.savings_pct", "comparable")] == pytest.approx(savings.loc["comparable", "savings_pct"])
 
 
-def test_the_savings_carry_a_scenario_range_from_direct_egress_to_none(con):
+def test_the_savings_range_runs_over_delivery_paths_plan_tiers_and_quoted_ranges(con):
     """The audit: about 61% of the S3 counterfactual is direct internet egress, an upper bound (a CDN in front
-    has other prices): the verdict needs the range, not the point."""
+    has other prices); the e-mail catalog lacked SendGrid's Essentials 100K and used the top of Mailgun's own
+    overage range, so "SES 90%: fails by 0.4 pt" sat inside the catalog's own uncertainty."""
     savings = infra.savings(con, NOV).set_index("service")
-    r2 = 16 * 0.015 + 4.50 + 2 * 0.36
-    without_egress = 25.3e9 / GIB * 0.023 + 7.5 + 4.8  # S3 storage and requests, no transfer out
-    assert savings.loc["storage", "range_low"] == pytest.approx(100 * (without_egress - r2) / without_egress)
+    r2, ses = 16 * 0.015 + 4.50 + 2 * 0.36, 5.5
+    s3_storage = 25.3e9 / GIB * 0.023 + 7.5 + 4.8  # S3 storage and requests
+    direct = s3_storage + (600 - 100) * 0.09  # 600 GiB straight to the internet, 100 GB free
+    cloudfront = s3_storage + 0 + 200 * 0.01  # S3 to CloudFront free; 600 GiB inside CloudFront's free TB; 2M requests
+    assert savings.loc["storage", "savings_pct"] == pytest.approx(100 * (direct - r2) / direct)
+    assert savings.loc["storage", "range_low"] == pytest.approx(100 * (cloudfront - r2) / cloudfront)
     assert savings.loc["storage", "range_high"] == pytest.approx(savings.loc["storage", "savings_pct"])
-    assert savings.loc["email", "range_low"] == pytest.approx(savings.loc["email", "savings_pct"])  # no egress
+    # E-mail, 55,000 a month: low, SendGrid Essentials 100K (unverified) at $34.95; base, Mailgun Foundation
+    # 50K at the midpoint of its quoted overage; high, the same at the top of it (the cheapest checked plan).
+    low, base, high = 34.95, 35 + 5 * 1.15, 35 + 5 * 1.30
+    assert [savings.loc["email", key] for key in ("range_low", "savings_pct", "range_high")] == pytest.approx(
+        [100 * (value - ses) / value for value in (low, base, high)])
+    assert savings.loc["email", "unverified"] == "sendgrid-essentials-100k"
+    assert "cloudfront-https-requests" in savings.loc["storage", "unverified"]
+    rows = infra.scenario_range(con, NOV).set_index(["service", "role"])
+    assert rows.loc[("email", "low"), "scenario"] == "Essentials 100K"
+    assert rows.loc[("storage", "low"), "scenario"] == "S3 like for like, CloudFront path"
+    assert rows.loc[("storage", "base"), "source"].startswith("https://aws.amazon.com/s3/pricing/")
+    options = infra.scenarios(con, NOV)
+    mailgun = options[options["comparator"] == "Mailgun"]
+    assert set(mailgun["scenario"]) >= {"Foundation 50K, overage at low $1.00 per 1,000",
+                                        "Foundation 50K, overage at high $1.30 per 1,000", "Flex"}
+    assert options["retrieved_at"].notna().all() and (options["source"] != "").all()
     tags = {m.tags["service"]: m.tags for m in infra.metrics(con, NOV) if m.name == "infra.savings_pct"}
-    assert tags["storage"]["range_low"] == pytest.approx(savings.loc["storage", "range_low"])
+    assert tags["email"]["range_low"] == pytest.approx(savings.loc["email", "range_low"])
+    assert tags["email"]["unverified_prices"] == "sendgrid-essentials-100k"
     assert tags["all"]["range_low"] < tags["all"]["range_high"]
 
 
@@ -192,11 +213,28 @@ def test_azure_s_eur_bill_feeds_the_ai_billing_reconciliation_in_usd(con, wareho
     assert period.loc[period["scope"] == "period", "billed_usd"].iloc[0] == pytest.approx(bill.sum())
 
 
-def test_a_window_ending_inside_a_month_is_named_month_to_date_everywhere(con):
-    """The audit: weekly infra KPIs were month-to-date without saying so (48.4% for 1-7 June, 72.4% for June)."""
-    week = Period(date(2026, 11, 2), date(2026, 11, 8))
-    published = [m for m in infra.metrics(con, week) if m.name == "infra.savings_pct"]
-    assert published and {m.tags["window"] for m in published} == {"month to date (1 November 2026 to 8 November 2026)"}
-    assert infra.headline(con, week).startswith("Month to date (1 November 2026 to 8 November 2026): ")
+WEEKS = [Period(date(2026, 11, d), date(2026, 11, d + 6)) for d in (2, 9, 16, 23)]
+
+
+def test_the_weekly_r2_savings_do_not_depend_on_where_the_week_falls_in_the_month(con):
+    """The audit: weekly infra KPIs were month-to-date (48.4% for 1-7 June, 72.4% for June): free allowances
+    were spent by the first days. A week's own figures, monthly allowances prorated by days, are the same for
+    every week of constant usage, and those of the month it lies in."""
+    storage = [infra.savings(con, week).set_index("service").loc["storage"] for week in WEEKS]
+    november = infra.savings(con, NOV).set_index("service").loc["storage"]
+    for week in storage:
+        assert week["savings_pct"] == pytest.approx(november["savings_pct"])
+        assert week["range_low"] == pytest.approx(november["range_low"])
+        assert week["actual_usd"] == pytest.approx(november["actual_usd"] * 7 / 30)
+
+
+def test_a_week_is_named_for_its_own_days_and_the_proration_everywhere(con):
+    week = WEEKS[0]
+    name = "2 November 2026 to 8 November 2026 (monthly allowances and plan fees prorated by days)"
+    published = [m for m in infra.metrics(con, week) if m.name.startswith("infra.")]
+    assert published and {m.tags["window"] for m in published} == {name}
+    assert {m.tags["window_start"] for m in published} == {"2026-11-02"}
+    assert infra.headline(con, week).startswith(f"{name[0].upper()}{name[1:]}: ")
+    assert any("prorated by days" in text for text in infra.notes(con, week))
     assert {m.tags["window"] for m in infra.metrics(con, NOV) if m.name == "infra.savings_pct"} == {
         "calendar months (November 2026)"}
