@@ -20,6 +20,9 @@ Definitions:
 - *Interval* of a KPI row: its `ci_low`/`ci_high` tags (a statistical KPI's 95 % confidence
   interval), else its `range_low`/`range_high` tags (a savings KPI's scenario range from the price
   catalog); none for the others.
+- *Unverified prices*: a row's `unverified_prices` tag (a savings KPI priced in part by catalog rows
+  not checked against the reference) is printed beside its interval, so no such row drives a verdict
+  silently.
 - *Edges*, one convention for every target: "at least T" is met by a value equal to T, "at most T"
   too (T itself is on the good side), "near N within w" by N x (1 +- w) inclusive.
 - *Verdict* (claims and targets): with an interval, *holds* when the whole interval meets the
@@ -56,6 +59,7 @@ HOLDS, FAILS, INCONCLUSIVE = "holds", "fails", "inconclusive"
 NOT_MEASURABLE = "not measurable from the data loaded"
 # Tags carrying a KPI row's interval, most specific first, and how the interval is named.
 INTERVAL_TAGS = (("ci_low", "ci_high", "95% CI"), ("range_low", "range_high", "scenario range"))
+UNVERIFIED_TAG = "unverified_prices"  # price rows behind a figure that were not checked against the reference
 
 
 def _read(path: str | Path, key: str) -> list[dict[str, Any]]:
@@ -168,6 +172,12 @@ def interval_text(bounds: tuple[float, float, str] | None, unit: str | None) -> 
     return f"{bounds[2]} {value_or_na(bounds[0], unit)} to {value_or_na(bounds[1], unit)}"
 
 
+def caveat(tags: dict[str, Any]) -> str:
+    """"; rests in part on unverified prices: a, b" for a row priced by unchecked catalog rows, else ""."""
+    flagged = tags.get(UNVERIFIED_TAG)
+    return f"; rests in part on unverified prices: {flagged}" if flagged else ""
+
+
 def _light(entry: dict[str, Any], value: float, row_tags: dict[str, Any]) -> tuple[str, float | None, str]:
     """Traffic light, target value and the target's sign."""
     for key, word in (("at_least", "≥"), ("at_most", "≤")):
@@ -210,7 +220,8 @@ def scorecard(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | None
         spread = interval_text(interval(row["tags"]), row["unit"])
         rows.append({**base, "report": row["report"], "run_id": row["run_id"], "value": row["value"],
                      "unit": row["unit"], "driver": str(row["tags"].get(DRIVER_TAG) or ""),
-                     "value_text": value_or_na(row["value"], row["unit"]) + (f" ({spread})" if spread else ""),
+                     "value_text": value_or_na(row["value"], row["unit"])
+                     + (f" ({spread}{caveat(row['tags'])})" if spread else ""),
                      "target": target,
                      "target_text": f"{word} {value_or_na(target, row['unit'])}" if word else "", "light": light,
                      "previous": previous, "change_text": _change_text(row["value"], previous, row["unit"])})
@@ -259,7 +270,7 @@ def claims_ledger(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | 
         bounds = interval(row["tags"])
         rows.append({**base, "measured": row["value"], "unit": unit,
                      "measured_text": value_or_na(row["value"], unit),
-                     "interval_text": interval_text(bounds, unit) or "no interval published",
+                     "interval_text": (interval_text(bounds, unit) or "no interval published") + caveat(row["tags"]),
                      "criterion": criterion, "verdict": judge(kind, target, row["value"], bounds, within),
                      "report": row["report"], "run_id": row["run_id"], "measured_by_run": True})
     return pd.DataFrame(rows)

@@ -28,165 +28,31 @@ Definitions (docs/metrics.md repeats them; the catalog's `rules` state the prici
 
 from __future__ import annotations
 
-import calendar
-from datetime import date
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from statex_bi import warehouse
+from statex_bi import targets, warehouse
+from statex_bi.config import PARAMS_DIR, read_yaml
+from statex_bi.exceptions import ParamsError
+from statex_bi.kpis.executive_summary import judge
+from statex_bi.kpis.infrastructure_usage import (  # the report reads these through this module too
+    actual_costs,
+    catalog,
+    email_months,
+    ids_text,
+    r2_months,
+    services_without_comparator,
+    whole_months,
+)
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
-from statex_bi.pricing.infra import (
-    BASE,
-    CDN,
-    DIRECT,
-    HIGH,
-    LOW,
-    InfraCatalog,
-    StorageMonth,
-    load_infra_catalog,
-    plan_options,
-    r2_cost,
-    s3_cost,
-    s3_paths,
-)
+from statex_bi.pricing.infra import BASE, CDN, DIRECT, HIGH, LOW, InfraCatalog, plan_options
 
-SEED_CLAIMS = {"storage": 66.0, "email": 90.0, "all": 57.0}  # the seed's claimed savings, percent
-R2_LINE = ("storage", "Cloudflare", "Cloudflare R2")
+CLAIMS_FILE = PARAMS_DIR / "claims.yaml"  # the seed's claimed savings live there (the ledger's claims)
 S3_COMPARATOR = "S3, matching class"
 COMPARABLE = "comparable"  # the subtotal over the services that have a rival
-SES_LINE = ("email", "AWS", "Amazon Simple Email Service")
-_FOCUS_MART = "marts.infra_costs_daily"
-_R2_MART = "marts.r2_usage_daily"
-
-
-def catalog(**params: Any) -> InfraCatalog:
-    return load_infra_catalog(params.get("infra_prices"))
-
-
-def month_days(month: date) -> int:
-    return calendar.monthrange(month.year, month.month)[1]
-
-
-def _covered(month: date, period: Period) -> int:
-    """Days of `month` inside the period."""
-    last = month.replace(day=month_days(month))
-    return (min(last, period.end) - max(month, period.start)).days + 1
-
-
-def whole_months(period: Period) -> bool:
-    """The period is whole calendar months (nothing prorated)."""
-    return period.start.day == 1 and period.end.day == month_days(period.end)
-
-
-def _ids(ids: Any) -> str:
-    return ", ".join(sorted(set(ids)))
-
-
-def r2_months(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """R2 usage per month and storage class in the period, priced at R2 and at the matching S3 class.
-
-    Returns:
-        month, covered_days (of the month, in the period), storage_class, gb_months (decimal GB; the
-        covered days' part of the month's), class_a, class_b, free_operations, unlisted_operations,
-        auth_failures, egress_gb (decimal GB, estimate), r2_usd, s3_usd (the class at its matching S3
-        class, without transfer out), unverified (catalog rows not checked that price s3_usd); one extra
-        row per month with storage_class "all": every class like for like plus the delivery of all of
-        their bytes (free allowances are per account), s3_usd by direct egress and s3_cdn_usd through
-        CloudFront, unverified and unverified_cdn, price_rows and price_rows_cdn (catalog row ids) for each.
-    """
-    if not warehouse.loaded(con, _R2_MART):
-        return pd.DataFrame()
-    usage = con.execute("""
-        SELECT CAST(date_trunc('month', day) AS DATE) AS month, lower(storage_class) AS storage_class,
-               CAST(sum(peak_bytes) AS BIGINT) AS byte_days, CAST(sum(class_a) AS BIGINT) AS class_a,
-               CAST(sum(class_b) AS BIGINT) AS class_b, CAST(sum(free_operations) AS BIGINT) AS free_operations,
-               CAST(sum(unlisted_operations) AS BIGINT) AS unlisted_operations,
-               CAST(sum(auth_failures) AS BIGINT) AS auth_failures, CAST(sum(egress_bytes) AS BIGINT) AS egress_bytes
-        FROM marts.r2_usage_daily WHERE day BETWEEN $start AND $end GROUP BY ALL ORDER BY ALL""",
-                        {"start": period.start, "end": period.end}).df()
-    prices, rows = catalog(**params), []
-    for month, part in usage.groupby("month", sort=True):
-        month = pd.Timestamp(month).date()
-        days, covered = month_days(month), _covered(month, period)
-        classes = [StorageMonth(month, row.storage_class, int(row.byte_days), days, int(row.class_a),
-                                int(row.class_b), int(row.egress_bytes), covered) for row in part.itertuples()]
-        for row, usage_month in zip(part.itertuples(), classes, strict=True):
-            s3 = s3_cost(usage_month, prices, transfer=False)
-            rows.append({**row._asdict(), "month": month, "covered_days": covered,
-                         "gb_months": float(usage_month.gb_months(10**9)), "egress_gb": row.egress_bytes / 1e9,
-                         "r2_usd": r2_cost(usage_month, prices)["usd"].sum(), "s3_usd": float(s3["usd"].sum()),
-                         "unverified": _ids(prices.unverified([i for ids in s3["row_ids"] for i in ids]))})
-        total = StorageMonth(month, "all", int(part["byte_days"].sum()), days, int(part["class_a"].sum()),
-                             int(part["class_b"].sum()), int(part["egress_bytes"].sum()), covered)
-        paths = s3_paths(classes, prices).set_index("path")
-        rows.append({"month": month, "covered_days": covered, "storage_class": "all",
-                     "gb_months": float(total.gb_months(10**9)), "class_a": total.class_a, "class_b": total.class_b,
-                     "free_operations": int(part["free_operations"].sum()),
-                     "unlisted_operations": int(part["unlisted_operations"].sum()),
-                     "auth_failures": int(part["auth_failures"].sum()), "egress_gb": total.egress_bytes / 1e9,
-                     "r2_usd": sum(r["r2_usd"] for r in rows[-len(classes):]),
-                     "s3_usd": paths.loc[DIRECT, "usd"], "s3_cdn_usd": paths.loc[CDN, "usd"],
-                     "unverified": _ids(prices.unverified(paths.loc[DIRECT, "row_ids"])),
-                     "unverified_cdn": _ids(prices.unverified(paths.loc[CDN, "row_ids"])),
-                     "price_rows": _ids(paths.loc[DIRECT, "row_ids"]),
-                     "price_rows_cdn": _ids(paths.loc[CDN, "row_ids"])})
-    columns = ["month", "covered_days", "storage_class", "gb_months", "class_a", "class_b", "free_operations",
-               "unlisted_operations", "auth_failures", "egress_gb", "r2_usd", "s3_usd", "s3_cdn_usd", "unverified",
-               "unverified_cdn", "price_rows", "price_rows_cdn"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def actual_costs(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """Actual cost per month and service line in the window: the FOCUS bills, and R2 priced from usage.
-
-    Returns:
-        month, service, provider, service_name, cost_usd, credits_usd, corrections_usd,
-        unconverted_rows (FOCUS rows without an ECB rate: left out of cost_usd), origin.
-    """
-    frames = []
-    if warehouse.loaded(con, _FOCUS_MART):
-        frames.append(con.execute("""
-            SELECT CAST(date_trunc('month', day) AS DATE) AS month, service, provider, service_name,
-                   coalesce(sum(billed_usd), 0) AS cost_usd, coalesce(sum(credits_usd), 0) AS credits_usd,
-                   coalesce(sum(corrections_usd), 0) AS corrections_usd,
-                   CAST(sum(unconverted_rows) AS BIGINT) AS unconverted_rows, 'FOCUS BilledCost' AS origin
-            FROM marts.infra_costs_daily WHERE day BETWEEN $start AND $end GROUP BY ALL ORDER BY ALL""",
-                                  {"start": period.start, "end": period.end}).df())
-    r2 = r2_months(con, period, **params)
-    if not r2.empty:
-        total = r2[r2["storage_class"] == "all"]
-        frames.append(pd.DataFrame({
-            "month": total["month"], "service": R2_LINE[0], "provider": R2_LINE[1], "service_name": R2_LINE[2],
-            "cost_usd": total["r2_usd"], "credits_usd": 0.0, "corrections_usd": 0.0, "unconverted_rows": 0,
-            "origin": "R2 usage x price catalog"}))
-    if not frames:
-        return pd.DataFrame(columns=["month", "service", "provider", "service_name", "cost_usd", "credits_usd",
-                                     "corrections_usd", "unconverted_rows", "origin"])
-    out = pd.concat(frames, ignore_index=True)
-    out["month"] = pd.to_datetime(out["month"])
-    return out.sort_values(["month", "service", "service_name"], ignore_index=True)
-
-
-def email_months(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
-    """SES e-mails (recipients) and actual SES cost per month in the period.
-
-    Returns:
-        month, emails, actual_usd, covered_days (of the month, in the period), days_in_month.
-    """
-    if not warehouse.loaded(con, _FOCUS_MART):
-        return pd.DataFrame(columns=["month", "emails", "actual_usd", "covered_days", "days_in_month"])
-    frame = con.execute("""
-        SELECT CAST(date_trunc('month', day) AS DATE) AS month, coalesce(sum(emails), 0)::DOUBLE AS emails,
-               coalesce(sum(billed_usd), 0) AS actual_usd
-        FROM marts.infra_costs_daily WHERE day BETWEEN $start AND $end AND service = 'email'
-        GROUP BY ALL ORDER BY ALL""", {"start": period.start, "end": period.end}).df()
-    frame["covered_days"] = [_covered(pd.Timestamp(m).date(), period) for m in frame["month"]]
-    frame["days_in_month"] = [month_days(pd.Timestamp(m).date()) for m in frame["month"]]
-    return frame
-
 
 SCENARIO_COLUMNS = ["month", "service", "comparator", "scenario", "roles", "actual_usd", "counterfactual_usd",
                     "savings_pct", "checked", "price_rows", "unverified", "source", "retrieved_at"]
@@ -235,8 +101,8 @@ def scenarios(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> 
                              "scenario": plan.plan + (f", overage at {end} ${plan.overage(end):.2f} per 1,000"
                                                       if ranged else ""),
                              "roles": (end,) if ranged else (LOW, BASE, HIGH), "actual_usd": row.actual_usd,
-                             "counterfactual_usd": cost * share, "unverified": _ids(prices.unverified([plan.row_id])),
-                             "price_rows": plan.row_id})
+                             "counterfactual_usd": cost * share, "price_rows": plan.row_id,
+                             "unverified": ids_text(prices.unverified([plan.row_id]))})
     for row in rows:
         row["source"], row["retrieved_at"] = _source(prices, row["price_rows"].split(", "))
     out = pd.DataFrame(rows, columns=SCENARIO_COLUMNS)
@@ -266,7 +132,7 @@ def _pick(options: pd.DataFrame, role: str) -> pd.Series:
 
 
 def _flagged(*rows: pd.Series) -> str:
-    return _ids(i for row in rows for i in str(row["unverified"]).split(", ") if i)
+    return ids_text(i for row in rows for i in str(row["unverified"]).split(", ") if i)
 
 
 def counterfactuals(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
@@ -340,39 +206,44 @@ def savings(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd
         rows.append({"service": service, "comparator": comparator, "actual_usd": actual,
                      "counterfactual_usd": usd[BASE], "savings_usd": usd[BASE] - actual, "savings_pct": pct[BASE],
                      "range_low": pct[LOW], "range_high": pct[HIGH],
-                     "unverified": _ids(i for text in part["unverified"] for i in str(text).split(", ") if i)})
+                     "unverified": ids_text(i for text in part["unverified"] for i in str(text).split(", ") if i)})
     return pd.DataFrame(rows, columns=["service", "comparator", "actual_usd", "counterfactual_usd", "savings_usd",
                                        "savings_pct", "range_low", "range_high", "unverified"])
 
 
-def services_without_comparator(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """Service lines with no comparator, at actual cost on both sides.
-
-    Returns:
-        service, provider, service_name, actual_usd, counterfactual_usd (= actual).
-    """
-    actual = actual_costs(con, period, **params)
-    keyed = actual.set_index(["service", "provider", "service_name"]).index
-    others = actual[~keyed.isin([R2_LINE]) & ~(actual["service_name"] == SES_LINE[2])]
-    out = others.groupby(["service", "provider", "service_name"], as_index=False)["cost_usd"].sum()
-    return out.rename(columns={"cost_usd": "actual_usd"}).assign(counterfactual_usd=lambda f: f["actual_usd"])
+def seed_claim_targets() -> dict[str, tuple[str, float]]:
+    """The seed's savings claims by service: (claim, percent), from params/claims.yaml (their one home)."""
+    entries = (read_yaml(CLAIMS_FILE) or {}).get("claims") or []
+    out = {}
+    for entry in entries:
+        if entry.get("metric") == "infra.savings_pct":
+            service = (entry.get("tags") or {}).get("service")
+            target = targets.resolve((entry.get("holds_if") or {}).get("at_least"), f"{CLAIMS_FILE}: {service}")
+            if service is None or not isinstance(target, int | float):
+                raise ParamsError(f"{CLAIMS_FILE}: an infra.savings_pct claim needs tags.service and holds_if.at_least")
+            out[service] = (str(entry.get("claim", service)), float(target))
+    return out
 
 
 def seed_claims(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
-    """The seed's three claims beside the measured savings of the window.
+    """The seed's savings claims beside the measured savings of the period and a three-way verdict over the
+    scenario range (holds when the whole range meets the claim, fails when none of it does).
 
     Returns:
-        claim, seed_pct, measured_pct, difference_pts, comparator.
+        claim, seed_pct, measured_pct, difference_pts, range_low, range_high, criterion (in percent),
+        verdict (holds | fails | inconclusive | not measured), unverified, comparator.
     """
     measured = savings(con, period, **params).set_index("service")
-    names = {"storage": "R2 is 66% cheaper than S3", "email": "SES is 90% cheaper than the alternatives",
-             "all": "57% infrastructure savings overall"}
     rows = []
-    for service, claim in SEED_CLAIMS.items():
-        value = float(measured.loc[service, "savings_pct"]) if service in measured.index else float("nan")
-        rows.append({"claim": names[service], "seed_pct": claim, "measured_pct": value,
-                     "difference_pts": value - claim,
-                     "comparator": measured.loc[service, "comparator"] if service in measured.index else None})
+    for service, (claim, target) in seed_claim_targets().items():
+        found = service in measured.index and pd.notna(measured.loc[service, "savings_pct"])
+        row = measured.loc[service] if found else pd.Series(dtype=object)
+        value = float(row["savings_pct"]) if found else float("nan")
+        verdict = judge("at_least", target, value, (row["range_low"], row["range_high"], "")) if found else None
+        rows.append({"claim": claim, "seed_pct": target, "measured_pct": value, "difference_pts": value - target,
+                     "range_low": row.get("range_low", float("nan")), "range_high": row.get("range_high", float("nan")),
+                     "criterion": f"≥ {target:.1f}%", "verdict": verdict or "not measured",
+                     "unverified": row.get("unverified", ""), "comparator": row.get("comparator")})
     return pd.DataFrame(rows)
 
 
@@ -463,9 +334,10 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> s
                                                                              ("email", "e-mail"))
              if key in table.index]
     name = window_name(period)
+    claimed = f", the seed claimed {claims['all'][1]:.0f}%" if "all" in (claims := seed_claim_targets()) else ""
     return (f"{name[0].upper()}{name[1:]}: infrastructure cost ${total['actual_usd']:,.2f} against "
             f"${total['counterfactual_usd']:,.2f} "
-            f"elsewhere: {total['savings_pct']:.0f}% saved overall, the seed claimed 57%; storage and e-mail alone, "
+            f"elsewhere: {total['savings_pct']:.0f}% saved overall{claimed}; storage and e-mail alone, "
             f"the services with a rival: {comparable['savings_pct']:.0f}% ({', '.join(parts)}).")
 
 
@@ -488,11 +360,12 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
     for (service, comparator), part in lines.groupby(["service", "comparator"]):
         records.append(Metric("infra.cost.counterfactual", float(part["counterfactual_usd"].sum()), "USD",
                                       source, {"service": service, "comparator": comparator, **window}, "GAUGE", ""))
+    claims = seed_claim_targets()
     for row in savings(con, period, **params).itertuples():
         defined = pd.notna(row.savings_pct)
         records.append(Metric("infra.savings_pct", float(row.savings_pct) if defined else None, "percent",
                                       source, {"service": row.service, "comparator": row.comparator,
-                                               "seed_claim_pct": SEED_CLAIMS.get(row.service),
+                                               "seed_claim_pct": claims.get(row.service, (None, None))[1],
                                                "range_low": float(row.range_low) if defined else None,
                                                "range_high": float(row.range_high) if defined else None,
                                                "unverified_prices": row.unverified, **window}, "GAUGE",

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from statex_bi.kpis.infrastructure_savings import catalog, email_months, month_days, r2_months
+from statex_bi.kpis.infrastructure_usage import catalog, email_months, month_days, r2_months
 from statex_bi.periods import Period
 from statex_bi.pricing.infra import StorageMonth, cheapest_plan, r2_cost, s3_like_for_like
 

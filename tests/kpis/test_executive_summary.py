@@ -190,7 +190,8 @@ def _interval_seed(db: Path) -> None:
          {"numerator": 19, "denominator": 4700, "ci_low": 0.0026, "ci_high": 0.0063}),
         ("conversion.signup_rate", 0.031, "fraction", {"ci_low": 0.026, "ci_high": 0.036}),
         ("payments.failure_rate", 0.02, "fraction", {"provider": "stripe", "ci_low": 0.011, "ci_high": 0.034}),
-        ("infra.savings_pct", 89.6, "percent", {"service": "email", "range_low": 84.1, "range_high": 92.3}),
+        ("infra.savings_pct", 89.6, "percent", {"service": "email", "range_low": 84.1, "range_high": 92.3,
+                                                "unverified_prices": "sendgrid-essentials-100k"}),
         ("api.p95_ms", 100.0, "ms", {"route": "all"}),
     ]
     with warehouse.writer(db) as con:
@@ -227,7 +228,9 @@ def test_claims_are_holds_fails_or_inconclusive_by_their_interval_in_the_kpis_un
     assert ledger.loc["failures near 3%", "verdict"] == summary.INCONCLUSIVE  # 1.1-3.4% against 1.5-4.5%
     assert ledger.loc["conversion at least 0.5%", "criterion"] == "≥ 0.50%"
     assert ledger.loc["conversion at least 0.5%", "interval_text"] == "95% CI 0.26% to 0.63%"
-    assert ledger.loc["SES 90% cheaper", "interval_text"] == "scenario range 84.1% to 92.3%"
+    # An unverified catalog row that sets an end of the range is named beside it, never silently.
+    assert ledger.loc["SES 90% cheaper", "interval_text"] == (
+        "scenario range 84.1% to 92.3%; rests in part on unverified prices: sendgrid-essentials-100k")
     assert ledger.loc["under 100 ms", "interval_text"] == "no interval published"
     html = display.ledger_html(ledger.reset_index())
     assert "<th>Interval</th>" in html and "inconclusive" in html

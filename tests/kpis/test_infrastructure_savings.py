@@ -238,3 +238,14 @@ def test_a_week_is_named_for_its_own_days_and_the_proration_everywhere(con):
     assert any("prorated by days" in text for text in infra.notes(con, week))
     assert {m.tags["window"] for m in infra.metrics(con, NOV) if m.name == "infra.savings_pct"} == {
         "calendar months (November 2026)"}
+
+
+def test_the_seed_s_claims_get_a_three_way_verdict_over_the_scenario_range(con):
+    """Storage: 63% through CloudFront to 91% by direct egress straddles the claimed 66% (inconclusive), where the
+    point estimate alone said it holds; e-mail: 84-87% over every tier and quoted range is below 90% (fails)."""
+    claims = infra.seed_claims(con, NOV).set_index("seed_pct")
+    assert claims.loc[66.0, "verdict"] == "inconclusive" and claims.loc[66.0, "measured_pct"] > 66
+    assert claims.loc[66.0, "range_low"] < 66 < claims.loc[66.0, "range_high"]
+    assert claims.loc[90.0, "verdict"] == "fails" and claims.loc[90.0, "range_high"] < 90
+    assert claims.loc[66.0, "criterion"] == "≥ 66.0%"
+    assert claims.loc[90.0, "unverified"] == "sendgrid-essentials-100k"
