@@ -267,8 +267,11 @@ def _priced(catalog: InfraCatalog, item: str, quantity: float, day: date, share:
     rows = catalog.effective(item, day)
     if not rows:
         raise PricingError(f"{catalog.file}: no {item} price in effect on {day}")
+    # The rows that priced it: the first tier (its free allowance applies) and every tier the quantity reaches.
+    billable = quantity / float(share) - rows[0].free
+    used = [r for r in rows if r is rows[0] or billable > r.tier_from]
     return {"item": item, "quantity": quantity, "usd": _tiered(quantity, rows, share),
-            "row_ids": tuple(r.row_id for r in rows)}
+            "row_ids": tuple(r.row_id for r in used)}
 
 
 def s3_cost(month: StorageMonth, catalog: InfraCatalog, transfer: bool = True) -> pd.DataFrame:

@@ -180,10 +180,10 @@ def test_the_cdn_path_prices_cloudfront_and_not_s3_s_internet_egress(prices):
     # S3 to CloudFront free; CloudFront: 1 TB free then $0.085 per GB; 10M requests free then $0.01 per 10,000.
     assert paths.loc[CDN, "usd"] == pytest.approx(storage + (1_500 - 1_024) * 0.085 + 200 * 0.01)
     assert "cloudfront-dto-t1" in paths.loc[CDN, "row_ids"] and "s3-dto-t1" not in paths.loc[CDN, "row_ids"]
-    assert prices.unverified(paths.loc[CDN, "row_ids"]) == ["cloudfront-dto-t1", "cloudfront-dto-t2",
-                                                            "cloudfront-dto-t3", "cloudfront-dto-t4",
-                                                            "cloudfront-dto-t5", "cloudfront-dto-t6",
-                                                            "cloudfront-dto-t7", "cloudfront-https-requests"]
+    # The unverified rows named are those that priced it: CloudFront's first transfer tier and its requests.
+    assert prices.unverified(paths.loc[CDN, "row_ids"]) == ["cloudfront-dto-t1", "cloudfront-https-requests"]
+    beyond = _month("standard", egress=(1_024 + 10_240 + 5) * GIB)
+    assert "cloudfront-dto-t2" in s3_paths([beyond], prices).set_index("path").loc[CDN, "row_ids"]
 
 
 def test_a_week_of_constant_usage_costs_its_share_of_the_month(prices):
