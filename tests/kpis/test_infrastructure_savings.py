@@ -55,6 +55,11 @@ def _write_focus(folder):
                            "Business Applications", "USE1-Recipients", -5000, charge_class="Correction",
                            code="AmazonSES"))
     rows.append(_focus_row(date(2026, 11, 30), "-10", "Credit", "Amazon Elastic Compute Cloud", "Compute", "", ""))
+    # October's SES dedicated IP: a monthly fee whose charge period is the whole month.
+    fee = _focus_row(OCT.start, "24.8", "Usage", "Amazon Simple Email Service", "Business Applications",
+                     "USE1-DedicatedIP", 1, code="AmazonSES")
+    fee[FOCUS_HEADER.index("ChargePeriodEnd")], fee[FOCUS_HEADER.index("ChargeFrequency")] = "2026-11-01", "Recurring"
+    rows.append(fee)
     rows.append(_focus_row(date(2026, 11, 7), "1.00", "Usage", "Azure AI Services", "AI and Machine Learning",
                            "gpt 4o 0806 Outp DZone Tokens", 100000, currency="EUR", provider="Microsoft"))
     rows.append(_focus_row(date(2026, 11, 8), "-0.40", "Usage", "Azure AI Services", "AI and Machine Learning",
@@ -226,6 +231,18 @@ def test_the_weekly_r2_savings_do_not_depend_on_where_the_week_falls_in_the_mont
         assert week["savings_pct"] == pytest.approx(november["savings_pct"])
         assert week["range_low"] == pytest.approx(november["range_low"])
         assert week["actual_usd"] == pytest.approx(november["actual_usd"] * 7 / 30)
+
+
+def test_a_monthly_fee_in_the_bill_is_spread_over_its_month(con):
+    """A FOCUS row whose charge period is the month (here a $24.80 dedicated IP in October) counted on its first
+    day put all of it in the first week and none in the others; each week holds its share of it."""
+    ses = {}
+    for period in (OCT, Period(date(2026, 10, 1), date(2026, 10, 7)), Period(date(2026, 10, 19), date(2026, 10, 25))):
+        actual = infra.actual_costs(con, period).set_index("service_name")
+        ses[period.days] = ses.get(period.days, []) + [actual.loc["Amazon Simple Email Service", "cost_usd"]]
+    assert ses[31] == [pytest.approx(31 * 0.2 + 24.8)]
+    assert ses[7] == [pytest.approx(7 * 0.2 + 24.8 * 7 / 31)] * 2
+    assert int(infra.actual_costs(con, OCT)["unconverted_rows"].sum()) == 0
 
 
 def test_a_week_is_named_for_its_own_days_and_the_proration_everywhere(con):
