@@ -5,24 +5,51 @@
 -- granularity) is spread evenly over the days of [ChargePeriodStart, ChargePeriodEnd), so a week
 -- holds its share of a monthly charge, not all of it or none; converted at the rate of its first day,
 -- as billed. Daily and hourly rows stay on their ChargePeriodStart day.
-with charges as (
+with dated as (
 
     select
         *,
-        greatest(
-            1,
-            coalesce(date_diff('day', charge_day, cast(charge_period_end - interval 1 microsecond as date)) + 1, 1)
-        ) as period_days
+        coalesce(
+            cast({{ dbt.dateadd('second', -1, 'charge_period_end') }} as date), charge_day
+        ) as period_end_day
     from {{ ref('billing_charges_usd') }}
+
+),
+
+charges as (
+
+    select
+        *,
+        case
+            when period_end_day > charge_day then {{ dbt.datediff('charge_day', 'period_end_day', 'day') }} + 1
+            else 1
+        end as period_days
+    from dated
+
+),
+
+bounds as (
+
+    select min(charge_day) as first_day, max(period_end_day) as last_day from charges
+
+),
+
+days as (
+
+    {{ calendar_days('bounds', 'first_day', 'last_day') }}
 
 ),
 
 spread as (
 
     select
-        *,
-        cast(charge_day + cast(offset_days as integer) as date) as day
-    from (select *, unnest(range(period_days)) as offset_days from charges)
+        charges.*,
+        cast(days.day_start as date) as day,
+        case when cast(days.day_start as date) = charges.charge_day then 1 else 0 end as first_day
+    from charges
+    inner join days
+        on cast(days.day_start as date) between charges.charge_day
+        and greatest(charges.charge_day, charges.period_end_day)
 
 )
 
@@ -32,10 +59,10 @@ select
     provider,
     service_name,
     sum(billed_cost_usd / period_days) as billed_usd,
-    sum(emails / period_days) as emails,
+    sum(cast(emails as double) / period_days) as emails,
     -- rows and unconverted rows are counted once, on their first day
-    count(*) filter (where offset_days = 0) as charge_rows,
-    count(*) filter (where offset_days = 0 and billed_cost_usd is null) as unconverted_rows,
+    sum(first_day) as charge_rows,
+    sum(case when billed_cost_usd is null then first_day else 0 end) as unconverted_rows,
     sum(case when charge_category = 'Credit' then billed_cost_usd / period_days else 0 end) as credits_usd,
     sum(case when charge_class = 'Correction' then billed_cost_usd / period_days else 0 end) as corrections_usd
 from spread
