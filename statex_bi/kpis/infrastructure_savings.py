@@ -96,7 +96,7 @@ def scenarios(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> 
             if provider == "ses":
                 continue
             for plan, end, cost in plan_options(prices, provider, projected, month):
-                ranged = plan.overage_range_per_1000 is not None
+                ranged = plan.quotes_range_for(projected)
                 rows.append({"month": month, "service": "email", "comparator": provider.title(),
                              "scenario": plan.plan + (f", overage at {end} ${plan.overage(end):.2f} per 1,000"
                                                       if ranged else ""),

@@ -71,6 +71,10 @@ class PriceRow:
     overage_range_per_1000: tuple[float, float] | None = None
     unverified: str | None = None
 
+    def quotes_range_for(self, emails: float) -> bool:
+        """The plan's quoted overage range matters for `emails`: it has one, and they go past the plan."""
+        return self.overage_range_per_1000 is not None and emails > self.included
+
     def overage(self, end: str = BASE) -> float | None:
         """The overage per 1,000 e-mails at `end` of its quoted range (BASE: the row's own price)."""
         if end == BASE or self.overage_range_per_1000 is None:
@@ -365,11 +369,11 @@ def cheapest_plan(catalog: InfraCatalog, provider: str, emails: float, day: date
 
 def plan_options(catalog: InfraCatalog, provider: str, emails: float, day: date) -> list[tuple[PriceRow, str, float]]:
     """Every plan of `provider` that can send `emails` in the month of `day`: (plan, end, monthly cost) at
-    its one price (BASE), or for a quoted overage range at its base price and at both ends (BASE, LOW,
-    HIGH); cheapest first."""
+    its one price (BASE), or where a quoted overage range applies at its base price and at both ends
+    (BASE, LOW, HIGH); cheapest first."""
     options = []
     for plan in catalog.plans(provider, day):
-        for end in ((LOW, BASE, HIGH) if plan.overage_range_per_1000 else (BASE,)):
+        for end in ((LOW, BASE, HIGH) if plan.quotes_range_for(emails) else (BASE,)):
             cost = plan_cost(plan, emails, end)
             if cost is not None:
                 options.append((plan, end, cost))
