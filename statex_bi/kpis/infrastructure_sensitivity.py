@@ -12,10 +12,14 @@ import pandas as pd
 
 from statex_bi.kpis.infrastructure_usage import catalog, email_months, month_days, r2_months
 from statex_bi.periods import Period
-from statex_bi.pricing.infra import StorageMonth, cheapest_plan, r2_cost, s3_like_for_like
+from statex_bi.pricing.infra import CDN, DIRECT, StorageMonth, cheapest_plan, r2_cost, s3_paths
 
 EGRESS_SHARES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # monthly egress / stored data
 EMAIL_VOLUMES = (1_000, 3_000, 10_000, 30_000, 50_000, 100_000, 300_000, 1_000_000)
+
+
+def _saved(elsewhere: float, actual: float) -> float:
+    return 100 * (elsewhere - actual) / elsewhere if elsewhere else float("nan")
 
 
 def sensitivity_egress(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
@@ -23,8 +27,9 @@ def sensitivity_egress(con: duckdb.DuckDBPyConnection, period: Period, **params:
     month covered in part projected to the whole month.
 
     Returns:
-        egress_share (monthly egress / stored data), label, egress_gb, r2_usd, s3_usd, savings_pct,
-        measured (the row closest to the month's actual share).
+        egress_share (monthly egress / stored data), label, egress_gb, r2_usd, s3_usd (direct egress),
+        savings_pct, s3_cdn_usd and savings_cdn_pct (through CloudFront), measured (the row closest to the
+        month's actual share).
     """
     r2 = r2_months(con, period, **params)
     if r2.empty:
@@ -47,13 +52,12 @@ def sensitivity_egress(con: duckdb.DuckDBPyConnection, period: Period, **params:
                                  int(row.class_b), int(egress * weight))
             r2_usd += r2_cost(usage, prices)["usd"].sum()
             classes.append(usage)
-        s3_usd = s3_like_for_like(classes, prices)
+        paths = s3_paths(classes, prices).set_index("path")["usd"]
         measured = share == round(actual_share, 3)
         rows.append({"egress_share": share, "egress_gb": egress / 1e9,
                      "label": f"egress {share:.0%} of stored data" + (" (measured)" if measured else ""),
-                     "r2_usd": r2_usd, "s3_usd": s3_usd,
-                     "savings_pct": 100 * (s3_usd - r2_usd) / s3_usd if s3_usd else float("nan"),
-                     "measured": measured})
+                     "r2_usd": r2_usd, "s3_usd": paths[DIRECT], "savings_pct": _saved(paths[DIRECT], r2_usd),
+                     "s3_cdn_usd": paths[CDN], "savings_cdn_pct": _saved(paths[CDN], r2_usd), "measured": measured})
     return pd.DataFrame(rows)
 
 
