@@ -53,6 +53,7 @@ from statex_bi.pricing.infra import BASE, CDN, DIRECT, HIGH, LOW, InfraCatalog, 
 CLAIMS_FILE = PARAMS_DIR / "claims.yaml"  # the seed's claimed savings live there (the ledger's claims)
 S3_COMPARATOR = "S3, matching class"
 COMPARABLE = "comparable"  # the subtotal over the services that have a rival
+CLASS_MATCHES = {"standard": "R2 Standard at S3 Standard", "infrequentaccess": "R2 Infrequent Access at S3 Standard-IA"}
 
 SCENARIO_COLUMNS = ["month", "service", "comparator", "scenario", "roles", "actual_usd", "counterfactual_usd",
                     "savings_pct", "checked", "price_rows", "unverified", "source", "retrieved_at"]
@@ -83,12 +84,14 @@ def scenarios(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> 
     prices, rows = catalog(**params), []
     r2 = r2_months(con, period, **params)
     for row in r2[r2["storage_class"] == "all"].itertuples() if not r2.empty else []:
+        present = r2[(r2["month"] == row.month) & (r2["storage_class"] != "all")]["storage_class"]
+        matches = ", ".join(CLASS_MATCHES.get(klass, klass) for klass in sorted(present))
         for path, usd, flagged, ids in ((DIRECT, row.s3_usd, row.unverified, row.price_rows),
                                         (CDN, row.s3_cdn_usd, row.unverified_cdn, row.price_rows_cdn)):
+            roles = (BASE, LOW, HIGH) if path == DIRECT else (LOW, HIGH)
             rows.append({"month": row.month, "service": "storage", "comparator": S3_COMPARATOR,
-                         "scenario": f"S3 like for like, {path}", "roles": (BASE, LOW, HIGH) if path == DIRECT
-                         else (LOW, HIGH), "actual_usd": row.r2_usd, "counterfactual_usd": usd, "unverified": flagged,
-                         "price_rows": ids})
+                         "scenario": f"S3 like for like ({matches}), {path}", "roles": roles,
+                         "actual_usd": row.r2_usd, "counterfactual_usd": usd, "unverified": flagged, "price_rows": ids})
     for row in email_months(con, period).itertuples():
         month = pd.Timestamp(row.month).date()
         projected, share = row.emails * row.days_in_month / row.covered_days, row.covered_days / row.days_in_month

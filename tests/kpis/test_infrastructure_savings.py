@@ -195,7 +195,8 @@ def test_the_savings_range_runs_over_delivery_paths_plan_tiers_and_quoted_ranges
     assert "cloudfront-https-requests" in savings.loc["storage", "unverified"]
     rows = infra.scenario_range(con, NOV).set_index(["service", "role"])
     assert rows.loc[("email", "low"), "scenario"] == "Essentials 100K"
-    assert rows.loc[("storage", "low"), "scenario"] == "S3 like for like, CloudFront path"
+    assert rows.loc[("storage", "low"), "scenario"] == (
+        "S3 like for like (R2 Standard at S3 Standard), CloudFront path")
     assert rows.loc[("storage", "base"), "source"].startswith("https://aws.amazon.com/s3/pricing/")
     options = infra.scenarios(con, NOV)
     mailgun = options[options["comparator"] == "Mailgun"]
