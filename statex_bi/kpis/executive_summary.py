@@ -49,13 +49,13 @@ from statex_bi.config import PARAMS_DIR, read_yaml
 from statex_bi.exceptions import ParamsError
 from statex_bi.formatting import value_or_na
 from statex_bi.kpis.drivers import DRIVER_TAG, PREVIOUS_TAG
+from statex_bi.kpis.verdicts import FAILS, HOLDS, INCONCLUSIVE, judge
 from statex_bi.metrics import registry
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
 from statex_bi.tables import anchor
 
 GREEN, AMBER, RED, NO_DATA, NO_TARGET = "green", "amber", "red", "no data", "no target"
-HOLDS, FAILS, INCONCLUSIVE = "holds", "fails", "inconclusive"
 NOT_MEASURABLE = "not measurable from the data loaded"
 # Tags carrying a KPI row's interval, most specific first, and how the interval is named.
 INTERVAL_TAGS = (("ci_low", "ci_high", "95% CI"), ("range_low", "range_high", "scenario range"))
@@ -144,25 +144,6 @@ def interval(tags: dict[str, Any]) -> tuple[float, float, str] | None:
         if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
             return float(low), float(high), name
     return None
-
-
-def judge(kind: str, target: float, value: float, bounds: tuple[float, float, str] | None = None,
-          within: float = 0.0) -> str:
-    """Three-way verdict of a value (and its interval) against a target: HOLDS, FAILS or INCONCLUSIVE.
-
-    kind: "at_least", "at_most" or "near" (target +- within x |target|); edges count as met.
-    """
-    low, high = (bounds[0], bounds[1]) if bounds else (value, value)
-    if kind == "near":
-        lower, upper = target - within * abs(target), target + within * abs(target)
-        if lower <= low and high <= upper:
-            return HOLDS
-        return FAILS if high < lower or low > upper else INCONCLUSIVE
-    if kind == "at_least":
-        return HOLDS if low >= target else FAILS if high < target else INCONCLUSIVE
-    if kind == "at_most":
-        return HOLDS if high <= target else FAILS if low > target else INCONCLUSIVE
-    raise ParamsError(f"unknown target kind {kind!r}: at_least, at_most or near")
 
 
 def interval_text(bounds: tuple[float, float, str] | None, unit: str | None) -> str:

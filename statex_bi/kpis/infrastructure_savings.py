@@ -36,7 +36,6 @@ import pandas as pd
 from statex_bi import targets, warehouse
 from statex_bi.config import PARAMS_DIR, read_yaml
 from statex_bi.exceptions import ParamsError
-from statex_bi.kpis.executive_summary import judge
 from statex_bi.kpis.infrastructure_usage import (  # the report reads these through this module too
     actual_costs,
     catalog,
@@ -46,6 +45,7 @@ from statex_bi.kpis.infrastructure_usage import (  # the report reads these thro
     services_without_comparator,
     whole_months,
 )
+from statex_bi.kpis.verdicts import judge
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
 from statex_bi.pricing.infra import BASE, CDN, DIRECT, HIGH, LOW, InfraCatalog, plan_options
