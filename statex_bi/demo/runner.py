@@ -12,12 +12,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from statex_bi import sources, warehouse
-from statex_bi.config import db_path
+from statex_bi.config import db_path, raw_url
 from statex_bi.demo.apis import REGISTRY
 from statex_bi.demo.world import World, WorldConfig
 from statex_bi.ingest import ingest
 from statex_bi.periods import TODAY_VARIABLE
 from statex_bi.sources.contract import IngestRequest
+from statex_bi.transform import lake
 from statex_bi.transform.build import state_dir
 
 DEMO_PSEUDONYM_KEY = "statex-bi-simulated-company"
@@ -74,6 +75,9 @@ def _fresh_demo_warehouse(db: Path, wait: float, progress: Callable[[str], None]
     # dlt's and dbt's local working state (cursors, pending packages, target/) belong to the warehouse.
     shutil.rmtree(db.parent / f".{db.stem}.dlt", ignore_errors=True)
     shutil.rmtree(state_dir(db), ignore_errors=True)
+    url = raw_url()
+    if url is not None:  # the raw tables live outside the warehouse file: the demo's go too
+        lake.drop_datasets(url, [sources.spec(name).dataset for name in sources.available()])
     with warehouse.writer(db, wait=wait) as con:
         warehouse.claim(con, warehouse.DEMO, db)
 
