@@ -62,6 +62,8 @@ def db_path() -> Path:
 # Where the connectors' raw tables go when they do not go into the warehouse file: dlt's `filesystem`
 # destination writes Parquet there (statex_bi.transform.lake). Unset: into the warehouse, as always.
 RAW_URL_ENV = "STATEX_BI_RAW_URL"
+# How a Spark cluster names the same store, when not as dlt does (statex_bi.transform.spark.spark_raw_url).
+SPARK_RAW_URL_ENV = "STATEX_BI_SPARK_RAW_URL"
 # The object stores dlt's filesystem destination writes to (fsspec's names), besides local folders.
 REMOTE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss", "memory")
 
