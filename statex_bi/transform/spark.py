@@ -8,6 +8,10 @@ folders in place (macros/raw_tables.sql): nothing is registered for them. Spark'
 metastore and dbt's target/ and logs/ go to `spark_dir(db)`, `.<stem>.dbt/spark/` beside the warehouse,
 apart from the DuckDB build's state.
 
+With the raw tables in a lake ($STATEX_BI_RAW_URL, statex_bi.transform.lake) nothing is exported: `source()`
+reads each table's Parquet files there, merged by natural key, and after the build the warehouse's table
+models become views over the Parquet files Spark wrote (`publish_views`), so the reports read Spark's marts.
+
 Needs the `spark` extra (dbt-spark, pyspark) and a Java 17+ runtime (`java` on PATH or $JAVA_HOME).
 """
 
@@ -135,10 +139,11 @@ def lake_environment(db: Path, url: str) -> tuple[dict[str, str], list[str]]:
     return {"STATEX_BI_SPARK_DIR": str(state), "STATEX_BI_RAW_RELATIONS": json.dumps(relations)}, empty
 
 
-def publish_views(db: Path, manifest: Path, wait: float = 0.0) -> int:
+def publish_views(db: Path, manifest: Path, wait: float = 0.0, tables: str | None = None) -> int:
     """Make every table model Spark built a view of the warehouse over its Parquet files (`marts.x` reads
-    `read_parquet('<spark warehouse>/marts.db/x/*.parquet')`), replacing what DuckDB built under that name, so
-    the reports read Spark's marts unchanged. Returns how many views it made."""
+    `read_parquet('<tables>/marts.db/x/*.parquet')`), replacing what DuckDB built under that name, so the
+    reports read Spark's marts unchanged. `tables` is Spark's warehouse folder: the local session's unless told
+    (a cluster's spark.sql.warehouse.dir, e.g. s3://bucket/spark-warehouse). Returns how many views it made."""
     nodes = json.loads(manifest.read_text())["nodes"].values()
     built = [(n["schema"], n["alias"]) for n in nodes
              if n["resource_type"] == "model" and n["config"]["materialized"] == "table"]
@@ -150,7 +155,8 @@ def publish_views(db: Path, manifest: Path, wait: float = 0.0) -> int:
             if kinds.get((schema, name)) == "BASE TABLE":
                 con.execute(f"DROP TABLE {relation}")
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
-            files = sql_literal(str(table_folder(db, schema, name).resolve() / "*.parquet"))
+            folder = f"{tables}/{schema}.db/{name}" if tables else str(table_folder(db, schema, name).resolve())
+            files = sql_literal(f"{folder}/*.parquet")
             con.execute(f"CREATE OR REPLACE VIEW {relation} AS SELECT * FROM read_parquet({files})")
     return len(built)
 
