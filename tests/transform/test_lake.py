@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dlt
 import duckdb
+import pytest
 from demo_window import SMALL_DEMO_TODAY
 
 from statex_bi.config import NOTEBOOKS_DIR, SPARK_RAW_URL_ENV
@@ -19,6 +20,9 @@ from statex_bi.display import period as report_period
 from statex_bi.lab import notebook_defaults
 from statex_bi.transform import lake, spark
 
+# The tests of the suite's one Spark build (`lake_demo`) run on one xdist worker (`--dist loadgroup`), which
+# builds it while the other worker runs the rest, instead of both waiting for it.
+pytestmark = pytest.mark.xdist_group("lake_demo")
 RELATIVE = 1e-9
 REPORTS = sorted(path.stem for path in NOTEBOOKS_DIR.glob("*.ipynb"))
 
