@@ -31,8 +31,8 @@ from dlt.common.schema.utils import get_columns_names_with_prop, has_table_seen_
 from statex_bi.exceptions import ConfigError
 from statex_bi.warehouse import quote_identifier, sql_literal
 
-# The columns dlt adds to every row: the load that wrote it (sortable as text: seconds since 1970, then a
-# fraction) and the row's own id.
+# The column dlt adds to every row naming the load that wrote it (sortable as text: seconds since 1970, then a
+# fraction).
 LOAD_ID = "_dlt_load_id"
 # dlt's list of completed loads, one JSON file per load; data health reads it as raw_<source>._dlt_loads.
 LOADS_TABLE = "_dlt_loads"
@@ -49,12 +49,15 @@ class _ExpectedWarnings(logging.Filter):
         return not any(text in record.getMessage() for text in _EXPECTED_WARNINGS)
 
 
+_EXPECTED = _ExpectedWarnings()  # one instance: the logger keeps a filter once however often it is added
+
+
 def destination(url: str) -> dlt.destinations.filesystem:
     """dlt's filesystem destination at `url` writing Parquet only: a resource asking for another format (billing
     stages JSONL for DuckDB's sake) is written as Parquet too, since Spark and DuckDB read the files as Parquet.
     Object-store credentials come from the environment (dlt's DESTINATION__FILESYSTEM__CREDENTIALS__*, or the
     store's own variables and default profiles)."""
-    logging.getLogger("dlt").addFilter(_ExpectedWarnings())
+    logging.getLogger("dlt").addFilter(_EXPECTED)
     return dlt.destinations.filesystem(bucket_url=url, preferred_loader_file_format="parquet",
                                        supported_loader_file_formats=["parquet"])
 
@@ -159,14 +162,21 @@ def spark_relation(url: str, table: LakeTable) -> str:
     return f"({deduplicated(table, scan, spark_quote)})"
 
 
+def datasets_held(url: str, datasets: list[str]) -> list[str]:
+    """Those of the raw schemas `datasets` that the lake at `url` holds a folder for."""
+    from fsspec.core import url_to_fs
+
+    filesystem, root = url_to_fs(url)
+    return [dataset for dataset in datasets if filesystem.exists(f"{root}/{dataset}")]
+
+
 def drop_datasets(url: str, datasets: list[str]) -> None:
-    """Delete the raw schemas `datasets` from the lake at `url` (a new demo never mixes with an earlier one)."""
+    """Delete the raw schemas `datasets` from the lake at `url`, files and dlt's state."""
     from fsspec.core import url_to_fs
 
     filesystem, root = url_to_fs(url)
     for dataset in datasets:
-        if filesystem.exists(f"{root}/{dataset}"):
-            filesystem.rm(f"{root}/{dataset}", recursive=True)
+        filesystem.rm(f"{root}/{dataset}", recursive=True)
 
 
 def register_views(con: duckdb.DuckDBPyConnection, url: str, tables: list[LakeTable], dataset: str) -> None:

@@ -15,8 +15,9 @@ import duckdb
 import pytest
 from demo_window import SMALL_DEMO_TODAY
 
-from statex_bi.config import NOTEBOOKS_DIR, SPARK_RAW_URL_ENV
+from statex_bi.config import NOTEBOOKS_DIR, RAW_URL_ENV, SPARK_RAW_URL_ENV
 from statex_bi.display import period as report_period
+from statex_bi.exceptions import ConfigError
 from statex_bi.lab import notebook_defaults
 from statex_bi.transform import lake, spark
 
@@ -122,3 +123,17 @@ def test_spark_reads_a_lake_on_s3_through_hadoops_scheme_or_the_clusters_own_url
 
     monkeypatch.setenv(SPARK_RAW_URL_ENV, "abfss://raw@account.dfs.core.windows.net/lake")
     assert spark.spark_raw_url("az://raw/lake") == "abfss://raw@account.dfs.core.windows.net/lake"
+
+
+def test_a_demo_refuses_a_lake_holding_another_warehouses_raw_tables(tmp_path, monkeypatch):
+    """The demo replaces its raw tables in the lake: never those a real warehouse loaded there."""
+    from statex_bi.demo.runner import run_demo
+
+    real = tmp_path / "lake" / "raw_stripe" / "charges" / "1796000000.1.a.parquet"
+    real.parent.mkdir(parents=True)
+    real.write_bytes(b"a real load")
+    monkeypatch.setenv(RAW_URL_ENV, str(tmp_path / "lake"))
+
+    with pytest.raises(ConfigError, match=r"holds raw tables \(raw_stripe\) of another warehouse"):
+        run_demo(db=tmp_path / "demo.duckdb", progress=lambda message: None)
+    assert real.read_bytes() == b"a real load"
