@@ -22,11 +22,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dlt
 import duckdb
+from dlt.common.configuration import resolve_configuration
 from dlt.common.schema import Schema
 from dlt.common.schema.utils import get_columns_names_with_prop, has_table_seen_data, is_nested_table
+from dlt.common.storages import FilesystemConfiguration, fsspec_from_config
 
 from statex_bi.exceptions import ConfigError
 from statex_bi.warehouse import quote_identifier, sql_literal
@@ -162,19 +165,21 @@ def spark_relation(url: str, table: LakeTable) -> str:
     return f"({deduplicated(table, scan, spark_quote)})"
 
 
+def _filesystem(url: str) -> tuple[Any, str]:
+    """The lake's filesystem and root, authenticated as dlt's filesystem destination is (same settings)."""
+    config = resolve_configuration(FilesystemConfiguration(bucket_url=url), sections=("destination", "filesystem"))
+    return fsspec_from_config(config)
+
+
 def datasets_held(url: str, datasets: list[str]) -> list[str]:
     """Those of the raw schemas `datasets` that the lake at `url` holds a folder for."""
-    from fsspec.core import url_to_fs
-
-    filesystem, root = url_to_fs(url)
+    filesystem, root = _filesystem(url)
     return [dataset for dataset in datasets if filesystem.exists(f"{root}/{dataset}")]
 
 
 def drop_datasets(url: str, datasets: list[str]) -> None:
     """Delete the raw schemas `datasets` from the lake at `url`, files and dlt's state."""
-    from fsspec.core import url_to_fs
-
-    filesystem, root = url_to_fs(url)
+    filesystem, root = _filesystem(url)
     for dataset in datasets:
         filesystem.rm(f"{root}/{dataset}", recursive=True)
 
