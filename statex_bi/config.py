@@ -90,6 +90,16 @@ def raw_url() -> str | None:
     return str(Path(value).expanduser().resolve())
 
 
+def spark_raw_url() -> str | None:
+    """How Spark names the lake: $STATEX_BI_SPARK_RAW_URL when set (a cluster's own name for the store, e.g.
+    abfss://container@account.dfs.core.windows.net/prefix), else `raw_url()` with Hadoop's scheme for S3
+    (s3a://); None without a lake."""
+    url = raw_url()
+    if url is None:
+        return None
+    return env(SPARK_RAW_URL_ENV) or re.sub(r"^s3://", "s3a://", url)
+
+
 # Seconds each process of a report run waits for a locked warehouse (`run --wait`); the runner sets it
 # for the notebooks it starts.
 WAIT_ENV = "STATEX_BI_WAIT"

@@ -37,6 +37,19 @@ def test_the_raw_tables_url_is_an_absolute_folder_or_an_object_store_url(monkeyp
         config.raw_url()
 
 
+def test_spark_reads_a_lake_on_s3_through_hadoops_scheme_or_the_clusters_own_url(monkeypatch):
+    monkeypatch.delenv("STATEX_BI_SPARK_RAW_URL", raising=False)
+    monkeypatch.setenv("STATEX_BI_RAW_URL", "s3://bucket/lake")
+    assert config.spark_raw_url() == "s3a://bucket/lake"
+
+    monkeypatch.setenv("STATEX_BI_RAW_URL", "az://raw/lake")
+    monkeypatch.setenv("STATEX_BI_SPARK_RAW_URL", "abfss://raw@account.dfs.core.windows.net/lake")
+    assert config.spark_raw_url() == "abfss://raw@account.dfs.core.windows.net/lake"
+
+    monkeypatch.delenv("STATEX_BI_RAW_URL")
+    assert config.spark_raw_url() is None  # no lake: Spark reads the export or its metastore
+
+
 def test_malformed_yaml_is_one_line_naming_the_file_and_line(tmp_path):
     path = tmp_path / "alerts.yaml"
     path.write_text("rules:\n  - name: x\n    above: [1, 2\n", encoding="utf-8")

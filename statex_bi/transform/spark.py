@@ -21,7 +21,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 import duckdb
 
 from statex_bi import warehouse
-from statex_bi.config import SPARK_RAW_URL_ENV, db_path, env, raw_url
+from statex_bi.config import db_path, raw_url, spark_raw_url
 from statex_bi.exceptions import ConfigError, DataTestError, ModelError
 from statex_bi.transform import build as project
 from statex_bi.transform import lake
@@ -117,22 +116,17 @@ def environment(db: Path) -> dict[str, str]:
     return {"STATEX_BI_SPARK_DIR": str(state), "STATEX_BI_PARQUET": str(state / "parquet")}
 
 
-def spark_raw_url(url: str) -> str:
-    """How Spark addresses the lake dlt writes at `url`: $STATEX_BI_SPARK_RAW_URL when set (a cluster's own
-    name for the store, e.g. abfss://container@account.dfs.core.windows.net/prefix), else `url` with Hadoop's
-    scheme for S3 (s3a://)."""
-    return env(SPARK_RAW_URL_ENV) or re.sub(r"^s3://", "s3a://", url)
-
-
 def lake_environment(db: Path, url: str) -> tuple[dict[str, str], list[str]]:
-    """The variables of a Spark build that reads the raw tables from the lake at `url` instead of an export:
+    """The variables of a Spark build that reads the raw tables from the lake at `url` (config.raw_url(); Spark
+    reads it at config.spark_raw_url()) instead of an export:
     $STATEX_BI_RAW_RELATIONS maps each declared `schema.table` the lake holds to the subquery that reads it
     merged (macros/raw_tables.sql). Also returns the declared tables the lake does not hold (their models
     build empty from the declared columns, as on DuckDB)."""
     declared = project.declared_sources()
     datasets = sorted({entry["schema"] for entry in declared.values()})
     tables = lake.tables_in_lake(db, url, datasets)
-    relations = {f"{t.dataset}.{t.name}": lake.spark_relation(spark_raw_url(url), t) for t in tables}
+    spark_url = spark_raw_url() or url
+    relations = {f"{t.dataset}.{t.name}": lake.spark_relation(spark_url, t) for t in tables}
     empty = [f"{source}.{table}" for (source, table), entry in declared.items()
              if f"{entry['schema']}.{table}" not in relations]
     state = spark_dir(db).resolve()

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from demo_window import SMALL_DEMO_TODAY
 
-from statex_bi.config import NOTEBOOKS_DIR, RAW_URL_ENV, SPARK_RAW_URL_ENV
+from statex_bi.config import NOTEBOOKS_DIR, RAW_URL_ENV
 from statex_bi.display import period as report_period
 from statex_bi.exceptions import ConfigError
 from statex_bi.lab import notebook_defaults
@@ -114,15 +114,6 @@ def test_a_redelivery_to_the_lake_reads_as_dlts_merge_leaves_duckdb(tmp_path):
 
     assert appended == 7 and loads_seen == 3  # every delivery kept, as appended
     assert from_lake == in_duckdb == [(1, "2026-11", 11.0), (3, "2026-12", 32.0), (4, "2026-12", 40.0)]
-
-
-def test_spark_reads_a_lake_on_s3_through_hadoops_scheme_or_the_clusters_own_url(monkeypatch):
-    monkeypatch.delenv(SPARK_RAW_URL_ENV, raising=False)
-    assert spark.spark_raw_url("s3://bucket/lake") == "s3a://bucket/lake"
-    assert spark.spark_raw_url("/srv/lake") == "/srv/lake"
-
-    monkeypatch.setenv(SPARK_RAW_URL_ENV, "abfss://raw@account.dfs.core.windows.net/lake")
-    assert spark.spark_raw_url("az://raw/lake") == "abfss://raw@account.dfs.core.windows.net/lake"
 
 
 def test_a_demo_refuses_a_lake_holding_another_warehouses_raw_tables(tmp_path, monkeypatch):
