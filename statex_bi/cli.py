@@ -153,8 +153,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     build.add_argument(
         "--target", choices=["duckdb", "spark"], default="duckdb",
-        help="duckdb builds the warehouse's own models; spark exports its raw tables to Parquet and builds the "
-        "same models on a local Spark session (needs the spark extra and Java 17+), beside the warehouse",
+        help="duckdb builds the warehouse's own models; spark exports its raw tables to Parquet (or reads them "
+        "in the lake, $STATEX_BI_RAW_URL, and then serves its marts to the reports) and builds the same models on "
+        "a local Spark session (needs the spark extra and Java 17+), beside the warehouse",
     )
     _add_wait(build)
     return parser, {"run": run, "backfill": backfill, "ingest": ingest, "demo": demo, "build": build}

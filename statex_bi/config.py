@@ -59,6 +59,47 @@ def db_path() -> Path:
     return Path(value).expanduser().resolve() if value else PROJECT_ROOT / "data" / "statex.duckdb"
 
 
+# Where the connectors' raw tables go when they do not go into the warehouse file: dlt's `filesystem`
+# destination writes Parquet there (statex_bi.transform.lake). Unset: into the warehouse, as always.
+RAW_URL_ENV = "STATEX_BI_RAW_URL"
+# How a Spark cluster names the same store, when not as dlt does (statex_bi.transform.spark.spark_raw_url).
+SPARK_RAW_URL_ENV = "STATEX_BI_SPARK_RAW_URL"
+# The object stores dlt's filesystem destination writes to (fsspec's names), besides local folders.
+REMOTE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss", "memory")
+
+
+def raw_url() -> str | None:
+    """$STATEX_BI_RAW_URL: the folder (an absolute path) or object-store URL (s3://bucket/prefix, gs://, az://)
+    that holds the raw tables as Parquet; None when unset (the raw tables live in the warehouse file).
+
+    Raises:
+        ConfigError: a URL of a scheme dlt's filesystem destination does not write to.
+    """
+    value = env(RAW_URL_ENV)
+    if value is None:
+        return None
+    value = value.strip()
+    scheme = urlsplit(value).scheme.lower()
+    if scheme == "file":
+        value, scheme = urlsplit(value).path, ""
+    if len(scheme) > 1 and scheme not in REMOTE_SCHEMES:  # one letter: a Windows drive
+        raise ConfigError(f"${RAW_URL_ENV} must be a folder or an object-store URL "
+                          f"({', '.join(f'{s}://' for s in REMOTE_SCHEMES[:-1])}), got {scheme}://")
+    if scheme in REMOTE_SCHEMES:
+        return value.rstrip("/")
+    return str(Path(value).expanduser().resolve())
+
+
+def spark_raw_url() -> str | None:
+    """How Spark names the lake: $STATEX_BI_SPARK_RAW_URL when set (a cluster's own name for the store, e.g.
+    abfss://container@account.dfs.core.windows.net/prefix), else `raw_url()` with Hadoop's scheme for S3
+    (s3a://); None without a lake."""
+    url = raw_url()
+    if url is None:
+        return None
+    return env(SPARK_RAW_URL_ENV) or re.sub(r"^s3://", "s3a://", url)
+
+
 # Seconds each process of a report run waits for a locked warehouse (`run --wait`); the runner sets it
 # for the notebooks it starts.
 WAIT_ENV = "STATEX_BI_WAIT"

@@ -20,12 +20,12 @@ import duckdb
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from statex_bi import sources, warehouse
-from statex_bi.config import db_path
+from statex_bi.config import db_path, raw_url
 from statex_bi.exceptions import StatexError
 from statex_bi.sources.common import QUARANTINE_TABLE, public_error
 from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.transform import build as project
-from statex_bi.transform import freshness
+from statex_bi.transform import freshness, lake
 
 
 def _utc_now() -> datetime:
@@ -50,13 +50,18 @@ LOAD_MEMORY_LIMIT = "200MB"
 
 
 def pipeline_for(spec: SourceSpec, db: Path) -> dlt.Pipeline:
-    """The dlt pipeline of one source; its local working folder sits next to the warehouse file."""
+    """The dlt pipeline of one source, loading into the warehouse file, or as Parquet files under
+    $STATEX_BI_RAW_URL when it is set (statex_bi.transform.lake); its local working folder sits next to the
+    warehouse file."""
+    url = raw_url()
+    if url is not None:
+        return lake.pipeline(spec.dataset, db, url)
     credentials = DuckDbCredentials(str(db), global_config={"memory_limit": LOAD_MEMORY_LIMIT})
     return dlt.pipeline(
-        pipeline_name=f"statex_{spec.dataset}",
+        pipeline_name=lake.pipeline_name(spec.dataset),
         destination=dlt.destinations.duckdb(credentials),
         dataset_name=spec.dataset,
-        pipelines_dir=str(db.parent / f".{db.stem}.dlt"),
+        pipelines_dir=lake.pipelines_dir(db),
     )
 
 
@@ -71,6 +76,10 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
     try:
         data = spec.build(request)
         info = pipeline.run(data, refresh="drop_sources" if request.full_refresh else None)
+        if raw_url() is not None:  # what reads raw_<source>.* from the warehouse reads the new files too
+            with warehouse.writer(db) as con:
+                lake.register_views(con, raw_url(), lake.lake_tables(pipeline.default_schema, spec.dataset),
+                                    spec.dataset)
         counts = {table: count for table, count in pipeline.last_trace.last_normalize_info.row_counts.items()
                   if not table.startswith("_dlt")}
         quarantined = counts.pop(QUARANTINE_TABLE, 0)

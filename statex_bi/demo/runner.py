@@ -12,12 +12,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from statex_bi import sources, warehouse
-from statex_bi.config import db_path
+from statex_bi.config import db_path, raw_url
 from statex_bi.demo.apis import REGISTRY
 from statex_bi.demo.world import World, WorldConfig
+from statex_bi.exceptions import ConfigError
 from statex_bi.ingest import ingest
 from statex_bi.periods import TODAY_VARIABLE
 from statex_bi.sources.contract import IngestRequest
+from statex_bi.transform import lake
 from statex_bi.transform.build import state_dir
 
 DEMO_PSEUDONYM_KEY = "statex-bi-simulated-company"
@@ -64,7 +66,14 @@ def served(world: World, names: list[str], progress: Callable[[str], None] = _pr
 
 
 def _fresh_demo_warehouse(db: Path, wait: float, progress: Callable[[str], None]) -> None:
-    """Start the demo warehouse from scratch (two seeds or windows never mix); refuse one holding real data."""
+    """Start the demo warehouse from scratch (two seeds or windows never mix); refuse one holding real data,
+    and a lake ($STATEX_BI_RAW_URL) holding raw tables of a warehouse other than this earlier demo."""
+    url = raw_url()
+    datasets = [sources.spec(name).dataset for name in sources.available()]
+    held = lake.datasets_held(url, datasets) if url is not None else []
+    if held and not db.exists():
+        raise ConfigError(f"the lake {url} holds raw tables ({', '.join(held)}) of another warehouse than {db}: "
+                          "the demo replaces them; point $STATEX_BI_RAW_URL at a folder of its own for the demo")
     if db.exists():
         with warehouse.writer(db, wait=wait) as con:
             warehouse.claim(con, warehouse.DEMO, db)  # raises before anything is deleted
@@ -74,6 +83,8 @@ def _fresh_demo_warehouse(db: Path, wait: float, progress: Callable[[str], None]
     # dlt's and dbt's local working state (cursors, pending packages, target/) belong to the warehouse.
     shutil.rmtree(db.parent / f".{db.stem}.dlt", ignore_errors=True)
     shutil.rmtree(state_dir(db), ignore_errors=True)
+    if held:  # the earlier demo's raw tables, outside the warehouse file
+        lake.drop_datasets(url, held)
     with warehouse.writer(db, wait=wait) as con:
         warehouse.claim(con, warehouse.DEMO, db)
 

@@ -78,7 +78,8 @@ _RAW_TABLES_SQL = r"""
 WITH raw_tables AS (
     SELECT table_schema, table_name
     FROM information_schema.tables
-    WHERE table_catalog = current_database() AND table_type = 'BASE TABLE'
+    -- views: raw tables outside the warehouse file ($STATEX_BI_RAW_URL) are views over their Parquet files
+    WHERE table_catalog = current_database() AND table_type IN ('BASE TABLE', 'VIEW')
       AND table_schema LIKE 'raw\_%' ESCAPE '\' AND table_schema NOT LIKE '%\_staging' ESCAPE '\'
       AND table_name NOT LIKE '\_dlt\_%' ESCAPE '\'
 ),

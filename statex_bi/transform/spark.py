@@ -8,6 +8,10 @@ folders in place (macros/raw_tables.sql): nothing is registered for them. Spark'
 metastore and dbt's target/ and logs/ go to `spark_dir(db)`, `.<stem>.dbt/spark/` beside the warehouse,
 apart from the DuckDB build's state.
 
+With the raw tables in a lake ($STATEX_BI_RAW_URL, statex_bi.transform.lake) nothing is exported: `source()`
+reads each table's Parquet files there, merged by natural key, and after the build the warehouse's table
+models become views over the Parquet files Spark wrote (`publish_views`), so the reports read Spark's marts.
+
 Needs the `spark` extra (dbt-spark, pyspark) and a Java 17+ runtime (`java` on PATH or $JAVA_HOME).
 """
 
@@ -28,9 +32,10 @@ from pathlib import Path
 import duckdb
 
 from statex_bi import warehouse
-from statex_bi.config import db_path
+from statex_bi.config import db_path, raw_url, spark_raw_url
 from statex_bi.exceptions import ConfigError, DataTestError, ModelError
 from statex_bi.transform import build as project
+from statex_bi.transform import lake
 from statex_bi.warehouse import quote_identifier, sql_literal
 
 PARQUET_FILE = "data.parquet"
@@ -111,6 +116,45 @@ def environment(db: Path) -> dict[str, str]:
     return {"STATEX_BI_SPARK_DIR": str(state), "STATEX_BI_PARQUET": str(state / "parquet")}
 
 
+def lake_environment(db: Path, url: str) -> tuple[dict[str, str], list[str]]:
+    """The variables of a Spark build that reads the raw tables from the lake at `url` (config.raw_url(); Spark
+    reads it at config.spark_raw_url()) instead of an export:
+    $STATEX_BI_RAW_RELATIONS maps each declared `schema.table` the lake holds to the subquery that reads it
+    merged (macros/raw_tables.sql). Also returns the declared tables the lake does not hold (their models
+    build empty from the declared columns, as on DuckDB)."""
+    declared = project.declared_sources()
+    datasets = sorted({entry["schema"] for entry in declared.values()})
+    tables = lake.tables_in_lake(db, url, datasets)
+    spark_url = spark_raw_url() or url
+    relations = {f"{t.dataset}.{t.name}": lake.spark_relation(spark_url, t) for t in tables}
+    empty = [f"{source}.{table}" for (source, table), entry in declared.items()
+             if f"{entry['schema']}.{table}" not in relations]
+    state = spark_dir(db).resolve()
+    return {"STATEX_BI_SPARK_DIR": str(state), "STATEX_BI_RAW_RELATIONS": json.dumps(relations)}, empty
+
+
+def publish_views(db: Path, manifest: Path, wait: float = 0.0, tables: str | None = None) -> int:
+    """Make every table model Spark built a view of the warehouse over its Parquet files (`marts.x` reads
+    `read_parquet('<tables>/marts.db/x/*.parquet')`), replacing what DuckDB built under that name, so the
+    reports read Spark's marts unchanged. `tables` is Spark's warehouse folder: the local session's unless told
+    (a cluster's spark.sql.warehouse.dir, e.g. s3://bucket/spark-warehouse). Returns how many views it made."""
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    built = [(n["schema"], n["alias"]) for n in nodes
+             if n["resource_type"] == "model" and n["config"]["materialized"] == "table"]
+    with warehouse.writer(db, wait=wait) as con:
+        kinds = dict(((schema, name), kind) for schema, name, kind in con.execute(
+            "SELECT table_schema, table_name, table_type FROM information_schema.tables").fetchall())
+        for schema, name in built:
+            relation = f"{quote_identifier(schema)}.{quote_identifier(name)}"
+            if kinds.get((schema, name)) == "BASE TABLE":
+                con.execute(f"DROP TABLE {relation}")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+            folder = f"{tables}/{schema}.db/{name}" if tables else str(table_folder(db, schema, name).resolve())
+            files = sql_literal(f"{folder}/*.parquet")
+            con.execute(f"CREATE OR REPLACE VIEW {relation} AS SELECT * FROM read_parquet({files})")
+    return len(built)
+
+
 @dataclass(frozen=True)
 class SparkBuildResult:
     """What `build` ran on Spark, and the declared tables it found empty."""
@@ -143,9 +187,13 @@ def build(
                           "openjdk-17-jre-headless) or set JAVA_HOME")
     if importlib.util.find_spec("pyspark") is None:  # the child process imports it
         raise ConfigError("the spark target needs the spark extra: pip install 'statex-bi[spark]'")
-    env = environment(db)
-    with warehouse.connect(db, read_only=True, wait=wait) as con:
-        empty = export_parquet(con, Path(env["STATEX_BI_PARQUET"]))
+    url = raw_url()
+    if url is None:
+        env = environment(db)
+        with warehouse.connect(db, read_only=True, wait=wait) as con:
+            empty = export_parquet(con, Path(env["STATEX_BI_PARQUET"]))
+    else:
+        env, empty = lake_environment(db, url)
     results_file = spark_dir(db) / "target" / "run_results.json"
     results_file.unlink(missing_ok=True)  # an earlier run's results must not stand for this one's
     started = time.monotonic()
@@ -173,6 +221,9 @@ def build(
     tests = sum(1 for kind in kinds.values() if kind == "test")
     progress(f"models: {models} built and {tests} tests run by dbt on Spark in {seconds:.1f}s"
              + (f"; not loaded yet, so their models are empty: {', '.join(empty)}" if empty else ""))
+    if url is not None:  # Spark's tables are the ones the reports read
+        views = publish_views(db, spark_dir(db) / "target" / "manifest.json", wait)
+        progress(f"models: the warehouse reads Spark's {views} tables through views over their Parquet files")
     return SparkBuildResult(models, tests, seconds, empty)
 
 

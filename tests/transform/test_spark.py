@@ -1,19 +1,17 @@
 """The dbt project on Spark (statex_bi.transform.spark): every model builds on a local pyspark session from the small
-demo's raw tables exported to Parquet, and each mart holds what DuckDB built from the same raw data: the same
+demo's raw tables in a lake (Parquet files dlt wrote, $STATEX_BI_RAW_URL; tests/transform/conftest.py `lake_demo`),
+and each mart holds what DuckDB built from the same demo loaded into the warehouse file (`small_demo`): the same
 columns, rows, non-NULL values per column and totals of every numeric column (the money columns among them).
 
 Spark computes its marts itself, in its JVM; DuckDB then only reads the Parquet files Spark wrote and totals
-them exactly as it totals its own marts. Needs a Java 17+ runtime: without one the tests skip, except in CI,
-where .ci/run installs it and a skip would hide that Spark was never run.
+them exactly as it totals its own marts.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -22,26 +20,14 @@ import pytest
 from statex_bi.config import MODELS_DIR
 from statex_bi.transform import spark
 
+# The tests of the suite's one Spark build (`lake_demo`) run on one xdist worker (`--dist loadgroup`), which
+# builds it while the other worker runs the rest, instead of both waiting for it.
+pytestmark = pytest.mark.xdist_group("lake_demo")
 MARTS = sorted(path.stem for path in (MODELS_DIR / "marts").glob("*.sql"))
 NUMERIC = re.compile(r"^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|DECIMAL)")
 # Two engines summing doubles in their own order agree to about 1e-15 relative; 1e-9 leaves room for that
 # and nothing else (a decimal rounding to 6 places, as Spark does for `x / 3600.0`, is caught).
 RELATIVE = 1e-9
-
-
-@pytest.fixture(scope="module")
-def built(small_demo, tmp_path_factory):
-    """A copy of the small demo (the fixture is shared, and Spark's state goes beside the warehouse) with every
-    model run on Spark; returns the copy and the build's result."""
-    if spark.java_runtime() is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Java runtime in CI: .ci/run installs openjdk-17-jre-headless for this test")
-        pytest.skip("no Java runtime (java on PATH or $JAVA_HOME): Spark needs Java 17+")
-    db = tmp_path_factory.mktemp("spark") / "statex.duckdb"
-    shutil.copyfile(small_demo, db)
-    # `run`, not `build`: the data tests are DuckDB's business; here the two engines' marts are compared.
-    result = spark.build(db, command="run", progress=lambda message: None)
-    return db, result
 
 
 def _totals(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[list[str], dict[str, float | int | None]]:
@@ -63,8 +49,8 @@ def _differ(duck: float | int | None, on_spark: float | int | None) -> bool:
     return not math.isclose(duck, on_spark, rel_tol=RELATIVE, abs_tol=RELATIVE)
 
 
-def test_every_model_builds_on_spark_and_the_jvm_exits(built):
-    db, result = built
+def test_every_model_builds_on_spark_and_the_jvm_exits(lake_demo):
+    db, result = lake_demo
     manifest = json.loads((spark.spark_dir(db) / "target" / "manifest.json").read_text())
     models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
     with duckdb.connect(str(db), read_only=True) as con:
@@ -80,10 +66,10 @@ def test_every_model_builds_on_spark_and_the_jvm_exits(built):
 
 
 @pytest.mark.parametrize("mart", MARTS)
-def test_each_mart_on_spark_matches_duckdb(built, mart):
-    db, _ = built
+def test_each_mart_on_spark_matches_duckdb(lake_demo, small_demo, mart):
+    db, _ = lake_demo
     files = spark.table_folder(db, "marts", mart) / "*.parquet"
-    with duckdb.connect(str(db), read_only=True) as con:
+    with duckdb.connect(str(small_demo), read_only=True) as con:
         duck_columns, duck = _totals(con, f"marts.{mart}")
         spark_columns, on_spark = _totals(con, f"read_parquet('{files}')")
 
@@ -92,9 +78,9 @@ def test_each_mart_on_spark_matches_duckdb(built, mart):
     assert not differences, f"marts.{mart}, (DuckDB, Spark): {differences}"
 
 
-def test_the_comparison_covers_money(built):
+def test_the_comparison_covers_money(lake_demo):
     """Not a comparison of empty marts: the demo's payments and infrastructure bills have totals."""
-    db, _ = built
+    db, _ = lake_demo
     with duckdb.connect(str(db), read_only=True) as con:
         payments = con.execute("SELECT count(*), sum(amount_eur), sum(fee_eur) FROM marts.payments_eur").fetchone()
         billed = con.execute("SELECT sum(billed_usd) FROM marts.infra_costs_daily").fetchone()[0]

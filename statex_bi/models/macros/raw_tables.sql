@@ -15,6 +15,13 @@
 {%- endmacro %}
 
 {% macro spark__exported_raw_table(relation) -%}
+    {#- Raw tables in the lake ($STATEX_BI_RAW_URL): statex_bi.transform.spark passes the subquery that reads
+        each one the lake holds, merged by natural key (statex_bi.transform.lake); one it does not hold is an
+        empty source (macros/source.sql). -#}
+    {%- set in_lake = fromjson(env_var('STATEX_BI_RAW_RELATIONS', 'null')) -%}
+    {%- if in_lake is not none -%}
+        {{ return(in_lake.get(relation.schema ~ '.' ~ relation.identifier)) }}
+    {%- endif -%}
     {%- set folder = env_var('STATEX_BI_PARQUET', '').rstrip('/') -%}
     {%- if not folder -%}
         {{ return(none) }}
