@@ -18,11 +18,12 @@ Rules replayed, from the simulation's own data (no warehouse build, so the whole
 - payment_failure_rate: the week's payment attempts and failures per provider and in all (Stripe
   charges, PayPal payments denied, Coinbase charges expired or canceled). Nothing is planted: every
   alert is a false alarm.
-- api_error_rate: each route's requests and failed requests of the week, over the days Sentry keeps
+- api_error_rate, api_error_rate_daily: each route's requests and failed requests of the week (and of
+  each of its days, as web_api_performance publishes api.error_rate.daily), over the days Sentry keeps
   (demo.perf: the last 90). Planted: the checkout route answers 503 to a third of its calls for a day
-  (demo.perf.INCIDENT_DAYS_AGO). Measured: diluted over its week that is 31 failures in 540 requests
-  (5.7 %, exact p = 0.24 against 5 %): the weekly rule does not and should not call it; a one-day
-  incident needs a daily series (not replayed here: no report publishes one yet).
+  (demo.perf.INCIDENT_DAYS_AGO), a problem for the daily rule: diluted over its week that is 31
+  failures in 540 requests (5.7 %, exact p = 0.24 against 5 %), which the weekly rule rightly does not
+  call, so nothing is planted for it (any weekly alert is a false alarm).
 - ai_budget_forecast: the month-end forecast of that daily cost at each week's end against the weekly
   params file's `monthly_budget_usd` (kpis.ai_costs.budget.outlook). Nothing is planted; a week whose
   month did end over budget counts as a problem to catch, any other alert as a false alarm.
@@ -53,7 +54,7 @@ from statex_bi.runner.metrics import replace_metrics
 from statex_bi.runner.params import load as load_params
 
 REPLAYED = ("conversion_drop", "signup_drop", "ai_cost_spike", "payment_failure_rate", "ai_budget_forecast",
-            "api_error_rate")
+            "api_error_rate", "api_error_rate_daily")
 COINBASE_FAILED = ("EXPIRED", "CANCELED", "FAILED")
 EVENTS = {"conversion.prototype_request_rate": "prototype_request", "conversion.signup_rate": "sign_up"}
 HISTORY_DAYS = 28
@@ -133,14 +134,21 @@ def _error_rows(week: Period, world: World) -> list[dict]:
     requests = world.perf.requests
     start = datetime.combine(week.start, time(), UTC).timestamp()
     inside = (requests.start >= start) & (requests.start < start + 7 * 86400)
+    day_index = ((requests.start - start) // 86400).astype(int)
     rows = []
     for index, route in [(None, "all"), *enumerate(world.perf.routes)]:
         mask = inside if index is None else inside & (requests.route == index)
-        tried, failed = int(mask.sum()), int(requests.failed[mask].sum())
-        if tried:
-            rows.append({"metric_name": "api.error_rate", "metric_type": "GAUGE", "value": failed / tried,
-                         "unit": "fraction", "source": "backtest",
-                         "tags": {"route": route, "requests": tried, "failed": failed}})
+        for day in (None, *range(7)):
+            chosen = mask if day is None else mask & (day_index == day)
+            tried, failed = int(chosen.sum()), int(requests.failed[chosen].sum())
+            if not tried:
+                continue
+            tags = {"route": route, "requests": tried, "failed": failed}
+            if day is not None:
+                tags["day"] = (week.start + timedelta(days=day)).isoformat()
+            rows.append({"metric_name": "api.error_rate" if day is None else "api.error_rate.daily",
+                         "metric_type": "GAUGE", "value": failed / tried, "unit": "fraction", "source": "backtest",
+                         "tags": tags})
     return rows
 
 
@@ -168,7 +176,8 @@ def main() -> int:
     budget = float(load_params("weekly").parameters("ai_costs", sample_week, run_id="")["monthly_budget_usd"])
     incident = config.end - timedelta(days=INCIDENT_DAYS_AGO)
     planted = {"conversion_drop": {drop[0]} if drop else set(), "signup_drop": set(), "payment_failure_rate": set(),
-               "ai_budget_forecast": set(), "api_error_rate": {incident - timedelta(days=incident.weekday())},
+               "ai_budget_forecast": set(), "api_error_rate": set(),
+               "api_error_rate_daily": {incident - timedelta(days=incident.weekday())},
                "ai_cost_spike": {spike - timedelta(days=spike.weekday())} if spike else set()}
     config_rules = alert_rules.load(PARAMS_DIR / "alerts.yaml")
     chosen = [rule for rule in config_rules.rules if rule.name in REPLAYED]

@@ -24,7 +24,8 @@ import pandas as pd
 from scipy import stats
 
 from statex_bi import targets, warehouse
-from statex_bi.kpis.stats import wilson_interval
+from statex_bi.kpis.executive_summary import FAILS, INCONCLUSIVE, judge
+from statex_bi.kpis.stats import quantile_ranks, wilson_interval
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period, exact_grain
 
@@ -33,8 +34,6 @@ SOURCE = "sentry"
 VITALS = ("lcp", "inp", "cls")
 EXACT, UPPER_BOUND = "exact", "at most"
 NOT_MEASURED = "not measured"
-# The fewest requests whose largest one is an upper 95 % confidence bound of the p95: 1 - 0.95^n >= 0.95.
-P95_BOUND_MIN_REQUESTS = math.ceil(math.log(0.05) / math.log(0.95))
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pd.DataFrame:
@@ -50,29 +49,49 @@ def _target(value: float | None, name: str) -> float:
     return targets.values()[name] if value is None else float(value)
 
 
+def p95_verdict(low: float | None, high: float | None, target: float) -> str:
+    """The p95 target's three-way verdict from its 95 % interval (executive_summary.judge, "at most": the
+    target itself is met): holds when the whole interval is at or under the target, fails when all of it
+    is above, inconclusive otherwise (an unbounded side counts as reaching past the target)."""
+    low = -math.inf if low is None or pd.isna(low) else low
+    high = math.inf if high is None or pd.isna(high) else high
+    return judge("at_most", target, math.nan, (low, high, "95% CI"))
+
+
 def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: float | None = None,
                 max_error_rate: float | None = None, **_: Any) -> pd.DataFrame:
-    """One row per route, `(all)` first: requests, throughput, error rate, p50/p95 and the targets met.
+    """One row per route, `(all)` first: requests, throughput, error rate, p50/p95 with the p95's interval,
+    the average, and the targets met.
 
     Returns:
         route, requests, throughput_rpm (requests / minutes in the period), error_rate (failed / requests),
-        p50_ms, p95_ms, basis (exact | at most), meets_p95_target (p95 <= target), meets_error_target (<= the
-        maximum), small_sample (fewer requests than P95_BOUND_MIN_REQUESTS: no order statistic bounds the
-        p95 from above at 95 %, so its verdict rests on too few requests).
+        p50_ms, p95_ms, p95_low_ms and p95_high_ms (the p95's 95 % order-statistic interval, from Sentry's
+        quantiles: sources.sentry.performance.p95_interval; NaN for a side no order statistic bounds;
+        for a period that is no day, week or month the lowest and highest daily bound, each day's
+        interval being 95 %, not a joint one), avg_ms (the seed's "average response time": Sentry's
+        mean, exact for any period), basis (exact | at most), p95_verdict (holds | fails | inconclusive
+        against the target, from the interval), meets_p95_target (the p95 itself <= target),
+        meets_error_target (<= the maximum), small_sample (too few requests for an order statistic to
+        bound the p95 from above at 95 %: fewer than 72, so its verdict cannot hold).
     """
     grain = exact_grain(period)
     minutes = period.days * 1440.0
     if grain:
         sql = """
-            select route, requests, failed_requests / requests as error_rate, p50_ms, p95_ms, 'exact' as basis
+            select route, requests, failed_requests / requests as error_rate, p50_ms, p95_ms, p95_low_ms,
+                   p95_high_ms, avg_ms, 'exact' as basis
             from marts.api_route_performance
             where grain = ? and period_start = ? and period_end = ? and requests > 0"""
         frame = _frame(con, sql, [grain, *_bounds(period)])
     else:
-        # Only the top routes have daily rows: their sums cover them exactly; the percentiles are bounds.
+        # Only the top routes have daily rows: their sums cover them exactly; the percentiles are bounds;
+        # an interval side is missing when any day's is (min/max would skip it).
         sql = """
             select route, sum(requests) as requests, sum(failed_requests) / sum(requests) as error_rate,
-                   max(p50_ms) as p50_ms, max(p95_ms) as p95_ms, 'at most' as basis
+                   max(p50_ms) as p50_ms, max(p95_ms) as p95_ms,
+                   case when count(p95_low_ms) = count(*) then min(p95_low_ms) end as p95_low_ms,
+                   case when count(p95_high_ms) = count(*) then max(p95_high_ms) end as p95_high_ms,
+                   sum(avg_ms * requests) / sum(requests) as avg_ms, 'at most' as basis
             from marts.api_route_performance
             where grain = 'day' and period_start >= ? and period_start < ?
             group by route having sum(requests) > 0"""
@@ -80,14 +99,16 @@ def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: f
     frame["throughput_rpm"] = frame["requests"] / minutes
     p95_target_ms = _target(p95_target_ms, "api_p95_ms")
     max_error_rate = _target(max_error_rate, "api_error_rate")
+    frame["p95_verdict"] = [p95_verdict(low, high, p95_target_ms)
+                            for low, high in zip(frame["p95_low_ms"], frame["p95_high_ms"], strict=True)]
     # one edge convention for every target (executive_summary): the target itself is met
     frame["meets_p95_target"] = frame["p95_ms"] <= p95_target_ms
     frame["meets_error_target"] = frame["error_rate"] <= max_error_rate
-    frame["small_sample"] = frame["requests"] < P95_BOUND_MIN_REQUESTS
+    frame["small_sample"] = [quantile_ranks(int(n), 0.95)[1] is None for n in frame["requests"]]
     frame["_order"] = (frame["route"] != ALL).astype(int)
     frame = frame.sort_values(["_order", "p95_ms"], ascending=[True, False]).drop(columns="_order")
-    columns = ["route", "requests", "throughput_rpm", "error_rate", "p50_ms", "p95_ms", "basis",
-               "meets_p95_target", "meets_error_target", "small_sample"]
+    columns = ["route", "requests", "throughput_rpm", "error_rate", "p50_ms", "p95_ms", "p95_low_ms", "p95_high_ms",
+               "avg_ms", "basis", "p95_verdict", "meets_p95_target", "meets_error_target", "small_sample"]
     return frame[columns].reset_index(drop=True)
 
 
@@ -111,6 +132,23 @@ def daily_trend(con: duckdb.DuckDBPyConnection, period: Period, weeks: int = 8, 
         where grain = 'day' and route = ? and period_start > ? and period_start <= ? and requests > 0
         order by day"""
     return _frame(con, sql, [ALL, period.end - timedelta(weeks=weeks), period.end])
+
+
+def daily_error_rates(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
+    """Each day of the period, per route (the top routes Sentry's daily series keep, and `(all)`): requests
+    and failed requests, for the daily error-rate alert: a one-day incident is diluted in a week's rate.
+
+    Returns:
+        day, route, requests, failed (failure_rate x requests, rounded), error_rate.
+    """
+    sql = """
+        select period_start as day, route, requests,
+               least(round(failed_requests), requests)::bigint as failed,
+               failed_requests / requests as error_rate
+        from marts.api_route_performance
+        where grain = 'day' and period_start >= ? and period_start < ? and requests > 0
+        order by day, route"""
+    return _frame(con, sql, _bounds(period))
 
 
 def vitals_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
@@ -300,9 +338,20 @@ def notes(con: duckdb.DuckDBPyConnection, period: Period, traces_sample_rate: fl
     return found
 
 
+def _ms_interval(low: Any, high: Any) -> str:
+    """"95% CI 80 to 96 ms", with "no bound" for a side no order statistic bounds."""
+    def side(value: Any) -> str:
+        return "no bound" if value is None or pd.isna(value) else f"{value:,.0f}"
+    return f"95% CI {side(low)} to {side(high)} ms"
+
+
 def headline(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: float | None = None,
              **params: Any) -> str:
-    """e.g. "API p95 was 87 ms (target < 100 ms); 2 of 8 routes missed it; 3 of 5 pages pass Web Vitals on mobile.\""""
+    """e.g. 'API p95 response time was 87 ms (95% CI 85 to 90 ms; average 41 ms), target at most 100 ms: holds,
+    with 0.42% errors; 2 of 8 routes missed the target (1 inconclusive); 3 of 5 measured pages pass ...'.
+
+    A route misses the target when its whole interval is above it (three-way verdict, `p95_verdict`).
+    """
     p95_target_ms = _target(p95_target_ms, "api_p95_ms")
     routes = route_table(con, period, p95_target_ms=p95_target_ms, **params)
     overall = routes[routes["route"] == ALL]
@@ -310,9 +359,13 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: floa
         return "No API requests were recorded in this period."
     row = overall.iloc[0]
     bound = "at most " if row["basis"] == UPPER_BOUND else ""
-    missed = routes[(routes["route"] != ALL) & ~routes["meets_p95_target"]]
-    text = (f"API p95 response time was {bound}{row['p95_ms']:,.0f} ms (target at most {p95_target_ms:,.0f} ms) "
-            f"with {row['error_rate']:.2%} errors; {len(missed)} of {len(routes) - 1} routes missed the target")
+    others = routes[routes["route"] != ALL]
+    missed = int((others["p95_verdict"] == FAILS).sum())
+    unsure = int((others["p95_verdict"] == INCONCLUSIVE).sum())
+    text = (f"API p95 response time was {bound}{row['p95_ms']:,.0f} ms "
+            f"({_ms_interval(row['p95_low_ms'], row['p95_high_ms'])}; average {row['avg_ms']:,.0f} ms), "
+            f"target at most {p95_target_ms:,.0f} ms: {row['p95_verdict']}, with {row['error_rate']:.2%} errors; "
+            f"{missed} of {len(others)} routes missed the target" + (f" ({unsure} inconclusive)" if unsure else ""))
     vitals = vitals_table(con, period)
     pages = vitals[(vitals["page"] != ALL) & (vitals["device"] == "mobile")]
     if not pages.empty:
@@ -337,12 +390,18 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
         tags = {"route": route, "requests": int(row.requests)}
         failed = min(int(round(row.error_rate * row.requests)), int(row.requests))
         low, high = wilson_interval(failed, int(row.requests))
+        spread = {"ci_low": _finite(row.p95_low_ms), "ci_high": _finite(row.p95_high_ms),
+                  "avg_ms": _finite(row.avg_ms)} if exact else {}
         records += [
-            Metric("api.p95_ms", float(row.p95_ms), "ms", SOURCE, tags, reason="" if exact else why_bound),
+            Metric("api.p95_ms", float(row.p95_ms), "ms", SOURCE, tags | spread, reason="" if exact else why_bound),
             Metric("api.throughput_rpm", float(row.throughput_rpm), "number", SOURCE, tags),
             Metric("api.error_rate", float(row.error_rate), "fraction", SOURCE,
                    tags | {"failed": failed, "ci_low": low, "ci_high": high}),
         ]
+    for row in daily_error_rates(con, period).itertuples():
+        records.append(Metric("api.error_rate.daily", float(row.error_rate), "fraction", SOURCE,
+                              {"route": "all" if row.route == ALL else row.route, "day": f"{row.day:%Y-%m-%d}",
+                               "requests": int(row.requests), "failed": int(row.failed)}))
     vitals = vitals_table(con, period)
     for row in vitals[vitals["page"] == ALL].itertuples():
         device = "all" if row.device == ALL else row.device

@@ -9,8 +9,13 @@ import duckdb
 import pandas as pd
 import pytest
 
+from statex_bi import warehouse
+from statex_bi.alerts import rules
+from statex_bi.alerts.evaluate import evaluate
+from statex_bi.config import PARAMS_DIR
 from statex_bi.kpis import web_api_performance as performance
 from statex_bi.periods import Period
+from statex_bi.runner.metrics import replace_metrics
 
 WEEK = Period(date(2026, 11, 23), date(2026, 11, 29))
 BOUNDS = (datetime(2026, 11, 23), datetime(2026, 11, 30))
@@ -21,19 +26,22 @@ def con() -> duckdb.DuckDBPyConnection:
     connection = duckdb.connect()
     connection.execute("CREATE SCHEMA marts")
     connection.execute("""CREATE TABLE marts.web_vitals (grain VARCHAR, period_start TIMESTAMP, period_end TIMESTAMP,
-        page VARCHAR, device VARCHAR, metric VARCHAR, p75 DOUBLE, samples BIGINT, good_threshold DOUBLE)""")
+        page VARCHAR, device VARCHAR, metric VARCHAR, p75 DOUBLE, samples BIGINT, good_threshold DOUBLE,
+        good_samples BIGINT)""")
     vitals = [("/a", "mobile", "lcp", 2000, 40, 2500), ("/a", "mobile", "cls", 0.05, 40, 0.1),  # no INP samples
               ("/b", "mobile", "lcp", 3100, 40, 2500), ("/b", "mobile", "cls", 0.05, 40, 0.1),
               ("/c", "mobile", "lcp", 2500, 40, 2500), ("/c", "mobile", "inp", 200, 40, 200),
               ("/c", "mobile", "cls", 0.1, 40, 0.1)]
     for row in vitals:
-        connection.execute("INSERT INTO marts.web_vitals VALUES ('week', ?, ?, ?, ?, ?, ?, ?, ?)", [*BOUNDS, *row])
+        connection.execute("INSERT INTO marts.web_vitals VALUES ('week', ?, ?, ?, ?, ?, ?, ?, ?, 30)", [*BOUNDS, *row])
     connection.execute("""CREATE TABLE marts.api_route_performance (grain VARCHAR, period_start TIMESTAMP,
-        period_end TIMESTAMP, route VARCHAR, requests BIGINT, failed_requests BIGINT, p50_ms DOUBLE, p95_ms DOUBLE)""")
-    for route, requests, failed, p95 in [("(all)", 300, 15, 100.0), ("GET /x", 200, 10, 100.0),
-                                         ("GET /y", 100, 5, 100.5)]:
-        connection.execute("INSERT INTO marts.api_route_performance VALUES ('week', ?, ?, ?, ?, ?, 20, ?)",
-                           [*BOUNDS, route, requests, failed, p95])
+        period_end TIMESTAMP, route VARCHAR, requests BIGINT, failed_requests BIGINT, p50_ms DOUBLE, p95_ms DOUBLE,
+        p95_low_ms DOUBLE, p95_high_ms DOUBLE, avg_ms DOUBLE)""")
+    # (route, requests, failed, p95, its 95 % interval): at the target, straddling it, above it
+    for row in [("(all)", 300, 15, 100.0, 96.0, 100.0), ("GET /x", 200, 10, 100.0, 95.0, 100.0),
+                ("GET /y", 100, 5, 100.5, 97.0, 104.0), ("GET /z", 100, 5, 130.0, 100.5, 150.0)]:
+        connection.execute("INSERT INTO marts.api_route_performance VALUES ('week', ?, ?, ?, ?, ?, 20, ?, ?, ?, 40)",
+                           [*BOUNDS, *row])
     yield connection
     connection.close()
 
@@ -49,6 +57,18 @@ def test_a_target_met_exactly_is_met_in_the_report_as_in_the_ledger_and_the_aler
     routes = performance.route_table(con, WEEK, p95_target_ms=100, max_error_rate=0.05).set_index("route")
     assert bool(routes.loc["GET /x", "meets_p95_target"]) and bool(routes.loc["GET /x", "meets_error_target"])
     assert not routes.loc["GET /y", "meets_p95_target"]
+
+
+def test_the_p95_verdict_is_three_way_on_its_interval_with_the_average_beside_it(con) -> None:
+    """A p95 of 100.5 ms whose interval reaches down to 97 ms is not a miss of the 100 ms target: inconclusive."""
+    routes = performance.route_table(con, WEEK, p95_target_ms=100).set_index("route")
+    assert routes["p95_verdict"].to_dict() == {"(all)": "holds", "GET /x": "holds", "GET /y": "inconclusive",
+                                               "GET /z": "fails"}
+    text = performance.headline(con, WEEK, p95_target_ms=100)
+    assert "95% CI 96 to 100 ms; average 40 ms" in text and "1 of 3 routes missed the target (1 inconclusive)" in text
+    published = {(m.name, m.tags.get("route")): m for m in performance.metrics(con, WEEK, p95_target_ms=100)}
+    p95 = published[("api.p95_ms", "GET /y")]
+    assert (p95.tags["ci_low"], p95.tags["ci_high"], p95.tags["avg_ms"]) == (97.0, 104.0, 40.0)
 
 
 def _issues(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
@@ -81,10 +101,29 @@ def test_time_to_resolve_is_undefined_when_fewer_than_half_are_resolved(con) -> 
     assert performance.resolution(con, WEEK).iloc[0]["km_median_hours"] == float("inf")
 
 
-def test_a_route_with_too_few_requests_for_a_p95_bound_is_flagged(con) -> None:
-    con.execute("INSERT INTO marts.api_route_performance VALUES ('week', ?, ?, 'GET /rare', 58, 0, 20, 90.0)",
-                list(BOUNDS))
-    routes = performance.route_table(con, WEEK).set_index("route")
-    # 1 - 0.95^58 < 0.95 <= 1 - 0.95^59: 58 requests cannot bound their p95 from above
-    assert 1 - 0.95 ** 58 < 0.95 <= 1 - 0.95 ** 59
-    assert bool(routes.loc["GET /rare", "small_sample"]) and not routes.loc["GET /x", "small_sample"]
+def test_a_route_with_too_few_requests_for_a_p95_bound_is_flagged_and_cannot_hold(con) -> None:
+    con.execute("INSERT INTO marts.api_route_performance VALUES ('week', ?, ?, 'GET /rare', 71, 0, 20, 90.0, 60.0, "
+                "NULL, 40)", list(BOUNDS))
+    routes = performance.route_table(con, WEEK, p95_target_ms=100).set_index("route")
+    # two-sided 95 %: the largest of n requests bounds the p95 from above when 1 - 0.95^n >= 0.975
+    assert 1 - 0.95 ** 71 < 0.975 <= 1 - 0.95 ** 72
+    assert bool(routes.loc["GET /rare", "small_sample"]) and not routes.loc["GET /y", "small_sample"]
+    assert routes.loc["GET /rare", "p95_verdict"] == "inconclusive"  # 90 ms, but nothing bounds it from above
+
+
+def test_a_one_day_incident_fires_the_daily_error_rate_rule_the_weekly_one_rightly_misses(con, tmp_path) -> None:
+    """The back-test: a third of checkout calls fail for a day, 31 of 539 over the week (5.75 %, p = 0.24)."""
+    days = [(WEEK.start + timedelta(days=i), 77, 25 if i == 3 else 1) for i in range(7)]
+    for day, requests, failed in days:
+        con.execute("INSERT INTO marts.api_route_performance VALUES ('day', ?, ?, 'POST /checkout', ?, ?, 200, 300, "
+                    "290, 320, 220)", [day, day + timedelta(days=1), requests, failed])
+    con.execute("INSERT INTO marts.api_route_performance VALUES ('week', ?, ?, 'POST /checkout', 539, 31, 200, 300, "
+                "290, 320, 220)", list(BOUNDS))
+    published = [{"metric_name": m.name, "metric_type": m.metric_type, "value": m.value, "unit": m.unit,
+                  "source": m.source, "tags": m.tags}
+                 for m in performance.metrics(con, WEEK) if m.name.startswith("api.error_rate")]
+    chosen = [rule for rule in rules.load(PARAMS_DIR / "alerts.yaml").rules if rule.name.startswith("api_error_rate")]
+    with warehouse.writer(tmp_path / "w.duckdb") as history:
+        replace_metrics(history, "r", WEEK, {"web_api_performance": published})
+        fired = [(e.rule.name, f.subject) for e in evaluate(history, chosen, "r", WEEK) for f in e.findings if f.holds]
+    assert fired == [("api_error_rate_daily", "route=POST /checkout, day=2026-11-26")]

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import numpy as np
 import pytest
+from scipy import stats
 
 from statex_bi.demo.apis import sentry as sentry_api
 from statex_bi.demo.perf import DEVICES, PAGES
@@ -19,6 +20,7 @@ from statex_bi.ingest import ingest
 from statex_bi.kpis import web_api_performance as performance
 from statex_bi.periods import Period
 from statex_bi.sources.contract import IngestRequest
+from statex_bi.sources.sentry import settings
 
 TODAY = datetime.now(UTC).date()
 END = TODAY - timedelta(days=1)
@@ -139,3 +141,25 @@ def test_event_volumes_and_headline(world, con):
     text = performance.headline(con, LAST_WEEK)
     assert text.startswith("API p95 response time was ") and "routes missed the target" in text
     assert "pages pass all Core Web Vitals on mobile" in text
+
+
+def test_the_p95_interval_holds_the_order_statistics_numpy_finds_and_the_average_is_the_mean(world, con):
+    """The p95 of a week with its distribution-free 95 % interval, read off the sandbox's quantiles at the
+    connector's fixed levels: it contains [x_(l), x_(u)] (binomial ranks) and is the rungs around them."""
+    requests = world.perf.requests
+    keep = _in(requests.start, LAST_WEEK)
+    durations = np.sort(requests.duration_ms[keep])
+    n = len(durations)
+    low_rank, high_rank = stats.binom.ppf(0.025, n, 0.95), stats.binom.ppf(0.975, n, 0.95) + 1
+    assert stats.binom.cdf(high_rank - 1, n, 0.95) - stats.binom.cdf(low_rank - 1, n, 0.95) >= 0.95
+    ladder = sorted(settings.P95_LADDER)
+    low_level = max(v for v in ladder if v <= (low_rank - 1) / (n - 1))
+    high_level = min(v for v in ladder if v >= (high_rank - 1) / (n - 1))
+    overall = performance.route_table(con, LAST_WEEK, p95_target_ms=100).set_index("route").loc[performance.ALL]
+    assert overall["p95_low_ms"] == pytest.approx(np.percentile(durations, 100 * low_level), rel=1e-9)
+    assert overall["p95_high_ms"] == pytest.approx(np.percentile(durations, 100 * high_level), rel=1e-9)
+    assert overall["p95_low_ms"] <= durations[int(low_rank) - 1] <= overall["p95_ms"]
+    assert overall["p95_ms"] <= durations[int(high_rank) - 1] <= overall["p95_high_ms"]
+    assert overall["avg_ms"] == pytest.approx(durations.mean(), rel=1e-9)
+    assert overall["p95_verdict"] == ("holds" if overall["p95_high_ms"] <= 100 else
+                                      "fails" if overall["p95_low_ms"] > 100 else "inconclusive")

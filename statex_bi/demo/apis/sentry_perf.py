@@ -3,7 +3,8 @@
 What it speaks (docs.sentry.io/api; ../shared api-wire-formats section 1, trimmed into tests/specs/sentry):
 - `GET /api/0/organizations/{org}/events/?dataset=spans` with aggregate fields: the selected plain
   fields group the rows (`transaction`, `span.op`, `project`, and the device attribute `device.type`);
-  aggregates are `count()`, `p50|p75|p90|p95|p99(<field>)`, `avg(<field>)`, `failure_rate()`
+  aggregates are `count()`, `p50|p75|p90|p95|p99(<field>)`, `percentile(<field>,<level 0-1>)`,
+  `min|max|avg(<field>)`, `failure_rate()`
   (a fraction), `epm()` (per minute of the query window) and `count_if(<field>,<condition>,<value>)`
   with conditions `less`, `lessOrEquals`, `greater`, `greaterOrEquals`, `equals`. Aggregates are over
   `http.server` spans (field `span.duration`), `pageload` spans (`measurements.lcp`, `measurements.cls`)
@@ -165,12 +166,15 @@ def timeseries(request: Request, perf: PerfData, ops: OpsData, window: tuple[dat
     unique, counts = np.unique(codes, return_counts=True)
     chosen_codes = unique[np.argsort(-counts, kind="stable")][: top or 1]
     now = datetime.now(UTC).timestamp()
+    # the spans of each (group, bucket) as one slice of the spans sorted by both: one sort, not a mask per bucket
+    by_cell = np.lexsort((bucket, codes))
+    cell_keys = codes[by_cell] * (buckets + 1) + bucket[by_cell]
     series = []
     for order, code in enumerate(chosen_codes):
-        in_group = codes == code
         values = []
         for index in range(buckets):
-            chosen = selected[in_group & (bucket == index)]
+            first, stop = np.searchsorted(cell_keys, [code * (buckets + 1) + index, code * (buckets + 1) + index + 1])
+            chosen = selected[by_cell[first:stop]]
             value = _aggregate(axis, spans.columns, chosen, interval / 60.0) if len(chosen) else 0
             moment = start + index * interval
             values.append({"timestamp": moment * 1000, "value": value, "incomplete": moment + interval > now})
@@ -198,6 +202,13 @@ def _aggregate(name: str, spans: dict[str, np.ndarray], chosen: np.ndarray, minu
     values = spans[column][chosen]
     if fn in PERCENTILES:
         return float(np.percentile(values, PERCENTILES[fn]))
+    if fn == "percentile" and len(args) == 2:
+        level = float(args[1])
+        if not 0 <= level <= 1:
+            raise BadRequest(f"{name}: the percentile must be between 0 and 1")
+        return float(np.percentile(values, 100 * level))
+    if fn in ("min", "max"):
+        return float(values.min() if fn == "min" else values.max())
     if fn == "avg":
         return float(values.mean())
     if fn == "sum":

@@ -6,7 +6,8 @@
     event_volumes      `GET /stats_v2/` `sum(quantity)` (bytes for attachments) and `sum(times_seen)`
                        (items) by category and outcome, daily. Merged on (day, category, outcome).
     route_performance  `GET /events/?dataset=spans&query=span.op:http.server` per route: `count()`,
-                       `p50`/`p95(span.duration)`, `failure_rate()`; and the same over all routes.
+                       `p50`/`p95`/`avg(span.duration)`, `failure_rate()`, and the p95's 95 % interval
+                       (`p95_interval`); and the same over all routes.
     web_vitals         `pageload` spans (LCP, CLS) and `ui.interaction.click` spans (INP): `p75` and
                        `count_if(<measurement>,lessOrEquals,<good threshold>)` per page and device
                        class, per device class, and overall.
@@ -35,6 +36,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 
 from statex_bi.config import env
 from statex_bi.exceptions import RecordError
+from statex_bi.kpis.stats import bracketing_levels
 from statex_bi.periods import TODAY_VARIABLE, reference_day
 from statex_bi.sources.common import quarantined
 from statex_bi.sources.contract import IngestRequest
@@ -171,12 +173,37 @@ def _aggregated(client: RESTClient, config: helpers.SentryConfig, query: Query, 
                 yield period, {name: raw.get(name) for name in query.groups}, raw
 
 
+def p95_interval(values: dict[str, Any], endpoint: str, record: str) -> tuple[float | None, float | None]:
+    """A 95 % confidence interval of the p95 of a row's spans, from Sentry's quantiles at fixed levels.
+
+    The distribution-free interval from n spans is [x_(l), x_(u)], l and u the binomial(n, 0.95) ranks
+    (kpis.stats.quantile_ranks); x_(k) is the quantile at level (k - 1) / (n - 1). Those levels differ
+    from row to row, and n is only known from the same query: asking Sentry for them exactly would take a
+    second request per route and period (and one per route and day, the daily series taking one aggregate
+    per request for all groups). So each query also asks for quantiles at the fixed levels of
+    `settings.P95_LADDER`, and the interval is the rung at or below x_(l)'s level to the rung at or above
+    x_(u)'s: quantiles grow with their level, so it contains [x_(l), x_(u)] and covers the p95 at least
+    as often (95 %), only wider. None for a side no order statistic bounds (fewer than 72 spans bound a
+    p95 from above; 0 is then the lower bound's rung, the smallest span).
+
+    n is Sentry's `count()`: when the app samples traces it is the extrapolated count (the spans
+    measured weighted by 1 / their sample rate), larger than the spans measured, and the interval is then
+    too narrow; the report states the sample rate beside it. The quantiles are Sentry's own estimates
+    (approximate on large data), whose error the bounds inherit.
+    """
+    n = number(values, "count()", endpoint, record, whole=True) or 0
+    low, high = bracketing_levels(int(n), 0.95, list(settings.P95_LADDER))
+    return tuple(None if level is None else number(values, settings.P95_LADDER[level], endpoint, record)
+                 for level in (low, high))
+
+
 def route_performance(client: RESTClient, config: helpers.SentryConfig, request: IngestRequest):
-    """The `route_performance` resource: requests, p50/p95 duration and failure rate per route and period."""
+    """The `route_performance` resource: requests, p50/p95/average duration, the p95's interval and failure
+    rate per route and period."""
     cursor, last = day_window(request, "period_end")
     endpoint = settings.ROUTES_ENDPOINT
-    queries = (Query("http.server", (settings.ROUTE_FIELD,), settings.ROUTE_AGGREGATES),
-               Query("http.server", (), settings.ROUTE_AGGREGATES))
+    aggregates = {**settings.ROUTE_AGGREGATES, **{f"q{level:g}": name for level, name in settings.P95_LADDER.items()}}
+    queries = (Query("http.server", (settings.ROUTE_FIELD,), aggregates), Query("http.server", (), aggregates))
 
     def rows(cursor=cursor) -> Iterator[dict]:
         first = retained(cursor.start_value, request.progress, "route_performance")
@@ -187,8 +214,9 @@ def route_performance(client: RESTClient, config: helpers.SentryConfig, request:
                 try:
                     if not isinstance(route, str) or not route:
                         raise RecordError(settings.SOURCE, endpoint, record, settings.ROUTE_FIELD, "missing route")
+                    low, high = p95_interval(values, endpoint, record)
                     yield {"grain": period.grain, "period_start": period.start, "period_end": period.end,
-                           "route": route,
+                           "route": route, "p95_low_ms": low, "p95_high_ms": high,
                            **{column: number(values, name, endpoint, record, whole=column == "requests")
                               for column, name in settings.ROUTE_AGGREGATES.items()}}
                 except RecordError as exc:
