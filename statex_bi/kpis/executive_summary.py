@@ -19,7 +19,8 @@ Definitions:
 - *Driver*: the row's `driver` tag, the change's top driver in words (statex_bi.kpis.drivers).
 - *Interval* of a KPI row: its `ci_low`/`ci_high` tags (a statistical KPI's 95 % confidence
   interval), else its `range_low`/`range_high` tags (a savings KPI's scenario range from the price
-  catalog); none for the others.
+  catalog); none for the others. A side tagged null while the other is a number is unbounded (an
+  order-statistic or Kaplan-Meier bound that the data cannot reach), never a missing interval.
 - *Unverified prices*: a row's `unverified_prices` tag (a savings KPI priced in part by catalog rows
   not checked against the reference) is printed beside its interval, so no such row drives a verdict
   silently.
@@ -38,6 +39,7 @@ Definitions:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -138,11 +140,15 @@ def _change_text(value: float, previous: float | None, unit: str | None) -> str:
 
 
 def interval(tags: dict[str, Any]) -> tuple[float, float, str] | None:
-    """A row's interval (low, high, name) from its tags (INTERVAL_TAGS), or None."""
+    """A row's interval (low, high, name) from its tags (INTERVAL_TAGS), or None; a side tagged null
+    beside a numeric other side is unbounded (-inf or inf)."""
     for low_key, high_key, name in INTERVAL_TAGS:
-        low, high = tags.get(low_key), tags.get(high_key)
-        if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
-            return float(low), float(high), name
+        if low_key not in tags or high_key not in tags:
+            continue
+        low, high = tags[low_key], tags[high_key]
+        if (low is None and high is None) or (low is not None and pd.isna(low)) or (high is not None and pd.isna(high)):
+            continue
+        return (-math.inf if low is None else float(low)), (math.inf if high is None else float(high)), name
     return None
 
 
@@ -150,7 +156,11 @@ def interval_text(bounds: tuple[float, float, str] | None, unit: str | None) -> 
     """"95% CI 3.1% to 5.6%", or "" without an interval."""
     if bounds is None:
         return ""
-    return f"{bounds[2]} {value_or_na(bounds[0], unit)} to {value_or_na(bounds[1], unit)}"
+
+    def side(end: float) -> str:
+        return "no bound" if math.isinf(end) else value_or_na(end, unit)
+
+    return f"{bounds[2]} {side(bounds[0])} to {side(bounds[1])}"
 
 
 def caveat(tags: dict[str, Any]) -> str:

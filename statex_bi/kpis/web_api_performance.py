@@ -329,6 +329,9 @@ def notes(con: duckdb.DuckDBPyConnection, period: Period, traces_sample_rate: fl
             if traces_sample_rate is not None else "the app's sample rate is not stated (param `traces_sample_rate`)")
     found = [f"Requests and throughput are Sentry's extrapolated counts, not raw spans: each sampled `http.server` "
              f"span weighted by 1 / its sample rate (Sentry's `count()` with extrapolation on); {rate}."]
+    if traces_sample_rate is not None and traces_sample_rate < 1:
+        found.append(f"The p95 intervals take those counts as the requests measured: with {traces_sample_rate:.0%} "
+                     "of traces sampled they are narrower than the spans Sentry measured support.")
     if exact_grain(period) is None:
         found.append(f"{period} is not a calendar week or month: percentiles below are the highest daily "
                      "value (an upper bound) and are not published as KPIs.")
