@@ -20,7 +20,9 @@ Definitions:
 - *Interval* of a KPI row: its `ci_low`/`ci_high` tags (a statistical KPI's 95 % confidence
   interval), else its `range_low`/`range_high` tags (a savings KPI's scenario range from the price
   catalog); none for the others. A side tagged null while the other is a number is unbounded (an
-  order-statistic or Kaplan-Meier bound that the data cannot reach), never a missing interval.
+  order-statistic or Kaplan-Meier bound that the data cannot reach), never a missing interval. A KPI
+  with no honest interval says what its verdict rests on in its `interval_basis` tag (e.g. a census of
+  the period's calls at catalog prices), shown in the interval's place.
 - *Unverified prices*: a row's `unverified_prices` tag (a savings KPI priced in part by catalog rows
   not checked against the reference) is printed beside its interval, so no such row drives a verdict
   silently.
@@ -62,6 +64,8 @@ NOT_MEASURABLE = "not measurable from the data loaded"
 # Tags carrying a KPI row's interval, most specific first, and how the interval is named.
 INTERVAL_TAGS = (("ci_low", "ci_high", "95% CI"), ("range_low", "range_high", "scenario range"))
 UNVERIFIED_TAG = "unverified_prices"  # price rows behind a figure that were not checked against the reference
+# The tag of a KPI row without an honest interval saying what its verdict rests on instead.
+INTERVAL_BASIS_TAG = "interval_basis"
 
 
 def _read(path: str | Path, key: str) -> list[dict[str, Any]]:
@@ -261,7 +265,9 @@ def claims_ledger(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | 
         bounds = interval(row["tags"])
         rows.append({**base, "measured": row["value"], "unit": unit,
                      "measured_text": value_or_na(row["value"], unit),
-                     "interval_text": (interval_text(bounds, unit) or "no interval published") + caveat(row["tags"]),
+                     "interval_text": (interval_text(bounds, unit)
+                                       or str(row["tags"].get(INTERVAL_BASIS_TAG) or "no interval published"))
+                                      + caveat(row["tags"]),
                      "criterion": criterion, "verdict": judge(kind, target, row["value"], bounds, within),
                      "report": row["report"], "run_id": row["run_id"], "measured_by_run": True})
     return pd.DataFrame(rows)

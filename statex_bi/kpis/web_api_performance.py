@@ -156,7 +156,10 @@ def vitals_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd
     three are good (web.dev thresholds: LCP <= 2.5 s, INP <= 200 ms, CLS <= 0.1).
 
     Returns:
-        page, device, page_loads, lcp_p75_ms, inp_p75_ms, cls_p75, lcp_good, inp_good, cls_good, passes
+        page, device, page_loads, lcp_p75_ms, inp_p75_ms, cls_p75, their 95 % order-statistic intervals
+        (lcp_p75_low_ms, lcp_p75_high_ms, inp_..., cls_p75_low, cls_p75_high: from Sentry's quantiles,
+        sources.sentry.performance.quantile_interval; NaN for an unbounded side; for a period that is no
+        day, week or month the lowest and highest daily bound), lcp_good, inp_good, cls_good, passes
         (NA when a vital has no samples and the others are good), status ("passes", "fails",
         "not measured"), basis.
     """
@@ -166,11 +169,13 @@ def vitals_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd
     params = [grain, *_bounds(period)] if grain else _bounds(period)
     sql = f"""
         with rows as (
-            select page, device, metric, p75, samples, good_threshold
+            select page, device, metric, p75, p75_low, p75_high, samples, good_threshold
             from marts.web_vitals where {where}
         ),
         per_metric as (
             select page, device, metric, max(p75) as p75, sum(samples) as samples,
+                   case when count(p75_low) = count(*) then min(p75_low) end as p75_low,
+                   case when count(p75_high) = count(*) then max(p75_high) end as p75_high,
                    max(p75) <= any_value(good_threshold) as good
             from rows group by page, device, metric
         )
@@ -179,6 +184,12 @@ def vitals_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd
                max(p75) filter (where metric = 'lcp') as lcp_p75_ms,
                max(p75) filter (where metric = 'inp') as inp_p75_ms,
                max(p75) filter (where metric = 'cls') as cls_p75,
+               max(p75_low) filter (where metric = 'lcp') as lcp_p75_low_ms,
+               max(p75_high) filter (where metric = 'lcp') as lcp_p75_high_ms,
+               max(p75_low) filter (where metric = 'inp') as inp_p75_low_ms,
+               max(p75_high) filter (where metric = 'inp') as inp_p75_high_ms,
+               max(p75_low) filter (where metric = 'cls') as cls_p75_low,
+               max(p75_high) filter (where metric = 'cls') as cls_p75_high,
                bool_and(good) filter (where metric = 'lcp') as lcp_good,
                bool_and(good) filter (where metric = 'inp') as inp_good,
                bool_and(good) filter (where metric = 'cls') as cls_good
@@ -409,11 +420,13 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
     for row in vitals[vitals["page"] == ALL].itertuples():
         device = "all" if row.device == ALL else row.device
         tags = {"device": device, "page_loads": None if pd.isna(row.page_loads) else int(row.page_loads)}
-        for name, column, unit in (("web_vitals.lcp_p75_ms", "lcp_p75_ms", "ms"),
-                                   ("web_vitals.inp_p75_ms", "inp_p75_ms", "ms"),
-                                   ("web_vitals.cls_p75", "cls_p75", "number")):
+        for name, column, low, high, unit in (
+                ("web_vitals.lcp_p75_ms", "lcp_p75_ms", "lcp_p75_low_ms", "lcp_p75_high_ms", "ms"),
+                ("web_vitals.inp_p75_ms", "inp_p75_ms", "inp_p75_low_ms", "inp_p75_high_ms", "ms"),
+                ("web_vitals.cls_p75", "cls_p75", "cls_p75_low", "cls_p75_high", "number")):
             value = getattr(row, column)
-            records.append(Metric(name, None if pd.isna(value) else float(value), unit, SOURCE, tags,
+            spread = {"ci_low": _finite(getattr(row, low)), "ci_high": _finite(getattr(row, high))} if exact else {}
+            records.append(Metric(name, None if pd.isna(value) else float(value), unit, SOURCE, tags | spread,
                                   reason="" if exact else why_bound))
     for row in good_share(con, period).itertuples():
         records.append(Metric("web_vitals.good_share", float(row.good_share), "fraction", SOURCE,

@@ -193,6 +193,8 @@ def _interval_seed(db: Path) -> None:
         ("infra.savings_pct", 89.6, "percent", {"service": "email", "range_low": 84.1, "range_high": 92.3,
                                                 "unverified_prices": "sendgrid-essentials-100k"}),
         ("api.p95_ms", 100.0, "ms", {"route": "all"}),
+        ("ai.usd_per_1k_tokens", 0.0016, "USD", {"tier": "openai", "interval_basis": "no interval: a census"}),
+        ("web_vitals.lcp_p75_ms", 2400.0, "ms", {"device": "all", "ci_low": 2300.0, "ci_high": None}),
     ]
     with warehouse.writer(db) as con:
         replace_metrics(con, "now", WEEK, {"mixed": [
@@ -216,6 +218,10 @@ def test_claims_are_holds_fails_or_inconclusive_by_their_interval_in_the_kpis_un
         {"claim": "under 100 ms", "metric": "api.p95_ms", "tags": {"route": "all"}, "holds_if": {"at_most": 100}},
         {"claim": "failures near 3%", "metric": "payments.failure_rate", "tags": {"provider": "stripe"},
          "holds_if": {"near": 0.03, "within": 0.5}},
+        {"claim": "$0.03 per 1K", "metric": "ai.usd_per_1k_tokens", "tags": {"tier": "openai"},
+         "holds_if": {"near": 0.03, "within": 0.25}},
+        {"claim": "LCP under 2.5 s", "metric": "web_vitals.lcp_p75_ms", "tags": {"device": "all"},
+         "holds_if": {"at_most": 2500}},
     ])
     con = duckdb.connect(str(db), read_only=True)
     ledger = summary.claims_ledger(con, WEEK, "now", claims).set_index("claim")
@@ -232,6 +238,11 @@ def test_claims_are_holds_fails_or_inconclusive_by_their_interval_in_the_kpis_un
     assert ledger.loc["SES 90% cheaper", "interval_text"] == (
         "scenario range 84.1% to 92.3%; rests in part on unverified prices: sendgrid-essentials-100k")
     assert ledger.loc["under 100 ms", "interval_text"] == "no interval published"
+    assert ledger.loc["$0.03 per 1K", "interval_text"] == "no interval: a census"  # what the verdict rests on
+    assert ledger.loc["$0.03 per 1K", "verdict"] == summary.FAILS
+    # an unbounded upper end (too few samples for an order statistic) is not a missing interval
+    assert ledger.loc["LCP under 2.5 s", "verdict"] == summary.INCONCLUSIVE
+    assert ledger.loc["LCP under 2.5 s", "interval_text"] == "95% CI 2.3 s to no bound"
     html = display.ledger_html(ledger.reset_index())
     assert "<th>Interval</th>" in html and "inconclusive" in html
 

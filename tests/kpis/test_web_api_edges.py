@@ -28,13 +28,14 @@ def con() -> duckdb.DuckDBPyConnection:
     connection.execute("CREATE SCHEMA marts")
     connection.execute("""CREATE TABLE marts.web_vitals (grain VARCHAR, period_start TIMESTAMP, period_end TIMESTAMP,
         page VARCHAR, device VARCHAR, metric VARCHAR, p75 DOUBLE, samples BIGINT, good_threshold DOUBLE,
-        good_samples BIGINT)""")
+        good_samples BIGINT, p75_low DOUBLE, p75_high DOUBLE)""")
     vitals = [("/a", "mobile", "lcp", 2000, 40, 2500), ("/a", "mobile", "cls", 0.05, 40, 0.1),  # no INP samples
               ("/b", "mobile", "lcp", 3100, 40, 2500), ("/b", "mobile", "cls", 0.05, 40, 0.1),
               ("/c", "mobile", "lcp", 2500, 40, 2500), ("/c", "mobile", "inp", 200, 40, 200),
               ("/c", "mobile", "cls", 0.1, 40, 0.1)]
     for row in vitals:
-        connection.execute("INSERT INTO marts.web_vitals VALUES ('week', ?, ?, ?, ?, ?, ?, ?, ?, 30)", [*BOUNDS, *row])
+        connection.execute("INSERT INTO marts.web_vitals VALUES ('week', ?, ?, ?, ?, ?, ?, ?, ?, 30, NULL, NULL)",
+                           [*BOUNDS, *row])
     connection.execute("""CREATE TABLE marts.api_route_performance (grain VARCHAR, period_start TIMESTAMP,
         period_end TIMESTAMP, route VARCHAR, requests BIGINT, failed_requests BIGINT, p50_ms DOUBLE, p95_ms DOUBLE,
         p95_low_ms DOUBLE, p95_high_ms DOUBLE, avg_ms DOUBLE)""")

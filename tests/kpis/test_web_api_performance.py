@@ -143,23 +143,40 @@ def test_event_volumes_and_headline(world, con):
     assert "pages pass all Core Web Vitals on mobile" in text
 
 
+
+def _check_interval(values: np.ndarray, quantile: float, rungs: dict[float, str], low: float, high: float) -> None:
+    """[low, high] is the connector's rungs around the binomial ranks' order statistics, and contains them."""
+    ordered = np.sort(values)
+    n = len(ordered)
+    low_rank, high_rank = stats.binom.ppf(0.025, n, quantile), stats.binom.ppf(0.975, n, quantile) + 1
+    assert stats.binom.cdf(high_rank - 1, n, quantile) - stats.binom.cdf(low_rank - 1, n, quantile) >= 0.95
+    low_level = max(v for v in rungs if v <= (low_rank - 1) / (n - 1))
+    high_level = min(v for v in rungs if v >= (high_rank - 1) / (n - 1))
+    assert low == pytest.approx(np.percentile(ordered, 100 * low_level), rel=1e-9)
+    assert high == pytest.approx(np.percentile(ordered, 100 * high_level), rel=1e-9)
+    assert low <= ordered[int(low_rank) - 1] <= np.percentile(ordered, 100 * quantile) <= ordered[int(high_rank) - 1] <= high
+
+
 def test_the_p95_interval_holds_the_order_statistics_numpy_finds_and_the_average_is_the_mean(world, con):
     """The p95 of a week with its distribution-free 95 % interval, read off the sandbox's quantiles at the
-    connector's fixed levels: it contains [x_(l), x_(u)] (binomial ranks) and is the rungs around them."""
+    connector's fixed levels; the average beside it; the verdict on the interval."""
     requests = world.perf.requests
-    keep = _in(requests.start, LAST_WEEK)
-    durations = np.sort(requests.duration_ms[keep])
-    n = len(durations)
-    low_rank, high_rank = stats.binom.ppf(0.025, n, 0.95), stats.binom.ppf(0.975, n, 0.95) + 1
-    assert stats.binom.cdf(high_rank - 1, n, 0.95) - stats.binom.cdf(low_rank - 1, n, 0.95) >= 0.95
-    ladder = sorted(settings.P95_LADDER)
-    low_level = max(v for v in ladder if v <= (low_rank - 1) / (n - 1))
-    high_level = min(v for v in ladder if v >= (high_rank - 1) / (n - 1))
+    durations = requests.duration_ms[_in(requests.start, LAST_WEEK)]
     overall = performance.route_table(con, LAST_WEEK, p95_target_ms=100).set_index("route").loc[performance.ALL]
-    assert overall["p95_low_ms"] == pytest.approx(np.percentile(durations, 100 * low_level), rel=1e-9)
-    assert overall["p95_high_ms"] == pytest.approx(np.percentile(durations, 100 * high_level), rel=1e-9)
-    assert overall["p95_low_ms"] <= durations[int(low_rank) - 1] <= overall["p95_ms"]
-    assert overall["p95_ms"] <= durations[int(high_rank) - 1] <= overall["p95_high_ms"]
+    _check_interval(durations, 0.95, settings.P95_LADDER, overall["p95_low_ms"], overall["p95_high_ms"])
     assert overall["avg_ms"] == pytest.approx(durations.mean(), rel=1e-9)
     assert overall["p95_verdict"] == ("holds" if overall["p95_high_ms"] <= 100 else
                                       "fails" if overall["p95_low_ms"] > 100 else "inconclusive")
+
+
+def test_the_vitals_p75_carry_their_interval_into_the_published_kpis(world, con):
+    loads = world.perf.page_loads
+    mobile = _in(loads.start, LAST_WEEK) & (loads.device == DEVICES.index("mobile"))
+    published = {(m.name, m.tags["device"]): m for m in performance.metrics(con, LAST_WEEK)
+                 if m.name.startswith("web_vitals.") and "device" in m.tags}
+    for name, values, measurement in (("web_vitals.lcp_p75_ms", loads.lcp_ms, "measurements.lcp"),
+                                      ("web_vitals.inp_p75_ms", loads.inp_ms, "measurements.inp"),
+                                      ("web_vitals.cls_p75", loads.cls, "measurements.cls")):
+        row = published[(name, "mobile")]
+        rungs = settings.ladder(measurement, 0.75, "p75", settings.P75_LEVELS)
+        _check_interval(values[mobile], 0.75, rungs, row.tags["ci_low"], row.tags["ci_high"])

@@ -142,12 +142,18 @@ def metrics(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> li
         emit("ai.latency_p95_ms", row["latency_p95_ms"], "ms", tier=tier, calls=int(row["calls"]))
     # Effective price per 1K tokens of each paid tier over its priced calls, the unpriced share beside it:
     # what the seed's $0.03 / $0.06 per 1K tokens claims compare with.
+    # No sampling interval: the price is every priced call of the period at the catalog's (dated, sourced)
+    # prices, a census, not a sample; the verdict rests on that and says so (interval_basis).
     for row in price_per_1k_tokens(con, period, **params).itertuples():
         why = (f"only {row.priced_calls} of {row.calls} calls are priced" if not row.measurable
                else "undefined for the period (nothing to divide by)")
+        unpriced = int(row.calls) - int(row.priced_calls)
+        basis = (f"no interval: a census of the period's {int(row.priced_calls):,} priced calls at the catalog's "
+                 f"prices, not a sample; {unpriced:,} unpriced call{'s' if unpriced != 1 else ''} "
+                 f"({row.unpriced_share:.1%}) left out")
         emit("ai.usd_per_1k_tokens", row.usd_per_1k_tokens if row.measurable else None, "USD", why=why,
              tier=row.tier, tokens=int(row.priced_tokens), priced_calls=int(row.priced_calls), calls=int(row.calls),
-             unpriced_share=float(row.unpriced_share))
+             unpriced_share=float(row.unpriced_share), interval_basis=basis)
     # Daily cost over the period and the DAILY_HISTORY_DAYS before it: the trailing history the
     # ai_cost_spike alert rule (params/alerts.yaml) compares each day of the period against.
     window = Period(period.start - timedelta(days=DAILY_HISTORY_DAYS), period.end)

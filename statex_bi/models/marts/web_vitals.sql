@@ -21,6 +21,8 @@ rated as (
         vitals.metric,
         thresholds.unit,
         vitals.p75,
+        vitals.p75_low,
+        vitals.p75_high,
         vitals.samples,
         vitals.good_samples,
         vitals.good_samples / nullif(vitals.samples, 0) as good_share,

@@ -14,6 +14,9 @@ select
     lower(cast(metric as string)) as metric,
     -- numbers
     cast(p75 as double) as p75,
+    -- the p75's 95 % order-statistic interval, read off Sentry's quantiles by the connector (null: unbounded)
+    cast(p75_low as double) as p75_low,
+    cast(p75_high as double) as p75_high,
     cast(samples as bigint) as samples,
     cast(good_samples as bigint) as good_samples
 from source

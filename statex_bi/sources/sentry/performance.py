@@ -7,10 +7,11 @@
                        (items) by category and outcome, daily. Merged on (day, category, outcome).
     route_performance  `GET /events/?dataset=spans&query=span.op:http.server` per route: `count()`,
                        `p50`/`p95`/`avg(span.duration)`, `failure_rate()`, and the p95's 95 % interval
-                       (`p95_interval`); and the same over all routes.
-    web_vitals         `pageload` spans (LCP, CLS) and `ui.interaction.click` spans (INP): `p75` and
-                       `count_if(<measurement>,lessOrEquals,<good threshold>)` per page and device
-                       class, per device class, and overall.
+                       (`quantile_interval`); and the same over all routes.
+    web_vitals         `pageload` spans (LCP, CLS) and `ui.interaction.click` spans (INP): `p75`, its
+                       95 % interval (`quantile_interval`) and `count_if(<measurement>,lessOrEquals,
+                       <good threshold>)` per page and device class, per device class, and overall
+                       (one query per metric: a query takes at most 20 fields).
 
 Route and vitals rows are loaded for each UTC day, and for each ISO week (Monday-Sunday) and calendar
 month that the window completes, each queried from Sentry over that whole period: a percentile of a
@@ -173,28 +174,30 @@ def _aggregated(client: RESTClient, config: helpers.SentryConfig, query: Query, 
                 yield period, {name: raw.get(name) for name in query.groups}, raw
 
 
-def p95_interval(values: dict[str, Any], endpoint: str, record: str) -> tuple[float | None, float | None]:
-    """A 95 % confidence interval of the p95 of a row's spans, from Sentry's quantiles at fixed levels.
+def quantile_interval(values: dict[str, Any], quantile: float, rungs: dict[float, str], endpoint: str,
+                      record: str) -> tuple[float | None, float | None]:
+    """A 95 % confidence interval of the `quantile` (0.95: a route's p95; 0.75: a vital's p75) of a row's
+    spans, from Sentry's quantiles at the fixed levels of `rungs` (settings.ladder).
 
-    The distribution-free interval from n spans is [x_(l), x_(u)], l and u the binomial(n, 0.95) ranks
+    The distribution-free interval from n spans is [x_(l), x_(u)], l and u the binomial(n, q) ranks
     (kpis.stats.quantile_ranks); x_(k) is the quantile at level (k - 1) / (n - 1). Those levels differ
     from row to row, and n is only known from the same query: asking Sentry for them exactly would take a
-    second request per route and period (and one per route and day, the daily series taking one aggregate
-    per request for all groups). So each query also asks for quantiles at the fixed levels of
-    `settings.P95_LADDER`, and the interval is the rung at or below x_(l)'s level to the rung at or above
-    x_(u)'s: quantiles grow with their level, so it contains [x_(l), x_(u)] and covers the p95 at least
-    as often (95 %), only wider. None for a side no order statistic bounds (fewer than 72 spans bound a
-    p95 from above; 0 is then the lower bound's rung, the smallest span).
+    second request per route (or page and device) and period, and one per group and day, the daily
+    series taking one aggregate per request for all groups. So each query also asks for quantiles at
+    fixed levels, and the interval is the rung at or below x_(l)'s level to the rung at or above x_(u)'s:
+    quantiles grow with their level, so it contains [x_(l), x_(u)] and covers the quantile at least as
+    often (95 %), only wider. None for a side no order statistic bounds (e.g. fewer than 72 spans bound a
+    p95 from above; rung 0, the smallest value, stands in when x_(l)'s level is below every other rung).
 
-    n is Sentry's `count()`: when the app samples traces it is the extrapolated count (the spans
-    measured weighted by 1 / their sample rate), larger than the spans measured, and the interval is then
-    too narrow; the report states the sample rate beside it. The quantiles are Sentry's own estimates
-    (approximate on large data), whose error the bounds inherit.
+    n is Sentry's `count()` of the row's spans: when the app samples traces it is the extrapolated count
+    (the spans measured weighted by 1 / their sample rate), larger than the spans measured, and the
+    interval is then too narrow (the report states the sample rate); for a vital it counts the op's spans,
+    those without the measurement too. The quantiles are Sentry's own estimates (approximate on large
+    data), whose error the bounds inherit.
     """
     n = number(values, "count()", endpoint, record, whole=True) or 0
-    low, high = bracketing_levels(int(n), 0.95, list(settings.P95_LADDER))
-    return tuple(None if level is None else number(values, settings.P95_LADDER[level], endpoint, record)
-                 for level in (low, high))
+    low, high = bracketing_levels(int(n), quantile, list(rungs))
+    return tuple(None if level is None else number(values, rungs[level], endpoint, record) for level in (low, high))
 
 
 def route_performance(client: RESTClient, config: helpers.SentryConfig, request: IngestRequest):
@@ -214,7 +217,7 @@ def route_performance(client: RESTClient, config: helpers.SentryConfig, request:
                 try:
                     if not isinstance(route, str) or not route:
                         raise RecordError(settings.SOURCE, endpoint, record, settings.ROUTE_FIELD, "missing route")
-                    low, high = p95_interval(values, endpoint, record)
+                    low, high = quantile_interval(values, 0.95, settings.P95_LADDER, endpoint, record)
                     yield {"grain": period.grain, "period_start": period.start, "period_end": period.end,
                            "route": route, "p95_low_ms": low, "p95_high_ms": high,
                            **{column: number(values, name, endpoint, record, whole=column == "requests")
@@ -227,32 +230,28 @@ def route_performance(client: RESTClient, config: helpers.SentryConfig, request:
                         primary_key=("grain", "period_start", "route"), columns=settings.ROUTE_COLUMNS)
 
 
-def _vitals_queries(device_field: str) -> list[tuple[Query, list[str]]]:
-    """Per span op and level (page and device, device, all): the query and the metrics it measures."""
-    ops: dict[str, list[str]] = {}
-    for metric, (op, _, _) in settings.VITALS.items():
-        ops.setdefault(op, []).append(metric)
+def _vitals_queries(device_field: str) -> list[tuple[Query, str, dict[float, str]]]:
+    """Per metric and level (page and device, device, all): the query, the metric and its p75's rungs."""
     queries = []
-    for op, metrics in ops.items():
-        aggregates = {}
-        for metric in metrics:
-            _, measurement, good = settings.VITALS[metric]
-            aggregates[f"{metric}.p75"] = f"p75({measurement})"
-            aggregates[f"{metric}.good"] = f"count_if({measurement},lessOrEquals,{good})"
+    for metric, (op, measurement, good) in settings.VITALS.items():
+        rungs = settings.ladder(measurement, 0.75, "p75", settings.P75_LEVELS)
+        aggregates = {f"{metric}.good": f"count_if({measurement},lessOrEquals,{good})",
+                      **{f"q{level:g}": name for level, name in rungs.items()}}
         for groups in ((settings.ROUTE_FIELD, device_field), (device_field,), ()):
-            queries.append((Query(op, groups, aggregates), metrics))
+            queries.append((Query(op, groups, aggregates), metric, rungs))
     return queries
 
 
 def web_vitals(client: RESTClient, config: helpers.SentryConfig, request: IngestRequest):
-    """The `web_vitals` resource: p75 and good samples of LCP, CLS, INP per page, device and period."""
+    """The `web_vitals` resource: p75 (with its 95 % interval) and good samples of LCP, CLS, INP per page,
+    device and period."""
     cursor, last = day_window(request, "period_end")
     endpoint = settings.VITALS_ENDPOINT
     device_field = env("SENTRY_DEVICE_ATTRIBUTE", settings.DEFAULT_DEVICE_ATTRIBUTE)
 
     def rows(cursor=cursor) -> Iterator[dict]:
         first = retained(cursor.start_value, request.progress, "web_vitals")
-        for query, metrics in _vitals_queries(device_field):
+        for query, metric, rungs in _vitals_queries(device_field):
             for period, labels, values in _aggregated(client, config, query, first, last, endpoint):
                 page = labels.get(settings.ROUTE_FIELD, settings.ALL)
                 device = labels.get(device_field, settings.ALL)
@@ -261,18 +260,19 @@ def web_vitals(client: RESTClient, config: helpers.SentryConfig, request: Ingest
                     for field, value in ((settings.ROUTE_FIELD, page), (device_field, device)):
                         if not isinstance(value, str) or not value:
                             raise RecordError(settings.SOURCE, endpoint, record, field, "missing value")
-                    samples = number(values, "count()", endpoint, record, whole=True)
-                    parsed = [{
+                    low, high = quantile_interval(values, 0.75, rungs, endpoint, record)
+                    parsed = {
                         "grain": period.grain, "period_start": period.start, "period_end": period.end,
-                        "page": page, "device": device, "metric": metric, "samples": samples,
-                        "p75": number(values, query.aggregates[f"{metric}.p75"], endpoint, record),
+                        "page": page, "device": device, "metric": metric,
+                        "samples": number(values, "count()", endpoint, record, whole=True),
+                        "p75": number(values, rungs[0.75], endpoint, record), "p75_low": low, "p75_high": high,
                         "good_samples": number(values, query.aggregates[f"{metric}.good"], endpoint, record,
                                                 whole=True),
-                    } for metric in metrics]
+                    }
                 except RecordError as exc:
                     yield quarantine(endpoint, exc, values, request.progress)
                     continue
-                yield from parsed
+                yield parsed
         request.progress(f"sentry: web_vitals loaded up to {last}")
 
     return dlt.resource(rows, name="web_vitals", write_disposition="merge",

@@ -87,12 +87,20 @@ ROUTE_AGGREGATES = {
     "avg_ms": "avg(span.duration)",  # the seed's "average response time", shown beside the p95
     "failure_rate": "failure_rate()",
 }
-# Quantile level -> Sentry aggregate of span.duration: the rungs the p95's order-statistic interval is read
-# off (performance.p95_interval). 0 and 1 are the smallest and largest span; with the route and the
-# aggregates above, a query selects 19 fields (the events endpoint takes at most 20).
-P95_LADDER = {0.0: "min(span.duration)", **{level: f"percentile(span.duration,{level:g})" for level in
-              (0.85, 0.9, 0.92, 0.93, 0.94, 0.945, 0.955, 0.96, 0.97, 0.98, 0.99)},
-              0.95: "p95(span.duration)", 1.0: "max(span.duration)"}
+
+
+def ladder(field: str, quantile: float, named: str, levels: tuple[float, ...]) -> dict[float, str]:
+    """Quantile level -> Sentry aggregate of `field`: the rungs a quantile's order-statistic interval is read
+    off (performance.quantile_interval): 0 and 1 are the smallest and largest value, `quantile` itself is
+    the `named` function (p95, p75) the row already asks for."""
+    return {0.0: f"min({field})", **{level: f"percentile({field},{level:g})" for level in levels},
+            quantile: f"{named}({field})", 1.0: f"max({field})"}
+
+
+# With the route and the aggregates above, a route query selects 19 fields (the events endpoint takes at
+# most 20); a vitals query (page, device, count, p75, good, 15 rungs) 20.
+P95_LADDER = ladder("span.duration", 0.95, "p95", (0.85, 0.9, 0.92, 0.93, 0.94, 0.945, 0.955, 0.96, 0.97, 0.98, 0.99))
+P75_LEVELS = (0.55, 0.6, 0.65, 0.7, 0.72, 0.74, 0.745, 0.755, 0.76, 0.78, 0.8, 0.85, 0.9)
 DEFAULT_DEVICE_ATTRIBUTE = "device.type"  # $SENTRY_DEVICE_ATTRIBUTE: the app's mobile|desktop span attribute
 # metric -> (span op, measurement, "good" threshold: web.dev, LCP/INP in ms)
 VITALS = {
@@ -121,6 +129,8 @@ VITALS_COLUMNS: dict[str, dict] = {
     "device": {"data_type": "text"},
     "metric": {"data_type": "text"},
     "p75": {"data_type": "double"},
+    "p75_low": {"data_type": "double"},
+    "p75_high": {"data_type": "double"},
     "samples": {"data_type": "bigint"},
     "good_samples": {"data_type": "bigint"},
 }

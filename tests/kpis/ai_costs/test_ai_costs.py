@@ -154,6 +154,11 @@ def test_the_price_per_1k_tokens_is_over_every_priced_call_with_the_unpriced_sha
     assert frame.loc["openai", "unpriced_share"] == pytest.approx(0.25)
     assert published["openai"].value == pytest.approx(frame.loc["openai", "usd_per_1k_tokens"])
     assert published["openai"].tags["unpriced_share"] == pytest.approx(0.25)
+    # a census of the priced calls, not a sample: no interval, and the verdict says what it rests on
+    assert "ci_low" not in published["openai"].tags
+    assert published["openai"].tags["interval_basis"] == (
+        "no interval: a census of the period's 3 priced calls at the catalog's prices, not a sample; "
+        "1 unpriced call (25.0%) left out")
     assert published["azure"].value is not None  # its one call is priced
 
 
