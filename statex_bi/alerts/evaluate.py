@@ -8,7 +8,9 @@ error and never resolves an open alert.
 
 - threshold: the run's value of each subject against the limit (several rows of one subject: the
   worst one counts). A rate rule (`events_tag`) fires on an exact one-sided binomial test at `alpha`,
-  Benjamini-Hochberg adjusted over the rule's subjects (`kpis.stats`).
+  Benjamini-Hochberg adjusted over the rule's subjects (`kpis.stats`). A rule with `bound_tag` compares
+  the value's confidence bound (the KPI's interval) instead: it fires when the KPI's three-way verdict
+  fails, and a row without the bound is too little data.
 - change: the run's `numerator`/`denominator` tags against the previous period's counts, which the
   report publishes as `previous_numerator`/`previous_denominator` (else the newest run whose period
   ends the day before this one starts and is as long, within 3 days): one-sided score test divided
@@ -59,6 +61,8 @@ def _tag(key: str, alias: str) -> str:
 
 def _sample(rule: Rule, row: dict[str, Any]) -> str | None:
     """Why the row's sample is too small to judge, or None (rules without `sample_tag` always judge)."""
+    if rule.bound_tag is not None and row["bound"] is None:
+        return f"[{row['subject']}] no {rule.bound_tag} (its interval is unbounded on that side)"
     if rule.sample_tag is None:
         return None
     size = row["sample"]
@@ -77,12 +81,13 @@ def _threshold(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str) -> Evalu
     upward = rule.above is not None or rule.above_tag is not None
     sample = _tag(rule.sample_tag, "sample") if rule.sample_tag else "NULL AS sample"
     events = _tag(rule.events_tag, "events") if rule.events_tag else "NULL AS events"
+    bound = _tag(rule.bound_tag, "bound") if rule.bound_tag else "NULL AS bound"
     subject, order = subject_sql(rule), "DESC" if upward else "ASC"
     # several rows of one subject: the worst value counts
     sql = f"""
         WITH cur AS (
             SELECT {subject} AS subject, CAST(value AS DOUBLE) AS value, {limit} AS threshold, unit, report,
-                   {sample}, {events}, row_number() OVER (PARTITION BY {subject} ORDER BY value {order}) AS rn
+                   {sample}, {events}, {bound}, row_number() OVER (PARTITION BY {subject} ORDER BY value {order}) AS rn
             FROM {TABLE} WHERE run_id = ? AND {where} AND value IS NOT NULL
         )
         SELECT * FROM cur WHERE rn = 1 ORDER BY subject
@@ -115,12 +120,19 @@ def _threshold(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str) -> Evalu
             )
             context |= {"events": row["events"], "sample": row["sample"], "bound": test.bound,
                         "p_value": test.p_value, "p_adjusted": p_adjusted, "subjects_tested": len(tests)}
+        elif rule.bound_tag:
+            holds = row["bound"] > row["threshold"] if upward else row["bound"] < row["threshold"]
+            side = "lower" if upward else "upper"
+            message = (f"{about(rule, row['subject'])}: {value}, its 95% interval's {side} end "
+                       f"{value_or_na(row['bound'], row['unit'])} {'is' if holds else 'is not'} {word} the limit of "
+                       f"{limit_text}")
+            context["bound"] = row["bound"]
         else:
             holds = row["value"] > row["threshold"] if upward else row["value"] < row["threshold"]
             state = f"is {word}" if holds else f"is not {word}"
             message = f"{about(rule, row['subject'])}: {value}, {state} the limit of {limit_text}"
-            if row["sample"] is not None:
-                context["sample"] = row["sample"]
+        if not tests and row["sample"] is not None:
+            context["sample"] = row["sample"]
         findings.append(Finding(rule, row["subject"], bool(holds), row["value"], row["threshold"], message,
                                 row["report"], context))
     return Evaluation(rule, findings, f"too little data: {'; '.join(too_little)}" if too_little else None)

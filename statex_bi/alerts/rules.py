@@ -12,6 +12,7 @@ A rules file (see params/alerts.yaml)::
         sample_tag: requests            # optional: the tag holding the sample size ...
         min_sample: 100                 # ... below which the subject has too little data
         events_tag: failed              # optional, rates: the events counted, for an exact test at `alpha`
+        bound_tag: ci_low               # optional: compare the value's confidence bound, not the value
         severity: CRITICAL              # LOW | MEDIUM | HIGH | CRITICAL
         title: API error rate above 5%  # optional, for people
         explained_by: ai.cost           # optional: the KPI whose `driver` tag (why it moved) the message
@@ -30,7 +31,10 @@ Kinds:
              resolves). For a rate, `events_tag` names the tag counting the events (failures): the rule
              then fires when an exact one-sided binomial test at `alpha` (default 0.05) puts the rate
              beyond the limit (its one-sided exact bound clears the limit), with the false discovery
-             rate controlled across the rule's subjects (Benjamini-Hochberg).
+             rate controlled across the rule's subjects (Benjamini-Hochberg). `bound_tag` names the tag
+             holding the value's confidence bound on the limit's side (`ci_low` for `above`): the rule
+             then fires when that bound is beyond the limit (the KPI's three-way verdict "fails"), and a
+             row without one (no order statistic bounds a small sample's percentile) is too little data.
   change     a rate against the previous period's (`direction: down|up`), on the `numerator`/
              `denominator` tags and the `previous_numerator`/`previous_denominator` tags (the report
              reads both periods from the warehouse; without them, the previous period's run): one-sided
@@ -78,6 +82,7 @@ _UNIT_RANGES = {"fraction": (0.0, 1.0), "count": (0.0, math.inf), "tokens": (0.0
 _COMMON = {"name", "kind", "metric", "where", "subject", "severity", "title", "explained_by"}
 _ALLOWED = {
     "threshold": _COMMON | {"above", "below", "above_tag", "below_tag", "sample_tag", "min_sample", "events_tag",
+                            "bound_tag",
                             "alpha"},
     "change": _COMMON | {"direction", "alpha", "min_change", "min_relative_change"},
     "anomaly": _COMMON | {"direction", "z", "window", "min_history", "series_tag"},
@@ -107,6 +112,7 @@ class Rule:
     sample_tag: str | None = None
     min_sample: int = 0
     events_tag: str | None = None
+    bound_tag: str | None = None
     z: float = 3.5
     window: int = 28
     min_history: int = 14
@@ -279,7 +285,7 @@ def _sample_keys(raw: dict, where: str) -> dict[str, Any]:
     """A threshold's sample: `sample_tag` and `min_sample` (below it: too little data), and for a rate
     `events_tag`, which makes the rule an exact test at `alpha` (false-discovery controlled over subjects)."""
     keys: dict[str, Any] = {}
-    for key in ("sample_tag", "events_tag"):
+    for key in ("sample_tag", "events_tag", "bound_tag"):
         tag = raw.get(key)
         if tag is not None and (not isinstance(tag, str) or not _TAG.match(tag)):
             raise ParamsError(f"{where}: {key!r} must be a tag name, got {tag!r}")
@@ -290,6 +296,8 @@ def _sample_keys(raw: dict, where: str) -> dict[str, Any]:
     keys["min_sample"] = minimum
     if (minimum or keys["events_tag"]) and not keys["sample_tag"]:
         raise ParamsError(f"{where}: 'min_sample' and 'events_tag' need 'sample_tag' (the tag holding the sample size)")
+    if keys["events_tag"] and keys["bound_tag"]:
+        raise ParamsError(f"{where}: 'bound_tag' and 'events_tag' are two ways to judge: give one")
     if keys["events_tag"] and any(k in raw for k in ("above_tag", "below_tag")):
         raise ParamsError(f"{where}: a rate test ('events_tag') needs a fixed 'above' or 'below' limit")
     if "alpha" in raw and not keys["events_tag"]:

@@ -138,6 +138,7 @@ def test_a_significant_but_small_drop_does_not_wake_anyone(tmp_path: Path) -> No
     ({"above": 0.1, "sample_tag": "n", "alpha": 0.05}, "needs 'events_tag'"),
     ({"above_tag": "limit", "sample_tag": "n", "events_tag": "failed"}, "fixed 'above' or 'below'"),
     ({"above": 0.1, "sample_tag": "n", "min_sample": -1}, "'min_sample' must be a whole number"),
+    ({"above": 0.1, "sample_tag": "n", "events_tag": "failed", "bound_tag": "ci_low"}, "two ways to judge"),
 ])
 def test_invalid_sample_keys_name_the_rule_and_key(tmp_path: Path, entry: dict, message: str) -> None:
     with pytest.raises(rules.ParamsError, match=message):
