@@ -22,8 +22,9 @@ Rules replayed, from the simulation's own data (no warehouse build, so the whole
   each of its days, as web_api_performance publishes api.error_rate.daily), over the days Sentry keeps
   (demo.perf: the last 90). Planted: the checkout route answers 503 to a third of its calls for a day
   (demo.perf.INCIDENT_DAYS_AGO), a problem for the daily rule: diluted over its week that is 31
-  failures in 540 requests (5.7 %, exact p = 0.24 against 5 %), which the weekly rule rightly does not
-  call, so nothing is planted for it (any weekly alert is a false alarm).
+  failures in 540 requests at seed 7 (5.7 %, exact p = 0.24 against 5 %), which the weekly rule need
+  not call: for it the incident week is neither required nor a false alarm when it fires (other seeds
+  plant more failures that day); any other weekly alert is a false alarm.
 - ai_budget_forecast: the month-end forecast of that daily cost at each week's end against the weekly
   params file's `monthly_budget_usd` (kpis.ai_costs.budget.outlook). Nothing is planted; a week whose
   month did end over budget counts as a problem to catch, any other alert as a false alarm.
@@ -188,6 +189,8 @@ def main() -> int:
         weeks.append(Period(monday, monday + timedelta(days=6)))
         monday += timedelta(days=7)
     planted["ai_budget_forecast"] = _over_budget_weeks(weeks, cost, budget)
+    # weeks a rule may fire in without being required to: the weekly error rule in the one-day incident's week
+    excused = {"api_error_rate": planted["api_error_rate_daily"]}
     fired: dict[str, set[date]] = defaultdict(set)
     point_alarms = 0  # weeks in which a point comparison (the rule before it knew its sample) would fire
     limit = next(rule.above for rule in chosen if rule.name == "payment_failure_rate")
@@ -215,13 +218,14 @@ def main() -> int:
     met_all = True
     for rule in chosen:
         caught = len(planted[rule.name] & fired[rule.name])
-        false = len(fired[rule.name] - planted[rule.name])
+        false = len(fired[rule.name] - planted[rule.name] - excused.get(rule.name, set()))
         met = caught == len(planted[rule.name]) and false / quarters <= 1
         met_all &= met
         print(f"{rule.name:<22} {len(planted[rule.name]):>7} {caught:>6} {false:>12} {false / quarters:>11.2f} "
               f"{no_data[rule.name]:>7}  {'yes' if met else 'NO'}")
         for start in sorted(fired[rule.name] - planted[rule.name]):
-            print(f"    false alarm in the week of {start}")
+            print(f"    {'fired in the excused' if start in excused.get(rule.name, ()) else 'false alarm in the'} "
+                  f"week of {start}")
     print(f"payment_failure_rate as a point comparison (value above {limit:.0%}, any sample) would have fired in "
           f"{point_alarms} of the {len(weeks)} weeks")
     print("goal met by every replayed rule" if met_all else "goal NOT met")
