@@ -10,7 +10,8 @@ error and never resolves an open alert.
   worst one counts). A rate rule (`events_tag`) fires on an exact one-sided binomial test at `alpha`,
   Benjamini-Hochberg adjusted over the rule's subjects (`kpis.stats`). A rule with `bound_tag` compares
   the value's confidence bound (the KPI's interval) instead: it fires when the KPI's three-way verdict
-  fails, and a row without the bound is too little data.
+  fails, and a row without the bound is too little data. With `series_tag`, every row of a subject is a
+  point judged on its own (false discovery over all points); the subject holds when any point does.
 - change: the run's `numerator`/`denominator` tags against the previous period's counts, which the
   report publishes as `previous_numerator`/`previous_denominator` (else the newest run whose period
   ends the day before this one starts and is as long, within 3 days): one-sided score test divided
@@ -62,13 +63,13 @@ def _tag(key: str, alias: str) -> str:
 def _sample(rule: Rule, row: dict[str, Any]) -> str | None:
     """Why the row's sample is too small to judge, or None (rules without `sample_tag` always judge)."""
     if rule.bound_tag is not None and row["bound"] is None:
-        return f"[{row['subject']}] no {rule.bound_tag} (its interval is unbounded on that side)"
+        return f"[{row['label']}] no {rule.bound_tag} (its interval is unbounded on that side)"
     if rule.sample_tag is None:
         return None
     size = row["sample"]
     if size is None or size < rule.min_sample:
         have = "no" if size is None else f"{size:,.0f}"
-        return f"[{row['subject']}] {have} {rule.sample_tag}, needs {rule.min_sample:,}"
+        return f"[{row['label']}] {have} {rule.sample_tag}, needs {rule.min_sample:,}"
     return None
 
 
@@ -83,16 +84,19 @@ def _threshold(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str) -> Evalu
     events = _tag(rule.events_tag, "events") if rule.events_tag else "NULL AS events"
     bound = _tag(rule.bound_tag, "bound") if rule.bound_tag else "NULL AS bound"
     subject, order = subject_sql(rule), "DESC" if upward else "ASC"
-    # several rows of one subject: the worst value counts
+    point = f"json_extract_string(tags, '$.{rule.series_tag}') AS point" if rule.series_tag else "NULL AS point"
+    # several rows of one subject: the worst value counts, unless each is a point of a series (each judged)
     sql = f"""
         WITH cur AS (
-            SELECT {subject} AS subject, CAST(value AS DOUBLE) AS value, {limit} AS threshold, unit, report,
+            SELECT {subject} AS subject, {point}, CAST(value AS DOUBLE) AS value, {limit} AS threshold, unit, report,
                    {sample}, {events}, {bound}, row_number() OVER (PARTITION BY {subject} ORDER BY value {order}) AS rn
             FROM {TABLE} WHERE run_id = ? AND {where} AND value IS NOT NULL
         )
-        SELECT * FROM cur WHERE rn = 1 ORDER BY subject
+        SELECT * FROM cur WHERE {'TRUE' if rule.series_tag else 'rn = 1'} ORDER BY subject, point
     """
     rows = [row for row in rows_of(con, sql, [*limit_args, run_id, *args]) if row["threshold"] is not None]
+    for row in rows:  # what messages name: the subject, and the point of a series
+        row["label"] = row["subject"] if row["point"] is None else f"{row['subject']}, {rule.series_tag}={row['point']}"
     if not rows:
         return Evaluation(rule, [], f"{rule.metric} rows carry no '{rule.above_tag or rule.below_tag}' tag to compare")
     too_little = [why for why in (_sample(rule, row) for row in rows) if why]
@@ -111,31 +115,52 @@ def _threshold(con: duckdb.DuckDBPyConnection, rule: Rule, run_id: str) -> Evalu
             holds = p_adjusted < rule.alpha
             side = "lower" if upward else "upper"
             message = (
-                f"{about(rule, row['subject'])}: {value} ({row['events']:,.0f} of {row['sample']:,.0f} "
+                f"{about(rule, row['label'])}: {value} ({row['events']:,.0f} of {row['sample']:,.0f} "
                 f"{rule.sample_tag}), one-sided {1 - rule.alpha:.0%} {side} bound "
                 f"{value_or_na(test.bound, row['unit'])}, "
                 f"{'is' if holds else 'is not'} {word} the limit of {limit_text} (exact binomial test "
-                f"p = {test.p_value:.4f}; false-discovery adjusted over {len(tests)} subject(s) p = {p_adjusted:.4f}, "
-                f"alpha {rule.alpha:g})"
+                f"p = {test.p_value:.4f}; false-discovery adjusted over {len(tests)} "
+                f"{'point(s)' if rule.series_tag else 'subject(s)'} p = {p_adjusted:.4f}, alpha {rule.alpha:g})"
             )
             context |= {"events": row["events"], "sample": row["sample"], "bound": test.bound,
                         "p_value": test.p_value, "p_adjusted": p_adjusted, "subjects_tested": len(tests)}
         elif rule.bound_tag:
             holds = row["bound"] > row["threshold"] if upward else row["bound"] < row["threshold"]
             side = "lower" if upward else "upper"
-            message = (f"{about(rule, row['subject'])}: {value}, its 95% interval's {side} end "
+            message = (f"{about(rule, row['label'])}: {value}, its 95% interval's {side} end "
                        f"{value_or_na(row['bound'], row['unit'])} {'is' if holds else 'is not'} {word} the limit of "
                        f"{limit_text}")
             context["bound"] = row["bound"]
         else:
             holds = row["value"] > row["threshold"] if upward else row["value"] < row["threshold"]
             state = f"is {word}" if holds else f"is not {word}"
-            message = f"{about(rule, row['subject'])}: {value}, {state} the limit of {limit_text}"
+            message = f"{about(rule, row['label'])}: {value}, {state} the limit of {limit_text}"
         if not tests and row["sample"] is not None:
             context["sample"] = row["sample"]
+        if row["point"] is not None:
+            context[rule.series_tag] = row["point"]
         findings.append(Finding(rule, row["subject"], bool(holds), row["value"], row["threshold"], message,
                                 row["report"], context))
+    if rule.series_tag:
+        findings = _per_subject(findings, upward)
     return Evaluation(rule, findings, f"too little data: {'; '.join(too_little)}" if too_little else None)
+
+
+def _per_subject(findings: list[Finding], upward: bool) -> list[Finding]:
+    """One finding per subject from its points' (a series, judged each): the subject holds when any point
+    does, and its finding is the strongest point's (smallest adjusted p, else the worst value), saying
+    how many of the subject's points hold."""
+    by_subject: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_subject.setdefault(finding.subject, []).append(finding)
+    collapsed = []
+    for points in by_subject.values():
+        chosen = min(points, key=lambda f: (not f.holds, f.context.get("p_adjusted", 0.0),
+                                            -f.current if upward else f.current))
+        held = sum(f.holds for f in points)
+        collapsed.append(replace(chosen, message=f"{chosen.message}; {held} of {len(points)} point(s) hold",
+                                 context=chosen.context | {"points": len(points), "points_holding": held}))
+    return collapsed
 
 
 def _rate_test(rule: Rule, row: dict[str, Any], upward: bool) -> Exceedance:

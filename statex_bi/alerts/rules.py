@@ -13,6 +13,7 @@ A rules file (see params/alerts.yaml)::
         min_sample: 100                 # ... below which the subject has too little data
         events_tag: failed              # optional, rates: the events counted, for an exact test at `alpha`
         bound_tag: ci_low               # optional: compare the value's confidence bound, not the value
+        series_tag: day                 # optional: each row of a subject is a point, judged on its own
         severity: CRITICAL              # LOW | MEDIUM | HIGH | CRITICAL
         title: API error rate above 5%  # optional, for people
         explained_by: ai.cost           # optional: the KPI whose `driver` tag (why it moved) the message
@@ -35,6 +36,9 @@ Kinds:
              holding the value's confidence bound on the limit's side (`ci_low` for `above`): the rule
              then fires when that bound is beyond the limit (the KPI's three-way verdict "fails"), and a
              row without one (no order statistic bounds a small sample's percentile) is too little data.
+             With `series_tag` (e.g. `day`), a subject's rows are the points of a series, each judged
+             (the false discovery rate controlled over all of them): the subject's alert holds when any
+             point does, and stays one alert across periods.
   change     a rate against the previous period's (`direction: down|up`), on the `numerator`/
              `denominator` tags and the `previous_numerator`/`previous_denominator` tags (the report
              reads both periods from the warehouse; without them, the previous period's run): one-sided
@@ -82,7 +86,7 @@ _UNIT_RANGES = {"fraction": (0.0, 1.0), "count": (0.0, math.inf), "tokens": (0.0
 _COMMON = {"name", "kind", "metric", "where", "subject", "severity", "title", "explained_by"}
 _ALLOWED = {
     "threshold": _COMMON | {"above", "below", "above_tag", "below_tag", "sample_tag", "min_sample", "events_tag",
-                            "bound_tag",
+                            "bound_tag", "series_tag",
                             "alpha"},
     "change": _COMMON | {"direction", "alpha", "min_change", "min_relative_change"},
     "anomaly": _COMMON | {"direction", "z", "window", "min_history", "series_tag"},
@@ -227,6 +231,7 @@ def _rule(raw: Any, where: str) -> Rule:
         else:
             rule[key] = _within_unit(_number(raw, key, where), kpi, f"{where}: {key!r}")
         rule |= _sample_keys(raw, where)
+        rule["series_tag"] = _series_tag(raw, where)
     elif kind == "change":
         rule["direction"] = _choice(raw, "direction", ("down", "up"), "down", where)
         rule["alpha"] = _alpha(raw, where, 0.01)
@@ -249,11 +254,15 @@ def _rule(raw: Any, where: str) -> Rule:
             rule[key] = value
         if rule["min_history"] > rule["window"]:
             raise ParamsError(f"{where}: 'min_history' ({rule['min_history']}) exceeds 'window' ({rule['window']})")
-        tag = raw.get("series_tag")
-        if tag is not None and (not isinstance(tag, str) or not _TAG.match(tag)):
-            raise ParamsError(f"{where}: 'series_tag' must be a tag name, got {tag!r}")
-        rule["series_tag"] = tag
+        rule["series_tag"] = _series_tag(raw, where)
     return Rule(**rule)
+
+
+def _series_tag(raw: dict, where: str) -> str | None:
+    tag = raw.get("series_tag")
+    if tag is not None and (not isinstance(tag, str) or not _TAG.match(tag)):
+        raise ParamsError(f"{where}: 'series_tag' must be a tag name, got {tag!r}")
+    return tag
 
 
 def _kpi(name: str, where: str, key: str = "metric") -> registry.KpiDef:

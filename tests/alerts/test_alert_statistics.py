@@ -4,6 +4,7 @@ tests on both periods' counts from the report, over-dispersion and a minimum cha
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -171,3 +172,26 @@ def test_the_budget_alert_fires_on_the_chance_of_going_over(tmp_path: Path, spen
     if opened:
         assert f"{chance:.0%} chance of exceeding the budget (alert at 80%)" in opened[0]["message"]
         assert "90% prediction interval" in opened[0]["message"]
+
+
+def test_a_series_rule_judges_every_day_and_keeps_one_alert_per_route(tmp_path: Path) -> None:
+    """A one-day incident opens the route's alert (not one per day, which no later run could resolve),
+    and a week without a bad day resolves it."""
+    rule = {"name": "api_error_rate_daily", "kind": "threshold", "metric": "api.error_rate.daily",
+            "subject": "route", "series_tag": "day", "above": 0.05, "sample_tag": "requests", "events_tag": "failed",
+            "min_sample": 50, "severity": "CRITICAL"}
+    config = rules_file(tmp_path, rule)
+
+    def days(week, bad_day: int | None) -> list[dict]:
+        return [{"metric_name": "api.error_rate.daily", "value": f / 77, "unit": "fraction",
+                 "tags": {"route": "POST /checkout", "day": str(week.start + timedelta(days=i)), "requests": 77,
+                          "failed": f}}
+                for i, f in enumerate(25 if i == bad_day else 1 for i in range(7))]
+
+    db = tmp_path / "w.duckdb"
+    publish(db, "r0", WEEKS[0], "web_api_performance", days(WEEKS[0], bad_day=3))
+    opened = evaluate(db, config, "r0", WEEKS[0])["opened"]
+    assert [o["subject"] for o in opened] == ["route=POST /checkout"]
+    assert f"day={WEEKS[0].start + timedelta(days=3)}" in opened[0]["message"]
+    publish(db, "r1", WEEKS[1], "web_api_performance", days(WEEKS[1], bad_day=None))
+    assert [r["subject"] for r in evaluate(db, config, "r1", WEEKS[1])["resolved"]] == ["route=POST /checkout"]

@@ -126,20 +126,26 @@ def test_a_one_day_incident_fires_the_daily_error_rate_rule_the_weekly_one_right
                     "290, 320, 220)", [day, day + timedelta(days=1), requests, failed])
     con.execute("INSERT INTO marts.api_route_performance VALUES ('week', ?, ?, 'POST /checkout', 539, 31, 200, 300, "
                 "290, 320, 220)", list(BOUNDS))
-    assert _fired(con, tmp_path, "api_error_rate") == [("api_error_rate_daily", "route=POST /checkout, day=2026-11-26")]
+    fired = _fired(con, tmp_path, "api_error_rate")
+    assert [(rule, subject) for rule, subject, _ in fired] == [("api_error_rate_daily", "route=POST /checkout")]
+    # one alert per route (it resolves when a later period has no such day), naming the day
+    assert "(route=POST /checkout, day=2026-11-26): 32.5% (25 of 77 requests)" in fired[0][2]
+    assert fired[0][2].endswith("1 of 7 point(s) hold")
 
 
 def test_the_p95_alert_fires_when_the_whole_interval_is_above_the_target(con, tmp_path) -> None:
     """GET /y's p95 of 100.5 ms (interval 97-104 ms) is inconclusive, not an alert; GET /z's (100.5-150 ms) is."""
-    assert _fired(con, tmp_path, "api_p95_over_target") == [("api_p95_over_target", "route=GET /z")]
+    assert [fired[:2] for fired in _fired(con, tmp_path, "api_p95_over_target")] == [
+        ("api_p95_over_target", "route=GET /z")]
 
 
-def _fired(con: duckdb.DuckDBPyConnection, tmp_path, rule_prefix: str) -> list[tuple[str, str]]:
-    """(rule, subject) of each alert the project's rules named `rule_prefix...` raise on the report's KPIs."""
+def _fired(con: duckdb.DuckDBPyConnection, tmp_path, rule_prefix: str) -> list[tuple[str, str, str]]:
+    """(rule, subject, message) of each alert the project's rules named `rule_prefix...` raise on the report's KPIs."""
     published = [{"metric_name": m.name, "metric_type": m.metric_type, "value": m.value, "unit": m.unit,
                   "source": m.source, "tags": m.tags} for m in performance.metrics(con, WEEK, p95_target_ms=100)
                  if m.defined]
     chosen = [rule for rule in rules.load(PARAMS_DIR / "alerts.yaml").rules if rule.name.startswith(rule_prefix)]
     with warehouse.writer(tmp_path / "w.duckdb") as history:
         replace_metrics(history, "r", WEEK, {"web_api_performance": published})
-        return [(e.rule.name, f.subject) for e in evaluate(history, chosen, "r", WEEK) for f in e.findings if f.holds]
+        return [(e.rule.name, f.subject, f.message) for e in evaluate(history, chosen, "r", WEEK)
+                for f in e.findings if f.holds]
