@@ -66,7 +66,7 @@ def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: f
     Returns:
         route, requests, throughput_rpm (requests / minutes in the period), error_rate (failed / requests),
         p50_ms, p95_ms, p95_low_ms and p95_high_ms (the p95's 95 % order-statistic interval, from Sentry's
-        quantiles: sources.sentry.performance.p95_interval; NaN for a side no order statistic bounds;
+        quantiles: sources.sentry.performance.quantile_interval; NaN for a side no order statistic bounds;
         for a period that is no day, week or month the lowest and highest daily bound, each day's
         interval being 95 %, not a joint one), avg_ms (the seed's "average response time": Sentry's
         mean, exact for any period), basis (exact | at most), p95_verdict (holds | fails | inconclusive
