@@ -24,8 +24,8 @@ import pandas as pd
 from scipy import stats
 
 from statex_bi import targets, warehouse
-from statex_bi.kpis.executive_summary import FAILS, INCONCLUSIVE, judge
 from statex_bi.kpis.stats import quantile_ranks, wilson_interval
+from statex_bi.kpis.verdicts import FAILS, INCONCLUSIVE, judge
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period, exact_grain
 
@@ -50,7 +50,7 @@ def _target(value: float | None, name: str) -> float:
 
 
 def p95_verdict(low: float | None, high: float | None, target: float) -> str:
-    """The p95 target's three-way verdict from its 95 % interval (executive_summary.judge, "at most": the
+    """The p95 target's three-way verdict from its 95 % interval (kpis.verdicts.judge, "at most": the
     target itself is met): holds when the whole interval is at or under the target, fails when all of it
     is above, inconclusive otherwise (an unbounded side counts as reaching past the target)."""
     low = -math.inf if low is None or pd.isna(low) else low
@@ -101,7 +101,7 @@ def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: f
     max_error_rate = _target(max_error_rate, "api_error_rate")
     frame["p95_verdict"] = [p95_verdict(low, high, p95_target_ms)
                             for low, high in zip(frame["p95_low_ms"], frame["p95_high_ms"], strict=True)]
-    # one edge convention for every target (executive_summary): the target itself is met
+    # one edge convention for every target (kpis.verdicts): the target itself is met
     frame["meets_p95_target"] = frame["p95_ms"] <= p95_target_ms
     frame["meets_error_target"] = frame["error_rate"] <= max_error_rate
     frame["small_sample"] = [quantile_ranks(int(n), 0.95)[1] is None for n in frame["requests"]]

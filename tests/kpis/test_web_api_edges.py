@@ -14,6 +14,7 @@ from statex_bi.alerts import rules
 from statex_bi.alerts.evaluate import evaluate
 from statex_bi.config import PARAMS_DIR
 from statex_bi.kpis import executive_summary as summary
+from statex_bi.kpis import verdicts
 from statex_bi.kpis import web_api_performance as performance
 from statex_bi.periods import Period
 from statex_bi.runner.metrics import replace_metrics
@@ -114,7 +115,7 @@ def test_a_route_with_too_few_requests_for_a_p95_bound_is_flagged_and_cannot_hol
     # the ledger and the KPI card judge the published row alike: its null upper end is unbounded, not missing
     rare = next(m for m in performance.metrics(con, WEEK) if m.name == "api.p95_ms" and m.tags["route"] == "GET /rare")
     assert (rare.value, rare.tags["ci_low"], rare.tags["ci_high"]) == (90.0, 60.0, None)
-    assert summary.judge("at_most", 100, rare.value, summary.interval(rare.tags)) == "inconclusive"
+    assert verdicts.judge("at_most", 100, rare.value, summary.interval(rare.tags)) == "inconclusive"
     assert summary.interval_text(summary.interval(rare.tags), "ms").endswith("to no bound")
 
 
