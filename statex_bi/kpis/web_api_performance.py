@@ -24,9 +24,10 @@ import pandas as pd
 from scipy import stats
 
 from statex_bi import targets, warehouse
-from statex_bi.kpis.stats import quantile_ranks, wilson_interval
+from statex_bi.kpis.stats import wilson_interval
 from statex_bi.kpis.verdicts import FAILS, INCONCLUSIVE, judge
 from statex_bi.metrics.record import Metric
+from statex_bi.order_statistics import quantile_ranks
 from statex_bi.periods import Period, exact_grain
 
 ALL = "(all)"

@@ -37,7 +37,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 
 from statex_bi.config import env
 from statex_bi.exceptions import RecordError
-from statex_bi.kpis.stats import bracketing_levels
+from statex_bi.order_statistics import bracketing_levels
 from statex_bi.periods import TODAY_VARIABLE, reference_day
 from statex_bi.sources.common import quarantined
 from statex_bi.sources.contract import IngestRequest
@@ -180,7 +180,7 @@ def quantile_interval(values: dict[str, Any], quantile: float, rungs: dict[float
     spans, from Sentry's quantiles at the fixed levels of `rungs` (settings.ladder).
 
     The distribution-free interval from n spans is [x_(l), x_(u)], l and u the binomial(n, q) ranks
-    (kpis.stats.quantile_ranks); x_(k) is the quantile at level (k - 1) / (n - 1). Those levels differ
+    (statex_bi.order_statistics.quantile_ranks); x_(k) is the quantile at level (k - 1) / (n - 1). Those levels differ
     from row to row, and n is only known from the same query: asking Sentry for them exactly would take a
     second request per route (or page and device) and period, and one per group and day, the daily
     series taking one aggregate per request for all groups. So each query also asks for quantiles at
