@@ -20,8 +20,9 @@ from urllib.parse import quote
 import duckdb
 import pandas as pd
 
-from statex_bi import charts, formatting, provenance, warehouse
+from statex_bi import charts, formatting, provenance, reads, warehouse
 from statex_bi.config import db_path, load_dotenv_file, lock_wait
+from statex_bi.exceptions import LineageError
 from statex_bi.kpis import drivers as split
 from statex_bi.kpis.changes import Comparison, Explained
 from statex_bi.metrics import registry
@@ -52,6 +53,8 @@ table.statex-kv.statex-kv td { text-align: left; padding: 0.1em 0; }
 .statex-toc ol { margin: 0.3em 0; padding-left: 1.2em; }
 details.statex-how { border-left: 3px solid #d0d7de; padding: 0.2em 0.8em; margin: 0.5em 0 1em 0; color: #57606a; }
 details.statex-how summary { cursor: pointer; font-weight: 600; }
+.statex-reads { color: #57606a; font-size: 0.8em; margin: 0 0 1.2em 0; }
+.statex-reads ul { margin: 0.2em 0; padding-left: 1.4em; }
 """ + CSS + "</style>"
 
 _CODE_SPAN = re.compile(r"`([^`]+)`")
@@ -71,6 +74,8 @@ _TOC_SCRIPT = """<script>(function () {
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", fill); } else { fill(); }
 })();</script>"""
 TOC_MARKER = "data-statex-toc"
+# The report's warehouse (`open_warehouse`) and, once a table needs it, what its tables link to.
+_REPORT: dict[str, Any] = {}
 
 
 def open_warehouse(*, missing_ok: bool = False) -> duckdb.DuckDBPyConnection:
@@ -93,11 +98,45 @@ def open_warehouse(*, missing_ok: bool = False) -> duckdb.DuckDBPyConnection:
     """
     load_dotenv_file()
     path = db_path()
+    _REPORT.clear()
     if missing_ok and not path.exists():
         notice(missing_warehouse_text(path), warning=True)
-        return duckdb.connect(":memory:")
+        _REPORT.update(con=duckdb.connect(":memory:"), db=None)
+        return _REPORT["con"]
     # The wait is not printed: a notebook's stderr would end up in the report.
-    return warehouse.connect(path, read_only=True, wait=lock_wait(), on_wait=lambda message: None)
+    _REPORT.update(con=warehouse.connect(path, read_only=True, wait=lock_wait(), on_wait=lambda message: None),
+                   db=path)
+    return _REPORT["con"]
+
+
+def _lineage_context() -> provenance.Context:
+    """What the tables of the report link to (nothing before `open_warehouse`: the relations named only)."""
+    if "context" not in _REPORT:
+        if "con" not in _REPORT:
+            return provenance.Context(provenance.NO_DOCS, {})
+        _REPORT["context"] = provenance.context(_REPORT["con"], _REPORT["db"])
+    return _REPORT["context"]
+
+
+def reads_of(frame: pd.DataFrame, caption: str | None) -> reads.Reads:
+    """What `frame` was read from; a table must say it.
+
+    Raises:
+        LineageError: the frame was not made by a `@reads.recorded` KPI function.
+    """
+    found = reads.of(frame)
+    if found is None:
+        raise LineageError(f"the table {caption or '(no caption)'!r} does not say what it was read from: make the "
+                           "KPI function that returns its rows @statex_bi.reads.recorded")
+    return found
+
+
+def table_with_reads_html(frame: pd.DataFrame, columns: Mapping[str, Column | str] | None = None, *,
+                          caption: str | None = None, empty: str = "None.") -> str:
+    """`table_html` followed by where its rows come from (statex_bi.provenance.reads_html)."""
+    found = reads_of(frame, caption)
+    markup = table_html(frame, columns, caption=caption, empty=empty)
+    return markup if frame.empty else markup + provenance.reads_html(found, _lineage_context())
 
 
 def missing_warehouse_text(path: Path) -> str:
@@ -305,10 +344,14 @@ def table(
             None shows every column under its own name.
         caption: the title above the table; it also names the CSV file.
         empty: the note shown instead of a table without rows.
+
+    Under the table: the models and sources its rows were read from, linked to the dbt docs site, and
+    the price rows that priced its costs.
+
+    Raises:
+        LineageError: `frame` was not made by a `@statex_bi.reads.recorded` KPI function.
     """
-    _display_html(table_html(frame, columns, caption=caption, empty=empty))
-
-
+    _display_html(table_with_reads_html(frame, columns, caption=caption, empty=empty))
 
 
 def kpi(label: str, value: Any, unit: str | None, detail: str = "") -> None:
@@ -324,10 +367,11 @@ def kpis(published: pd.DataFrame) -> None:
     _display_html(kpis_html(registry.headline_cards(published)))
 
 
-def lineage(published: pd.DataFrame, con: duckdb.DuckDBPyConnection) -> None:
+def lineage(published: pd.DataFrame, con: duckdb.DuckDBPyConnection, compared: Comparison | None = None) -> None:
     """Under the KPI cards: each headline KPI's models (linked to the run's dbt docs site), sources with
-    their newest data and freshness, and the price rows behind a cost (statex_bi.provenance)."""
-    _display_html(provenance.lineage_html(con, published))
+    their newest data and freshness, and the price rows that priced a cost (statex_bi.provenance), which
+    `compared` (`changes.compare(...)`) recorded."""
+    _display_html(provenance.lineage_html(con, published, compared.reads if compared else None))
 
 
 def history(con: duckdb.DuckDBPyConnection, report: str, report_period: Period, published: pd.DataFrame) -> None:
@@ -345,8 +389,8 @@ def history(con: duckdb.DuckDBPyConnection, report: str, report_period: Period, 
     frame, columns = registry.history(con, report, report_period, published)
     kind = registry.period_kind(report_period)
     count = f"the last {len(frame)} {kind}s" if len(frame) > 1 else f"this {kind}; no earlier one is published yet"
-    _display_html(table_html(frame, columns, caption=f"Headline KPIs: {count}",
-                             empty="No earlier period has been published yet."))
+    _display_html(table_with_reads_html(frame, columns, caption=f"Headline KPIs: {count}",
+                                        empty="No earlier period has been published yet."))
 
 
 # The executive summary's tables: coloured lights and verdicts, each row linking to its report.
@@ -422,9 +466,14 @@ def ledger_html(ledger: pd.DataFrame, reports: set[str] | None = None, run_id: s
                   "fails when none of it does, inconclusive otherwise")
 
 
+def _reads_html(frame: pd.DataFrame, caption: str) -> str:
+    """Where the rows of a table drawn here (not by `table_html`) come from (see `reads_of`)."""
+    return provenance.reads_html(reads_of(frame, caption), _lineage_context())
+
+
 def scorecard(card: pd.DataFrame, reports: set[str] | None = None, run_id: str | None = None) -> None:
-    """Show the executive summary's scorecard (`scorecard_html`)."""
-    _display_html(scorecard_html(card, reports, run_id))
+    """Show the executive summary's scorecard (`scorecard_html`) and what it was read from."""
+    _display_html(scorecard_html(card, reports, run_id) + _reads_html(card, "scorecard"))
 
 
 def headline_drivers(card: pd.DataFrame, run_id: str | None = None) -> None:
@@ -433,8 +482,8 @@ def headline_drivers(card: pd.DataFrame, run_id: str | None = None) -> None:
 
 
 def ledger(claims: pd.DataFrame, reports: set[str] | None = None, run_id: str | None = None) -> None:
-    """Show the executive summary's claims ledger (`ledger_html`)."""
-    _display_html(ledger_html(claims, reports, run_id))
+    """Show the executive summary's claims ledger (`ledger_html`) and what it was read from."""
+    _display_html(ledger_html(claims, reports, run_id) + _reads_html(claims, "claims ledger"))
 
 
 def _drivers_columns(explained: Explained) -> tuple[pd.DataFrame, dict[str, Column]]:
@@ -483,7 +532,7 @@ def drivers(comparison: Comparison) -> None:
                  "log-normal (through its median and p95, or its p75 and its share of good page loads), and what "
                  "that leaves unexplained is shown as such.")
         frame, columns = _drivers_columns(item)
-        _display_html(table_html(frame, columns, caption=f"{item.label}: the change by {item.dimension}"))
+        _display_html(table_with_reads_html(frame, columns, caption=f"{item.label}: the change by {item.dimension}"))
         steps = split.waterfall_steps(result, item.unit)
         axis = "%" if item.unit == "fraction" else formatting.unit_label(item.unit) or (item.unit or "")
         show(charts.change_waterfall(steps, title=f"{item.label}: from the previous period to this one",
