@@ -25,6 +25,7 @@ import duckdb
 import pandas as pd
 
 from statex_bi import warehouse
+from statex_bi.config import PROJECT_ROOT
 from statex_bi.metrics import registry
 from statex_bi.reads import Reads
 
@@ -93,7 +94,7 @@ def _prices(kpi: registry.KpiDef, reads: Reads | None) -> str:
     for prefix, (catalog, anchor, title) in PRICED.items():
         if not kpi.name.startswith(prefix) or (prefix == "ai." and kpi.unit not in ("USD", "currency")):
             continue
-        rows = [row for row in (reads.to_attr()["prices"] if reads else []) if row["catalog"].startswith(catalog)]
+        rows = [row for row in (reads.price_rows() if reads else []) if row["catalog"].startswith(catalog)]
         return price_rows_html(rows) + f'<a href="#{anchor}">every row: “{html.escape(title)}”</a>'
     return ""
 
@@ -175,6 +176,12 @@ def context(con: duckdb.DuckDBPyConnection, db: Path | None) -> Context:
     return Context(docs_of(db) if db else NO_DOCS, source_states(con))
 
 
+def _shown(file: str) -> str:
+    """A file as a report names it: relative to the project when it is in it."""
+    path = Path(file)
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else file
+
+
 def _key(name: str) -> str:
     return name.replace("-", "_")
 
@@ -182,11 +189,15 @@ def _key(name: str) -> str:
 def reads_html(reads: Reads, ctx: Context) -> str:
     """Under a table: the relations it was read from, each dbt model or source linked to its docs node, the
     sources upstream with their newest data and freshness, and the price rows that priced it."""
-    links, others, sources = [], [], set()
-    for relation in sorted(reads.relations):
+    links, others, sources, linked = [], [], set(), set()
+    # schema-qualified first, so that a model named both ways is shown by its relation
+    for relation in sorted(reads.relations, key=lambda name: ("." not in name, name)):
         node = ctx.docs.nodes.get(relation)
         schema = relation.split(".")[0] if "." in relation else ""
+        if node in linked:
+            continue
         if node:
+            linked.add(node)
             kind = node.split(".")[0]
             href = f"{ctx.docs_page}#!/{kind}/{quote(node)}"
             links.append(f'<a class="statex-node" href="{html.escape(href)}">{html.escape(relation)}</a>')
@@ -196,13 +207,12 @@ def reads_html(reads: Reads, ctx: Context) -> str:
             others.append(f"<code>{html.escape(relation)}</code>" + (f" ({what})" if what else ""))
             if schema.startswith("raw_"):
                 sources.add(schema.removeprefix("raw_"))
-    if not links and not others and not reads.prices:
-        return '<p class="statex-reads">Computed here, from no warehouse table.</p>'
+    others += [f"<code>{html.escape(_shown(file))}</code>" for file in sorted(reads.files)]
     named = {_key(name): name for name in ctx.states}
     states = "; ".join(_state_text(named[_key(name)], ctx.states) if _key(name) in named
                        else f"{html.escape(name)}: not loaded" for name in sorted(sources))
     text = ("Read from " + ", ".join(links + others) + (f". Sources: {states}." if states else ".")
             if links or others else "Read from no warehouse table.")
-    prices = reads.to_attr()["prices"]
-    priced = f"<br>Priced by these rows:{price_rows_html(prices)}" if prices else ""
+    prices = reads.price_rows()
+    priced = f"<br>Price rows looked up to price these numbers:{price_rows_html(prices)}" if prices else ""
     return f'<div class="statex-reads">{text}{priced}</div>'

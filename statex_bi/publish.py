@@ -84,7 +84,8 @@ def publish(metrics: Iterable[Metric]) -> pd.DataFrame:
 
     Returns:
         One row per metric: metric_name, label (the registry's), breakdown (the value of the registry's
-        breakdown tag, "" when none), value, unit, tags, source, published (bool), reason (why not published).
+        breakdown tag, "" when none), value, unit, tags, source, published (bool), reason (why not published);
+        it carries the KPIs' models as what it was read from (statex_bi.reads).
 
     Raises:
         ParamsError: a name is not in the registry or its unit differs from the registry's; nothing
@@ -107,7 +108,11 @@ def publish(metrics: Iterable[Metric]) -> pd.DataFrame:
                             tags=tags, source=item.source)
             row |= {"value": record["value"], "published": True, "reason": ""}
         rows.append(row)
-    return pd.DataFrame.from_records(rows, columns=PUBLISHED_COLUMNS)
+    from statex_bi.reads import Reads, stamp
+
+    # A table of these rows was read from the KPIs' models (the registry's `models`).
+    models = {model for item in metrics for model in kpis[item.name].models}
+    return stamp(pd.DataFrame.from_records(rows, columns=PUBLISHED_COLUMNS), Reads(models))
 
 
 def _plain(tags: dict[str, Any]) -> dict[str, Any]:

@@ -42,23 +42,29 @@ R = TypeVar("R")
 
 @dataclass
 class Reads:
-    """Relations ("marts.payments_eur"; a bare name for an unqualified one) and price rows, by (catalog, row id)."""
+    """Relations ("marts.payments_eur"; a bare name for an unqualified one), price rows by (catalog, row id),
+    and files read besides the warehouse (a price catalog)."""
 
     relations: set[str] = field(default_factory=set)
     prices: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    files: set[str] = field(default_factory=set)
 
     def add(self, other: Reads) -> None:
         self.relations |= other.relations
         self.prices.update(other.prices)
+        self.files |= other.files
+
+    def price_rows(self) -> list[dict[str, str]]:
+        return [self.prices[key] for key in sorted(self.prices)]
 
     def to_attr(self) -> dict[str, Any]:
         """Plain data for `DataFrame.attrs` (pandas deep-copies it)."""
-        return {"relations": sorted(self.relations), "prices": [self.prices[key] for key in sorted(self.prices)]}
+        return {"relations": sorted(self.relations), "prices": self.price_rows(), "files": sorted(self.files)}
 
     @classmethod
     def from_attr(cls, data: dict[str, Any]) -> Reads:
         prices = {(row["catalog"], row["row_id"]): dict(row) for row in data.get("prices", [])}
-        return cls(set(data.get("relations", [])), prices)
+        return cls(set(data.get("relations", [])), prices, set(data.get("files", [])))
 
 
 _ACTIVE: ContextVar[tuple[Reads, ...]] = ContextVar("statex_reads", default=())
@@ -220,6 +226,8 @@ def _catalog_row(name: str, row: Any) -> dict[str, str]:
     else:
         per = values.get("per") or 1
         price = f"${values.get('usd') or 0:g} per {per:,g} {values.get('unit') or 'unit'}".replace(" per 1 ", " per ")
+    if values.get("unverified"):  # a row the catalog marks as not checked against its source
+        price += " (unverified)"
     return {"catalog": name, "row_id": str(values.get("row_id")), "item": str(values.get("item") or ""),
             "effective_from": _day(values.get("effective_from")), "source": str(values.get("source") or ""),
             "price": price.strip()}

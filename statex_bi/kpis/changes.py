@@ -34,6 +34,7 @@ from statex_bi.kpis.growth_revenue.growth import KEY_EVENTS
 from statex_bi.metrics import registry
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period, exact_grain
+from statex_bi.reads import Reads, RecordingConnection, stamp, tracing
 
 ALL = "all"
 
@@ -61,12 +62,14 @@ class Explained:
 
 @dataclass(frozen=True)
 class Comparison:
-    """What `compare` returns: the KPIs with their previous values, and the explained changes."""
+    """What `compare` returns: the KPIs with their previous values, the explained changes (each table carrying
+    what it was read from), and what computing this period's KPIs read (statex_bi.reads)."""
 
     period: Period
     previous: Period
     metrics: list[Metric]
     explained: list[Explained] = field(default_factory=list)
+    reads: Reads = field(default_factory=Reads)
 
 
 def breakdown_keys(name: str) -> tuple[str, ...]:
@@ -295,7 +298,10 @@ def compare(metrics: Callable[..., list[Metric]], con: duckdb.DuckDBPyConnection
         `DRIVERS` order.
     """
     previous = period.previous()
-    now, before = metrics(con, period, **params), metrics(con, previous, **params)
+    traced = RecordingConnection(con)
+    with tracing() as read_now:
+        now = metrics(traced, period, **params)
+    before = metrics(con, previous, **params)
     earlier = {_key(item): item for item in before}
     out, explained = [], []
     for item in now:
@@ -310,14 +316,17 @@ def compare(metrics: Callable[..., list[Metric]], con: duckdb.DuckDBPyConnection
         row = _main(now, name, keys[0] if keys else None)
         if kpi is None or row is None or not any(m.name == name for m in before):
             continue
-        result = driver.segments(con, name, now, before, period, previous, **params)
+        with tracing() as read_split:  # a split of the KPI's own rows reads nothing more than its models
+            read_split.relations |= set(kpi.models)
+            result = driver.segments(traced, name, now, before, period, previous, **params)
         if result is None or not result.change or not _matches(result, _main(before, name, keys[0] if keys else None),
                                                                  row):
             continue
         text = drivers.sentence(result, kpi.label, row.unit, driver.weight_noun or "the total", driver.dimension)
+        stamp(result.table, read_split)
         explained.append(Explained(name, kpi.label, row.unit, driver.dimension, result, text))
         out = [replace(m, tags={**m.tags, DRIVER_TAG: text}) if _key(m) == _key(row) else m for m in out]
-    return Comparison(period, previous, out, explained)
+    return Comparison(period, previous, out, explained, read_now)
 
 
 def _matches(result: Decomposition, before: Metric | None, after: Metric) -> bool:

@@ -35,6 +35,7 @@ import pandas as pd
 from statex_bi import warehouse
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
+from statex_bi.reads import recorded
 from statex_bi.transform.build import declared_sources
 from statex_bi.transform.freshness import FRESHNESS_TABLE
 from statex_bi.warehouse import quote_identifier, sql_literal
@@ -137,6 +138,7 @@ def freshness_note(con: duckdb.DuckDBPyConnection) -> str:
             f"{checked_at:%Y-%m-%d %H:%M} UTC, whatever the report's period.")
 
 
+@recorded
 def tables(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     """One row per loaded table: size, date range and dbt's freshness result (see the module docstring).
 
@@ -198,6 +200,7 @@ def _quarantine_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [schema for schema, table, *_ in _raw_tables(con) if table == "quarantine"]
 
 
+@recorded
 def quarantine_errors(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 10) -> pd.DataFrame:
     """The commonest reasons records were quarantined, with an example record for each.
 
@@ -271,6 +274,7 @@ def _attempts(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     return con.execute(sql, {"start": period.start}).df()
 
 
+@recorded
 def sources(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     """One row per source that was loaded or attempted: tables, rows, last success, failures, quarantine.
 
@@ -313,6 +317,7 @@ def sources(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     return frame[SOURCE_COLUMNS].sort_values("source").reset_index(drop=True)
 
 
+@recorded
 def failed_loads(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 20) -> pd.DataFrame:
     """Failed load attempts started on or after period_start, newest first.
 
@@ -329,6 +334,7 @@ def failed_loads(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 20
     return con.execute(sql, {"start": period.start}).df()
 
 
+@recorded
 def totals(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     """The report's headline counts, one row (the KPIs the notebook publishes).
 
@@ -365,6 +371,7 @@ def summary(counts: pd.DataFrame) -> str:
     return ", ".join(parts) + "."
 
 
+@recorded
 def test_warnings(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The data tests that warned or failed at the last `dbt build` (a failure of severity error stops it).
 

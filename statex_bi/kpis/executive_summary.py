@@ -57,6 +57,7 @@ from statex_bi.kpis.verdicts import FAILS, HOLDS, INCONCLUSIVE, judge
 from statex_bi.metrics import registry
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
+from statex_bi.reads import recorded
 from statex_bi.tables import anchor
 
 GREEN, AMBER, RED, NO_DATA, NO_TARGET = "green", "amber", "red", "no data", "no target"
@@ -193,6 +194,7 @@ def _light(entry: dict[str, Any], value: float, row_tags: dict[str, Any]) -> tup
     return NO_TARGET, None, ""
 
 
+@recorded
 def scorecard(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | None,
               targets: str | Path = "params/targets.yaml") -> pd.DataFrame:
     """Headline KPIs of every report against their targets, with the change since the previous period.
@@ -236,6 +238,7 @@ def _criterion(rule: dict[str, Any], unit: str | None) -> tuple[str, float, floa
     raise ParamsError(f"claims: holds_if must give at_least, at_most or near, got {rule!r}")
 
 
+@recorded
 def claims_ledger(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | None,
                   claims: str | Path = "params/claims.yaml") -> pd.DataFrame:
     """Each seed claim beside the measured value and its interval, a three-way verdict and the report
@@ -273,6 +276,7 @@ def claims_ledger(con: duckdb.DuckDBPyConnection, period: Period, run_id: str | 
     return pd.DataFrame(rows)
 
 
+@recorded
 def open_alerts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every open alert, most severe first: severity, alert, subject, review (params file), since, message."""
     # Sorted on the ENUM column (CRITICAL > HIGH > MEDIUM > LOW), not on its text, which sorts MEDIUM first.

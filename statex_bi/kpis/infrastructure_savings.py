@@ -49,6 +49,7 @@ from statex_bi.kpis.verdicts import judge
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
 from statex_bi.pricing.infra import BASE, CDN, DIRECT, HIGH, LOW, InfraCatalog, plan_options
+from statex_bi.reads import recorded
 
 CLAIMS_FILE = PARAMS_DIR / "claims.yaml"  # the seed's claimed savings live there (the ledger's claims)
 S3_COMPARATOR = "S3, matching class"
@@ -66,6 +67,7 @@ def _source(prices: InfraCatalog, ids: Any) -> tuple[str, Any]:
     return "; ".join(pages), min((r.retrieved_at for r in rows), default=None)
 
 
+@recorded
 def scenarios(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Every priced alternative of each service with a comparator, by month: the catalog's scenario rows.
 
@@ -138,6 +140,7 @@ def _flagged(*rows: pd.Series) -> str:
     return ids_text(i for row in rows for i in str(row["unverified"]).split(", ") if i)
 
 
+@recorded
 def counterfactuals(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Per month, each service line with a comparator against each comparator, with its scenario range.
 
@@ -160,6 +163,7 @@ def counterfactuals(con: duckdb.DuckDBPyConnection, period: Period, **params: An
     return out
 
 
+@recorded
 def scenario_range(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """The low, base and high rows of each service's counterfactual, month by month: which scenario sets
     each (e-mail: the cheapest comparator at that end).
@@ -181,6 +185,7 @@ def scenario_range(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
                                        "counterfactual_usd", "savings_pct", "unverified", "source", "retrieved_at"])
 
 
+@recorded
 def savings(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Savings per service (storage, e-mail at its cheapest rival each month), over the services that have
     a rival ("comparable"), and overall over every service ("all": those without a rival at actual cost
@@ -228,6 +233,7 @@ def seed_claim_targets() -> dict[str, tuple[str, float]]:
     return out
 
 
+@recorded
 def seed_claims(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """The seed's savings claims beside the measured savings of the period and a three-way verdict over the
     scenario range (holds when the whole range meets the claim, fails when none of it does).

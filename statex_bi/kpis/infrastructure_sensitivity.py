@@ -13,6 +13,7 @@ import pandas as pd
 from statex_bi.kpis.infrastructure_usage import catalog, email_months, month_days, r2_months
 from statex_bi.periods import Period
 from statex_bi.pricing.infra import CDN, DIRECT, StorageMonth, cheapest_plan, r2_cost, s3_paths
+from statex_bi.reads import recorded
 
 EGRESS_SHARES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # monthly egress / stored data
 EMAIL_VOLUMES = (1_000, 3_000, 10_000, 30_000, 50_000, 100_000, 300_000, 1_000_000)
@@ -22,6 +23,7 @@ def _saved(elsewhere: float, actual: float) -> float:
     return 100 * (elsewhere - actual) / elsewhere if elsewhere else float("nan")
 
 
+@recorded
 def sensitivity_egress(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Storage savings of the period's last month as its egress varies (storage and operations kept), a
     month covered in part projected to the whole month.
@@ -61,6 +63,7 @@ def sensitivity_egress(con: duckdb.DuckDBPyConnection, period: Period, **params:
     return pd.DataFrame(rows)
 
 
+@recorded
 def sensitivity_email(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """SES against each rival's cheapest fitting plan as the monthly e-mail volume varies.
 

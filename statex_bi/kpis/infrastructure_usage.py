@@ -26,6 +26,7 @@ from statex_bi.pricing.infra import (
     s3_cost,
     s3_paths,
 )
+from statex_bi.reads import Reads, note, recorded, recorded_catalog
 
 R2_LINE = ("storage", "Cloudflare", "Cloudflare R2")
 SES_LINE = ("email", "AWS", "Amazon Simple Email Service")
@@ -34,7 +35,16 @@ _R2_MART = "marts.r2_usage_daily"
 
 
 def catalog(**params: Any) -> InfraCatalog:
-    return load_infra_catalog(params.get("infra_prices"))
+    """The catalog (`infra_prices`); a recorded KPI function's frames list the rows its lookups returned."""
+    return recorded_catalog(load_infra_catalog(params.get("infra_prices")))
+
+
+@recorded
+def price_list(**params: Any) -> pd.DataFrame:
+    """Every row of the catalog, for the report's price list (read from the catalog file)."""
+    prices = catalog(**params)
+    note(Reads(files={prices.file}))
+    return prices.frame()
 
 
 def month_days(month: date) -> int:
@@ -56,6 +66,7 @@ def ids_text(ids: Any) -> str:
     return ", ".join(sorted(set(ids)))
 
 
+@recorded
 def r2_months(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """R2 usage per month and storage class in the period, priced at R2 and at the matching S3 class.
 
@@ -110,6 +121,7 @@ def r2_months(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> 
     return pd.DataFrame(rows, columns=columns)
 
 
+@recorded
 def actual_costs(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Actual cost per month and service line in the window: the FOCUS bills, and R2 priced from usage.
 
@@ -141,6 +153,7 @@ def actual_costs(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) 
     return out.sort_values(["month", "service", "service_name"], ignore_index=True)
 
 
+@recorded
 def email_months(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     """SES e-mails (recipients) and actual SES cost per month in the period.
 
@@ -159,6 +172,7 @@ def email_months(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame
     return frame
 
 
+@recorded
 def services_without_comparator(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Service lines with no comparator, at actual cost on both sides.
 

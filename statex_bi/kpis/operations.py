@@ -21,6 +21,7 @@ import pandas as pd
 from statex_bi import warehouse
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period, exact_grain
+from statex_bi.reads import recorded
 
 SOURCE = "sentry"
 EXACT, UPPER_BOUND = "exact", "at most"
@@ -44,6 +45,7 @@ def _rows_of(period: Period) -> tuple[str, list[Any], str]:
     return "grain = 'day' and period_start >= ? and period_start < ?", _bounds(period), UPPER_BOUND
 
 
+@recorded
 def queue_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
     """One row per BullMQ queue, the deepest backlog first.
 
@@ -67,6 +69,7 @@ def queue_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.
     return frame
 
 
+@recorded
 def queue_trend(con: duckdb.DuckDBPyConnection, period: Period, weeks: int = 8, **_: Any) -> pd.DataFrame:
     """Per queue and day over the `weeks` weeks up to the period's end: published, processed and the
     queue depth at the end of the day."""
@@ -78,6 +81,7 @@ def queue_trend(con: duckdb.DuckDBPyConnection, period: Period, weeks: int = 8, 
     return _frame(con, sql, [period.end - timedelta(weeks=weeks), period.end])
 
 
+@recorded
 def slowest_queries(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 10, **_: Any) -> pd.DataFrame:
     """The `limit` normalised queries with the highest p95 over all routes.
 
@@ -96,6 +100,7 @@ def slowest_queries(con: duckdb.DuckDBPyConnection, period: Period, limit: int =
     return frame
 
 
+@recorded
 def waiting_routes(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 10, **_: Any) -> pd.DataFrame:
     """The `limit` (route, query) pairs with the most time spent in the query: the routes that wait on
     the database most, and on what.
@@ -112,6 +117,7 @@ def waiting_routes(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 
     return _frame(con, sql, [*_bounds(period), ALL, limit])
 
 
+@recorded
 def feedback_by_page(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
     """Feedback messages per page in the period, the most first.
 
@@ -126,6 +132,7 @@ def feedback_by_page(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -
     return _frame(con, sql, _bounds(period))
 
 
+@recorded
 def feedback_daily(con: duckdb.DuckDBPyConnection, period: Period, weeks: int = 8, **_: Any) -> pd.DataFrame:
     """Feedback messages per day over the `weeks` weeks up to the period's end (days without any left out)."""
     sql = """
@@ -134,6 +141,7 @@ def feedback_daily(con: duckdb.DuckDBPyConnection, period: Period, weeks: int = 
     return _frame(con, sql, [period.end - timedelta(weeks=weeks), period.end])
 
 
+@recorded
 def newest_feedback(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 10, **_: Any) -> pd.DataFrame:
     """The period's `limit` newest feedback messages (senders pseudonymised, e-mails in texts too)."""
     sql = """

@@ -29,6 +29,7 @@ from statex_bi.kpis.verdicts import FAILS, INCONCLUSIVE, judge
 from statex_bi.metrics.record import Metric
 from statex_bi.order_statistics import quantile_ranks
 from statex_bi.periods import Period, exact_grain
+from statex_bi.reads import recorded
 
 ALL = "(all)"
 SOURCE = "sentry"
@@ -59,6 +60,7 @@ def p95_verdict(low: float | None, high: float | None, target: float) -> str:
     return judge("at_most", target, math.nan, (low, high, "95% CI"))
 
 
+@recorded
 def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: float | None = None,
                 max_error_rate: float | None = None, **_: Any) -> pd.DataFrame:
     """One row per route, `(all)` first: requests, throughput, error rate, p50/p95 with the p95's interval,
@@ -113,6 +115,7 @@ def route_table(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: f
     return frame[columns].reset_index(drop=True)
 
 
+@recorded
 def worst_routes(con: duckdb.DuckDBPyConnection, period: Period, by: str = "p95_ms", limit: int = 5,
                  **params: Any) -> pd.DataFrame:
     """The `limit` routes with the highest `by` (p95_ms or error_rate), without the `(all)` row."""
@@ -120,6 +123,7 @@ def worst_routes(con: duckdb.DuckDBPyConnection, period: Period, by: str = "p95_
     return routes[routes["route"] != ALL].sort_values(by, ascending=False).head(limit).reset_index(drop=True)
 
 
+@recorded
 def daily_trend(con: duckdb.DuckDBPyConnection, period: Period, weeks: int = 8, **_: Any) -> pd.DataFrame:
     """All routes per day over the `weeks` weeks up to the period's end: throughput, p95, error rate.
 
@@ -135,6 +139,7 @@ def daily_trend(con: duckdb.DuckDBPyConnection, period: Period, weeks: int = 8, 
     return _frame(con, sql, [ALL, period.end - timedelta(weeks=weeks), period.end])
 
 
+@recorded
 def daily_error_rates(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
     """Each day of the period, per route (the top routes Sentry's daily series keep, and `(all)`): requests
     and failed requests, for the daily error-rate alert: a one-day incident is diluted in a week's rate.
@@ -152,6 +157,7 @@ def daily_error_rates(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) 
     return _frame(con, sql, _bounds(period))
 
 
+@recorded
 def vitals_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
     """One row per page and device class, `(all)` rows included: p75 of LCP, INP, CLS and whether all
     three are good (web.dev thresholds: LCP <= 2.5 s, INP <= 200 ms, CLS <= 0.1).
@@ -211,6 +217,7 @@ def vitals_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd
     return frame.sort_values(["_order", "page", "device"]).drop(columns="_order").reset_index(drop=True)
 
 
+@recorded
 def good_share(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
     """Per metric: the share of samples (all pages and devices) rated good. Exact for any period: counts add up.
 
@@ -226,6 +233,7 @@ def good_share(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.D
     return _frame(con, sql, [ALL, ALL, *_bounds(period)])
 
 
+@recorded
 def event_volumes(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
     """Sentry events by category and outcome (what the quota is spent on) and each outcome's share.
 
@@ -257,6 +265,7 @@ def _kaplan_meier_median(done: np.ndarray, still_open: np.ndarray) -> tuple[floa
             first_half(band.high.probabilities))
 
 
+@recorded
 def resolution(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.DataFrame:
     """Issues resolved in the period, those still open at its end, and the time it takes to resolve one.
 
@@ -304,6 +313,7 @@ def resolution(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd.D
     return frame
 
 
+@recorded
 def mttr_trend(con: duckdb.DuckDBPyConnection, period: Period, weeks: int = 12, **_: Any) -> pd.DataFrame:
     """Mean and median hours to resolve of the issues resolved in each ISO week up to the period's end."""
     sql = """
@@ -316,6 +326,7 @@ def mttr_trend(con: duckdb.DuckDBPyConnection, period: Period, weeks: int = 12, 
     return _frame(con, sql, [monday - timedelta(weeks=weeks - 1), period.end + timedelta(days=1)])
 
 
+@recorded
 def oldest_unresolved(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 10, **_: Any) -> pd.DataFrame:
     """The issues still unresolved now that were first seen by the period's end, oldest first."""
     sql = """

@@ -27,6 +27,7 @@ from statex_bi import formatting, warehouse
 from statex_bi.config import PROJECT_ROOT, read_yaml
 from statex_bi.exceptions import ParamsError
 from statex_bi.periods import Period
+from statex_bi.reads import recorded
 from statex_bi.tables import Column, Kpi
 
 DEFINITIONS = Path(__file__).resolve().parent / "definitions"
@@ -247,6 +248,7 @@ def _same_kind(start: date, end: date, kind: str) -> bool:
     return period_kind(Period(start, end)) == kind
 
 
+@recorded
 def history(
     con: duckdb.DuckDBPyConnection, report: str, period: Period, published: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[str, Column]]:

@@ -15,6 +15,7 @@ from statex_bi.exceptions import ParamsError
 from statex_bi.kpis.ai_costs.measures import calls_sql
 from statex_bi.periods import Period
 from statex_bi.pricing.reconcile import RECONCILIATION_COLUMNS, reconcile
+from statex_bi.reads import recorded
 
 
 def daily_spend(con: duckdb.DuckDBPyConnection, window: Period, **params: Any) -> dict[date, float]:
@@ -57,6 +58,7 @@ def billed_days(con: duckdb.DuckDBPyConnection, window: Period) -> tuple[list[da
     return days, [float(amounts.get(day, 0.0)) for day in days]
 
 
+@recorded
 def azure_ai_bill(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     """Azure OpenAI's bill per day (FOCUS "Azure AI Services" rows, USD): the input of
     ai.billing_gap_pct [provider: azure].
@@ -71,6 +73,7 @@ def azure_ai_bill(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFram
                        {"start": period.start, "end": period.end}).df()
 
 
+@recorded
 def billing_reconciliation(
     con: duckdb.DuckDBPyConnection,
     period: Period,

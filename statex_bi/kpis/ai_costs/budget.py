@@ -26,6 +26,7 @@ import pandas as pd
 
 from statex_bi.kpis.ai_costs.bills import billed_days, daily_spend
 from statex_bi.periods import Period
+from statex_bi.reads import recorded
 
 BUDGET_HISTORY_DAYS = 28
 FORECAST_SIMULATIONS = 4000
@@ -83,6 +84,7 @@ def forecast(con: duckdb.DuckDBPyConnection, period: Period, monthly_budget_usd:
     }
 
 
+@recorded
 def budget_burn(
     con: duckdb.DuckDBPyConnection, period: Period, monthly_budget_usd: float | None = None, **params: Any
 ) -> pd.DataFrame:
@@ -109,6 +111,7 @@ def budget_burn(
     return out
 
 
+@recorded
 def budget_status(
     con: duckdb.DuckDBPyConnection, period: Period, monthly_budget_usd: float | None = None, **params: Any
 ) -> pd.DataFrame:

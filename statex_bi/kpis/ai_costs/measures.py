@@ -47,6 +47,7 @@ from statex_bi.exceptions import ParamsError
 from statex_bi.periods import Period
 from statex_bi.pricing import ACTUAL, SEED, Catalog, load_catalog, price_table, priced_calls_sql, register_prices
 from statex_bi.pricing.table import calls_relation
+from statex_bi.reads import recorded
 
 TIERS = ("ollama", "openai", "azure")
 PAID_TIERS = ("openai", "azure")
@@ -94,6 +95,7 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, start: date, end: date) -> 
     return con.execute(sql, {"start": start, "end": end}).df()
 
 
+@recorded
 def usage_by_day(con: duckdb.DuckDBPyConnection, period: Period, by: str = "tier", **params: Any) -> pd.DataFrame:
     """Calls, tokens and cost per day and tier (or tier and model) over the period.
 
@@ -116,6 +118,7 @@ def usage_by_day(con: duckdb.DuckDBPyConnection, period: Period, by: str = "tier
         FROM ({calls}) c GROUP BY ALL ORDER BY ALL""", period.start, period.end)
 
 
+@recorded
 def usage_by_model(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """The period's calls, tokens and cost per tier and model, with the catalog row(s) that priced them.
 
@@ -136,6 +139,7 @@ def usage_by_model(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
 MEASURABLE_PRICED_SHARE = 0.5
 
 
+@recorded
 def price_per_1k_tokens(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Each paid tier's effective price per 1,000 tokens over its priced calls, with the unpriced share.
 
@@ -180,6 +184,7 @@ _SUMMARY_SQL = """
 """
 
 
+@recorded
 def summary(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """The headline numbers of the period and of the period before it.
 
@@ -206,6 +211,7 @@ def summary(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd
     return out
 
 
+@recorded
 def prototype_cost_distribution(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Quantiles of the cost of one prototype (prototypes whose calls are all priced).
 
@@ -230,6 +236,7 @@ def prototype_cost_distribution(con: duckdb.DuckDBPyConnection, period: Period, 
     return pd.DataFrame({"statistic": names, "cost_usd": [float(wide.loc[0, n]) for n in names], "prototypes": count})
 
 
+@recorded
 def prototype_cost_histogram(
     con: duckdb.DuckDBPyConnection, period: Period, bins: int = 10, **params: Any
 ) -> pd.DataFrame:
@@ -257,6 +264,7 @@ def prototype_cost_histogram(
     })
 
 
+@recorded
 def tier_performance(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Per tier and for all tiers: calls, success, latency, cost, and the prototypes each tier served.
 
@@ -316,6 +324,7 @@ def tier_performance(con: duckdb.DuckDBPyConnection, period: Period, **params: A
     return frame[columns].reset_index(drop=True)
 
 
+@recorded
 def tier_share(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Which tier served the period's prototypes (the tier of each one's last successful call).
 
@@ -335,6 +344,7 @@ def tier_share(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) ->
     return out
 
 
+@recorded
 def free_tier_value(
     con: duckdb.DuckDBPyConnection, period: Period, counterfactual_models: dict[str, str] | None = None, **params: Any
 ) -> pd.DataFrame:
@@ -401,6 +411,7 @@ def _most_used_model(con: duckdb.DuckDBPyConnection, relation: str, tier: str, p
     return None
 
 
+@recorded
 def seed_vs_actual(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """The period's calls priced at the seed's planning prices and at the actual prices, per tier.
 
@@ -430,6 +441,7 @@ def seed_vs_actual(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
     return pd.DataFrame(rows, columns=["tier", "scenario", "label", "calls", "tokens", "cost_usd", "usd_per_1k_tokens"])
 
 
+@recorded
 def tier_inference(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """How many of the period's calls carried no tier, per tier they were given from gen_ai.system.
 
@@ -442,6 +454,7 @@ def tier_inference(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
         GROUP BY tier HAVING count(*) FILTER (WHERE tier_inferred) > 0 ORDER BY tier""", period.start, period.end)
 
 
+@recorded
 def unpriced_calls(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Calls nothing in the catalog prices, by provider and model, with their tokens and the reason.
 
@@ -456,6 +469,7 @@ def unpriced_calls(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
                   period.start, period.end)
 
 
+@recorded
 def catalog_rows_used(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """The catalog rows that priced the period's calls, in both scenarios.
 

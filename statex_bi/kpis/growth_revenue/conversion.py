@@ -37,6 +37,7 @@ from statex_bi.kpis.growth_revenue.growth import (
 )
 from statex_bi.kpis.stats import rate_change, rate_dispersion
 from statex_bi.periods import Period
+from statex_bi.reads import recorded
 
 SIGNIFICANCE = 0.05
 # Funnel rate metrics: (metric name, label, numerator step, denominator step).
@@ -80,6 +81,7 @@ def _funnel_counts(con: duckdb.DuckDBPyConnection, period: Period, events: tuple
     return counts
 
 
+@recorded
 def funnel(
     con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS,
     payment_window_days: int = PAYMENT_WINDOW_DAYS,
@@ -154,6 +156,7 @@ def funnel_dispersion(con: duckdb.DuckDBPyConnection, period: Period, event: str
     return rate_dispersion(days["events"].astype(int), days["sessions"].astype(int), design)
 
 
+@recorded
 def conversion_comparison(
     con: duckdb.DuckDBPyConnection, period: Period, *, key_events: Sequence[str] = KEY_EVENTS,
     payment_window_days: int = PAYMENT_WINDOW_DAYS,
@@ -194,6 +197,7 @@ def conversion_comparison(
     return pd.DataFrame(rows)
 
 
+@recorded
 def conversion_trend(
     con: duckdb.DuckDBPyConnection,
     period: Period,

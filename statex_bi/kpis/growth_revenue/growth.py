@@ -39,6 +39,7 @@ from statex_bi.exceptions import MissingDataError, ParamsError
 from statex_bi.kpis.growth_revenue import revenue as rev
 from statex_bi.kpis.stats import wilson_interval
 from statex_bi.periods import Period
+from statex_bi.reads import recorded
 
 KEY_EVENTS = ("sign_up", "prototype_request")
 GA4_MODELS = ["marts.ga4_daily_traffic", "marts.ga4_daily_key_events", "marts.ga4_daily_users"]
@@ -136,6 +137,7 @@ def check_key_events(key_events: Sequence[str]) -> tuple[str, str]:
     return events[0], events[1]
 
 
+@recorded
 def traffic_summary(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     """Sessions, weighted average session duration and mean daily active users of the period.
 
@@ -165,6 +167,7 @@ def traffic_summary(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFr
     ).df()
 
 
+@recorded
 def daily_traffic(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     """GA4 traffic per day and channel.
 
@@ -183,6 +186,7 @@ def daily_traffic(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFram
     ).df()
 
 
+@recorded
 def first_payment_cohort(
     con: duckdb.DuckDBPyConnection, period: Period, *, payment_window_days: int = PAYMENT_WINDOW_DAYS
 ) -> pd.DataFrame:

@@ -37,6 +37,7 @@ from statex_bi import warehouse
 from statex_bi.exceptions import MissingDataError, ParamsError
 from statex_bi.kpis.stats import wilson_interval
 from statex_bi.periods import Period
+from statex_bi.reads import recorded
 
 PROVIDERS = ("stripe", "paypal", "coinbase")
 # The raw table whose presence means a provider is loaded.
@@ -167,6 +168,7 @@ def _summarise(flows: pd.DataFrame, dimension: str, keys: list[str], currency: s
     return frame.reset_index()
 
 
+@recorded
 def revenue(
     con: duckdb.DuckDBPyConnection,
     period: Period,
@@ -213,6 +215,7 @@ def revenue(
     return frame[[by, *REVENUE_COLUMNS]]
 
 
+@recorded
 def unconverted_amounts(
     con: duckdb.DuckDBPyConnection, period: Period, *, reporting_currency: str = "EUR"
 ) -> pd.DataFrame:
@@ -256,6 +259,7 @@ def unconverted_amounts(
     ).df()
 
 
+@recorded
 def payment_failures(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     """Payment attempts and failures per loaded provider and in all, with a Wilson 95 % interval.
 
@@ -297,6 +301,7 @@ def payment_failures(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataF
     return frame
 
 
+@recorded
 def provider_summary(
     con: duckdb.DuckDBPyConnection, period: Period, *, reporting_currency: str = "EUR"
 ) -> pd.DataFrame:

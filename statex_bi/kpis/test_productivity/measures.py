@@ -41,6 +41,7 @@ from scipy import stats
 from statex_bi import warehouse
 from statex_bi.kpis.stats import wilson_interval
 from statex_bi.periods import Period
+from statex_bi.reads import recorded
 
 RUNNERS = ("vitest", "jest")
 BOOTSTRAP_SAMPLES = 4999
@@ -86,6 +87,7 @@ def _window(period: Period) -> list:
     return [period.start, period.end + timedelta(days=1)]
 
 
+@recorded
 def suite_duration(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Per runner: runs, commits, median / p90 wall time over all attempts, and the trend.
 
@@ -119,6 +121,7 @@ def suite_duration(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
                                                      "trend_commits"]), on="runner", how="left")
 
 
+@recorded
 def commit_durations(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Per runner and commit first run in the period: attempts and the median wall time of the attempts."""
     return con.execute(_sql(con, """
@@ -128,6 +131,7 @@ def commit_durations(con: duckdb.DuckDBPyConnection, period: Period, **params: A
     """), _window(period)).df()
 
 
+@recorded
 def slowest_tests(con: duckdb.DuckDBPyConnection, period: Period, limit: int = 10,
                   primary_runner: str = "vitest", **params: Any) -> pd.DataFrame:
     """The tests with the longest median duration under the primary runner (tests that ran).
@@ -193,6 +197,7 @@ def _unpaired(jest: np.ndarray, vitest: np.ndarray, seed: int, samples: int) -> 
     return row
 
 
+@recorded
 def speedup(con: duckdb.DuckDBPyConnection, period: Period, bootstrap_seed: int = BOOTSTRAP_SEED,
             bootstrap_samples: int = BOOTSTRAP_SAMPLES, **params: Any) -> pd.DataFrame:
     """Vitest against Jest on green runs: the per-commit paired ratio (the KPI) and the unpaired one.
@@ -218,6 +223,7 @@ def speedup(con: duckdb.DuckDBPyConnection, period: Period, bootstrap_seed: int 
                          _unpaired(jest, vitest, bootstrap_seed, bootstrap_samples)])
 
 
+@recorded
 def coverage_latest(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str = "vitest",
                     **params: Any) -> pd.DataFrame:
     """The coverage totals of the primary runner's newest run in the period that wrote a summary.
@@ -236,6 +242,7 @@ def coverage_latest(con: duckdb.DuckDBPyConnection, period: Period, primary_runn
     """), [primary_runner, *_window(period)]).df()
 
 
+@recorded
 def coverage_trend(con: duckdb.DuckDBPyConnection, period: Period, primary_runner: str = "vitest",
                    **params: Any) -> pd.DataFrame:
     """Per UTC day and metric: the coverage of the primary runner's newest run of the day with a summary."""
@@ -248,6 +255,7 @@ def coverage_trend(con: duckdb.DuckDBPyConnection, period: Period, primary_runne
     """), [primary_runner, *_window(period)]).df()
 
 
+@recorded
 def flakiness(con: duckdb.DuckDBPyConnection, period: Period, broken_min_runs: int = 3,
                 **params: Any) -> pd.DataFrame:
     """Per test (runner + test_key) that ran in the period: runs, failures, failure and flip rates, flags.
@@ -305,6 +313,7 @@ def test_counts(table: pd.DataFrame) -> dict[str, int]:
             "broken": table.loc[table["broken"], "test_key"].nunique()}
 
 
+@recorded
 def runner_summary(con: duckdb.DuckDBPyConnection, period: Period, **params: Any) -> pd.DataFrame:
     """Per runner: runs, green runs, reliability, passed and failed tests, pass rate, runs without a flaky failure.
 
@@ -348,6 +357,7 @@ def runner_summary(con: duckdb.DuckDBPyConnection, period: Period, **params: Any
     return table
 
 
+@recorded
 def speedup_vs_claim(con: duckdb.DuckDBPyConnection, period: Period, claimed_speedup: float | None = None,
                      **params: Any) -> pd.DataFrame:
     """The measured speedups beside the claimed one, for a chart: label, speedup, ci_low, ci_high, kind.
