@@ -123,25 +123,30 @@ class Docs:
         nodes: a relation ("marts.payments_eur", "raw_stripe.charges"; a model also by its bare name) ->
             its node id ("model.statex_bi.payments_eur", "source.statex_bi.stripe.charges").
         upstream: node id -> the dbt sources it is built from (a source: itself), e.g. {"stripe"}.
+        relations: node id -> the relation it builds or is ("marts.payments_eur"), as tables name it.
     """
 
     nodes: dict[str, str]
     upstream: dict[str, frozenset[str]]
+    relations: dict[str, str]
 
 
-NO_DOCS = Docs({}, {})
+NO_DOCS = Docs({}, {}, {})
 
 
 @functools.lru_cache(maxsize=4)
 def _docs(manifest: Path, modified: float) -> Docs:
     data = json.loads(manifest.read_text())
     nodes: dict[str, str] = {}
+    relations: dict[str, str] = {}
     for unique_id, node in data.get("nodes", {}).items():
         if node.get("resource_type") == "model":
             name = node.get("alias") or node["name"]
-            nodes[f"{node['schema']}.{name}"] = nodes[name] = unique_id
+            relations[unique_id] = f"{node['schema']}.{name}"
+            nodes[relations[unique_id]] = nodes[name] = unique_id
     for unique_id, source in data.get("sources", {}).items():
-        nodes[f"{source['schema']}.{source.get('identifier') or source['name']}"] = unique_id
+        relations[unique_id] = f"{source['schema']}.{source.get('identifier') or source['name']}"
+        nodes[relations[unique_id]] = unique_id
     parents = data.get("parent_map", {})
 
     @functools.cache
@@ -151,7 +156,7 @@ def _docs(manifest: Path, modified: float) -> Docs:
         return frozenset().union(*(upstream(parent) for parent in parents.get(unique_id, [])
                                    if parent.startswith(("model.", "source."))))
 
-    return Docs(nodes, {unique_id: upstream(unique_id) for unique_id in set(nodes.values())})
+    return Docs(nodes, {unique_id: upstream(unique_id) for unique_id in relations}, relations)
 
 
 def docs_of(db: Path) -> Docs:
@@ -200,7 +205,8 @@ def reads_html(reads: Reads, ctx: Context) -> str:
             linked.add(node)
             kind = node.split(".")[0]
             href = f"{ctx.docs_page}#!/{kind}/{quote(node)}"
-            links.append(f'<a class="statex-node" href="{html.escape(href)}">{html.escape(relation)}</a>')
+            shown = ctx.docs.relations.get(node, relation)
+            links.append(f'<a class="statex-node" href="{html.escape(href)}">{html.escape(shown)}</a>')
             sources |= ctx.docs.upstream.get(node, frozenset())
         elif schema:
             what = RUN_RECORDS.get(schema, "raw data" if schema.startswith("raw_") else "")

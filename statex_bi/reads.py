@@ -278,4 +278,10 @@ def recorded(func: Callable[P, R]) -> Callable[P, R]:
             result = func(*bound.args, **bound.kwargs)
         return _stamped(result, reads)
 
+    wrapper.records_reads = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def is_recorded(func: Callable[..., Any]) -> bool:
+    """Whether `func` is `@recorded`."""
+    return bool(getattr(func, "records_reads", False))

@@ -4,8 +4,10 @@ host, and a headless Chromium with every network request failing renders the ove
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 import growth_warehouse as fx
+import nbformat
 import pandas as pd
 import pytest
 from chromium import chromium_dom
@@ -70,3 +72,39 @@ def test_a_model_link_opens_that_models_page_in_the_docs_site(tmp_path, tmp_path
     assert _model_title(dom).startswith(model)
     dom, _ = chromium_dom(site, tmp_path / "profile", fragment.replace(model, "no_such_model"))
     assert _model_title(dom) == ""
+
+
+# A lineage link under a report table: the docs site next to the report page, at a model's or a source's node.
+TABLE_NODE_LINK = re.compile(r'href="lineage/index\.html#!/(model|source)/([^"]+)"')
+
+
+def _table_links(notebooks) -> dict[str, set[str]]:
+    """Node id -> the reports whose tables link to it (from the lineage block under each table)."""
+    links: dict[str, set[str]] = {}
+    for path in sorted(notebooks.glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for output in cell.get("outputs", []):
+                markup = str(output.get("data", {}).get("text/html", ""))
+                for block in re.findall(r'<div class="statex-reads">.*?</div>', markup, re.S):
+                    for _, node in TABLE_NODE_LINK.findall(block):
+                        links.setdefault(unquote(node), set()).add(path.stem)
+    return links
+
+
+def test_every_lineage_link_under_a_report_table_opens_a_node_of_the_published_docs_site(
+        lab_notebooks, demo_copy, tmp_path):
+    """Every report, as the lab runs it on the small demo: each link under each table names a node of the docs
+    site published from the same warehouse; a model's and a source's route open that node's page."""
+    links = _table_links(lab_notebooks)
+    kinds = {node.split(".")[0] for node in links}
+    assert kinds == {"model", "source"}, kinds
+    assert len(links) >= 20
+    site = project.publish_docs(demo_copy, tmp_path / "lineage")
+    text = site.read_text()
+    missing = sorted(f"{node} ({', '.join(sorted(reports))})" for node, reports in links.items()
+                     if f'"{node}"' not in text)
+    assert missing == [], f"the docs site has no node {missing}"
+    for kind in ("source", "model"):
+        node = min(n for n in links if n.startswith(kind + "."))
+        dom, _ = chromium_dom(site, tmp_path / "profile", f"#!/{kind}/{node}")
+        assert _model_title(dom).startswith(node.split(".")[-1]), (node, _model_title(dom))

@@ -76,3 +76,16 @@ def test_the_kernel_reads_dotenv_and_names_a_missing_warehouse(tmp_path, monkeyp
     html = _html(nbformat.read(out, as_version=4))
     assert f"No warehouse at <code>{missing}</code>" in html
     assert not missing.exists(), "a notebook never creates the warehouse"
+
+
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_every_table_says_what_it_was_read_from(lab_notebooks, stem):
+    """Each output that draws a report table (the KPI lineage table aside, which is that record) also says
+    which models and sources its rows come from (display.table refuses a frame that does not know)."""
+    outputs = [str(o.get("data", {}).get("text/html", ""))
+               for o in _outputs(nbformat.read(lab_notebooks / f"{stem}.ipynb", as_version=4))]
+    tables = [html for html in outputs if '<table class="statex-table">' in html]
+    assert tables
+    silent = [re.search(r"<caption>(.*?)</caption>", html).group(1) for html in tables
+              if 'class="statex-reads"' not in html or "Read from " not in html]
+    assert silent == []
