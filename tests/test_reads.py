@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 from datetime import date
 
 import duckdb
@@ -15,8 +16,9 @@ import pandas as pd
 import pytest
 
 import statex_bi.kpis
-from statex_bi import display, reads
+from statex_bi import display, provenance, publish, reads
 from statex_bi.exceptions import LineageError
+from statex_bi.kpis import ai_costs, changes
 from statex_bi.kpis.ai_costs import measures
 from statex_bi.periods import Period
 from statex_bi.pricing import ACTUAL, load_catalog
@@ -69,28 +71,49 @@ def test_reads_of_nested_calls_and_of_frames_passed_in_add_up(con):
     assert reads.of(filtered[filtered["amount"] > 0][["id", "amount"]].rename(columns={"id": "order"})) is not None
 
 
-def test_the_ai_price_rows_recorded_are_the_rows_that_priced_the_calls(con):
-    day = date(2026, 11, 20)
+DAY = date(2026, 11, 20)
+CALLS = (("s1", "openai", "openai", "gpt-4o"), ("s2", "azure", "azure", "gpt-4o-mini"),
+         ("s3", "openai", "openai", "gpt-4o"))
+
+
+@pytest.fixture
+def ai_con(con):
+    """The warehouse with three AI calls on DAY (two models of two providers) in core.ai_calls."""
     columns = ", ".join(f"{name} {kind}" for name, kind in CALL_COLUMNS.items())
     con.execute(f"CREATE TABLE core.ai_calls ({columns})")
-    for span, tier, provider, model in (("s1", "openai", "openai", "gpt-4o"), ("s2", "azure", "azure", "gpt-4o-mini"),
-                                        ("s3", "openai", "openai", "gpt-4o")):
+    for span, tier, provider, model in CALLS:
         con.execute("""INSERT INTO core.ai_calls (span_id, prototype_id, tier, usage_reported, provider, model,
                            status, is_success, duration_ms, input_tokens, cached_input_tokens, uncached_input_tokens,
                            output_tokens, total_tokens, day)
                        VALUES (?, 'p1', ?, true, ?, ?, 'ok', true, 900, 1000, 0, 1000, 200, 1200, ?)""",
-                    [span, tier, provider, model, day])
+                    [span, tier, provider, model, DAY])
+    return con
 
-    frame = measures.usage_by_model(con, Period(day, day))
 
+def _priced_by() -> set[str]:
+    """The catalog rows that price the calls of CALLS, as the catalog itself answers."""
     catalog = load_catalog()
-    expected = {catalog.price(provider, model, day, ACTUAL).row_id
-                for provider, model in (("openai", "gpt-4o"), ("azure", "gpt-4o-mini"))}
+    return {catalog.price(provider, model, DAY, ACTUAL).row_id for _, _, provider, model in CALLS}
+
+
+def test_the_ai_price_rows_recorded_are_the_rows_that_priced_the_calls(ai_con):
+    frame = measures.usage_by_model(ai_con, Period(DAY, DAY))
+
     rows = reads.of(frame).price_rows()
-    assert {row["row_id"] for row in rows} == expected
+    assert {row["row_id"] for row in rows} == _priced_by()
     assert {row["catalog"] for row in rows} == {"AI prices (actual)"}
     assert all(row["source"] and row["price"] for row in rows)
     assert "core.ai_calls" in reads.of(frame).relations
+
+
+def test_the_cards_lineage_lists_the_price_rows_under_each_cost_kpi_only(ai_con):
+    compared = changes.compare(ai_costs.metrics, ai_con, Period(DAY, DAY))
+
+    page = provenance.lineage_html(ai_con, publish.publish(compared.metrics), compared.reads)
+    rows = dict(part.split("</td>", 1) for part in page.split("<tr><td>")[1:])
+    listed = set(re.findall(r"<li><code>([^<]+)</code>", rows["Cost per prototype"]))
+    assert listed == _priced_by()
+    assert "<li>" not in rows["Generation success rate"]
 
 
 def test_the_infrastructure_rows_recorded_are_those_the_pricing_looked_up():
