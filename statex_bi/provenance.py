@@ -88,31 +88,43 @@ def price_rows_html(rows: list[dict[str, str]]) -> str:
     return f'<ul class="statex-price-rows">{items}</ul>'
 
 
-def _prices(kpi: registry.KpiDef, reads: Reads | None) -> str:
-    """The price rows that priced a priced KPI (what the report's KPI function read), and the section that
-    lists every row of the catalog."""
-    for prefix, (catalog, anchor, title) in PRICED.items():
-        if not kpi.name.startswith(prefix) or (prefix == "ai." and kpi.unit not in ("USD", "currency")):
-            continue
-        rows = [row for row in (reads.price_rows() if reads else []) if row["catalog"].startswith(catalog)]
-        return price_rows_html(rows) + f'<a href="#{anchor}">every row: “{html.escape(title)}”</a>'
-    return ""
+def _priced_by(kpi: registry.KpiDef) -> tuple[str, str, str] | None:
+    """The catalog that prices a KPI, and the report section listing all of it (None: no price in it)."""
+    for prefix, entry in PRICED.items():
+        if kpi.name.startswith(prefix) and (prefix != "ai." or kpi.unit in ("USD", "currency")):
+            return entry
+    return None
 
 
 def lineage_html(con: duckdb.DuckDBPyConnection, published: pd.DataFrame, reads: Reads | None = None) -> str:
     """The table of the headline KPIs among `published` (what `publish.publish` returned) and their lineage;
-    `reads`: what computing them read (`statex_bi.kpis.changes.Comparison.reads`), for their price rows."""
+    `reads`: what computing them read (`statex_bi.kpis.changes.Comparison.reads`), whose price rows of the
+    catalogs that price them are listed under the table."""
     names = set(published["metric_name"]) if len(published) else set()
     heads = [k for k in registry.kpis().values() if k.headline and k.name in names]
     if not heads:
         return ""
     states = source_states(con)
-    rows = "".join(
+    looked_up = reads.price_rows() if reads else []
+    cells, listed = {}, []
+    for kpi in heads:
+        entry = _priced_by(kpi)
+        if entry is None:
+            cells[kpi.name] = ""
+            continue
+        catalog, anchor, title = entry
+        rows = [row for row in looked_up if row["catalog"].startswith(catalog)]
+        listed += [row for row in rows if row not in listed]
+        count = f"the {len(rows)} {catalog} rows listed under this table; " if rows else ""
+        cells[kpi.name] = f'{count}<a href="#{anchor}">every row: “{html.escape(title)}”</a>'
+    rows_html = "".join(
         f"<tr><td>{html.escape(k.label)}</td><td>{model_links(k.models) or 'the raw tables (no model)'}</td>"
-        f"<td>{_sources(k, states)}</td><td>{_prices(k, reads)}</td></tr>" for k in heads)
+        f"<td>{_sources(k, states)}</td><td>{cells[k.name]}</td></tr>" for k in heads)
+    prices = (f'<div class="statex-reads">Price rows looked up to price the costs above:{price_rows_html(listed)}'
+              "</div>" if listed else "")
     return ('<table class="statex-table statex-lineage"><caption>Where these numbers come from</caption>'
             "<thead><tr><th>KPI</th><th>Models (dbt docs)</th><th>Sources: newest data, freshness</th>"
-            f"<th>Prices</th></tr></thead><tbody>{rows}</tbody></table>")
+            f"<th>Prices</th></tr></thead><tbody>{rows_html}</tbody></table>{prices}")
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,6 @@ ATTR = "statex_reads"  # the key of a frame's attrs that holds its reads
 AI_PRICES = relation_name("")  # the prefix AI price tables are registered under (then the scenario)
 # DuckDB's catalogs: a query naming them reads no data of ours.
 _CATALOG_SCHEMAS = {"information_schema", "pg_catalog", "system", "temp"}
-# The columns of a price row as a report lists it.
-PRICE_FIELDS = ("catalog", "row_id", "item", "effective_from", "source", "price")
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -106,14 +106,15 @@ def test_the_ai_price_rows_recorded_are_the_rows_that_priced_the_calls(ai_con):
     assert "core.ai_calls" in reads.of(frame).relations
 
 
-def test_the_cards_lineage_lists_the_price_rows_under_each_cost_kpi_only(ai_con):
+def test_the_cards_lineage_lists_the_price_rows_of_the_cost_kpis(ai_con):
     compared = changes.compare(ai_costs.metrics, ai_con, Period(DAY, DAY))
 
     page = provenance.lineage_html(ai_con, publish.publish(compared.metrics), compared.reads)
-    rows = dict(part.split("</td>", 1) for part in page.split("<tr><td>")[1:])
-    listed = set(re.findall(r"<li><code>([^<]+)</code>", rows["Cost per prototype"]))
-    assert listed == _priced_by()
-    assert "<li>" not in rows["Generation success rate"]
+    table, under = page.split("</table>")
+    rows = dict(part.split("</td>", 1) for part in table.split("<tr><td>")[1:])
+    assert set(re.findall(r"<li><code>([^<]+)</code>", under)) == _priced_by()
+    assert f"the {len(_priced_by())} AI prices rows listed under this table" in rows["Cost per prototype"]
+    assert "rows listed" not in rows["Generation success rate"]
 
 
 def test_the_infrastructure_rows_recorded_are_those_the_pricing_looked_up():
