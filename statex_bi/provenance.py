@@ -148,6 +148,7 @@ NO_DOCS = Docs({}, {}, {})
 
 @functools.lru_cache(maxsize=4)
 def _docs(manifest: Path, modified: float) -> Docs:
+    """The manifest's nodes (`modified`, its mtime, keys the cache: a newer build is read again)."""
     data = json.loads(manifest.read_text())
     nodes: dict[str, str] = {}
     relations: dict[str, str] = {}
