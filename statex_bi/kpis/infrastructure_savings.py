@@ -49,7 +49,7 @@ from statex_bi.kpis.verdicts import judge
 from statex_bi.metrics.record import Metric
 from statex_bi.periods import Period
 from statex_bi.pricing.infra import BASE, CDN, DIRECT, HIGH, LOW, InfraCatalog, plan_options
-from statex_bi.reads import recorded
+from statex_bi.reads import Reads, note, recorded
 
 CLAIMS_FILE = PARAMS_DIR / "claims.yaml"  # the seed's claimed savings live there (the ledger's claims)
 S3_COMPARATOR = "S3, matching class"
@@ -58,6 +58,14 @@ CLASS_MATCHES = {"standard": "R2 Standard at S3 Standard", "infrequentaccess": "
 
 SCENARIO_COLUMNS = ["month", "service", "comparator", "scenario", "roles", "actual_usd", "counterfactual_usd",
                     "savings_pct", "checked", "price_rows", "unverified", "source", "retrieved_at"]
+
+
+@recorded
+def price_list(**params: Any) -> pd.DataFrame:
+    """Every row of the catalog, for the report's price list (read from the catalog file)."""
+    prices = catalog(**params)
+    note(Reads(files={prices.file}))
+    return prices.frame()
 
 
 def _source(prices: InfraCatalog, ids: Any) -> tuple[str, Any]:

@@ -26,7 +26,7 @@ from statex_bi.pricing.infra import (
     s3_cost,
     s3_paths,
 )
-from statex_bi.reads import Reads, note, recorded, recorded_catalog
+from statex_bi.reads import recorded, recorded_catalog
 
 R2_LINE = ("storage", "Cloudflare", "Cloudflare R2")
 SES_LINE = ("email", "AWS", "Amazon Simple Email Service")
@@ -37,14 +37,6 @@ _R2_MART = "marts.r2_usage_daily"
 def catalog(**params: Any) -> InfraCatalog:
     """The catalog (`infra_prices`); a recorded KPI function's frames list the rows its lookups returned."""
     return recorded_catalog(load_infra_catalog(params.get("infra_prices")))
-
-
-@recorded
-def price_list(**params: Any) -> pd.DataFrame:
-    """Every row of the catalog, for the report's price list (read from the catalog file)."""
-    prices = catalog(**params)
-    note(Reads(files={prices.file}))
-    return prices.frame()
 
 
 def month_days(month: date) -> int:
