@@ -55,6 +55,7 @@ details.statex-how { border-left: 3px solid #d0d7de; padding: 0.2em 0.8em; margi
 details.statex-how summary { cursor: pointer; font-weight: 600; }
 .statex-reads { color: #57606a; font-size: 0.8em; margin: 0 0 1.2em 0; }
 .statex-reads ul { margin: 0.2em 0; padding-left: 1.4em; }
+.statex-reads summary { cursor: pointer; }
 """ + CSS + "</style>"
 
 _CODE_SPAN = re.compile(r"`([^`]+)`")

@@ -74,8 +74,12 @@ def _sources(kpi: registry.KpiDef, states: dict[str, tuple[str | None, str]]) ->
     return "; ".join(parts) or html.escape(kpi.source)
 
 
-def price_rows_html(rows: list[dict[str, str]]) -> str:
-    """Price rows as a list: catalog entry and what it charges, the day it took effect, its source."""
+# A longer list of price rows is collapsed under its count (a click opens it), so the tables stay readable.
+SHOWN_PRICE_ROWS = 8
+
+
+def price_rows_html(rows: list[dict[str, str]], lead: str) -> str:
+    """Price rows as a list after `lead`: catalog entry and what it charges, the day it took effect, its source."""
     if not rows:
         return ""
     items = "".join(
@@ -85,7 +89,10 @@ def price_rows_html(rows: list[dict[str, str]]) -> str:
         + (f"; in effect from {html.escape(row['effective_from'])}" if row.get("effective_from") else "")
         + (f"; source: {html.escape(row['source'])}" if row.get("source") else "") + "</li>"
         for row in rows)
-    return f'<ul class="statex-price-rows">{items}</ul>'
+    listed = f'<ul class="statex-price-rows">{items}</ul>'
+    if len(rows) <= SHOWN_PRICE_ROWS:
+        return f"{html.escape(lead)}:{listed}"
+    return f"<details><summary>{html.escape(lead)}: {len(rows)} rows</summary>{listed}</details>"
 
 
 def _priced_by(kpi: registry.KpiDef) -> tuple[str, str, str] | None:
@@ -120,7 +127,7 @@ def lineage_html(con: duckdb.DuckDBPyConnection, published: pd.DataFrame, reads:
     rows_html = "".join(
         f"<tr><td>{html.escape(k.label)}</td><td>{model_links(k.models) or 'the raw tables (no model)'}</td>"
         f"<td>{_sources(k, states)}</td><td>{cells[k.name]}</td></tr>" for k in heads)
-    prices = (f'<div class="statex-reads">Price rows looked up to price the costs above:{price_rows_html(listed)}'
+    prices = (f'<div class="statex-reads">{price_rows_html(listed, "Price rows looked up to price the costs above")}'
               "</div>" if listed else "")
     return ('<table class="statex-table statex-lineage"><caption>Where these numbers come from</caption>'
             "<thead><tr><th>KPI</th><th>Models (dbt docs)</th><th>Sources: newest data, freshness</th>"
@@ -233,5 +240,5 @@ def reads_html(reads: Reads, ctx: Context) -> str:
     text = ("Read from " + ", ".join(links + others) + (f". Sources: {states}." if states else ".")
             if links or others else "Read from no warehouse table.")
     prices = reads.price_rows()
-    priced = f"<br>Price rows looked up to price these numbers:{price_rows_html(prices)}" if prices else ""
+    priced = f"<br>{price_rows_html(prices, 'Price rows looked up to price these numbers')}" if prices else ""
     return f'<div class="statex-reads">{text}{priced}</div>'

@@ -131,6 +131,10 @@ def test_the_infrastructure_rows_recorded_are_those_the_pricing_looked_up():
     shown = {row["row_id"]: row for row in seen.price_rows()}
     assert shown["r2-ia-storage"]["source"].startswith("https://developers.cloudflare.com/r2/pricing/")
     assert shown["r2-ia-storage"]["effective_from"] == "2024-09-25"
+    # more rows than a table can list in place: collapsed under their count, each row still there
+    listed = provenance.price_rows_html(seen.price_rows(), "Price rows")
+    assert listed.startswith(f"<details><summary>Price rows: {len(noted)} rows</summary>")
+    assert listed.count("<li>") == len(noted)
 
 
 def test_every_kpi_function_that_returns_a_frame_records_what_it_read():
