@@ -14,16 +14,19 @@ from datetime import date
 import duckdb
 import pandas as pd
 import pytest
+from demo_window import SMALL_DEMO_TODAY
 
 import statex_bi.kpis
 from statex_bi import display, provenance, publish, reads
 from statex_bi.exceptions import LineageError
 from statex_bi.kpis import ai_costs, changes
 from statex_bi.kpis.ai_costs import measures
+from statex_bi.metrics import registry
 from statex_bi.periods import Period
 from statex_bi.pricing import ACTUAL, load_catalog
 from statex_bi.pricing.infra import StorageMonth, load_infra_catalog, r2_cost, s3_cost
 from statex_bi.pricing.table import CALL_COLUMNS
+from statex_bi.runner.params import load
 
 
 @pytest.fixture
@@ -159,3 +162,25 @@ def test_a_table_says_what_it_was_read_from_and_refuses_a_frame_that_does_not_kn
     assert "marts.orders" in tail and "core.customers" in tail
     with pytest.raises(LineageError, match="'Orders'"):
         display.table_with_reads_html(pd.DataFrame({"id": [1]}), caption="Orders")
+
+
+def test_every_model_a_reports_kpis_read_is_one_the_registry_names(small_demo):
+    """The cards' lineage, outputs/metrics.html and the index link the registry's `models` of each KPI: every
+    model a report's KPI function reads on the small demo must be among those of its KPIs."""
+    docs = provenance.docs_of(small_demo)
+    weekly = load("weekly")
+    period = weekly.period(today=SMALL_DEMO_TODAY)
+    unnamed, read_any = {}, set()
+    with duckdb.connect(str(small_demo), read_only=True) as con:
+        for report in registry.reports():
+            module = importlib.import_module(f"statex_bi.kpis.{report.report}")
+            params = dict(weekly.notebooks.get(report.report) or {})
+            with reads.tracing() as seen:
+                module.metrics(reads.RecordingConnection(con), period, **params)
+            read = {docs.relations[docs.nodes[name]].split(".", 1)[1] for name in seen.relations
+                    if docs.nodes.get(name, "").startswith("model.")}
+            read_any |= read
+            if missing := read - {model for kpi in report.kpis for model in kpi.models}:
+                unnamed[report.report] = sorted(missing)
+    assert len(read_any) >= 15
+    assert unnamed == {}
