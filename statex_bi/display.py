@@ -21,7 +21,6 @@ import pandas as pd
 
 from statex_bi import charts, formatting, provenance, reads, warehouse
 from statex_bi.config import db_path, load_dotenv_file, lock_wait
-from statex_bi.exceptions import LineageError
 from statex_bi.kpis import drivers as split
 from statex_bi.kpis.changes import Comparison, Explained
 from statex_bi.metrics import registry
@@ -119,25 +118,22 @@ def _lineage_context() -> provenance.Context:
     return _REPORT["context"]
 
 
-def reads_of(frame: pd.DataFrame, caption: str | None) -> reads.Reads:
-    """What `frame` was read from; a table must say it.
-
-    Raises:
-        LineageError: the frame was not made by a `@reads.recorded` KPI function.
-    """
+def reads_html(frame: pd.DataFrame) -> str:
+    """Under a table: where its rows come from (statex_bi.provenance.reads_html), or, for a frame not made by a
+    `@statex_bi.reads.recorded` KPI function (an analyst's own query in the lab), that this is not recorded.
+    A report's tables always say it: tests/notebooks check every one."""
     found = reads.of(frame)
     if found is None:
-        raise LineageError(f"the table {caption or '(no caption)'!r} does not say what it was read from: make the "
-                           "KPI function that returns its rows @statex_bi.reads.recorded")
-    return found
+        return ('<div class="statex-reads statex-unrecorded">Where these rows come from is not recorded (the '
+                "function that returns them is not <code>@statex_bi.reads.recorded</code>).</div>")
+    return provenance.reads_html(found, _lineage_context())
 
 
 def table_with_reads_html(frame: pd.DataFrame, columns: Mapping[str, Column | str] | None = None, *,
                           caption: str | None = None, empty: str = "None.") -> str:
     """`table_html` followed by where its rows come from (statex_bi.provenance.reads_html)."""
-    found = reads_of(frame, caption)
     markup = table_html(frame, columns, caption=caption, empty=empty)
-    return markup if frame.empty else markup + provenance.reads_html(found, _lineage_context())
+    return markup if frame.empty else markup + reads_html(frame)
 
 
 def missing_warehouse_text(path: Path) -> str:
@@ -347,10 +343,8 @@ def table(
         empty: the note shown instead of a table without rows.
 
     Under the table: the models and sources its rows were read from, linked to the dbt docs site, and
-    the price rows that priced its costs.
-
-    Raises:
-        LineageError: `frame` was not made by a `@statex_bi.reads.recorded` KPI function.
+    the price rows that priced its costs (or, for a frame no `@statex_bi.reads.recorded` KPI function
+    made, that this is not recorded).
     """
     _display_html(table_with_reads_html(frame, columns, caption=caption, empty=empty))
 
@@ -394,14 +388,9 @@ def history(con: duckdb.DuckDBPyConnection, report: str, report_period: Period, 
                                         empty="No earlier period has been published yet."))
 
 
-def _reads_html(frame: pd.DataFrame, caption: str) -> str:
-    """Where the rows of a table drawn here (not by `table_html`) come from (see `reads_of`)."""
-    return provenance.reads_html(reads_of(frame, caption), _lineage_context())
-
-
 def scorecard(card: pd.DataFrame, reports: set[str] | None = None, run_id: str | None = None) -> None:
     """Show the executive summary's scorecard (`scorecard_html`) and what it was read from."""
-    _display_html(scorecard_html(card, reports, run_id) + _reads_html(card, "scorecard"))
+    _display_html(scorecard_html(card, reports, run_id) + reads_html(card))
 
 
 def headline_drivers(card: pd.DataFrame, run_id: str | None = None) -> None:
@@ -411,7 +400,7 @@ def headline_drivers(card: pd.DataFrame, run_id: str | None = None) -> None:
 
 def ledger(claims: pd.DataFrame, reports: set[str] | None = None, run_id: str | None = None) -> None:
     """Show the executive summary's claims ledger (`ledger_html`) and what it was read from."""
-    _display_html(ledger_html(claims, reports, run_id) + _reads_html(claims, "claims ledger"))
+    _display_html(ledger_html(claims, reports, run_id) + reads_html(claims))
 
 
 def _drivers_columns(explained: Explained) -> tuple[pd.DataFrame, dict[str, Column]]:

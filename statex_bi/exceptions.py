@@ -14,8 +14,7 @@
     │   └── FileTooLargeError  an input file holds more than the size allowed (names source and file)
     ├── ModelError             a SQL model failed to build (names the model file)
     ├── DataTestError          a dbt data test of severity error failed (names model, test, rows)
-    ├── PricingError           the price catalog is malformed
-    └── LineageError           a report table does not say what it was read from (names the table)
+    └── PricingError           the price catalog is malformed
 """
 
 from __future__ import annotations
@@ -135,7 +134,3 @@ class DataTestError(StatexError):
 class PricingError(StatexError):
     """The price catalog is malformed."""
 
-
-class LineageError(StatexError):
-    """A report table's frame carries no record of what it was read from: the KPI function that made it is
-    not `@statex_bi.reads.recorded` (the message names the table)."""
