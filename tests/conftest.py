@@ -13,6 +13,8 @@ def pytest_collection_modifyitems(config, items):
     xdist worker (`--dist loadgroup`, Makefile), so the fixture is built once, not once per worker."""
     for item in items:
         fixtures = getattr(item, "_fixtureinfo", None)
+        if item.get_closest_marker("xdist_group"):
+            continue  # grouped on purpose (tests sharing a session fixture's one build)
         if fixtures and any(defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values()):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
