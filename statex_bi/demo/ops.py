@@ -119,14 +119,87 @@ class Feedback:
     email: str | None
 
 
-@dataclass(frozen=True)
 class OpsData:
-    start: date
-    end: date  # inclusive
-    planted: tuple[date, date]  # Monday and Sunday of the planted week
-    jobs: Jobs
-    queries: Queries
-    feedback: list[Feedback]
+    """The app's jobs, queries and feedback over [start, end], the spans generated day by day on demand.
+
+    A day's queries come from `config.rng("ops/queries/<day>")`, the jobs published that day from
+    `config.rng("ops/jobs/<day>")` and the queues' state at the day's start (when the workers are next free):
+    the only thing a day carries to the next, remembered for every day (three numbers a day). So any day
+    regenerates alone, equal to that day within the whole window, and a sandbox answering for a window holds
+    that window's days only. `jobs` and `queries` concatenate every day: for tests of small worlds.
+    """
+
+    def __init__(self, config: WorldConfig | None, start: date, end: date, planted: tuple[date, date],
+                 feedback: list[Feedback]) -> None:
+        self.config = config
+        self.start = start
+        self.end = end  # inclusive; before start: an organization with no spans
+        self.planted = planted
+        self.feedback = feedback
+        self.queues = tuple(QUEUES)
+        self.descriptions = tuple(QUERIES)
+        self.routes = tuple(sorted({route for routes, *_ in QUERIES.values() for route in routes}))
+        # Per day: the queues' free time at its start, and the last start of a process span of its jobs.
+        self._free_at: dict[date, tuple[float, ...]] = {start: (0.0,) * len(QUEUES)}
+        self._last_process: dict[date, float] = {}
+        self._recent: dict[date, Jobs] = {}  # the last days' jobs: a bucket's window asks for the day before too
+
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+    def queries_day(self, day: date) -> Queries:
+        if self.config is None or not self.start <= day <= self.end:
+            return _no_queries(self.descriptions, self.routes)
+        return _queries_day(self.config, day, self.planted, self.descriptions, self.routes)
+
+    def jobs_day(self, day: date) -> Jobs:
+        """The jobs published on `day`: their publish spans and every attempt's process span."""
+        if self.config is None or not self.start <= day <= self.end:
+            return _no_jobs()
+        if day not in self._recent:
+            self._advance_to(day)
+            jobs = _jobs_day(self.config, day, self.planted, self._free_at[day])[0]
+            self._recent = {**dict(list(self._recent.items())[-2:]), day: jobs}
+        return self._recent[day]
+
+    def _advance_to(self, day: date) -> None:
+        """Know the queues' state at the start of `day` (and of every day before it)."""
+        known = max(self._free_at)
+        while known < day:
+            jobs, free_at = _jobs_day(self.config, known, self.planted, self._free_at[known])
+            self._last_process[known] = float(jobs.process_start.max()) if len(jobs.process_start) else 0.0
+            known += timedelta(days=1)
+            self._free_at[known] = free_at
+
+    def window_queries(self, first: float, stop: float) -> Queries:
+        """The db spans starting in [first, stop) (epoch seconds), from the window's days alone."""
+        parts = [self.queries_day(day) for day in _days_between(first, stop)]
+        merged = _concat_queries(parts, self.descriptions, self.routes)
+        lo, hi = np.searchsorted(merged.start, [first, stop], side="left")
+        return Queries(self.descriptions, self.routes, *(getattr(merged, k)[lo:hi] for k in _QUERY_COLUMNS))
+
+    def window_jobs(self, first: float, stop: float) -> Jobs:
+        """The publish and process spans starting in [first, stop): from the days that published them (a
+        backlog's jobs are processed days later), sorted by start."""
+        days = [day for day in self.days() if _epoch(day) < stop]
+        if days:
+            self._advance_to(days[-1] + timedelta(days=1))
+        chosen = [self.jobs_day(day) for day in days
+                  if _epoch(day) + 86400.0 > first or self._last_process[day] >= first]
+        return _clip_jobs(_concat_jobs(chosen), first, stop)
+
+    @property
+    def jobs(self) -> Jobs:
+        return _clip_jobs(_concat_jobs([self.jobs_day(day) for day in self.days()]), -np.inf, np.inf)
+
+    @property
+    def queries(self) -> Queries:
+        return _concat_queries([self.queries_day(day) for day in self.days()], self.descriptions, self.routes)
+
+
+_JOB_PUBLISH = ("publish_start", "publish_queue")
+_JOB_PROCESS = ("process_start", "process_queue", "duration_ms", "receive_latency_ms", "retry_count", "failed")
+_QUERY_COLUMNS = ("start", "query", "route", "duration_ms")
 
 
 def span_group(description: str) -> str:
@@ -145,9 +218,50 @@ def planted_week(end: date) -> tuple[date, date]:
 
 def no_operations(day: date) -> OpsData:
     """An organization with no jobs, queries or feedback."""
+    return OpsData(None, day, day - timedelta(days=1), planted_week(day), [])
+
+
+def _no_jobs() -> Jobs:
     empty, none = np.array([], dtype=np.float64), np.array([], dtype=np.int64)
-    jobs = Jobs(tuple(QUEUES), empty, none, empty, none, empty, empty, none, np.array([], dtype=bool))
-    return OpsData(day, day, planted_week(day), jobs, Queries(tuple(QUERIES), (), empty, none, none, empty), [])
+    return Jobs(tuple(QUEUES), empty, none, empty, none, empty, empty, none, np.array([], dtype=bool))
+
+
+def _no_queries(descriptions: tuple[str, ...], routes: tuple[str, ...]) -> Queries:
+    empty, none = np.array([], dtype=np.float64), np.array([], dtype=np.int64)
+    return Queries(descriptions, routes, empty, none, none, empty)
+
+
+def _concat_jobs(parts: list[Jobs]) -> Jobs:
+    if not parts:
+        return _no_jobs()
+    return Jobs(tuple(QUEUES), *(np.concatenate([getattr(p, k) for p in parts]) for k in _JOB_PUBLISH + _JOB_PROCESS))
+
+
+def _clip_jobs(jobs: Jobs, first: float, stop: float) -> Jobs:
+    """The spans starting in [first, stop), each kind sorted by start."""
+    published = np.flatnonzero((jobs.publish_start >= first) & (jobs.publish_start < stop))
+    published = published[np.argsort(jobs.publish_start[published], kind="stable")]
+    processed = np.flatnonzero((jobs.process_start >= first) & (jobs.process_start < stop))
+    processed = processed[np.argsort(jobs.process_start[processed], kind="stable")]
+    return Jobs(jobs.queues, *(getattr(jobs, k)[published] for k in _JOB_PUBLISH),
+                *(getattr(jobs, k)[processed] for k in _JOB_PROCESS))
+
+
+def _concat_queries(parts: list[Queries], descriptions: tuple[str, ...], routes: tuple[str, ...]) -> Queries:
+    if not parts:
+        return _no_queries(descriptions, routes)
+    return Queries(descriptions, routes, *(np.concatenate([getattr(p, k) for p in parts]) for k in _QUERY_COLUMNS))
+
+
+def _days_between(first: float, stop: float) -> list[date]:
+    """The UTC days that [first, stop) (epoch seconds) touches."""
+    if stop <= first:
+        return []
+    day = datetime.fromtimestamp(first, UTC).date()
+    last = datetime.fromtimestamp(stop, UTC).date()
+    if _epoch(last) == stop:
+        last -= timedelta(days=1)
+    return [day + timedelta(days=i) for i in range((last - day).days + 1)]
 
 
 def _epoch(day: date) -> float:
@@ -156,36 +270,32 @@ def _epoch(day: date) -> float:
 
 def simulate_operations(config: WorldConfig) -> OpsData:
     """The app's jobs, queries and feedback over the retention window, with the planted week's problems."""
-    rng = config.rng("ops")
     start = max(config.start, config.end - timedelta(days=RETENTION_DAYS - 1))
     planted = planted_week(config.end)
-    return OpsData(start, config.end, planted, _jobs(rng, config, start, planted),
-                   _queries(rng, config, start, planted), _feedback(rng, config, start, planted))
+    return OpsData(config, start, config.end, planted, _feedback(config.rng("ops"), config, start, planted))
 
 
-def _jobs(rng: np.random.Generator, config: WorldConfig, start: date, planted: tuple[date, date]) -> Jobs:
+def _jobs_day(config: WorldConfig, day: date, planted: tuple[date, date], free_at: tuple[float, ...]
+              ) -> tuple[Jobs, tuple[float, ...]]:
+    """The jobs published on `day`, given when each queue's workers are next free; and when they are after."""
+    rng = config.rng(f"ops/jobs/{day.isoformat()}")
     degraded = (_epoch(planted[0]), _epoch(planted[1] + timedelta(days=1)))
     end_s = _epoch(config.end + timedelta(days=1))
+    weekday = 0.7 if day.weekday() >= 5 else 1.0
     publish: list[tuple[float, int]] = []
     process: list[tuple[float, int, float, float, int, bool]] = []
+    after: list[float] = []
     for code, (name, (per_day, median, sigma, p_fail)) in enumerate(QUEUES.items()):
-        # The worker pool is sized for the full-scale load; the struggling week's is a third of the actual one.
-        usual_spacing = 86400.0 / (per_day * WORKER_HEADROOM)
+        # Workers are sized for the company's load (headroom); the struggling week's run at a third of it.
+        usual_spacing = 86400.0 / (per_day * config.scale * WORKER_HEADROOM)
         degraded_spacing = 86400.0 / (per_day * config.scale * DEGRADED_THROUGHPUT)
-        arrivals = []
-        day = start
-        while day <= config.end:
-            weekday = 0.7 if day.weekday() >= 5 else 1.0
-            n = int(rng.poisson(per_day * config.scale * weekday))
-            arrivals.append(_epoch(day) + np.sort(rng.random(n)) * 86400.0)
-            day += timedelta(days=1)
-        published = np.concatenate(arrivals) if arrivals else np.array([])
-        free_at = 0.0  # FIFO: when the workers can take the next job
-        for moment in published:
+        n = int(rng.poisson(per_day * config.scale * weekday))
+        free = free_at[code]  # FIFO: when the workers can take the next job
+        for moment in _epoch(day) + np.sort(rng.random(n)) * 86400.0:
             publish.append((float(moment), code))
-            struggling = name == BACKLOG_QUEUE and degraded[0] <= max(moment, free_at) < degraded[1]
-            taken = max(moment + rng.exponential(0.4), free_at)
-            free_at = taken + (degraded_spacing if struggling else usual_spacing)
+            struggling = name == BACKLOG_QUEUE and degraded[0] <= max(moment, free) < degraded[1]
+            taken = max(moment + rng.exponential(0.4), free)
+            free = taken + (degraded_spacing if struggling else usual_spacing)
             for attempt in range(MAX_ATTEMPTS):
                 if taken >= end_s:
                     break  # still waiting when the world ends
@@ -195,36 +305,33 @@ def _jobs(rng: np.random.Generator, config: WorldConfig, start: date, planted: t
                 if not failed:
                     break
                 taken += duration / 1000.0 + RETRY_DELAY_S
-    publish.sort()
-    process.sort()
+        after.append(free)
     p = list(zip(*publish, strict=True)) if publish else [[], []]
     q = list(zip(*process, strict=True)) if process else [[]] * 6
-    return Jobs(tuple(QUEUES), np.array(p[0], dtype=np.float64), np.array(p[1], dtype=np.int64),
+    jobs = Jobs(tuple(QUEUES), np.array(p[0], dtype=np.float64), np.array(p[1], dtype=np.int64),
                 np.array(q[0], dtype=np.float64), np.array(q[1], dtype=np.int64), np.array(q[2], dtype=np.float64),
                 np.array(q[3], dtype=np.float64), np.array(q[4], dtype=np.int64), np.array(q[5], dtype=bool))
+    return jobs, tuple(after)
 
 
-def _queries(rng: np.random.Generator, config: WorldConfig, start: date, planted: tuple[date, date]) -> Queries:
-    descriptions = tuple(QUERIES)
-    routes = tuple(sorted({route for routes, *_ in QUERIES.values() for route in routes}))
+def _queries_day(config: WorldConfig, day: date, planted: tuple[date, date], descriptions: tuple[str, ...],
+                 routes: tuple[str, ...]) -> Queries:
+    rng = config.rng(f"ops/queries/{day.isoformat()}")
     parts: dict[str, list[np.ndarray]] = {"start": [], "query": [], "route": [], "duration": []}
-    day = start
-    while day <= config.end:
-        weekday = 0.65 if day.weekday() >= 5 else 1.0
-        for code, (description, (query_routes, per_day, median, sigma)) in enumerate(QUERIES.items()):
-            if description == SLOW_QUERY and planted[0] <= day <= planted[1]:
-                median = SLOW_QUERY_MS  # the release without the index
-            for route in query_routes:
-                n = int(rng.poisson(per_day * weekday * config.scale))
-                parts["start"].append(_epoch(day) + rng.random(n) * 86400.0)
-                parts["query"].append(np.full(n, code, dtype=np.int64))
-                parts["route"].append(np.full(n, routes.index(route), dtype=np.int64))
-                parts["duration"].append(rng.lognormal(np.log(median), sigma, n))
-        day += timedelta(days=1)
-    columns = {k: np.concatenate(v) if v else np.array([]) for k, v in parts.items()}
+    weekday = 0.65 if day.weekday() >= 5 else 1.0
+    for code, (description, (query_routes, per_day, median, sigma)) in enumerate(QUERIES.items()):
+        if description == SLOW_QUERY and planted[0] <= day <= planted[1]:
+            median = SLOW_QUERY_MS  # the release without the index
+        for route in query_routes:
+            n = int(rng.poisson(per_day * weekday * config.scale))
+            parts["start"].append(_epoch(day) + rng.random(n) * 86400.0)
+            parts["query"].append(np.full(n, code, dtype=np.int64))
+            parts["route"].append(np.full(n, routes.index(route), dtype=np.int64))
+            parts["duration"].append(rng.lognormal(np.log(median), sigma, n))
+    columns = {k: np.concatenate(v) for k, v in parts.items()}
     order = np.argsort(columns["start"], kind="stable")
-    return Queries(descriptions, routes, columns["start"][order], columns["query"][order].astype(np.int64),
-                   columns["route"][order].astype(np.int64), columns["duration"][order])
+    return Queries(descriptions, routes, columns["start"][order], columns["query"][order],
+                   columns["route"][order], columns["duration"][order])
 
 
 def _feedback(rng: np.random.Generator, config: WorldConfig, start: date, planted: tuple[date, date]) -> list[Feedback]:

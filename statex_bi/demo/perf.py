@@ -1,7 +1,9 @@
 """The simulated Fastify app as Sentry sees it: requests per route, page loads, errors and issues.
 
 Sentry keeps spans for a limited time, so the simulation covers the world's last `RETENTION_DAYS`
-days only. What it plants for the reports (and the alerts) to find:
+days only. Spans are generated day by day, each day from a generator of its own, when a window is asked
+for (`PerfData.window`): memory holds a window's days, whatever the scale and the period.
+What it plants for the reports (and the alerts) to find:
 
     a deploy that regresses one route   `GET /api/prototypes` gets an N+1 query on `REGRESSION_DAYS_AGO`
                                         days before the end: its durations grow 2.6x from then on
@@ -96,23 +98,112 @@ class Issue:
     resolution: str | None  # the activity type that resolved it
 
 
-@dataclass(frozen=True)
 class PerfData:
-    start: date
-    end: date  # inclusive
-    routes: tuple[str, ...]
+    """The app's spans, issues and event volumes over [start, end], generated day by day on demand.
+
+    Each day's requests and page loads come from a generator of their own (`config.rng("perf/<day>")`), so any
+    day regenerates alone, equal to that day within the whole window, and a sandbox answering for a window
+    holds only that window's days (`window`), never the whole period. `requests`, `page_loads` and
+    `event_volumes` concatenate every day: for tests of small worlds.
+    """
+
+    def __init__(self, config: WorldConfig | None, start: date, end: date) -> None:
+        self.config = config
+        self.start = start
+        self.end = end  # inclusive; before start: an organization with no spans
+        self.routes = tuple(ROUTES)
+        days = self.days()
+        self.issues = _issues(config.rng("perf"), days) if config is not None and days else []
+        self._volumes: dict[date, list[tuple[date, str, str, int]]] = {}
+        self._recent: dict[date, PerfDay] = {}
+
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+    def day(self, day: date) -> PerfDay:
+        """The spans of one day (empty outside the window), the same whenever and however often asked.
+
+        The last two days asked are kept: hourly buckets ask for the same day many times in a row."""
+        if self.config is None or not self.start <= day <= self.end:
+            return _empty_day()
+        if day not in self._recent:
+            simulated = simulate_day(self.config, day, (day - self.start).days)
+            self._volumes.setdefault(day, simulated.volumes)
+            self._recent = {**dict(list(self._recent.items())[-1:]), day: simulated}
+        return self._recent[day]
+
+    def window(self, first: float, stop: float) -> PerfDay:
+        """The spans starting in [first, stop) (epoch seconds): the window's days only, concatenated."""
+        days = [day for day in _days_between(first, stop) if self.start <= day <= self.end]
+        parts = [self.day(day) for day in days]
+        return _clip(_concat(parts), first, stop)
+
+    @property
+    def requests(self) -> Requests:
+        return _concat([self.day(day) for day in self.days()]).requests
+
+    @property
+    def page_loads(self) -> PageLoads:
+        return _concat([self.day(day) for day in self.days()]).page_loads
+
+    def volumes(self, day: date) -> list[tuple[date, str, str, int]]:
+        """(day, category, outcome, quantity) of one day; remembered, they are a few rows."""
+        if day not in self._volumes:
+            self._volumes[day] = self.day(day).volumes
+        return self._volumes[day]
+
+    @property
+    def event_volumes(self) -> list[tuple[date, str, str, int]]:
+        return [row for day in self.days() for row in self.volumes(day)]
+
+
+@dataclass(frozen=True)
+class PerfDay:
     requests: Requests
     page_loads: PageLoads
-    issues: list[Issue]
-    event_volumes: list[tuple[date, str, str, int]]  # (day, category, outcome, quantity)
+    volumes: list[tuple[date, str, str, int]]
 
 
 def no_performance(day: date) -> PerfData:
     """A Sentry organization with no requests, page loads, issues or event volumes."""
+    return PerfData(None, day, day - timedelta(days=1))
+
+
+def _empty_day() -> PerfDay:
     empty = np.array([], dtype=np.float64)
     none = np.array([], dtype=np.int64)
-    return PerfData(day, day, tuple(ROUTES), Requests(empty, none, empty, np.array([], dtype=bool)),
-                    PageLoads(empty, none, none, empty, empty, empty), [], [])
+    return PerfDay(Requests(empty, none, empty, np.array([], dtype=bool)),
+                   PageLoads(empty, none, none, empty, empty, empty), [])
+
+
+def _concat(days: list[PerfDay]) -> PerfDay:
+    if len(days) == 1:
+        return days[0]
+    if not days:
+        return _empty_day()
+    return PerfDay(
+        Requests(*(np.concatenate([getattr(d.requests, k) for d in days]) for k in Requests.__dataclass_fields__)),
+        PageLoads(*(np.concatenate([getattr(d.page_loads, k) for d in days]) for k in PageLoads.__dataclass_fields__)),
+        [row for d in days for row in d.volumes])
+
+
+def _clip(spans: PerfDay, first: float, stop: float) -> PerfDay:
+    """The spans starting in [first, stop); starts are sorted, so each is a slice."""
+    def cut(columns, cls):
+        lo, hi = np.searchsorted(columns.start, [first, stop], side="left")
+        return cls(*(getattr(columns, k)[lo:hi] for k in cls.__dataclass_fields__))
+    return PerfDay(cut(spans.requests, Requests), cut(spans.page_loads, PageLoads), spans.volumes)
+
+
+def _days_between(first: float, stop: float) -> list[date]:
+    """The UTC days that [first, stop) (epoch seconds) touches."""
+    if stop <= first:
+        return []
+    day = datetime.fromtimestamp(first, UTC).date()
+    last = datetime.fromtimestamp(stop, UTC).date()
+    if _epoch(last) == stop:
+        last -= timedelta(days=1)
+    return [day + timedelta(days=i) for i in range((last - day).days + 1)]
 
 
 def _epoch(day: date) -> float:
@@ -120,10 +211,17 @@ def _epoch(day: date) -> float:
 
 
 def simulate_performance(config: WorldConfig) -> PerfData:
-    """The app's requests, page loads, issues and Sentry event volumes over the retention window."""
-    rng = config.rng("perf")
+    """The app's requests, page loads, issues and Sentry event volumes over the retention window (lazily)."""
     start = max(config.start, config.end - timedelta(days=RETENTION_DAYS - 1))
-    days = [start + timedelta(days=i) for i in range((config.end - start).days + 1)]
+    return PerfData(config, start, config.end)
+
+
+def simulate_day(config: WorldConfig, day: date, number: int) -> PerfDay:
+    """One day's requests, page loads and event volumes, `number` days into the retention window.
+
+    The draws come from `config.rng("perf/<day>")` alone: a day never depends on another.
+    """
+    rng = config.rng(f"perf/{day.isoformat()}")
     regression_day = config.end - timedelta(days=REGRESSION_DAYS_AGO)
     incident_day = config.end - timedelta(days=INCIDENT_DAYS_AGO)
     routes = tuple(ROUTES)
@@ -133,59 +231,44 @@ def simulate_performance(config: WorldConfig) -> PerfData:
     failure = np.array([ROUTES[r][3] for r in routes])
     regressed, incident = routes.index(REGRESSED_ROUTE), routes.index(INCIDENT_ROUTE)
 
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("start", "route", "duration", "failed")}
-    loads: dict[str, list[np.ndarray]] = {k: [] for k in ("start", "page", "device", "lcp", "cls", "inp")}
-    volumes: list[tuple[date, str, str, int]] = []
-    for number, day in enumerate(days):
-        weekday = 0.65 if day.weekday() >= 5 else 1.0
-        growth = 1.0 + 0.004 * number
-        n = int(rng.poisson(REQUESTS_PER_DAY * weekday * growth * config.scale))
-        route = rng.choice(len(routes), size=n, p=shares / shares.sum())
-        median = medians[route] * np.where((route == regressed) & (day >= regression_day), 2.6, 1.0)
-        duration = rng.lognormal(np.log(median), sigmas[route])
-        p_fail = failure[route] + np.where((route == incident) & (day == incident_day), 0.33, 0.0)
-        failed = rng.random(n) < p_fail
-        parts["start"].append(_epoch(day) + np.sort(rng.random(n)) * 86400.0)
-        parts["route"].append(route)
-        parts["duration"].append(duration)
-        parts["failed"].append(failed)
+    weekday = 0.65 if day.weekday() >= 5 else 1.0
+    growth = 1.0 + 0.004 * number
+    n = int(rng.poisson(REQUESTS_PER_DAY * weekday * growth * config.scale))
+    route = rng.choice(len(routes), size=n, p=shares / shares.sum())
+    median = medians[route] * np.where((route == regressed) & (day >= regression_day), 2.6, 1.0)
+    duration = rng.lognormal(np.log(median), sigmas[route])
+    p_fail = failure[route] + np.where((route == incident) & (day == incident_day), 0.33, 0.0)
+    failed = rng.random(n) < p_fail
+    requests = Requests(_epoch(day) + np.sort(rng.random(n)) * 86400.0, route, duration, failed)
 
-        m = int(rng.poisson(PAGE_LOADS_PER_DAY * weekday * growth * config.scale))
-        page = rng.choice(len(PAGES), size=m, p=PAGE_SHARES)
-        device = (rng.random(m) < MOBILE_SHARE).astype(np.int64)  # 1 = mobile
-        lcp = np.empty(m)
-        inp = np.empty(m)
-        cls = np.empty(m)
-        for index, name in enumerate(DEVICES):
-            mask = device == index
-            count = int(mask.sum())
-            lcp[mask] = rng.lognormal(np.log(LCP[name][0]), LCP[name][1], count)
-            inp[mask] = rng.lognormal(np.log(INP[name][0]), INP[name][1], count)
-            cls[mask] = rng.gamma(CLS[name][0], CLS[name][1], count)
-        mobile = device == 1
-        cls[(page == PAGES.index(CLS_SHIFTING_PAGE)) & mobile] += 0.09
-        inp[(page == PAGES.index(SLOW_INPUT_PAGE)) & mobile] *= 1.6
-        lcp[page == PAGES.index(HEAVY_PAGE)] *= 1.35
-        loads["start"].append(_epoch(day) + np.sort(rng.random(m)) * 86400.0)
-        loads["page"].append(page)
-        loads["device"].append(device)
-        loads["lcp"].append(lcp)
-        loads["cls"].append(cls)
-        loads["inp"].append(inp)
+    m = int(rng.poisson(PAGE_LOADS_PER_DAY * weekday * growth * config.scale))
+    page = rng.choice(len(PAGES), size=m, p=PAGE_SHARES)
+    device = (rng.random(m) < MOBILE_SHARE).astype(np.int64)  # 1 = mobile
+    lcp = np.empty(m)
+    inp = np.empty(m)
+    cls = np.empty(m)
+    for index, name in enumerate(DEVICES):
+        mask = device == index
+        count = int(mask.sum())
+        lcp[mask] = rng.lognormal(np.log(LCP[name][0]), LCP[name][1], count)
+        inp[mask] = rng.lognormal(np.log(INP[name][0]), INP[name][1], count)
+        cls[mask] = rng.gamma(CLS[name][0], CLS[name][1], count)
+    mobile = device == 1
+    cls[(page == PAGES.index(CLS_SHIFTING_PAGE)) & mobile] += 0.09
+    inp[(page == PAGES.index(SLOW_INPUT_PAGE)) & mobile] *= 1.6
+    lcp[page == PAGES.index(HEAVY_PAGE)] *= 1.35
+    loads = PageLoads(_epoch(day) + np.sort(rng.random(m)) * 86400.0, page, device, lcp, cls, inp)
 
-        errors = int(failed.sum()) + int(rng.poisson(25 * growth))  # server failures + browser errors
-        limited = int(errors * 4) if day == incident_day else 0  # the incident blew the error quota
-        volumes += [
-            (day, "error", "accepted", errors),
-            (day, "error", "filtered", int(rng.poisson(0.04 * errors + 3))),
-            (day, "transaction", "accepted", n + m),
-            (day, "transaction", "client_discard", int(rng.poisson(0.02 * (n + m)))),
-            (day, "attachment", "accepted", int(rng.poisson(2))),
-        ] + ([(day, "error", "rate_limited", limited)] if limited else [])
-
-    requests = Requests(*(np.concatenate(parts[k]) for k in ("start", "route", "duration", "failed")))
-    page_loads = PageLoads(*(np.concatenate(loads[k]) for k in ("start", "page", "device", "lcp", "cls", "inp")))
-    return PerfData(start, config.end, routes, requests, page_loads, _issues(rng, days), volumes)
+    errors = int(failed.sum()) + int(rng.poisson(25 * growth))  # server failures + browser errors
+    limited = int(errors * 4) if day == incident_day else 0  # the incident blew the error quota
+    volumes = [
+        (day, "error", "accepted", errors),
+        (day, "error", "filtered", int(rng.poisson(0.04 * errors + 3))),
+        (day, "transaction", "accepted", n + m),
+        (day, "transaction", "client_discard", int(rng.poisson(0.02 * (n + m)))),
+        (day, "attachment", "accepted", int(rng.poisson(2))),
+    ] + ([(day, "error", "rate_limited", limited)] if limited else [])
+    return PerfDay(requests, loads, volumes)
 
 
 ISSUE_TEMPLATES = (

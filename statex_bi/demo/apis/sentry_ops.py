@@ -22,9 +22,10 @@ from statex_bi.demo.ops import SITE, Feedback, OpsData, span_group
 QUEUE_FIELD = "messaging.destination.name"
 
 
-def queue_columns(ops: OpsData, op: str) -> tuple[dict[str, np.ndarray], dict[str, tuple[str, ...]]]:
-    """(columns, labels) of the `queue.publish` or `queue.process` spans."""
-    jobs = ops.jobs
+def queue_columns(ops: OpsData, op: str, first: float, stop: float
+                  ) -> tuple[dict[str, np.ndarray], dict[str, tuple[str, ...]]]:
+    """(columns, labels) of the `queue.publish` or `queue.process` spans starting in [first, stop)."""
+    jobs = ops.window_jobs(first, stop)
     if op == "queue.publish":
         n = len(jobs.publish_start)
         columns = {"start": jobs.publish_start, QUEUE_FIELD: jobs.publish_queue,
@@ -38,9 +39,9 @@ def queue_columns(ops: OpsData, op: str) -> tuple[dict[str, np.ndarray], dict[st
     return columns, {QUEUE_FIELD: jobs.queues, "project": ("statex-worker",)}
 
 
-def db_columns(ops: OpsData) -> tuple[dict[str, np.ndarray], dict[str, tuple[str, ...]]]:
-    """(columns, labels) of the `db` spans: the query's code doubles as its span.group's."""
-    queries = ops.queries
+def db_columns(ops: OpsData, first: float, stop: float) -> tuple[dict[str, np.ndarray], dict[str, tuple[str, ...]]]:
+    """(columns, labels) of the `db` spans starting in [first, stop): the query's code doubles as its span.group's."""
+    queries = ops.window_queries(first, stop)
     n = len(queries.start)
     columns = {"start": queries.start, "sentry.normalized_description": queries.query, "span.group": queries.query,
                "transaction": queries.route, "span.duration": queries.duration_ms,

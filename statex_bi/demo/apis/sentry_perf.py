@@ -66,26 +66,28 @@ class _Spans:
     labels: dict[str, tuple[str, ...]]
 
 
-def _spans(perf: PerfData, ops: OpsData, op: str) -> _Spans:
+def _spans(perf: PerfData, ops: OpsData, op: str, first: float, stop: float) -> _Spans:
+    """The spans of `op` starting in [first, stop): generated for that window only."""
     if op in ("queue.publish", "queue.process"):
-        return _Spans(*sentry_ops.queue_columns(ops, op))
+        return _Spans(*sentry_ops.queue_columns(ops, op, first, stop))
     if op == "db":
-        return _Spans(*sentry_ops.db_columns(ops))
+        return _Spans(*sentry_ops.db_columns(ops, first, stop))
+    if op not in ("http.server", "pageload", "ui.interaction.click"):
+        raise BadRequest(f"the sandbox aggregates span.op http.server, pageload, ui.interaction.click, "
+                         f"queue.publish or queue.process, or span.category:db, not {op!r}")
+    spans = perf.window(first, stop)
     if op == "http.server":
-        r = perf.requests
+        r = spans.requests
         return _Spans({"start": r.start, "transaction": r.route, "span.duration": r.duration_ms,
                        "_failed": r.failed, "project": np.zeros(len(r.start), dtype=np.int64)},
                       {"transaction": perf.routes, "project": ("statex-api",)})
-    p = perf.page_loads
+    p = spans.page_loads
     columns = {"start": p.start, "transaction": p.page, DEVICE_FIELD: p.device,
                "_failed": np.zeros(len(p.start), dtype=bool), "project": np.zeros(len(p.start), dtype=np.int64)}
     labels = {"transaction": PAGES, DEVICE_FIELD: DEVICES, "project": ("statex-web",)}
     if op == "pageload":
         return _Spans({**columns, "measurements.lcp": p.lcp_ms, "measurements.cls": p.cls}, labels)
-    if op == "ui.interaction.click":
-        return _Spans({**columns, "measurements.inp": p.inp_ms}, labels)
-    raise BadRequest(f"the sandbox aggregates span.op http.server, pageload, ui.interaction.click, queue.publish or "
-                     f"queue.process, or span.category:db, not {op!r}")
+    return _Spans({**columns, "measurements.inp": p.inp_ms}, labels)
 
 
 def _grouped(request: Request, perf: PerfData, ops: OpsData, window: tuple[datetime, datetime], groups: list[str]):
@@ -96,14 +98,12 @@ def _grouped(request: Request, perf: PerfData, ops: OpsData, window: tuple[datet
         terms["span.op"] = "db"
     if "span.op" not in terms:
         raise BadRequest("the sandbox needs span.op:<op> or span.category:db in an aggregate query")
-    spans = _spans(perf, ops, terms.pop("span.op"))
+    start, end = (moment.timestamp() for moment in window)
+    spans = _spans(perf, ops, terms.pop("span.op"), start, end)  # the window's spans only
     if terms.get("has") in spans.labels:  # every sandbox span has its group fields
         terms.pop("has")
     columns = spans.columns
-    start, end = (moment.timestamp() for moment in window)
-    # Span starts are sorted: the window is a slice.
-    first, stop = np.searchsorted(columns["start"], [start, end], side="left")
-    selected = np.arange(first, stop)
+    selected = np.arange(len(columns["start"]))
     for key, value in terms.items():
         if key not in spans.labels or value not in spans.labels[key]:
             raise BadRequest(f"unsupported filter {key}:{value}")
@@ -159,28 +159,33 @@ def timeseries(request: Request, perf: PerfData, ops: OpsData, window: tuple[dat
     top = int(request.arg("topEvents", "0") or 0)
     if groups and not 1 <= top <= 10:
         raise BadRequest("topEvents must be between 1 and 10 with groupBy")
-    spans, selected, codes, labels = _grouped(request, perf, ops, window, groups)
     start, end = (moment.timestamp() for moment in window)
     buckets = int(np.ceil((end - start) / interval))
-    bucket = ((spans.columns["start"][selected] - start) // interval).astype(np.int64)
-    unique, counts = np.unique(codes, return_counts=True)
-    chosen_codes = unique[np.argsort(-counts, kind="stable")][: top or 1]
+    # Bucket by bucket, so that only one bucket's spans are held, whatever the window.
+    values: dict[int, list] = {}
+    totals: dict[int, int] = {}
+    names: dict[int, dict[str, str]] = {}
+    for index in range(buckets):
+        moment = start + index * interval
+        bounds = tuple(datetime.fromtimestamp(edge, UTC) for edge in (moment, min(moment + interval, end)))
+        spans, selected, codes, labels = _grouped(request, perf, ops, bounds, groups)
+        for code in np.unique(codes):
+            chosen = selected[codes == code]
+            code = int(code)
+            values.setdefault(code, [0] * buckets)[index] = _aggregate(axis, spans.columns, chosen, interval / 60.0)
+            totals[code] = totals.get(code, 0) + len(chosen)
+            names.setdefault(code, labels(code))
+    ranked = sorted(totals)  # ties by code, as np.unique and a stable sort rank them
+    chosen_codes = sorted(ranked, key=lambda code: -totals[code])[: top or 1]
     now = datetime.now(UTC).timestamp()
-    # the spans of each (group, bucket) as one slice of the spans sorted by both: one sort, not a mask per bucket
-    by_cell = np.lexsort((bucket, codes))
-    cell_keys = codes[by_cell] * (buckets + 1) + bucket[by_cell]
     series = []
     for order, code in enumerate(chosen_codes):
-        values = []
-        for index in range(buckets):
-            first, stop = np.searchsorted(cell_keys, [code * (buckets + 1) + index, code * (buckets + 1) + index + 1])
-            chosen = selected[by_cell[first:stop]]
-            value = _aggregate(axis, spans.columns, chosen, interval / 60.0) if len(chosen) else 0
-            moment = start + index * interval
-            values.append({"timestamp": moment * 1000, "value": value, "incomplete": moment + interval > now})
         series.append({
-            "values": values, "yAxis": axis,
-            "groupBy": [{"key": name, "value": value} for name, value in labels(code).items()],
+            "values": [{"timestamp": (start + index * interval) * 1000, "value": value,
+                        "incomplete": start + index * interval + interval > now}
+                       for index, value in enumerate(values[code])],
+            "yAxis": axis,
+            "groupBy": [{"key": name, "value": value} for name, value in names[code].items()],
             "meta": {"valueType": field_type(axis), "valueUnit": field_unit(axis), "interval": interval,
                      "order": order, "isOther": False},
         })
@@ -392,9 +397,7 @@ def stats_body(request: Request, perf: PerfData, window: tuple[datetime, datetim
         first += timedelta(days=1)
     days = {moment.date(): index for index, moment in enumerate(intervals)}
     groups: dict[tuple, list[int]] = {}
-    for day, category, outcome, quantity in perf.event_volumes:
-        if day not in days:
-            continue
+    for day, category, outcome, quantity in (row for moment in intervals for row in perf.volumes(moment.date())):
         key = tuple(("category", category) if g == "category" else ("outcome", outcome) for g in group_by)
         series = groups.setdefault(key, [0] * len(intervals))
         # The simulation counts items; Sentry's sum(quantity) of attachments is their bytes.
