@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -169,53 +170,128 @@ class CostLine:
     project_id: str = OPENAI_PROJECT_ID
 
 
-@dataclass(frozen=True)
 class AiData:
-    """The AI side of the simulated company.
+    """The AI side of the simulated company, generated day by day on demand.
 
-    Attributes:
-        calls: every model call, by start time.
-        other_spans: the non-AI spans of the same traces.
-        usage: OpenAI completions usage by day and model snapshot (billed calls only).
-        costs: OpenAI costs by day and line item.
+    The prototypes requested on one day run on a generator of their own (`config.rng("ai/<day>")`), so any
+    day regenerates alone, equal to that day within the whole period, and a sandbox answering for a window
+    generates that window's days only (`spans_on`). One pass over the days totals the billed tokens by day,
+    tier and model (`billed`), behind OpenAI's usage and costs (a few rows a day). `calls` and `other_spans`
+    concatenate every day: for tests of small worlds.
     """
 
-    calls: list[AiCall]
-    other_spans: list[OtherSpan]
-    usage: list[UsageBucket]
-    costs: list[CostLine]
+    def __init__(self, config: WorldConfig, prototype_requests: list[PrototypeRequest]) -> None:
+        self.config = config
+        self.spike = cost_spike_day(config)
+        self._requests: dict[date, list[PrototypeRequest]] = defaultdict(list)
+        for request in prototype_requests:
+            self._requests[request.requested_at.date()].append(request)
+        self._recent: dict[date, tuple[list[AiCall], list[OtherSpan]]] = {}
+        self._billed: dict[tuple[str, date, str], list[int]] | None = None
+
+    def days(self) -> list[date]:
+        """The days on which spans start: a prototype's pipeline may run past midnight."""
+        if not self._requests:
+            return []
+        first, last = min(self._requests), max(self._requests)
+        return [first + timedelta(days=i) for i in range((last - first).days + 2)]
+
+    def generated(self, day: date) -> tuple[list[AiCall], list[OtherSpan]]:
+        """The calls and other spans of the prototypes requested on `day` (and, on the cost spike's day, of the
+        re-queued ones), in generation order. The last three days asked are kept."""
+        if day not in self._recent:
+            self._recent = {**dict(list(self._recent.items())[-2:]), day: self._generate(day)}
+        return self._recent[day]
+
+    def _generate(self, day: date) -> tuple[list[AiCall], list[OtherSpan]]:
+        rng = self.config.rng(f"ai/{day.isoformat()}")
+        calls: list[AiCall] = []
+        others: list[OtherSpan] = []
+        for request in self._requests.get(day, []):
+            _prototype(rng, request, calls, others, all_gpt_4o=day == self.spike)
+        if day == self.spike:
+            # The incident also re-queues the last REQUEUED_PROTOTYPES earlier prototypes, every 10 minutes
+            # from 02:00; drawn after the day's own, so nothing else changes.
+            # The re-run jobs continue the prototypes' original traces (no new HTTP request).
+            earlier = self._earlier_requests(day)
+            traces = self._traces({r.requested_at.date() for r in earlier})
+            night = datetime.combine(day, datetime.min.time()) + timedelta(hours=2)
+            for i, request in enumerate(earlier):
+                requeued = replace(request, requested_at=night + timedelta(minutes=10 * i))
+                _prototype(rng, requeued, calls, others, all_gpt_4o=True, trace=traces.get(request.prototype_id))
+        return calls, others
+
+    def _earlier_requests(self, day: date) -> list[PrototypeRequest]:
+        earlier: list[PrototypeRequest] = []
+        for requested in sorted((d for d in self._requests if d < day), reverse=True):
+            earlier = self._requests[requested] + earlier
+            if len(earlier) >= REQUEUED_PROTOTYPES:
+                break
+        return earlier[-REQUEUED_PROTOTYPES:]
+
+    def _traces(self, days: set[date]) -> dict[str, str]:
+        traces: dict[str, str] = {}
+        for day in sorted(days):
+            for call in reversed(self._generate(day)[0]):
+                traces[call.prototype_id] = call.trace_id
+        return traces
+
+    def spans_on(self, day: date) -> tuple[list[AiCall], list[OtherSpan]]:
+        """The calls and other spans starting on `day` (UTC), by start."""
+        both = [self.generated(day - timedelta(days=1)), self.generated(day)]
+        calls = [c for generated, _ in both for c in generated if c.started_at.date() == day]
+        others = [s for _, generated in both for s in generated if s.started_at.date() == day]
+        calls.sort(key=lambda c: (c.started_at, c.span_id))
+        others.sort(key=lambda s: (s.started_at, s.span_id))
+        return calls, others
+
+    @property
+    def calls(self) -> list[AiCall]:
+        return [call for day in self.days() for call in self.spans_on(day)[0]]
+
+    @property
+    def other_spans(self) -> list[OtherSpan]:
+        return [span for day in self.days() for span in self.spans_on(day)[1]]
+
+    def billed(self) -> dict[tuple[str, date, str], list[int]]:
+        """(tier, UTC day, model snapshot) -> [billed input tokens (cached included), cached, output, calls],
+        from one pass over the days."""
+        if self._billed is None:
+            totals: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+            for day in self.days():
+                for call in self.generated(day)[0]:
+                    if call.billed:
+                        row = totals[(call.ai_tier, call.started_at.date(), SNAPSHOTS[call.request_model])]
+                        row[0] += call.billed_input_tokens
+                        row[1] += call.billed_cached_input_tokens
+                        row[2] += call.billed_output_tokens
+                        row[3] += 1
+            self._billed = dict(totals)
+        return self._billed
+
+    @cached_property
+    def usage(self) -> list[UsageBucket]:
+        """OpenAI completions usage by day and model snapshot (billed calls only)."""
+        return [UsageBucket(day, model, *values) for (tier, day, model), values in sorted(self.billed().items())
+                if tier == "openai"]
+
+    @cached_property
+    def costs(self) -> list[CostLine]:
+        """OpenAI costs by day and line item."""
+        return _costs(self.config, self.usage)
 
 
 def simulate_ai(config: WorldConfig, prototype_requests: list[PrototypeRequest]) -> AiData:
-    """Simulate the AI calls of every prototype request and OpenAI's usage and costs for them.
+    """The AI calls of every prototype request and OpenAI's usage and costs for them, generated on demand.
 
     Args:
-        config: the world; randomness comes from `config.rng("ai")` only.
+        config: the world; randomness comes from `config.rng("ai/<day>")` and `config.rng("ai/costs/<day>")`.
         prototype_requests: the requests to serve, in request order.
 
     Returns:
         The calls (spans), the other spans of their traces, and OpenAI's daily usage and costs.
     """
-    rng = config.rng("ai")
-    calls: list[AiCall] = []
-    others: list[OtherSpan] = []
-    spike = cost_spike_day(config)
-    for request in prototype_requests:
-        _prototype(rng, request, calls, others, all_gpt_4o=request.requested_at.date() == spike)
-    if spike:
-        # The incident also re-queues the last REQUEUED_PROTOTYPES earlier prototypes, every 10 minutes
-        # from 02:00; drawn after all the rest, so nothing else changes.
-        # The re-run jobs continue the prototypes' original traces (no new HTTP request).
-        traces = {c.prototype_id: c.trace_id for c in reversed(calls)}
-        earlier = [r for r in prototype_requests if r.requested_at.date() < spike][-REQUEUED_PROTOTYPES:]
-        night = datetime.combine(spike, datetime.min.time()) + timedelta(hours=2)
-        for i, request in enumerate(earlier):
-            requeued = replace(request, requested_at=night + timedelta(minutes=10 * i))
-            _prototype(rng, requeued, calls, others, all_gpt_4o=True, trace=traces.get(request.prototype_id))
-    calls.sort(key=lambda c: (c.started_at, c.span_id))
-    others.sort(key=lambda s: (s.started_at, s.span_id))
-    usage = _usage(calls)
-    return AiData(calls, others, usage, _costs(rng, usage))
+    return AiData(config, prototype_requests)
 
 
 # Planted incident (alerts demo): on one day a deploy points every paid step at gpt-4o, which costs
@@ -374,19 +450,6 @@ class _Context:
         )
 
 
-def _usage(calls: list[AiCall]) -> list[UsageBucket]:
-    totals: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for call in calls:
-        if call.ai_tier != "openai" or not call.billed:
-            continue
-        row = totals[(call.started_at.date(), SNAPSHOTS[call.request_model])]
-        row[0] += call.billed_input_tokens
-        row[1] += call.billed_cached_input_tokens
-        row[2] += call.billed_output_tokens
-        row[3] += 1
-    return [UsageBucket(day, model, *values) for (day, model), values in sorted(totals.items())]
-
-
 def list_price_usd(model: str, day: date, input_tokens: int, cached_tokens: int, output_tokens: int
                    ) -> tuple[float, float]:
     """OpenAI list price of a day's tokens of one model (genai-prices, at that date).
@@ -402,17 +465,22 @@ def list_price_usd(model: str, day: date, input_tokens: int, cached_tokens: int,
     return float(price.input_price), float(price.output_price)
 
 
-def _costs(rng: np.random.Generator, usage: list[UsageBucket]) -> list[CostLine]:
+def _costs(config: WorldConfig, usage: list[UsageBucket]) -> list[CostLine]:
+    """The day's line items, each day's billing adjustments and web searches from a generator of its own."""
     lines: list[CostLine] = []
+    by_day: dict[date, list[UsageBucket]] = defaultdict(list)
     for bucket in usage:
-        input_usd, output_usd = list_price_usd(bucket.model, bucket.day, bucket.input_tokens,
-                                               bucket.input_cached_tokens, bucket.output_tokens)
-        adjustment = 1 + float(np.clip(rng.normal(0, BILLING_ADJUSTMENT_SD), -0.03, 0.03))
-        lines.append(CostLine(bucket.day, f"{bucket.model}, input", round(input_usd * adjustment, 8),
-                              float(bucket.input_tokens), "tokens"))
-        lines.append(CostLine(bucket.day, f"{bucket.model}, output", round(output_usd * adjustment, 8),
-                              float(bucket.output_tokens), "tokens"))
-    for day in sorted({bucket.day for bucket in usage}):
+        by_day[bucket.day].append(bucket)
+    for day, buckets in sorted(by_day.items()):
+        rng = config.rng(f"ai/costs/{day.isoformat()}")
+        for bucket in buckets:
+            input_usd, output_usd = list_price_usd(bucket.model, bucket.day, bucket.input_tokens,
+                                                   bucket.input_cached_tokens, bucket.output_tokens)
+            adjustment = 1 + float(np.clip(rng.normal(0, BILLING_ADJUSTMENT_SD), -0.03, 0.03))
+            lines.append(CostLine(bucket.day, f"{bucket.model}, input", round(input_usd * adjustment, 8),
+                                  float(bucket.input_tokens), "tokens"))
+            lines.append(CostLine(bucket.day, f"{bucket.model}, output", round(output_usd * adjustment, 8),
+                                  float(bucket.output_tokens), "tokens"))
         if rng.random() < WEB_SEARCH_DAY_SHARE:
             searches = int(rng.integers(1, 4))
             lines.append(CostLine(day, "web search tool calls", round(searches * WEB_SEARCH_PRICE_USD, 8),

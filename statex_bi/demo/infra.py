@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from statex_bi.demo.ai import SNAPSHOTS
 from statex_bi.demo.entities import WorldConfig
 from statex_bi.pricing import Price, load_catalog
 
@@ -243,12 +242,9 @@ def _azure(config: WorldConfig, rng: np.random.Generator, ai, fx) -> dict[date, 
 
     catalog = load_catalog()
     tokens: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for call in ai.calls:
-        if call.ai_tier == "azure" and call.billed:
-            row = tokens[(call.started_at.date(), SNAPSHOTS[call.request_model])]
-            row[0] += call.billed_input_tokens - call.billed_cached_input_tokens
-            row[1] += call.billed_cached_input_tokens
-            row[2] += call.billed_output_tokens
+    for (tier, day, model), (billed_input, cached, output, _) in ai.billed().items():
+        if tier == "azure":
+            tokens[(day, model)] = [billed_input - cached, cached, output]
     by_period: dict[date, list[dict]] = defaultdict(list)
     reversed_one = False
     for (day, model), (uncached, cached, output) in sorted(tokens.items()):

@@ -70,10 +70,11 @@ def environment(url: str) -> dict[str, str]:
     return {"SENTRY_AUTH_TOKEN": TOKEN, "SENTRY_ORG": ORG, "SENTRY_BASE_URL": url}
 
 
-def span_rows(ai: AiData) -> list[dict]:
-    """Every span of the world as attribute name -> value, ordered by start time."""
+def span_rows(ai: AiData, day: date) -> list[dict]:
+    """The spans starting on `day` as attribute name -> value, ordered by start time."""
+    calls, others = ai.spans_on(day)
     rows = []
-    for call in ai.calls:
+    for call in calls:
         row = _base(call.span_id, call.trace_id, call.started_at, call.duration_ms, call.op, call.status,
                     call.project, f"chat {call.request_model}")
         row["parent_span"] = call.parent_span_id
@@ -91,7 +92,7 @@ def span_rows(ai: AiData) -> list[dict]:
             TIER_ATTRIBUTE: call.tier_attribute,
         })
         rows.append(row)
-    for span in ai.other_spans:
+    for span in others:
         rows.append(_base(span.span_id, span.trace_id, span.started_at, span.duration_ms, span.op, span.status,
                           span.project, span.description))
     rows.sort(key=lambda row: (row["precise.start_ts"], row["id"]))
@@ -169,15 +170,14 @@ def serve(ai: AiData, perf: perf_simulation.PerfData | None = None,
     Returns:
         The sandbox; start it with `with sandbox:` or `sandbox.start()`.
     """
-    rows = span_rows(ai)
     perf = perf or perf_simulation.no_performance(date.today())
     ops = ops or ops_simulation.no_operations(date.today())
     sandbox = Sandbox("sentry", auth=_auth, error_body=_error_body, headers=_RateCounter().headers)
-    # Paging re-sends the same query with another cursor: filter and sort once per query.
-    selections: dict[tuple, list[dict]] = {}
+    # Paging re-sends the same query with another cursor: count what it selects once per query.
+    selections: dict[tuple, _Selection] = {}
     lock = threading.Lock()
 
-    def select(request: Request) -> list[dict]:
+    def select(request: Request) -> _Selection | list[dict]:
         key = tuple(sorted((k, tuple(v)) for k, v in request.query.items() if k not in ("cursor", "per_page")))
         if sentry_perf.is_aggregate_query(request.query.get("field", [])):
             if request.arg("dataset") != "spans":
@@ -187,12 +187,12 @@ def serve(ai: AiData, perf: perf_simulation.PerfData | None = None,
             except sentry_perf.BadRequest as exc:
                 raise _BadRequest(str(exc)) from None
         if request.arg("statsPeriod") or not request.arg("start"):
-            return _select(request, rows)  # relative to now: not cacheable
+            return _Selection(request, ai)  # relative to now: not cacheable
         with lock:
             if key not in selections:
                 if len(selections) >= 8:
                     selections.pop(next(iter(selections)))
-                selections[key] = _select(request, rows)
+                selections[key] = _Selection(request, ai)
             return selections[key]
 
     @sandbox.route("GET", EVENTS_PATH)
@@ -219,30 +219,72 @@ class _BadRequest(Exception):
     pass
 
 
-def _select(request: Request, rows: list[dict]) -> list[dict]:
-    """The spans a query selects, in its sort order (every page of it)."""
-    if request.arg("dataset") != "spans":
-        raise _BadRequest("dataset: the sandbox serves dataset=spans only")
-    fields = request.query.get("field", [])
-    if not fields:
-        raise _BadRequest("No columns selected")
-    if len(fields) > MAX_FIELDS:
-        raise _BadRequest("You can view up to 20 fields at a time. Please delete some and try again.")
-    start, end = _window(request)
+class _Selection:
+    """The spans a query selects, in its sort order, without holding them all: each day's spans are generated
+    and counted once; a page is cut from the days it covers, generated again. A sort other than by start
+    (`precise.start_ts`, which is the spans' own order) sorts the whole selection in memory."""
+
+    def __init__(self, request: Request, ai: AiData) -> None:
+        if request.arg("dataset") != "spans":
+            raise _BadRequest("dataset: the sandbox serves dataset=spans only")
+        fields = request.query.get("field", [])
+        if not fields:
+            raise _BadRequest("No columns selected")
+        if len(fields) > MAX_FIELDS:
+            raise _BadRequest("You can view up to 20 fields at a time. Please delete some and try again.")
+        sorts = request.query.get("sort", [])
+        for key in sorts:
+            if key.lstrip("-") not in fields:
+                raise _BadRequest("Cannot sort by a field that is not selected.")
+        self.ai = ai
+        self.window = _window(request)
+        self.keep = _matcher(request, self.window)
+        start, end = (moment.date() for moment in self.window)
+        self.days = [day for day in ai.days() if start <= day <= end]
+        self.sorted: list[dict] | None = None
+        self._last: tuple[date, list[dict]] | None = None
+        if sorts not in ([], ["precise.start_ts"]):
+            self.sorted = _sorted([row for day in self.days for row in self._rows(day)], sorts)
+        self.counts = [len(self._rows(day)) for day in self.days] if self.sorted is None else []
+
+    def _rows(self, day: date) -> list[dict]:
+        if self._last is None or self._last[0] != day:
+            self._last = (day, [row for row in span_rows(self.ai, day) if self.keep(row)])
+        return self._last[1]
+
+    def __len__(self) -> int:
+        return len(self.sorted) if self.sorted is not None else sum(self.counts)
+
+    def __getitem__(self, page: slice) -> list[dict]:
+        if self.sorted is not None:
+            return self.sorted[page]
+        rows, first = [], 0
+        for day, count in zip(self.days, self.counts, strict=True):
+            if first + count > page.start and first < page.stop and count:
+                rows += self._rows(day)[max(0, page.start - first): page.stop - first]
+            first += count
+        return rows
+
+
+def _matcher(request: Request, window: tuple[datetime, datetime]) -> Callable[[dict], bool]:
+    """Whether a span is in the window, the projects and environments, and matches the query."""
+    start, end = window
     predicates = _parse_query(request.arg("query", "") or "")
     projects = [p for p in request.query.get("project", []) if p != "-1"]
     environments = request.query.get("environment", [])
-    selected = [
-        row for row in rows
-        if start <= row["_start"] < end
-        and (not projects or row["project"] in projects or str(row["project.id"]) in projects)
-        and (not environments or row["environment"] in environments)
-        and all(predicate(row) for predicate in predicates)
-    ]
-    for key in reversed(request.query.get("sort", [])):
+
+    def keep(row: dict) -> bool:
+        return (start <= row["_start"] < end
+                and (not projects or row["project"] in projects or str(row["project.id"]) in projects)
+                and (not environments or row["environment"] in environments)
+                and all(predicate(row) for predicate in predicates))
+
+    return keep
+
+
+def _sorted(selected: list[dict], sorts: list[str]) -> list[dict]:
+    for key in reversed(sorts):
         name = key.lstrip("-")
-        if name not in fields:
-            raise _BadRequest("Cannot sort by a field that is not selected.")
         present = [row for row in selected if _value(row, name) is not None]
         missing = [row for row in selected if _value(row, name) is None]
         present.sort(key=lambda row, n=name: _value(row, n), reverse=key.startswith("-"))
@@ -250,7 +292,7 @@ def _select(request: Request, rows: list[dict]) -> list[dict]:
     return selected
 
 
-def _events(request: Request, select: Callable[[Request], list[dict]]) -> Response:
+def _events(request: Request, select: Callable[[Request], _Selection | list[dict]]) -> Response:
     selected = select(request)
     fields = request.query["field"]
     per_page = _int(request.arg("per_page", str(MAX_PER_PAGE)), "per_page")

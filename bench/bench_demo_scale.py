@@ -1,0 +1,82 @@
+"""Benchmark: wall time and peak memory of `statex-bi demo` at several scales (issue 21 item 1).
+
+    .venv/bin/python bench/bench_demo_scale.py [--scales 1,100] [--months 13 | --days N] [--end YYYY-MM-DD]
+
+Runs `statex-bi demo --scale S --start --end` for each scale in a child process with a fresh warehouse in a
+temporary folder, samples its resident memory (the whole process tree: the demo serves its sandboxes from
+threads of the same process) every 50 ms, and prints the wall time, the peak RSS and both as ratios to the
+first scale, then the goal: the largest scale's peak RSS under 2 GB. The simulation is generated day by day
+and the sandboxes answer a window from that window's days, so the peak should grow far less than the scale.
+A 100x run over 13 months takes long on a small machine: `--days` measures a shorter window (the peak does not
+depend on the window's length; the time grows with it). A benchmark, not a test: numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+from measure import peak_rss_mb  # bench/, first on sys.path when a benchmark runs
+
+GOAL_MB = 2000.0
+
+
+def _months_before(day: date, months: int) -> date:
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return date(year, month + 1, min(day.day, 28))
+
+
+def run_demo(scale: float, start: date, end: date, folder: Path) -> tuple[float, float]:
+    """(peak RSS MB, wall seconds) of one demo run into a fresh warehouse under `folder`."""
+    home = folder / f"scale-{scale:g}"
+    home.mkdir()
+    env = {**os.environ, "STATEX_BI_DB": str(home / "statex.duckdb"), "STATEX_BI_OUTPUTS": str(home / "outputs"),
+           "STATEX_BI_PSEUDONYM_KEY": "bench-key"}
+    command = [str(Path(sys.executable).parent / "statex-bi"), "demo", "--scale", f"{scale:g}",
+               "--start", start.isoformat(), "--end", end.isoformat()]
+    peak, seconds, code, stderr = peak_rss_mb(command, env)
+    if code != 0:
+        sys.exit(f"demo --scale {scale:g} failed ({code}):\n{stderr[-3000:]}")
+    return peak, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", default="1,100", help="comma-separated scales, the first the reference")
+    parser.add_argument("--months", type=int, default=13, help="months simulated (default 13, as `demo`)")
+    parser.add_argument("--days", type=int, help="days simulated instead of --months")
+    parser.add_argument("--end", type=date.fromisoformat, default=date.today() - timedelta(days=1),
+                        help="last simulated day (default yesterday)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    scales = [float(value) for value in args.scales.split(",")]
+    start = (args.end - timedelta(days=args.days - 1) if args.days
+             else _months_before(args.end, args.months) + timedelta(days=1))
+    folder = Path(tempfile.mkdtemp(prefix="bench_demo_scale_"))
+    try:
+        print(f"statex-bi demo {start}..{args.end} ({(args.end - start).days + 1} days)")
+        results = []
+        for scale in scales:
+            peak, seconds = run_demo(scale, start, args.end, folder)
+            results.append((scale, peak, seconds))
+            reference = results[0]
+            print(f"--scale {scale:g}: wall {seconds:,.1f}s ({seconds / reference[2]:.1f}x the {reference[0]:g}x run), "
+                  f"peak RSS {peak:,.0f} MB ({peak / reference[1]:.2f}x)", flush=True)
+        scale, peak, _ = max(results)
+        verdict = "met" if peak < GOAL_MB else "NOT met"
+        print(f"goal: peak RSS < {GOAL_MB / 1000:.0f} GB at --scale {scale:g}: {peak:,.0f} MB, "
+              f"peak / goal = {peak / GOAL_MB:.2f} ({verdict})")
+    finally:
+        if args.keep:
+            print(f"kept {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

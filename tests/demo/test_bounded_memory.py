@@ -1,0 +1,103 @@
+"""The simulator and the Sentry sandbox hold a window's days, never the whole world (issue 21 item 1): serving
+60 days takes about the memory of serving 10, and a day generated alone is the same day as within the whole
+window, whatever was generated before it."""
+
+from __future__ import annotations
+
+import tracemalloc
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import requests
+
+from statex_bi.demo.apis import sentry as sentry_api
+from statex_bi.demo.world import World, WorldConfig
+
+END = date(2026, 11, 30)
+SCALE = 3.0
+HEADERS = {"Authorization": f"Bearer {sentry_api.TOKEN}"}
+
+
+def _iso(day: date) -> str:
+    return datetime.combine(day, datetime.min.time(), UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _timeseries(url: str, op: str, axis: str, first: date, last: date, **extra) -> dict:
+    params = {"dataset": "spans", "yAxis": axis, "interval": 86400, "query": f"span.op:{op}",
+              "start": _iso(first), "end": _iso(last + timedelta(days=1)), **extra}
+    reply = requests.get(f"{url}/api/0/organizations/{sentry_api.ORG}/events-timeseries/", params=params,
+                         headers=HEADERS, timeout=60)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def _spans(url: str, first: date, last: date, cursor: str | None = None) -> requests.Response:
+    params = {"dataset": "spans", "field": ["id", "precise.start_ts", "span.op", "gen_ai.usage.input_tokens"],
+              "query": "span.op:gen_ai.*", "sort": "precise.start_ts", "per_page": 100,
+              "start": _iso(first), "end": _iso(last + timedelta(days=1)), **({"cursor": cursor} if cursor else {})}
+    reply = requests.get(f"{url}/api/0/organizations/{sentry_api.ORG}/events/", params=params, headers=HEADERS,
+                         timeout=60)
+    assert reply.status_code == 200, reply.text
+    return reply
+
+
+def _all_spans(url: str, first: date, last: date) -> list[dict]:
+    rows, cursor = [], None
+    while True:
+        reply = _spans(url, first, last, cursor)
+        rows += reply.json()["data"]
+        if 'rel="next"; results="true"' not in reply.headers["Link"]:
+            return rows
+        cursor = reply.links["next"]["url"].rsplit("cursor=", 1)[1]
+
+
+def _serve_peak(days: int) -> int:
+    """Peak bytes traced while the Sentry sandbox serves a `days`-day world's spans (its growth simulated
+    before: customers and prototype requests are the world's entities, kept whole)."""
+    world = World(WorldConfig(END - timedelta(days=days - 1), END, seed=3, scale=SCALE))
+    world.growth  # noqa: B018 - simulated before measuring
+    first = world.config.start
+    tracemalloc.start()
+    try:
+        with sentry_api.serve(world.ai, world.perf, world.ops) as box:
+            for op, axis in (("http.server", "p95(span.duration)"), ("pageload", "p75(measurements.lcp)"),
+                             ("queue.process", "p95(span.duration)"), ("db", "count()")):
+                _timeseries(box.url, op, axis, first, END)
+            _spans(box.url, first, END)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_serving_sixty_days_takes_about_the_memory_of_serving_ten():
+    short, long = _serve_peak(10), _serve_peak(60)
+    # Holding every day, 60 days would take about six times the memory of 10.
+    assert long < 1.6 * short, f"10 days: {short / 1e6:.1f} MB, 60 days: {long / 1e6:.1f} MB"
+
+
+@pytest.fixture(scope="module")
+def world():
+    return World(WorldConfig(END - timedelta(days=20), END, seed=3, scale=0.5))
+
+
+def test_a_day_served_alone_equals_that_day_within_the_whole_window(world):
+    day = END - timedelta(days=4)  # the queues' state carries to it from the window's first day
+    with sentry_api.serve(world.ai, world.perf, world.ops) as box:
+        whole = {op: _timeseries(box.url, op, axis, world.config.start, END)
+                 for op, axis in (("http.server", "p95(span.duration)"), ("queue.process", "p95(span.duration)"),
+                                  ("db", "avg(span.duration)"))}
+        whole_spans = _all_spans(box.url, world.config.start, END)
+    # A fresh world regenerates the one day alone: nothing before it was generated in this world.
+    fresh = World(world.config)
+    with sentry_api.serve(fresh.ai, fresh.perf, fresh.ops) as box:
+        for op, axis in (("http.server", "p95(span.duration)"), ("queue.process", "p95(span.duration)"),
+                         ("db", "avg(span.duration)")):
+            alone = _timeseries(box.url, op, axis, day, day)["timeSeries"][0]["values"][0]
+            within = next(point for point in whole[op]["timeSeries"][0]["values"]
+                          if point["timestamp"] == alone["timestamp"])
+            assert alone["value"] == within["value"] > 0, op
+        alone_spans = _all_spans(box.url, day, day)
+    stamp = (_iso(day), _iso(day + timedelta(days=1)))
+    bounds = [datetime.fromisoformat(moment + "+00:00").timestamp() for moment in stamp]
+    assert alone_spans == [row for row in whole_spans if bounds[0] <= row["precise.start_ts"] < bounds[1]]
+    assert alone_spans
