@@ -2,7 +2,9 @@
 
 `World(WorldConfig(...))` computes each module on first use. Every module draws from its own random
 generator, seeded from the world seed and the module's name, so adding a module never changes what
-the others produce. Modules:
+the others produce. The modules whose size grows with scale times days (ai, perf, ops) generate day by
+day on demand, each day from a generator seeded with the day as well: a window's days are generated when
+asked for, and any day regenerates alone. Modules:
 
     growth   visitors, GA4 traffic and key events, customers, prototype requests (growth.py)
     payments Stripe / PayPal / Coinbase Commerce payments, refunds and fees of those customers (payments.py)
