@@ -1,6 +1,7 @@
 """Benchmark: wall time and peak memory of `statex-bi demo` at several scales (issue 21 item 1).
 
     .venv/bin/python bench/bench_demo_scale.py [--scales 1,100] [--months 13 | --days N] [--end YYYY-MM-DD]
+                                                [--reports]
 
 Runs `statex-bi demo --scale S --start --end` for each scale in a child process with a fresh warehouse in a
 temporary folder, samples its resident memory (the whole process tree: the demo serves its sandboxes from
@@ -8,14 +9,18 @@ threads of the same process) every 50 ms, and prints the wall time, the peak RSS
 first scale, then the goal: the largest scale's peak RSS under 2 GB. The simulation is generated day by day
 and the sandboxes answer a window from that window's days, so the peak should grow far less than the scale.
 A 100x run over 13 months takes long on a small machine: `--days` measures a shorter window (the peak does not
-depend on the window's length; the time grows with it). A benchmark, not a test: numbers depend on the machine.
+depend on the window's length; the time grows with it). With --reports, `run weekly` and `run monthly` then
+run on the largest scale's warehouse (one notebook at a time) and each report's time is printed beside the
+goal, under 60 s each. A benchmark, not a test: numbers depend on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from datetime import date, timedelta
@@ -24,6 +29,7 @@ from pathlib import Path
 from measure import peak_rss_mb  # bench/, first on sys.path when a benchmark runs
 
 GOAL_MB = 2000.0
+REPORT_GOAL_S = 60.0
 
 
 def _months_before(day: date, months: int) -> date:
@@ -31,18 +37,39 @@ def _months_before(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, 28))
 
 
+def _environment(home: Path, end: date) -> dict[str, str]:
+    return {**os.environ, "STATEX_BI_DB": str(home / "statex.duckdb"), "STATEX_BI_OUTPUTS": str(home / "outputs"),
+            "STATEX_BI_PSEUDONYM_KEY": "bench-key", "STATEX_BI_TODAY": (end + timedelta(days=1)).isoformat()}
+
+
 def run_demo(scale: float, start: date, end: date, folder: Path) -> tuple[float, float]:
     """(peak RSS MB, wall seconds) of one demo run into a fresh warehouse under `folder`."""
     home = folder / f"scale-{scale:g}"
     home.mkdir()
-    env = {**os.environ, "STATEX_BI_DB": str(home / "statex.duckdb"), "STATEX_BI_OUTPUTS": str(home / "outputs"),
-           "STATEX_BI_PSEUDONYM_KEY": "bench-key"}
+    env = _environment(home, end)
     command = [str(Path(sys.executable).parent / "statex-bi"), "demo", "--scale", f"{scale:g}",
                "--start", start.isoformat(), "--end", end.isoformat()]
     peak, seconds, code, stderr = peak_rss_mb(command, env)
     if code != 0:
         sys.exit(f"demo --scale {scale:g} failed ({code}):\n{stderr[-3000:]}")
     return peak, seconds
+
+
+def time_reports(home: Path, end: date) -> None:
+    """Run the weekly and monthly reports on the warehouse under `home`; print each report's time."""
+    env = _environment(home, end)
+    for params in ("weekly", "monthly"):
+        done = subprocess.run([str(Path(sys.executable).parent / "statex-bi"), "run", params, "--jobs", "1"],
+                              env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"run {params} failed ({done.returncode}): {done.stderr[-1500:]}")
+    for manifest in sorted((home / "outputs").glob("*/manifest.json")):
+        run = json.loads(manifest.read_text())
+        for stem, entry in sorted(run.get("notebooks", {}).items()):
+            seconds = entry.get("duration_s") or 0.0
+            print(f"  {run.get('params_file', manifest.parent.name)} {stem}: {seconds:.1f}s "
+                  f"({'under' if seconds < REPORT_GOAL_S else 'NOT under'} the {REPORT_GOAL_S:.0f} s goal, "
+                  f"{entry.get('status')})")
 
 
 def main() -> None:
@@ -52,6 +79,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, help="days simulated instead of --months")
     parser.add_argument("--end", type=date.fromisoformat, default=date.today() - timedelta(days=1),
                         help="last simulated day (default yesterday)")
+    parser.add_argument("--reports", action="store_true", help="time each weekly and monthly report at the "
+                        "largest scale")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     scales = [float(value) for value in args.scales.split(",")]
@@ -71,6 +100,9 @@ def main() -> None:
         verdict = "met" if peak < GOAL_MB else "NOT met"
         print(f"goal: peak RSS < {GOAL_MB / 1000:.0f} GB at --scale {scale:g}: {peak:,.0f} MB, "
               f"peak / goal = {peak / GOAL_MB:.2f} ({verdict})")
+        if args.reports:
+            print(f"reports at --scale {scale:g} (goal: each under {REPORT_GOAL_S:.0f} s):")
+            time_reports(folder / f"scale-{scale:g}", args.end)
     finally:
         if args.keep:
             print(f"kept {folder}")

@@ -199,9 +199,11 @@ class AiData:
     def generated(self, day: date) -> tuple[list[AiCall], list[OtherSpan]]:
         """The calls and other spans of the prototypes requested on `day` (and, on the cost spike's day, of the
         re-queued ones), in generation order. The last three days asked are kept."""
-        if day not in self._recent:
-            self._recent = {**dict(list(self._recent.items())[-2:]), day: self._generate(day)}
-        return self._recent[day]
+        generated = self._recent.get(day)  # one read: the server's threads may ask at once
+        if generated is None:
+            generated = self._generate(day)
+            self._recent = {**dict(list(self._recent.items())[-2:]), day: generated}
+        return generated
 
     def _generate(self, day: date) -> tuple[list[AiCall], list[OtherSpan]]:
         rng = self.config.rng(f"ai/{day.isoformat()}")

@@ -24,6 +24,7 @@ number is `messaging.message.retry.count`, the time since it was published
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -143,6 +144,7 @@ class OpsData:
         self._free_at: dict[date, tuple[float, ...]] = {start: (0.0,) * len(QUEUES)}
         self._last_process: dict[date, float] = {}
         self._recent: dict[date, Jobs] = {}  # the last days' jobs: a bucket's window asks for the day before too
+        self._lock = threading.Lock()
 
     def days(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
@@ -156,20 +158,22 @@ class OpsData:
         """The jobs published on `day`: their publish spans and every attempt's process span."""
         if self.config is None or not self.start <= day <= self.end:
             return _no_jobs()
-        if day not in self._recent:
+        jobs = self._recent.get(day)  # one read: the server's threads may ask at once
+        if jobs is None:
             self._advance_to(day)
             jobs = _jobs_day(self.config, day, self.planted, self._free_at[day])[0]
             self._recent = {**dict(list(self._recent.items())[-2:]), day: jobs}
-        return self._recent[day]
+        return jobs
 
     def _advance_to(self, day: date) -> None:
         """Know the queues' state at the start of `day` (and of every day before it)."""
-        known = max(self._free_at)
-        while known < day:
-            jobs, free_at = _jobs_day(self.config, known, self.planted, self._free_at[known])
-            self._last_process[known] = float(jobs.process_start.max()) if len(jobs.process_start) else 0.0
-            known += timedelta(days=1)
-            self._free_at[known] = free_at
+        with self._lock:  # one thread replays the days; the others wait for it
+            known = max(self._free_at)
+            while known < day:
+                jobs, free_at = _jobs_day(self.config, known, self.planted, self._free_at[known])
+                self._last_process[known] = float(jobs.process_start.max()) if len(jobs.process_start) else 0.0
+                known += timedelta(days=1)
+                self._free_at[known] = free_at
 
     def window_queries(self, first: float, stop: float) -> Queries:
         """The db spans starting in [first, stop) (epoch seconds), from the window's days alone."""

@@ -126,11 +126,12 @@ class PerfData:
         The last two days asked are kept: hourly buckets ask for the same day many times in a row."""
         if self.config is None or not self.start <= day <= self.end:
             return _empty_day()
-        if day not in self._recent:
+        simulated = self._recent.get(day)  # one read: the server's threads may ask at once
+        if simulated is None:
             simulated = simulate_day(self.config, day, (day - self.start).days)
             self._volumes.setdefault(day, simulated.volumes)
             self._recent = {**dict(list(self._recent.items())[-1:]), day: simulated}
-        return self._recent[day]
+        return simulated
 
     def window(self, first: float, stop: float) -> PerfDay:
         """The spans starting in [first, stop) (epoch seconds): the window's days only, concatenated."""

@@ -248,9 +248,10 @@ class _Selection:
         self.counts = [len(self._rows(day)) for day in self.days] if self.sorted is None else []
 
     def _rows(self, day: date) -> list[dict]:
-        if self._last is None or self._last[0] != day:
-            self._last = (day, [row for row in span_rows(self.ai, day) if self.keep(row)])
-        return self._last[1]
+        last = self._last  # one read: the server's threads may page the same query at once
+        if last is None or last[0] != day:
+            last = self._last = (day, [row for row in span_rows(self.ai, day) if self.keep(row)])
+        return last[1]
 
     def __len__(self) -> int:
         return len(self.sorted) if self.sorted is not None else sum(self.counts)
