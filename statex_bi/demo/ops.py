@@ -172,6 +172,7 @@ class OpsData:
             while known < day:
                 jobs, free_at = _jobs_day(self.config, known, self.planted, self._free_at[known])
                 self._last_process[known] = float(jobs.process_start.max()) if len(jobs.process_start) else 0.0
+                self._recent = {**dict(list(self._recent.items())[-2:]), known: jobs}
                 known += timedelta(days=1)
                 self._free_at[known] = free_at
 

@@ -60,8 +60,9 @@ def _serve_peak(days: int) -> int:
     tracemalloc.start()
     try:
         with sentry_api.serve(world.ai, world.perf, world.ops) as box:
+            # Queue spans are left to the next test: their Python loop is slow under tracemalloc.
             for op, axis in (("http.server", "p95(span.duration)"), ("pageload", "p75(measurements.lcp)"),
-                             ("queue.process", "p95(span.duration)"), ("db", "count()")):
+                             ("db", "count()")):
                 _timeseries(box.url, op, axis, first, END)
             _spans(box.url, first, END)
         return tracemalloc.get_traced_memory()[1]
