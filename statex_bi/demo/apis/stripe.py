@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from statex_bi.demo.entities import Customer
@@ -46,21 +48,43 @@ def environment(url: str) -> dict[str, str]:
 
 
 def build(world) -> Sandbox:
-    """The Stripe sandbox of a `World` (not started)."""
-    return serve(render(world.payments, world.growth.customers))
+    """The Stripe sandbox of a `World` (not started): each object's JSON is built when a page holds it."""
+    return serve(render(world.payments, world.growth.customers, deferred=True))
 
 
-def render(payments: PaymentsData, customers: list[Customer]) -> dict[str, list[dict]]:
-    """Stripe's JSON objects for the payments, per endpoint (charges, refunds, balance_transactions)."""
+@dataclass(frozen=True)
+class Deferred:
+    """A Stripe object whose JSON is built when a page holds it: the fields lists filter and sort on, and
+    how to build the whole. A charge's JSON is some 8 KB in memory, its Deferred a twentieth of that."""
+
+    fields: dict[str, Any]
+    build: Callable[[], dict[str, Any]]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+
+def render(payments: PaymentsData, customers: list[Customer], deferred: bool = False
+           ) -> dict[str, list[dict] | list[Deferred]]:
+    """Stripe's JSON objects for the payments, per endpoint (charges, refunds, balance_transactions);
+    `deferred`: each a `Deferred`, built when served."""
     people = {c.customer_key: c for c in customers}
-    return {
-        "charges": [_charge(c, people[c.customer_key]) for c in payments.stripe_charges],
-        "refunds": [_refund(r) for r in payments.stripe_refunds],
-        "balance_transactions": [_balance_transaction(t) for t in payments.stripe_balance_transactions],
+    builders = {
+        "charges": [partial(_charge, c, people[c.customer_key]) for c in payments.stripe_charges],
+        "refunds": [partial(_refund, r) for r in payments.stripe_refunds],
+        "balance_transactions": [partial(_balance_transaction, t) for t in payments.stripe_balance_transactions],
     }
+    if not deferred:
+        return {endpoint: [make() for make in makers] for endpoint, makers in builders.items()}
+    objects: dict[str, list[dict] | list[Deferred]] = {}
+    for endpoint, makers in builders.items():
+        kept = ("id", "created", *sorted(ENDPOINTS[endpoint][1]))
+        objects[endpoint] = [Deferred({key: whole.get(key) for key in kept}, make)
+                             for make in makers for whole in (make(),)]
+    return objects
 
 
-def serve(objects: dict[str, list[dict]], api_key: str = API_KEY) -> Sandbox:
+def serve(objects: dict[str, list[dict] | list[Deferred]], api_key: str = API_KEY) -> Sandbox:
     """A Stripe sandbox serving `objects` (as `render` returns them; tests may alter them first)."""
     sandbox = Sandbox("stripe", auth=_auth(api_key), error_body=_error_body)
     for endpoint, (kind, filters) in ENDPOINTS.items():
@@ -256,7 +280,8 @@ def _auth(api_key: str) -> Callable[[Request], Response | None]:
     return check
 
 
-def _list_handler(url: str, kind: str, ordered: list[dict], filters: set[str]) -> Callable[[Request], Response]:
+def _list_handler(url: str, kind: str, ordered: list[dict] | list[Deferred], filters: set[str]
+                  ) -> Callable[[Request], Response]:
     def handle(request: Request) -> Response:
         unknown = sorted(set(request.query) - LIST_PARAMS - filters)
         if unknown:
@@ -289,6 +314,7 @@ def _list_handler(url: str, kind: str, ordered: list[dict], filters: set[str]) -
             page, has_more = newer[-limit:], len(newer) > limit
         else:
             page, has_more = items[:limit], len(items) > limit
+        page = [item.build() if isinstance(item, Deferred) else item for item in page]
         return Response(200, {"object": "list", "data": page, "has_more": has_more, "url": url},
                         {"Request-Id": f"req_{len(page):02d}{_digest(url, str(request.query)) % 10**12:012d}"})
 
