@@ -26,10 +26,11 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 
+from statex_bi.demo.days import DayStore, days_between, epoch
 from statex_bi.demo.entities import WorldConfig
 from statex_bi.periods import resolve
 
@@ -145,6 +146,7 @@ class OpsData:
         self._last_process: dict[date, float] = {}
         self._recent: dict[date, Jobs] = {}  # the last days' jobs: a bucket's window asks for the day before too
         self._lock = threading.Lock()
+        self._store = DayStore("ops")  # each day generated once, read back from disk after
 
     def days(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
@@ -152,7 +154,12 @@ class OpsData:
     def queries_day(self, day: date) -> Queries:
         if self.config is None or not self.start <= day <= self.end:
             return _no_queries(self.descriptions, self.routes)
-        return _queries_day(self.config, day, self.planted, self.descriptions, self.routes)
+        stored = self._store.get("queries", day)
+        if stored is not None:
+            return Queries(self.descriptions, self.routes, *(stored[k] for k in _QUERY_COLUMNS))
+        queries = _queries_day(self.config, day, self.planted, self.descriptions, self.routes)
+        self._store.put("queries", day, {k: getattr(queries, k) for k in _QUERY_COLUMNS})
+        return queries
 
     def jobs_day(self, day: date) -> Jobs:
         """The jobs published on `day`: their publish spans and every attempt's process span."""
@@ -161,9 +168,18 @@ class OpsData:
         jobs = self._recent.get(day)  # one read: the server's threads may ask at once
         if jobs is None:
             self._advance_to(day)
-            jobs = _jobs_day(self.config, day, self.planted, self._free_at[day])[0]
-            self._recent = {**dict(list(self._recent.items())[-2:]), day: jobs}
+            stored = self._store.get("jobs", day)
+            if stored is None:
+                jobs = _jobs_day(self.config, day, self.planted, self._free_at[day])[0]
+                self._keep(day, jobs)
+            else:
+                jobs = Jobs(tuple(QUEUES), *(stored[k] for k in _JOB_PUBLISH + _JOB_PROCESS))
+                self._recent = {**dict(list(self._recent.items())[-2:]), day: jobs}
         return jobs
+
+    def _keep(self, day: date, jobs: Jobs) -> None:
+        self._store.put("jobs", day, {k: getattr(jobs, k) for k in _JOB_PUBLISH + _JOB_PROCESS})
+        self._recent = {**dict(list(self._recent.items())[-2:]), day: jobs}
 
     def _advance_to(self, day: date) -> None:
         """Know the queues' state at the start of `day` (and of every day before it)."""
@@ -172,13 +188,13 @@ class OpsData:
             while known < day:
                 jobs, free_at = _jobs_day(self.config, known, self.planted, self._free_at[known])
                 self._last_process[known] = float(jobs.process_start.max()) if len(jobs.process_start) else 0.0
-                self._recent = {**dict(list(self._recent.items())[-2:]), known: jobs}
+                self._keep(known, jobs)
                 known += timedelta(days=1)
                 self._free_at[known] = free_at
 
     def window_queries(self, first: float, stop: float) -> Queries:
         """The db spans starting in [first, stop) (epoch seconds), from the window's days alone."""
-        parts = [self.queries_day(day) for day in _days_between(first, stop)]
+        parts = [self.queries_day(day) for day in days_between(first, stop)]
         merged = _concat_queries(parts, self.descriptions, self.routes)
         lo, hi = np.searchsorted(merged.start, [first, stop], side="left")
         return Queries(self.descriptions, self.routes, *(getattr(merged, k)[lo:hi] for k in _QUERY_COLUMNS))
@@ -186,11 +202,11 @@ class OpsData:
     def window_jobs(self, first: float, stop: float) -> Jobs:
         """The publish and process spans starting in [first, stop): from the days that published them (a
         backlog's jobs are processed days later), sorted by start."""
-        days = [day for day in self.days() if _epoch(day) < stop]
+        days = [day for day in self.days() if epoch(day) < stop]
         if days:
             self._advance_to(days[-1] + timedelta(days=1))
         chosen = [self.jobs_day(day) for day in days
-                  if _epoch(day) + 86400.0 > first or self._last_process[day] >= first]
+                  if epoch(day) + 86400.0 > first or self._last_process[day] >= first]
         return _clip_jobs(_concat_jobs(chosen), first, stop)
 
     @property
@@ -258,21 +274,6 @@ def _concat_queries(parts: list[Queries], descriptions: tuple[str, ...], routes:
     return Queries(descriptions, routes, *(np.concatenate([getattr(p, k) for p in parts]) for k in _QUERY_COLUMNS))
 
 
-def _days_between(first: float, stop: float) -> list[date]:
-    """The UTC days that [first, stop) (epoch seconds) touches."""
-    if stop <= first:
-        return []
-    day = datetime.fromtimestamp(first, UTC).date()
-    last = datetime.fromtimestamp(stop, UTC).date()
-    if _epoch(last) == stop:
-        last -= timedelta(days=1)
-    return [day + timedelta(days=i) for i in range((last - day).days + 1)]
-
-
-def _epoch(day: date) -> float:
-    return datetime.combine(day, time(), UTC).timestamp()
-
-
 def simulate_operations(config: WorldConfig) -> OpsData:
     """The app's jobs, queries and feedback over the retention window, with the planted week's problems."""
     start = max(config.start, config.end - timedelta(days=RETENTION_DAYS - 1))
@@ -284,8 +285,8 @@ def _jobs_day(config: WorldConfig, day: date, planted: tuple[date, date], free_a
               ) -> tuple[Jobs, tuple[float, ...]]:
     """The jobs published on `day`, given when each queue's workers are next free; and when they are after."""
     rng = config.rng(f"ops/jobs/{day.isoformat()}")
-    degraded = (_epoch(planted[0]), _epoch(planted[1] + timedelta(days=1)))
-    end_s = _epoch(config.end + timedelta(days=1))
+    degraded = (epoch(planted[0]), epoch(planted[1] + timedelta(days=1)))
+    end_s = epoch(config.end + timedelta(days=1))
     weekday = 0.7 if day.weekday() >= 5 else 1.0
     publish: list[tuple[float, int]] = []
     process: list[tuple[float, int, float, float, int, bool]] = []
@@ -296,7 +297,7 @@ def _jobs_day(config: WorldConfig, day: date, planted: tuple[date, date], free_a
         degraded_spacing = 86400.0 / (per_day * config.scale * DEGRADED_THROUGHPUT)
         n = int(rng.poisson(per_day * config.scale * weekday))
         free = free_at[code]  # FIFO: when the workers can take the next job
-        for moment in _epoch(day) + np.sort(rng.random(n)) * 86400.0:
+        for moment in epoch(day) + np.sort(rng.random(n)) * 86400.0:
             publish.append((float(moment), code))
             struggling = name == BACKLOG_QUEUE and degraded[0] <= max(moment, free) < degraded[1]
             taken = max(moment + rng.exponential(0.4), free)
@@ -329,7 +330,7 @@ def _queries_day(config: WorldConfig, day: date, planted: tuple[date, date], des
             median = SLOW_QUERY_MS  # the release without the index
         for route in query_routes:
             n = int(rng.poisson(per_day * weekday * config.scale))
-            parts["start"].append(_epoch(day) + rng.random(n) * 86400.0)
+            parts["start"].append(epoch(day) + rng.random(n) * 86400.0)
             parts["query"].append(np.full(n, code, dtype=np.int64))
             parts["route"].append(np.full(n, routes.index(route), dtype=np.int64))
             parts["duration"].append(rng.lognormal(np.log(median), sigma, n))

@@ -22,10 +22,11 @@ What it plants for the reports (and the alerts) to find:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 
+from statex_bi.demo.days import DayStore, days_between, epoch
 from statex_bi.demo.entities import WorldConfig
 
 RETENTION_DAYS = 90
@@ -116,6 +117,7 @@ class PerfData:
         self.issues = _issues(config.rng("perf"), days) if config is not None and days else []
         self._volumes: dict[date, list[tuple[date, str, str, int]]] = {}
         self._recent: dict[date, PerfDay] = {}
+        self._store = DayStore("perf")  # each day generated once, read back from disk after
 
     def days(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
@@ -128,14 +130,21 @@ class PerfData:
             return _empty_day()
         simulated = self._recent.get(day)  # one read: the server's threads may ask at once
         if simulated is None:
-            simulated = simulate_day(self.config, day, (day - self.start).days)
-            self._volumes.setdefault(day, simulated.volumes)
+            stored = self._store.get("spans", day)
+            if stored is None:
+                simulated = simulate_day(self.config, day, (day - self.start).days)
+                self._volumes.setdefault(day, simulated.volumes)
+                self._store.put("spans", day, {**{f"r.{k}": getattr(simulated.requests, k) for k in _REQUESTS},
+                                               **{f"p.{k}": getattr(simulated.page_loads, k) for k in _LOADS}})
+            else:
+                simulated = PerfDay(Requests(*(stored[f"r.{k}"] for k in _REQUESTS)),
+                                    PageLoads(*(stored[f"p.{k}"] for k in _LOADS)), self.volumes(day))
             self._recent = {**dict(list(self._recent.items())[-1:]), day: simulated}
         return simulated
 
     def window(self, first: float, stop: float) -> PerfDay:
         """The spans starting in [first, stop) (epoch seconds): the window's days only, concatenated."""
-        days = [day for day in _days_between(first, stop) if self.start <= day <= self.end]
+        days = [day for day in days_between(first, stop) if self.start <= day <= self.end]
         parts = [self.day(day) for day in days]
         return _clip(_concat(parts), first, stop)
 
@@ -150,12 +159,16 @@ class PerfData:
     def volumes(self, day: date) -> list[tuple[date, str, str, int]]:
         """(day, category, outcome, quantity) of one day; remembered, they are a few rows."""
         if day not in self._volumes:
-            self._volumes[day] = self.day(day).volumes
-        return self._volumes[day]
+            self.day(day)  # a day's first generation remembers its volumes
+        return self._volumes.get(day, [])
 
     @property
     def event_volumes(self) -> list[tuple[date, str, str, int]]:
         return [row for day in self.days() for row in self.volumes(day)]
+
+
+_REQUESTS = ("start", "route", "duration_ms", "failed")
+_LOADS = ("start", "page", "device", "lcp_ms", "cls", "inp_ms")
 
 
 @dataclass(frozen=True)
@@ -196,21 +209,6 @@ def _clip(spans: PerfDay, first: float, stop: float) -> PerfDay:
     return PerfDay(cut(spans.requests, Requests), cut(spans.page_loads, PageLoads), spans.volumes)
 
 
-def _days_between(first: float, stop: float) -> list[date]:
-    """The UTC days that [first, stop) (epoch seconds) touches."""
-    if stop <= first:
-        return []
-    day = datetime.fromtimestamp(first, UTC).date()
-    last = datetime.fromtimestamp(stop, UTC).date()
-    if _epoch(last) == stop:
-        last -= timedelta(days=1)
-    return [day + timedelta(days=i) for i in range((last - day).days + 1)]
-
-
-def _epoch(day: date) -> float:
-    return datetime.combine(day, time(), UTC).timestamp()
-
-
 def simulate_performance(config: WorldConfig) -> PerfData:
     """The app's requests, page loads, issues and Sentry event volumes over the retention window (lazily)."""
     start = max(config.start, config.end - timedelta(days=RETENTION_DAYS - 1))
@@ -240,7 +238,7 @@ def simulate_day(config: WorldConfig, day: date, number: int) -> PerfDay:
     duration = rng.lognormal(np.log(median), sigmas[route])
     p_fail = failure[route] + np.where((route == incident) & (day == incident_day), 0.33, 0.0)
     failed = rng.random(n) < p_fail
-    requests = Requests(_epoch(day) + np.sort(rng.random(n)) * 86400.0, route, duration, failed)
+    requests = Requests(epoch(day) + np.sort(rng.random(n)) * 86400.0, route, duration, failed)
 
     m = int(rng.poisson(PAGE_LOADS_PER_DAY * weekday * growth * config.scale))
     page = rng.choice(len(PAGES), size=m, p=PAGE_SHARES)
@@ -258,7 +256,7 @@ def simulate_day(config: WorldConfig, day: date, number: int) -> PerfDay:
     cls[(page == PAGES.index(CLS_SHIFTING_PAGE)) & mobile] += 0.09
     inp[(page == PAGES.index(SLOW_INPUT_PAGE)) & mobile] *= 1.6
     lcp[page == PAGES.index(HEAVY_PAGE)] *= 1.35
-    loads = PageLoads(_epoch(day) + np.sort(rng.random(m)) * 86400.0, page, device, lcp, cls, inp)
+    loads = PageLoads(epoch(day) + np.sort(rng.random(m)) * 86400.0, page, device, lcp, cls, inp)
 
     errors = int(failed.sum()) + int(rng.poisson(25 * growth))  # server failures + browser errors
     limited = int(errors * 4) if day == incident_day else 0  # the incident blew the error quota
