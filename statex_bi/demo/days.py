@@ -12,6 +12,7 @@ import pickle
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -60,3 +61,25 @@ class DayStore:
         with partial.open("wb") as out:
             pickle.dump(columns, out, protocol=pickle.HIGHEST_PROTOCOL)
         partial.replace(path)  # whole or absent: the server's threads may read it at once
+
+
+def concat_days(days: list[date], columns_of: Callable[[date], dict[str, np.ndarray]], first: float,
+                stop: float) -> dict[str, np.ndarray]:
+    """The days' columns concatenated, keeping the rows whose `start` is in [first, stop) (starts sorted within
+    each day, days in order). Each day is asked for twice, sizes then contents, so that only the result and one
+    day are held at once, never every day's arrays beside their concatenation."""
+    spans: list[tuple[int, int]] = []
+    kinds: dict[str, np.dtype] = {}
+    for day in days:
+        columns = columns_of(day)
+        spans.append(tuple(np.searchsorted(columns["start"], [first, stop], side="left")))
+        kinds = kinds or {name: values.dtype for name, values in columns.items()}
+    total = sum(hi - lo for lo, hi in spans)
+    result = {name: np.empty(total, dtype=kind) for name, kind in kinds.items()}
+    at = 0
+    for day, (lo, hi) in zip(days, spans, strict=True):
+        if hi > lo:
+            for name, values in columns_of(day).items():
+                result[name][at: at + hi - lo] = values[lo:hi]
+            at += hi - lo
+    return result

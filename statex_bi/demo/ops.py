@@ -30,7 +30,7 @@ from datetime import date, datetime, time, timedelta
 
 import numpy as np
 
-from statex_bi.demo.days import DayStore, days_between, epoch
+from statex_bi.demo.days import DayStore, concat_days, days_between, epoch
 from statex_bi.demo.entities import WorldConfig
 from statex_bi.periods import resolve
 
@@ -194,10 +194,12 @@ class OpsData:
 
     def window_queries(self, first: float, stop: float) -> Queries:
         """The db spans starting in [first, stop) (epoch seconds), from the window's days alone."""
-        parts = [self.queries_day(day) for day in days_between(first, stop)]
-        merged = _concat_queries(parts, self.descriptions, self.routes)
-        lo, hi = np.searchsorted(merged.start, [first, stop], side="left")
-        return Queries(self.descriptions, self.routes, *(getattr(merged, k)[lo:hi] for k in _QUERY_COLUMNS))
+        days = days_between(first, stop)
+        if not days:
+            return _no_queries(self.descriptions, self.routes)
+        columns = concat_days(days, lambda day: {k: getattr(self.queries_day(day), k) for k in _QUERY_COLUMNS},
+                              first, stop)
+        return Queries(self.descriptions, self.routes, **columns)
 
     def window_jobs(self, first: float, stop: float) -> Jobs:
         """The publish and process spans starting in [first, stop): from the days that published them (a
@@ -331,8 +333,8 @@ def _queries_day(config: WorldConfig, day: date, planted: tuple[date, date], des
         for route in query_routes:
             n = int(rng.poisson(per_day * weekday * config.scale))
             parts["start"].append(epoch(day) + rng.random(n) * 86400.0)
-            parts["query"].append(np.full(n, code, dtype=np.int64))
-            parts["route"].append(np.full(n, routes.index(route), dtype=np.int64))
+            parts["query"].append(np.full(n, code, dtype=np.int8))  # a byte: a month at 100x is 8M spans
+            parts["route"].append(np.full(n, routes.index(route), dtype=np.int8))
             parts["duration"].append(rng.lognormal(np.log(median), sigma, n))
     columns = {k: np.concatenate(v) for k, v in parts.items()}
     order = np.argsort(columns["start"], kind="stable")

@@ -26,7 +26,7 @@ from datetime import date, datetime, time, timedelta
 
 import numpy as np
 
-from statex_bi.demo.days import DayStore, days_between, epoch
+from statex_bi.demo.days import DayStore, concat_days, days_between, epoch
 from statex_bi.demo.entities import WorldConfig
 
 RETENTION_DAYS = 90
@@ -142,11 +142,17 @@ class PerfData:
             self._recent = {**dict(list(self._recent.items())[-1:]), day: simulated}
         return simulated
 
-    def window(self, first: float, stop: float) -> PerfDay:
-        """The spans starting in [first, stop) (epoch seconds): the window's days only, concatenated."""
+    def window_requests(self, first: float, stop: float) -> Requests:
+        """The requests starting in [first, stop) (epoch seconds), from the window's days only."""
         days = [day for day in days_between(first, stop) if self.start <= day <= self.end]
-        parts = [self.day(day) for day in days]
-        return _clip(_concat(parts), first, stop)
+        columns = concat_days(days, lambda day: _columns(self.day(day).requests), first, stop) if days else None
+        return Requests(**columns) if columns else _empty_day().requests
+
+    def window_page_loads(self, first: float, stop: float) -> PageLoads:
+        """The page loads starting in [first, stop) (epoch seconds), from the window's days only."""
+        days = [day for day in days_between(first, stop) if self.start <= day <= self.end]
+        columns = concat_days(days, lambda day: _columns(self.day(day).page_loads), first, stop) if days else None
+        return PageLoads(**columns) if columns else _empty_day().page_loads
 
     @property
     def requests(self) -> Requests:
@@ -201,12 +207,8 @@ def _concat(days: list[PerfDay]) -> PerfDay:
         [row for d in days for row in d.volumes])
 
 
-def _clip(spans: PerfDay, first: float, stop: float) -> PerfDay:
-    """The spans starting in [first, stop); starts are sorted, so each is a slice."""
-    def cut(columns, cls):
-        lo, hi = np.searchsorted(columns.start, [first, stop], side="left")
-        return cls(*(getattr(columns, k)[lo:hi] for k in cls.__dataclass_fields__))
-    return PerfDay(cut(spans.requests, Requests), cut(spans.page_loads, PageLoads), spans.volumes)
+def _columns(spans: Requests | PageLoads) -> dict[str, np.ndarray]:
+    return {name: getattr(spans, name) for name in type(spans).__dataclass_fields__}
 
 
 def simulate_performance(config: WorldConfig) -> PerfData:
@@ -233,7 +235,7 @@ def simulate_day(config: WorldConfig, day: date, number: int) -> PerfDay:
     weekday = 0.65 if day.weekday() >= 5 else 1.0
     growth = 1.0 + 0.004 * number
     n = int(rng.poisson(REQUESTS_PER_DAY * weekday * growth * config.scale))
-    route = rng.choice(len(routes), size=n, p=shares / shares.sum())
+    route = rng.choice(len(routes), size=n, p=shares / shares.sum()).astype(np.int8)  # a byte: a month at 100x is 8M
     median = medians[route] * np.where((route == regressed) & (day >= regression_day), 2.6, 1.0)
     duration = rng.lognormal(np.log(median), sigmas[route])
     p_fail = failure[route] + np.where((route == incident) & (day == incident_day), 0.33, 0.0)
@@ -241,8 +243,8 @@ def simulate_day(config: WorldConfig, day: date, number: int) -> PerfDay:
     requests = Requests(epoch(day) + np.sort(rng.random(n)) * 86400.0, route, duration, failed)
 
     m = int(rng.poisson(PAGE_LOADS_PER_DAY * weekday * growth * config.scale))
-    page = rng.choice(len(PAGES), size=m, p=PAGE_SHARES)
-    device = (rng.random(m) < MOBILE_SHARE).astype(np.int64)  # 1 = mobile
+    page = rng.choice(len(PAGES), size=m, p=PAGE_SHARES).astype(np.int8)
+    device = (rng.random(m) < MOBILE_SHARE).astype(np.int8)  # 1 = mobile
     lcp = np.empty(m)
     inp = np.empty(m)
     cls = np.empty(m)

@@ -45,7 +45,7 @@ def db_columns(ops: OpsData, first: float, stop: float) -> tuple[dict[str, np.nd
     n = len(queries.start)
     columns = {"start": queries.start, "sentry.normalized_description": queries.query, "span.group": queries.query,
                "transaction": queries.route, "span.duration": queries.duration_ms,
-               "_failed": np.zeros(n, dtype=bool), "project": np.zeros(n, dtype=np.int64)}
+               "_failed": np.broadcast_to(False, (n,)), "project": np.broadcast_to(np.int8(0), (n,))}  # no memory
     labels = {"sentry.normalized_description": queries.descriptions,
               "span.group": tuple(span_group(d) for d in queries.descriptions), "transaction": queries.routes,
               "project": ("statex-api",)}
