@@ -47,6 +47,9 @@ class LoadResult:
 # billing export took 951 MB, 421 MB with this cap (bench/bench_billing_memory.py); past it DuckDB spills
 # to `<warehouse>.tmp`. The cap is the database's, so it holds for the rest of the command (dbt's build too).
 LOAD_MEMORY_LIMIT = "200MB"
+# dlt's default for DuckDB, insert_values, loads a table as INSERT statements of every row: DuckDB took 2.3 GB
+# to run the 44,000 AI spans of a 100x demo month that way (outside its memory_limit), 360 MB from Parquet.
+LOADER_FILE_FORMAT = "parquet"
 
 
 def pipeline_for(spec: SourceSpec, db: Path) -> dlt.Pipeline:
@@ -75,7 +78,9 @@ def load_source(spec: SourceSpec, request: IngestRequest, db: Path) -> LoadResul
     request.progress(f"{spec.name}: loading")
     try:
         data = spec.build(request)
-        info = pipeline.run(data, refresh="drop_sources" if request.full_refresh else None)
+        # The lake (raw_url) keeps the format its destination is set up with.
+        info = pipeline.run(data, refresh="drop_sources" if request.full_refresh else None,
+                            loader_file_format=None if raw_url() is not None else LOADER_FILE_FORMAT)
         if raw_url() is not None:  # what reads raw_<source>.* from the warehouse reads the new files too
             with warehouse.writer(db) as con:
                 lake.register_views(con, raw_url(), lake.lake_tables(pipeline.default_schema, spec.dataset),
