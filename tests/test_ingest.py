@@ -81,7 +81,8 @@ def test_when_every_source_fails_the_models_are_left_as_they_were(db_file, monke
 
 def test_a_failed_load_stores_and_shows_its_error_without_the_row_or_an_address(db_file):
     """Before: DuckDB's error quoted the INSERT row, e-mail address and name included, into ops.source_loads
-    and every report's header."""
+    and every report's header. Loads go through Parquet since issue 21: the value out of the column's range
+    fails in dlt's normalize, which names the precision, not the row."""
     from datetime import UTC, date, datetime
     from decimal import Decimal
 
@@ -94,7 +95,7 @@ def test_a_failed_load_stores_and_shows_its_error_without_the_row_or_an_address(
 
     spec = SourceSpec("shop", lambda request: charges(), "SELECT 1")
     result = load_source(spec, _quiet([]), db_file)
-    assert result.status == "failed" and "Conversion Error" in result.error
+    assert result.status == "failed" and "does not fit" in result.error
     [(stored,)] = _table(db_file, "SELECT error FROM ops.source_loads")
     with warehouse.writer(db_file) as con:
         page = display.header_html("Weekly", Period(date(2026, 2, 23), date(2026, 3, 1)), {}, con,
