@@ -29,18 +29,17 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from genai_prices import Usage, calc_price
 
 from statex_bi.demo.entities import PrototypeRequest, WorldConfig
+from statex_bi.demo.openai_bill import CostLine, UsageBucket, costs_of
 
 API_PROJECT = "statex-api"  # Sentry project of the Fastify app
 WORKER_PROJECT = "statex-worker"  # Sentry project of the generation worker, where the AI calls happen
-OPENAI_PROJECT_ID = "proj_Stx4fQ9mWb2LkR7uVe3pYc0Z"  # the OpenAI project of Statex's API keys
 
 # The span attributes in which the app records the prototype and the tier of a call: the connectors'
 # defaults ($SENTRY_PROTOTYPE_ATTRIBUTE, $SENTRY_TIER_ATTRIBUTE). The `spec` step's model client predates
@@ -64,9 +63,6 @@ OLLAMA_TIMEOUT_S = 120.0  # the worker gives the local model two minutes
 PAID_TIMEOUT_S = 180.0  # long code generations stream for minutes
 PAID_ATTEMPTS = 3  # first call plus two retries
 EU_RESIDENCY_SHARE = 0.3  # prototypes whose data must stay in the EU: paid tier = Azure EU Data Zone
-BILLING_ADJUSTMENT_SD = 0.012  # relative; clipped to +/-3 %
-WEB_SEARCH_DAY_SHARE = 0.05
-WEB_SEARCH_PRICE_USD = 0.01  # per tool call
 
 # Failure rates per call of a paid tier: status -> probability.
 PAID_FAILURES = {
@@ -141,33 +137,6 @@ class OtherSpan:
     status: str
     project: str
     description: str
-
-
-@dataclass(frozen=True)
-class UsageBucket:
-    """One row of the OpenAI completions usage: a UTC day and a model snapshot."""
-
-    day: date
-    model: str
-    input_tokens: int
-    input_cached_tokens: int
-    output_tokens: int
-    num_model_requests: int
-    project_id: str = OPENAI_PROJECT_ID
-    batch: bool = False
-    service_tier: str = "default"
-
-
-@dataclass(frozen=True)
-class CostLine:
-    """One row of the OpenAI costs: a UTC day and a line item, in USD."""
-
-    day: date
-    line_item: str
-    amount_usd: float
-    quantity: float | None
-    quantity_unit: str | None
-    project_id: str = OPENAI_PROJECT_ID
 
 
 class AiData:
@@ -280,7 +249,7 @@ class AiData:
     @cached_property
     def costs(self) -> list[CostLine]:
         """OpenAI costs by day and line item."""
-        return _costs(self.config, self.usage)
+        return costs_of(self.config, self.usage)
 
 
 def simulate_ai(config: WorldConfig, prototype_requests: list[PrototypeRequest]) -> AiData:
@@ -450,45 +419,6 @@ class _Context:
             output_tokens=self.output_tokens if ok else None, ai_tier=tier,
             billed_input_tokens=billed_in, billed_cached_input_tokens=billed_cached, billed_output_tokens=billed_out,
         )
-
-
-def list_price_usd(model: str, day: date, input_tokens: int, cached_tokens: int, output_tokens: int
-                   ) -> tuple[float, float]:
-    """OpenAI list price of a day's tokens of one model (genai-prices, at that date).
-
-    Returns:
-        (input cost including cached input, output cost) in USD.
-    """
-    price = calc_price(
-        Usage(input_tokens=input_tokens, cache_read_tokens=cached_tokens, output_tokens=output_tokens),
-        model_ref=model, provider_id="openai",
-        genai_request_timestamp=datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
-    )
-    return float(price.input_price), float(price.output_price)
-
-
-def _costs(config: WorldConfig, usage: list[UsageBucket]) -> list[CostLine]:
-    """The day's line items, each day's billing adjustments and web searches from a generator of its own."""
-    lines: list[CostLine] = []
-    by_day: dict[date, list[UsageBucket]] = defaultdict(list)
-    for bucket in usage:
-        by_day[bucket.day].append(bucket)
-    for day, buckets in sorted(by_day.items()):
-        rng = config.rng(f"ai/costs/{day.isoformat()}")
-        for bucket in buckets:
-            input_usd, output_usd = list_price_usd(bucket.model, bucket.day, bucket.input_tokens,
-                                                   bucket.input_cached_tokens, bucket.output_tokens)
-            adjustment = 1 + float(np.clip(rng.normal(0, BILLING_ADJUSTMENT_SD), -0.03, 0.03))
-            lines.append(CostLine(bucket.day, f"{bucket.model}, input", round(input_usd * adjustment, 8),
-                                  float(bucket.input_tokens), "tokens"))
-            lines.append(CostLine(bucket.day, f"{bucket.model}, output", round(output_usd * adjustment, 8),
-                                  float(bucket.output_tokens), "tokens"))
-        if rng.random() < WEB_SEARCH_DAY_SHARE:
-            searches = int(rng.integers(1, 4))
-            lines.append(CostLine(day, "web search tool calls", round(searches * WEB_SEARCH_PRICE_USD, 8),
-                                  float(searches), None))
-    lines.sort(key=lambda line: (line.day, line.line_item))
-    return lines
 
 
 def call_record(call: AiCall) -> dict:
