@@ -6,17 +6,25 @@ from pathlib import Path
 
 import pytest
 from demo_window import SMALL_DEMO_END, SMALL_DEMO_START, SMALL_DEMO_TODAY
+from xdist.scheduler import LoadFileScheduling
+
+# Files whose tests share one session build held under a file lock (tests/transform/conftest.py `lake_demo`): one
+# worker builds it while the other runs the rest, instead of waiting for it.
+SCHEDULED_WITH = {"tests/transform/test_spark.py": "tests/transform/test_lake.py"}
 
 
-def pytest_collection_modifyitems(config, items):
-    """The tests of a module that share a module-scoped fixture (a Spark build, a loaded warehouse) run on one
-    xdist worker (`--dist loadgroup`, Makefile), so the fixture is built once, not once per worker."""
-    for item in items:
-        fixtures = getattr(item, "_fixtureinfo", None)
-        if item.get_closest_marker("xdist_group"):
-            continue  # grouped on purpose (tests sharing a session fixture's one build)
-        if fixtures and any(defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values()):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+class _FileScheduling(LoadFileScheduling):
+    """xdist's `--dist loadfile` (Makefile): each file's tests on one worker, so a module-scoped fixture is built
+    once. `--dist loadgroup` cannot do it with pytest 9, which derives a test's id from its path: the group xdist
+    3.8 writes into the id is lost, and every test is scheduled alone."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        file = super()._split_scope(nodeid)
+        return SCHEDULED_WITH.get(file, file)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    return _FileScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,7 @@ from statex_bi.metrics import registry
 from statex_bi.runner import kpi_page
 from statex_bi.transform import build as project
 
-# One worker for the module: its tests publish the docs site of the same built warehouse, generated once.
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("growth_docs_site")]
+pytestmark = pytest.mark.browser
 
 REMOTE = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""")
 

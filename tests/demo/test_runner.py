@@ -6,6 +6,7 @@ from datetime import date
 
 import duckdb
 import pytest
+from demo_window import SMALL_DEMO_END, SMALL_DEMO_START
 
 from statex_bi import warehouse
 from statex_bi.demo.apis import REGISTRY
@@ -35,29 +36,30 @@ def _counts(db):
         return con.execute(COUNTS).fetchall()[0]
 
 
-def test_demo_loads_every_source_once_then_another_demo_starts_from_scratch(db_file):
-    messages: list[str] = []
-    assert run_demo(start=START, end=END, db=db_file, progress=messages.append) == 0
-    first = _counts(db_file)
+def test_demo_loads_every_source_once_then_another_demo_starts_from_scratch(demo_copy, small_demo):
+    """The first demo is the suite's small demo (`statex-bi demo --start --end`, tests/conftest.py), read from a
+    copy; its progress lines are the command's standard error."""
+    messages = (small_demo.parent / "loaded").read_text().splitlines()
+    first = _counts(demo_copy)
 
-    world = World(WorldConfig(START, END))
-    assert first[0] == len(world.growth.daily_users) == (END - START).days + 1
+    world = World(WorldConfig(SMALL_DEMO_START, SMALL_DEMO_END))
+    assert first[0] == len(world.growth.daily_users) == (SMALL_DEMO_END - SMALL_DEMO_START).days + 1
     assert first[4] == len(world.ai.calls)
     assert all(count > 0 for count in first), first
     loaded = next(m for m in messages if m.startswith("demo: loaded "))
     assert loaded == "demo: loaded " + ", ".join([*REGISTRY, "billing"])
-    with duckdb.connect(str(db_file), read_only=True) as con:
+    with duckdb.connect(str(demo_copy), read_only=True) as con:
         assert con.execute("SELECT value FROM ops.warehouse_info WHERE key = 'kind'").fetchall() == [("demo",)]
         assert con.execute("SELECT count(*) FROM marts.payments_eur").fetchall()[0][0] > 0
         # Read as on the window's next day: Sentry's 90-day retention counted back from today (more than 90 days
-        # after START) would have dropped its first days.
+        # after the window's start) would have dropped its first days.
         first_day = con.execute("SELECT min(period_start) FROM raw_sentry.route_performance WHERE grain = 'day'")
-        assert first_day.fetchone()[0] == START
+        assert first_day.fetchone()[0] == SMALL_DEMO_START
 
     # Another seed and window replace the first demo: nothing of it is left.
     second = WorldConfig(date(2026, 9, 20), date(2026, 9, 22), seed=8)
-    assert run_demo(second.start, second.end, seed=second.seed, db=db_file, progress=lambda m: None) == 0
-    with duckdb.connect(str(db_file), read_only=True) as con:
+    assert run_demo(second.start, second.end, seed=second.seed, db=demo_copy, progress=lambda m: None) == 0
+    with duckdb.connect(str(demo_copy), read_only=True) as con:
         days = con.execute("SELECT min(date), max(date), count(*) FROM raw_ga4.daily_users").fetchall()[0]
         spans = con.execute("SELECT count(*) FROM raw_sentry.gen_ai_spans").fetchall()[0][0]
     assert days == (second.start, second.end, 3)

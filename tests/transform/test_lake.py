@@ -21,9 +21,6 @@ from statex_bi.exceptions import ConfigError
 from statex_bi.lab import notebook_defaults
 from statex_bi.transform import lake, spark
 
-# The tests of the suite's one Spark build (`lake_demo`) run on one xdist worker (`--dist loadgroup`), which
-# builds it while the other worker runs the rest, instead of both waiting for it.
-pytestmark = pytest.mark.xdist_group("lake_demo")
 RELATIVE = 1e-9
 REPORTS = sorted(path.stem for path in NOTEBOOKS_DIR.glob("*.ipynb"))
 
@@ -53,7 +50,8 @@ def _differ(duck: float | None, lake_value: float | None) -> bool:
     return not math.isclose(duck, lake_value, rel_tol=RELATIVE, abs_tol=RELATIVE)
 
 
-def test_the_demo_from_the_lake_built_on_spark_publishes_the_kpis_of_the_duckdb_path(small_demo, lake_demo):
+def test_the_demo_from_the_lake_built_on_spark_publishes_the_kpis_of_the_duckdb_path(lake_demo, small_demo):
+    """`lake_demo` first: its worker builds the lake while the other builds `small_demo`, then reads it."""
     lake_db, _ = lake_demo
     duck, from_lake = _published(small_demo), _published(lake_db)
 

@@ -20,9 +20,6 @@ import pytest
 from statex_bi.config import MODELS_DIR
 from statex_bi.transform import spark
 
-# The tests of the suite's one Spark build (`lake_demo`) run on one xdist worker (`--dist loadgroup`), which
-# builds it while the other worker runs the rest, instead of both waiting for it.
-pytestmark = pytest.mark.xdist_group("lake_demo")
 MARTS = sorted(path.stem for path in (MODELS_DIR / "marts").glob("*.sql"))
 NUMERIC = re.compile(r"^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|DECIMAL)")
 # Two engines summing doubles in their own order agree to about 1e-15 relative; 1e-9 leaves room for that
