@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -122,6 +124,26 @@ def fixture_db(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
+def variant(fixture_db, tmp_path) -> Callable[[str], Path]:
+    """`variant(change)`: the module's built warehouse copied with its dbt state, `change` run on its raw tables,
+    then rebuilt as an ingest rebuilds after a load: only the models downstream of the AI sources."""
+    base, _ = fixture_db
+
+    def rebuilt(change: str) -> Path:
+        db = tmp_path / base.name
+        shutil.copyfile(base, db)
+        shutil.copytree(project.state_dir(base), project.state_dir(db), symlinks=True)
+        with warehouse.writer(db) as writer:
+            writer.execute(change)
+        loaded = [source for dataset in ("raw_sentry", "raw_ai_calls", "raw_openai")
+                  for source in project.dbt_sources_of(dataset)]
+        project.build(db, progress=lambda _: None, sources=loaded)
+        return db
+
+    return rebuilt
+
+
+@pytest.fixture
 def con(fixture_db):
     db, _ = fixture_db
     connection = warehouse.connect(db, read_only=True)
@@ -134,15 +156,11 @@ def params(fixture_db) -> dict:
     return {"price_overrides": str(fixture_db[1]), "monthly_budget_usd": 0.01, "cost_currency": "USD"}
 
 
-def test_the_price_per_1k_tokens_is_over_every_priced_call_with_the_unpriced_share_beside_it(tmp_path, params):
+def test_the_price_per_1k_tokens_is_over_every_priced_call_with_the_unpriced_share_beside_it(variant, params):
     """The audit: the price was measured over models with no unpriced call only (in November gpt-4o-mini, 5.4 %
     of the tier's tokens); one unpriced call took its whole model out."""
-    db = tmp_path / "one-unknown.duckdb"
-    with warehouse.writer(db) as writer:
-        create_raw_tables(writer)
-        writer.execute("UPDATE raw_sentry.gen_ai_spans SET request_model = 'gpt-4o-mini', input_tokens = NULL, "
-                       "cached_input_tokens = NULL, output_tokens = NULL WHERE span_id = 's7'")
-    project.build(db, progress=lambda _: None)
+    db = variant("UPDATE raw_sentry.gen_ai_spans SET request_model = 'gpt-4o-mini', input_tokens = NULL, "
+                 "cached_input_tokens = NULL, output_tokens = NULL WHERE span_id = 's7'")
     with warehouse.connect(db, read_only=True) as con:
         frame = ai_costs.price_per_1k_tokens(con, PERIOD, **params).set_index("tier")
         published = {r.tags["tier"]: r for r in ai_costs_report.metrics(con, PERIOD, **params)
@@ -162,13 +180,9 @@ def test_the_price_per_1k_tokens_is_over_every_priced_call_with_the_unpriced_sha
     assert published["azure"].value is not None  # its one call is priced
 
 
-def test_a_tier_with_mostly_unpriced_calls_has_no_price_per_1k_tokens(tmp_path, params):
-    db = tmp_path / "mostly-unknown.duckdb"
-    with warehouse.writer(db) as writer:
-        create_raw_tables(writer)
-        writer.execute("UPDATE raw_sentry.gen_ai_spans SET input_tokens = NULL, cached_input_tokens = NULL, "
-                       "output_tokens = NULL WHERE span_id = 's6'")
-    project.build(db, progress=lambda _: None)
+def test_a_tier_with_mostly_unpriced_calls_has_no_price_per_1k_tokens(variant, params):
+    db = variant("UPDATE raw_sentry.gen_ai_spans SET input_tokens = NULL, cached_input_tokens = NULL, "
+                 "output_tokens = NULL WHERE span_id = 's6'")
     with warehouse.connect(db, read_only=True) as con:
         (azure,) = [r for r in ai_costs_report.metrics(con, PERIOD, **params)
                     if r.name == "ai.usd_per_1k_tokens" and r.tags["tier"] == "azure"]
@@ -269,14 +283,10 @@ def test_unpriced_model_is_reported_not_priced_at_zero(con, params):
     assert "unpriced" in ai_costs_report.headline(con, PERIOD, **params)
 
 
-def test_a_paid_call_without_usage_is_unpriced_usage_unknown_and_a_missing_tier_is_inferred(tmp_path, params):
+def test_a_paid_call_without_usage_is_unpriced_usage_unknown_and_a_missing_tier_is_inferred(variant, params):
     """Before: the timed-out call's NULL tokens became 0 and it cost $0; its tier was inferred silently."""
-    db = tmp_path / "timeout.duckdb"
-    with warehouse.writer(db) as writer:
-        create_raw_tables(writer)
-        writer.execute("UPDATE raw_sentry.gen_ai_spans SET input_tokens = NULL, cached_input_tokens = NULL, "
-                       "output_tokens = NULL, ai_tier = NULL WHERE span_id = 's6'")
-    project.build(db, progress=lambda _: None)
+    db = variant("UPDATE raw_sentry.gen_ai_spans SET input_tokens = NULL, cached_input_tokens = NULL, "
+                 "output_tokens = NULL, ai_tier = NULL WHERE span_id = 's6'")
     with warehouse.connect(db, read_only=True) as con:
         missing = ai_costs.unpriced_calls(con, PERIOD, **params).set_index("model")
         assert missing.loc["gpt-4o-mini", ["provider", "calls", "reason"]].tolist() == [
@@ -499,12 +509,8 @@ def test_notebook_runs_with_nothing_loaded(tmp_path, monkeypatch, fixture_db):
     assert all(r["value"] == 0 for r in records)
 
 
-def test_missing_sources_give_notes_and_empty_reconciliation(tmp_path, params):
-    db = tmp_path / "sentry_only.duckdb"
-    with warehouse.writer(db) as writer:
-        create_raw_tables(writer)
-        writer.execute("DROP SCHEMA raw_ai_calls CASCADE; DROP SCHEMA raw_openai CASCADE")
-    project.build(db, progress=lambda _: None)
+def test_missing_sources_give_notes_and_empty_reconciliation(variant, params):
+    db = variant("DROP SCHEMA raw_ai_calls CASCADE; DROP SCHEMA raw_openai CASCADE")
     with warehouse.connect(db, read_only=True) as con:
         notes = " ".join(ai_costs_report.notes(con, PERIOD, **params))
         assert "OpenAI bill is not loaded" in notes
