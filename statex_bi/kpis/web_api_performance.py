@@ -25,7 +25,7 @@ from scipy import stats
 
 from statex_bi import targets, warehouse
 from statex_bi.kpis.stats import wilson_interval
-from statex_bi.kpis.verdicts import FAILS, INCONCLUSIVE, judge
+from statex_bi.kpis.verdicts import FAILS, HOLDS, INCONCLUSIVE, judge
 from statex_bi.metrics.record import Metric
 from statex_bi.order_statistics import quantile_ranks
 from statex_bi.periods import Period, exact_grain
@@ -168,7 +168,9 @@ def vitals_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd
         sources.sentry.performance.quantile_interval; NaN for an unbounded side; for a period that is no
         day, week or month the lowest and highest daily bound), lcp_good, inp_good, cls_good, passes
         (NA when a vital has no samples and the others are good), status ("passes", "fails",
-        "not measured"), basis.
+        "not measured": web.dev's assessment of the p75 values), verdict (the same assessment with each p75's
+        interval, kpis.verdicts: "holds" when every vital's interval is good, "fails" when one's is wholly
+        above its threshold, "inconclusive" when an interval straddles one, "not measured"), basis.
     """
     grain = exact_grain(period)
     where = ("grain = ? and period_start = ? and period_end = ?" if grain
@@ -183,7 +185,7 @@ def vitals_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd
             select page, device, metric, max(p75) as p75, sum(samples) as samples,
                    case when count(p75_low) = count(*) then min(p75_low) end as p75_low,
                    case when count(p75_high) = count(*) then max(p75_high) end as p75_high,
-                   max(p75) <= any_value(good_threshold) as good
+                   max(p75) <= any_value(good_threshold) as good, any_value(good_threshold) as threshold
             from rows group by page, device, metric
         )
         select page, device,
@@ -199,7 +201,10 @@ def vitals_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd
                max(p75_high) filter (where metric = 'cls') as cls_p75_high,
                bool_and(good) filter (where metric = 'lcp') as lcp_good,
                bool_and(good) filter (where metric = 'inp') as inp_good,
-               bool_and(good) filter (where metric = 'cls') as cls_good
+               bool_and(good) filter (where metric = 'cls') as cls_good,
+               any_value(threshold) filter (where metric = 'lcp') as lcp_threshold,
+               any_value(threshold) filter (where metric = 'inp') as inp_threshold,
+               any_value(threshold) filter (where metric = 'cls') as cls_threshold
         from per_metric group by page, device
     """
     frame = _frame(con, sql, params)
@@ -212,9 +217,31 @@ def vitals_table(con: duckdb.DuckDBPyConnection, period: Period, **_: Any) -> pd
     passes[~failed & goods.notna().all(axis=1)] = True
     frame["passes"] = passes
     frame["status"] = passes.map({True: "passes", False: "fails"}).fillna(NOT_MEASURED)
+    frame["verdict"] = [_vitals_verdict(row) for row in frame.to_dict("records")]
+    frame = frame.drop(columns=[f"{vital}_threshold" for vital in ("lcp", "inp", "cls")])
     frame["basis"] = EXACT if grain else UPPER_BOUND
     frame["_order"] = list(zip(frame["page"] != ALL, frame["device"] != ALL, strict=True))
     return frame.sort_values(["_order", "page", "device"]).drop(columns="_order").reset_index(drop=True)
+
+
+VITALS = (("lcp", "lcp_p75_ms", "lcp_p75_low_ms", "lcp_p75_high_ms"),
+          ("inp", "inp_p75_ms", "inp_p75_low_ms", "inp_p75_high_ms"),
+          ("cls", "cls_p75", "cls_p75_low", "cls_p75_high"))
+
+
+def _vitals_verdict(row: dict[str, Any]) -> str:
+    """A page's Core Web Vitals verdict from each p75's 95 % interval against its good threshold (an unbounded
+    side, NaN, can neither hold nor fail): fails when one vital fails, holds when all three hold."""
+    verdicts = []
+    for vital, value, low, high in VITALS:
+        if not pd.isna(row[value]):
+            low_high = [math.nan if pd.isna(row[side]) else float(row[side]) for side in (low, high)]
+            verdicts.append(judge("at_most", row[f"{vital}_threshold"], row[value], (*low_high, "95% interval")))
+    if FAILS in verdicts:
+        return FAILS
+    if INCONCLUSIVE in verdicts:
+        return INCONCLUSIVE
+    return HOLDS if len(verdicts) == len(VITALS) else NOT_MEASURED
 
 
 @recorded
@@ -396,8 +423,9 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, p95_target_ms: floa
     pages = vitals[(vitals["page"] != ALL) & (vitals["device"] == "mobile")]
     if not pages.empty:
         measured = pages[pages["passes"].notna()]
+        unsure = int((measured["verdict"] == INCONCLUSIVE).sum())
         text += (f"; {int(measured['passes'].sum())} of {len(measured)} measured pages pass all Core Web Vitals "
-                 "on mobile")
+                 "on mobile" + (f" ({unsure} inconclusive within the 95% intervals)" if unsure else ""))
     return text + "."
 
 

@@ -181,3 +181,39 @@ def test_the_vitals_p75_carry_their_interval_into_the_published_kpis(world, con)
         row = published[(name, "mobile")]
         rungs = settings.ladder(measurement, 0.75, "p75", settings.P75_LEVELS)
         _check_interval(values[mobile], 0.75, rungs, row.tags["ci_low"], row.tags["ci_high"])
+
+
+# A week of marts.web_vitals rows (period_end: the day after) with web.dev's good thresholds (LCP 2500 ms, INP
+# 200 ms, CLS 0.1): the p75 and its 95% interval (None: unbounded), per page and vital. /pricing's mobile LCP
+# p75 is good, but its interval reaches past the threshold; /docs' mobile INP interval lies wholly above it;
+# /blog's desktop CLS has no samples.
+WEEK = Period(date(2026, 11, 23), date(2026, 11, 29))
+VITAL_ROWS = [
+    ("/", "mobile", "lcp", 1800.0, 1700.0, 1900.0), ("/", "mobile", "inp", 120.0, 110.0, 130.0),
+    ("/", "mobile", "cls", 0.05, 0.04, 0.06),
+    ("/pricing", "mobile", "lcp", 2400.0, 2200.0, 2700.0), ("/pricing", "mobile", "inp", 150.0, 140.0, 160.0),
+    ("/pricing", "mobile", "cls", 0.02, 0.01, 0.03),
+    ("/docs", "mobile", "lcp", 2000.0, 1900.0, 2100.0), ("/docs", "mobile", "inp", 260.0, 230.0, 290.0),
+    ("/docs", "mobile", "cls", 0.08, 0.07, None),
+    ("/blog", "desktop", "lcp", 1500.0, 1400.0, 1600.0), ("/blog", "desktop", "inp", 90.0, 80.0, 100.0),
+    ("/blog", "desktop", "cls", None, None, None),
+]
+
+
+def test_each_pages_vitals_verdict_reads_the_p75_intervals_not_only_the_p75(tmp_path):
+    """Before: /pricing passed on its p75 alone, though its LCP interval reaches past 2.5 s."""
+    threshold = {"lcp": 2500.0, "inp": 200.0, "cls": 0.1}
+    with duckdb.connect(str(tmp_path / "vitals.duckdb")) as con:
+        con.execute("""CREATE SCHEMA marts; CREATE TABLE marts.web_vitals (grain VARCHAR, period_start DATE,
+            period_end DATE, page VARCHAR, device VARCHAR, metric VARCHAR, p75 DOUBLE, p75_low DOUBLE,
+            p75_high DOUBLE, samples BIGINT, good_threshold DOUBLE)""")
+        con.executemany("INSERT INTO marts.web_vitals VALUES ('week', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [(WEEK.start, WEEK.end + timedelta(days=1), page, device, metric, p75, low, high,
+                          0 if p75 is None else 400, threshold[metric])
+                         for page, device, metric, p75, low, high in VITAL_ROWS])
+        table = performance.vitals_table(con, WEEK).set_index("page")
+
+    assert table["status"].to_dict() == {"/": "passes", "/pricing": "passes", "/docs": "fails",
+                                         "/blog": "not measured"}
+    assert table["verdict"].to_dict() == {"/": "holds", "/pricing": "inconclusive", "/docs": "fails",
+                                          "/blog": "not measured"}
