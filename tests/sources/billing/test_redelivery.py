@@ -207,3 +207,20 @@ def test_an_ingest_that_loads_nothing_but_quarantine_fails(tmp_path):
     result = _load(db, folder)
     assert (result.status, result.rows, result.quarantined) == ("failed", 0, 1)
     assert result.error.startswith(f"{folder / 'broken.csv.gz'}: nothing loaded; commonest reason (1 of 1 ")
+
+
+def test_rows_loaded_before_redeliveries_were_tracked_stop_the_build_and_say_how_to_reload(db_file, tmp_path,
+                                                                                          capsys):
+    """Rows without a delivery slot (as an earlier version loaded them) are never replaced by a newer delivery, so a
+    re-delivered bill would count twice: the build stops, naming the rows and the command that reloads them."""
+    _write(tmp_path / "exports" / "focus.csv", _sample_lines(6), "2024-10-02T06:00:00")
+    assert main(["ingest", "billing", "--dir", str(tmp_path / "exports")]) == 0
+    with duckdb.connect(str(db_file)) as con:  # the column as dlt adds it to a table of an earlier version's loads
+        con.execute("ALTER TABLE raw_billing.charges ALTER COLUMN delivery_slot DROP NOT NULL")
+        con.execute("UPDATE raw_billing.charges SET delivery_slot = NULL WHERE source_line = 2")
+    capsys.readouterr()
+
+    assert main(["build"]) == 2
+    err = capsys.readouterr().err
+    assert "billing_charges_without_delivery_slot_need_ingest_full_refresh" in err
+    assert "failed on 1 row(s)" in err and "source_line=2" in err and "focus.csv" in err
