@@ -224,21 +224,23 @@ def simulate_payments(config: WorldConfig, growth) -> PaymentsData:
 
     Args:
         config: period and seed; the draws come from `config.rng("payments")` only.
-        growth: an object with `customers: list[Customer]` and `prototype_requests: list[PrototypeRequest]`.
+        growth: the world's `GrowthData` (its customers and prototype requests).
 
     Returns:
         The `PaymentsData` of the period; the same config and growth always give the same data.
     """
     rng = config.rng("payments")
-    customers = {c.customer_key: c for c in growth.customers}
     now = datetime.combine(config.end + timedelta(days=1), time())
     data = PaymentsData(now=now)
     sim = _Simulation(rng, data, now)
     providers: dict[str, str] = {}
-    for request in sorted(growth.prototype_requests, key=lambda r: (r.requested_at, r.prototype_id)):
+    requests = growth.prototype_requests  # by request time; one second's requests by id below
+    order = sorted(range(len(requests)), key=lambda i: (requests.requested_at(i), requests.prototype_id(i)))
+    for index in order:
         if rng.random() >= CONVERSION_RATE:
             continue
-        customer = customers[request.customer_key]
+        request = requests[index]
+        customer = growth.customers.get(request.customer_key)
         if customer.customer_key not in providers:
             providers[customer.customer_key] = PROVIDERS[int(rng.choice(len(PROVIDERS), p=PROVIDER_WEIGHTS))]
         delay = timedelta(days=float(rng.gamma(2.0, 2.5)), minutes=float(rng.uniform(5, 600)))

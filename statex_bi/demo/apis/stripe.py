@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from statex_bi.demo.entities import Customer
+from statex_bi.demo.growth import Customers
 from statex_bi.demo.payments import PaymentsData, StripeBalanceTransaction, StripeCharge, StripeRefund
 from statex_bi.demo.sandbox import Request, Response, Sandbox
 
@@ -64,13 +65,12 @@ class Deferred:
         return self.fields.get(key, default)
 
 
-def render(payments: PaymentsData, customers: list[Customer], deferred: bool = False
+def render(payments: PaymentsData, customers: Customers, deferred: bool = False
            ) -> dict[str, list[dict] | list[Deferred]]:
     """Stripe's JSON objects for the payments, per endpoint (charges, refunds, balance_transactions);
     `deferred`: each a `Deferred`, built when served."""
-    people = {c.customer_key: c for c in customers}
     builders = {
-        "charges": [partial(_charge, c, people[c.customer_key]) for c in payments.stripe_charges],
+        "charges": [partial(_customer_charge, c, customers) for c in payments.stripe_charges],
         "refunds": [partial(_refund, r) for r in payments.stripe_refunds],
         "balance_transactions": [partial(_balance_transaction, t) for t in payments.stripe_balance_transactions],
     }
@@ -104,6 +104,10 @@ def _unix(moment: datetime) -> int:
 
 def _digest(*parts: str) -> int:
     return int.from_bytes(hashlib.sha256("|".join(parts).encode()).digest()[:8], "big")
+
+
+def _customer_charge(charge: StripeCharge, customers: Customers) -> dict[str, Any]:
+    return _charge(charge, customers.get(charge.customer_key))
 
 
 def _charge(charge: StripeCharge, customer: Customer) -> dict[str, Any]:
