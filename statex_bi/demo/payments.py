@@ -69,7 +69,7 @@ _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _UPPER_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Order:
     """A customer's order of a prototype package, paid (or not) through one provider."""
 
@@ -87,7 +87,7 @@ class Order:
     refunded: int = 0  # minor units refunded within the period
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StripeCharge:
     """One card charge attempt; a PaymentIntent's retries are separate charges."""
 
@@ -109,7 +109,7 @@ class StripeCharge:
         return self.amount_refunded == self.amount
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StripeRefund:
     """A full or partial refund of a succeeded charge."""
 
@@ -124,7 +124,7 @@ class StripeRefund:
     status: str = "succeeded"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StripeBalanceTransaction:
     """The balance movement of a succeeded charge (with Stripe's fee) or of a refund (no fee)."""
 
@@ -147,7 +147,7 @@ class StripeBalanceTransaction:
         return self.amount - self.fee
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PayPalTransaction:
     """A row of PayPal's Transaction Search: a payment (succeeded or denied) or a refund."""
 
@@ -166,7 +166,7 @@ class PayPalTransaction:
     custom: dict[str, str]  # sent as JSON in custom_field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CoinbaseCharge:
     """A Commerce charge; its status is the last step of its timeline."""
 
