@@ -197,7 +197,7 @@ class PrototypeRequests(Sequence[PrototypeRequest]):
     def __iter__(self) -> Iterator[PrototypeRequest]:
         return (self[i] for i in range(len(self)))
 
-    def requested_at(self, index: int) -> int:
+    def requested_second(self, index: int) -> int:
         """The request's time in epoch seconds."""
         return self._requested[index]
 

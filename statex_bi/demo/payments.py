@@ -235,7 +235,7 @@ def simulate_payments(config: WorldConfig, growth) -> PaymentsData:
     sim = _Simulation(rng, data, now)
     providers: dict[str, str] = {}
     requests = growth.prototype_requests  # by request time; one second's requests by id below
-    order = sorted(range(len(requests)), key=lambda i: (requests.requested_at(i), requests.prototype_id(i)))
+    order = sorted(range(len(requests)), key=lambda i: (requests.requested_second(i), requests.prototype_id(i)))
     for index in order:
         if rng.random() >= CONVERSION_RATE:
             continue
