@@ -93,7 +93,7 @@ def test_serving_forty_days_takes_about_the_memory_of_serving_eight():
     assert long < 1.6 * short, f"8 days: {short / 1e6:.1f} MB, 40 days: {long / 1e6:.1f} MB"
 
 
-PAYMENT_SCALE = 20.0  # some 400 PayPal transactions and 170 Coinbase charges in 40 days
+PAYMENT_SCALE = 20.0  # some 270 PayPal transactions, 150 Coinbase charges and 1,500 Stripe objects in 40 days
 
 
 def _first_page(name: str, url: str, first: date) -> None:
