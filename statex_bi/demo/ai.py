@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from statex_bi.demo.entities import PrototypeRequest, WorldConfig
+from statex_bi.demo.growth import PrototypeRequests
 from statex_bi.demo.openai_bill import CostLine, UsageBucket, costs_of
 
 API_PROJECT = "statex-api"  # Sentry project of the Fastify app
@@ -149,20 +150,18 @@ class AiData:
     concatenate every day: for tests of small worlds.
     """
 
-    def __init__(self, config: WorldConfig, prototype_requests: list[PrototypeRequest]) -> None:
+    def __init__(self, config: WorldConfig, prototype_requests: Sequence[PrototypeRequest]) -> None:
         self.config = config
         self.spike = cost_spike_day(config)
-        self._requests: dict[date, list[PrototypeRequest]] = defaultdict(list)
-        for request in prototype_requests:
-            self._requests[request.requested_at.date()].append(request)
+        self._request_days, self._requests_on = _by_day(prototype_requests)
         self._recent: dict[date, tuple[list[AiCall], list[OtherSpan]]] = {}
         self._billed: dict[tuple[str, date, str], list[int]] | None = None
 
     def days(self) -> list[date]:
         """The days on which spans start: a prototype's pipeline may run past midnight."""
-        if not self._requests:
+        if not self._request_days:
             return []
-        first, last = min(self._requests), max(self._requests)
+        first, last = self._request_days[0], self._request_days[-1]
         return [first + timedelta(days=i) for i in range((last - first).days + 2)]
 
     def generated(self, day: date) -> tuple[list[AiCall], list[OtherSpan]]:
@@ -178,7 +177,7 @@ class AiData:
         rng = self.config.rng(f"ai/{day.isoformat()}")
         calls: list[AiCall] = []
         others: list[OtherSpan] = []
-        for request in self._requests.get(day, []):
+        for request in self._requests_on(day):
             _prototype(rng, request, calls, others, all_gpt_4o=day == self.spike)
         if day == self.spike:
             # The incident also re-queues the last REQUEUED_PROTOTYPES earlier prototypes, every 10 minutes
@@ -194,8 +193,8 @@ class AiData:
 
     def _earlier_requests(self, day: date) -> list[PrototypeRequest]:
         earlier: list[PrototypeRequest] = []
-        for requested in sorted((d for d in self._requests if d < day), reverse=True):
-            earlier = self._requests[requested] + earlier
+        for requested in reversed([d for d in self._request_days if d < day]):
+            earlier = self._requests_on(requested) + earlier
             if len(earlier) >= REQUEUED_PROTOTYPES:
                 break
         return earlier[-REQUEUED_PROTOTYPES:]
@@ -252,7 +251,18 @@ class AiData:
         return costs_of(self.config, self.usage)
 
 
-def simulate_ai(config: WorldConfig, prototype_requests: list[PrototypeRequest]) -> AiData:
+def _by_day(requests: Sequence[PrototypeRequest]) -> tuple[list[date], Callable[[date], list[PrototypeRequest]]]:
+    """The days with requests, in order, and the requests of a day: from the world's columns, or grouped from a
+    list (tests)."""
+    if isinstance(requests, PrototypeRequests):
+        return requests.days(), requests.on
+    grouped: dict[date, list[PrototypeRequest]] = defaultdict(list)
+    for request in requests:
+        grouped[request.requested_at.date()].append(request)
+    return sorted(grouped), lambda day: grouped.get(day, [])
+
+
+def simulate_ai(config: WorldConfig, prototype_requests: Sequence[PrototypeRequest]) -> AiData:
     """The AI calls of every prototype request and OpenAI's usage and costs for them, generated on demand.
 
     Args:

@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import math
 import uuid
+from array import array
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import overload
 
 import numpy as np
 
@@ -83,6 +87,140 @@ COUNTRIES = ("DE", "FR", "NL", "AT", "ES", "IT", "IE", "BE", "FI", "US", "GB")
 COUNTRY_WEIGHTS = (0.30, 0.10, 0.07, 0.05, 0.06, 0.05, 0.02, 0.03, 0.02, 0.18, 0.12)
 
 
+EPOCH = datetime(1970, 1, 1)
+
+
+def _seconds(moment: datetime) -> int:
+    return int((moment - EPOCH).total_seconds())
+
+
+class Customers(Sequence[Customer]):
+    """The customers as columns of small numbers (indices into the name tables, the sign-up second), each
+    `Customer` built when asked for: some 15 bytes a customer where the object takes some 500 (583,000
+    customers at --scale 100 over 13 months: 300 MB). Customer i has the key cust_{i+1:06d}."""
+
+    def __init__(self) -> None:
+        self._first, self._last, self._suffix = array("B"), array("B"), array("B")  # suffix 0: none
+        self._domain, self._country, self._channel = array("B"), array("B"), array("B")
+        self._signed_up = array("q")  # epoch seconds, naive UTC
+
+    def add(self, first: int, last: int, suffix: int, domain: int, country: int, channel: int,
+            signed_up_at: datetime) -> None:
+        for column, value in ((self._first, first), (self._last, last), (self._suffix, suffix),
+                              (self._domain, domain), (self._country, country), (self._channel, channel),
+                              (self._signed_up, _seconds(signed_up_at))):
+            column.append(value)
+
+    def __len__(self) -> int:
+        return len(self._signed_up)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Customers) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a list
+
+    @overload
+    def __getitem__(self, index: int) -> Customer: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Customer]: ...
+    def __getitem__(self, index: int | slice) -> Customer | list[Customer]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = range(len(self))[index]  # negative indices, IndexError
+        first, last = FIRST_NAMES[self._first[index]], LAST_NAMES[self._last[index]]
+        local = f"{_ascii(first)}.{_ascii(last)}".replace(" ", "") + (str(self._suffix[index] or ""))
+        return Customer(
+            customer_key=f"cust_{index + 1:06d}", email=f"{local}@{MAIL_DOMAINS[self._domain[index]]}",
+            name=f"{first} {last}", channel=CHANNEL_NAMES[self._channel[index]],
+            country=COUNTRIES[self._country[index]], signed_up_at=self.signed_up_at(index),
+        )
+
+    def __iter__(self) -> Iterator[Customer]:
+        return (self[i] for i in range(len(self)))
+
+    def signed_up_at(self, index: int) -> datetime:
+        return EPOCH + timedelta(seconds=self._signed_up[index])
+
+    def get(self, customer_key: str) -> Customer:
+        """The customer of a key (cust_000001 ...)."""
+        return self[int(customer_key.removeprefix("cust_")) - 1]
+
+    def per_day(self) -> Counter[date]:
+        """Sign-ups a day."""
+        return Counter(EPOCH.date() + timedelta(days=seconds // 86_400) for seconds in self._signed_up)
+
+
+class PrototypeRequests(Sequence[PrototypeRequest]):
+    """The prototype requests as columns (the id's two halves, the request second, channel and customer
+    indices), sorted by request time, each `PrototypeRequest` built when asked for: some 30 bytes a request
+    where the object takes some 350."""
+
+    def __init__(self) -> None:
+        self._high, self._low, self._requested = array("q"), array("q"), array("q")
+        self._channel, self._customer = array("B"), array("q")
+
+    def add(self, high: int, low: int, requested_at: datetime, channel: int, customer: int) -> None:
+        for column, value in ((self._high, high), (self._low, low), (self._requested, _seconds(requested_at)),
+                              (self._channel, channel), (self._customer, customer)):
+            column.append(value)
+
+    def sort(self) -> None:
+        """Order by request time; requests of the same second keep the order they were added in."""
+        order = sorted(range(len(self)), key=self._requested.__getitem__)
+        for name in ("_high", "_low", "_requested", "_channel", "_customer"):
+            column = getattr(self, name)
+            setattr(self, name, array(column.typecode, (column[i] for i in order)))
+
+    def __len__(self) -> int:
+        return len(self._requested)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PrototypeRequests) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a list
+
+    @overload
+    def __getitem__(self, index: int) -> PrototypeRequest: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[PrototypeRequest]: ...
+    def __getitem__(self, index: int | slice) -> PrototypeRequest | list[PrototypeRequest]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = range(len(self))[index]
+        return PrototypeRequest(
+            prototype_id=self.prototype_id(index),
+            requested_at=EPOCH + timedelta(seconds=self._requested[index]),
+            channel=CHANNEL_NAMES[self._channel[index]],
+            customer_key=f"cust_{self._customer[index] + 1:06d}",
+        )
+
+    def __iter__(self) -> Iterator[PrototypeRequest]:
+        return (self[i] for i in range(len(self)))
+
+    def requested_second(self, index: int) -> int:
+        """The request's time in epoch seconds."""
+        return self._requested[index]
+
+    def prototype_id(self, index: int) -> str:
+        return str(uuid.UUID(int=self._high[index] << 64 | self._low[index], version=4))
+
+    def days(self) -> list[date]:
+        """The days with a request, in order."""
+        seconds = np.frombuffer(self._requested, dtype=np.int64)
+        return [EPOCH.date() + timedelta(days=int(d)) for d in np.unique(seconds // 86_400)]
+
+    def on(self, day: date) -> list[PrototypeRequest]:
+        """The requests of `day`, in request order."""
+        seconds = np.frombuffer(self._requested, dtype=np.int64)
+        midnight = _seconds(datetime.combine(day, time()))
+        first, stop = np.searchsorted(seconds, [midnight, midnight + 86_400], side="left")
+        return [self[i] for i in range(int(first), int(stop))]
+
+    def per_day(self) -> Counter[date]:
+        """Requests a day."""
+        return Counter(EPOCH.date() + timedelta(days=seconds // 86_400) for seconds in self._requested)
+
+
 @dataclass(frozen=True)
 class GrowthData:
     """What the growth simulation produced.
@@ -101,8 +239,8 @@ class GrowthData:
     traffic: list[dict]
     key_events: list[dict]
     daily_users: list[dict]
-    customers: list[Customer]
-    prototype_requests: list[PrototypeRequest]
+    customers: Customers
+    prototype_requests: PrototypeRequests
     event_sessions: list[dict]
 
 
@@ -152,8 +290,8 @@ def simulate_growth(config: WorldConfig) -> GrowthData:
     key_events: list[dict] = []
     event_sessions: list[dict] = []
     daily_users: list[dict] = []
-    customers: list[Customer] = []
-    requests: list[PrototypeRequest] = []
+    customers = Customers()
+    requests = PrototypeRequests()
 
     drop = conversion_drop_week(config)
     campaign = campaign_week(config)
@@ -165,7 +303,7 @@ def simulate_growth(config: WorldConfig) -> GrowthData:
         day_level *= (1 + COMPANY_MONTHLY_GROWTH) ** months * rng.lognormal(0.0, 0.08)
         day_sessions = day_users = 0
         earlier_customers = len(customers)
-        for channel in CHANNELS:
+        for channel_index, channel in enumerate(CHANNELS):
             expected = day_level * channel.share * (1 + channel.monthly_growth) ** months * rng.lognormal(0.0, 0.12)
             if campaign and campaign[0] <= day <= campaign[1] and channel.name == CAMPAIGN_CHANNEL:
                 expected *= CAMPAIGN_FACTOR  # planted: see campaign_week
@@ -188,16 +326,17 @@ def simulate_growth(config: WorldConfig) -> GrowthData:
             day_users += active_users
 
             sign_ups = int(rng.binomial(sessions, channel.sign_up_rate))
-            new_customers = [_customer(rng, day, channel.name, len(customers) + i) for i in range(sign_ups)]
-            customers.extend(new_customers)
+            new_customers = len(customers)
+            for _ in range(sign_ups):
+                _customer(rng, day, channel_index, customers)
             # Returning visitors only exist once someone signed up on an earlier day.
             returning_share = RETURNING_PROTOTYPE_SHARE if earlier_customers else 0.0
             rate = channel.prototype_rate * request_factor
             from_new = int(rng.binomial(sign_ups, rate * (1 - returning_share)))
             returning = int(rng.poisson(sign_ups * rate * returning_share))
             prototypes = from_new + returning
-            requests.extend(_prototype_requests(rng, day, channel.name, new_customers[:from_new],
-                                                customers[:earlier_customers], returning))
+            _prototype_requests(rng, day, channel_index, customers, range(new_customers, new_customers + from_new),
+                                earlier_customers, returning, requests)
             if sign_ups:
                 key_events.append(_event_row(day, channel.name, "sign_up", sign_ups, sign_ups))
                 event_sessions.append(_sessions_row(day, channel.name, "sign_up", sign_ups))
@@ -209,7 +348,7 @@ def simulate_growth(config: WorldConfig) -> GrowthData:
             overlap = int(rng.binomial(day_users, CROSS_CHANNEL_OVERLAP))
             daily_users.append({"date": day, "active_users": max(1, day_users - overlap), "sessions": day_sessions})
 
-    requests.sort(key=lambda r: r.requested_at)
+    requests.sort()
     return GrowthData(traffic, key_events, daily_users, customers, requests, event_sessions)
 
 
@@ -233,41 +372,24 @@ def _moment(rng: np.random.Generator, day: date, after: datetime | None = None) 
     return start + timedelta(seconds=math.floor(seconds))
 
 
-def _customer(rng: np.random.Generator, day: date, channel: str, index: int) -> Customer:
-    first = FIRST_NAMES[int(rng.integers(len(FIRST_NAMES)))]
-    last = LAST_NAMES[int(rng.integers(len(LAST_NAMES)))]
-    local = f"{_ascii(first)}.{_ascii(last)}".replace(" ", "")
-    if rng.random() < 0.5:
-        local += str(int(rng.integers(1, 99)))
-    country = COUNTRIES[int(rng.choice(len(COUNTRIES), p=COUNTRY_WEIGHTS))]
-    return Customer(
-        customer_key=f"cust_{index + 1:06d}",
-        email=f"{local}@{MAIL_DOMAINS[int(rng.integers(len(MAIL_DOMAINS)))]}",
-        name=f"{first} {last}",
-        channel=channel,
-        country=country,
-        signed_up_at=_moment(rng, day),
-    )
+def _customer(rng: np.random.Generator, day: date, channel: int, customers: Customers) -> None:
+    first, last = int(rng.integers(len(FIRST_NAMES))), int(rng.integers(len(LAST_NAMES)))
+    suffix = int(rng.integers(1, 99)) if rng.random() < 0.5 else 0
+    country = int(rng.choice(len(COUNTRIES), p=COUNTRY_WEIGHTS))
+    domain = int(rng.integers(len(MAIL_DOMAINS)))
+    customers.add(first, last, suffix, domain, country, channel, _moment(rng, day))
 
 
 def _prototype_requests(
-    rng: np.random.Generator, day: date, channel: str, requesters: list[Customer], earlier: list[Customer],
-    returning: int,
-) -> list[PrototypeRequest]:
+    rng: np.random.Generator, day: date, channel: int, customers: Customers, requesters: range, earlier: int,
+    returning: int, requests: PrototypeRequests,
+) -> None:
     """One request by each of today's `requesters` (after their sign-up), and `returning` requests by
-    customers of earlier days (whatever channel they first came through)."""
-    who = [(c, _moment(rng, day, after=c.signed_up_at)) for c in requesters]
-    who += [(earlier[int(rng.integers(len(earlier)))], _moment(rng, day)) for _ in range(returning)]
-    return [
-        PrototypeRequest(
-            prototype_id=str(uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | int(rng.integers(0, 2**63)),
-                                       version=4)),
-            requested_at=requested_at,
-            channel=channel,
-            customer_key=customer.customer_key,
-        )
-        for customer, requested_at in who
-    ]
+    customers of earlier days (the first `earlier` customers, whatever channel they first came through)."""
+    who = [(c, _moment(rng, day, after=customers.signed_up_at(c))) for c in requesters]
+    who += [(int(rng.integers(earlier)), _moment(rng, day)) for _ in range(returning)]
+    for customer, requested_at in who:
+        requests.add(int(rng.integers(0, 2**63)), int(rng.integers(0, 2**63)), requested_at, channel, customer)
 
 
 def _ascii(text: str) -> str:

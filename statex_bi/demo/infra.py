@@ -165,11 +165,7 @@ def _aws_row(day: date, service: str, category: str, code: str, usage_type: str,
 
 def _emails(config: WorldConfig, rng: np.random.Generator, growth) -> dict[date, int]:
     """Recipients a day: sign-up and prototype mails, daily digests, a monthly newsletter."""
-    signups, requests = defaultdict(int), defaultdict(int)
-    for customer in growth.customers:
-        signups[customer.signed_up_at.date()] += 1
-    for request in growth.prototype_requests:
-        requests[request.requested_at.date()] += 1
+    signups, requests = growth.customers.per_day(), growth.prototype_requests.per_day()
     emails, customers = {}, 0
     for day in config.days():
         customers += signups[day]
@@ -307,9 +303,7 @@ def _azure_row(day: date, meter: str, tokens: int, eur_per_1k: float, eur: float
 
 
 def _r2(config: WorldConfig, rng: np.random.Generator, growth) -> tuple[dict[tuple, list[int]], list[tuple]]:
-    requests = defaultdict(int)
-    for request in growth.prototype_requests:
-        requests[request.requested_at.date()] += 1
+    requests = growth.prototype_requests.per_day()
     operations: dict[tuple, list[int]] = {}
     storage: list[tuple] = []
     for bucket in BUCKETS:

@@ -69,7 +69,7 @@ _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _UPPER_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Order:
     """A customer's order of a prototype package, paid (or not) through one provider."""
 
@@ -87,7 +87,7 @@ class Order:
     refunded: int = 0  # minor units refunded within the period
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StripeCharge:
     """One card charge attempt; a PaymentIntent's retries are separate charges."""
 
@@ -109,7 +109,7 @@ class StripeCharge:
         return self.amount_refunded == self.amount
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StripeRefund:
     """A full or partial refund of a succeeded charge."""
 
@@ -124,7 +124,7 @@ class StripeRefund:
     status: str = "succeeded"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StripeBalanceTransaction:
     """The balance movement of a succeeded charge (with Stripe's fee) or of a refund (no fee)."""
 
@@ -147,7 +147,7 @@ class StripeBalanceTransaction:
         return self.amount - self.fee
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PayPalTransaction:
     """A row of PayPal's Transaction Search: a payment (succeeded or denied) or a refund."""
 
@@ -166,7 +166,7 @@ class PayPalTransaction:
     custom: dict[str, str]  # sent as JSON in custom_field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CoinbaseCharge:
     """A Commerce charge; its status is the last step of its timeline."""
 
@@ -224,21 +224,23 @@ def simulate_payments(config: WorldConfig, growth) -> PaymentsData:
 
     Args:
         config: period and seed; the draws come from `config.rng("payments")` only.
-        growth: an object with `customers: list[Customer]` and `prototype_requests: list[PrototypeRequest]`.
+        growth: the world's `GrowthData` (its customers and prototype requests).
 
     Returns:
         The `PaymentsData` of the period; the same config and growth always give the same data.
     """
     rng = config.rng("payments")
-    customers = {c.customer_key: c for c in growth.customers}
     now = datetime.combine(config.end + timedelta(days=1), time())
     data = PaymentsData(now=now)
     sim = _Simulation(rng, data, now)
     providers: dict[str, str] = {}
-    for request in sorted(growth.prototype_requests, key=lambda r: (r.requested_at, r.prototype_id)):
+    requests = growth.prototype_requests  # by request time; one second's requests by id below
+    order = sorted(range(len(requests)), key=lambda i: (requests.requested_second(i), requests.prototype_id(i)))
+    for index in order:
         if rng.random() >= CONVERSION_RATE:
             continue
-        customer = customers[request.customer_key]
+        request = requests[index]
+        customer = growth.customers.get(request.customer_key)
         if customer.customer_key not in providers:
             providers[customer.customer_key] = PROVIDERS[int(rng.choice(len(PROVIDERS), p=PROVIDER_WEIGHTS))]
         delay = timedelta(days=float(rng.gamma(2.0, 2.5)), minutes=float(rng.uniform(5, 600)))

@@ -93,7 +93,10 @@ def relation_name(scenario: str) -> str:
 
 
 def calls_relation(con: duckdb.DuckDBPyConnection) -> str:
-    """`core.ai_calls`, or an empty relation of the same shape before the models are built."""
+    """`marts.ai_call_facts` (core.ai_calls as a table: a period's calls without re-deriving every loaded call),
+    `core.ai_calls` where only it exists, or an empty relation of the same shape before the models are built."""
+    if warehouse.table_exists(con, "marts", "ai_call_facts"):
+        return "marts.ai_call_facts"
     if warehouse.table_exists(con, "core", "ai_calls"):
         return "core.ai_calls"
     columns = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in CALL_COLUMNS.items())

@@ -32,8 +32,9 @@ def environment(url: str) -> dict[str, str]:
 
 
 def build(world) -> Sandbox:
-    """The Coinbase Commerce sandbox of a `World` (not started)."""
-    return serve(render(world.payments))
+    """The Coinbase Commerce sandbox of a `World` (not started): each charge's JSON is built when a page holds it
+    (some 4 KB in memory a charge), from the charges the payments keep anyway."""
+    return serve(world.payments.coinbase_charges)
 
 
 def coinbase_time(moment: datetime) -> str:
@@ -119,10 +120,21 @@ def _auth(api_key: str) -> Callable[[Request], Response | None]:
     return check
 
 
-def serve(charges: list[dict[str, Any]], api_key: str = API_KEY) -> Sandbox:
-    """A Coinbase Commerce sandbox serving `charges` (as `render` returns them; tests may alter them first)."""
+def _created_and_id(charge: dict[str, Any] | CoinbaseCharge) -> tuple[str, str]:
+    if isinstance(charge, CoinbaseCharge):
+        return coinbase_time(charge.created_at), charge.id
+    return str(charge.get("created_at")), str(charge.get("id"))
+
+
+def _json(charge: dict[str, Any] | CoinbaseCharge) -> dict[str, Any]:
+    return _charge(charge) if isinstance(charge, CoinbaseCharge) else charge
+
+
+def serve(charges: list[dict[str, Any]] | list[CoinbaseCharge], api_key: str = API_KEY) -> Sandbox:
+    """A Coinbase Commerce sandbox serving `charges`: JSON as `render` returns it (tests may alter it first), or
+    the payments' charges, each rendered when a page holds it."""
     sandbox = Sandbox("coinbase", auth=_auth(api_key), error_body=_error_body)
-    newest_first = sorted(charges, key=lambda c: (str(c.get("created_at")), str(c.get("id"))), reverse=True)
+    newest_first = sorted(charges, key=_created_and_id, reverse=True)
 
     @sandbox.route("GET", "/charges")
     def list_charges(request: Request) -> Response:
@@ -134,19 +146,23 @@ def serve(charges: list[dict[str, Any]], api_key: str = API_KEY) -> Sandbox:
         if order not in ("asc", "desc"):
             return _error(400, "invalid_request", "order must be asc or desc")
         items = newest_first if order == "desc" else newest_first[::-1]
-        ids = [str(c.get("id")) for c in items]
         after, before = request.arg("starting_after"), request.arg("ending_before")
+        at: dict[str, int] = {}
         for cursor in (after, before):
-            if cursor is not None and cursor not in ids:
-                return _error(400, "invalid_request", f"No such charge: {cursor}")
+            if cursor is not None:
+                found = next((i for i, c in enumerate(items) if _created_and_id(c)[1] == cursor), None)
+                if found is None:
+                    return _error(400, "invalid_request", f"No such charge: {cursor}")
+                at[cursor] = found
         if after is not None:
-            rest = items[ids.index(after) + 1:]
+            rest = items[at[after] + 1:]
             page, more_after, more_before = rest[:limit], len(rest) > limit, True
         elif before is not None:
-            earlier = items[: ids.index(before)]
+            earlier = items[: at[before]]
             page, more_after, more_before = earlier[-limit:], True, len(earlier) > limit
         else:
             page, more_after, more_before = items[:limit], len(items) > limit, False
+        page = [_json(c) for c in page]
         base = f"http://{request.headers.get('host', '127.0.0.1')}/charges"
         extra = {"order": order} if order != "desc" else {}
         next_uri = (f"{base}?{urlencode({'limit': limit, **extra, 'starting_after': page[-1]['id']})}"
@@ -170,7 +186,9 @@ def serve(charges: list[dict[str, Any]], api_key: str = API_KEY) -> Sandbox:
     def show_charge(request: Request) -> Response:
         key = request.match.group("key") if request.match else ""
         for charge in charges:
-            if key in (charge.get("id"), charge.get("code")):
+            if isinstance(charge, CoinbaseCharge) and key in (charge.id, charge.code):
+                return Response(200, {"data": _charge(charge), "warnings": []})
+            if isinstance(charge, dict) and key in (charge.get("id"), charge.get("code")):
                 return Response(200, {"data": charge, "warnings": []})
         return _error(404, "not_found", "Not found")
 

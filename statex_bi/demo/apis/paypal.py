@@ -21,12 +21,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from statex_bi.demo.entities import Customer
+from statex_bi.demo.growth import Customers
 from statex_bi.demo.payments import PaymentsData, PayPalTransaction
 from statex_bi.demo.sandbox import Request, Response, Sandbox
 
@@ -48,8 +50,9 @@ def environment(url: str) -> dict[str, str]:
 
 
 def build(world) -> Sandbox:
-    """The PayPal sandbox of a `World` (not started)."""
-    return serve(render(world.payments, world.growth.customers), world.payments.now)
+    """The PayPal sandbox of a `World` (not started): each transaction's detail is built when a page holds it."""
+    customers = world.growth.customers
+    return serve([Deferred(t, customers) for t in world.payments.paypal_transactions], world.payments.now)
 
 
 def paypal_date(moment: datetime) -> str:
@@ -63,10 +66,27 @@ def money(minor: int, currency: str) -> dict[str, str]:
     return {"currency_code": currency, "value": f"{Decimal(minor).scaleb(-exponent):.{exponent}f}"}
 
 
-def render(payments: PaymentsData, customers: list[Customer]) -> list[dict[str, Any]]:
+def render(payments: PaymentsData, customers: Customers) -> list[dict[str, Any]]:
     """PayPal's transaction details (every section) for the payments, oldest first."""
-    people = {c.customer_key: c for c in customers}
-    return [_detail(t, people[t.customer_key]) for t in payments.paypal_transactions]
+    return [Deferred(t, customers).detail() for t in payments.paypal_transactions]
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A transaction whose detail is built when a page holds it: some 5 KB of JSON in memory, where this
+    holds a reference to the transaction the payments keep anyway."""
+
+    transaction: PayPalTransaction
+    customers: Customers
+
+    def detail(self) -> dict[str, Any]:
+        return _detail(self.transaction, self.customers.get(self.transaction.customer_key))
+
+    def filtered(self) -> dict[str, Any]:
+        """What the search filters on, as in the detail's `transaction_info`."""
+        txn = self.transaction
+        return {"transaction_status": txn.status, "transaction_event_code": txn.event_code,
+                "transaction_id": txn.transaction_id, "transaction_amount": {"currency_code": txn.currency}}
 
 
 def _detail(txn: PayPalTransaction, customer: Customer) -> dict[str, Any]:
@@ -130,11 +150,11 @@ class _Tokens:
             return self._expiry.get(token, 0.0) > time.monotonic()
 
 
-def serve(details: list[dict[str, Any]], now: datetime, token_ttl: int = TOKEN_TTL_SECONDS) -> Sandbox:
+def serve(details: list[dict[str, Any]] | list[Deferred], now: datetime, token_ttl: int = TOKEN_TTL_SECONDS) -> Sandbox:
     """A PayPal sandbox serving `details` (as `render` returns them; tests may alter them first).
 
     Args:
-        details: transaction details, every section present.
+        details: transaction details, every section present, or `Deferred` ones.
         now: the moment the data is current to (`last_refreshed_datetime`), naive UTC.
         token_ttl: lifetime of issued tokens in seconds (`expires_in`).
     """
@@ -163,8 +183,18 @@ def serve(details: list[dict[str, Any]], now: datetime, token_ttl: int = TOKEN_T
     return sandbox
 
 
-def _initiated(detail: dict[str, Any]) -> datetime:
+def _initiated(detail: dict[str, Any] | Deferred) -> datetime:
+    if isinstance(detail, Deferred):
+        return detail.transaction.initiated_at
     return _parse_date(detail["transaction_info"]["transaction_initiation_date"])
+
+
+def _filtered(detail: dict[str, Any] | Deferred) -> dict[str, Any]:
+    return detail.filtered() if isinstance(detail, Deferred) else detail["transaction_info"]
+
+
+def _whole(detail: dict[str, Any] | Deferred) -> dict[str, Any]:
+    return detail.detail() if isinstance(detail, Deferred) else detail
 
 
 def _parse_date(text: str) -> datetime:
@@ -180,7 +210,7 @@ def _invalid(field: str, value: str | None, issue: str, description: str) -> Res
                           "details": [detail], "links": []})
 
 
-def _search(request: Request, ordered: list[dict[str, Any]], now: datetime) -> Response:
+def _search(request: Request, ordered: list[dict[str, Any]] | list[Deferred], now: datetime) -> Response:
     bounds: dict[str, datetime] = {}
     for name in ("start_date", "end_date"):
         value = request.arg(name)
@@ -214,7 +244,7 @@ def _search(request: Request, ordered: list[dict[str, Any]], now: datetime) -> R
                                                        ("transaction_id", "transaction_id"),
                                                        ("transaction_currency", "currency_code"))
              if request.arg(name)}
-    matching = [d for d in ordered if start <= _initiated(d) <= end and _matches(d["transaction_info"], equal)]
+    matching = [d for d in ordered if start <= _initiated(d) <= end and _matches(_filtered(d), equal)]
     size, page = numbers["page_size"], numbers["page"]
     total_pages = math.ceil(len(matching) / size)
     chunk = matching[(page - 1) * size: page * size]
@@ -226,7 +256,7 @@ def _search(request: Request, ordered: list[dict[str, Any]], now: datetime) -> R
         links.append({"href": f"{base}?{urlencode({**_flat(request.query), 'page': total_pages})}", "rel": "last",
                       "method": "GET"})
     return Response(200, {
-        "transaction_details": [{key: d[key] for key in sections if key in d} for d in chunk],
+        "transaction_details": [{key: d[key] for key in sections if key in d} for d in map(_whole, chunk)],
         "account_number": ACCOUNT_NUMBER,
         "start_date": paypal_date(start),
         "end_date": paypal_date(min(end, now)),

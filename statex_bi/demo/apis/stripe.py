@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from statex_bi.demo.entities import Customer
+from statex_bi.demo.growth import Customers
 from statex_bi.demo.payments import PaymentsData, StripeBalanceTransaction, StripeCharge, StripeRefund
 from statex_bi.demo.sandbox import Request, Response, Sandbox
 
@@ -52,25 +53,26 @@ def build(world) -> Sandbox:
     return serve(render(world.payments, world.growth.customers, deferred=True))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deferred:
-    """A Stripe object whose JSON is built when a page holds it: the fields lists filter and sort on, and
-    how to build the whole. A charge's JSON is some 8 KB in memory, its Deferred a twentieth of that."""
+    """A Stripe object whose JSON is built when a page holds it: the fields lists filter and sort on (`keys`,
+    shared by the endpoint's objects, and their values), and how to build the whole. A charge's JSON is some
+    8 KB in memory, its Deferred a twentieth of that."""
 
-    fields: dict[str, Any]
+    keys: tuple[str, ...]
+    values: tuple[Any, ...]
     build: Callable[[], dict[str, Any]]
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self.fields.get(key, default)
+        return self.values[self.keys.index(key)] if key in self.keys else default
 
 
-def render(payments: PaymentsData, customers: list[Customer], deferred: bool = False
+def render(payments: PaymentsData, customers: Customers, deferred: bool = False
            ) -> dict[str, list[dict] | list[Deferred]]:
     """Stripe's JSON objects for the payments, per endpoint (charges, refunds, balance_transactions);
     `deferred`: each a `Deferred`, built when served."""
-    people = {c.customer_key: c for c in customers}
     builders = {
-        "charges": [partial(_charge, c, people[c.customer_key]) for c in payments.stripe_charges],
+        "charges": [partial(_customer_charge, c, customers) for c in payments.stripe_charges],
         "refunds": [partial(_refund, r) for r in payments.stripe_refunds],
         "balance_transactions": [partial(_balance_transaction, t) for t in payments.stripe_balance_transactions],
     }
@@ -79,7 +81,7 @@ def render(payments: PaymentsData, customers: list[Customer], deferred: bool = F
     objects: dict[str, list[dict] | list[Deferred]] = {}
     for endpoint, makers in builders.items():
         kept = ("id", "created", *sorted(ENDPOINTS[endpoint][1]))
-        objects[endpoint] = [Deferred({key: whole.get(key) for key in kept}, make)
+        objects[endpoint] = [Deferred(kept, tuple(whole.get(key) for key in kept), make)
                              for make in makers for whole in (make(),)]
     return objects
 
@@ -104,6 +106,10 @@ def _unix(moment: datetime) -> int:
 
 def _digest(*parts: str) -> int:
     return int.from_bytes(hashlib.sha256("|".join(parts).encode()).digest()[:8], "big")
+
+
+def _customer_charge(charge: StripeCharge, customers: Customers) -> dict[str, Any]:
+    return _charge(charge, customers.get(charge.customer_key))
 
 
 def _charge(charge: StripeCharge, customer: Customer) -> dict[str, Any]:
