@@ -8,6 +8,7 @@ fee), are there on purpose. Tests compute what the KPIs should say from these li
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime
 from itertools import count
 from pathlib import Path
@@ -234,7 +235,7 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection, sources: tuple[str, ...] =
         )
 
 
-_BUILT: dict[tuple[str, ...], tuple[Path, project.BuildResult]] = {}
+_BUILT: dict[tuple[str, ...], tuple[Path, project.BuildResult]] = {}  # per process: `built`, `without`
 
 
 def built(tmp_path_factory, sources: tuple[str, ...] = SOURCES) -> tuple[Path, project.BuildResult]:
@@ -246,6 +247,26 @@ def built(tmp_path_factory, sources: tuple[str, ...] = SOURCES) -> tuple[Path, p
         path = tmp_path_factory.mktemp("growth_" + "_".join(sources)) / "warehouse.duckdb"
         _BUILT[sources] = (path, build(path, sources))
     return _BUILT[sources]
+
+
+def without(tmp_path_factory, sources: tuple[str, ...]) -> Path:
+    """The full fixture warehouse (`built`) copied with its dbt state and without the raw tables of the sources not
+    in `sources`, rebuilt as an ingest rebuilds: only the models downstream of the dropped sources (not a whole
+    new build). Once per test process; open it read-only. `built(tmp_path_factory, sources)` is the same
+    warehouse built from nothing, for tests of a first build."""
+    key = ("without", *sources)
+    if key not in _BUILT:
+        full, _ = built(tmp_path_factory)
+        path = tmp_path_factory.mktemp("growth_only_" + "_".join(sources)) / full.name
+        shutil.copyfile(full, path)
+        shutil.copytree(project.state_dir(full), project.state_dir(path), symlinks=True)
+        dropped = [source for source in SOURCES if source not in sources]
+        with warehouse.writer(path) as con:
+            for source in dropped:
+                con.execute(f"DROP SCHEMA raw_{source} CASCADE")
+        changed = [name for source in dropped for name in project.dbt_sources_of(f"raw_{source}")]
+        _BUILT[key] = (path, project.build(path, progress=lambda _: None, sources=changed))
+    return _BUILT[key][0]
 
 
 def build(path: Path, sources: tuple[str, ...] = SOURCES) -> project.BuildResult:

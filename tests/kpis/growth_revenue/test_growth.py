@@ -166,8 +166,7 @@ def con(tmp_path_factory):
 
 
 def _partial(tmp_path_factory, sources) -> duckdb.DuckDBPyConnection:
-    path, _ = fx.built(tmp_path_factory, sources)
-    return duckdb.connect(str(path), read_only=True)
+    return duckdb.connect(str(fx.without(tmp_path_factory, sources)), read_only=True)
 
 
 # --- traffic ----------------------------------------------------------------------------------------
@@ -615,7 +614,7 @@ def test_notebook_publishes_every_kpi_on_the_fixture(tmp_path, tmp_path_factory,
 
 
 def test_notebook_with_some_sources_missing_and_an_empty_period(tmp_path, tmp_path_factory, monkeypatch):
-    db, _ = fx.built(tmp_path_factory, SOME_PROVIDERS)  # the warehouse test_only_some_providers_loaded reads
+    db = fx.without(tmp_path_factory, SOME_PROVIDERS)  # the warehouse test_only_some_providers_loaded reads
 
     records, html = _run_notebook(tmp_path, monkeypatch, db, Period(date(2024, 1, 1), date(2024, 1, 7)))
 
