@@ -249,6 +249,16 @@ def built(tmp_path_factory, sources: tuple[str, ...] = SOURCES) -> tuple[Path, p
     return _BUILT[sources]
 
 
+def copy_of_built(tmp_path_factory, folder: Path) -> Path:
+    """A writable copy of the full fixture warehouse (`built`) in `folder`, with its dbt state: a build of the copy
+    rebuilds only what changed, as after an ingest (`project.build(path, sources=...)`)."""
+    full, _ = built(tmp_path_factory)
+    path = folder / full.name
+    shutil.copyfile(full, path)
+    shutil.copytree(project.state_dir(full), project.state_dir(path), symlinks=True)
+    return path
+
+
 def without(tmp_path_factory, sources: tuple[str, ...]) -> Path:
     """The full fixture warehouse (`built`) copied with its dbt state and without the raw tables of the sources not
     in `sources`, rebuilt as an ingest rebuilds: only the models downstream of the dropped sources (not a whole
@@ -256,10 +266,7 @@ def without(tmp_path_factory, sources: tuple[str, ...]) -> Path:
     warehouse built from nothing, for tests of a first build."""
     key = ("without", *sources)
     if key not in _BUILT:
-        full, _ = built(tmp_path_factory)
-        path = tmp_path_factory.mktemp("growth_only_" + "_".join(sources)) / full.name
-        shutil.copyfile(full, path)
-        shutil.copytree(project.state_dir(full), project.state_dir(path), symlinks=True)
+        path = copy_of_built(tmp_path_factory, tmp_path_factory.mktemp("growth_only_" + "_".join(sources)))
         dropped = [source for source in SOURCES if source not in sources]
         with warehouse.writer(path) as con:
             for source in dropped:

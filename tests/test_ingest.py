@@ -8,6 +8,7 @@ import duckdb
 from statex_bi.ingest import ingest, load_source
 from statex_bi.sources.common import quarantined
 from statex_bi.sources.contract import IngestRequest, SourceSpec
+from statex_bi.sources.fx import settings as fx_settings
 
 
 def _orders_source(rows: list[dict], fail_after: int | None = None):
@@ -69,6 +70,7 @@ def test_bad_records_are_quarantined_once_and_the_rest_loads(db_file):
 
 def test_when_every_source_fails_the_models_are_left_as_they_were(db_file, monkeypatch):
     monkeypatch.setenv("FX_RATES_URL", "http://127.0.0.1:9/eurofxref-hist.csv")  # nothing listens on port 9
+    monkeypatch.setattr(fx_settings, "BACKOFF_FACTOR", 0.01)  # the refused connection is retried, briefly
     monkeypatch.delenv("STRIPE_API_KEY", raising=False)
     messages: list[str] = []
 

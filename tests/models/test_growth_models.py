@@ -65,18 +65,18 @@ def test_yml_states_grain_and_exactly_the_models_columns(built):
         assert [c["name"] for c in spec["columns"]] == actual, model
 
 
-def test_a_broken_row_fails_the_build_naming_model_test_and_rows(tmp_path):
-    path = tmp_path / "broken.duckdb"
+def test_a_broken_row_fails_the_build_naming_model_test_and_rows(tmp_path, tmp_path_factory):
+    path = fx.copy_of_built(tmp_path_factory, tmp_path)
     with warehouse.writer(path) as con:
-        fx.create_raw_tables(con)
         # a charge loaded twice, and a balance transaction whose net is not amount - fee
         con.execute("INSERT INTO raw_stripe.charges SELECT * FROM raw_stripe.charges WHERE id = 'ch_2'")
         con.execute("UPDATE raw_stripe.balance_transactions SET net = net + 1 WHERE id = 'txn_5'")
 
-    # Built while this process holds the warehouse, as `statex-bi ingest` does: reading the failing rows
-    # must share that open database rather than open it a second, read-only way.
+    # Built while this process holds the warehouse, as `statex-bi ingest` does (after a Stripe load: the models
+    # downstream of it): reading the failing rows must share that open database rather than open it a second,
+    # read-only way.
     with warehouse.writer(path), pytest.raises(DataTestError) as failed:
-        project.build(path, progress=lambda _: None)
+        project.build(path, progress=lambda _: None, sources=project.dbt_sources_of("raw_stripe"))
 
     message = str(failed.value)
     assert "test unique_stg_stripe__charges_charge_id on staging.stg_stripe__charges" in message

@@ -4,7 +4,6 @@ the sources' declared columns, and the state folder next to the warehouse."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -125,10 +124,7 @@ def test_build_command_runs_dbt_and_fails_on_a_broken_test(db_file, capsys, empt
 def test_docs_generation_waits_for_a_warehouse_another_process_holds(tmp_path, tmp_path_factory):
     """`run --wait` covers the lineage page too: the first run after a build generates dbt's docs, which
     open the warehouse; a writer holding it meanwhile (an ingest) is waited for, not a failed run."""
-    built, _ = growth_warehouse.built(tmp_path_factory)  # shared: this test works on a copy
-    db = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(built, db)
-    shutil.copytree(project.state_dir(built), project.state_dir(db))
+    db = growth_warehouse.copy_of_built(tmp_path_factory, tmp_path)
     (project.state_dir(db) / "target" / project.DOCS_PAGE).unlink(missing_ok=True)  # as after a build
     holder = subprocess.Popen([sys.executable, "-c", HOLD_WAREHOUSE, str(db), "2"], stdout=subprocess.PIPE, text=True)
     try:
