@@ -23,11 +23,16 @@ pytestmark = pytest.mark.browser
 REMOTE = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""")
 
 
-def test_published_docs_site_is_offline_and_lists_every_model(tmp_path, tmp_path_factory):
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The docs site a run publishes, from the built growth fixture: every node of the project, whatever the
+    warehouse holds."""
     db, _ = fx.built(tmp_path_factory)
+    return project.publish_docs(db, tmp_path_factory.mktemp("run") / "lineage")
 
-    page = project.publish_docs(db, tmp_path / "lineage")
 
+def test_published_docs_site_is_offline_and_lists_every_model(site, tmp_path):
+    page = site
     text = page.read_text()
     assert REMOTE.findall(text) == []
     dom, console = _chromium(page, tmp_path / "profile")
@@ -44,13 +49,12 @@ def test_nothing_is_published_for_a_warehouse_never_built(tmp_path):
     assert project.publish_docs(tmp_path / "never.duckdb", tmp_path / "lineage") is None
 
 
-def test_every_model_link_of_the_metrics_page_names_a_node_of_the_published_docs_site(tmp_path, tmp_path_factory):
-    db, _ = fx.built(tmp_path_factory)
-    site = project.publish_docs(db, tmp_path / "run" / "lineage").read_text()
+def test_every_model_link_of_the_metrics_page_names_a_node_of_the_published_docs_site(site):
+    text = site.read_text()
     page = kpi_page.render(pd.DataFrame(columns=["metric_name"]), {}, lineage="run/lineage/index.html")
     nodes = set(re.findall(r'href="run/lineage/index\.html#!/model/(model\.statex_bi\.\w+)"', page))
     assert len(nodes) >= 15
-    missing = sorted(node for node in nodes if f'"{node}"' not in site)
+    missing = sorted(node for node in nodes if f'"{node}"' not in text)
     assert missing == [], f"the docs site has no node {missing}"
 
 
@@ -60,11 +64,9 @@ def _model_title(dom: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", heading.group(1)).split()) if heading else ""
 
 
-def test_a_model_link_opens_that_models_page_in_the_docs_site(tmp_path, tmp_path_factory):
+def test_a_model_link_opens_that_models_page_in_the_docs_site(site, tmp_path):
     """The links' route (every node id is checked above) opens the model's page in a browser; a node that
     does not exist opens an empty one, so the check can fail."""
-    db, _ = fx.built(tmp_path_factory)
-    site = project.publish_docs(db, tmp_path / "lineage")
     model = registry.kpis()["conversion.prototype_request_rate"].models[0]
     link = provenance.model_links((model,), "index.html")
     fragment = re.search(r'href="index\.html(#[^"]+)"', link).group(1)
@@ -92,14 +94,14 @@ def _table_links(notebooks) -> dict[str, set[str]]:
 
 
 def test_every_lineage_link_under_a_report_table_opens_a_node_of_the_published_docs_site(
-        lab_notebooks, demo_copy, tmp_path):
+        lab_notebooks, site, tmp_path):
     """Every report, as the lab runs it on the small demo: each link under each table names a node of the docs
-    site published from the same warehouse; a model's and a source's route open that node's page."""
+    site (the project's nodes, whichever warehouse it was published from); a model's and a source's route open
+    that node's page."""
     links = _table_links(lab_notebooks)
     kinds = {node.split(".")[0] for node in links}
     assert kinds == {"model", "source"}, kinds
     assert len(links) >= 20
-    site = project.publish_docs(demo_copy, tmp_path / "lineage")
     text = site.read_text()
     missing = sorted(f"{node} ({', '.join(sorted(reports))})" for node, reports in links.items()
                      if f'"{node}"' not in text)
