@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 from datetime import date
 from pathlib import Path
 
-from measure import peak_rss_mb  # bench/, first on sys.path when a benchmark runs
+from measure import peak_rss_mb, scratch_folder  # bench/, first on sys.path when a benchmark runs
 
 BUDGET_MB = 500.0
 
@@ -49,8 +47,7 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=50.0, help="size of the JSONL log (default 50)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="bench_ai_calls_"))
-    try:
+    with scratch_folder("bench_ai_calls_", args.keep) as folder:
         log = folder / "calls.jsonl"
         lines = write_log(log, args.mb)
         size = log.stat().st_size / 1e6
@@ -64,11 +61,6 @@ def main() -> None:
         print(f"file: {size:.1f} MB, {lines:,} lines")
         print(f"ingest ai-calls: peak RSS {peak:,.0f} MB in {seconds:.1f}s")
         print(f"budget {budget:,.0f} MB (500 MB per 50 MB): peak / budget = {peak / budget:.2f}")
-    finally:
-        if args.keep:
-            print(f"kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

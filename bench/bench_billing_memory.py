@@ -21,12 +21,10 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from measure import peak_rss_mb  # bench/, first on sys.path when a benchmark runs
+from measure import peak_rss_mb, scratch_folder  # bench/, first on sys.path when a benchmark runs
 
 BUDGET_MB = 500.0
 # The child that loads one folder: the billing source alone, into a fresh warehouse.
@@ -100,9 +98,8 @@ def main() -> None:
                         help="run the whole `statex-bi ingest billing` (dbt build of the models included)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="bench_billing_"))
     env = {**os.environ, "STATEX_BI_PSEUDONYM_KEY": "bench-key"}
-    try:
+    with scratch_folder("bench_billing_", args.keep) as root:
         cases = {"valid": root / "valid", "bad rows": root / "bad", "zeros": root / "zeros"}
         for folder in cases.values():
             folder.mkdir()
@@ -112,11 +109,6 @@ def main() -> None:
         write_zeros(cases["zeros"] / "zeros.csv.gz", args.zeros_mb)
         for name, folder in cases.items():
             run_case(name.replace(" ", "_"), folder, env, args.with_build)
-    finally:
-        if args.keep:
-            print(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

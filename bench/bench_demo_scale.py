@@ -21,14 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
-from measure import peak_rss_mb  # bench/, first on sys.path when a benchmark runs
+from measure import peak_rss_mb, scratch_folder  # bench/, first on sys.path when a benchmark runs
 
 GOAL_MB = 2000.0
 REPORT_GOAL_S = 60.0
@@ -91,8 +89,7 @@ def main() -> None:
     scales = [float(value) for value in args.scales.split(",")]
     start = (args.end - timedelta(days=args.days - 1) if args.days
              else _months_before(args.end, args.months) + timedelta(days=1))
-    folder = Path(tempfile.mkdtemp(prefix="bench_demo_scale_"))
-    try:
+    with scratch_folder("bench_demo_scale_", args.keep) as folder:
         print(f"statex-bi demo {start}..{args.end} ({(args.end - start).days + 1} days)")
         results = []
         for scale in scales:
@@ -111,11 +108,6 @@ def main() -> None:
         if args.reports:
             print(f"reports at --scale {scale:g} (goal: each under {REPORT_GOAL_S:.0f} s):")
             time_reports(folder / f"scale-{scale:g}", args.end)
-    finally:
-        if args.keep:
-            print(f"kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -23,13 +23,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 import nbformat
 import yaml
+from measure import scratch_folder  # bench/, first on sys.path when a benchmark runs
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 PERIOD = ("2026-03-01", "2026-05-31")
@@ -122,8 +122,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="statex-bi-bench-"))
-    try:
+    with scratch_folder("statex-bi-bench-", args.keep) as root:
         params = build_workspace(root, args.notebooks, args.rows)
         env = {
             **os.environ,
@@ -143,11 +142,6 @@ def main() -> None:
         print(f"statex-bi run (median):                      {mine:6.1f} s")
         print(f"papermill + nbconvert CLIs, serial (median): {user:6.1f} s")
         print(f"ratio: {user / mine:.2f}x faster with statex-bi run")
-    finally:
-        if args.keep:
-            print(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

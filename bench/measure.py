@@ -1,12 +1,31 @@
-"""What the memory benchmarks share: a command's peak resident memory, its whole process tree summed."""
+"""What the benchmarks share: a scratch folder kept on request, and a command's peak resident memory (its whole
+process tree summed)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import psutil
+
+
+@contextmanager
+def scratch_folder(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary folder for a benchmark's warehouses and files: removed afterwards, or kept (`--keep`) and its
+    path printed."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        if keep:
+            print(f"kept {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def peak_rss_mb(command: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
