@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import math
 import uuid
+from abc import abstractmethod
 from array import array
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import overload
+from typing import TypeVar, overload
 
 import numpy as np
 
@@ -94,7 +95,36 @@ def _seconds(moment: datetime) -> int:
     return int((moment - EPOCH).total_seconds())
 
 
-class Customers(Sequence[Customer]):
+_Row = TypeVar("_Row")
+
+
+class _Columns(Sequence[_Row]):
+    """Rows held as array columns, each row's object built by `_row` when asked for: equal, indexed, sliced and
+    iterated as the list of those objects."""
+
+    @abstractmethod
+    def _row(self, index: int) -> _Row:
+        """The object of row `index` (0 <= index < len(self))."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a list
+
+    @overload
+    def __getitem__(self, index: int) -> _Row: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[_Row]: ...
+    def __getitem__(self, index: int | slice) -> _Row | list[_Row]:
+        if isinstance(index, slice):
+            return [self._row(i) for i in range(*index.indices(len(self)))]
+        return self._row(range(len(self))[index])  # negative indices, IndexError
+
+    def __iter__(self) -> Iterator[_Row]:
+        return (self._row(i) for i in range(len(self)))
+
+
+class Customers(_Columns[Customer]):
     """The customers as columns of small numbers (indices into the name tables, the sign-up second), each
     `Customer` built when asked for: some 15 bytes a customer where the object takes some 500 (583,000
     customers at --scale 100 over 13 months: 300 MB). Customer i has the key cust_{i+1:06d}."""
@@ -114,19 +144,7 @@ class Customers(Sequence[Customer]):
     def __len__(self) -> int:
         return len(self._signed_up)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Customers) and vars(self) == vars(other)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, as a list
-
-    @overload
-    def __getitem__(self, index: int) -> Customer: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Customer]: ...
-    def __getitem__(self, index: int | slice) -> Customer | list[Customer]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        index = range(len(self))[index]  # negative indices, IndexError
+    def _row(self, index: int) -> Customer:
         first, last = FIRST_NAMES[self._first[index]], LAST_NAMES[self._last[index]]
         local = f"{_ascii(first)}.{_ascii(last)}".replace(" ", "") + (str(self._suffix[index] or ""))
         return Customer(
@@ -134,9 +152,6 @@ class Customers(Sequence[Customer]):
             name=f"{first} {last}", channel=CHANNEL_NAMES[self._channel[index]],
             country=COUNTRIES[self._country[index]], signed_up_at=self.signed_up_at(index),
         )
-
-    def __iter__(self) -> Iterator[Customer]:
-        return (self[i] for i in range(len(self)))
 
     def signed_up_at(self, index: int) -> datetime:
         return EPOCH + timedelta(seconds=self._signed_up[index])
@@ -150,7 +165,7 @@ class Customers(Sequence[Customer]):
         return Counter(EPOCH.date() + timedelta(days=seconds // 86_400) for seconds in self._signed_up)
 
 
-class PrototypeRequests(Sequence[PrototypeRequest]):
+class PrototypeRequests(_Columns[PrototypeRequest]):
     """The prototype requests as columns (the id's two halves, the request second, channel and customer
     indices), sorted by request time, each `PrototypeRequest` built when asked for: some 30 bytes a request
     where the object takes some 350."""
@@ -174,28 +189,13 @@ class PrototypeRequests(Sequence[PrototypeRequest]):
     def __len__(self) -> int:
         return len(self._requested)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, PrototypeRequests) and vars(self) == vars(other)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, as a list
-
-    @overload
-    def __getitem__(self, index: int) -> PrototypeRequest: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[PrototypeRequest]: ...
-    def __getitem__(self, index: int | slice) -> PrototypeRequest | list[PrototypeRequest]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        index = range(len(self))[index]
+    def _row(self, index: int) -> PrototypeRequest:
         return PrototypeRequest(
             prototype_id=self.prototype_id(index),
             requested_at=EPOCH + timedelta(seconds=self._requested[index]),
             channel=CHANNEL_NAMES[self._channel[index]],
             customer_key=f"cust_{self._customer[index] + 1:06d}",
         )
-
-    def __iter__(self) -> Iterator[PrototypeRequest]:
-        return (self[i] for i in range(len(self)))
 
     def requested_second(self, index: int) -> int:
         """The request's time in epoch seconds."""
