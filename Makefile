@@ -49,7 +49,7 @@ reports: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check statex_bi tests bench
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest -n 3 --dist loadfile -q
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import platformdirs
 import yaml
 
 from statex_bi.exceptions import ConfigError, ParamsError, StatexError
@@ -115,6 +116,16 @@ def lock_wait() -> float:
     if not 0 <= seconds < float("inf"):
         raise ConfigError(f"${WAIT_ENV} must be a number of seconds, 0 or more, got {value!r}")
     return seconds
+
+
+# What can always be made again but is slow to make (dbt's parse of the project, shared by every warehouse).
+CACHE_DIR_ENV = "STATEX_BI_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """$STATEX_BI_CACHE_DIR, else the user's cache folder for statex-bi (~/.cache/statex-bi on Linux)."""
+    value = env(CACHE_DIR_ENV)
+    return Path(value).expanduser().resolve() if value else platformdirs.user_cache_path("statex-bi")
 
 
 def outputs_dir() -> Path:

@@ -8,23 +8,67 @@ import pytest
 from demo_window import SMALL_DEMO_END, SMALL_DEMO_START, SMALL_DEMO_TODAY
 from xdist.scheduler import LoadFileScheduling
 
+from statex_bi.config import CACHE_DIR_ENV
+
 # Files whose tests share one session build held under a file lock (tests/transform/conftest.py `lake_demo`): one
 # worker builds it while the other runs the rest, instead of waiting for it.
 SCHEDULED_WITH = {"tests/transform/test_spark.py": "tests/transform/test_lake.py"}
+# The files that take longest (20 s and more on one worker of `make test`; `--durations`), longest first: started
+# before the others, so that the run does not end with one worker on a long file while the other has nothing to do.
+STARTED_FIRST = (
+    "tests/transform/test_lake.py",
+    "tests/runner/test_report_concurrency.py",
+    "tests/kpis/ai_costs/test_ai_costs.py",
+    "tests/kpis/growth_revenue/test_growth.py",
+    "tests/transform/test_build.py",
+    "tests/notebooks/test_notebooks.py",
+    "tests/sources/stripe/test_stripe_source.py",
+    "tests/kpis/growth_revenue/test_growth_demo.py",
+    "tests/sources/sentry/test_sentry_performance.py",
+    "tests/kpis/test_operations.py",
+    "tests/kpis/test_changes.py",
+    "tests/test_docs.py",
+    "tests/kpis/test_web_api_performance.py",
+    "tests/models/test_ai_models.py",
+    "tests/browser/test_offline_lineage.py",
+    "tests/sources/ga4/test_ga4_source.py",
+    "tests/demo/test_runner.py",
+)
 
 
 class _FileScheduling(LoadFileScheduling):
     """xdist's `--dist loadfile` (Makefile): each file's tests on one worker, so a module-scoped fixture is built
     once. `--dist loadgroup` cannot do it with pytest 9, which derives a test's id from its path: the group xdist
-    3.8 writes into the id is lost, and every test is scheduled alone."""
+    3.8 writes into the id is lost, and every test is scheduled alone. The longest files go first (STARTED_FIRST)."""
 
     def _split_scope(self, nodeid: str) -> str:
         file = super()._split_scope(nodeid)
         return SCHEDULED_WITH.get(file, file)
 
+    def _assign_work_unit(self, node) -> None:
+        for file in reversed(STARTED_FIRST):  # xdist queues the files by their number of tests
+            if file in self.workqueue:
+                self.workqueue.move_to_end(file, last=False)
+        super()._assign_work_unit(node)
+
 
 def pytest_xdist_make_scheduler(config, log):
-    return _FileScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
+    if config.getvalue("dist") != "loadfile":
+        return None
+    gone = [file for file in (*STARTED_FIRST, *SCHEDULED_WITH) if not (config.rootpath / file).is_file()]
+    if gone:
+        raise pytest.UsageError(f"tests/conftest.py schedules files that do not exist: {', '.join(gone)}")
+    return _FileScheduling(config, log)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_folder(tmp_path_factory, worker_id):
+    """One cache folder (dbt's parse of the project) for the session's tests and the processes they start, both
+    xdist workers included: not the user's, which a test must neither read nor fill."""
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_DIR_ENV, str(shared / "cache"))
+        yield shared / "cache"
 
 
 @pytest.fixture(autouse=True)

@@ -121,6 +121,35 @@ def test_build_command_runs_dbt_and_fails_on_a_broken_test(db_file, capsys, empt
         ("marts.openai_billing_daily", "warn", 1)}
 
 
+# `dbt ls` in a new process on the warehouse argv[1]; prints whether dbt parsed the project to list it.
+LIST_MODELS = "import sys\nfrom pathlib import Path\nfrom statex_bi.transform import build\n" \
+    "db = Path(sys.argv[1])\nassert build.invoke(['ls', '--resource-type', 'model'], db).success\n" \
+    "print('parsed' if 'Starting full parse' in (build.state_dir(db) / 'logs' / 'dbt.log').read_text() else 'reused')"
+
+
+def test_a_new_process_on_a_new_warehouse_reuses_the_parse_of_the_cache_folder(tmp_path, empty_build, cache_folder):
+    """empty_build parsed the project (for warehouses named `warehouse`) in this process; a report run or a cron
+    ingest is another process, on any warehouse of that name: it reads the parse from the cache folder."""
+    listed = subprocess.run([sys.executable, "-c", LIST_MODELS, str(tmp_path / "warehouse.duckdb")],
+                            capture_output=True, text=True, check=True)
+    assert listed.stdout.split() == ["reused"]
+    assert list((cache_folder / "dbt-parse").glob("*.msgpack"))
+
+
+def test_a_damaged_parse_in_the_cache_folder_is_parsed_again_and_replaced(tmp_path, monkeypatch):
+    monkeypatch.setenv("STATEX_BI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(project, "_PARSED", {})
+    db = tmp_path / "warehouse.duckdb"
+    cached = project._cached_parse(project._parse_key(db, "duckdb"))
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"\x93 cut short")
+
+    listed = subprocess.run([sys.executable, "-c", LIST_MODELS, str(db)], capture_output=True, text=True, check=True)
+
+    assert listed.stdout.split() == ["parsed"]
+    assert project._parsed_manifest(project._parse_key(db, "duckdb")) is not None  # the new parse, readable
+
+
 def test_docs_generation_waits_for_a_warehouse_another_process_holds(tmp_path, tmp_path_factory):
     """`run --wait` covers the lineage page too: the first run after a build generates dbt's docs, which
     open the warehouse; a writer holding it meanwhile (an ingest) is waited for, not a failed run."""
