@@ -157,6 +157,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "in the lake, $STATEX_BI_RAW_URL, and then serves its marts to the reports) and builds the same models on "
         "a local Spark session (needs the spark extra and Java 17+), beside the warehouse",
     )
+    build.add_argument(
+        "--select", nargs="+", metavar="SELECTOR",
+        help="build only these nodes and their tests, in dbt's selector syntax (e.g. +payments_eur for that "
+        "mart and everything it reads); the next ingest still rebuilds what they leave out (duckdb target only)",
+    )
     _add_wait(build)
     return parser, {"run": run, "backfill": backfill, "ingest": ingest, "demo": demo, "build": build}
 
@@ -198,9 +203,11 @@ def main(argv: list[str] | None = None) -> int:
             from statex_bi.transform import spark
 
             if args.target == "spark":
+                if args.select:
+                    parser.error("build --select: only the duckdb target builds a selection")
                 spark.build(wait=args.wait)
             else:
-                project.build(wait=args.wait)
+                project.build(wait=args.wait, select=args.select)
             return 0
     except StatexError as exc:
         print(f"statex-bi: error: {exc}", file=sys.stderr)

@@ -99,8 +99,17 @@ def test_build_target_spark_builds_on_spark(monkeypatch, db_file):
 
     calls = []
     monkeypatch.setattr(spark, "build", lambda wait: calls.append(("spark", wait)))
-    monkeypatch.setattr(project, "build", lambda wait: calls.append(("duckdb", wait)))
+    monkeypatch.setattr(project, "build", lambda wait, select: calls.append(("duckdb", wait, select)))
 
     assert main(["build", "--target", "spark", "--wait", "3"]) == 0
     assert main(["build"]) == 0
-    assert calls == [("spark", 3.0), ("duckdb", 0.0)]
+    assert main(["build", "--select", "+payments_eur", "stg_fx__eur_reference_rates"]) == 0
+    assert calls == [("spark", 3.0), ("duckdb", 0.0, None),
+                     ("duckdb", 0.0, ["+payments_eur", "stg_fx__eur_reference_rates"])]
+
+
+def test_build_select_is_refused_on_spark(capsys):
+    with pytest.raises(SystemExit) as refused:
+        main(["build", "--target", "spark", "--select", "+payments_eur"])
+    assert refused.value.code == 2
+    assert "only the duckdb target builds a selection" in capsys.readouterr().err

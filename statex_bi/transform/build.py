@@ -24,7 +24,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -315,8 +315,11 @@ def _project_tests(db: Path) -> list[str]:
     return [node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "test"]
 
 
-def _selection(previous: Path, sources: Collection[str] | None) -> list[str]:
-    """dbt's arguments selecting what to build: nothing (everything) without `sources` or a previous build."""
+def _selection(previous: Path, sources: Collection[str] | None, select: Sequence[str] | None) -> list[str]:
+    """dbt's arguments selecting what to build: `select` as given; else nothing (everything) without `sources` or a
+    previous build."""
+    if select:
+        return ["--select", *select]
     if sources is None or not (previous / "manifest.json").is_file():
         return []
     selectors = [*(f"source:{name}+" for name in sorted(sources)), "state:modified+"]
@@ -328,17 +331,23 @@ def build(
     progress: Callable[[str], None] = _print_progress,
     wait: float = 0.0,
     sources: Collection[str] | None = None,
+    select: Sequence[str] | None = None,
 ) -> BuildResult:
     """`dbt build` on the warehouse: every model, then its tests, in dependency order.
 
     `sources` (dbt source names) builds only the models downstream of them and of what the project
     changed since the last build that succeeded; everything when there was none. None: everything.
+    `select` (dbt's node selectors, as `dbt build --select` takes them, e.g. `+payments_eur`) builds only
+    those nodes and leaves the record of the last whole build as it was: what they do not cover is not built by
+    them, so the next ingest's build compares the project with that record still (and a first build is whole).
 
     Raises:
         WarehouseLockedError: another process holds the warehouse for `wait` seconds.
         ModelError: a model does not compile or run (names the model and its file).
         DataTestError: a test of severity error failed (names model, test and the failing rows).
     """
+    if select and sources is not None:
+        raise ValueError("build: give the loaded `sources` or a `select`ion, not both")
     db = db or db_path()
     with warehouse.writer(db, wait=wait) as con:  # creates and migrates it; fails fast when it is locked
         empty = missing_sources(con)
@@ -347,16 +356,20 @@ def build(
     shutil.rmtree(previous, ignore_errors=True)
     if last_build_dir(db).exists():
         last_build_dir(db).rename(previous)
-    selection = _selection(previous, sources)
+    selection = _selection(previous, sources, select)
     started = time.monotonic()
     try:
         outcome = invoke(["build", *selection], db)
+        if select and outcome.success and (previous / "manifest.json").is_file():
+            previous.rename(last_build_dir(db))  # still the record of the last whole build
     finally:
         shutil.rmtree(previous, ignore_errors=True)
     seconds = time.monotonic() - started
     if outcome.exception is not None:
         raise ModelError(str(PROJECT_DIR), f"dbt build could not run: {outcome.exception}")
     results = list(outcome.result.results)
+    if select and not results:
+        raise ModelError(str(PROJECT_DIR), f"--select {' '.join(select)} matches no model or test of the project")
     nodes = {r.node.unique_id: r.node for r in results}
     errors = [r for r in results if r.node.resource_type != "test" and str(r.status) == "error"]
     if errors:
@@ -370,11 +383,15 @@ def build(
         skipped = sum(1 for r in results if str(r.status) == "skipped")
         raise DataTestError([f.describe() for f in failed], skipped)
     (state_dir(db) / "target" / DOCS_PAGE).unlink(missing_ok=True)  # the docs describe the previous build
-    last_build_dir(db).mkdir()
-    shutil.copyfile(state_dir(db) / "target" / "manifest.json", last_build_dir(db) / "manifest.json")
+    if not select:
+        last_build_dir(db).mkdir()
+        shutil.copyfile(state_dir(db) / "target" / "manifest.json", last_build_dir(db) / "manifest.json")
     warnings = [_outcome(r, nodes, db) for r in tests if str(r.status) == "warn"]
     models = sum(1 for r in results if r.node.resource_type == "model")
-    part = f" (downstream of {', '.join(sorted(sources or ())) or 'project changes'})" if selection else ""
+    if select:
+        part = f" (selected: {' '.join(select)})"
+    else:
+        part = f" (downstream of {', '.join(sorted(sources or ())) or 'project changes'})" if selection else ""
     progress(
         f"models: {models} built and {len(tests)} tests run by dbt{part} in {seconds:.1f}s"
         + (f"; {len(warnings)} test warning(s)" if warnings else "")

@@ -76,7 +76,7 @@ def test_a_broken_row_fails_the_build_naming_model_test_and_rows(tmp_path, tmp_p
     # downstream of it): reading the failing rows must share that open database rather than open it a second,
     # read-only way.
     with warehouse.writer(path), pytest.raises(DataTestError) as failed:
-        project.build(path, progress=lambda _: None, sources=project.dbt_sources_of("raw_stripe"))
+        project.build(path, progress=lambda _: None, select=["source:stripe+"])
 
     message = str(failed.value)
     assert "test unique_stg_stripe__charges_charge_id on staging.stg_stripe__charges" in message

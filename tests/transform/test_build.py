@@ -4,11 +4,11 @@ the sources' declared columns, and the state folder next to the warehouse."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
 import duckdb
-import growth_warehouse
 import pytest
 import yaml
 from connector_columns import connector_columns
@@ -150,10 +150,13 @@ def test_a_damaged_parse_in_the_cache_folder_is_parsed_again_and_replaced(tmp_pa
     assert project._parsed_manifest(project._parse_key(db, "duckdb")) is not None  # the new parse, readable
 
 
-def test_docs_generation_waits_for_a_warehouse_another_process_holds(tmp_path, tmp_path_factory):
+def test_docs_generation_waits_for_a_warehouse_another_process_holds(tmp_path, empty_build):
     """`run --wait` covers the lineage page too: the first run after a build generates dbt's docs, which
     open the warehouse; a writer holding it meanwhile (an ingest) is waited for, not a failed run."""
-    db = growth_warehouse.copy_of_built(tmp_path_factory, tmp_path)
+    built, _, _ = empty_build
+    db = tmp_path / built.name
+    shutil.copyfile(built, db)
+    shutil.copytree(project.state_dir(built), project.state_dir(db), symlinks=True)
     (project.state_dir(db) / "target" / project.DOCS_PAGE).unlink(missing_ok=True)  # as after a build
     holder = subprocess.Popen([sys.executable, "-c", HOLD_WAREHOUSE, str(db), "2"], stdout=subprocess.PIPE, text=True)
     try:
@@ -176,6 +179,41 @@ def _downstream_models(manifest: dict, node: str) -> set[str]:
                 seen.add(child)
                 stack.append(child)
     return {n for n in seen if n.startswith("model.")}
+
+
+def _upstream_models(manifest: dict, node: str) -> set[str]:
+    parents, seen = manifest["parent_map"], set()
+    stack = [node]
+    while stack:
+        for parent in parents[stack.pop()]:
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return {n for n in seen if n.startswith("model.")}
+
+
+def test_a_selected_build_builds_only_its_nodes_and_keeps_the_record_of_the_last_whole_build(demo_copy, capsys):
+    """`build --select` is for a model being worked on: what it leaves out is not built, so the next ingest must
+    still compare the project with the last whole build, not with this one."""
+    record = project.last_build_dir(demo_copy) / "manifest.json"
+    whole = record.read_bytes()
+
+    assert main(["build", "--select", "+payments_eur"]) == 0
+
+    target = project.state_dir(demo_copy) / "target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    ran = {r["unique_id"] for r in json.loads((target / "run_results.json").read_text())["results"]}
+    wanted = _upstream_models(manifest, "model.statex_bi.payments_eur") | {"model.statex_bi.payments_eur"}
+    assert {n for n in ran if n.startswith("model.")} == wanted
+    assert any(n.startswith("test.") for n in ran)
+    assert record.read_bytes() == whole
+    assert f"models: {len(wanted)} built" in capsys.readouterr().err
+
+
+def test_a_selection_that_matches_nothing_is_an_error_naming_it(demo_copy, capsys):
+    assert main(["build", "--select", "marts.no_such_mart"]) == 2
+    assert "--select marts.no_such_mart matches no model or test" in capsys.readouterr().err
+    assert (project.last_build_dir(demo_copy) / "manifest.json").is_file()
 
 
 def test_an_ingest_builds_and_tests_only_the_models_downstream_of_the_sources_it_loaded_rows_into(demo_copy, tmp_path):
