@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 from demo_window import SMALL_DEMO_END, SMALL_DEMO_START, SMALL_DEMO_TODAY
+from warehouse_copies import copy_with_state
 from xdist.scheduler import LoadFileScheduling
 
 from statex_bi.config import CACHE_DIR_ENV
+from statex_bi.transform.build import BuildResult
 
 # Files whose tests share one session build held under a file lock (tests/transform/conftest.py `lake_demo`): one
 # worker builds it while the other runs the rest, instead of waiting for it.
@@ -116,17 +118,36 @@ def small_demo(tmp_path_factory, worker_id):
 def demo_copy(small_demo, tmp_path, monkeypatch) -> Path:
     """A writable copy of the small demo with its dlt and dbt state (cursors, the last build's manifest), set as
     $STATEX_BI_DB: for a test that loads, builds or runs on a demo warehouse without simulating one."""
-    import shutil
-
-    db = tmp_path / "demo" / small_demo.name
-    db.parent.mkdir()
-    shutil.copyfile(small_demo, db)
-    for state in (f".{small_demo.stem}.dbt", f".{small_demo.stem}.dlt"):
-        if (small_demo.parent / state).exists():
-            shutil.copytree(small_demo.parent / state, db.parent / state, symlinks=True)
+    db = copy_with_state(small_demo, tmp_path / "demo")
     monkeypatch.setenv("STATEX_BI_DB", str(db))
     monkeypatch.setenv("STATEX_BI_OUTPUTS", str(tmp_path / "outputs"))
     return db
+
+
+@pytest.fixture(scope="session")
+def built_empty(tmp_path_factory, worker_id) -> tuple[Path, BuildResult]:
+    """A warehouse with no source loaded and every model built (empty and typed) and tested, by one whole
+    `dbt build` for every test (and xdist worker) that needs one, and that build's result: read it, never write
+    it. Its copy (`copy_with_state`) keeps the build's manifest, so an ingest into the copy builds only the models
+    downstream of what it loads, as on any warehouse built before: a test of a report loads its sources into a
+    copy rather than paying for a whole build of its own."""
+    import fcntl
+    import json
+    from dataclasses import asdict
+
+    from statex_bi.transform import build as project
+
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    db = shared / "built-empty" / "warehouse.duckdb"
+    done = db.parent / "build.json"
+    with (shared / "built-empty.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            db.parent.mkdir(exist_ok=True)
+            done.write_text(json.dumps(asdict(project.build(db, progress=lambda _: None))))
+    saved = json.loads(done.read_text())
+    warnings = [project.TestOutcome(**{**w, "rows": [tuple(r) for r in w["rows"]]}) for w in saved.pop("warnings")]
+    return db, project.BuildResult(**saved, warnings=warnings)
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,12 @@ fee), are there on purpose. Tests compute what the KPIs should say from these li
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, datetime
 from itertools import count
 from pathlib import Path
 
 import duckdb
+from warehouse_copies import copy_with_state
 
 from statex_bi import warehouse
 from statex_bi.periods import Period
@@ -255,11 +255,7 @@ def built(tmp_path_factory, sources: tuple[str, ...] = SOURCES) -> tuple[Path, p
 
 def copy_of_built(tmp_path_factory, folder: Path) -> Path:
     """A writable copy of the full fixture warehouse (`built`) in `folder`, with its dbt state."""
-    full, _ = built(tmp_path_factory)
-    path = folder / full.name
-    shutil.copyfile(full, path)
-    shutil.copytree(project.state_dir(full), project.state_dir(path), symlinks=True)
-    return path
+    return copy_with_state(built(tmp_path_factory)[0], folder)
 
 
 def without(tmp_path_factory, sources: tuple[str, ...]) -> Path:

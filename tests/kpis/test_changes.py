@@ -9,6 +9,7 @@ from datetime import date
 
 import duckdb
 import pytest
+from warehouse_copies import copy_with_state
 
 from statex_bi.demo import growth as simulated_growth
 from statex_bi.demo.ai import cost_spike_day
@@ -46,10 +47,10 @@ def test_the_planted_weeks_are_where_the_test_expects_them():
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory, pseudonym_key_module):
+def warehouse(tmp_path_factory, pseudonym_key_module, built_empty):
     """GA4 from the larger company and Sentry from the default one, loaded by the real connectors into one
-    warehouse (one dbt build)."""
-    db = tmp_path_factory.mktemp("changes_demo") / "warehouse.duckdb"
+    copy of the session's built warehouse (one dbt build, of the models downstream of them)."""
+    db = copy_with_state(built_empty[0], tmp_path_factory.mktemp("changes_demo"))
     with served(World(GA4_CONFIG), ["ga4"], progress=lambda _: None), \
             served(World(CONFIG), ["sentry"], progress=lambda _: None):
         results = ingest(["ga4", "sentry"], IngestRequest(CONFIG.start, CONFIG.end, progress=lambda _: None), db=db)

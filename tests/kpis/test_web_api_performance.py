@@ -12,6 +12,7 @@ import duckdb
 import numpy as np
 import pytest
 from scipy import stats
+from warehouse_copies import copy_with_state
 
 from statex_bi.demo.apis import sentry as sentry_api
 from statex_bi.demo.perf import DEVICES, PAGES
@@ -35,8 +36,8 @@ def world():
 
 
 @pytest.fixture(scope="module")
-def con(world, tmp_path_factory):
-    db = tmp_path_factory.mktemp("performance") / "warehouse.duckdb"
+def con(world, tmp_path_factory, built_empty):
+    db = copy_with_state(built_empty[0], tmp_path_factory.mktemp("performance"))
     with pytest.MonkeyPatch.context() as patch, sentry_api.serve(world.ai, world.perf) as box:
         for key, value in {**sentry_api.environment(box.url), "STATEX_BI_DB": str(db),
                            "STATEX_BI_PSEUDONYM_KEY": "test"}.items():

@@ -13,6 +13,7 @@ import dlt
 import psutil
 import pytest
 from reportkit import metric_rows, write_notebook, write_params
+from warehouse_copies import copy_with_state
 
 from statex_bi import ingest as ingest_module
 from statex_bi import sources
@@ -155,7 +156,9 @@ COUNT_LOADS = [
 ]
 
 
-def test_a_run_started_while_ingest_is_loading_waits_for_the_whole_ingest(db_file, tmp_path, monkeypatch):
+def test_a_run_started_while_ingest_is_loading_waits_for_the_whole_ingest(db_file, tmp_path, monkeypatch,
+                                                                          built_empty):
+    copy_with_state(built_empty[0], db_file.parent)  # built before: the ingest builds what its loads changed
     write_notebook(tmp_path / "notebooks", "loads", COUNT_LOADS)
     params = write_params(tmp_path / "during.yaml", {"loads": None})
     competitor: list[subprocess.Popen] = []

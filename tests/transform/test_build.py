@@ -4,7 +4,6 @@ the sources' declared columns, and the state folder next to the warehouse."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ import pytest
 import yaml
 from connector_columns import connector_columns
 from demo_window import SMALL_DEMO_END, SMALL_DEMO_START
+from warehouse_copies import copy_with_state
 
 from statex_bi import warehouse
 from statex_bi.cli import main
@@ -39,10 +39,9 @@ def _shipped_models() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def empty_build(tmp_path_factory):
-    """`statex-bi build` on a warehouse where no source is loaded."""
-    db = tmp_path_factory.mktemp("empty") / "warehouse.duckdb"
-    result = project.build(db, progress=lambda _: None)
+def empty_build(built_empty):
+    """`statex-bi build` on a warehouse where no source is loaded (the session's, tests/conftest.py)."""
+    db, result = built_empty
     con = duckdb.connect(str(db), read_only=True)
     yield db, result, con
     con.close()
@@ -153,10 +152,7 @@ def test_a_damaged_parse_in_the_cache_folder_is_parsed_again_and_replaced(tmp_pa
 def test_docs_generation_waits_for_a_warehouse_another_process_holds(tmp_path, empty_build):
     """`run --wait` covers the lineage page too: the first run after a build generates dbt's docs, which
     open the warehouse; a writer holding it meanwhile (an ingest) is waited for, not a failed run."""
-    built, _, _ = empty_build
-    db = tmp_path / built.name
-    shutil.copyfile(built, db)
-    shutil.copytree(project.state_dir(built), project.state_dir(db), symlinks=True)
+    db = copy_with_state(empty_build[0], tmp_path)
     (project.state_dir(db) / "target" / project.DOCS_PAGE).unlink(missing_ok=True)  # as after a build
     holder = subprocess.Popen([sys.executable, "-c", HOLD_WAREHOUSE, str(db), "2"], stdout=subprocess.PIPE, text=True)
     try:

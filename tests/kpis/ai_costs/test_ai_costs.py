@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from warehouse_copies import copy_with_state
 
 from statex_bi import publish, warehouse
 from statex_bi.exceptions import ParamsError
@@ -134,9 +134,7 @@ def variant(fixture_db, tmp_path) -> Callable[[str], Path]:
     base, _ = fixture_db
 
     def rebuilt(change: str) -> Path:
-        db = tmp_path / base.name
-        shutil.copyfile(base, db)
-        shutil.copytree(project.state_dir(base), project.state_dir(db), symlinks=True)
+        db = copy_with_state(base, tmp_path)
         with warehouse.writer(db) as writer:
             writer.execute(change)
         project.build(db, progress=lambda _: None, select=REPORT_MODELS)

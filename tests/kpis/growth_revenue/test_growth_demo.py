@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
+from warehouse_copies import copy_with_state
 
 from statex_bi.demo.apis.ga4 import TIME_ZONE
 from statex_bi.demo.runner import served
@@ -23,9 +24,9 @@ PERIOD = Period(date(2026, 9, 1), date(2026, 9, 30))
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo(tmp_path_factory, built_empty):
     world = World(CONFIG)
-    db = tmp_path_factory.mktemp("growth_demo") / "warehouse.duckdb"
+    db = copy_with_state(built_empty[0], tmp_path_factory.mktemp("growth_demo"))
     with served(world, list(SOURCES), progress=lambda _: None):
         results = ingest(list(SOURCES), IngestRequest(CONFIG.start, CONFIG.end, progress=lambda _: None), db=db)
     assert [r.status for r in results] == ["succeeded"] * len(SOURCES), [r.error for r in results]

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from warehouse_copies import copy_with_state
 
 from statex_bi import warehouse
 from statex_bi.cli import main
@@ -26,11 +27,11 @@ PERIOD = Period(date(2026, 11, 30), date(2026, 12, 6))  # the fixtures ran on 20
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
+def loaded(tmp_path_factory, built_empty):
     root = tmp_path_factory.mktemp("test_productivity")
     runs = root / "runs"
     shutil.copytree(REPORTS, runs)
-    db = root / "warehouse.duckdb"
+    db = copy_with_state(built_empty[0], root)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STATEX_BI_DB", str(db))
         assert main(["ingest", "test-reports", "--dir", str(runs)]) == 0
