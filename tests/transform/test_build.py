@@ -206,6 +206,17 @@ def test_a_selected_build_builds_only_its_nodes_and_keeps_the_record_of_the_last
     assert f"models: {len(wanted)} built" in capsys.readouterr().err
 
 
+def test_a_selected_build_of_a_warehouse_never_built_leaves_no_record_so_the_next_ingest_builds_everything(db_file):
+    with warehouse.writer(db_file) as con:
+        con.execute("CREATE SCHEMA raw_fx; CREATE TABLE raw_fx.eur_reference_rates (date DATE, currency VARCHAR, "
+                    "rate DOUBLE); INSERT INTO raw_fx.eur_reference_rates VALUES ('2026-03-02', 'USD', 1.05)")
+
+    result = project.build(db_file, progress=lambda _: None, select=["stg_fx__eur_reference_rates"])
+
+    assert (result.models, result.tests > 0) == (1, True)
+    assert not project.last_build_dir(db_file).exists()
+
+
 def test_a_selection_that_matches_nothing_is_an_error_naming_it(demo_copy, capsys):
     assert main(["build", "--select", "marts.no_such_mart"]) == 2
     assert "--select marts.no_such_mart matches no model or test" in capsys.readouterr().err
