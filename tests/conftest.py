@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from demo_window import SMALL_DEMO_END, SMALL_DEMO_START, SMALL_DEMO_TODAY
+from session_builds import built_once, shared_root
 from warehouse_copies import copy_with_state
 from xdist.scheduler import LoadFileScheduling
 
@@ -67,7 +68,7 @@ def pytest_xdist_make_scheduler(config, log):
 def cache_folder(tmp_path_factory, worker_id):
     """One cache folder (dbt's parse of the project) for the session's tests and the processes they start, both
     xdist workers included: not the user's, which a test must neither read nor fill."""
-    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    shared = shared_root(tmp_path_factory, worker_id)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_DIR_ENV, str(shared / "cache"))
         yield shared / "cache"
@@ -92,17 +93,13 @@ def db_file(tmp_path, monkeypatch):
 def small_demo(tmp_path_factory, worker_id):
     """The path of a demo warehouse of tests/demo_window.py's days, loaded once by `statex-bi demo --start --end`
     for every test (and xdist worker) that needs one: read it, never write it (`demo_copy` gives a copy)."""
-    import fcntl
     import os
     import subprocess
     import sys
 
-    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    db = shared / "small-demo" / "statex.duckdb"
-    with (shared / "small-demo.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (db.parent / "loaded").exists():
-            db.parent.mkdir(exist_ok=True)
+    with built_once(tmp_path_factory, worker_id, "small-demo") as (folder, first):
+        db = folder / "statex.duckdb"
+        if first:
             env = {**os.environ, "STATEX_BI_DB": str(db), "STATEX_BI_PSEUDONYM_KEY": "test-pseudonym-key"}
             cli = Path(sys.executable).with_name("statex-bi")
             done = subprocess.run(
@@ -131,19 +128,14 @@ def built_empty(tmp_path_factory, worker_id) -> tuple[Path, BuildResult]:
     it. Its copy (`copy_with_state`) keeps the build's manifest, so an ingest into the copy builds only the models
     downstream of what it loads, as on any warehouse built before: a test of a report loads its sources into a
     copy rather than paying for a whole build of its own."""
-    import fcntl
     import json
     from dataclasses import asdict
 
     from statex_bi.transform import build as project
 
-    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    db = shared / "built-empty" / "warehouse.duckdb"
-    done = db.parent / "build.json"
-    with (shared / "built-empty.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not done.exists():
-            db.parent.mkdir(exist_ok=True)
+    with built_once(tmp_path_factory, worker_id, "built-empty") as (folder, first):
+        db, done = folder / "warehouse.duckdb", folder / "build.json"
+        if first:
             done.write_text(json.dumps(asdict(project.build(db, progress=lambda _: None))))
     saved = json.loads(done.read_text())
     warnings = [project.TestOutcome(**{**w, "rows": [tuple(r) for r in w["rows"]]}) for w in saved.pop("warnings")]
@@ -156,7 +148,6 @@ def lab_notebooks(small_demo, tmp_path_factory, worker_id):
     notebooks/, no injected parameters, over the small demo. Returns the folder of executed copies.
 
     Two at a time: the other xdist worker usually waits on this fixture's lock as well."""
-    import fcntl
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -164,12 +155,8 @@ def lab_notebooks(small_demo, tmp_path_factory, worker_id):
 
     from statex_bi.config import NOTEBOOKS_DIR
 
-    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    folder = shared / "lab-notebooks"
-    with (shared / "lab-notebooks.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / "done").exists():
-            folder.mkdir(exist_ok=True)
+    with built_once(tmp_path_factory, worker_id, "lab-notebooks") as (folder, first):
+        if first:
             with pytest.MonkeyPatch.context() as patch:
                 patch.setenv("STATEX_BI_DB", str(small_demo))
                 patch.setenv("STATEX_BI_TODAY", SMALL_DEMO_TODAY.isoformat())
@@ -180,7 +167,6 @@ def lab_notebooks(small_demo, tmp_path_factory, worker_id):
                                         str(NOTEBOOKS_DIR)) for notebook in sorted(NOTEBOOKS_DIR.glob("*.ipynb"))]
                     for run in runs:
                         run.result()
-            (folder / "done").write_text("")
     return folder
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from demo_window import SMALL_DEMO_END, SMALL_DEMO_START
+from session_builds import built_once
 
 from statex_bi.config import RAW_URL_ENV
 from statex_bi.transform import spark
@@ -30,13 +30,9 @@ def lake_demo(tmp_path_factory, worker_id) -> tuple[Path, spark.SparkBuildResult
         if os.environ.get("CI"):
             pytest.fail("no Java runtime in CI: .ci/run installs openjdk-17-jre-headless for this test")
         pytest.skip("no Java runtime (java on PATH or $JAVA_HOME): Spark needs Java 17+")
-    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    db = shared / "lake-demo" / "statex.duckdb"
-    done = db.parent / "spark-build.json"
-    with (shared / "lake-demo.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not done.exists():
-            db.parent.mkdir(exist_ok=True)
+    with built_once(tmp_path_factory, worker_id, "lake-demo") as (folder, first):
+        db, done = folder / "statex.duckdb", folder / "spark-build.json"
+        if first:
             lake = {RAW_URL_ENV: str(db.parent / "lake")}
             env = {**os.environ, **lake, "STATEX_BI_DB": str(db), "STATEX_BI_PSEUDONYM_KEY": "test-pseudonym-key"}
             demo = subprocess.run(

@@ -166,25 +166,15 @@ def test_docs_generation_waits_for_a_warehouse_another_process_holds(tmp_path, e
     assert page == tmp_path / "lineage" / "index.html" and "stg_stripe__charges" in page.read_text()
 
 
-def _downstream_models(manifest: dict, node: str) -> set[str]:
-    children, seen = manifest["child_map"], set()
+def _models_reached(manifest: dict, node: str, edges: str) -> set[str]:
+    """The models downstream (`edges="child_map"`) or upstream (`"parent_map"`) of `node` in dbt's manifest."""
+    graph, seen = manifest[edges], set()
     stack = [node]
     while stack:
-        for child in children[stack.pop()]:
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
-    return {n for n in seen if n.startswith("model.")}
-
-
-def _upstream_models(manifest: dict, node: str) -> set[str]:
-    parents, seen = manifest["parent_map"], set()
-    stack = [node]
-    while stack:
-        for parent in parents[stack.pop()]:
-            if parent not in seen:
-                seen.add(parent)
-                stack.append(parent)
+        for reached in graph[stack.pop()]:
+            if reached not in seen:
+                seen.add(reached)
+                stack.append(reached)
     return {n for n in seen if n.startswith("model.")}
 
 
@@ -199,7 +189,7 @@ def test_a_selected_build_builds_only_its_nodes_and_keeps_the_record_of_the_last
     target = project.state_dir(demo_copy) / "target"
     manifest = json.loads((target / "manifest.json").read_text())
     ran = {r["unique_id"] for r in json.loads((target / "run_results.json").read_text())["results"]}
-    wanted = _upstream_models(manifest, "model.statex_bi.payments_eur") | {"model.statex_bi.payments_eur"}
+    wanted = _models_reached(manifest, "model.statex_bi.payments_eur", "parent_map") | {"model.statex_bi.payments_eur"}
     assert {n for n in ran if n.startswith("model.")} == wanted
     assert any(n.startswith("test.") for n in ran)
     assert record.read_bytes() == whole
@@ -237,7 +227,7 @@ def test_an_ingest_builds_and_tests_only_the_models_downstream_of_the_sources_it
     manifest = json.loads((target / "manifest.json").read_text())
     ran = {r["unique_id"] for r in json.loads((target / "run_results.json").read_text())["results"]}
     models = {n for n in manifest["nodes"] if n.startswith("model.")}
-    downstream = _downstream_models(manifest, "source.statex_bi.ai_calls.calls")
+    downstream = _models_reached(manifest, "source.statex_bi.ai_calls.calls", "child_map")
     assert {n for n in ran if n.startswith("model.")} == downstream
     assert len(downstream) < len(models) / 2
     assert any(m.startswith(f"models: {len(downstream)} built") and "(downstream of ai_calls)" in m for m in messages)
