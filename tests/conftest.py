@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from warehouse_copies import copy_with_state
 from xdist.scheduler import LoadFileScheduling
 
 from statex_bi.config import CACHE_DIR_ENV
-from statex_bi.transform.build import BuildResult
+from statex_bi.transform import build as project
 
 # Files whose tests share one session build held under a file lock (tests/transform/conftest.py `lake_demo`): one
 # worker builds it while the other runs the rest, instead of waiting for it.
@@ -122,17 +124,12 @@ def demo_copy(small_demo, tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def built_empty(tmp_path_factory, worker_id) -> tuple[Path, BuildResult]:
+def built_empty(tmp_path_factory, worker_id) -> tuple[Path, project.BuildResult]:
     """A warehouse with no source loaded and every model built (empty and typed) and tested, by one whole
     `dbt build` for every test (and xdist worker) that needs one, and that build's result: read it, never write
     it. Its copy (`copy_with_state`) keeps the build's manifest, so an ingest into the copy builds only the models
     downstream of what it loads, as on any warehouse built before: a test of a report loads its sources into a
     copy rather than paying for a whole build of its own."""
-    import json
-    from dataclasses import asdict
-
-    from statex_bi.transform import build as project
-
     with built_once(tmp_path_factory, worker_id, "built-empty") as (folder, first):
         db, done = folder / "warehouse.duckdb", folder / "build.json"
         if first:

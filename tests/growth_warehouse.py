@@ -219,7 +219,7 @@ TABLES = {
 SOURCES = ("ga4", "fx", "stripe", "paypal", "coinbase", "ai_calls")
 # What the growth report reads, with every model upstream and the tests of them all: the fixture builds only these
 # (dbt's selectors; a whole build also builds and tests the other reports' models, empty, at twice the cost).
-GROWTH_MODELS = ("+payments_eur", "+refunds_eur", "+ga4_daily_traffic", "+ga4_daily_key_events", "+ga4_daily_users",
+GROWTH_SELECTORS = ("+payments_eur", "+refunds_eur", "+ga4_daily_traffic", "+ga4_daily_key_events", "+ga4_daily_users",
                  "+ga4_property", "+ai_prototypes", "+stg_ga4__report_flags")
 
 
@@ -254,14 +254,14 @@ def built(tmp_path_factory, sources: tuple[str, ...] = SOURCES) -> tuple[Path, p
 
 
 def copy_of_built(tmp_path_factory, folder: Path) -> Path:
-    """A writable copy of the full fixture warehouse (`built`) in `folder`, with its dbt state."""
+    """A writable copy of the fixture warehouse of every source (`built`) in `folder`, with its dbt state."""
     return copy_with_state(built(tmp_path_factory)[0], folder)
 
 
 def without(tmp_path_factory, sources: tuple[str, ...]) -> Path:
-    """The full fixture warehouse (`built`) copied with its dbt state and without the raw tables of the sources not
-    in `sources`, rebuilt as an ingest rebuilds: the growth models downstream of the dropped sources (dbt's
-    intersection `source:x+,+mart`). Once per test process; open it read-only.
+    """The fixture warehouse of every source (`built`) copied with its dbt state and without the raw tables of the
+    sources not in `sources`, rebuilt as an ingest rebuilds: the growth models downstream of the dropped sources
+    (dbt's intersection `source:x+,+mart`). Once per test process; open it read-only.
     `built(tmp_path_factory, sources)` is the same warehouse built from nothing, for tests of a first build."""
     key = ("without", *sources)
     if key not in _BUILT:
@@ -271,7 +271,7 @@ def without(tmp_path_factory, sources: tuple[str, ...]) -> Path:
             for source in dropped:
                 con.execute(f"DROP SCHEMA raw_{source} CASCADE")
         downstream = [f"source:{name}+,{model}" for source in dropped
-                      for name in project.dbt_sources_of(f"raw_{source}") for model in GROWTH_MODELS]
+                      for name in project.dbt_sources_of(f"raw_{source}") for model in GROWTH_SELECTORS]
         _BUILT[key] = (path, project.build(path, progress=lambda _: None, select=downstream))
     return _BUILT[key][0]
 
@@ -284,4 +284,4 @@ def build(path: Path, sources: tuple[str, ...] = SOURCES) -> project.BuildResult
     """
     with warehouse.writer(path) as con:
         create_raw_tables(con, sources)
-    return project.build(path, progress=lambda _: None, select=GROWTH_MODELS)
+    return project.build(path, progress=lambda _: None, select=GROWTH_SELECTORS)

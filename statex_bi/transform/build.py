@@ -390,8 +390,10 @@ def build(
     models = sum(1 for r in results if r.node.resource_type == "model")
     if select:
         part = f" (selected: {' '.join(select)})"
+    elif selection:
+        part = f" (downstream of {', '.join(sorted(sources or ())) or 'project changes'})"
     else:
-        part = f" (downstream of {', '.join(sorted(sources or ())) or 'project changes'})" if selection else ""
+        part = ""
     progress(
         f"models: {models} built and {len(tests)} tests run by dbt{part} in {seconds:.1f}s"
         + (f"; {len(warnings)} test warning(s)" if warnings else "")

@@ -107,7 +107,7 @@ def test_build_command_runs_dbt_and_fails_on_a_broken_test(db_file, capsys, empt
 
     assert main(["build"]) == 2
 
-    # the project was parsed for another warehouse of the same name (empty_build) in this process: not again
+    # the project was parsed for another warehouse of the same name (empty_build): not again
     assert "Starting full parse" not in (db_file.parent / ".warehouse.dbt" / "logs" / "dbt.log").read_text()
     err = capsys.readouterr().err
     assert "expression_is_true_stg_fx__eur_reference_rates_rate_0" in err
@@ -127,8 +127,9 @@ LIST_MODELS = "import sys\nfrom pathlib import Path\nfrom statex_bi.transform im
 
 
 def test_a_new_process_on_a_new_warehouse_reuses_the_parse_of_the_cache_folder(tmp_path, empty_build, cache_folder):
-    """empty_build parsed the project (for warehouses named `warehouse`) in this process; a report run or a cron
-    ingest is another process, on any warehouse of that name: it reads the parse from the cache folder."""
+    """empty_build's build parsed the project (for warehouses named `warehouse`) and kept the parse in the
+    session's cache folder; a report run or a cron ingest is another process, on any warehouse of that name: it
+    reads the parse from there."""
     listed = subprocess.run([sys.executable, "-c", LIST_MODELS, str(tmp_path / "warehouse.duckdb")],
                             capture_output=True, text=True, check=True)
     assert listed.stdout.split() == ["reused"]
