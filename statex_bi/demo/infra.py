@@ -18,6 +18,7 @@ and Cloudflare R2 usage as the GraphQL Analytics API reports it.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 from collections import defaultdict
@@ -101,8 +102,6 @@ class InfraData:
 
 
 def _csv_gz(rows: list[dict]) -> bytes:
-    import csv
-
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()

@@ -91,8 +91,6 @@ def _fresh_demo_warehouse(db: Path, wait: float, progress: Callable[[str], None]
 
 def _write_billing_files(world: World, db: Path, progress: Callable[[str], None]) -> Path:
     """The simulated AWS and Azure FOCUS exports, written where `billing --dir` reads them (beside the warehouse)."""
-    import shutil
-
     folder = db.parent / f"{db.stem}.focus"
     shutil.rmtree(folder, ignore_errors=True)
     files = world.infra.write_focus_files(folder)
