@@ -10,6 +10,7 @@ watermark (ops.source_watermarks), which report headers read.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,10 +53,17 @@ LOAD_MEMORY_LIMIT = "200MB"
 LOADER_FILE_FORMAT = "parquet"
 
 
+# dlt posts anonymous usage events to dlthub for each step of every load (four per source) unless told not to.
+# A company's loads stay on its network, as its dbt builds do (send_anonymous_usage_stats in dbt_project.yml);
+# setting the variable to true opts in.
+DLT_TELEMETRY_VARIABLE = "RUNTIME__DLTHUB_TELEMETRY"
+
+
 def pipeline_for(spec: SourceSpec, db: Path) -> dlt.Pipeline:
     """The dlt pipeline of one source, loading into the warehouse file, or as Parquet files under
     $STATEX_BI_RAW_URL when it is set (statex_bi.transform.lake); its local working folder sits next to the
-    warehouse file."""
+    warehouse file. dlt's telemetry is off unless $RUNTIME__DLTHUB_TELEMETRY turns it on."""
+    os.environ.setdefault(DLT_TELEMETRY_VARIABLE, "false")  # read once, at the process's first load
     url = raw_url()
     if url is not None:
         return lake.pipeline(spec.dataset, db, url)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import dlt
 import duckdb
+import pytest
+from receivers import HttpReceiver
 
-from statex_bi.ingest import ingest, load_source
+from statex_bi.ingest import DLT_TELEMETRY_VARIABLE, ingest, load_source
 from statex_bi.sources.common import quarantined
 from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.sources.fx import settings as fx_settings
@@ -117,3 +123,34 @@ def test_a_source_error_naming_an_address_is_stored_with_its_pseudonym(db_file):
     result = load_source(SourceSpec("shop", build, "SELECT 1"), _quiet([]), db_file)
     assert _table(db_file, "SELECT error FROM ops.source_loads") == [(result.error,)]
     assert result.error == f"shop: /customers: no customer {pseudonymise('alice@example.com')}\nsecond line kept"
+
+
+LOAD_ONE_SOURCE = """
+import sys
+from pathlib import Path
+import dlt
+from statex_bi.ingest import load_source
+from statex_bi.sources.contract import IngestRequest, SourceSpec
+spec = SourceSpec("shop", lambda request: dlt.resource([{"id": 1}], name="orders", primary_key="id"),
+                  "SELECT 1")
+result = load_source(spec, IngestRequest(progress=lambda message: None), Path(sys.argv[1]))
+assert result.status == "succeeded", result.error
+"""
+
+
+@pytest.mark.parametrize("opted_in", [False, True])
+def test_loads_send_dlt_no_telemetry_unless_the_user_opts_in(db_file, monkeypatch, opted_in):
+    """dlt posts usage events to dlthub for every step of a load by default; a load of ours posts none, unless
+    $RUNTIME__DLTHUB_TELEMETRY says so. A new process, since dlt starts its telemetry once per process."""
+    monkeypatch.delenv(DLT_TELEMETRY_VARIABLE, raising=False)
+    if opted_in:
+        monkeypatch.setenv(DLT_TELEMETRY_VARIABLE, "true")
+    with HttpReceiver([200], body=b"{}") as dlthub:
+        monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY_ENDPOINT", dlthub.url)
+        subprocess.run([sys.executable, "-c", LOAD_ONE_SOURCE, str(db_file)], check=True, timeout=120)
+
+    events = [json.loads(request.body)["event"] for request in dlthub.requests]
+    if opted_in:
+        assert "pipeline_load" in events, events
+    else:
+        assert events == []
