@@ -118,7 +118,8 @@ def lock_wait() -> float:
     return seconds
 
 
-# What can always be made again but is slow to make (dbt's parse of the project, shared by every warehouse).
+# What can always be made again but is slow to make: dbt's parse of the project, shared by every warehouse, and
+# the Vega bundle the published pages inline.
 CACHE_DIR_ENV = "STATEX_BI_CACHE_DIR"
 
 

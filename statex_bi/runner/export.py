@@ -19,6 +19,8 @@ from typing import Any
 
 import nbformat
 
+from statex_bi.config import cache_dir
+
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "statex"
 # Papermill's banner/anchor cells, the injected values and the defaults they override.
@@ -37,20 +39,16 @@ def _exporter():
     return exporter
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "statex-bi"
-
-
 @functools.cache
 def vega_bundle() -> str:
     """statex_bi.charts.javascript_bundle(), kept on disk per Altair and vl-convert version.
 
-    Building it takes vl-convert several seconds of CPU (and importing Altair two more) in every run;
-    the file under ~/.cache/statex-bi ($XDG_CACHE_HOME) is read in milliseconds. It is written whole
-    (a temporary name, then renamed), so a reader never sees half of it.
+    Building it takes vl-convert several seconds of CPU (and importing Altair two more) in every run; the
+    file in the cache folder (statex_bi.config.cache_dir: $STATEX_BI_CACHE_DIR, else ~/.cache/statex-bi) is
+    read in milliseconds. It is written whole (a temporary name, then renamed), so a reader never sees half of it.
     """
     versions = "-".join(metadata.version(package) for package in ("altair", "vl-convert-python"))
-    cached = _cache_dir() / f"vega-bundle-{versions}.js"
+    cached = cache_dir() / f"vega-bundle-{versions}.js"
     try:
         return cached.read_text(encoding="utf-8")
     except OSError:

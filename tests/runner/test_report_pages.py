@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from statex_bi import charts
+from statex_bi.config import CACHE_DIR_ENV
+from statex_bi.runner import export
 from statex_bi.runner.export import export_html
 from statex_bi.runner.status import source_cell
 from statex_bi.secrets import redact, scan
@@ -43,14 +47,39 @@ def test_page_hides_code_parameters_and_banners_and_names_the_failure(tmp_path):
 
 
 def test_vega_bundle_is_inlined_once_in_head_only_when_a_chart_needs_it(tmp_path):
-    from statex_bi.charts import javascript_bundle
-
     chart = new_output("display_data", data={"application/javascript": "window.vegaEmbed(el, {}, {});"})
     markup = export_html(_executed(chart, chart), tmp_path / "c.html", "Charts").read_text()
-    bundle = javascript_bundle()
+    bundle = charts.javascript_bundle()
     assert markup.count(bundle) == 1
     assert markup.index(bundle) < markup.index("</head>")
     assert "<script src" not in markup
+
+
+@pytest.fixture
+def bundle_cache(tmp_path, monkeypatch):
+    """An empty cache folder of statex-bi ($STATEX_BI_CACHE_DIR) and no Vega bundle read in this process yet."""
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    export.vega_bundle.cache_clear()
+    yield tmp_path
+    export.vega_bundle.cache_clear()
+
+
+def test_the_vega_bundle_is_kept_in_the_cache_folder_and_read_from_it_by_the_next_process(bundle_cache,
+                                                                                          monkeypatch):
+    """In $STATEX_BI_CACHE_DIR, beside dbt's parse: not in another folder that the setting does not move."""
+    built = export.vega_bundle()
+
+    (kept,) = (bundle_cache / "cache").glob("vega-bundle-*.js")
+    assert kept.read_text(encoding="utf-8") == built
+    assert not (bundle_cache / "xdg").exists()
+    export.vega_bundle.cache_clear()  # as in a new process
+
+    def build_again():
+        raise AssertionError("built again although the cache folder holds it")
+
+    monkeypatch.setattr(charts, "javascript_bundle", build_again)
+    assert export.vega_bundle() == built
 
 
 def test_scan_finds_values_raw_html_and_json_escaped_and_redact_removes_them(tmp_path):
