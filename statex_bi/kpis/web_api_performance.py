@@ -15,6 +15,7 @@ throughput add up over days and are always exact.
 from __future__ import annotations
 
 import math
+import warnings
 from datetime import date, timedelta
 from typing import Any
 
@@ -282,7 +283,10 @@ def _kaplan_meier_median(done: np.ndarray, still_open: np.ndarray) -> tuple[floa
     if len(done) == 0:
         return math.nan, math.nan, math.nan
     survival = stats.ecdf(stats.CensoredData(uncensored=done, right=still_open)).sf
-    band = survival.confidence_interval(0.95, method="log-log")
+    with warnings.catch_warnings():
+        # Where the curve is 0 or 1 the log-log band is undefined (NaN), read below as no bound: expected.
+        warnings.filterwarnings("ignore", "The confidence interval is undefined", RuntimeWarning)
+        band = survival.confidence_interval(0.95, method="log-log")
 
     def first_half(probabilities: np.ndarray) -> float:
         below = probabilities <= 0.5

@@ -1,6 +1,6 @@
 """Executed notebook -> one self-contained HTML page for stakeholders, exported in the runner's process.
 
-The page has no code, no prompts, no papermill error banners and no parameters cell; a notebook that
+The page has no code, no prompts, no stderr, no papermill error banners and no parameters cell; a notebook that
 did not succeed gets a failure box at the top instead, and each error output becomes a one-line note.
 The `statex` template (templates/statex) empties every CDN script block of nbconvert's `lab`
 template and, when a chart needs it, inlines the Vega bundle once in <head>.
@@ -105,10 +105,15 @@ def _section_error(output: Any) -> Any:
     )
 
 
-def for_stakeholders(nb: Any, title: str) -> Any:
-    """A copy of `nb` without the hidden cells, with error outputs replaced and the page title set.
+def _is_stderr(output: Any) -> bool:
+    return output.get("output_type") == "stream" and output.get("name") == "stderr"
 
-    `nb` is left as it was; what is unchanged is shared, not copied (nbconvert copies it all again).
+
+def for_stakeholders(nb: Any, title: str) -> Any:
+    """A copy of `nb` without the hidden cells, with error outputs replaced, stderr left out (a library's
+    warning names files and lines of code) and the page title set.
+
+    `nb` is left as it was, stderr included; what is unchanged is shared, not copied (nbconvert copies it all again).
     """
     shown = copy.copy(nb)
     shown.metadata = copy.copy(nb.metadata)
@@ -117,9 +122,10 @@ def for_stakeholders(nb: Any, title: str) -> Any:
     for cell in nb.cells:
         if HIDDEN_TAGS & set(cell.get("metadata", {}).get("tags", [])):
             continue
-        if cell.cell_type == "code" and any(o.get("output_type") == "error" for o in cell.outputs):
+        if cell.cell_type == "code" and any(o.get("output_type") == "error" or _is_stderr(o) for o in cell.outputs):
             cell = copy.copy(cell)
-            cell.outputs = [_section_error(o) if o.get("output_type") == "error" else o for o in cell.outputs]
+            cell.outputs = [_section_error(o) if o.get("output_type") == "error" else o
+                            for o in cell.outputs if not _is_stderr(o)]
         shown.cells.append(cell)
     return shown
 

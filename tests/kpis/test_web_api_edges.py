@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -102,6 +103,20 @@ def test_time_to_resolve_is_undefined_when_fewer_than_half_are_resolved(con) -> 
     _issues(con, [("R", "resolved", stop - timedelta(hours=30), stop, stop - timedelta(hours=20), 10.0)]
             + [(f"O{i}", "unresolved", stop - timedelta(hours=500), stop, None, None) for i in range(3)])
     assert performance.resolution(con, WEEK).iloc[0]["km_median_hours"] == float("inf")
+
+
+def test_time_to_resolve_with_every_issue_resolved_has_an_open_ended_band_and_no_warning(con) -> None:
+    """With nothing censored the curve reaches 0, where scipy's log-log band is undefined and it warns; a warning
+    printed in a notebook reached the published page."""
+    stop = datetime(2026, 11, 30)
+    _issues(con, [(f"R{i}", "resolved", stop - timedelta(hours=h + 20), stop - timedelta(hours=20),
+                   stop - timedelta(hours=20), float(h)) for i, h in enumerate((10, 16, 90))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        row = performance.resolution(con, WEEK).iloc[0]
+
+    assert (row["resolved"], row["censored"], row["km_median_hours"]) == (3, 0, 16.0)
+    assert row["km_ci_low"] <= 16.0 <= row["km_ci_high"]
 
 
 def test_a_route_with_too_few_requests_for_a_p95_bound_is_flagged_and_cannot_hold(con) -> None:

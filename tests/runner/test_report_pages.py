@@ -46,6 +46,20 @@ def test_page_hides_code_parameters_and_banners_and_names_the_failure(tmp_path):
     assert "<script" not in markup, "a page without charts carries no script at all"
 
 
+def test_page_leaves_out_stderr_such_as_a_librarys_warning_naming_a_file(tmp_path):
+    """The demo's web/API page showed scipy's RuntimeWarning with /work/main/statex_bi/...py:200 and a line of code."""
+    warning = new_output("stream", name="stderr", text=(
+        "/home/analyst/statex_bi/kpis/web_api_performance.py:285: RuntimeWarning: The confidence interval is "
+        'undefined at some observations.\n  band = survival.confidence_interval(0.95, method="log-log")\n'))
+    printed = new_output("stream", name="stdout", text="3 routes measured\n")
+    executed = _executed(warning, printed)
+    markup = export_html(executed, tmp_path / "w.html", "Web").read_text()
+
+    assert "RuntimeWarning" not in markup and "/home/analyst" not in markup and "confidence_interval" not in markup
+    assert "3 routes measured" in markup
+    assert executed.cells[-1].outputs[0] == warning, "the executed notebook keeps it"
+
+
 def test_vega_bundle_is_inlined_once_in_head_only_when_a_chart_needs_it(tmp_path):
     chart = new_output("display_data", data={"application/javascript": "window.vegaEmbed(el, {}, {});"})
     markup = export_html(_executed(chart, chart), tmp_path / "c.html", "Charts").read_text()
