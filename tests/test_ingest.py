@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import dlt
 import duckdb
 import pytest
 from receivers import HttpReceiver
 
+from statex_bi import display, warehouse
+from statex_bi.exceptions import SourceError
 from statex_bi.ingest import DLT_TELEMETRY_VARIABLE, ingest, load_source
-from statex_bi.sources.common import quarantined
+from statex_bi.periods import Period
+from statex_bi.sources.common import pseudonymise, quarantined
 from statex_bi.sources.contract import IngestRequest, SourceSpec
 from statex_bi.sources.fx import settings as fx_settings
 
@@ -91,12 +96,6 @@ def test_a_failed_load_stores_and_shows_its_error_without_the_row_or_an_address(
     """Before: DuckDB's error quoted the INSERT row, e-mail address and name included, into ops.source_loads
     and every report's header. Loads go through Parquet since issue 21: the value out of the column's range
     fails in dlt's normalize, which names the precision, not the row."""
-    from datetime import UTC, date, datetime
-    from decimal import Decimal
-
-    from statex_bi import display, warehouse
-    from statex_bi.periods import Period
-
     @dlt.resource(name="charges", columns={"cost": {"data_type": "decimal", "precision": 38, "scale": 18}})
     def charges():
         yield {"cost": Decimal("1E+25"), "owner": "alice@example.com Alice Liddell"}
@@ -114,9 +113,6 @@ def test_a_failed_load_stores_and_shows_its_error_without_the_row_or_an_address(
 
 
 def test_a_source_error_naming_an_address_is_stored_with_its_pseudonym(db_file):
-    from statex_bi.exceptions import SourceError
-    from statex_bi.sources.common import pseudonymise
-
     def build(request):
         raise SourceError("shop", "/customers", "no customer alice@example.com\nsecond line kept")
 

@@ -13,6 +13,8 @@ from statex_bi.demo.apis import REGISTRY
 from statex_bi.demo.runner import run_demo
 from statex_bi.demo.world import World, WorldConfig
 from statex_bi.exceptions import ConfigError
+from statex_bi.ingest import ingest
+from statex_bi.sources.contract import IngestRequest
 
 START, END = date(2026, 9, 1), date(2026, 9, 28)
 
@@ -75,9 +77,6 @@ def test_demo_refuses_a_warehouse_with_real_data(db_file):
 
 
 def test_real_sources_refuse_the_demo_warehouse(db_file):
-    from statex_bi.ingest import ingest
-    from statex_bi.sources.contract import IngestRequest
-
     with warehouse.writer(db_file) as con:
         warehouse.claim(con, warehouse.DEMO, db_file)
     with pytest.raises(ConfigError, match="is the demo warehouse"):
