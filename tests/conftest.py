@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from demo_window import SMALL_DEMO_END, SMALL_DEMO_START, SMALL_DEMO_TODAY
+from lab_execution import execute_in_lab
 from session_builds import built_once, shared_root
 from warehouse_copies import copy_with_state
 from xdist.scheduler import LoadFileScheduling
 
-from statex_bi.config import CACHE_DIR_ENV
+from statex_bi.config import CACHE_DIR_ENV, NOTEBOOKS_DIR
+from statex_bi.demo import ops
+from statex_bi.demo.apis import sentry as sentry_api
+from statex_bi.demo.world import World, WorldConfig
+from statex_bi.ingest import load_source
+from statex_bi.sources import sentry
+from statex_bi.sources.contract import IngestRequest
+from statex_bi.sources.sentry import operations
 from statex_bi.transform import build as project
 
 # Files whose tests share one session build held under a file lock (tests/transform/conftest.py `lake_demo`): one
@@ -95,10 +109,6 @@ def db_file(tmp_path, monkeypatch):
 def small_demo(tmp_path_factory, worker_id):
     """The path of a demo warehouse of tests/demo_window.py's days, loaded once by `statex-bi demo --start --end`
     for every test (and xdist worker) that needs one: read it, never write it (`demo_copy` gives a copy)."""
-    import os
-    import subprocess
-    import sys
-
     with built_once(tmp_path_factory, worker_id, "small-demo") as (folder, first):
         db = folder / "statex.duckdb"
         if first:
@@ -145,13 +155,6 @@ def lab_notebooks(small_demo, tmp_path_factory, worker_id):
     notebooks/, no injected parameters, over the small demo. Returns the folder of executed copies.
 
     Two at a time: the other xdist worker usually waits on this fixture's lock as well."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from lab_execution import execute_in_lab
-
-    from statex_bi.config import NOTEBOOKS_DIR
-
     with built_once(tmp_path_factory, worker_id, "lab-notebooks") as (folder, first):
         if first:
             with pytest.MonkeyPatch.context() as patch:
@@ -171,17 +174,6 @@ def lab_notebooks(small_demo, tmp_path_factory, worker_id):
 def operations_warehouse(tmp_path_factory):
     """A warehouse holding the simulated app's Sentry data (jobs, queries, feedback included) from the start of
     the month of the planted operations week to yesterday, built up to the operations marts. Read it only."""
-    from datetime import date, timedelta
-
-    from statex_bi.demo import ops
-    from statex_bi.demo.apis import sentry as sentry_api
-    from statex_bi.demo.world import World, WorldConfig
-    from statex_bi.ingest import load_source
-    from statex_bi.sources import sentry
-    from statex_bi.sources.contract import IngestRequest
-    from statex_bi.sources.sentry import operations
-    from statex_bi.transform.build import invoke
-
     end = date.today() - timedelta(days=1)
     planted = ops.planted_week(end)
     start = min(planted[0] - timedelta(days=7), planted[0].replace(day=1))
@@ -194,6 +186,6 @@ def operations_warehouse(tmp_path_factory):
         patch.setattr(sentry, "RESOURCES", operations.RESOURCES)  # what the operations report reads
         result = load_source(sentry.SPEC, IngestRequest(start=start, end=end, progress=lambda m: None), db)
         assert result.status == "succeeded", result.error
-        built = invoke(["build", "--select", "+bullmq_queue_jobs", "+prisma_queries", "+feedback_messages"], db)
+        built = project.invoke(["build", "--select", "+bullmq_queue_jobs", "+prisma_queries", "+feedback_messages"], db)
         assert built.success, built.exception
     return db, world, planted

@@ -219,8 +219,8 @@ TABLES = {
 SOURCES = ("ga4", "fx", "stripe", "paypal", "coinbase", "ai_calls")
 # What the growth report reads, with every model upstream and the tests of them all: the fixture builds only these
 # (dbt's selectors; a whole build also builds and tests the other reports' models, empty, at twice the cost).
-GROWTH_SELECTORS = ("+payments_eur", "+refunds_eur", "+ga4_daily_traffic", "+ga4_daily_key_events", "+ga4_daily_users",
-                 "+ga4_property", "+ai_prototypes", "+stg_ga4__report_flags")
+GROWTH_SELECTORS = ("+payments_eur", "+refunds_eur", "+ga4_daily_traffic", "+ga4_daily_key_events",
+                    "+ga4_daily_users", "+ga4_property", "+ai_prototypes", "+stg_ga4__report_flags")
 
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection, sources: tuple[str, ...] = SOURCES) -> None:
