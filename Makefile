@@ -23,9 +23,12 @@ $(UV):
 # Exact versions from the lock (it is complete, so nothing is resolved: --no-deps), then the project
 # itself; `uv pip check` fails (naming the package) when pyproject.toml needs something the lock lacks:
 # run `make lock`. The venv is Python's own, pip included, for what a user adds by hand.
+# --compile-bytecode: pip compiles what it installs, uv does not. Where PYTHONDONTWRITEBYTECODE is set (it
+# is on these machines), every process would then compile what it imports from source, each time: 10.6 s
+# instead of 4.8 s of CPU to import dbt, dlt, pandas, scipy, statsmodels, papermill and altair.
 $(STAMP): pyproject.toml $(LOCK) | $(UV)
 	$(PYTHON) -m venv $(VENV)
-	$(UV) pip install --quiet --python $(BIN)/python --no-deps -r $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --compile-bytecode -r $(LOCK)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	$(UV) pip check --python $(BIN)/python || { echo "requirements.lock is out of date with pyproject.toml: run 'make lock'" >&2; exit 1; }
 	touch $(STAMP)
