@@ -97,6 +97,24 @@ def test_the_installed_environment_is_the_locked_one():
         assert _canonical(version(name)) == _canonical(_locked()[name]), f"{name}: run `make` to install the lock"
 
 
+def test_the_installed_packages_are_compiled_to_bytecode():
+    """`make` compiles what it installs (Makefile, --compile-bytecode), as pip does and uv does not unless told.
+    Where PYTHONDONTWRITEBYTECODE is set, a process would otherwise compile every module it imports from source,
+    each time: importing dbt, dlt, pandas and the kernels' libraries took twice the CPU, in every process."""
+    from importlib.metadata import distribution
+    from importlib.util import cache_from_source
+
+    uncompiled = {}
+    for name in _declared():
+        dist = distribution(name)
+        sources = [Path(dist.locate_file(file)) for file in dist.files or ()
+                   if file.suffix == ".py" and file.parts[0] != ".."]  # not scripts in the venv's bin/
+        missing = [source for source in sources if not Path(cache_from_source(source)).exists()]
+        if missing:
+            uncompiled[name] = f"{len(missing)} of {len(sources)}, e.g. {missing[0]}"
+    assert not uncompiled, f"modules without bytecode (rebuild .venv with `make`): {uncompiled}"
+
+
 def test_jsonschema_loads_without_the_slow_iri_checker():
     """The lock leaves rfc3987-syntax out (Makefile, LOCK_OMIT): when installed, jsonschema imports it and
     it builds 39 parsers at import, seconds in every dbt, papermill and kernel process."""
