@@ -433,5 +433,9 @@ def publish_docs(db: Path, folder: Path, wait: float = 0.0) -> Path | None:
             raise ModelError(str(PROJECT_DIR), f"dbt docs generate failed: {outcome.exception or 'see dbt.log'}")
     folder.mkdir(parents=True, exist_ok=True)
     published = folder / "index.html"
-    published.write_text(_REMOTE.sub(r"\1\2\2", page.read_text(encoding="utf-8")), encoding="utf-8")
+    offline = _REMOTE.sub(r"\1\2\2", page.read_text(encoding="utf-8"))
+    # The embedded manifest's compiled_path is absolute (our target path is): keep dbt's relative form, so that
+    # the page does not name the folders of the machine that built it.
+    local_target = json.dumps(f"{target}{os.sep}")[1:-1]
+    published.write_text(offline.replace(local_target, "target/"), encoding="utf-8")
     return published

@@ -45,6 +45,16 @@ def test_published_docs_site_is_offline_and_lists_every_model(site, tmp_path):
     assert remote == [], remote
 
 
+def test_the_published_docs_site_names_no_folder_of_the_machine_that_built_it(site, tmp_path_factory):
+    """dbt writes each model's compiled_path into the manifest the page embeds, absolute when the target path is
+    (statex-bi keeps it beside the warehouse): a stakeholder reading the page's source would see the server's
+    folders. The page keeps dbt's own relative form, target/compiled/..."""
+    db, _ = fx.built(tmp_path_factory)
+    text = site.read_text()
+    assert str(db.parent.resolve()) not in text and str(db.parent) not in text
+    assert '"compiled_path": "target/compiled/statex_bi/marts/' in text
+
+
 def test_nothing_is_published_for_a_warehouse_never_built(tmp_path):
     assert project.publish_docs(tmp_path / "never.duckdb", tmp_path / "lineage") is None
 
