@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import re
+import subprocess
+import sys
 import tomllib
+from importlib.metadata import distribution, packages_distributions, version
+from importlib.util import cache_from_source
 from pathlib import Path
 
 import yaml
+from packaging.requirements import Requirement
 
 import statex_bi
 
@@ -78,8 +84,6 @@ def _locked() -> dict[str, str]:
 
 
 def test_the_lock_pins_every_dependency_of_pyproject_within_its_range():
-    from packaging.requirements import Requirement
-
     pins = _locked()
     missing = sorted(set(_declared()) - set(pins))
     assert not missing, f"not in requirements.lock (run `make lock`): {missing}"
@@ -91,8 +95,6 @@ def test_the_lock_pins_every_dependency_of_pyproject_within_its_range():
 
 
 def test_the_installed_environment_is_the_locked_one():
-    from importlib.metadata import version
-
     for name in _declared():
         assert _canonical(version(name)) == _canonical(_locked()[name]), f"{name}: run `make` to install the lock"
 
@@ -101,9 +103,6 @@ def test_the_installed_packages_are_compiled_to_bytecode():
     """`make` compiles what it installs (Makefile, --compile-bytecode), as pip does and uv does not unless told.
     Where PYTHONDONTWRITEBYTECODE is set, a process would otherwise compile every module it imports from source,
     each time: importing dbt, dlt, pandas and the kernels' libraries took twice the CPU, in every process."""
-    from importlib.metadata import distribution
-    from importlib.util import cache_from_source
-
     uncompiled = {}
     for name in _declared():
         dist = distribution(name)
@@ -118,9 +117,6 @@ def test_the_installed_packages_are_compiled_to_bytecode():
 def test_jsonschema_loads_without_the_slow_iri_checker():
     """The lock leaves rfc3987-syntax out (Makefile, LOCK_OMIT): when installed, jsonschema imports it and
     it builds 39 parsers at import, seconds in every dbt, papermill and kernel process."""
-    import subprocess
-    import sys
-
     probe = "import sys, jsonschema; print('rfc3987_syntax' in sys.modules)"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "False", "rfc3987-syntax is installed: rebuild .venv from requirements.lock (`make`)"
@@ -128,9 +124,6 @@ def test_jsonschema_loads_without_the_slow_iri_checker():
 
 def _imported_top_level_modules() -> dict[str, str]:
     """Top-level modules imported by the package, the tests and the benchmarks -> one file importing each."""
-    import ast
-    import sys
-
     # Test helpers and bench/measure.py are imported by file name from their own folders.
     local = {path.stem for folder in ("tests", "bench") for path in (ROOT / folder).rglob("*.py")} | {"statex_bi"}
     found: dict[str, str] = {}
@@ -151,8 +144,6 @@ def _imported_top_level_modules() -> dict[str, str]:
 
 
 def test_every_imported_package_is_declared_in_pyproject():
-    from importlib.metadata import packages_distributions
-
     distributions = packages_distributions()
     declared = set(_declared())
     undeclared = {
