@@ -66,6 +66,7 @@ HISTORY_DAYS = 28
 WEEKS_PER_QUARTER = 13
 # The simulation's chance that a payment attempt fails, per provider (statex_bi.demo.payments).
 FAILURE_CHANCE = {"stripe": STRIPE_DECLINE_RATE, "paypal": PAYPAL_DENIAL_RATE, "coinbase": COINBASE_EXPIRE_RATE}
+TRUE_PAYMENT_ALERT = "a true alert (failure chance above the limit) in the"
 
 
 def _daily_counts(world: World) -> tuple[dict[date, int], dict[str, dict[date, int]]]:
@@ -207,7 +208,8 @@ def main() -> int:
     # weeks a rule may fire in without being required to, and why: the weekly error rule in the one-day
     # incident's week; the payment rule in a week it fired only on subjects whose failure chance is above the limit
     excused: dict[str, dict[date, str]] = {
-        "api_error_rate": dict.fromkeys(planted["api_error_rate_daily"], "fired in the excused")}
+        "api_error_rate": dict.fromkeys(planted["api_error_rate_daily"], "fired in the excused"),
+        "payment_failure_rate": {}}
     fired: dict[str, set[date]] = defaultdict(set)
     chances = _failure_chances(attempts)
     fired_on: dict[str, set[date]] = defaultdict(set)  # payment_failure_rate's subject -> weeks it fired on it
@@ -215,19 +217,19 @@ def main() -> int:
     # chance is at most the limit: its false alarms
     point_alarms = 0
     limit = next(rule.above for rule in chosen if rule.name == "payment_failure_rate")
-    excused["payment_failure_rate"] = {}
     no_data: dict[str, int] = defaultdict(int)
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "backtest.duckdb"
         with warehouse.writer(db) as con:
             for week in weeks:
                 run_id = f"week-{week.start}"
+                payments = _payment_rows(week, attempts)
                 replace_metrics(con, run_id, week, {
-                    "growth_revenue": _rate_rows(week, sessions, events) + _payment_rows(week, attempts),
+                    "growth_revenue": _rate_rows(week, sessions, events) + payments,
                     "web_api_performance": _error_rows(week, world),
                     "ai_costs": _cost_rows(week, cost, config.start) + _forecast_rows(week, cost, budget)})
                 point_alarms += any(row["value"] > limit >= chances[f"provider={row['tags']['provider']}"]
-                                    for row in _payment_rows(week, attempts))
+                                    for row in payments)
                 for evaluation in evaluate(con, chosen, run_id, week):
                     if evaluation.no_data and not evaluation.findings:
                         no_data[evaluation.rule.name] += 1
@@ -238,8 +240,7 @@ def main() -> int:
                         for subject in holding:
                             fired_on[subject].add(week.start)
                         if all(chances.get(subject, 0.0) > limit for subject in holding):
-                            excused["payment_failure_rate"][week.start] = "a true alert (failure chance above the " \
-                                                                         "limit) in the"
+                            excused["payment_failure_rate"][week.start] = TRUE_PAYMENT_ALERT
     quarters = len(weeks) / WEEKS_PER_QUARTER
     print(f"back-test of {len(weeks)} weeks ({weeks[0].start} to {weeks[-1].end}, {quarters:.1f} quarters), "
           f"seed {args.seed}")
